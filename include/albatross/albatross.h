@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: ISC */
+/**
+ * @file albatross.h
+ * @brief libalbatross: deploy and supervise Solo5 unikernels. Includes every
+ * public header.
+ */
+#ifndef ALBATROSS_ALBATROSS_H
+#define ALBATROSS_ALBATROSS_H
+
+#include <albatross/ctx.h>
+#include <albatross/name.h>
+#include <albatross/policy.h>
+#include <albatross/unikernel.h>
+#include <albatross/tree.h>
+#include <albatross/wire.h>
+
+#endif

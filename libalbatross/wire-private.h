@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The decoded form of every wire message. Public code sees alb_msg as an
+ * opaque handle (wire.h); the daemons, the CLI and the tests use these
+ * structures directly. docs/protocol.md gives the CBOR encoding (CDDL).
+ *
+ * Ownership: a message owns everything it points to; alb_msg_free() frees it
+ * all. Pointers not used by a message's kind are NULL / zero.
+ */
+#pragma once
+
+#include <albatross/wire.h>
+
+#include "name-private.h"
+#include "policy-private.h"
+#include "unikernel-private.h"
+
+/* Bounds that the decoder enforces (besides those of name.h, policy.h, unikernel.h). */
+#define ALB_WIRE_STRING_MAX      4096u   /* messages, identities, paths */
+#define ALB_WIRE_LIST_MAX        65536u  /* entries of an info reply */
+#define ALB_HISTORY_MAX          65536u  /* lines or events asked for */
+#define ALB_CONSOLE_LINE_MAX     65536u  /* bytes of one console line on the wire */
+#define ALB_TAPS_MAX             ALB_DEVICES_MAX
+#define ALB_STATS_IFS_MAX        64u
+#define ALB_STATS_KVM_MAX        256u
+#define ALB_STATS_KEY_MAX        64u
+#define ALB_BLOCK_SIZE_MAX_MB    (UINT64_C(1) << 32)
+#define ALB_PID_MAX              4194304u /* PID_MAX_LIMIT */
+#define ALB_ERROR_CODE_MAX       4095u
+/* Times are microseconds since the Unix epoch; later than this is invalid (year 2200). */
+#define ALB_TIME_MAX             UINT64_C(7258118400000000)
+#define ALB_EXIT_SIGNAL_MAX      64u
+
+/* History selector of a subscription: since a time, or the last count entries. */
+struct alb_history {
+	bool has_since;
+	uint64_t since_us;
+	bool has_count;
+	uint32_t count; /* 1 .. ALB_HISTORY_MAX */
+};
+
+/* How a process ended. */
+enum alb_exit_kind { ALB_EXIT_CODE = 1, ALB_EXIT_SIGNAL = 2 };
+
+struct alb_exit {
+	int kind;      /* 0: none */
+	uint32_t value; /* exit code 0..255, or signal 1..ALB_EXIT_SIGNAL_MAX */
+};
+
+enum alb_log_event_kind {
+	ALB_EVENT_DAEMON_START = 1,
+	ALB_EVENT_DAEMON_STOP,
+	ALB_EVENT_UNIKERNEL_CREATED,
+	ALB_EVENT_UNIKERNEL_STARTED,
+	ALB_EVENT_UNIKERNEL_EXITED,
+	ALB_EVENT_UNIKERNEL_RESTARTING,
+	ALB_EVENT_UNIKERNEL_FAILED,
+	ALB_EVENT_UNIKERNEL_DESTROYED,
+	ALB_EVENT_POLICY_ADDED,
+	ALB_EVENT_POLICY_REMOVED,
+	ALB_EVENT_BLOCK_ADDED,
+	ALB_EVENT_BLOCK_REMOVED,
+};
+
+struct alb_log_event {
+	int kind;          /* enum alb_log_event_kind */
+	uint64_t time_us;
+	alb_name *name;    /* the unikernel, policy path or block; NULL for daemon events */
+	uint32_t pid;      /* started: 0 none */
+	bool has_digest;   /* started */
+	uint8_t digest[32];
+	char **taps;       /* started; NULL-terminated, may be NULL */
+	uint32_t n_taps;
+	char **blocks;     /* started: host block files; NULL-terminated, may be NULL */
+	uint32_t n_blocks;
+	struct alb_exit exit; /* exited */
+	uint32_t attempt;  /* restarting */
+	uint64_t delay_us; /* restarting */
+	char *identity;    /* who asked: "uid 0" or a certificate chain's name; may be NULL */
+	char *message;     /* free text, e.g. why it failed; may be NULL */
+};
+
+struct alb_cmd {
+	int kind; /* enum alb_command */
+	/* unikernel create, force-create */
+	alb_unikernel_config *config;
+	/* unikernel restart: replace the arguments if has_argv */
+	bool has_argv;
+	char **argv; /* NULL-terminated */
+	uint32_t argc;
+	/* unikernel get, block dump: ask for zlib-compressed data */
+	bool compress;
+	/* policy add */
+	alb_policy *policy;
+	/* block add: size; block add and block set: data follows in data_size bytes */
+	uint64_t block_size_mb;
+	uint32_t sector_size; /* block add: 0 default */
+	uint64_t data_size;   /* 0: no data follows (block add) */
+	bool compressed;      /* the data that follows is zlib-compressed */
+	/* console, log subscribe */
+	struct alb_history history;
+	/* console add: the FIFO of the unikernel named in the header */
+	char *fifo;
+	/* stats add: the tender's pid and its taps */
+	uint32_t pid;
+	char **taps; /* NULL-terminated */
+	uint32_t n_taps;
+	/* log event */
+	struct alb_log_event *event;
+};
+
+enum alb_unikernel_state {
+	ALB_STATE_RUNNING = 1,
+	ALB_STATE_RESTARTING,
+	ALB_STATE_FAILED,
+	ALB_STATE_STOPPED,
+};
+
+struct alb_unikernel_info {
+	alb_name *name;
+	alb_unikernel_config *config;
+	int state;            /* enum alb_unikernel_state */
+	uint32_t pid;         /* 0 when not running */
+	uint64_t started_us;  /* 0 when not running */
+	uint32_t restarts;
+	struct alb_exit last_exit;
+	char **taps;          /* one per config->nets, NULL-terminated; NULL when not running */
+	uint32_t n_taps;
+	char **block_files;   /* one per config->blocks, NULL-terminated; NULL when not running */
+	uint32_t n_block_files;
+};
+
+struct alb_policy_info {
+	alb_name *path;
+	alb_policy *policy;
+};
+
+struct alb_block_info {
+	alb_name *name;
+	uint64_t size_mb;
+	uint32_t sector_size; /* 0 default */
+	alb_name *used_by;    /* the unikernel using it, or NULL */
+};
+
+enum alb_reply_kind {
+	ALB_REPLY_EMPTY = 1,
+	ALB_REPLY_STRING,
+	ALB_REPLY_UNIKERNELS,
+	ALB_REPLY_POLICIES,
+	ALB_REPLY_BLOCKS,
+	ALB_REPLY_IMAGE,  /* unikernel get: data chunks follow */
+	ALB_REPLY_NAMES,  /* console list-inactive */
+};
+
+struct alb_reply {
+	int kind; /* enum alb_reply_kind */
+	char *string;
+	struct alb_unikernel_info *unikernels;
+	uint32_t n_unikernels;
+	struct alb_policy_info *policies;
+	uint32_t n_policies;
+	struct alb_block_info *blocks;
+	uint32_t n_blocks;
+	/* image */
+	uint64_t image_size;
+	bool compressed;
+	uint8_t digest[32];
+	int tender;
+	/* names */
+	alb_name **names;
+	uint32_t n_names;
+};
+
+struct alb_failure {
+	uint32_t code; /* positive errno value, 1 .. ALB_ERROR_CODE_MAX */
+	char *message;
+};
+
+struct alb_if_stats {
+	char *name;
+	uint64_t rx_bytes, rx_packets, rx_errors, rx_drops;
+	uint64_t tx_bytes, tx_packets, tx_errors, tx_drops;
+};
+
+struct alb_kv {
+	char *key; /* [a-z0-9_], 1 .. ALB_STATS_KEY_MAX */
+	uint64_t value;
+};
+
+struct alb_stats {
+	uint64_t time_us;
+	uint32_t pid;
+	uint64_t utime_us, stime_us;
+	uint64_t rss_bytes, vsize_bytes;
+	uint64_t minflt, majflt;
+	uint64_t nvcsw, nivcsw;
+	uint64_t start_time_us;
+	struct alb_if_stats *ifs;
+	uint32_t n_ifs;
+	struct alb_kv *kvm;
+	uint32_t n_kvm;
+};
+
+enum alb_data_kind {
+	ALB_DATA_CHUNK = 1, /* image or block data */
+	ALB_DATA_CONSOLE,
+	ALB_DATA_LOG,
+	ALB_DATA_STATS,
+};
+
+struct alb_console_line {
+	uint64_t time_us;
+	uint8_t *line; /* raw bytes, not NUL-terminated, may be invalid UTF-8 */
+	uint32_t len;
+	bool truncated;
+};
+
+struct alb_data {
+	int kind; /* enum alb_data_kind */
+	uint8_t *chunk;
+	uint32_t chunk_len; /* 1 .. ALB_CHUNK_MAX */
+	struct alb_console_line console;
+	struct alb_log_event *event;
+	struct alb_stats *stats;
+};
+
+struct alb_msg {
+	uint32_t version; /* ALB_WIRE_VERSION */
+	uint64_t seq;
+	alb_name *name;   /* never NULL in a valid message */
+	int kind;         /* enum alb_msg_kind */
+	struct alb_cmd cmd;
+	struct alb_reply reply;
+	struct alb_failure failure;
+	struct alb_data data;
+};
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(alb_msg *, alb_msg_free);
+
+/* Allocates a zeroed message of kind with the header filled (name copied). */
+int alb_msg_new(alb_msg **ret, int kind, uint64_t seq, const alb_name *name);
+
+void alb_log_event_free(struct alb_log_event *event);
+void alb_stats_free(struct alb_stats *stats);
+
+/* Names of commands, events and states as in docs/protocol.md ("unikernel-create"). */
+const char *alb_command_to_string(int command);
+const char *alb_log_event_kind_to_string(int kind);
+const char *alb_unikernel_state_to_string(int state);
+
+/*
+ * An incremental frame reader for event loops: bytes go in as they arrive
+ * (alb_frame_reader_feed(), or alb_frame_reader_read() from a non-blocking
+ * fd), whole frames come out of alb_frame_reader_next(). Call next() until it
+ * returns 0 after each feed or read, so that at most one partial frame (at
+ * most 4 + max bytes) and one read's worth of bytes stay buffered.
+ */
+typedef struct alb_frame_reader alb_frame_reader;
+
+/* max: the largest frame length accepted, 0 for ALB_FRAME_MAX_DEFAULT. 0, -ENOMEM. */
+int alb_frame_reader_new(uint64_t max, alb_frame_reader **ret);
+alb_frame_reader *alb_frame_reader_free(alb_frame_reader *reader);
+DEFINE_TRIVIAL_CLEANUP_FUNC(alb_frame_reader *, alb_frame_reader_free);
+
+/* Appends bytes. 0, -EBADMSG as soon as a frame header declares a length over
+ * max (the stream cannot continue), -ENOMEM. */
+int alb_frame_reader_feed(alb_ctx *ctx, alb_frame_reader *reader, const void *buf, size_t len);
+/* Reads once from fd and appends what came. The bytes read, 0 at end of file
+ * (see alb_frame_reader_is_empty()), -EAGAIN, -EBADMSG as feed(), -errno. */
+ssize_t alb_frame_reader_read(alb_ctx *ctx, alb_frame_reader *reader, int fd);
+/* Takes the next whole frame: 1 with the payload in *ret_buf (free(); NULL
+ * and *ret_len 0 for an end-of-stream frame), 0 when more bytes are needed,
+ * -EBADMSG for a frame over max, -ENOMEM. */
+int alb_frame_reader_next(alb_ctx *ctx, alb_frame_reader *reader, uint8_t **ret_buf,
+			  uint64_t *ret_len);
+/* true if no byte of a further frame is buffered: end of file here is a clean
+ * close, elsewhere a frame cut short. */
+bool alb_frame_reader_is_empty(const alb_frame_reader *reader);
