@@ -352,8 +352,11 @@ static int leaf_path(alb_ctx *ctx, const alb_name *name, alb_name *ret_path, con
 
 static struct leaf *leaf_find(struct node *n, bool unikernel, const char *label, uint32_t *ret_index)
 {
-	if (!n)
+	if (!n) {
+		if (ret_index)
+			*ret_index = 0; /* the node will be made: insert first */
 		return NULL;
+	}
 	struct leaf *v = unikernel ? n->unikernels : n->blocks;
 	uint32_t count = unikernel ? n->n_unikernels : n->n_blocks;
 	bool found;
