@@ -11,6 +11,7 @@
 #include <albatross/name.h>
 #include <albatross/policy.h>
 #include <albatross/unikernel.h>
+#include <albatross/loop.h>
 #include <albatross/manifest.h>
 #include <albatross/tree.h>
 #include <albatross/wire.h>
