@@ -82,7 +82,8 @@ int alb_cbor_get_u64(alb_ctx *ctx, const cbor_item_t *item, const char *path, ui
 int alb_cbor_get_u32(alb_ctx *ctx, const cbor_item_t *item, const char *path, uint32_t min,
 		     uint32_t max, uint32_t *ret);
 int alb_cbor_get_bool(alb_ctx *ctx, const cbor_item_t *item, const char *path, bool *ret);
-/* A text string of at most max bytes, valid UTF-8 without NUL, copied (free()). */
+/* A text string of at most max bytes without NUL, copied (free()). alb_cbor_load()
+ * has checked that every text string is valid UTF-8. */
 int alb_cbor_get_text(alb_ctx *ctx, const cbor_item_t *item, const char *path, size_t max,
 		      char **ret);
 /* A text string that must be one of the non-NULL names[i]; *ret = i. */

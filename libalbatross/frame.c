@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: ISC */
+/* Framing: a 4-byte big-endian length, then that many bytes; 0 ends a stream. */
+#include <inttypes.h>
+
+#include "ctx-private.h"
+#include "wire-private.h"
+
+/* What one alb_frame_reader_read() asks read(2) for. */
+#define READ_SIZE (64u << 10)
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int too_long(alb_ctx *ctx, uint64_t len, uint64_t max)
+{
+	return alb_error(ctx, EBADMSG, "frame of %" PRIu64 " bytes exceeds the bound %" PRIu64, len,
+			 max);
+}
+
+ALB_EXPORT int alb_frame_read(alb_ctx *ctx, int fd, uint64_t max, uint8_t **ret_buf,
+			      uint64_t *ret_len)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint8_t header[4];
+	ssize_t n;
+
+	if (fd < 0 || !ret_buf || !ret_len)
+		return -EINVAL;
+	if (max == 0)
+		max = ALB_FRAME_MAX_DEFAULT;
+
+	n = alb_read_full(fd, header, sizeof(header));
+	if (n < 0)
+		return alb_error(ctx, (int)-n, "Failed to read a frame: %s", strerror((int)-n));
+	if (n == 0)
+		return alb_error(ctx, EPIPE, "the peer closed the connection");
+	if (n < (ssize_t)sizeof(header))
+		return alb_error(ctx, EBADMSG, "frame header cut short after %zd bytes", n);
+
+	uint32_t len = be32(header);
+	if (len > max)
+		return too_long(ctx, len, max);
+	if (len > 0) {
+		buf = malloc(len);
+		if (!buf)
+			return -ENOMEM;
+		n = alb_read_full(fd, buf, len);
+		if (n < 0)
+			return alb_error(ctx, (int)-n, "Failed to read a frame: %s",
+					 strerror((int)-n));
+		if ((size_t)n < len)
+			return alb_error(ctx, EBADMSG,
+					 "frame cut short after %zd of %" PRIu32 " bytes", n, len);
+	}
+	*ret_buf = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+ALB_EXPORT int alb_frame_write(alb_ctx *ctx, int fd, const uint8_t *buf, uint64_t len)
+{
+	int r;
+
+	if (fd < 0 || (!buf && len > 0))
+		return -EINVAL;
+	if (len > UINT32_MAX)
+		return alb_error(ctx, EMSGSIZE, "frame of %" PRIu64 " bytes exceeds %" PRIu32, len,
+				 UINT32_MAX);
+
+	/* One write, so that header and payload travel together. */
+	_cleanup_free_ uint8_t *frame = malloc(4 + len);
+	if (!frame)
+		return -ENOMEM;
+	frame[0] = (uint8_t)(len >> 24);
+	frame[1] = (uint8_t)(len >> 16);
+	frame[2] = (uint8_t)(len >> 8);
+	frame[3] = (uint8_t)len;
+	if (len > 0)
+		memcpy(frame + 4, buf, len);
+	r = alb_write_full(fd, frame, 4 + len);
+	if (r < 0)
+		return alb_error(ctx, -r, "Failed to write a frame: %s", strerror(-r));
+	return 0;
+}
+
+struct alb_frame_reader {
+	uint64_t max;
+	uint8_t *buf; /* the bytes buffered are buf[start..end) */
+	size_t start, end, size;
+};
+
+int alb_frame_reader_new(uint64_t max, alb_frame_reader **ret)
+{
+	alb_frame_reader *reader = calloc(1, sizeof(*reader));
+
+	if (!reader)
+		return -ENOMEM;
+	reader->max = max > 0 ? max : ALB_FRAME_MAX_DEFAULT;
+	*ret = reader;
+	return 0;
+}
+
+alb_frame_reader *alb_frame_reader_free(alb_frame_reader *reader)
+{
+	if (reader) {
+		free(reader->buf);
+		free(reader);
+	}
+	return NULL;
+}
+
+/* Makes room for more bytes after end. */
+static int reserve(alb_frame_reader *reader, size_t more)
+{
+	if (reader->start > 0) {
+		memmove(reader->buf, reader->buf + reader->start, reader->end - reader->start);
+		reader->end -= reader->start;
+		reader->start = 0;
+	}
+	if (reader->size - reader->end >= more)
+		return 0;
+
+	size_t size = reader->size * 2 > reader->end + more ? reader->size * 2 : reader->end + more;
+	uint8_t *buf = realloc(reader->buf, size);
+	if (!buf)
+		return -ENOMEM;
+	reader->buf = buf;
+	reader->size = size;
+	return 0;
+}
+
+/* Rejects the frame at start as soon as its header declares too much. */
+static int check_header(alb_ctx *ctx, const alb_frame_reader *reader)
+{
+	if (reader->end - reader->start < 4)
+		return 0;
+	uint32_t len = be32(reader->buf + reader->start);
+	return len > reader->max ? too_long(ctx, len, reader->max) : 0;
+}
+
+int alb_frame_reader_feed(alb_ctx *ctx, alb_frame_reader *reader, const void *buf, size_t len)
+{
+	int r;
+
+	if (len == 0)
+		return 0;
+	r = reserve(reader, len);
+	if (r < 0)
+		return r;
+	memcpy(reader->buf + reader->end, buf, len);
+	reader->end += len;
+	return check_header(ctx, reader);
+}
+
+ssize_t alb_frame_reader_read(alb_ctx *ctx, alb_frame_reader *reader, int fd)
+{
+	int r;
+
+	r = reserve(reader, READ_SIZE);
+	if (r < 0)
+		return r;
+	ssize_t n = read(fd, reader->buf + reader->end, READ_SIZE);
+	if (n < 0) {
+		int e = errno;
+		if (e == EAGAIN || e == EINTR)
+			return -EAGAIN;
+		return alb_error(ctx, e, "Failed to read a frame: %s", strerror(e));
+	}
+	reader->end += (size_t)n;
+	r = check_header(ctx, reader);
+	return r < 0 ? r : n;
+}
+
+int alb_frame_reader_next(alb_ctx *ctx, alb_frame_reader *reader, uint8_t **ret_buf,
+			  uint64_t *ret_len)
+{
+	size_t avail = reader->end - reader->start;
+	int r;
+
+	if (avail < 4)
+		return 0;
+	r = check_header(ctx, reader);
+	if (r < 0)
+		return r;
+	uint32_t len = be32(reader->buf + reader->start);
+	if (avail - 4 < len)
+		return 0;
+
+	uint8_t *buf = NULL;
+	if (len > 0) {
+		buf = malloc(len);
+		if (!buf)
+			return -ENOMEM;
+		memcpy(buf, reader->buf + reader->start + 4, len);
+	}
+	reader->start += 4 + (size_t)len;
+	*ret_buf = buf;
+	*ret_len = len;
+	return 1;
+}
+
+bool alb_frame_reader_is_empty(const alb_frame_reader *reader)
+{
+	return reader->start == reader->end;
+}

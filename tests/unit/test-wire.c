@@ -1,0 +1,1355 @@
+/* SPDX-License-Identifier: ISC */
+/* The wire protocol: round trips of every message, malformed input, framing. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "test-common.h"
+
+#include "cbor-private.h"
+#include "wire-private.h"
+
+static const uint8_t DIGEST[32] = {0xde, 0xad, 0xbe, 0xef, 1,  2,  3,  4,  5,  6,  7,
+				   8,	 9,    10,   11,   12, 13, 14, 15, 16, 17, 18,
+				   19,	 20,   21,   22,   23, 24, 25, 26, 27, 28};
+
+static alb_name *N(const char *s)
+{
+	alb_name *name = NULL;
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, s, &name));
+	return name;
+}
+
+static char **V(uint32_t n, ...)
+{
+	char *v[16];
+	va_list ap;
+	va_start(ap, n);
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = va_arg(ap, char *);
+	va_end(ap);
+	char **copy = alb_strv_dup(v, n);
+	ck_assert_ptr_nonnull(copy);
+	return copy;
+}
+
+/* Samples: every field set to something other than its default. */
+static alb_unikernel_config *sample_config(void)
+{
+	alb_unikernel_config *c = NULL;
+	const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x42};
+
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_new(test_ctx, &c));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_tender(c, ALB_TENDER_SPT));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_memory(c, 64));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_cpuid(c, 3));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_cpuid(c, 1));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_fail_behaviour(c, ALB_FAIL_RESTART_ON));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_exit_code(c, 2));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_exit_code(c, 1));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_startup(c, 10));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_image(c, 123456, 1));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_digest(c, DIGEST));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_block(c, "storage", "disk", 4096));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_block(c, "data", NULL, 0));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_net(c, "service", "br0", mac));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_net(c, "mgmt", "br1", NULL));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_argument(c, "--hello=Grüße"));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_argument(c, "-v"));
+	return c;
+}
+
+static alb_policy *sample_policy(void)
+{
+	alb_policy *p = NULL;
+
+	ck_assert_alb_ok(test_ctx, alb_policy_new(&p));
+	ck_assert_alb_ok(test_ctx, alb_policy_set_unikernels(p, 8));
+	ck_assert_alb_ok(test_ctx, alb_policy_set_memory(p, 1024));
+	ck_assert_alb_ok(test_ctx, alb_policy_set_block(p, 500));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_cpuid(p, 2));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_cpuid(p, 0));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_bridge(p, "br1"));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_bridge(p, "br0"));
+	return p;
+}
+
+static struct alb_log_event *sample_event(int kind)
+{
+	struct alb_log_event *ev = calloc(1, sizeof(*ev));
+
+	ck_assert_ptr_nonnull(ev);
+	ev->kind = kind;
+	ev->time_us = UINT64_C(1700000000000000);
+	if (kind == ALB_EVENT_DAEMON_START)
+		return ev;
+	ev->name = N("alice:hello");
+	ev->pid = 4242;
+	ev->has_digest = true;
+	memcpy(ev->digest, DIGEST, 32);
+	ev->taps = V(2, "vmtap0", "vmtap1");
+	ev->n_taps = 2;
+	ev->blocks = V(1, "/var/lib/albatross/block/alice:disk");
+	ev->n_blocks = 1;
+	ev->exit = (struct alb_exit){ALB_EXIT_SIGNAL, 9};
+	ev->attempt = 3;
+	ev->delay_us = 2000000;
+	ev->identity = strdup("uid 0");
+	ev->message = strdup("exited with signal 9");
+	return ev;
+}
+
+static struct alb_stats *sample_stats(void)
+{
+	struct alb_stats *s = calloc(1, sizeof(*s));
+
+	ck_assert_ptr_nonnull(s);
+	*s = (struct alb_stats){.time_us = 1700000000000001,
+				.pid = 77,
+				.utime_us = 1,
+				.stime_us = 2,
+				.rss_bytes = 3,
+				.vsize_bytes = 4,
+				.minflt = 5,
+				.majflt = 6,
+				.nvcsw = 7,
+				.nivcsw = UINT64_MAX,
+				.start_time_us = 1600000000000000};
+	s->n_ifs = 2;
+	s->ifs = calloc(2, sizeof(*s->ifs));
+	ck_assert_ptr_nonnull(s->ifs);
+	s->ifs[0] = (struct alb_if_stats){strdup("vmtap0"), 1, 2, 3, 4, 5, 6, 7, 8};
+	s->ifs[1] = (struct alb_if_stats){strdup("vmtap1"), 9, 10, 11, 12, 13, 14, 15, 16};
+	s->n_kvm = 2;
+	s->kvm = calloc(2, sizeof(*s->kvm));
+	ck_assert_ptr_nonnull(s->kvm);
+	s->kvm[0] = (struct alb_kv){strdup("exits"), 1000};
+	s->kvm[1] = (struct alb_kv){strdup("io_exits"), 12};
+	return s;
+}
+
+static alb_msg *new_msg(int kind, const char *name)
+{
+	alb_msg *msg = NULL;
+	alb_name *n = N(name);
+
+	ck_assert_alb_ok(test_ctx, alb_msg_new(&msg, kind, 42, n));
+	alb_name_free(n);
+	return msg;
+}
+
+/* A command; variant picks among the shapes of a command's optional keys. */
+static alb_msg *sample_command(int command, int variant)
+{
+	alb_msg *msg = new_msg(ALB_MSG_COMMAND, "alice:hello");
+	struct alb_cmd *cmd = &msg->cmd;
+
+	cmd->kind = command;
+	switch (command) {
+	case ALB_CMD_UNIKERNEL_CREATE:
+	case ALB_CMD_UNIKERNEL_FORCE_CREATE:
+		cmd->config = sample_config();
+		break;
+	case ALB_CMD_UNIKERNEL_RESTART:
+		if (variant > 0) {
+			cmd->has_argv = true;
+			cmd->argv = variant == 1 ? V(2, "--a=1", "b") : V(0);
+			cmd->argc = variant == 1 ? 2 : 0;
+		}
+		break;
+	case ALB_CMD_UNIKERNEL_GET:
+	case ALB_CMD_BLOCK_DUMP:
+		cmd->compress = variant == 1;
+		break;
+	case ALB_CMD_POLICY_ADD:
+		cmd->policy = sample_policy();
+		if (variant == 1)
+			alb_policy_set_block_none(cmd->policy);
+		break;
+	case ALB_CMD_BLOCK_ADD:
+		cmd->block_size_mb = 100;
+		cmd->sector_size = variant == 1 ? 0 : 4096;
+		cmd->data_size = variant == 1 ? 0 : 1234567;
+		cmd->compressed = variant != 1;
+		break;
+	case ALB_CMD_BLOCK_SET:
+		cmd->data_size = 104857600;
+		cmd->compressed = variant == 1;
+		break;
+	case ALB_CMD_CONSOLE_SUBSCRIBE:
+	case ALB_CMD_LOG_SUBSCRIBE:
+		if (variant == 1) {
+			cmd->history.has_since = true;
+			cmd->history.since_us = 1700000000000000;
+		} else if (variant == 2) {
+			cmd->history.has_count = true;
+			cmd->history.count = 10;
+		}
+		break;
+	case ALB_CMD_CONSOLE_ADD:
+		cmd->fifo = strdup("/run/albatross/fifo/alice:hello");
+		break;
+	case ALB_CMD_STATS_ADD:
+		cmd->pid = 4242;
+		cmd->taps = variant == 1 ? V(0) : V(2, "vmtap0", "vmtap1");
+		cmd->n_taps = variant == 1 ? 0 : 2;
+		break;
+	case ALB_CMD_LOG_EVENT:
+		cmd->event = sample_event(variant == 1 ? ALB_EVENT_DAEMON_START
+						       : ALB_EVENT_UNIKERNEL_EXITED);
+		break;
+	default:
+		break;
+	}
+	return msg;
+}
+
+static alb_msg *sample_reply(int kind)
+{
+	alb_msg *msg = new_msg(ALB_MSG_SUCCESS, "alice:");
+	struct alb_reply *reply = &msg->reply;
+
+	reply->kind = kind;
+	switch (kind) {
+	case ALB_REPLY_STRING:
+		reply->string = strdup("created unikernel alice:hello");
+		break;
+	case ALB_REPLY_UNIKERNELS:
+		reply->n_unikernels = 2;
+		reply->unikernels = calloc(2, sizeof(*reply->unikernels));
+		ck_assert_ptr_nonnull(reply->unikernels);
+		reply->unikernels[0] = (struct alb_unikernel_info){
+		    .name = N("alice:hello"),
+		    .config = sample_config(),
+		    .state = ALB_STATE_RUNNING,
+		    .pid = 4242,
+		    .started_us = 1700000000000000,
+		    .restarts = 2,
+		    .last_exit = {ALB_EXIT_CODE, 1},
+		    .taps = V(2, "vmtap0", "vmtap1"),
+		    .n_taps = 2,
+		    .block_files = V(2, "/b/storage", "/b/data"),
+		    .n_block_files = 2,
+		};
+		reply->unikernels[1] = (struct alb_unikernel_info){
+		    .name = N("alice:bye"),
+		    .state = ALB_STATE_FAILED,
+		};
+		ck_assert_alb_ok(test_ctx,
+				 alb_unikernel_config_new(test_ctx, &reply->unikernels[1].config));
+		break;
+	case ALB_REPLY_POLICIES:
+		reply->n_policies = 2;
+		reply->policies = calloc(2, sizeof(*reply->policies));
+		ck_assert_ptr_nonnull(reply->policies);
+		reply->policies[0] = (struct alb_policy_info){N(":"), sample_policy()};
+		reply->policies[1] = (struct alb_policy_info){N("alice:"), sample_policy()};
+		alb_policy_set_block_none(reply->policies[1].policy);
+		break;
+	case ALB_REPLY_BLOCKS:
+		reply->n_blocks = 2;
+		reply->blocks = calloc(2, sizeof(*reply->blocks));
+		ck_assert_ptr_nonnull(reply->blocks);
+		reply->blocks[0] =
+		    (struct alb_block_info){N("alice:disk"), 10, 4096, N("alice:hello")};
+		reply->blocks[1] = (struct alb_block_info){N("alice:spare"), 1, 0, NULL};
+		break;
+	case ALB_REPLY_IMAGE:
+		reply->image_size = 5000000;
+		reply->compressed = true;
+		memcpy(reply->digest, DIGEST, 32);
+		reply->tender = ALB_TENDER_HVT;
+		break;
+	case ALB_REPLY_NAMES:
+		reply->n_names = 3;
+		reply->names = calloc(3, sizeof(*reply->names));
+		ck_assert_ptr_nonnull(reply->names);
+		reply->names[0] = N("alice:hello");
+		reply->names[1] = N("bob:");
+		reply->names[2] = N("vm");
+		break;
+	default:
+		break;
+	}
+	return msg;
+}
+
+static alb_msg *sample_failure(void)
+{
+	alb_msg *msg = new_msg(ALB_MSG_FAILURE, "alice:hello");
+
+	msg->failure.code = EDQUOT;
+	msg->failure.message = strdup("memory 128 MB exceeds 64 MB");
+	return msg;
+}
+
+static alb_msg *sample_data(int kind)
+{
+	alb_msg *msg = new_msg(ALB_MSG_DATA, "alice:hello");
+	struct alb_data *data = &msg->data;
+
+	data->kind = kind;
+	switch (kind) {
+	case ALB_DATA_CHUNK:
+		data->chunk_len = 1000;
+		data->chunk = malloc(1000);
+		ck_assert_ptr_nonnull(data->chunk);
+		for (int i = 0; i < 1000; i++)
+			data->chunk[i] = (uint8_t)(i * 7);
+		break;
+	case ALB_DATA_CONSOLE:
+		data->console.time_us = 1700000000000002;
+		data->console.len = 4;
+		data->console.line = malloc(4);
+		ck_assert_ptr_nonnull(data->console.line);
+		memcpy(data->console.line, "a\xff\0b", 4);
+		data->console.truncated = true;
+		break;
+	case ALB_DATA_LOG:
+		data->event = sample_event(ALB_EVENT_UNIKERNEL_STARTED);
+		break;
+	default:
+		data->stats = sample_stats();
+		break;
+	}
+	return msg;
+}
+
+/* Field by field comparison. */
+static void assert_strv_eq(char **a, uint32_t na, char **b, uint32_t nb)
+{
+	ck_assert_uint_eq(na, nb);
+	ck_assert(!a == !b);
+	for (uint32_t i = 0; a && i < na; i++)
+		ck_assert_str_eq(a[i], b[i]);
+	if (a)
+		ck_assert_ptr_null(b[nb]);
+}
+
+static void assert_name_eq(const alb_name *a, const alb_name *b)
+{
+	ck_assert(!a == !b);
+	ck_assert(!a || alb_name_equal(a, b));
+}
+
+static void assert_opt_str_eq(const char *a, const char *b)
+{
+	ck_assert(!a == !b);
+	if (a)
+		ck_assert_str_eq(a, b);
+}
+
+static void assert_event_eq(const struct alb_log_event *a, const struct alb_log_event *b)
+{
+	ck_assert(!a == !b);
+	if (!a)
+		return;
+	ck_assert_int_eq(a->kind, b->kind);
+	ck_assert_uint_eq(a->time_us, b->time_us);
+	assert_name_eq(a->name, b->name);
+	ck_assert_uint_eq(a->pid, b->pid);
+	ck_assert_int_eq(a->has_digest, b->has_digest);
+	ck_assert_mem_eq(a->digest, b->digest, 32);
+	assert_strv_eq(a->taps, a->n_taps, b->taps, b->n_taps);
+	assert_strv_eq(a->blocks, a->n_blocks, b->blocks, b->n_blocks);
+	ck_assert_int_eq(a->exit.kind, b->exit.kind);
+	ck_assert_uint_eq(a->exit.value, b->exit.value);
+	ck_assert_uint_eq(a->attempt, b->attempt);
+	ck_assert_uint_eq(a->delay_us, b->delay_us);
+	assert_opt_str_eq(a->identity, b->identity);
+	assert_opt_str_eq(a->message, b->message);
+}
+
+static void assert_config_eq(const alb_unikernel_config *a, const alb_unikernel_config *b)
+{
+	ck_assert(!a == !b);
+	ck_assert(!a || alb_unikernel_config_equal(a, b));
+}
+
+static void assert_policy_eq(const alb_policy *a, const alb_policy *b)
+{
+	ck_assert(!a == !b);
+	ck_assert(!a || alb_policy_equal(a, b));
+}
+
+static void assert_cmd_eq(const struct alb_cmd *a, const struct alb_cmd *b)
+{
+	ck_assert_int_eq(a->kind, b->kind);
+	assert_config_eq(a->config, b->config);
+	ck_assert_int_eq(a->has_argv, b->has_argv);
+	assert_strv_eq(a->argv, a->argc, b->argv, b->argc);
+	ck_assert_int_eq(a->compress, b->compress);
+	assert_policy_eq(a->policy, b->policy);
+	ck_assert_uint_eq(a->block_size_mb, b->block_size_mb);
+	ck_assert_uint_eq(a->sector_size, b->sector_size);
+	ck_assert_uint_eq(a->data_size, b->data_size);
+	ck_assert_int_eq(a->compressed, b->compressed);
+	ck_assert_int_eq(a->history.has_since, b->history.has_since);
+	ck_assert_uint_eq(a->history.since_us, b->history.since_us);
+	ck_assert_int_eq(a->history.has_count, b->history.has_count);
+	ck_assert_uint_eq(a->history.count, b->history.count);
+	assert_opt_str_eq(a->fifo, b->fifo);
+	ck_assert_uint_eq(a->pid, b->pid);
+	assert_strv_eq(a->taps, a->n_taps, b->taps, b->n_taps);
+	assert_event_eq(a->event, b->event);
+}
+
+static void assert_reply_eq(const struct alb_reply *a, const struct alb_reply *b)
+{
+	ck_assert_int_eq(a->kind, b->kind);
+	assert_opt_str_eq(a->string, b->string);
+	ck_assert_uint_eq(a->n_unikernels, b->n_unikernels);
+	for (uint32_t i = 0; i < a->n_unikernels; i++) {
+		const struct alb_unikernel_info *x = &a->unikernels[i], *y = &b->unikernels[i];
+		assert_name_eq(x->name, y->name);
+		assert_config_eq(x->config, y->config);
+		ck_assert_int_eq(x->state, y->state);
+		ck_assert_uint_eq(x->pid, y->pid);
+		ck_assert_uint_eq(x->started_us, y->started_us);
+		ck_assert_uint_eq(x->restarts, y->restarts);
+		ck_assert_int_eq(x->last_exit.kind, y->last_exit.kind);
+		ck_assert_uint_eq(x->last_exit.value, y->last_exit.value);
+		assert_strv_eq(x->taps, x->n_taps, y->taps, y->n_taps);
+		assert_strv_eq(x->block_files, x->n_block_files, y->block_files, y->n_block_files);
+	}
+	ck_assert_uint_eq(a->n_policies, b->n_policies);
+	for (uint32_t i = 0; i < a->n_policies; i++) {
+		assert_name_eq(a->policies[i].path, b->policies[i].path);
+		assert_policy_eq(a->policies[i].policy, b->policies[i].policy);
+	}
+	ck_assert_uint_eq(a->n_blocks, b->n_blocks);
+	for (uint32_t i = 0; i < a->n_blocks; i++) {
+		assert_name_eq(a->blocks[i].name, b->blocks[i].name);
+		ck_assert_uint_eq(a->blocks[i].size_mb, b->blocks[i].size_mb);
+		ck_assert_uint_eq(a->blocks[i].sector_size, b->blocks[i].sector_size);
+		assert_name_eq(a->blocks[i].used_by, b->blocks[i].used_by);
+	}
+	ck_assert_uint_eq(a->image_size, b->image_size);
+	ck_assert_int_eq(a->compressed, b->compressed);
+	ck_assert_mem_eq(a->digest, b->digest, 32);
+	ck_assert_int_eq(a->tender, b->tender);
+	ck_assert_uint_eq(a->n_names, b->n_names);
+	for (uint32_t i = 0; i < a->n_names; i++)
+		assert_name_eq(a->names[i], b->names[i]);
+}
+
+static void assert_stats_eq(const struct alb_stats *a, const struct alb_stats *b)
+{
+	ck_assert(!a == !b);
+	if (!a)
+		return;
+	ck_assert_uint_eq(a->time_us, b->time_us);
+	ck_assert_uint_eq(a->pid, b->pid);
+	ck_assert_uint_eq(a->utime_us, b->utime_us);
+	ck_assert_uint_eq(a->stime_us, b->stime_us);
+	ck_assert_uint_eq(a->rss_bytes, b->rss_bytes);
+	ck_assert_uint_eq(a->vsize_bytes, b->vsize_bytes);
+	ck_assert_uint_eq(a->minflt, b->minflt);
+	ck_assert_uint_eq(a->majflt, b->majflt);
+	ck_assert_uint_eq(a->nvcsw, b->nvcsw);
+	ck_assert_uint_eq(a->nivcsw, b->nivcsw);
+	ck_assert_uint_eq(a->start_time_us, b->start_time_us);
+	ck_assert_uint_eq(a->n_ifs, b->n_ifs);
+	for (uint32_t i = 0; i < a->n_ifs; i++) {
+		const struct alb_if_stats *x = &a->ifs[i], *y = &b->ifs[i];
+		ck_assert_str_eq(x->name, y->name);
+		ck_assert(x->rx_bytes == y->rx_bytes && x->rx_packets == y->rx_packets &&
+			  x->rx_errors == y->rx_errors && x->rx_drops == y->rx_drops &&
+			  x->tx_bytes == y->tx_bytes && x->tx_packets == y->tx_packets &&
+			  x->tx_errors == y->tx_errors && x->tx_drops == y->tx_drops);
+	}
+	ck_assert_uint_eq(a->n_kvm, b->n_kvm);
+	for (uint32_t i = 0; i < a->n_kvm; i++) {
+		ck_assert_str_eq(a->kvm[i].key, b->kvm[i].key);
+		ck_assert_uint_eq(a->kvm[i].value, b->kvm[i].value);
+	}
+}
+
+static void assert_msg_eq(const alb_msg *a, const alb_msg *b)
+{
+	ck_assert_uint_eq(a->version, b->version);
+	ck_assert_uint_eq(a->seq, b->seq);
+	assert_name_eq(a->name, b->name);
+	ck_assert_int_eq(a->kind, b->kind);
+	assert_cmd_eq(&a->cmd, &b->cmd);
+	assert_reply_eq(&a->reply, &b->reply);
+	ck_assert_uint_eq(a->failure.code, b->failure.code);
+	assert_opt_str_eq(a->failure.message, b->failure.message);
+	ck_assert_int_eq(a->data.kind, b->data.kind);
+	ck_assert_uint_eq(a->data.chunk_len, b->data.chunk_len);
+	ck_assert(!a->data.chunk == !b->data.chunk);
+	if (a->data.chunk)
+		ck_assert_mem_eq(a->data.chunk, b->data.chunk, a->data.chunk_len);
+	ck_assert_uint_eq(a->data.console.time_us, b->data.console.time_us);
+	ck_assert_uint_eq(a->data.console.len, b->data.console.len);
+	if (a->data.console.len)
+		ck_assert_mem_eq(a->data.console.line, b->data.console.line, a->data.console.len);
+	ck_assert_int_eq(a->data.console.truncated, b->data.console.truncated);
+	assert_event_eq(a->data.event, b->data.event);
+	assert_stats_eq(a->data.stats, b->data.stats);
+}
+
+/* Encodes, decodes, compares every field, encodes again and compares the bytes. */
+static void round_trip(alb_msg *msg)
+{
+	uint8_t *a = NULL, *b = NULL;
+	uint64_t la, lb;
+	alb_msg *decoded = NULL;
+
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, msg, &a, &la));
+	ck_assert_alb_ok(test_ctx, alb_msg_decode(test_ctx, a, la, &decoded));
+	assert_msg_eq(msg, decoded);
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, decoded, &b, &lb));
+	ck_assert_uint_eq(la, lb);
+	ck_assert_mem_eq(a, b, la);
+	alb_free(a);
+	alb_free(b);
+	alb_msg_free(decoded);
+	alb_msg_free(msg);
+}
+
+START_TEST(test_round_trip_commands)
+{
+	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_LOG_EVENT; command++)
+		for (int variant = 0; variant < 3; variant++)
+			round_trip(sample_command(command, variant));
+}
+END_TEST
+
+START_TEST(test_round_trip_replies)
+{
+	for (int kind = ALB_REPLY_EMPTY; kind <= ALB_REPLY_NAMES; kind++)
+		round_trip(sample_reply(kind));
+	round_trip(sample_failure());
+}
+END_TEST
+
+START_TEST(test_round_trip_data)
+{
+	for (int kind = ALB_DATA_CHUNK; kind <= ALB_DATA_STATS; kind++)
+		round_trip(sample_data(kind));
+
+	/* The largest chunk and an empty console line. */
+	alb_msg *msg = sample_data(ALB_DATA_CHUNK);
+	free(msg->data.chunk);
+	msg->data.chunk = calloc(1, ALB_CHUNK_MAX);
+	msg->data.chunk_len = ALB_CHUNK_MAX;
+	round_trip(msg);
+	msg = sample_data(ALB_DATA_CONSOLE);
+	msg->data.console.len = 0;
+	round_trip(msg);
+}
+END_TEST
+
+START_TEST(test_accessors)
+{
+	alb_msg *msg = sample_failure();
+	int32_t code;
+	const char *message;
+
+	ck_assert_int_eq(alb_msg_get_kind(msg), ALB_MSG_FAILURE);
+	ck_assert_uint_eq(alb_msg_get_seq(msg), 42);
+	ck_assert(alb_name_equal(alb_msg_get_name(msg), msg->name));
+	ck_assert_int_eq(alb_msg_get_command(msg), -EINVAL);
+	ck_assert_alb_ok(test_ctx, alb_msg_get_failure(msg, &code, &message));
+	ck_assert_int_eq(code, EDQUOT);
+	ck_assert_str_eq(message, "memory 128 MB exceeds 64 MB");
+	alb_msg_free(msg);
+
+	msg = sample_command(ALB_CMD_BLOCK_SET, 0);
+	ck_assert_int_eq(alb_msg_get_command(msg), ALB_CMD_BLOCK_SET);
+	ck_assert_int_eq(alb_msg_get_failure(msg, &code, &message), -EINVAL);
+	alb_msg_free(msg);
+
+	ck_assert_int_eq(alb_msg_get_kind(NULL), -EINVAL);
+	ck_assert_ptr_null(alb_msg_get_name(NULL));
+	ck_assert_ptr_null(alb_msg_free(NULL));
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_UNIKERNEL_FORCE_CREATE),
+			 "unikernel-force-create");
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_LOG_EVENT), "log-event");
+	ck_assert_ptr_null(alb_command_to_string(0));
+	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_LOG_EVENT + 1));
+	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_BLOCK_REMOVED), "block-removed");
+	ck_assert_str_eq(alb_unikernel_state_to_string(ALB_STATE_RESTARTING), "restarting");
+	ck_assert_ptr_null(alb_unikernel_state_to_string(-1));
+	ck_assert_int_eq(alb_msg_new(&msg, 5, 0, NULL), -EINVAL);
+}
+END_TEST
+
+/* Encoding a structure that would not decode fails with -EINVAL, naming the field. */
+static void assert_encode_invalid(alb_msg *msg, const char *needle)
+{
+	uint8_t *buf = NULL;
+	uint64_t len;
+
+	ck_assert_alb_err(test_ctx, alb_msg_encode(test_ctx, msg, &buf, &len), EINVAL);
+	ck_assert_last_error_has(test_ctx, needle);
+	ck_assert_ptr_null(buf);
+	alb_msg_free(msg);
+}
+
+START_TEST(test_encode_invalid)
+{
+	alb_msg *msg = sample_data(ALB_DATA_CHUNK);
+	msg->data.chunk_len = 0;
+	assert_encode_invalid(msg, "data.chunk");
+
+	msg = sample_failure();
+	msg->failure.code = 0;
+	assert_encode_invalid(msg, "failure.code: 0 is out of range 1..4095");
+
+	msg = sample_failure();
+	free(msg->failure.message);
+	msg->failure.message = NULL;
+	assert_encode_invalid(msg, "failure.message: expected a text string, got null");
+
+	msg = sample_command(ALB_CMD_UNIKERNEL_CREATE, 0);
+	msg->cmd.config->memory_mb = 0;
+	assert_encode_invalid(msg, "command.config.memory");
+
+	msg = sample_command(ALB_CMD_CONSOLE_SUBSCRIBE, 1);
+	msg->cmd.history.has_count = true;
+	msg->cmd.history.count = 5;
+	assert_encode_invalid(msg, "command.count");
+
+	msg = sample_reply(ALB_REPLY_UNIKERNELS);
+	msg->reply.unikernels[0].n_taps = 1;
+	assert_encode_invalid(msg, "success.unikernels[0].taps");
+
+	msg = sample_command(ALB_CMD_STATS_REMOVE, 0);
+	msg->cmd.kind = 99;
+	assert_encode_invalid(msg, "command.op");
+
+	msg = sample_failure();
+	msg->kind = 7;
+	assert_encode_invalid(msg, "exactly one of");
+
+	msg = sample_failure();
+	msg->name = alb_name_free(msg->name);
+	assert_encode_invalid(msg, "name: expected a text string");
+
+	msg = sample_failure();
+	msg->version = 2;
+	assert_encode_invalid(msg, "version 2");
+}
+END_TEST
+
+/* Malformed input. */
+static size_t unhex(const char *hex, uint8_t *out)
+{
+	size_t n = 0;
+
+	for (const char *p = hex; *p;) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		unsigned v;
+		ck_assert_int_eq(sscanf(p, "%2x", &v), 1);
+		out[n++] = (uint8_t)v;
+		p += 2;
+	}
+	return n;
+}
+
+static int decode(const uint8_t *buf, size_t len)
+{
+	alb_msg *msg = NULL;
+	int r = alb_msg_decode(test_ctx, buf, len, &msg);
+
+	ck_assert(r < 0 || msg);
+	alb_msg_free(msg);
+	return r;
+}
+
+struct raw_case {
+	const char *what;
+	const char *hex;
+	int err;
+	const char *needle;
+};
+
+static const struct raw_case raw_cases[] = {
+    {"empty input", "", EBADMSG, "truncated"},
+    {"truncated map", "a3 67 76657273696f6e 01", EBADMSG, "truncated"},
+    {"truncated integer", "1a 0000", EBADMSG, "truncated"},
+    {"trailing byte", "a0 00", EBADMSG, "trailing"},
+    {"indefinite-length array", "9f 01 ff", EBADMSG, "indefinite"},
+    {"indefinite-length text", "7f 6161 ff", EBADMSG, "indefinite"},
+    {"huge array count in 5 bytes", "9a ffffffff", EBADMSG, "cannot fit"},
+    {"huge map count in 5 bytes", "ba ffffffff", EBADMSG, "cannot fit"},
+    {"huge string length", "7b 00000000ffffffff 61", EBADMSG, "exceeds the 1 bytes left"},
+    {"tag", "c0 6161", EBADMSG, "tags"},
+    {"half float", "f9 3c00", EBADMSG, "floats"},
+    {"double", "fb 3ff0000000000000", EBADMSG, "floats"},
+    {"undefined", "f7", EBADMSG, "simple value"},
+    {"simple value 32", "f8 20", EBADMSG, "simple value"},
+    {"reserved additional information", "1c", EBADMSG, "reserved"},
+    {"lone break", "ff", EBADMSG, "indefinite"},
+    {"not a map", "01", EBADMSG, "message: expected a map, got an unsigned integer"},
+    {"non-text key", "a1 01 01", EBADMSG, "key 0 is an unsigned integer"},
+    {"duplicate key", "a4 67 76657273696f6e 01 67 76657273696f6e 01 63 736571 00 64 6e616d65 61 61",
+     EBADMSG, "version: duplicate key"},
+    {"version 2", "a1 67 76657273696f6e 02", EPROTO, "unsupported protocol version 2"},
+    {"missing version", "a1 63 736571 00", EBADMSG, "version: missing"},
+};
+
+START_TEST(test_malformed_raw)
+{
+	const struct raw_case *c = &raw_cases[_i];
+	uint8_t buf[256];
+	size_t len = unhex(c->hex, buf);
+
+	ck_assert_msg(decode(buf, len) == -c->err, "%s: got '%s'", c->what,
+		      alb_ctx_last_error(test_ctx));
+	ck_assert_last_error_has(test_ctx, c->needle);
+}
+END_TEST
+
+START_TEST(test_malformed_depth)
+{
+	uint8_t buf[101];
+
+	memset(buf, 0x81, 100); /* 100 nested one-element arrays */
+	buf[100] = 0;
+	ck_assert_alb_err(test_ctx, decode(buf, sizeof(buf)), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "nesting deeper than 16");
+}
+END_TEST
+
+START_TEST(test_malformed_container_bound)
+{
+	size_t n = ALB_CBOR_CONTAINER_MAX + 1;
+	uint8_t *buf = calloc(5 + n, 1);
+
+	buf[0] = 0x9a;
+	buf[1] = (uint8_t)(n >> 24);
+	buf[2] = (uint8_t)(n >> 16);
+	buf[3] = (uint8_t)(n >> 8);
+	buf[4] = (uint8_t)n;
+	ck_assert_alb_err(test_ctx, decode(buf, 5 + n), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "65537 elements exceed the bound 65536");
+	free(buf);
+}
+END_TEST
+
+/*
+ * Mutations of valid messages: the value at a path (keys and array indices
+ * joined by '.') is replaced, added or (value NULL) removed.
+ */
+static cbor_item_t *mutate(const cbor_item_t *item, const char *path, cbor_item_t *value)
+{
+	const char *dot = strchr(path, '.');
+	size_t seg = dot ? (size_t)(dot - path) : strlen(path);
+	const char *rest = dot ? dot + 1 : "";
+	cbor_item_t *out;
+
+	if (cbor_isa_array(item)) {
+		size_t index = strtoul(path, NULL, 10);
+		out = cbor_new_definite_array(cbor_array_size(item));
+		for (size_t i = 0; i < cbor_array_size(item); i++) {
+			cbor_item_t *elt = cbor_array_handle(item)[i];
+			cbor_item_t *child = i != index ? cbor_incref(elt)
+					     : rest[0]	? mutate(elt, rest, value)
+					     : value	? cbor_incref(value)
+							: NULL;
+			if (child) {
+				ck_assert(cbor_array_push(out, child));
+				cbor_decref(&child);
+			}
+		}
+		return out;
+	}
+	ck_assert(cbor_isa_map(item));
+	bool found = false;
+	out = cbor_new_definite_map(cbor_map_size(item) + 1);
+	for (size_t i = 0; i < cbor_map_size(item); i++) {
+		struct cbor_pair pair = cbor_map_handle(item)[i];
+		cbor_item_t *child = cbor_incref(pair.value);
+		if (cbor_string_length(pair.key) == seg &&
+		    memcmp(cbor_string_handle(pair.key), path, seg) == 0) {
+			found = true;
+			cbor_decref(&child);
+			child = rest[0] ? mutate(pair.value, rest, value)
+				: value ? cbor_incref(value)
+					: NULL;
+		}
+		if (child) {
+			ck_assert(cbor_map_add(out, (struct cbor_pair){pair.key, child}));
+			cbor_decref(&child);
+		}
+	}
+	if (!found && value) {
+		ck_assert(!rest[0]);
+		cbor_item_t *key = cbor_build_stringn(path, seg);
+		ck_assert(cbor_map_add(out, (struct cbor_pair){key, value}));
+		cbor_decref(&key);
+	}
+	return out;
+}
+
+/* Decodes msg (freed) after the mutation. */
+static int decode_mutated(alb_msg *msg, const char *path, cbor_item_t *value)
+{
+	uint8_t *buf = NULL;
+	uint64_t len;
+	struct cbor_load_result result;
+	unsigned char *out = NULL;
+	size_t size;
+
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, msg, &buf, &len));
+	alb_msg_free(msg);
+	cbor_item_t *item = cbor_load(buf, len, &result);
+	ck_assert_ptr_nonnull(item);
+	alb_free(buf);
+	cbor_item_t *mutated = mutate(item, path, value);
+	len = cbor_serialize_alloc(mutated, &out, &size);
+	ck_assert_uint_gt(len, 0);
+	int r = decode(out, len);
+	free(out);
+	cbor_decref(&mutated);
+	cbor_decref(&item);
+	if (value)
+		cbor_decref(&value);
+	return r;
+}
+
+/* A CBOR item in hex, or "T:" and the bytes of a text string (which may be invalid UTF-8,
+ * which cbor_load() would refuse). */
+static cbor_item_t *hex_item(const char *hex)
+{
+	uint8_t buf[256];
+	struct cbor_load_result result;
+
+	if (strncmp(hex, "T:", 2) == 0) {
+		size_t len = unhex(hex + 2, buf);
+		return cbor_build_stringn((const char *)buf, len);
+	}
+	size_t len = unhex(hex, buf);
+	cbor_item_t *item = cbor_load(buf, len, &result);
+
+	ck_assert_ptr_nonnull(item);
+	ck_assert_uint_eq(result.read, len);
+	return item;
+}
+
+enum {
+	B_CREATE,
+	B_RESTART,
+	B_POLICY_ADD,
+	B_BLOCK_ADD,
+	B_BLOCK_SET,
+	B_SUBSCRIBE,
+	B_STATS_ADD,
+	B_LOG_EVENT,
+	B_UNIKERNELS,
+	B_POLICIES,
+	B_IMAGE,
+	B_FAILURE,
+	B_CHUNK,
+	B_CONSOLE,
+	B_STATS,
+};
+
+static alb_msg *base_msg(int base)
+{
+	switch (base) {
+	case B_CREATE:
+		return sample_command(ALB_CMD_UNIKERNEL_CREATE, 0);
+	case B_RESTART:
+		return sample_command(ALB_CMD_UNIKERNEL_RESTART, 1);
+	case B_POLICY_ADD:
+		return sample_command(ALB_CMD_POLICY_ADD, 0);
+	case B_BLOCK_ADD:
+		return sample_command(ALB_CMD_BLOCK_ADD, 0);
+	case B_BLOCK_SET:
+		return sample_command(ALB_CMD_BLOCK_SET, 0);
+	case B_SUBSCRIBE:
+		return sample_command(ALB_CMD_CONSOLE_SUBSCRIBE, 1);
+	case B_STATS_ADD:
+		return sample_command(ALB_CMD_STATS_ADD, 0);
+	case B_LOG_EVENT:
+		return sample_command(ALB_CMD_LOG_EVENT, 0);
+	case B_UNIKERNELS:
+		return sample_reply(ALB_REPLY_UNIKERNELS);
+	case B_POLICIES:
+		return sample_reply(ALB_REPLY_POLICIES);
+	case B_IMAGE:
+		return sample_reply(ALB_REPLY_IMAGE);
+	case B_FAILURE:
+		return sample_failure();
+	case B_CHUNK:
+		return sample_data(ALB_DATA_CHUNK);
+	case B_CONSOLE:
+		return sample_data(ALB_DATA_CONSOLE);
+	default:
+		return sample_data(ALB_DATA_STATS);
+	}
+}
+
+struct mutation_case {
+	int base;
+	const char *path;
+	const char *hex; /* the new value; NULL removes the key */
+	int err;
+	const char *needle;
+};
+
+static const struct mutation_case mutation_cases[] = {
+    {B_FAILURE, "version", "02", EPROTO, "unsupported protocol version 2"},
+    {B_FAILURE, "version", "1b ffffffffffffffff", EPROTO, "unsupported protocol version"},
+    {B_FAILURE, "version", "61 31", EBADMSG, "version: expected an unsigned integer"},
+    {B_FAILURE, "seq", NULL, EBADMSG, "seq: missing"},
+    {B_FAILURE, "seq", "63 343231", EBADMSG, "seq: expected an unsigned integer, got a text"},
+    {B_FAILURE, "seq", "20", EBADMSG, "seq: expected an unsigned integer, got a negative"},
+    {B_FAILURE, "foo", "00", EBADMSG, "message: unknown key 'foo'"},
+    {B_FAILURE, "data", "a0", EBADMSG, "exactly one of command, success, failure, data"},
+    {B_FAILURE, "failure", NULL, EBADMSG, "exactly one of command, success, failure, data"},
+    {B_FAILURE, "name", "64 613a3a62", EBADMSG, "name: "},
+    {B_FAILURE, "name", "60", EBADMSG, "name: "},
+    {B_FAILURE, "failure.code", "00", EBADMSG, "failure.code: 0 is out of range 1..4095"},
+    {B_FAILURE, "failure.code", "19 1000", EBADMSG, "failure.code: 4096 is out of range"},
+    {B_FAILURE, "failure.message", "T:c328", EBADMSG, "failure.message: string is not valid UTF-8"},
+    {B_FAILURE, "failure.message", "63 610062", EBADMSG, "failure.message: string contains a NUL"},
+    {B_FAILURE, "failure.message", "40", EBADMSG,
+     "failure.message: expected a text string, got a byte string"},
+    {B_FAILURE, "failure.extra", "f5", EBADMSG, "failure: unknown key 'extra'"},
+    {B_CREATE, "command.op", "6d 756e696b65726e656c2d666c79", EBADMSG,
+     "command.op: unknown value 'unikernel-fly'"},
+    {B_CREATE, "command.op", NULL, EBADMSG, "command.op: missing"},
+    {B_CREATE, "command.op", "01", EBADMSG, "command.op: expected a text string"},
+    {B_CREATE, "command.compress", "f5", EBADMSG, "command: unknown key 'compress'"},
+    {B_CREATE, "command.config", NULL, EBADMSG, "command.config: missing"},
+    {B_CREATE, "command", "80", EBADMSG, "command: expected a map, got an array"},
+    {B_CREATE, "command.config.memory", "00", EBADMSG,
+     "command.config.memory: 0 is out of range 1..1048576"},
+    {B_CREATE, "command.config.memory", "f4", EBADMSG,
+     "command.config.memory: expected an unsigned integer, got a boolean"},
+    {B_CREATE, "command.config.cpuids", "81 1a 00011170", EBADMSG,
+     "command.config.cpuids[0]: 70000 is out of range 0..65535"},
+    {B_CREATE, "command.config.cpuids", "82 02 01", EBADMSG,
+     "command.config.cpuids[1]: 1 is not above 2"},
+    {B_CREATE, "command.config.cpuids", "82 01 01", EBADMSG,
+     "command.config.cpuids[1]: 1 is not above 1"},
+    {B_CREATE, "command.config.exit-codes", "81 19 0100", EBADMSG,
+     "command.config.exit-codes[0]: 256 is out of range 0..255"},
+    {B_CREATE, "command.config.tender", "63 78656e", EBADMSG,
+     "command.config.tender: unknown value 'xen'"},
+    {B_CREATE, "command.config.fail-behaviour", "65 6e65766572", EBADMSG,
+     "command.config.fail-behaviour: unknown value 'never'"},
+    {B_CREATE, "command.config.startup", "18 65", EBADMSG,
+     "command.config.startup: 101 is out of range 0..100"},
+    {B_CREATE, "command.config.image-size", "1b 0000000100000001", EBADMSG,
+     "command.config.image-size: 4294967297 is out of range"},
+    {B_CREATE, "command.config.digest", "45 0102030405", EBADMSG,
+     "command.config.digest: expected 32 bytes, got 5"},
+    {B_CREATE, "command.config.nets.0.mac", "45 0200000000", EBADMSG,
+     "command.config.nets[0].mac: expected 6 bytes, got 5"},
+    {B_CREATE, "command.config.nets.0.mac", "46 010000000001", EBADMSG,
+     "command.config.nets[0].mac: a multicast address"},
+    {B_CREATE, "command.config.nets.0.bridge", "64 62722030", EBADMSG, "command.config.nets[0]: "},
+    {B_CREATE, "command.config.nets.0.name", "63 612d62", EBADMSG, "command.config.nets[0]: "},
+    {B_CREATE, "command.config.nets.0.name", "67 73746f72616765", EBADMSG,
+     "command.config.nets[0]: device name 'storage' is used twice"},
+    {B_CREATE, "command.config.nets.1.speed", "01", EBADMSG,
+     "command.config.nets[1]: unknown key 'speed'"},
+    {B_CREATE, "command.config.blocks.0.sector-size", "19 03e8", EBADMSG,
+     "command.config.blocks[0].sector-size: 1000 is not a power of two"},
+    {B_CREATE, "command.config.blocks.0.sector-size", "19 0100", EBADMSG,
+     "command.config.blocks[0].sector-size: 256 is out of range 512..65536"},
+    {B_CREATE, "command.config.blocks.1.host", "64 612f2f62", EBADMSG,
+     "command.config.blocks[1]: "},
+    {B_CREATE, "command.config.arguments.1", "T:2d2d 80", EBADMSG,
+     "command.config.arguments[1]: string is not valid UTF-8"},
+    {B_RESTART, "command.arguments", "a0", EBADMSG,
+     "command.arguments: expected an array, got a map"},
+    {B_POLICY_ADD, "command.policy.memory", "1b 0000000100000001", EBADMSG,
+     "command.policy.memory: 4294967297 is out of range 0..4294967296"},
+    {B_POLICY_ADD, "command.policy.unikernels", "1a 000f4241", EBADMSG,
+     "command.policy.unikernels: 1000001 is out of range 0..1000000"},
+    {B_POLICY_ADD, "command.policy.bridges", "82 63 627231 63 627230", EBADMSG,
+     "command.policy.bridges[1]: 'br0' does not sort after 'br1'"},
+    {B_POLICY_ADD, "command.policy.bridges", "81 64 62722030", EBADMSG,
+     "command.policy.bridges[0]: bridge name has an invalid byte 0x20"},
+    {B_POLICY_ADD, "command.policy.block", "f6", EBADMSG,
+     "command.policy.block: expected an unsigned integer, got null"},
+    {B_BLOCK_ADD, "command.size", "00", EBADMSG, "command.size: 0 is out of range"},
+    {B_BLOCK_ADD, "command.sector-size", "19 03e8", EBADMSG,
+     "command.sector-size: 1000 is not a power of two"},
+    {B_BLOCK_SET, "command.data-size", "00", EBADMSG, "command.data-size: 0 is out of range"},
+    {B_BLOCK_SET, "command.size", "01", EBADMSG, "command: unknown key 'size'"},
+    {B_SUBSCRIBE, "command.count", "0a", EBADMSG, "command.count: not allowed together with since"},
+    {B_SUBSCRIBE, "command.since", "1b 0019c93860f84001", EBADMSG,
+     "command.since: 7258118400000001 is out of range 0..7258118400000000"},
+    {B_SUBSCRIBE, "command.count", "00", EBADMSG, "command.count: 0 is out of range 1..65536"},
+    {B_STATS_ADD, "command.pid", "00", EBADMSG, "command.pid: 0 is out of range 1..4194304"},
+    {B_STATS_ADD, "command.taps", "81 70 61616161616161616161616161616161", EBADMSG,
+     "command.taps[0]: string of 16 bytes exceeds the bound 15"},
+    {B_LOG_EVENT, "command.event.kind", "63 666f6f", EBADMSG,
+     "command.event.kind: unknown value 'foo'"},
+    {B_LOG_EVENT, "command.event.exit", "a2 64 636f6465 01 66 7369676e616c 09", EBADMSG,
+     "command.event.exit: expected exactly one of code, signal"},
+    {B_LOG_EVENT, "command.event.exit", "a1 66 7369676e616c 18 41", EBADMSG,
+     "command.event.exit.signal: 65 is out of range 1..64"},
+    {B_LOG_EVENT, "command.event.time", "1b 0019c93860f84001", EBADMSG,
+     "command.event.time: 7258118400000001 is out of range"},
+    {B_UNIKERNELS, "success.unikernels.0.taps", "81 66 766d74617030", EBADMSG,
+     "success.unikernels[0].taps: 1 taps for 2 network devices"},
+    {B_UNIKERNELS, "success.unikernels.1.block-files", "81 61 78", EBADMSG,
+     "success.unikernels[1].block-files: 1 block files for 0 block devices"},
+    {B_UNIKERNELS, "success.unikernels.0.name", "66 616c6963653a", EBADMSG,
+     "success.unikernels[0].name: expected a name, not a path"},
+    {B_UNIKERNELS, "success.unikernels.0.state", "64 64656164", EBADMSG,
+     "success.unikernels[0].state: unknown value 'dead'"},
+    {B_UNIKERNELS, "success.kind", "65 656d707479", EBADMSG, "success: unknown key 'unikernels'"},
+    {B_POLICIES, "success.policies.1.path", "65 616c696365", EBADMSG,
+     "success.policies[1].path: expected a path"},
+    {B_IMAGE, "success.digest",
+     "58 1f 00000000000000000000000000000000000000000000000000000000000000", EBADMSG,
+     "success.digest: expected 32 bytes, got 31"},
+    {B_IMAGE, "success.tender", "63 78656e", EBADMSG, "success.tender: unknown value 'xen'"},
+    {B_CHUNK, "data.chunk", "40", EBADMSG, "data.chunk: 0 bytes is out of range 1..1048576"},
+    {B_CHUNK, "data.kind", "65 766964656f", EBADMSG, "data.kind: unknown value 'video'"},
+    {B_CONSOLE, "data.line", "61 61", EBADMSG, "data.line: expected a byte string"},
+    {B_CONSOLE, "data.truncated", NULL, EBADMSG, "data.truncated: missing"},
+    {B_STATS, "data.stats.kvm", "a1 63 426164 01", EBADMSG,
+     "data.stats.kvm[0]: key 'Bad' is not 1 or more of [a-z0-9_]"},
+    {B_STATS, "data.stats.kvm", "a1 01 01", EBADMSG, "data.stats.kvm[0]: expected a text string"},
+    {B_STATS, "data.stats.ifs.1.rx-bytes", "20", EBADMSG,
+     "data.stats.ifs[1].rx-bytes: expected an unsigned integer"},
+    {B_STATS, "data.stats.pid", "1a 00400001", EBADMSG,
+     "data.stats.pid: 4194305 is out of range 1..4194304"},
+};
+
+START_TEST(test_malformed_mutation)
+{
+	const struct mutation_case *c = &mutation_cases[_i];
+	int r = decode_mutated(base_msg(c->base), c->path, c->hex ? hex_item(c->hex) : NULL);
+
+	ck_assert_msg(r == -c->err, "%s = %s: returned %d, last error '%s'", c->path,
+		      c->hex ? c->hex : "(removed)", r, alb_ctx_last_error(test_ctx));
+	ck_assert_last_error_has(test_ctx, c->needle);
+}
+END_TEST
+
+static cbor_item_t *text_of(size_t len, char c)
+{
+	char *s = malloc(len + 1);
+	memset(s, c, len);
+	s[len] = '\0';
+	cbor_item_t *item = cbor_build_string(s);
+	free(s);
+	return item;
+}
+
+START_TEST(test_malformed_large)
+{
+	/* A message over ALB_WIRE_STRING_MAX. */
+	ck_assert_alb_err(test_ctx,
+			  decode_mutated(base_msg(B_FAILURE), "failure.message",
+					 text_of(ALB_WIRE_STRING_MAX + 1, 'x')),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx,
+				 "failure.message: string of 4097 bytes exceeds the bound 4096");
+
+	/* A label of 64 characters. */
+	ck_assert_alb_err(test_ctx, decode_mutated(base_msg(B_FAILURE), "name", text_of(64, 'a')),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx, "name: ");
+
+	/* 1025 arguments. */
+	cbor_item_t *args = cbor_new_definite_array(ALB_ARGS_MAX + 1);
+	for (unsigned i = 0; i <= ALB_ARGS_MAX; i++)
+		ck_assert(alb_cbor_push(args, cbor_build_string("a")));
+	ck_assert_alb_err(test_ctx,
+			  decode_mutated(base_msg(B_CREATE), "command.config.arguments", args),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx,
+				 "command.config.arguments: 1025 elements exceed the bound 1024");
+
+	/* Arguments longer than ALB_ARGS_LENGTH_MAX together. */
+	args = cbor_new_definite_array(2);
+	ck_assert(alb_cbor_push(args, text_of(4096, 'a')));
+	ck_assert(alb_cbor_push(args, text_of(4095, 'b')));
+	ck_assert_alb_err(test_ctx, decode_mutated(base_msg(B_RESTART), "command.arguments", args),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx, "command.arguments: the arguments are longer than 8191");
+
+	/* A chunk over ALB_CHUNK_MAX. */
+	uint8_t *big = calloc(1, ALB_CHUNK_MAX + 1);
+	ck_assert_alb_err(test_ctx,
+			  decode_mutated(base_msg(B_CHUNK), "data.chunk",
+					 cbor_build_bytestring(big, ALB_CHUNK_MAX + 1)),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx, "data.chunk: 1048577 bytes is out of range 1..1048576");
+	free(big);
+
+	/* 65 interfaces. */
+	cbor_item_t *ifs = cbor_new_definite_array(ALB_STATS_IFS_MAX + 1);
+	for (unsigned i = 0; i <= ALB_STATS_IFS_MAX; i++)
+		ck_assert(alb_cbor_push(ifs, cbor_new_definite_map(0)));
+	ck_assert_alb_err(test_ctx, decode_mutated(base_msg(B_STATS), "data.stats.ifs", ifs),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx, "data.stats.ifs: 65 elements exceed the bound 64");
+}
+END_TEST
+
+START_TEST(test_uppercase_name_normalised)
+{
+	alb_msg *msg = base_msg(B_FAILURE), *decoded = NULL;
+	uint8_t *buf = NULL;
+	uint64_t len;
+	struct cbor_load_result result;
+	unsigned char *out = NULL;
+	size_t size;
+
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, msg, &buf, &len));
+	cbor_item_t *item = cbor_load(buf, len, &result);
+	cbor_item_t *upper = cbor_build_string("Alice:HELLO");
+	cbor_item_t *mutated = mutate(item, "name", upper);
+	len = cbor_serialize_alloc(mutated, &out, &size);
+	ck_assert_alb_ok(test_ctx, alb_msg_decode(test_ctx, out, len, &decoded));
+	ck_assert(alb_name_equal(alb_msg_get_name(decoded), msg->name));
+	char *s = alb_name_to_string(alb_msg_get_name(decoded));
+	ck_assert_str_eq(s, "alice:hello");
+	alb_free(s);
+	free(out);
+	alb_free(buf);
+	cbor_decref(&upper);
+	cbor_decref(&mutated);
+	cbor_decref(&item);
+	alb_msg_free(decoded);
+	alb_msg_free(msg);
+}
+END_TEST
+
+/* Framing. */
+static void make_socketpair(int fds[2], int flags)
+{
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0, fds), 0);
+}
+
+START_TEST(test_frame_write_read)
+{
+	int fds[2];
+	uint8_t *buf = NULL;
+	uint64_t len;
+
+	make_socketpair(fds, 0);
+	ck_assert_alb_ok(test_ctx, alb_frame_write(test_ctx, fds[0], (const uint8_t *)"hello", 5));
+	ck_assert_alb_ok(test_ctx, alb_frame_write(test_ctx, fds[0], NULL, 0));
+	ck_assert_alb_ok(test_ctx, alb_frame_read(test_ctx, fds[1], 0, &buf, &len));
+	ck_assert_uint_eq(len, 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	alb_free(buf);
+	ck_assert_alb_ok(test_ctx, alb_frame_read(test_ctx, fds[1], 0, &buf, &len));
+	ck_assert_ptr_null(buf);
+	ck_assert_uint_eq(len, 0);
+
+	/* Over the bound. */
+	ck_assert_alb_ok(test_ctx,
+			 alb_frame_write(test_ctx, fds[0], (const uint8_t *)"0123456789x", 11));
+	ck_assert_alb_err(test_ctx, alb_frame_read(test_ctx, fds[1], 10, &buf, &len), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "frame of 11 bytes exceeds the bound 10");
+
+	ck_assert_int_eq(
+	    alb_frame_write(test_ctx, fds[0], (const uint8_t *)"x", (uint64_t)UINT32_MAX + 1),
+	    -EMSGSIZE);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
+START_TEST(test_frame_truncated)
+{
+	int fds[2];
+	uint8_t *buf = NULL;
+	uint64_t len;
+
+	/* Peer closed before a frame began. */
+	make_socketpair(fds, 0);
+	close(fds[0]);
+	ck_assert_alb_err(test_ctx, alb_frame_read(test_ctx, fds[1], 0, &buf, &len), EPIPE);
+	close(fds[1]);
+
+	/* A header cut short. */
+	make_socketpair(fds, 0);
+	ck_assert_int_eq(write(fds[0], "\0\0", 2), 2);
+	close(fds[0]);
+	ck_assert_alb_err(test_ctx, alb_frame_read(test_ctx, fds[1], 0, &buf, &len), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "header cut short");
+	close(fds[1]);
+
+	/* A payload cut short. */
+	make_socketpair(fds, 0);
+	ck_assert_int_eq(write(fds[0],
+			       "\0\0\0\x0a"
+			       "abc",
+			       7),
+			 7);
+	close(fds[0]);
+	ck_assert_alb_err(test_ctx, alb_frame_read(test_ctx, fds[1], 0, &buf, &len), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "frame cut short after 3 of 10 bytes");
+	close(fds[1]);
+
+	/* Writing to a closed peer. */
+	signal(SIGPIPE, SIG_IGN);
+	make_socketpair(fds, 0);
+	close(fds[1]);
+	ck_assert_alb_err(test_ctx, alb_frame_write(test_ctx, fds[0], (const uint8_t *)"x", 1),
+			  EPIPE);
+	close(fds[0]);
+}
+END_TEST
+
+/* A message, an end-of-stream frame and a chunk, as a writer sends them. */
+static size_t sample_stream(uint8_t **ret)
+{
+	uint8_t *a = NULL, *b = NULL;
+	uint64_t la, lb;
+	alb_msg *msg = sample_command(ALB_CMD_UNIKERNEL_CREATE, 0);
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, msg, &a, &la));
+	alb_msg_free(msg);
+	msg = sample_data(ALB_DATA_CHUNK);
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, msg, &b, &lb));
+	alb_msg_free(msg);
+
+	size_t len = 4 + la + 4 + 4 + lb;
+	uint8_t *s = calloc(1, len), *p = s;
+	p[2] = (uint8_t)(la >> 8);
+	p[3] = (uint8_t)la;
+	memcpy(p + 4, a, la);
+	p += 4 + la + 4;
+	p[2] = (uint8_t)(lb >> 8);
+	p[3] = (uint8_t)lb;
+	memcpy(p + 4, b, lb);
+	alb_free(a);
+	alb_free(b);
+	*ret = s;
+	return len;
+}
+
+/* Takes the frames ready and checks them against the sample stream's. */
+static void take_frames(alb_frame_reader *reader, unsigned *count)
+{
+	uint8_t *buf;
+	uint64_t len;
+	int r;
+
+	while ((r = alb_frame_reader_next(test_ctx, reader, &buf, &len)) == 1) {
+		static const int kinds[] = {ALB_MSG_COMMAND, 0, ALB_MSG_DATA};
+		ck_assert_uint_lt(*count, 3);
+		if (kinds[*count] == 0) {
+			ck_assert_ptr_null(buf);
+			ck_assert_uint_eq(len, 0);
+		} else {
+			alb_msg *msg = NULL;
+			ck_assert_alb_ok(test_ctx, alb_msg_decode(test_ctx, buf, len, &msg));
+			ck_assert_int_eq(alb_msg_get_kind(msg), kinds[*count]);
+			alb_msg_free(msg);
+			free(buf);
+		}
+		(*count)++;
+	}
+	ck_assert_alb_ok(test_ctx, r);
+}
+
+START_TEST(test_frame_reader_bytewise)
+{
+	alb_frame_reader *reader = NULL;
+	uint8_t *stream;
+	size_t len = sample_stream(&stream);
+	unsigned count = 0;
+
+	ck_assert_alb_ok(test_ctx, alb_frame_reader_new(0, &reader));
+	for (size_t i = 0; i < len; i++) {
+		ck_assert_alb_ok(test_ctx, alb_frame_reader_feed(test_ctx, reader, stream + i, 1));
+		take_frames(reader, &count);
+	}
+	ck_assert_uint_eq(count, 3);
+	ck_assert(alb_frame_reader_is_empty(reader));
+	alb_frame_reader_free(reader);
+
+	/* A header over the bound is refused as soon as it is complete. */
+	ck_assert_alb_ok(test_ctx, alb_frame_reader_new(100, &reader));
+	ck_assert_alb_ok(test_ctx, alb_frame_reader_feed(test_ctx, reader, "\0\0\0", 3));
+	ck_assert_alb_err(test_ctx, alb_frame_reader_feed(test_ctx, reader, "\x65", 1), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "frame of 101 bytes exceeds the bound 100");
+	alb_frame_reader_free(reader);
+	free(stream);
+}
+END_TEST
+
+START_TEST(test_frame_reader_fd)
+{
+	alb_frame_reader *reader = NULL;
+	uint8_t *stream;
+	size_t len = sample_stream(&stream);
+	unsigned count = 0;
+	int fds[2];
+
+	make_socketpair(fds, SOCK_NONBLOCK);
+	ck_assert_alb_ok(test_ctx, alb_frame_reader_new(0, &reader));
+	ck_assert_int_eq(alb_frame_reader_read(test_ctx, reader, fds[1]), -EAGAIN);
+
+	/* All but the last byte: two frames come out, the third waits. */
+	ck_assert_int_eq(write(fds[0], stream, len - 1), (ssize_t)len - 1);
+	ck_assert_int_eq(alb_frame_reader_read(test_ctx, reader, fds[1]), (ssize_t)len - 1);
+	take_frames(reader, &count);
+	ck_assert_uint_eq(count, 2);
+	ck_assert(!alb_frame_reader_is_empty(reader));
+	ck_assert_int_eq(write(fds[0], stream + len - 1, 1), 1);
+	ck_assert_int_eq(alb_frame_reader_read(test_ctx, reader, fds[1]), 1);
+	take_frames(reader, &count);
+	ck_assert_uint_eq(count, 3);
+
+	/* End of file between frames is a clean close; within one, a frame cut short. */
+	ck_assert_int_eq(write(fds[0], "\0\0", 2), 2);
+	close(fds[0]);
+	ck_assert_int_eq(alb_frame_reader_read(test_ctx, reader, fds[1]), 2);
+	ck_assert_int_eq(alb_frame_reader_read(test_ctx, reader, fds[1]), 0);
+	ck_assert(!alb_frame_reader_is_empty(reader));
+	alb_frame_reader_free(reader);
+	close(fds[1]);
+	free(stream);
+}
+END_TEST
+
+static Suite *wire_suite(void)
+{
+	Suite *s = suite_create("wire");
+	TCase *tc;
+
+	tc = tcase_create("round-trip");
+	tcase_add_checked_fixture(tc, tc_ctx_setup, tc_ctx_teardown);
+	tcase_add_test(tc, test_round_trip_commands);
+	tcase_add_test(tc, test_round_trip_replies);
+	tcase_add_test(tc, test_round_trip_data);
+	tcase_add_test(tc, test_accessors);
+	tcase_add_test(tc, test_encode_invalid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("malformed");
+	tcase_add_checked_fixture(tc, tc_ctx_setup, tc_ctx_teardown);
+	tcase_add_loop_test(tc, test_malformed_raw, 0, ELEMENTSOF(raw_cases));
+	tcase_add_loop_test(tc, test_malformed_mutation, 0, ELEMENTSOF(mutation_cases));
+	tcase_add_test(tc, test_malformed_depth);
+	tcase_add_test(tc, test_malformed_container_bound);
+	tcase_add_test(tc, test_malformed_large);
+	tcase_add_test(tc, test_uppercase_name_normalised);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("frame");
+	tcase_add_checked_fixture(tc, tc_ctx_setup, tc_ctx_teardown);
+	tcase_add_test(tc, test_frame_write_read);
+	tcase_add_test(tc, test_frame_truncated);
+	tcase_add_test(tc, test_frame_reader_bytewise);
+	tcase_add_test(tc, test_frame_reader_fd);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(wire_suite());
+}
