@@ -527,3 +527,16 @@ ALB_EXPORT int alb_unikernel_config_validate(alb_ctx *ctx, const alb_unikernel_c
 					      "'restart on exit codes'");
 	return 0;
 }
+
+ALB_EXPORT int alb_unikernel_config_should_restart(const alb_unikernel_config *config, int signal,
+						   int code)
+{
+	if (!config || signal != 0 || code == 1 || (code >= 60 && code <= 64))
+		return 0;
+	if (config->fail == ALB_FAIL_RESTART)
+		return 1;
+	if (config->fail == ALB_FAIL_RESTART_ON)
+		return code >= 0 && alb_u32set_has(config->exit_codes, config->n_exit_codes,
+						   (uint32_t)code);
+	return 0;
+}

@@ -166,6 +166,17 @@ const char *alb_unikernel_config_get_argument(const alb_unikernel_config *config
  */
 int alb_unikernel_config_validate(alb_ctx *ctx, const alb_unikernel_config *config);
 
+/**
+ * Whether a unikernel that ended should be started again, by its fail
+ * behaviour. A unikernel killed by a signal (@p signal non-zero), or exiting
+ * with code 1 (a tender or Solo5 error) or 60 to 64 (MirageOS's usage and
+ * argument errors), is never restarted; otherwise ALB_FAIL_RESTART restarts on
+ * every code and ALB_FAIL_RESTART_ON on the listed codes.
+ * @return 1 to restart, 0 not to.
+ */
+int alb_unikernel_config_should_restart(const alb_unikernel_config *config, int signal,
+					int code);
+
 #ifdef __cplusplus
 }
 #endif

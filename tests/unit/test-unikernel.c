@@ -157,6 +157,37 @@ START_TEST(test_dup_equal)
 }
 END_TEST
 
+START_TEST(test_should_restart)
+{
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_cpuid(cfg, 0));
+	/* quit: never */
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 2), 0);
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_fail_behaviour(cfg, ALB_FAIL_RESTART));
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 0), 1);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 2), 1);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 255), 1);
+	/* never: signals, 1, 60-64 */
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 9, 0), 0);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 15, 0), 0);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 1), 0);
+	for (int c = 60; c <= 64; c++)
+		ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, c), 0);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 59), 1);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 65), 1);
+	/* listed codes only */
+	ck_assert_alb_ok(test_ctx,
+			 alb_unikernel_config_set_fail_behaviour(cfg, ALB_FAIL_RESTART_ON));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_exit_code(cfg, 2));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_exit_code(cfg, 1));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_exit_code(cfg, 61));
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 2), 1);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 3), 0);
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 1), 0);  /* listed, never */
+	ck_assert_int_eq(alb_unikernel_config_should_restart(cfg, 0, 61), 0); /* listed, never */
+	ck_assert_int_eq(alb_unikernel_config_should_restart(NULL, 0, 2), 0);
+}
+END_TEST
+
 static Suite *unikernel_suite(void)
 {
 	Suite *s = suite_create("unikernel");
@@ -168,6 +199,7 @@ static Suite *unikernel_suite(void)
 	tcase_add_test(tc, test_devices);
 	tcase_add_test(tc, test_arguments);
 	tcase_add_test(tc, test_dup_equal);
+	tcase_add_test(tc, test_should_restart);
 	suite_add_tcase(s, tc);
 	return s;
 }
