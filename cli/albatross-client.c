@@ -1,58 +1,144 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * albatross-client: the command-line front-end of libalbatross.
- * This first version knows --help and --version; the commands arrive with
- * albatrossd (see README.md, "Status").
+ * albatross-client: the command-line front-end of libalbatross. main() reads
+ * the options before the command and hands over to the command (commands.c),
+ * which parses its own options and talks to albatrossd over its socket.
+ * The usage below is the same as docs/man/albatross-client.1.scd.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <albatross/albatross.h>
-
+#include "cli-private.h"
 #include "config.h"
-
-enum { EXIT_USAGE = 2 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: albatross-client [--help] [--version] COMMAND [ARGS...]\n"
-		   "\n"
-		   "Deploys and manages Solo5 unikernels through albatrossd.\n"
-		   "\n"
-		   "Options:\n"
-		   "  -h, --help      show this help and exit\n"
-		   "  -V, --version   show the client and library versions and exit\n"
-		   "\n"
-		   "Exit codes: 0 success, 2 usage error.\n");
+	fputs("Usage: albatross-client [OPTIONS] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Deploys and manages Solo5 unikernels through albatrossd.\n"
+	      "\n"
+	      "Options (also accepted after the command):\n"
+	      "  -h, --help           show this help and exit\n"
+	      "  -V, --version        show the versions and exit (before the command)\n"
+	      "      --socket PATH    albatrossd's socket (default: RUNDIR/albatrossd.sock)\n"
+	      "      --rundir DIR     the run directory (default: /run/albatross)\n"
+	      "      --json           print the result as one JSON document\n"
+	      "\n"
+	      "Unikernels:\n"
+	      "  create NAME IMAGE    upload IMAGE and start it as NAME\n"
+	      "      --mem MB                    memory (default 32)\n"
+	      "      --cpu N                     pin to CPU N; repeatable (default 0)\n"
+	      "      --net NAME[:BRIDGE][@MAC]   network device NAME on BRIDGE (default: the\n"
+	      "                                  bridge called NAME); repeatable\n"
+	      "      --block NAME[:HOST][@SECTOR] block device NAME backed by the block device\n"
+	      "                                  HOST (default NAME); repeatable\n"
+	      "      --arg S                     an argument of the unikernel; repeatable\n"
+	      "      --restart-on-fail           restart when it exits\n"
+	      "      --exit-code N               restart only on exit code N; repeatable\n"
+	      "      --startup N                 startup priority 0..100 (default 50)\n"
+	      "      --force                     replace a unikernel of the same name\n"
+	      "      --compress                  send the image zlib-compressed\n"
+	      "      --tender hvt|spt            the tender (default: the image's ABI note)\n"
+	      "  destroy NAME         stop and remove a unikernel\n"
+	      "  restart NAME         restart a unikernel\n"
+	      "      --replace-arguments         replace its arguments by the --arg ones\n"
+	      "      --arg S                     a new argument; repeatable\n"
+	      "  info [NAME|PATH]     show unikernels (default: all, ':')\n"
+	      "  get NAME [FILE]      download the image to FILE (default: stdout)\n"
+	      "      --raw                       keep it compressed if it travels compressed\n"
+	      "      --compress                  ask for it zlib-compressed\n"
+	      "\n"
+	      "Policies:\n"
+	      "  policy [PATH]        show policies (default: all, ':')\n"
+	      "  add-policy PATH UNIKERNELS      allow UNIKERNELS unikernels below PATH\n"
+	      "      --mem MB                    memory in all (default 0)\n"
+	      "      --cpu N                     allow CPU N; repeatable\n"
+	      "      --block MB                  block storage in all (default: none)\n"
+	      "      --bridge NAME               allow bridge NAME; repeatable\n"
+	      "  remove-policy PATH   remove the policy of PATH\n"
+	      "\n"
+	      "Block devices:\n"
+	      "  block [NAME|PATH]    show block devices (default: all, ':')\n"
+	      "  create-block NAME MB create a block device of MB MB\n"
+	      "      --data FILE                 its initial content\n"
+	      "      --sector-size N             512 (default) .. 65536, a power of two\n"
+	      "      --compress                  send the data zlib-compressed\n"
+	      "  set-block NAME FILE  replace the content of a block device\n"
+	      "      --compress                  send the data zlib-compressed\n"
+	      "  dump-block NAME FILE download the content of a block device (FILE - is stdout)\n"
+	      "      --compress                  ask for it zlib-compressed\n"
+	      "  destroy-block NAME   remove a block device\n"
+	      "\n"
+	      "  tenders              show the tenders albatrossd found and their ABIs\n"
+	      "\n"
+	      "NAME is a unikernel or block device name such as 'alice:web'; PATH ends in ':'\n"
+	      "('alice:'), and ':' is the root.\n"
+	      "\n"
+	      "Exit codes:\n"
+	      "  0  success\n"
+	      "  1  the command failed: albatrossd refused it (its message is printed), or a\n"
+	      "     local file could not be read or written\n"
+	      "  2  usage error: an unknown command or option, an invalid name or number\n"
+	      "  3  cannot connect to albatrossd\n"
+	      "  4  protocol error: a malformed reply, or the connection was lost\n",
+	      f);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+	    CLI_COMMON_OPTIONS,
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "+hV", options, NULL)) != -1) {
+	struct cli cli = {.rundir = CLI_RUNDIR_DEFAULT};
+	int c, r;
+
+	opterr = 0; /* the messages below say what is wrong */
+	while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
-			return EXIT_SUCCESS;
+			return EXIT_OK;
 		case 'V':
 			printf("albatross-client %s (libalbatross %s, wire protocol %u)\n",
 			       PACKAGE_VERSION, alb_version(), ALB_WIRE_VERSION);
-			return EXIT_SUCCESS;
+			return EXIT_OK;
+		case OPT_JSON:
+			cli.json = true;
+			break;
+		case OPT_SOCKET:
+			cli.socket = optarg;
+			break;
+		case OPT_RUNDIR:
+			cli.rundir = optarg;
+			break;
+		case ':':
+			return cli_usage_error(NULL, "option '%s' needs an argument",
+					       argv[optind - 1]);
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "albatross-client: no command given (see --help)\n");
-		return EXIT_USAGE;
-	}
-	fprintf(stderr, "albatross-client: unknown command '%s' (see --help)\n", argv[optind]);
-	return EXIT_USAGE;
+	if (optind >= argc)
+		return cli_error(EXIT_USAGE, "no command given (see --help)");
+
+	const struct cli_command *cmd = NULL;
+	for (size_t i = 0; i < cli_n_commands; i++)
+		if (streq(cli_commands[i].name, argv[optind]))
+			cmd = &cli_commands[i];
+	if (!cmd)
+		return cli_error(EXIT_USAGE, "unknown command '%s' (see --help)", argv[optind]);
+
+	if (alb_ctx_new(&cli.ctx) < 0)
+		return cli_error(EXIT_FAILED, "out of memory");
+	cli.command = cmd->name;
+	argc -= optind;
+	argv += optind;
+	cli.argv = argv;
+	optind = 0; /* a fresh getopt_long() for the command's options */
+	r = cmd->run(&cli, cmd, argc, argv);
+	alb_ctx_unref(cli.ctx);
+	return r;
 }

@@ -30,6 +30,9 @@
 /* Times are microseconds since the Unix epoch; later than this is invalid (year 2200). */
 #define ALB_TIME_MAX             UINT64_C(7258118400000000)
 #define ALB_EXIT_SIGNAL_MAX      64u
+#define ALB_TENDERS_MAX          256u     /* entries of a tenders reply */
+#define ALB_TENDER_FILE_MAX      255u     /* NAME_MAX: a tender's file name */
+#define ALB_TENDER_VERSION_MAX   256u     /* a tender's version string */
 
 /* History selector of a subscription: since a time, or the last count entries. */
 struct alb_history {
@@ -150,6 +153,16 @@ enum alb_reply_kind {
 	ALB_REPLY_BLOCKS,
 	ALB_REPLY_IMAGE,  /* unikernel get: data chunks follow */
 	ALB_REPLY_NAMES,  /* console list-inactive */
+	ALB_REPLY_TENDERS, /* tenders info */
+};
+
+/* A tender binary that albatrossd found (in --tender-dir or $PATH). */
+struct alb_tender_info {
+	char *name;    /* file name, e.g. "solo5-hvt.2": 1 .. ALB_TENDER_FILE_MAX bytes, no '/' */
+	char *path;    /* absolute path, at most ALB_WIRE_STRING_MAX bytes */
+	int target;    /* enum alb_tender */
+	char *version; /* as "TENDER --version" prints it, e.g. "v0.12.1" */
+	uint32_t abi;  /* the Solo5 ABI version it reports */
 };
 
 struct alb_reply {
@@ -169,6 +182,9 @@ struct alb_reply {
 	/* names */
 	alb_name **names;
 	uint32_t n_names;
+	/* tenders */
+	struct alb_tender_info *tenders;
+	uint32_t n_tenders;
 };
 
 struct alb_failure {

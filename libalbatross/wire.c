@@ -34,6 +34,7 @@ static const char *const command_names[] = {
     [ALB_CMD_STATS_ADD] = "stats-add",
     [ALB_CMD_STATS_REMOVE] = "stats-remove",
     [ALB_CMD_LOG_EVENT] = "log-event",
+    [ALB_CMD_TENDERS_INFO] = "tenders-info",
 };
 
 static const char *const event_names[] = {
@@ -62,7 +63,7 @@ static const char *const reply_names[] = {
     [ALB_REPLY_EMPTY] = "empty",	   [ALB_REPLY_STRING] = "string",
     [ALB_REPLY_UNIKERNELS] = "unikernels", [ALB_REPLY_POLICIES] = "policies",
     [ALB_REPLY_BLOCKS] = "blocks",	   [ALB_REPLY_IMAGE] = "image",
-    [ALB_REPLY_NAMES] = "names",
+    [ALB_REPLY_NAMES] = "names",	   [ALB_REPLY_TENDERS] = "tenders",
 };
 
 static const char *const data_names[] = {
@@ -660,6 +661,56 @@ static int block_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const cha
 	return 0;
 }
 
+static void tender_info_clear(struct alb_tender_info *info)
+{
+	free(info->name);
+	free(info->path);
+	free(info->version);
+}
+
+static cbor_item_t *tender_info_to_cbor(const void *elt)
+{
+	const struct alb_tender_info *info = elt;
+	_cleanup_(cbor_decref_ptrp) cbor_item_t *map = cbor_new_definite_map(5);
+
+	if (!alb_cbor_put(map, "name", alb_cbor_text(info->name)) ||
+	    !alb_cbor_put(map, "path", alb_cbor_text(info->path)) ||
+	    !alb_cbor_put(
+		map, "target",
+		alb_cbor_text(enum_name(tender_names, ELEMENTSOF(tender_names), info->target))) ||
+	    !alb_cbor_put(map, "version", alb_cbor_text(info->version)) ||
+	    !alb_cbor_put(map, "abi", alb_cbor_uint(info->abi)))
+		return NULL;
+	return TAKE_PTR(map);
+}
+
+static int tender_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, void *elt)
+{
+	struct alb_tender_info *info = elt;
+	struct alb_cbor_key k[] = {{"name"}, {"path"}, {"target"}, {"version"}, {"abi"}};
+	int r;
+
+	if ((r = alb_cbor_map_keys(ctx, item, path, k, ELEMENTSOF(k))) < 0 ||
+	    (r = alb_cbor_get_text(ctx, k[0].value, k[0].path, ALB_TENDER_FILE_MAX, &info->name)) <
+		0 ||
+	    (r = alb_cbor_get_text(ctx, k[1].value, k[1].path, ALB_WIRE_STRING_MAX, &info->path)) <
+		0 ||
+	    (r = alb_cbor_get_enum(ctx, k[2].value, k[2].path, tender_names,
+				   ELEMENTSOF(tender_names), &info->target)) < 0 ||
+	    (r = alb_cbor_get_text(ctx, k[3].value, k[3].path, ALB_TENDER_VERSION_MAX,
+				   &info->version)) < 0 ||
+	    (r = alb_cbor_get_u32(ctx, k[4].value, k[4].path, 0, UINT32_MAX, &info->abi)) < 0)
+		return r;
+	if (!info->name[0] || strchr(info->name, '/') || streq(info->name, ".") ||
+	    streq(info->name, ".."))
+		return alb_error(ctx, EBADMSG, "%s: '%s' is not a file name", k[0].path,
+				 info->name);
+	if (info->path[0] != '/')
+		return alb_error(ctx, EBADMSG, "%s: '%s' is not an absolute path", k[1].path,
+				 info->path);
+	return 0;
+}
+
 enum {
 	R_STRING,
 	R_UNIKERNELS,
@@ -670,13 +721,15 @@ enum {
 	R_DIGEST,
 	R_TENDER,
 	R_NAMES,
+	R_TENDERS,
 	R_N,
 };
 
 static const struct key_def reply_keys[R_N] = {
-    [R_STRING] = {"string"}, [R_UNIKERNELS] = {"unikernels"}, [R_POLICIES] = {"policies"},
-    [R_BLOCKS] = {"blocks"}, [R_IMAGE_SIZE] = {"image-size"}, [R_COMPRESSED] = {"compressed"},
-    [R_DIGEST] = {"digest"}, [R_TENDER] = {"tender"},	      [R_NAMES] = {"names"},
+    [R_STRING] = {"string"},   [R_UNIKERNELS] = {"unikernels"}, [R_POLICIES] = {"policies"},
+    [R_BLOCKS] = {"blocks"},   [R_IMAGE_SIZE] = {"image-size"}, [R_COMPRESSED] = {"compressed"},
+    [R_DIGEST] = {"digest"},   [R_TENDER] = {"tender"},		[R_NAMES] = {"names"},
+    [R_TENDERS] = {"tenders"},
 };
 
 static const uint32_t reply_fields[ELEMENTSOF(reply_names)] = {
@@ -686,6 +739,7 @@ static const uint32_t reply_fields[ELEMENTSOF(reply_names)] = {
     [ALB_REPLY_BLOCKS] = BIT(R_BLOCKS),
     [ALB_REPLY_IMAGE] = BIT(R_IMAGE_SIZE) | BIT(R_COMPRESSED) | BIT(R_DIGEST) | BIT(R_TENDER),
     [ALB_REPLY_NAMES] = BIT(R_NAMES),
+    [ALB_REPLY_TENDERS] = BIT(R_TENDERS),
 };
 
 static const struct variant reply_variant = {
@@ -774,10 +828,14 @@ static bool reply_put(cbor_item_t *map, const void *obj, size_t id, const char *
 		return alb_cbor_put(map, key,
 				    alb_cbor_text(enum_name(tender_names, ELEMENTSOF(tender_names),
 							    reply->tender)));
-	default: /* R_NAMES */
+	case R_NAMES:
 		return alb_cbor_put(map, key,
 				    list_to_cbor(reply->names, reply->n_names,
 						 sizeof(*reply->names), name_to_cbor_v));
+	default: /* R_TENDERS */
+		return alb_cbor_put(map, key,
+				    list_to_cbor(reply->tenders, reply->n_tenders,
+						 sizeof(*reply->tenders), tender_info_to_cbor));
 	}
 }
 
@@ -819,6 +877,15 @@ static int reply_from_cbor(alb_ctx *ctx, const cbor_item_t *item, struct alb_rep
 	     (r = list_from_cbor(ctx, v[R_NAMES], p[R_NAMES], sizeof(*reply->names),
 				 name_from_cbor_v, (void **)&reply->names, &reply->n_names)) < 0))
 		return r;
+	if (v[R_TENDERS]) {
+		size_t n;
+		if ((r = alb_cbor_get_array(ctx, v[R_TENDERS], p[R_TENDERS], ALB_TENDERS_MAX, &n)) <
+			0 ||
+		    (r = list_from_cbor(ctx, v[R_TENDERS], p[R_TENDERS], sizeof(*reply->tenders),
+					tender_info_from_cbor, (void **)&reply->tenders,
+					&reply->n_tenders)) < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -1161,6 +1228,9 @@ ALB_EXPORT alb_msg *alb_msg_free(alb_msg *msg)
 	for (uint32_t i = 0; reply->names && i < reply->n_names; i++)
 		alb_name_free(reply->names[i]);
 	free(reply->names);
+	for (uint32_t i = 0; reply->tenders && i < reply->n_tenders; i++)
+		tender_info_clear(&reply->tenders[i]);
+	free(reply->tenders);
 
 	free(msg->failure.message);
 

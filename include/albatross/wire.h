@@ -66,6 +66,8 @@ enum alb_command {
 	ALB_CMD_STATS_ADD,
 	ALB_CMD_STATS_REMOVE,
 	ALB_CMD_LOG_EVENT,
+	/* appended after the daemon-to-daemon messages to keep the values above */
+	ALB_CMD_TENDERS_INFO, /**< the tender binaries albatrossd found, with their ABIs */
 };
 
 /** Opaque decoded message; an owned value. */

@@ -111,7 +111,7 @@ static struct alb_log_event *event(void)
 
 static void commands(void)
 {
-	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_LOG_EVENT; command++) {
+	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_TENDERS_INFO; command++) {
 		alb_msg *msg = M(ALB_MSG_COMMAND, "alice:hello");
 		struct alb_cmd *cmd = &msg->cmd;
 		char file[64];
@@ -226,6 +226,18 @@ static void replies(void)
 	msg->reply.names[0] = N("alice:hello");
 	msg->reply.names[1] = N("alice:bye");
 	write_msg("success-names", msg);
+
+	msg = M(ALB_MSG_SUCCESS, ":");
+	msg->reply.kind = ALB_REPLY_TENDERS;
+	msg->reply.n_tenders = 2;
+	msg->reply.tenders = calloc(2, sizeof(*msg->reply.tenders));
+	msg->reply.tenders[0] = (struct alb_tender_info){strdup("solo5-hvt.2"),
+							 strdup("/usr/lib/albatross/solo5-hvt.2"),
+							 ALB_TENDER_HVT, strdup("v0.12.1"), 2};
+	msg->reply.tenders[1] =
+	    (struct alb_tender_info){strdup("solo5-spt"), strdup("/usr/local/bin/solo5-spt"),
+				     ALB_TENDER_SPT, strdup("v0.12.1"), 2};
+	write_msg("success-tenders", msg);
 
 	msg = M(ALB_MSG_FAILURE, "alice:hello");
 	msg->failure.code = 17;

@@ -268,6 +268,17 @@ static alb_msg *sample_reply(int kind)
 		reply->names[1] = N("bob:");
 		reply->names[2] = N("vm");
 		break;
+	case ALB_REPLY_TENDERS:
+		reply->n_tenders = 2;
+		reply->tenders = calloc(2, sizeof(*reply->tenders));
+		ck_assert_ptr_nonnull(reply->tenders);
+		reply->tenders[0] = (struct alb_tender_info){
+		    strdup("solo5-hvt.2"), strdup("/usr/lib/albatross/solo5-hvt.2"), ALB_TENDER_HVT,
+		    strdup("v0.12.1"), 2};
+		reply->tenders[1] =
+		    (struct alb_tender_info){strdup("solo5-spt"), strdup("/usr/bin/solo5-spt"),
+					     ALB_TENDER_SPT, strdup(""), 0};
+		break;
 	default:
 		break;
 	}
@@ -431,6 +442,15 @@ static void assert_reply_eq(const struct alb_reply *a, const struct alb_reply *b
 	ck_assert_uint_eq(a->n_names, b->n_names);
 	for (uint32_t i = 0; i < a->n_names; i++)
 		assert_name_eq(a->names[i], b->names[i]);
+	ck_assert_uint_eq(a->n_tenders, b->n_tenders);
+	for (uint32_t i = 0; i < a->n_tenders; i++) {
+		const struct alb_tender_info *x = &a->tenders[i], *y = &b->tenders[i];
+		ck_assert_str_eq(x->name, y->name);
+		ck_assert_str_eq(x->path, y->path);
+		ck_assert_int_eq(x->target, y->target);
+		ck_assert_str_eq(x->version, y->version);
+		ck_assert_uint_eq(x->abi, y->abi);
+	}
 }
 
 static void assert_stats_eq(const struct alb_stats *a, const struct alb_stats *b)
@@ -510,7 +530,7 @@ static void round_trip(alb_msg *msg)
 
 START_TEST(test_round_trip_commands)
 {
-	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_LOG_EVENT; command++)
+	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_TENDERS_INFO; command++)
 		for (int variant = 0; variant < 3; variant++)
 			round_trip(sample_command(command, variant));
 }
@@ -518,7 +538,7 @@ END_TEST
 
 START_TEST(test_round_trip_replies)
 {
-	for (int kind = ALB_REPLY_EMPTY; kind <= ALB_REPLY_NAMES; kind++)
+	for (int kind = ALB_REPLY_EMPTY; kind <= ALB_REPLY_TENDERS; kind++)
 		round_trip(sample_reply(kind));
 	round_trip(sample_failure());
 }
@@ -568,7 +588,9 @@ START_TEST(test_accessors)
 			 "unikernel-force-create");
 	ck_assert_str_eq(alb_command_to_string(ALB_CMD_LOG_EVENT), "log-event");
 	ck_assert_ptr_null(alb_command_to_string(0));
-	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_LOG_EVENT + 1));
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_TENDERS_INFO), "tenders-info");
+	ck_assert_int_eq(ALB_CMD_LOG_EVENT, 22); /* appending kept the values */
+	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_TENDERS_INFO + 1));
 	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_BLOCK_REMOVED), "block-removed");
 	ck_assert_str_eq(alb_unikernel_state_to_string(ALB_STATE_RESTARTING), "restarting");
 	ck_assert_ptr_null(alb_unikernel_state_to_string(-1));
@@ -845,6 +867,7 @@ enum {
 	B_UNIKERNELS,
 	B_POLICIES,
 	B_IMAGE,
+	B_TENDERS,
 	B_FAILURE,
 	B_CHUNK,
 	B_CONSOLE,
@@ -876,6 +899,8 @@ static alb_msg *base_msg(int base)
 		return sample_reply(ALB_REPLY_POLICIES);
 	case B_IMAGE:
 		return sample_reply(ALB_REPLY_IMAGE);
+	case B_TENDERS:
+		return sample_reply(ALB_REPLY_TENDERS);
 	case B_FAILURE:
 		return sample_failure();
 	case B_CHUNK:
@@ -1008,6 +1033,26 @@ static const struct mutation_case mutation_cases[] = {
      "58 1f 00000000000000000000000000000000000000000000000000000000000000", EBADMSG,
      "success.digest: expected 32 bytes, got 31"},
     {B_IMAGE, "success.tender", "63 78656e", EBADMSG, "success.tender: unknown value 'xen'"},
+    {B_TENDERS, "success.tenders.0.target", "63 78656e", EBADMSG,
+     "success.tenders[0].target: unknown value 'xen'"},
+    {B_TENDERS, "success.tenders.0.name", "63 612f62", EBADMSG,
+     "success.tenders[0].name: 'a/b' is not a file name"},
+    {B_TENDERS, "success.tenders.0.name", "60", EBADMSG,
+     "success.tenders[0].name: '' is not a file name"},
+    {B_TENDERS, "success.tenders.0.name", "62 2e2e", EBADMSG,
+     "success.tenders[0].name: '..' is not a file name"},
+    {B_TENDERS, "success.tenders.1.path", "63 62696e", EBADMSG,
+     "success.tenders[1].path: 'bin' is not an absolute path"},
+    {B_TENDERS, "success.tenders.1.abi", "1b 0000000100000000", EBADMSG,
+     "success.tenders[1].abi: 4294967296 is out of range 0..4294967295"},
+    {B_TENDERS, "success.tenders.1.abi", NULL, EBADMSG, "success.tenders[1].abi: missing"},
+    {B_TENDERS, "success.tenders.0.version", "01", EBADMSG,
+     "success.tenders[0].version: expected a text string"},
+    {B_TENDERS, "success.tenders.0.extra", "01", EBADMSG,
+     "success.tenders[0]: unknown key 'extra'"},
+    {B_TENDERS, "success.names", "80", EBADMSG, "success: unknown key 'names'"},
+    {B_CREATE, "command.op", "6c 74656e646572732d696e666f", EBADMSG,
+     "command: unknown key 'config'"},
     {B_CHUNK, "data.chunk", "40", EBADMSG, "data.chunk: 0 bytes is out of range 1..1048576"},
     {B_CHUNK, "data.kind", "65 766964656f", EBADMSG, "data.kind: unknown value 'video'"},
     {B_CONSOLE, "data.line", "61 61", EBADMSG, "data.line: expected a byte string"},
@@ -1083,6 +1128,19 @@ START_TEST(test_malformed_large)
 			  EBADMSG);
 	ck_assert_last_error_has(test_ctx, "data.chunk: 1048577 bytes is out of range 1..1048576");
 	free(big);
+
+	/* 257 tenders, a version of 257 bytes. */
+	cbor_item_t *tenders = cbor_new_definite_array(ALB_TENDERS_MAX + 1);
+	for (unsigned i = 0; i <= ALB_TENDERS_MAX; i++)
+		ck_assert(alb_cbor_push(tenders, cbor_new_definite_map(0)));
+	ck_assert_alb_err(test_ctx, decode_mutated(base_msg(B_TENDERS), "success.tenders", tenders),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx, "success.tenders: 257 elements exceed the bound 256");
+	ck_assert_alb_err(test_ctx,
+			  decode_mutated(base_msg(B_TENDERS), "success.tenders.0.version",
+					 text_of(ALB_TENDER_VERSION_MAX + 1, 'v')),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx, "success.tenders[0].version: string of 257 bytes");
 
 	/* 65 interfaces. */
 	cbor_item_t *ifs = cbor_new_definite_array(ALB_STATS_IFS_MAX + 1);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: ISC */
+/* albatross-client internals: the command table, output (tables, JSON, progress), helpers. */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <albatross/albatross.h>
+
+#include "client-private.h"
+#include "util-private.h"
+#include "wire-private.h"
+
+/* Exit codes, documented in --help and albatross-client(1). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,   /* the command failed: the daemon refused it, or a local file */
+	EXIT_USAGE = 2,	   /* a usage error: an unknown option, a bad name or number */
+	EXIT_CONNECT = 3,  /* cannot connect to the daemon */
+	EXIT_PROTOCOL = 4, /* a protocol error: a malformed reply, the connection lost */
+};
+
+#define CLI_RUNDIR_DEFAULT "/run/albatross"
+#define CLI_SOCKET_NAME	   "albatrossd.sock"
+/* Transfers over this many bytes show a progress bar when stderr is a terminal. */
+#define CLI_PROGRESS_MIN (UINT64_C(4) << 20)
+
+struct cli {
+	alb_ctx *ctx;
+	const char *socket;  /* --socket, or NULL for <rundir>/albatrossd.sock */
+	const char *rundir;  /* --rundir */
+	bool json;	     /* --json */
+	bool local_error;    /* the last failure was a local one (a file), not the daemon's */
+	const char *command; /* the command's name, for messages */
+	char **argv;	     /* the command's arguments, for getopt messages */
+};
+
+/* A command: argv[0] is its name; returns an exit code. */
+struct cli_command {
+	const char *name;
+	const char *synopsis; /* after the command's name */
+	int (*run)(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+};
+
+extern const struct cli_command cli_commands[];
+extern const size_t cli_n_commands;
+
+/* The long options every command accepts besides its own. */
+enum {
+	OPT_JSON = 0x100,
+	OPT_SOCKET,
+	OPT_RUNDIR,
+	OPT_COMMAND_BASE, /* the first value free for a command's own options */
+};
+#define CLI_COMMON_OPTIONS                                                                         \
+	{"json", no_argument, NULL, OPT_JSON}, {"socket", required_argument, NULL, OPT_SOCKET},    \
+	    {"rundir", required_argument, NULL, OPT_RUNDIR},                                       \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
+
+/*
+ * Handles an option of CLI_COMMON_OPTIONS, or a getopt error ('?', ':').
+ * Returns -1 if c is not one of them, otherwise an exit code to return at
+ * once (EXIT_USAGE, or EXIT_OK after --help) or -2 to go on.
+ */
+int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd);
+
+/* Messages on stderr, prefixed with "albatross-client: ". Return code. */
+int cli_error(int code, const char *fmt, ...) _printf_(2, 3);
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...) _printf_(2, 3);
+
+/* Argument parsing: each returns 0 or EXIT_USAGE after a message naming what. */
+int cli_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+int cli_parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, uint32_t *ret);
+/* kind: 'n' a unikernel or block name (not a path), 'p' a path, 'a' either. */
+int cli_parse_name(struct cli *cli, const char *s, int kind, alb_name **ret);
+int cli_parse_mac(const char *s, uint8_t mac[6]);
+
+/* Connects; EXIT_OK, or EXIT_CONNECT after a message. */
+int cli_connect(struct cli *cli, alb_client **ret);
+/* The exit code for the failure r of a call on client, after printing why. */
+int cli_client_error(struct cli *cli, alb_client *client, int r);
+
+/* A command message of kind about name (copied). NULL after ENOMEM. */
+alb_msg *cli_command_new(int kind, const alb_name *name);
+
+/* ---- output -------------------------------------------------------------- */
+
+/* A JSON writer on stdout: one document, written with proper string escaping. */
+struct json {
+	FILE *f;
+	uint32_t depth;
+	bool first[32]; /* no element yet at this depth */
+	bool after_key;
+};
+
+void json_begin(struct json *j, FILE *f);
+void json_end(struct json *j); /* the final newline */
+void json_object_open(struct json *j);
+void json_object_close(struct json *j);
+void json_array_open(struct json *j);
+void json_array_close(struct json *j);
+void json_key(struct json *j, const char *key);
+void json_string(struct json *j, const char *s);
+void json_string_n(struct json *j, const char *s, size_t len);
+void json_uint(struct json *j, uint64_t v);
+void json_int(struct json *j, int64_t v);
+void json_bool(struct json *j, bool v);
+void json_null(struct json *j);
+/* Shorthands for a key and its value. */
+void json_kv_string(struct json *j, const char *key, const char *s);
+void json_kv_uint(struct json *j, const char *key, uint64_t v);
+void json_kv_bool(struct json *j, const char *key, bool v);
+/* Writes the string escaped as JSON text into f (with the quotes). */
+void json_write_escaped(FILE *f, const char *s, size_t len);
+
+/* An aligned text table: the columns' headers, then rows of cells (copied). */
+struct table;
+struct table *table_new(size_t n_columns, const char *const *headers);
+/* Adds a row of n_columns cells; NULL cells print as "-". Returns 0 or -ENOMEM. */
+int table_add_row(struct table *t, const char *const *cells);
+/* Prints the table; "(none)" instead when it has no row. */
+void table_print(const struct table *t, FILE *f);
+struct table *table_free(struct table *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct table *, table_free);
+
+/* A progress bar on stderr for a transfer of total bytes (0 when unknown). */
+struct progress {
+	const char *label;
+	bool enabled; /* stderr is a terminal and the transfer is large */
+	bool drawn;
+	int last_permille;
+	uint64_t last_done;
+};
+void progress_init(struct progress *p, const char *label, uint64_t total);
+void progress_update(uint64_t done, uint64_t total, void *userdata);
+void progress_finish(struct progress *p);
+
+/* Formats: "2024-01-31 12:00:00" (local time) of µs since the epoch, "-" for 0. */
+void format_time(char *buf, size_t size, uint64_t us);
+/* "1,2,5" or "-" for an empty set. */
+char *format_u32_list(const uint32_t *v, uint32_t n);
+/* Joins strings with ", ", or NULL for none. */
+char *format_strv(char *const *v, uint32_t n, const char *sep);
+/* The hex of len bytes. */
+void format_hex(char *buf, const uint8_t *bytes, size_t len);
+
+/* zlib: compresses a buffer (*ret freed with free()). 0, -ENOMEM, -EINVAL. */
+int cli_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len);
+/* Compresses the rest of fd into a new anonymous file, positioned at its start. */
+int cli_deflate_fd(struct cli *cli, int in, int *ret_fd, uint64_t *ret_len);

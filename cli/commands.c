@@ -1,0 +1,1473 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The commands of albatross-client: each parses its own options, validates
+ * every argument before it connects, builds the command message, sends it
+ * (with the image or block data as a stream where the protocol says so) and
+ * prints the reply as a table or as one JSON document.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <gnutls/crypto.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "cli-private.h"
+#include "ctx-private.h"
+#include "fileio-private.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(alb_manifest *, alb_manifest_free);
+
+static const char *const tender_names[] = {[ALB_TENDER_HVT] = "hvt", [ALB_TENDER_SPT] = "spt"};
+static const char *const fail_names[] = {
+    [ALB_FAIL_QUIT] = "quit", [ALB_FAIL_RESTART] = "restart", [ALB_FAIL_RESTART_ON] = "restart-on"};
+
+static const char *tender_name(int tender)
+{
+	return tender == ALB_TENDER_HVT || tender == ALB_TENDER_SPT ? tender_names[tender] : "?";
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void json_u32_array(struct json *j, const uint32_t *v, uint32_t n)
+{
+	json_array_open(j);
+	for (uint32_t i = 0; i < n; i++)
+		json_uint(j, v[i]);
+	json_array_close(j);
+}
+
+static void json_strv(struct json *j, char *const *v, uint32_t n)
+{
+	json_array_open(j);
+	for (uint32_t i = 0; v && i < n; i++)
+		json_string(j, v[i]);
+	json_array_close(j);
+}
+
+static void json_name(struct json *j, const char *key, const alb_name *name)
+{
+	_cleanup_free_ char *s = name ? alb_name_to_string(name) : NULL;
+
+	json_kv_string(j, key, s);
+}
+
+static void json_config(struct json *j, const alb_unikernel_config *c)
+{
+	char hex[65];
+
+	json_object_open(j);
+	json_kv_string(j, "tender", tender_name(c->tender));
+	json_kv_uint(j, "memory", c->memory_mb);
+	json_key(j, "cpuids");
+	json_u32_array(j, c->cpuids, c->n_cpuids);
+	json_kv_string(j, "fail_behaviour",
+		       c->fail >= 0 && c->fail <= ALB_FAIL_RESTART_ON ? fail_names[c->fail] : "?");
+	json_key(j, "exit_codes");
+	json_u32_array(j, c->exit_codes, c->n_exit_codes);
+	json_kv_uint(j, "startup", c->startup);
+	json_kv_uint(j, "image_size", c->image_size);
+	json_kv_bool(j, "compressed", c->compressed);
+	if (c->has_digest) {
+		format_hex(hex, c->digest, 32);
+		json_kv_string(j, "digest", hex);
+	}
+	json_key(j, "blocks");
+	json_array_open(j);
+	for (uint32_t i = 0; i < c->n_blocks; i++) {
+		json_object_open(j);
+		json_kv_string(j, "name", c->blocks[i].name);
+		json_kv_string(j, "host", c->blocks[i].host);
+		if (c->blocks[i].sector_size)
+			json_kv_uint(j, "sector_size", c->blocks[i].sector_size);
+		json_object_close(j);
+	}
+	json_array_close(j);
+	json_key(j, "nets");
+	json_array_open(j);
+	for (uint32_t i = 0; i < c->n_nets; i++) {
+		const uint8_t *m = c->nets[i].mac;
+		char mac[18];
+		json_object_open(j);
+		json_kv_string(j, "name", c->nets[i].name);
+		json_kv_string(j, "bridge", c->nets[i].bridge);
+		if (c->nets[i].has_mac) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+				 m[2], m[3], m[4], m[5]);
+			json_kv_string(j, "mac", mac);
+		}
+		json_object_close(j);
+	}
+	json_array_close(j);
+	json_key(j, "arguments");
+	json_strv(j, c->argv, c->argc);
+	json_object_close(j);
+}
+
+static void json_exit(struct json *j, const char *key, const struct alb_exit *e)
+{
+	json_key(j, key);
+	if (!e->kind) {
+		json_null(j);
+		return;
+	}
+	json_object_open(j);
+	json_kv_uint(j, e->kind == ALB_EXIT_CODE ? "code" : "signal", e->value);
+	json_object_close(j);
+}
+
+static void json_policy(struct json *j, const alb_policy *p)
+{
+	json_object_open(j);
+	json_kv_uint(j, "unikernels", p->unikernels);
+	json_kv_uint(j, "memory", p->memory_mb);
+	json_key(j, "block");
+	if (p->has_block)
+		json_uint(j, p->block_mb);
+	else
+		json_null(j);
+	json_key(j, "cpuids");
+	json_u32_array(j, p->cpuids, p->n_cpuids);
+	json_key(j, "bridges");
+	json_strv(j, p->bridges, p->n_bridges);
+	json_object_close(j);
+}
+
+static void print_json(const struct alb_reply *reply)
+{
+	struct json j;
+
+	/* Lists are a top-level array; anything else an object. */
+	bool list = reply->kind != ALB_REPLY_STRING && reply->kind != ALB_REPLY_EMPTY;
+
+	json_begin(&j, stdout);
+	if (!list)
+		json_object_open(&j);
+	switch (reply->kind) {
+	case ALB_REPLY_STRING:
+		json_kv_string(&j, "message", reply->string);
+		break;
+	case ALB_REPLY_UNIKERNELS:
+		json_array_open(&j);
+		for (uint32_t i = 0; i < reply->n_unikernels; i++) {
+			const struct alb_unikernel_info *u = &reply->unikernels[i];
+			json_object_open(&j);
+			json_name(&j, "name", u->name);
+			json_kv_string(&j, "state", alb_unikernel_state_to_string(u->state));
+			json_kv_uint(&j, "pid", u->pid);
+			json_kv_uint(&j, "started", u->started_us);
+			json_kv_uint(&j, "restarts", u->restarts);
+			json_exit(&j, "last_exit", &u->last_exit);
+			json_key(&j, "digest");
+			if (u->config->has_digest) {
+				char hex[65];
+				format_hex(hex, u->config->digest, 32);
+				json_string(&j, hex);
+			} else {
+				json_null(&j);
+			}
+			json_kv_uint(&j, "memory", u->config->memory_mb);
+			json_key(&j, "cpuids");
+			json_u32_array(&j, u->config->cpuids, u->config->n_cpuids);
+			json_key(&j, "taps");
+			json_strv(&j, u->taps, u->n_taps);
+			json_key(&j, "block_files");
+			json_strv(&j, u->block_files, u->n_block_files);
+			json_key(&j, "config");
+			json_config(&j, u->config);
+			json_object_close(&j);
+		}
+		json_array_close(&j);
+		break;
+	case ALB_REPLY_POLICIES:
+		json_array_open(&j);
+		for (uint32_t i = 0; i < reply->n_policies; i++) {
+			json_object_open(&j);
+			json_name(&j, "path", reply->policies[i].path);
+			json_key(&j, "policy");
+			json_policy(&j, reply->policies[i].policy);
+			json_object_close(&j);
+		}
+		json_array_close(&j);
+		break;
+	case ALB_REPLY_BLOCKS:
+		json_array_open(&j);
+		for (uint32_t i = 0; i < reply->n_blocks; i++) {
+			const struct alb_block_info *b = &reply->blocks[i];
+			json_object_open(&j);
+			json_name(&j, "name", b->name);
+			json_kv_uint(&j, "size", b->size_mb);
+			json_kv_uint(&j, "sector_size", b->sector_size ? b->sector_size : 512);
+			json_name(&j, "used_by", b->used_by);
+			json_object_close(&j);
+		}
+		json_array_close(&j);
+		break;
+	case ALB_REPLY_NAMES:
+		json_array_open(&j);
+		for (uint32_t i = 0; i < reply->n_names; i++) {
+			_cleanup_free_ char *s = alb_name_to_string(reply->names[i]);
+			json_string(&j, s);
+		}
+		json_array_close(&j);
+		break;
+	case ALB_REPLY_TENDERS:
+		json_array_open(&j);
+		for (uint32_t i = 0; i < reply->n_tenders; i++) {
+			const struct alb_tender_info *t = &reply->tenders[i];
+			json_object_open(&j);
+			json_kv_string(&j, "name", t->name);
+			json_kv_string(&j, "path", t->path);
+			json_kv_string(&j, "target", tender_name(t->target));
+			json_kv_string(&j, "version", t->version);
+			json_kv_uint(&j, "abi", t->abi);
+			json_object_close(&j);
+		}
+		json_array_close(&j);
+		break;
+	default: /* empty */
+		break;
+	}
+	if (!list)
+		json_object_close(&j);
+	json_end(&j);
+}
+
+static int print_unikernels(const struct alb_reply *reply)
+{
+	static const char *const headers[] = {"NAME",	"STATE",   "PID",      "CPUS",
+					      "MEMORY", "STARTED", "RESTARTS", "LAST EXIT",
+					      "DIGEST", "TAPS"};
+	_cleanup_(table_freep) struct table *t = table_new(ELEMENTSOF(headers), headers);
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < reply->n_unikernels; i++) {
+		const struct alb_unikernel_info *u = &reply->unikernels[i];
+		const alb_unikernel_config *c = u->config;
+		_cleanup_free_ char *name = alb_name_to_string(u->name);
+		_cleanup_free_ char *cpus = format_u32_list(c->cpuids, c->n_cpuids);
+		_cleanup_free_ char *taps = format_strv(u->taps, u->n_taps, ",");
+		char pid[16], memory[32], started[32], restarts[16], last_exit[32], digest[65];
+
+		snprintf(pid, sizeof(pid), "%" PRIu32, u->pid);
+		snprintf(memory, sizeof(memory), "%" PRIu64 " MB", c->memory_mb);
+		format_time(started, sizeof(started), u->started_us);
+		snprintf(restarts, sizeof(restarts), "%" PRIu32, u->restarts);
+		snprintf(last_exit, sizeof(last_exit), "%s %" PRIu32,
+			 u->last_exit.kind == ALB_EXIT_SIGNAL ? "signal" : "code",
+			 u->last_exit.value);
+		format_hex(digest, c->digest, 32);
+		digest[12] = '\0';
+		const char *row[] = {name,
+				     alb_unikernel_state_to_string(u->state),
+				     u->pid ? pid : NULL,
+				     cpus,
+				     memory,
+				     started,
+				     restarts,
+				     u->last_exit.kind ? last_exit : NULL,
+				     c->has_digest ? digest : NULL,
+				     taps};
+		if (!name || !cpus || table_add_row(t, row) < 0)
+			return -ENOMEM;
+	}
+	table_print(t, stdout);
+	return 0;
+}
+
+static int print_policies(const struct alb_reply *reply)
+{
+	static const char *const headers[] = {"PATH",  "UNIKERNELS", "MEMORY",
+					      "BLOCK", "CPUS",	     "BRIDGES"};
+	_cleanup_(table_freep) struct table *t = table_new(ELEMENTSOF(headers), headers);
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < reply->n_policies; i++) {
+		const alb_policy *p = reply->policies[i].policy;
+		_cleanup_free_ char *path = alb_name_to_string(reply->policies[i].path);
+		_cleanup_free_ char *cpus = format_u32_list(p->cpuids, p->n_cpuids);
+		_cleanup_free_ char *bridges = format_strv(p->bridges, p->n_bridges, ",");
+		char count[16], memory[32], block[32];
+
+		snprintf(count, sizeof(count), "%" PRIu32, p->unikernels);
+		snprintf(memory, sizeof(memory), "%" PRIu64 " MB", p->memory_mb);
+		if (p->has_block)
+			snprintf(block, sizeof(block), "%" PRIu64 " MB", p->block_mb);
+		else
+			snprintf(block, sizeof(block), "none");
+		const char *row[] = {path, count, memory, block, cpus, bridges};
+		if (!path || !cpus || table_add_row(t, row) < 0)
+			return -ENOMEM;
+	}
+	table_print(t, stdout);
+	return 0;
+}
+
+static int print_blocks(const struct alb_reply *reply)
+{
+	static const char *const headers[] = {"NAME", "SIZE", "SECTOR SIZE", "USED BY"};
+	_cleanup_(table_freep) struct table *t = table_new(ELEMENTSOF(headers), headers);
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < reply->n_blocks; i++) {
+		const struct alb_block_info *b = &reply->blocks[i];
+		_cleanup_free_ char *name = alb_name_to_string(b->name);
+		_cleanup_free_ char *used = b->used_by ? alb_name_to_string(b->used_by) : NULL;
+		char size[32], sector[16];
+
+		snprintf(size, sizeof(size), "%" PRIu64 " MB", b->size_mb);
+		snprintf(sector, sizeof(sector), "%" PRIu32, b->sector_size ? b->sector_size : 512);
+		const char *row[] = {name, size, sector, used};
+		if (!name || (b->used_by && !used) || table_add_row(t, row) < 0)
+			return -ENOMEM;
+	}
+	table_print(t, stdout);
+	return 0;
+}
+
+static int print_tenders(const struct alb_reply *reply)
+{
+	static const char *const headers[] = {"NAME", "TARGET", "ABI", "VERSION", "PATH"};
+	_cleanup_(table_freep) struct table *t = table_new(ELEMENTSOF(headers), headers);
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < reply->n_tenders; i++) {
+		const struct alb_tender_info *x = &reply->tenders[i];
+		char abi[16];
+
+		snprintf(abi, sizeof(abi), "%" PRIu32, x->abi);
+		const char *row[] = {x->name, tender_name(x->target), abi,
+				     x->version[0] ? x->version : NULL, x->path};
+		if (table_add_row(t, row) < 0)
+			return -ENOMEM;
+	}
+	table_print(t, stdout);
+	return 0;
+}
+
+/* Prints a success reply; EXIT_OK or EXIT_FAILED (out of memory). */
+static int print_reply(struct cli *cli, const alb_msg *msg)
+{
+	const struct alb_reply *reply = &msg->reply;
+	int r = 0;
+
+	if (cli->json) {
+		print_json(reply);
+		return EXIT_OK;
+	}
+	switch (reply->kind) {
+	case ALB_REPLY_STRING:
+		puts(reply->string);
+		break;
+	case ALB_REPLY_UNIKERNELS:
+		r = print_unikernels(reply);
+		break;
+	case ALB_REPLY_POLICIES:
+		r = print_policies(reply);
+		break;
+	case ALB_REPLY_BLOCKS:
+		r = print_blocks(reply);
+		break;
+	case ALB_REPLY_TENDERS:
+		r = print_tenders(reply);
+		break;
+	case ALB_REPLY_NAMES:
+		for (uint32_t i = 0; i < reply->n_names; i++) {
+			_cleanup_free_ char *s = alb_name_to_string(reply->names[i]);
+			puts(s ? s : "?");
+		}
+		break;
+	default:
+		break;
+	}
+	if (r < 0)
+		return cli_error(EXIT_FAILED, "%s: %s", cli->command, strerror(-r));
+	return EXIT_OK;
+}
+
+/* Checks that a reply is of one of the kinds expected (the second may be 0). */
+static int check_reply_kind(struct cli *cli, const alb_msg *reply, int kind, int kind2)
+{
+	if (reply->reply.kind == kind || (kind2 && reply->reply.kind == kind2))
+		return EXIT_OK;
+	return cli_error(EXIT_PROTOCOL, "%s: unexpected reply of kind %d", cli->command,
+			 reply->reply.kind);
+}
+
+/* ---- shared steps -------------------------------------------------------- */
+
+/* Parses the options of a command that has none of its own. */
+static int parse_no_options(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option options[] = {CLI_COMMON_OPTIONS, {0}};
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		int r = cli_common_option(cli, c, cmd);
+		if (r != -2)
+			return r >= 0 ? r : EXIT_USAGE;
+	}
+	return -1;
+}
+
+static int check_arg_count(const struct cli_command *cmd, int n, int min, int max)
+{
+	if (n < min)
+		return cli_usage_error(cmd, "missing argument");
+	if (n > max)
+		return cli_usage_error(cmd, "too many arguments");
+	return -1;
+}
+
+/* Connects, sends msg, prints the reply: the whole of most commands. */
+static int request_and_print(struct cli *cli, alb_msg *msg, int kind, int kind2)
+{
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	int r;
+
+	r = cli_connect(cli, &client);
+	if (r != EXIT_OK)
+		return r;
+	r = alb_client_request(client, msg, &reply);
+	if (r < 0)
+		return cli_client_error(cli, client, r);
+	r = check_reply_kind(cli, reply, kind, kind2);
+	if (r != EXIT_OK)
+		return r;
+	return print_reply(cli, reply);
+}
+
+/*
+ * A command of one name argument (kind as cli_parse_name(); default_name
+ * when optional and absent) and no options of its own.
+ */
+static int simple_command(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+			  int command, int kind, const char *default_name, int reply_kind,
+			  int reply_kind2)
+{
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	int r;
+
+	if ((r = parse_no_options(cli, cmd, argc, argv)) >= 0)
+		return r;
+	if ((r = check_arg_count(cmd, argc - optind, default_name ? 0 : 1, 1)) >= 0)
+		return r;
+	r = cli_parse_name(cli, optind < argc ? argv[optind] : default_name, kind, &name);
+	if (r != 0)
+		return r;
+	msg = cli_command_new(command, name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	return request_and_print(cli, msg, reply_kind, reply_kind2);
+}
+
+static int progress_start(struct cli *cli, struct progress *p, const char *what, const char *name,
+			  uint64_t total)
+{
+	static char label[128];
+
+	snprintf(label, sizeof(label), "%s %s", what, name);
+	progress_init(p, label, total);
+	return 0;
+}
+
+/* Opens a regular file to send: its fd and size. EXIT_OK or EXIT_FAILED. */
+static int open_input(struct cli *cli, const char *path, int *ret_fd, uint64_t *ret_size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return cli_error(EXIT_FAILED, "Failed to open '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		return cli_error(EXIT_FAILED, "Failed to stat '%s': %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return cli_error(EXIT_FAILED, "'%s' is not a regular file", path);
+	*ret_size = (uint64_t)st.st_size;
+	*ret_fd = TAKE_FD(fd);
+	return EXIT_OK;
+}
+
+/* Sends msg with the stream of size bytes from fd (or buf), then prints the reply. */
+static int upload_and_print(struct cli *cli, alb_msg *msg, const uint8_t *buf, int fd,
+			    uint64_t size, const char *what)
+{
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	_cleanup_free_ char *name = alb_name_to_string(msg->name);
+	struct progress p;
+	int r;
+
+	r = cli_connect(cli, &client);
+	if (r != EXIT_OK)
+		return r;
+	progress_start(cli, &p, what, name ? name : "", size);
+	if (buf || fd < 0)
+		r = alb_client_request_upload(client, msg, buf, size, progress_update, &p, &reply);
+	else
+		r = alb_client_request_upload_fd(client, msg, fd, size, progress_update, &p,
+						 &reply);
+	progress_finish(&p);
+	if (r < 0) {
+		/* A file that could not be read is a local failure. */
+		if (r == -EIO || strstr(alb_ctx_last_error(cli->ctx), "Failed to read the data"))
+			cli->local_error = true;
+		return cli_client_error(cli, client, r);
+	}
+	return print_reply(cli, reply);
+}
+
+/* ---- output files and downloads ------------------------------------------ */
+
+/* Where downloaded bytes go: stdout, or a temporary file renamed to path at the end. */
+struct output {
+	const char *path; /* NULL: stdout */
+	char *tmp;
+	int fd;
+};
+
+static int output_open(struct cli *cli, const char *path, struct output *o)
+{
+	*o = (struct output){.fd = STDOUT_FILENO};
+	if (!path || streq(path, "-"))
+		return EXIT_OK;
+
+	_cleanup_free_ char *copy = strdup(path);
+	if (!copy)
+		return cli_error(EXIT_FAILED, "out of memory");
+	const char *dir = dirname(copy);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (!base[0])
+		return cli_error(EXIT_USAGE, "'%s' is not a file name", path);
+	if (asprintf(&o->tmp, "%s/.%s.XXXXXX", dir, base) < 0)
+		return cli_error(EXIT_FAILED, "out of memory");
+	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd < 0) {
+		int e = errno;
+		free(o->tmp);
+		o->tmp = NULL;
+		return cli_error(EXIT_FAILED, "Failed to create a file in '%s': %s", dir,
+				 strerror(e));
+	}
+	mode_t mask = umask(0);
+	umask(mask);
+	if (fchmod(o->fd, 0666 & ~mask) < 0) {
+		/* keep mkostemp's 0600 */
+	}
+	o->path = path;
+	return EXIT_OK;
+}
+
+static void output_abort(struct output *o)
+{
+	if (o->tmp) {
+		unlink(o->tmp);
+		close(o->fd);
+		free(o->tmp);
+		o->tmp = NULL;
+	}
+}
+
+static int output_commit(struct cli *cli, struct output *o)
+{
+	if (!o->tmp) {
+		if (fflush(stdout) != 0)
+			return cli_error(EXIT_FAILED, "Failed to write to stdout: %s",
+					 strerror(errno));
+		return EXIT_OK;
+	}
+	if (fsync(o->fd) < 0 || close(o->fd) < 0) {
+		int e = errno;
+		o->fd = -1;
+		unlink(o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
+		return cli_error(EXIT_FAILED, "Failed to write '%s': %s", o->path, strerror(e));
+	}
+	if (rename(o->tmp, o->path) < 0) {
+		int e = errno;
+		unlink(o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
+		return cli_error(EXIT_FAILED, "Failed to rename the file to '%s': %s", o->path,
+				 strerror(e));
+	}
+	free(o->tmp);
+	o->tmp = NULL;
+	return EXIT_OK;
+}
+
+/* The sink of a download: inflates if asked, hashes if asked, writes to fd. */
+struct sink {
+	struct cli *cli;
+	int fd;
+	bool inflate, z_ready, z_end;
+	z_stream z;
+	uint8_t *zbuf;
+	bool hashing;
+	gnutls_hash_hd_t hash;
+	uint64_t written;
+};
+
+enum { ZBUF = 256 << 10 };
+
+static int sink_init(struct cli *cli, struct sink *s, int fd, bool inflate, bool hash)
+{
+	*s = (struct sink){.cli = cli, .fd = fd, .inflate = inflate};
+	if (inflate) {
+		s->zbuf = malloc(ZBUF);
+		if (!s->zbuf || inflateInit(&s->z) != Z_OK)
+			return -ENOMEM;
+		s->z_ready = true;
+	}
+	if (hash) {
+		if (gnutls_hash_init(&s->hash, GNUTLS_DIG_SHA256) < 0)
+			return -ENOMEM;
+		s->hashing = true;
+	}
+	return 0;
+}
+
+static void sink_done(struct sink *s, uint8_t digest[32])
+{
+	if (s->z_ready)
+		inflateEnd(&s->z);
+	s->z_ready = false;
+	free(s->zbuf);
+	s->zbuf = NULL;
+	if (s->hashing) {
+		uint8_t scratch[32];
+		gnutls_hash_deinit(s->hash, digest ? digest : scratch);
+	}
+	s->hashing = false;
+}
+
+static int sink_write(struct sink *s, const uint8_t *buf, size_t len)
+{
+	int r = alb_write_full(s->fd, buf, len);
+
+	if (r < 0) {
+		s->cli->local_error = true;
+		return alb_error(s->cli->ctx, -r, "Failed to write the data: %s", strerror(-r));
+	}
+	if (s->hashing)
+		gnutls_hash(s->hash, buf, len);
+	s->written += len;
+	return 0;
+}
+
+static int sink_chunk(const uint8_t *buf, size_t len, void *userdata)
+{
+	struct sink *s = userdata;
+
+	if (!s->inflate)
+		return sink_write(s, buf, len);
+	if (s->z_end)
+		return alb_error(s->cli->ctx, EBADMSG, "data after the end of the zlib stream");
+	s->z.next_in = (Bytef *)buf;
+	s->z.avail_in = (uInt)len;
+	while (s->z.avail_in > 0 && !s->z_end) {
+		s->z.next_out = s->zbuf;
+		s->z.avail_out = ZBUF;
+		int z = inflate(&s->z, Z_NO_FLUSH);
+		if (z != Z_OK && z != Z_STREAM_END && z != Z_BUF_ERROR)
+			return alb_error(s->cli->ctx, EBADMSG, "the zlib stream is corrupt: %s",
+					 s->z.msg ? s->z.msg : "error");
+		int r = sink_write(s, s->zbuf, ZBUF - s->z.avail_out);
+		if (r < 0)
+			return r;
+		if (z == Z_STREAM_END)
+			s->z_end = true;
+	}
+	if (s->z_end && s->z.avail_in > 0)
+		return alb_error(s->cli->ctx, EBADMSG, "data after the end of the zlib stream");
+	return 0;
+}
+
+static int sink_finish(struct sink *s)
+{
+	if (s->inflate && !s->z_end)
+		return alb_error(s->cli->ctx, EBADMSG, "the zlib stream ends early");
+	return 0;
+}
+
+/* ---- unikernels ---------------------------------------------------------- */
+
+/* --net name:bridge[@mac] (or name[@mac]: the bridge of the same name). */
+static int parse_net(struct cli *cli, alb_unikernel_config *config, const char *arg)
+{
+	_cleanup_free_ char *s = strdup(arg);
+	uint8_t mac[6];
+	bool has_mac = false;
+	int r;
+
+	if (!s)
+		return cli_error(EXIT_FAILED, "out of memory");
+	char *at = strchr(s, '@');
+	if (at) {
+		*at = '\0';
+		if (cli_parse_mac(at + 1, mac) != 0)
+			return EXIT_USAGE;
+		has_mac = true;
+	}
+	char *colon = strchr(s, ':');
+	if (colon)
+		*colon = '\0';
+	const char *bridge = colon ? colon + 1 : s;
+	if (alb_device_name_validate(cli->ctx, s) < 0 ||
+	    alb_bridge_name_validate(cli->ctx, bridge) < 0)
+		return cli_error(EXIT_USAGE, "invalid --net '%s': %s", arg,
+				 alb_ctx_last_error(cli->ctx));
+	r = alb_unikernel_config_add_net(config, s, bridge, has_mac ? mac : NULL);
+	if (r < 0)
+		return cli_error(EXIT_USAGE, "invalid --net '%s': %s", arg,
+				 r == -EEXIST ? "the device name is used twice"
+					      : alb_ctx_last_error(cli->ctx));
+	return 0;
+}
+
+/* --block name[:host][@sector-size]. */
+static int parse_block(struct cli *cli, alb_unikernel_config *config, const char *arg)
+{
+	_cleanup_free_ char *s = strdup(arg);
+	uint32_t sector = 0;
+	int r;
+
+	if (!s)
+		return cli_error(EXIT_FAILED, "out of memory");
+	char *at = strchr(s, '@');
+	if (at) {
+		*at = '\0';
+		if (cli_parse_u32("sector size", at + 1, 512, ALB_SECTOR_SIZE_MAX, &sector) != 0)
+			return EXIT_USAGE;
+	}
+	char *colon = strchr(s, ':');
+	if (colon)
+		*colon = '\0';
+	const char *host = colon ? colon + 1 : s;
+	if (alb_device_name_validate(cli->ctx, s) < 0 || alb_label_validate(cli->ctx, host) < 0)
+		return cli_error(EXIT_USAGE, "invalid --block '%s': %s", arg,
+				 alb_ctx_last_error(cli->ctx));
+	r = alb_unikernel_config_add_block(config, s, host, sector);
+	if (r < 0)
+		return cli_error(EXIT_USAGE, "invalid --block '%s': %s", arg,
+				 r == -EEXIST ? "the device name is used twice"
+					      : alb_ctx_last_error(cli->ctx));
+	return 0;
+}
+
+static int parse_tender(const char *s, int *ret)
+{
+	if (streq(s, "hvt"))
+		*ret = ALB_TENDER_HVT;
+	else if (streq(s, "spt"))
+		*ret = ALB_TENDER_SPT;
+	else
+		return cli_error(EXIT_USAGE, "invalid tender '%s': expected hvt or spt", s);
+	return 0;
+}
+
+static int add_argument(struct cli *cli, alb_unikernel_config *config, const char *arg)
+{
+	int r = alb_unikernel_config_add_argument(config, arg);
+
+	if (r < 0)
+		return cli_error(EXIT_USAGE, "invalid --arg: %s", alb_ctx_last_error(cli->ctx));
+	return 0;
+}
+
+/* Picks the tender from the image's ABI note and checks the devices against its manifest. */
+static int check_image(struct cli *cli, alb_unikernel_config *config, const char *path,
+		       const uint8_t *image, size_t len, int tender)
+{
+	_cleanup_(alb_manifest_freep) alb_manifest *m = NULL;
+	int r;
+
+	r = alb_manifest_read(cli->ctx, image, len, &m);
+	if (r < 0) {
+		if (tender)
+			return alb_unikernel_config_set_tender(config, tender) < 0 ? EXIT_USAGE : 0;
+		return cli_error(EXIT_FAILED,
+				 "'%s' is not a Solo5 image (%s); give --tender to send it anyway",
+				 path, alb_ctx_last_error(cli->ctx));
+	}
+	if (!tender) {
+		int target = alb_manifest_get_target(m);
+		if (target == ALB_SOLO5_HVT)
+			tender = ALB_TENDER_HVT;
+		else if (target == ALB_SOLO5_SPT)
+			tender = ALB_TENDER_SPT;
+		else
+			return cli_error(
+			    EXIT_FAILED,
+			    "'%s' is a Solo5 image for %s, which albatross does not run", path,
+			    alb_manifest_get_target_name(m));
+	}
+	alb_unikernel_config_set_tender(config, tender);
+	r = alb_manifest_check_config(cli->ctx, m, config);
+	if (r < 0)
+		return cli_error(EXIT_FAILED, "'%s' does not match the configuration: %s", path,
+				 alb_ctx_last_error(cli->ctx));
+	return 0;
+}
+
+static int cmd_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum {
+		O_MEM = OPT_COMMAND_BASE,
+		O_CPU,
+		O_NET,
+		O_BLOCK,
+		O_ARG,
+		O_RESTART,
+		O_EXIT_CODE,
+		O_STARTUP,
+		O_FORCE,
+		O_COMPRESS,
+		O_TENDER,
+	};
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"mem", required_argument, NULL, O_MEM},
+	    {"cpu", required_argument, NULL, O_CPU},
+	    {"net", required_argument, NULL, O_NET},
+	    {"block", required_argument, NULL, O_BLOCK},
+	    {"arg", required_argument, NULL, O_ARG},
+	    {"restart-on-fail", no_argument, NULL, O_RESTART},
+	    {"exit-code", required_argument, NULL, O_EXIT_CODE},
+	    {"startup", required_argument, NULL, O_STARTUP},
+	    {"force", no_argument, NULL, O_FORCE},
+	    {"compress", no_argument, NULL, O_COMPRESS},
+	    {"tender", required_argument, NULL, O_TENDER},
+	    {0},
+	};
+	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *config = NULL;
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	_cleanup_free_ uint8_t *image = NULL, *compressed = NULL;
+	bool restart = false, force = false, compress = false;
+	uint32_t n_codes = 0;
+	int tender = 0, c, r;
+	size_t len;
+
+	if (alb_unikernel_config_new(cli->ctx, &config) < 0)
+		return cli_error(EXIT_FAILED, "out of memory");
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		uint64_t u64;
+		uint32_t u32;
+
+		r = cli_common_option(cli, c, cmd);
+		if (r == -2)
+			continue;
+		if (r >= 0)
+			return r;
+		switch (c) {
+		case O_MEM:
+			if (cli_parse_u64("memory", optarg, 1, ALB_UNIKERNEL_MEMORY_MAX, &u64))
+				return EXIT_USAGE;
+			alb_unikernel_config_set_memory(config, u64);
+			break;
+		case O_CPU:
+			if (cli_parse_u32("CPU id", optarg, 0, ALB_CPUID_LIMIT - 1, &u32))
+				return EXIT_USAGE;
+			if (alb_unikernel_config_add_cpuid(config, u32) < 0)
+				return cli_error(EXIT_USAGE, "too many CPU ids (at most %u)",
+						 ALB_CPUIDS_MAX);
+			break;
+		case O_NET:
+			if ((r = parse_net(cli, config, optarg)) != 0)
+				return r;
+			break;
+		case O_BLOCK:
+			if ((r = parse_block(cli, config, optarg)) != 0)
+				return r;
+			break;
+		case O_ARG:
+			if ((r = add_argument(cli, config, optarg)) != 0)
+				return r;
+			break;
+		case O_RESTART:
+			restart = true;
+			break;
+		case O_EXIT_CODE:
+			if (cli_parse_u32("exit code", optarg, 0, 255, &u32))
+				return EXIT_USAGE;
+			if (alb_unikernel_config_add_exit_code(config, u32) < 0)
+				return cli_error(EXIT_FAILED, "out of memory");
+			n_codes++;
+			break;
+		case O_STARTUP:
+			if (cli_parse_u32("startup priority", optarg, 0, ALB_STARTUP_MAX, &u32))
+				return EXIT_USAGE;
+			alb_unikernel_config_set_startup(config, u32);
+			break;
+		case O_FORCE:
+			force = true;
+			break;
+		case O_COMPRESS:
+			compress = true;
+			break;
+		case O_TENDER:
+			if (parse_tender(optarg, &tender))
+				return EXIT_USAGE;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if ((r = check_arg_count(cmd, argc - optind, 2, 2)) >= 0)
+		return r;
+	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
+		return r;
+	const char *path = argv[optind + 1];
+
+	alb_unikernel_config_set_fail_behaviour(config, n_codes > 0 ? ALB_FAIL_RESTART_ON
+							: restart   ? ALB_FAIL_RESTART
+								    : ALB_FAIL_QUIT);
+	if (alb_unikernel_config_get_cpuid_count(config) == 0)
+		alb_unikernel_config_add_cpuid(config, 0);
+	if (alb_unikernel_config_validate(cli->ctx, config) < 0)
+		return cli_error(EXIT_USAGE, "%s", alb_ctx_last_error(cli->ctx));
+
+	/* The image: its ABI note and manifest, then compressed if asked. */
+	r = alb_read_file(cli->ctx, path, ALB_IMAGE_SIZE_MAX, &image, &len);
+	if (r < 0)
+		return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
+	if ((r = check_image(cli, config, path, image, len, tender)) != 0)
+		return r;
+	const uint8_t *data = image;
+	if (compress) {
+		if (cli_deflate(image, len, &compressed, &len) < 0)
+			return cli_error(EXIT_FAILED, "Failed to compress '%s'", path);
+		data = compressed;
+	}
+	if (alb_unikernel_config_set_image(config, len, compress) < 0)
+		return cli_error(EXIT_FAILED, "'%s' is too large: %zu bytes (at most %" PRIu64 ")",
+				 path, len, ALB_IMAGE_SIZE_MAX);
+
+	msg = cli_command_new(force ? ALB_CMD_UNIKERNEL_FORCE_CREATE : ALB_CMD_UNIKERNEL_CREATE,
+			      name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	msg->cmd.config = TAKE_PTR(config);
+	return upload_and_print(cli, msg, data, -1, len, "upload");
+}
+
+static int cmd_destroy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return simple_command(cli, cmd, argc, argv, ALB_CMD_UNIKERNEL_DESTROY, 'n', NULL,
+			      ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+}
+
+static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_REPLACE = OPT_COMMAND_BASE, O_ARG };
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"replace-arguments", no_argument, NULL, O_REPLACE},
+	    {"arg", required_argument, NULL, O_ARG},
+	    {0},
+	};
+	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *args = NULL;
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	bool replace = false;
+	int c, r;
+
+	/* A scratch configuration checks the arguments' bounds. */
+	if (alb_unikernel_config_new(cli->ctx, &args) < 0)
+		return cli_error(EXIT_FAILED, "out of memory");
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		r = cli_common_option(cli, c, cmd);
+		if (r == -2)
+			continue;
+		if (r >= 0)
+			return r;
+		if (c == O_REPLACE) {
+			replace = true;
+		} else if (c == O_ARG) {
+			replace = true;
+			if ((r = add_argument(cli, args, optarg)) != 0)
+				return r;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if ((r = check_arg_count(cmd, argc - optind, 1, 1)) >= 0)
+		return r;
+	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
+		return r;
+	msg = cli_command_new(ALB_CMD_UNIKERNEL_RESTART, name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	if (replace) {
+		msg->cmd.has_argv = true;
+		msg->cmd.argc = args->argc;
+		msg->cmd.argv = alb_strv_dup(args->argv, args->argc);
+		if (!msg->cmd.argv)
+			return cli_error(EXIT_FAILED, "out of memory");
+	}
+	return request_and_print(cli, msg, ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+}
+
+static int cmd_info(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return simple_command(cli, cmd, argc, argv, ALB_CMD_UNIKERNEL_INFO, 'a', ":",
+			      ALB_REPLY_UNIKERNELS, 0);
+}
+
+/*
+ * Receives a stream after a success reply into path (stdout if NULL),
+ * inflating it if inflate, checking the SHA-256 digest if digest is set.
+ */
+static int download(struct cli *cli, alb_client *client, const alb_msg *msg, uint64_t expected,
+		    const char *path, bool inflate, const uint8_t *digest)
+{
+	_cleanup_free_ char *name = alb_name_to_string(msg->name);
+	struct output out;
+	struct progress p;
+	struct sink s;
+	uint8_t got[32];
+	int r;
+
+	r = output_open(cli, path, &out);
+	if (r != EXIT_OK)
+		return r;
+	if (sink_init(cli, &s, out.fd, inflate, digest) < 0) {
+		sink_done(&s, NULL);
+		output_abort(&out);
+		return cli_error(EXIT_FAILED, "out of memory");
+	}
+	progress_start(cli, &p, "download", name ? name : "",
+		       expected == UINT64_MAX ? 0 : expected);
+	r = alb_client_download(client, msg->seq, expected, sink_chunk, &s, progress_update, &p,
+				NULL);
+	progress_finish(&p);
+	if (r >= 0)
+		r = sink_finish(&s);
+	sink_done(&s, got);
+	if (r < 0) {
+		output_abort(&out);
+		return cli_client_error(cli, client, r);
+	}
+	if (digest && memcmp(got, digest, 32) != 0) {
+		char a[65], b[65];
+		output_abort(&out);
+		format_hex(a, got, 32);
+		format_hex(b, digest, 32);
+		return cli_error(EXIT_PROTOCOL,
+				 "%s: the image's SHA-256 digest %s is not the %s announced",
+				 cli->command, a, b);
+	}
+	r = output_commit(cli, &out);
+	if (r != EXIT_OK)
+		return r;
+	if (!path || streq(path, "-"))
+		return EXIT_OK;
+	if (cli->json) {
+		struct json j;
+		json_begin(&j, stdout);
+		json_object_open(&j);
+		json_kv_string(&j, "name", name);
+		json_kv_string(&j, "file", path);
+		json_kv_uint(&j, "size", s.written);
+		if (digest) {
+			char hex[65];
+			format_hex(hex, digest, 32);
+			json_kv_string(&j, "digest", hex);
+		}
+		json_object_close(&j);
+		json_end(&j);
+	} else {
+		printf("wrote %" PRIu64 " bytes to %s\n", s.written, path);
+	}
+	return EXIT_OK;
+}
+
+static int cmd_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_RAW = OPT_COMMAND_BASE, O_COMPRESS };
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"raw", no_argument, NULL, O_RAW},
+	    {"compress", no_argument, NULL, O_COMPRESS},
+	    {0},
+	};
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	bool raw = false, compress = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		r = cli_common_option(cli, c, cmd);
+		if (r == -2)
+			continue;
+		if (r >= 0)
+			return r;
+		if (c == O_RAW)
+			raw = true;
+		else if (c == O_COMPRESS)
+			compress = true;
+		else
+			return EXIT_USAGE;
+	}
+	if ((r = check_arg_count(cmd, argc - optind, 1, 2)) >= 0)
+		return r;
+	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
+		return r;
+	const char *path = optind + 1 < argc ? argv[optind + 1] : NULL;
+	if (cli->json && (!path || streq(path, "-")))
+		return cli_usage_error(cmd, "--json needs a FILE: the image goes to stdout");
+
+	msg = cli_command_new(ALB_CMD_UNIKERNEL_GET, name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	msg->cmd.compress = compress;
+	r = cli_connect(cli, &client);
+	if (r != EXIT_OK)
+		return r;
+	r = alb_client_request(client, msg, &reply);
+	if (r < 0)
+		return cli_client_error(cli, client, r);
+	if ((r = check_reply_kind(cli, reply, ALB_REPLY_IMAGE, 0)) != EXIT_OK)
+		return r;
+	bool inflate = reply->reply.compressed && !raw;
+	return download(cli, client, msg, reply->reply.image_size, path, inflate,
+			inflate || !reply->reply.compressed ? reply->reply.digest : NULL);
+}
+
+/* ---- policies ------------------------------------------------------------ */
+
+static int cmd_policy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return simple_command(cli, cmd, argc, argv, ALB_CMD_POLICY_INFO, 'p', ":",
+			      ALB_REPLY_POLICIES, 0);
+}
+
+static int cmd_add_policy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_MEM = OPT_COMMAND_BASE, O_CPU, O_BLOCK, O_BRIDGE };
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"mem", required_argument, NULL, O_MEM},
+	    {"cpu", required_argument, NULL, O_CPU},
+	    {"block", required_argument, NULL, O_BLOCK},
+	    {"bridge", required_argument, NULL, O_BRIDGE},
+	    {0},
+	};
+	_cleanup_(alb_policy_freep) alb_policy *policy = NULL;
+	_cleanup_(alb_name_freep) alb_name *path = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	int c, r;
+
+	if (alb_policy_new(&policy) < 0)
+		return cli_error(EXIT_FAILED, "out of memory");
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		uint64_t u64;
+		uint32_t u32;
+
+		r = cli_common_option(cli, c, cmd);
+		if (r == -2)
+			continue;
+		if (r >= 0)
+			return r;
+		switch (c) {
+		case O_MEM:
+			if (cli_parse_u64("memory", optarg, 0, ALB_POLICY_MB_MAX, &u64))
+				return EXIT_USAGE;
+			alb_policy_set_memory(policy, u64);
+			break;
+		case O_CPU:
+			if (cli_parse_u32("CPU id", optarg, 0, ALB_CPUID_LIMIT - 1, &u32))
+				return EXIT_USAGE;
+			if (alb_policy_add_cpuid(policy, u32) < 0)
+				return cli_error(EXIT_USAGE, "too many CPU ids (at most %u)",
+						 ALB_CPUIDS_MAX);
+			break;
+		case O_BLOCK:
+			if (cli_parse_u64("block size", optarg, 0, ALB_POLICY_MB_MAX, &u64))
+				return EXIT_USAGE;
+			alb_policy_set_block(policy, u64);
+			break;
+		case O_BRIDGE:
+			if (alb_bridge_name_validate(cli->ctx, optarg) < 0)
+				return cli_error(EXIT_USAGE, "invalid --bridge '%s': %s", optarg,
+						 alb_ctx_last_error(cli->ctx));
+			if (alb_policy_add_bridge(policy, optarg) < 0)
+				return cli_error(EXIT_USAGE, "too many bridges (at most %u)",
+						 ALB_BRIDGES_MAX);
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if ((r = check_arg_count(cmd, argc - optind, 2, 2)) >= 0)
+		return r;
+	if ((r = cli_parse_name(cli, argv[optind], 'p', &path)) != 0)
+		return r;
+	uint32_t count;
+	if (cli_parse_u32("unikernel count", argv[optind + 1], 0, ALB_POLICY_UNIKERNELS_MAX,
+			  &count))
+		return EXIT_USAGE;
+	alb_policy_set_unikernels(policy, count);
+
+	msg = cli_command_new(ALB_CMD_POLICY_ADD, path);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	msg->cmd.policy = TAKE_PTR(policy);
+	return request_and_print(cli, msg, ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+}
+
+static int cmd_remove_policy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return simple_command(cli, cmd, argc, argv, ALB_CMD_POLICY_REMOVE, 'p', NULL,
+			      ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+}
+
+/* ---- block devices ------------------------------------------------------- */
+
+static int cmd_block(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return simple_command(cli, cmd, argc, argv, ALB_CMD_BLOCK_INFO, 'a', ":", ALB_REPLY_BLOCKS,
+			      0);
+}
+
+/* Opens FILE to send as block data: its fd and the size to announce (compressed if asked). */
+static int block_data(struct cli *cli, const char *path, bool compress, uint64_t limit, int *ret_fd,
+		      uint64_t *ret_size)
+{
+	_cleanup_close_ int fd = -1;
+	uint64_t size;
+	int r;
+
+	if ((r = open_input(cli, path, &fd, &size)) != EXIT_OK)
+		return r;
+	if (limit && size > limit)
+		return cli_error(EXIT_USAGE,
+				 "'%s' of %" PRIu64 " bytes does not fit in %" PRIu64 " MB", path,
+				 size, limit >> 20);
+	if (compress) {
+		int zfd;
+		r = cli_deflate_fd(cli, fd, &zfd, &size);
+		if (r < 0)
+			return cli_error(EXIT_FAILED, "Failed to compress '%s': %s", path,
+					 strerror(-r));
+		closep(&fd);
+		fd = zfd;
+	}
+	*ret_fd = TAKE_FD(fd);
+	*ret_size = size;
+	return EXIT_OK;
+}
+
+static int cmd_create_block(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_DATA = OPT_COMMAND_BASE, O_SECTOR, O_COMPRESS };
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"data", required_argument, NULL, O_DATA},
+	    {"sector_size", required_argument, NULL, O_SECTOR},
+	    {"compress", no_argument, NULL, O_COMPRESS},
+	    {0},
+	};
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	_cleanup_close_ int fd = -1;
+	const char *data = NULL;
+	bool compress = false;
+	uint32_t sector = 0;
+	uint64_t size_mb, data_size = 0;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		r = cli_common_option(cli, c, cmd);
+		if (r == -2)
+			continue;
+		if (r >= 0)
+			return r;
+		if (c == O_DATA) {
+			data = optarg;
+		} else if (c == O_SECTOR) {
+			if (cli_parse_u32("sector size", optarg, 512, ALB_SECTOR_SIZE_MAX, &sector))
+				return EXIT_USAGE;
+			if (sector & (sector - 1))
+				return cli_error(
+				    EXIT_USAGE,
+				    "invalid sector size %" PRIu32 ": not a power of two", sector);
+		} else if (c == O_COMPRESS) {
+			compress = true;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if ((r = check_arg_count(cmd, argc - optind, 2, 2)) >= 0)
+		return r;
+	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
+		return r;
+	if (cli_parse_u64("size in MB", argv[optind + 1], 1, ALB_BLOCK_SIZE_MAX_MB, &size_mb))
+		return EXIT_USAGE;
+	if (compress && !data)
+		return cli_usage_error(cmd, "--compress needs --data");
+	if (data && (r = block_data(cli, data, compress, size_mb << 20, &fd, &data_size)) != 0)
+		return r;
+
+	msg = cli_command_new(ALB_CMD_BLOCK_ADD, name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	msg->cmd.block_size_mb = size_mb;
+	msg->cmd.sector_size = sector;
+	msg->cmd.data_size = data_size;
+	msg->cmd.compressed = compress;
+	if (data_size == 0)
+		return request_and_print(cli, msg, ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+	return upload_and_print(cli, msg, NULL, fd, data_size, "upload");
+}
+
+static int cmd_set_block(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_COMPRESS = OPT_COMMAND_BASE };
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"compress", no_argument, NULL, O_COMPRESS},
+	    {0},
+	};
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	_cleanup_close_ int fd = -1;
+	bool compress = false;
+	uint64_t size;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		r = cli_common_option(cli, c, cmd);
+		if (r == -2)
+			continue;
+		if (r >= 0)
+			return r;
+		if (c != O_COMPRESS)
+			return EXIT_USAGE;
+		compress = true;
+	}
+	if ((r = check_arg_count(cmd, argc - optind, 2, 2)) >= 0)
+		return r;
+	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
+		return r;
+	const char *path = argv[optind + 1];
+	if ((r = block_data(cli, path, compress, 0, &fd, &size)) != 0)
+		return r;
+	if (size == 0)
+		return cli_error(EXIT_USAGE, "'%s' is empty", path);
+
+	msg = cli_command_new(ALB_CMD_BLOCK_SET, name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	msg->cmd.data_size = size;
+	msg->cmd.compressed = compress;
+	return upload_and_print(cli, msg, NULL, fd, size, "upload");
+}
+
+static int cmd_dump_block(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_COMPRESS = OPT_COMMAND_BASE };
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"compress", no_argument, NULL, O_COMPRESS},
+	    {0},
+	};
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	bool compress = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		r = cli_common_option(cli, c, cmd);
+		if (r == -2)
+			continue;
+		if (r >= 0)
+			return r;
+		if (c != O_COMPRESS)
+			return EXIT_USAGE;
+		compress = true;
+	}
+	if ((r = check_arg_count(cmd, argc - optind, 2, 2)) >= 0)
+		return r;
+	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
+		return r;
+	const char *path = argv[optind + 1];
+	if (cli->json && streq(path, "-"))
+		return cli_usage_error(cmd, "--json needs a FILE: the data goes to stdout");
+
+	msg = cli_command_new(ALB_CMD_BLOCK_DUMP, name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	msg->cmd.compress = compress;
+	r = cli_connect(cli, &client);
+	if (r != EXIT_OK)
+		return r;
+	r = alb_client_request(client, msg, &reply);
+	if (r < 0)
+		return cli_client_error(cli, client, r);
+	if ((r = check_reply_kind(cli, reply, ALB_REPLY_BLOCKS, 0)) != EXIT_OK)
+		return r;
+	if (reply->reply.n_blocks != 1)
+		return cli_error(EXIT_PROTOCOL, "%s: a reply of %" PRIu32 " blocks, expected 1",
+				 cli->command, reply->reply.n_blocks);
+	uint64_t expected = compress ? UINT64_MAX : reply->reply.blocks[0].size_mb << 20;
+	return download(cli, client, msg, expected, path, compress, NULL);
+}
+
+static int cmd_destroy_block(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return simple_command(cli, cmd, argc, argv, ALB_CMD_BLOCK_REMOVE, 'n', NULL,
+			      ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+}
+
+/* ---- tenders ------------------------------------------------------------- */
+
+static int cmd_tenders(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	int r;
+
+	if ((r = parse_no_options(cli, cmd, argc, argv)) >= 0)
+		return r;
+	if ((r = check_arg_count(cmd, argc - optind, 0, 0)) >= 0)
+		return r;
+	if (alb_name_new_root(&root) < 0 || !(msg = cli_command_new(ALB_CMD_TENDERS_INFO, root)))
+		return cli_error(EXIT_FAILED, "out of memory");
+	return request_and_print(cli, msg, ALB_REPLY_TENDERS, 0);
+}
+
+const struct cli_command cli_commands[] = {
+    {"create",
+     "NAME IMAGE [--mem MB] [--cpu N]... [--net NAME[:BRIDGE][@MAC]]... "
+     "[--block NAME[:HOST][@SECTOR]]... [--arg S]... [--restart-on-fail] "
+     "[--exit-code N]... [--startup N] [--force] [--compress] [--tender hvt|spt]",
+     cmd_create},
+    {"destroy", "NAME", cmd_destroy},
+    {"restart", "NAME [--replace-arguments] [--arg S]...", cmd_restart},
+    {"info", "[NAME|PATH]", cmd_info},
+    {"get", "NAME [FILE] [--raw] [--compress]", cmd_get},
+    {"policy", "[PATH]", cmd_policy},
+    {"add-policy", "PATH UNIKERNELS [--mem MB] [--cpu N]... [--block MB] [--bridge NAME]...",
+     cmd_add_policy},
+    {"remove-policy", "PATH", cmd_remove_policy},
+    {"block", "[NAME|PATH]", cmd_block},
+    {"create-block", "NAME MB [--data FILE] [--sector-size N] [--compress]", cmd_create_block},
+    {"set-block", "NAME FILE [--compress]", cmd_set_block},
+    {"dump-block", "NAME FILE [--compress]", cmd_dump_block},
+    {"destroy-block", "NAME", cmd_destroy_block},
+    {"tenders", "", cmd_tenders},
+};
+const size_t cli_n_commands = ELEMENTSOF(cli_commands);

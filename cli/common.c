@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: ISC */
+/* Helpers of albatross-client: messages, argument parsing, connecting, zlib. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <zlib.h>
+
+#include "cli-private.h"
+
+int cli_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("albatross-client: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("albatross-client: ", stderr);
+	if (cmd)
+		fprintf(stderr, "%s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd)
+		fprintf(stderr, "Usage: albatross-client %s %s\n", cmd->name, cmd->synopsis);
+	fputs("See 'albatross-client --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd)
+{
+	switch (c) {
+	case OPT_JSON:
+		cli->json = true;
+		return -2;
+	case OPT_SOCKET:
+		cli->socket = optarg;
+		return -2;
+	case OPT_RUNDIR:
+		cli->rundir = optarg;
+		return -2;
+	case 'h':
+		printf("Usage: albatross-client [OPTIONS] %s %s\n"
+		       "See 'albatross-client --help' for the options.\n",
+		       cmd->name, cmd->synopsis);
+		return EXIT_OK;
+	case '?':
+		return cli_usage_error(cmd, "unknown option '%s'", cli->argv[optind - 1]);
+	case ':':
+		return cli_usage_error(cmd, "option '%s' needs an argument", cli->argv[optind - 1]);
+	default:
+		return -1;
+	}
+}
+
+int cli_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		goto bad;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		goto bad;
+	*ret = v;
+	return 0;
+bad:
+	return cli_error(EXIT_USAGE,
+			 "invalid %s '%s': expected a number from %" PRIu64 " to %" PRIu64, what, s,
+			 min, max);
+}
+
+int cli_parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
+{
+	uint64_t v;
+	int r = cli_parse_u64(what, s, min, max, &v);
+
+	if (r == 0)
+		*ret = (uint32_t)v;
+	return r;
+}
+
+int cli_parse_name(struct cli *cli, const char *s, int kind, alb_name **ret)
+{
+	_cleanup_(alb_name_freep) alb_name *name = NULL;
+	int r;
+
+	r = alb_name_parse(cli->ctx, s, &name);
+	if (r < 0) {
+		const char *why = alb_ctx_last_error(cli->ctx);
+		if (strncmp(why, "invalid name '", 14) == 0) /* it names the string */
+			return cli_error(EXIT_USAGE, "%s", why);
+		return cli_error(EXIT_USAGE, "invalid name '%s': %s", s, why);
+	}
+	if (kind == 'n' && alb_name_is_path(name))
+		return cli_error(EXIT_USAGE,
+				 "invalid name '%s': a path (it ends in ':'), not a name", s);
+	if (kind == 'p' && !alb_name_is_path(name))
+		return cli_error(EXIT_USAGE,
+				 "invalid path '%s': a path ends in ':' (for example '%s:')", s, s);
+	*ret = TAKE_PTR(name);
+	return 0;
+}
+
+int cli_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	int n = 0;
+
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &n) !=
+		6 ||
+	    n != 17)
+		return cli_error(EXIT_USAGE, "invalid MAC address '%s': expected xx:xx:xx:xx:xx:xx",
+				 s);
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !strchr("0123456789abcdefABCDEF", s[i]))
+			return cli_error(EXIT_USAGE,
+					 "invalid MAC address '%s': expected xx:xx:xx:xx:xx:xx", s);
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	if (mac[0] & 1)
+		return cli_error(EXIT_USAGE, "invalid MAC address '%s': a multicast address", s);
+	return 0;
+}
+
+int cli_connect(struct cli *cli, alb_client **ret)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (cli->socket)
+		snprintf(path, sizeof(path), "%s", cli->socket);
+	else if ((size_t)snprintf(path, sizeof(path), "%s/%s", cli->rundir, CLI_SOCKET_NAME) >=
+		 sizeof(path))
+		return cli_error(EXIT_USAGE, "--rundir is too long");
+	r = alb_client_connect_unix(cli->ctx, path, ret);
+	if (r < 0)
+		return cli_error(EXIT_CONNECT, "%s", alb_ctx_last_error(cli->ctx));
+	return EXIT_OK;
+}
+
+int cli_client_error(struct cli *cli, alb_client *client, int r)
+{
+	const char *why = alb_ctx_last_error(cli->ctx);
+
+	if (!why[0])
+		why = strerror(-r);
+	if (alb_client_get_refused(client) || cli->local_error || r == -ENOMEM)
+		return cli_error(EXIT_FAILED, "%s: %s", cli->command, why);
+	/* The connection or the protocol failed. */
+	return cli_error(EXIT_PROTOCOL, "%s: %s", cli->command, why);
+}
+
+alb_msg *cli_command_new(int kind, const alb_name *name)
+{
+	alb_msg *msg = NULL;
+
+	if (alb_msg_new(&msg, ALB_MSG_COMMAND, 0, name) < 0)
+		return NULL;
+	msg->cmd.kind = kind;
+	return msg;
+}
+
+int cli_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
+{
+	uLongf out_len = compressBound((uLong)len);
+	uint8_t *out = malloc(out_len ? out_len : 1);
+
+	if (!out)
+		return -ENOMEM;
+	if ((uLong)len != len ||
+	    compress2(out, &out_len, in, (uLong)len, Z_BEST_COMPRESSION) != Z_OK) {
+		free(out);
+		return -ENOMEM;
+	}
+	*ret = out;
+	*ret_len = out_len;
+	return 0;
+}
+
+int cli_deflate_fd(struct cli *cli, int in, int *ret_fd, uint64_t *ret_len)
+{
+	enum { BUF = 256 << 10 };
+	_cleanup_free_ uint8_t *ibuf = malloc(BUF), *obuf = malloc(BUF);
+	_cleanup_close_ int out = -1;
+	z_stream z = {0};
+	uint64_t total = 0;
+	int flush, r = 0;
+
+	if (!ibuf || !obuf)
+		return -ENOMEM;
+	out = memfd_create("albatross-client-deflate", MFD_CLOEXEC);
+	if (out < 0)
+		return -errno;
+	if (deflateInit(&z, Z_BEST_COMPRESSION) != Z_OK)
+		return -ENOMEM;
+	do {
+		ssize_t n = alb_read_full(in, ibuf, BUF);
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		z.next_in = ibuf;
+		z.avail_in = (uInt)n;
+		flush = (size_t)n < BUF ? Z_FINISH : Z_NO_FLUSH;
+		do {
+			z.next_out = obuf;
+			z.avail_out = BUF;
+			deflate(&z, flush);
+			size_t have = BUF - z.avail_out;
+			r = alb_write_full(out, obuf, have);
+			total += have;
+		} while (r == 0 && z.avail_out == 0);
+	} while (r == 0 && flush != Z_FINISH);
+	deflateEnd(&z);
+	if (r < 0)
+		return r;
+	if (lseek(out, 0, SEEK_SET) != 0)
+		return -errno;
+	*ret_fd = TAKE_FD(out);
+	*ret_len = total;
+	return 0;
+}

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: ISC */
+/* A blocking client of the wire protocol over a transport (a Unix socket for now). */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "client-private.h"
+#include "ctx-private.h"
+#include "wire-private.h"
+
+/* What one transport read asks for. */
+#define READ_SIZE (64u << 10)
+
+struct alb_client {
+	alb_ctx *ctx; /* a reference */
+	struct alb_client_transport transport;
+	alb_frame_reader *reader;
+	uint64_t frame_max;
+	uint64_t seq;
+	uint32_t refused; /* code of the failure reply that ended the last call */
+};
+
+/* The Unix socket transport: userdata is the fd + 1 (so that fd 0 is not NULL). */
+static int transport_fd(void *userdata)
+{
+	return (int)((intptr_t)userdata - 1);
+}
+
+static ssize_t fd_read(void *userdata, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = read(transport_fd(userdata), buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static int fd_write(void *userdata, const void *buf, size_t len)
+{
+	int fd = transport_fd(userdata);
+	size_t done = 0;
+
+	while (done < len) {
+		/* MSG_NOSIGNAL: a peer that went away is -EPIPE, not SIGPIPE. */
+		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, (const char *)buf + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static void fd_close(void *userdata)
+{
+	close(transport_fd(userdata));
+}
+
+int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, alb_client **ret)
+{
+	alb_client *client;
+	int r;
+
+	if (!transport || !transport->read || !transport->write || !ret) {
+		if (transport && transport->close)
+			transport->close(transport->userdata);
+		return -EINVAL;
+	}
+	client = calloc(1, sizeof(*client));
+	if (!client) {
+		if (transport->close)
+			transport->close(transport->userdata);
+		return -ENOMEM;
+	}
+	client->transport = *transport;
+	client->ctx = alb_ctx_ref(ctx);
+	client->frame_max = ALB_FRAME_MAX_DEFAULT;
+	r = alb_frame_reader_new(client->frame_max, &client->reader);
+	if (r < 0) {
+		alb_client_free(client);
+		return r;
+	}
+	*ret = client;
+	return 0;
+}
+
+int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret)
+{
+	if (fd < 0)
+		return -EINVAL;
+	struct alb_client_transport t = {
+	    .read = fd_read,
+	    .write = fd_write,
+	    .close = fd_close,
+	    .userdata = (void *)((intptr_t)fd + 1),
+	};
+	return alb_client_new(ctx, &t, ret);
+}
+
+int alb_client_connect_unix_service(alb_ctx *ctx, const char *service, const char *path,
+				    alb_client **ret)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	_cleanup_close_ int fd = -1;
+
+	if (!service || !path || !ret)
+		return -EINVAL;
+	if (!path[0])
+		return alb_error(ctx, EINVAL, "Failed to connect to %s: the socket path is empty",
+				 service);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return alb_error(
+		    ctx, ENAMETOOLONG,
+		    "Failed to connect to %s: the socket path of %zu bytes is too long "
+		    "(at most %zu)",
+		    service, strlen(path), sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return alb_error(ctx, errno, "Failed to create a socket: %s", strerror(errno));
+	if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		if (e == ENOENT || e == ECONNREFUSED)
+			return alb_error(ctx, e,
+					 "Failed to connect to %s at %s: %s (is %s running?)",
+					 service, path, strerror(e), service);
+		if (e == EACCES || e == EPERM)
+			return alb_error(ctx, e,
+					 "Failed to connect to %s at %s: %s (is this user in the "
+					 "socket's group?)",
+					 service, path, strerror(e));
+		return alb_error(ctx, e, "Failed to connect to %s at %s: %s", service, path,
+				 strerror(e));
+	}
+	return alb_client_new_fd(ctx, TAKE_FD(fd), ret);
+}
+
+int alb_client_connect_unix(alb_ctx *ctx, const char *path, alb_client **ret)
+{
+	return alb_client_connect_unix_service(ctx, "albatrossd", path, ret);
+}
+
+alb_client *alb_client_free(alb_client *client)
+{
+	if (!client)
+		return NULL;
+	if (client->transport.close)
+		client->transport.close(client->transport.userdata);
+	alb_frame_reader_free(client->reader);
+	alb_ctx_unref(client->ctx);
+	free(client);
+	return NULL;
+}
+
+void alb_client_set_frame_max(alb_client *client, uint64_t max)
+{
+	alb_frame_reader *reader = NULL;
+
+	if (!client)
+		return;
+	client->frame_max = max > 0 ? max : ALB_FRAME_MAX_DEFAULT;
+	/* Only between frames: a new reader, unless bytes are buffered. */
+	if (alb_frame_reader_is_empty(client->reader) &&
+	    alb_frame_reader_new(client->frame_max, &reader) >= 0) {
+		alb_frame_reader_free(client->reader);
+		client->reader = reader;
+	}
+}
+
+uint64_t alb_client_next_seq(alb_client *client)
+{
+	return ++client->seq;
+}
+
+uint32_t alb_client_get_refused(const alb_client *client)
+{
+	return client ? client->refused : 0;
+}
+
+/* Writes one frame: the 4-byte header and the payload in one write. */
+static int write_frame(alb_client *client, const uint8_t *buf, uint64_t len)
+{
+	_cleanup_free_ uint8_t *frame = NULL;
+	int r;
+
+	if (len > UINT32_MAX)
+		return alb_error(client->ctx, EMSGSIZE,
+				 "frame of %" PRIu64 " bytes exceeds %" PRIu32, len, UINT32_MAX);
+	frame = malloc(4 + len);
+	if (!frame)
+		return -ENOMEM;
+	frame[0] = (uint8_t)(len >> 24);
+	frame[1] = (uint8_t)(len >> 16);
+	frame[2] = (uint8_t)(len >> 8);
+	frame[3] = (uint8_t)len;
+	if (len > 0)
+		memcpy(frame + 4, buf, len);
+	r = client->transport.write(client->transport.userdata, frame, 4 + len);
+	if (r == -EPIPE || r == -ECONNRESET)
+		return alb_error(client->ctx, EPIPE, "the peer closed the connection");
+	if (r < 0)
+		return alb_error(client->ctx, -r, "Failed to send a frame: %s", strerror(-r));
+	return 0;
+}
+
+int alb_client_send(alb_client *client, const alb_msg *msg)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint64_t len;
+	int r;
+
+	if (!client || !msg)
+		return -EINVAL;
+	r = alb_msg_encode(client->ctx, msg, &buf, &len);
+	if (r < 0)
+		return r;
+	return write_frame(client, buf, len);
+}
+
+int alb_client_send_chunk(alb_client *client, uint64_t seq, const alb_name *name,
+			  const uint8_t *buf, size_t len)
+{
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	int r;
+
+	if (!client || !name || !buf || len == 0 || len > ALB_CHUNK_MAX)
+		return -EINVAL;
+	r = alb_msg_new(&msg, ALB_MSG_DATA, seq, name);
+	if (r < 0)
+		return r;
+	msg->data.kind = ALB_DATA_CHUNK;
+	/* Borrowed for the encoding only. */
+	msg->data.chunk = (uint8_t *)buf;
+	msg->data.chunk_len = (uint32_t)len;
+	r = alb_client_send(client, msg);
+	msg->data.chunk = NULL;
+	return r;
+}
+
+int alb_client_send_end(alb_client *client)
+{
+	if (!client)
+		return -EINVAL;
+	return write_frame(client, NULL, 0);
+}
+
+/* Reads the next frame: 1 and the payload (NULL, 0 for an end frame), or -errno. */
+static int read_frame(alb_client *client, uint8_t **ret_buf, uint64_t *ret_len)
+{
+	_cleanup_free_ uint8_t *chunk = NULL;
+	int r;
+
+	for (;;) {
+		r = alb_frame_reader_next(client->ctx, client->reader, ret_buf, ret_len);
+		if (r != 0)
+			return r;
+		if (!chunk) {
+			chunk = malloc(READ_SIZE);
+			if (!chunk)
+				return -ENOMEM;
+		}
+		ssize_t n = client->transport.read(client->transport.userdata, chunk, READ_SIZE);
+		if (n == -ECONNRESET)
+			n = 0;
+		if (n < 0)
+			return alb_error(client->ctx, (int)-n, "Failed to receive a frame: %s",
+					 strerror((int)-n));
+		if (n == 0)
+			return alb_frame_reader_is_empty(client->reader)
+				   ? alb_error(client->ctx, EPIPE, "the peer closed the connection")
+				   : alb_error(client->ctx, EBADMSG,
+					       "the peer closed the connection in the middle of "
+					       "a frame");
+		r = alb_frame_reader_feed(client->ctx, client->reader, chunk, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+}
+
+int alb_client_receive(alb_client *client, alb_msg **ret)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint64_t len;
+	int r;
+
+	if (!client || !ret)
+		return -EINVAL;
+	r = read_frame(client, &buf, &len);
+	if (r < 0)
+		return r;
+	if (len == 0) {
+		*ret = NULL;
+		return ALB_CLIENT_END;
+	}
+	r = alb_msg_decode(client->ctx, buf, len, ret);
+	if (r == -EBADMSG || r == -EPROTO)
+		return alb_error_prefix(client->ctx, r, "malformed message from the peer");
+	return r;
+}
+
+/* Turns a failure reply into -code, with the peer's message in the context. */
+static int refused(alb_client *client, const alb_msg *msg)
+{
+	client->refused = msg->failure.code;
+	return alb_error(client->ctx, (int)msg->failure.code, "%s", msg->failure.message);
+}
+
+static int unexpected(alb_client *client, const alb_msg *msg, uint64_t seq, const char *what)
+{
+	if (msg->seq != seq)
+		return alb_error(client->ctx, EBADMSG,
+				 "expected %s of sequence number %" PRIu64 ", got one of %" PRIu64,
+				 what, seq, msg->seq);
+	static const char *const kinds[] = {
+	    [ALB_MSG_COMMAND] = "a command",
+	    [ALB_MSG_SUCCESS] = "a success reply",
+	    [ALB_MSG_FAILURE] = "a failure reply",
+	    [ALB_MSG_DATA] = "stream data",
+	};
+	return alb_error(
+	    client->ctx, EBADMSG, "expected %s, got %s", what,
+	    msg->kind >= ALB_MSG_COMMAND && msg->kind <= ALB_MSG_DATA ? kinds[msg->kind] : "?");
+}
+
+/* Receives the reply of the command seq. */
+static int receive_reply(alb_client *client, uint64_t seq, alb_msg **ret)
+{
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	int r;
+
+	r = alb_client_receive(client, &msg);
+	if (r < 0)
+		return r;
+	if (r == ALB_CLIENT_END)
+		return alb_error(client->ctx, EBADMSG,
+				 "expected a reply, got an end-of-stream frame");
+	if (msg->seq == seq && msg->kind == ALB_MSG_FAILURE)
+		return refused(client, msg);
+	if (msg->seq != seq || msg->kind != ALB_MSG_SUCCESS)
+		return unexpected(client, msg, seq, "a reply");
+	*ret = TAKE_PTR(msg);
+	return 0;
+}
+
+static int send_command(alb_client *client, alb_msg *msg)
+{
+	if (!client || !msg || msg->kind != ALB_MSG_COMMAND)
+		return -EINVAL;
+	client->refused = 0;
+	msg->seq = alb_client_next_seq(client);
+	return alb_client_send(client, msg);
+}
+
+int alb_client_request(alb_client *client, alb_msg *msg, alb_msg **ret)
+{
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = send_command(client, msg);
+	if (r < 0)
+		return r;
+	return receive_reply(client, msg->seq, ret);
+}
+
+/* A source of upload bytes: a buffer or an fd. */
+struct source {
+	const uint8_t *buf;
+	int fd;
+};
+
+static int upload(alb_client *client, alb_msg *msg, const struct source *src, uint64_t size,
+		  alb_client_progress_fn progress, void *userdata, alb_msg **ret)
+{
+	_cleanup_free_ uint8_t *chunk = NULL;
+	uint64_t done = 0;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = send_command(client, msg);
+	if (r < 0)
+		return r;
+	if (!src->buf) {
+		chunk = malloc(size < ALB_CHUNK_MAX ? (size > 0 ? size : 1) : ALB_CHUNK_MAX);
+		if (!chunk)
+			return -ENOMEM;
+	}
+	while (done < size) {
+		size_t n = size - done < ALB_CHUNK_MAX ? (size_t)(size - done) : ALB_CHUNK_MAX;
+		const uint8_t *p;
+
+		if (src->buf) {
+			p = src->buf + done;
+		} else {
+			ssize_t got = alb_read_full(src->fd, chunk, n);
+			if (got < 0)
+				return alb_error(client->ctx, (int)-got,
+						 "Failed to read the data: %s",
+						 strerror((int)-got));
+			if ((size_t)got < n)
+				return alb_error(client->ctx, EIO,
+						 "the data ended after %" PRIu64 " of %" PRIu64
+						 " bytes",
+						 done + (uint64_t)got, size);
+			p = chunk;
+		}
+		r = alb_client_send_chunk(client, msg->seq, msg->name, p, n);
+		if (r < 0)
+			break;
+		done += n;
+		if (progress)
+			progress(done, size, userdata);
+	}
+	if (r >= 0)
+		r = alb_client_send_end(client);
+	if (r == -EPIPE) {
+		/* The peer may have refused the command before it closed. */
+		_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+		int q = alb_client_receive(client, &reply);
+		if (q == 0 && reply->seq == msg->seq && reply->kind == ALB_MSG_FAILURE)
+			return refused(client, reply);
+		return alb_error(client->ctx, EPIPE,
+				 "the peer closed the connection after %" PRIu64 " of %" PRIu64
+				 " bytes",
+				 done, size);
+	}
+	if (r < 0)
+		return r;
+	return receive_reply(client, msg->seq, ret);
+}
+
+int alb_client_request_upload(alb_client *client, alb_msg *msg, const uint8_t *buf, uint64_t size,
+			      alb_client_progress_fn progress, void *userdata, alb_msg **ret)
+{
+	if (!buf && size > 0)
+		return -EINVAL;
+	struct source src = {.buf = buf ? buf : (const uint8_t *)"", .fd = -1};
+	return upload(client, msg, &src, size, progress, userdata, ret);
+}
+
+int alb_client_request_upload_fd(alb_client *client, alb_msg *msg, int fd, uint64_t size,
+				 alb_client_progress_fn progress, void *userdata, alb_msg **ret)
+{
+	if (fd < 0)
+		return -EINVAL;
+	struct source src = {.buf = NULL, .fd = fd};
+	return upload(client, msg, &src, size, progress, userdata, ret);
+}
+
+int alb_client_download(alb_client *client, uint64_t seq, uint64_t expected,
+			alb_client_sink_fn sink, void *sink_userdata,
+			alb_client_progress_fn progress, void *userdata, uint64_t *ret_size)
+{
+	uint64_t done = 0;
+	int r;
+
+	if (!client || !sink)
+		return -EINVAL;
+	client->refused = 0;
+	for (;;) {
+		_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+
+		r = alb_client_receive(client, &msg);
+		if (r < 0)
+			return r;
+		if (r == ALB_CLIENT_END)
+			break;
+		if (msg->seq == seq && msg->kind == ALB_MSG_FAILURE)
+			return refused(client, msg);
+		if (msg->seq != seq || msg->kind != ALB_MSG_DATA ||
+		    msg->data.kind != ALB_DATA_CHUNK)
+			return unexpected(client, msg, seq, "a data chunk");
+		if (expected != UINT64_MAX && msg->data.chunk_len > expected - done)
+			return alb_error(
+			    client->ctx, EBADMSG,
+			    "the stream is longer than the %" PRIu64 " bytes announced", expected);
+		r = sink(msg->data.chunk, msg->data.chunk_len, sink_userdata);
+		if (r < 0)
+			return r;
+		done += msg->data.chunk_len;
+		if (progress)
+			progress(done, expected != UINT64_MAX ? expected : 0, userdata);
+	}
+	if (expected != UINT64_MAX && done != expected)
+		return alb_error(client->ctx, EBADMSG,
+				 "the stream ended after %" PRIu64 " of the %" PRIu64
+				 " bytes announced",
+				 done, expected);
+	if (ret_size)
+		*ret_size = done;
+	return 0;
+}
+
+struct fd_sink {
+	alb_ctx *ctx;
+	int fd;
+};
+
+static int write_to_fd(const uint8_t *buf, size_t len, void *userdata)
+{
+	struct fd_sink *s = userdata;
+	int r = alb_write_full(s->fd, buf, len);
+
+	if (r < 0)
+		return alb_error(s->ctx, -r, "Failed to write the data: %s", strerror(-r));
+	return 0;
+}
+
+int alb_client_download_fd(alb_client *client, uint64_t seq, uint64_t expected, int fd,
+			   alb_client_progress_fn progress, void *userdata, uint64_t *ret_size)
+{
+	if (!client || fd < 0)
+		return -EINVAL;
+	struct fd_sink s = {client->ctx, fd};
+	return alb_client_download(client, seq, expected, write_to_fd, &s, progress, userdata,
+				   ret_size);
+}
