@@ -88,3 +88,10 @@ bool alb_u32set_subset(const uint32_t *a, uint32_t na, const uint32_t *b, uint32
 int alb_strset_add(char ***set, uint32_t *n, const char *value, uint32_t max);
 bool alb_strset_has(char *const *set, uint32_t n, const char *value);
 bool alb_strset_subset(char *const *a, uint32_t na, char *const *b, uint32_t nb);
+
+#include <dirent.h>
+static inline void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}

@@ -14,6 +14,7 @@
 #include <albatross/loop.h>
 #include <albatross/manifest.h>
 #include <albatross/tree.h>
+#include <albatross/vmm.h>
 #include <albatross/wire.h>
 
 #endif

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: ISC */
+/**
+ * @file vmm.h
+ * @brief The supervisor: creates, supervises, restarts and destroys unikernels.
+ *
+ * albatrossd is a thin main() around this. The supervisor runs on an
+ * alb_loop (see loop.h): an embedder can run it inside its own event loop.
+ * It keeps its persistent state in a database directory (the state file, the
+ * image store, the block devices) and its runtime files (sockets, console
+ * FIFOs) in a run directory. See DESIGN §4 and §5 and docs/albatrossd.md.
+ */
+#ifndef ALBATROSS_VMM_H
+#define ALBATROSS_VMM_H
+
+#include <stdint.h>
+
+#include <albatross/ctx.h>
+#include <albatross/loop.h>
+#include <albatross/name.h>
+#include <albatross/unikernel.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque supervisor. */
+typedef struct alb_vmm alb_vmm;
+
+/** Events reported to an alb_vmm_event_fn. */
+enum alb_vmm_event {
+	ALB_VMM_STARTED = 1,    /**< the tender runs */
+	ALB_VMM_EXITED = 2,     /**< the tender ended; a restart may follow */
+	ALB_VMM_RESTARTING = 3, /**< a restart is scheduled after a back-off */
+	ALB_VMM_FAILED = 4,     /**< it cannot run: a crash loop, or it failed to start */
+	ALB_VMM_DESTROYED = 5,  /**< it is gone with all its resources */
+};
+
+/**
+ * Called for each event of a unikernel: @p name is borrowed for the call;
+ * for ALB_VMM_EXITED @p signal is the signal that ended it (0 if none) and
+ * @p code its exit code.
+ */
+typedef void (*alb_vmm_event_fn)(alb_vmm *vmm, const alb_name *name, int event, int signal,
+				 int code, void *userdata);
+
+/**
+ * Makes a supervisor keeping its state in @p dbdir and its runtime files in
+ * @p rundir (both are created if missing).
+ * @return 0, -EINVAL, -ENOMEM, -errno.
+ */
+int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, const char *rundir,
+		alb_vmm **ret_vmm);
+
+/** Looks for tenders in @p dir before $PATH. @return 0, -ENOMEM. */
+int alb_vmm_set_tender_dir(alb_vmm *vmm, const char *dir);
+/** Runs tenders as this user and group, and makes taps owned by them. @return 0. */
+int alb_vmm_set_tender_user(alb_vmm *vmm, uint32_t uid, uint32_t gid);
+/** SIGKILL follows SIGTERM after @p usec (default 5 s). @return 0, -EINVAL. */
+int alb_vmm_set_stop_timeout(alb_vmm *vmm, uint64_t usec);
+/** Restart back-off: first delay and cap (default 1 s and 60 s). @return 0, -EINVAL. */
+int alb_vmm_set_restart_backoff(alb_vmm *vmm, uint64_t initial_usec, uint64_t max_usec);
+/** A crash loop: @p burst restarts within @p window_usec (default 5 in 60 s). @return 0, -EINVAL. */
+int alb_vmm_set_crash_loop(alb_vmm *vmm, uint32_t burst, uint64_t window_usec);
+/** Sets the event callback (NULL: none). */
+void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *userdata);
+
+/**
+ * Discovers the root policy (CPUs and memory with hwloc, the bridges, the
+ * block directory's free space), reads the state file and starts the
+ * unikernels it holds, lowest startup priority first. A state file that
+ * cannot be read fails with -EBADMSG or -EPROTO and is left untouched.
+ * @return 0 or -errno with the reason in the context.
+ */
+int alb_vmm_start(alb_vmm *vmm);
+
+/**
+ * Serves the wire protocol on a Unix socket at @p path (NULL:
+ * <rundir>/albatrossd.sock), mode 0660.
+ * @return 0 or -errno.
+ */
+int alb_vmm_listen(alb_vmm *vmm, const char *path);
+
+/** Serves the wire protocol on an already listening socket (socket activation). */
+int alb_vmm_listen_fd(alb_vmm *vmm, int fd);
+
+/**
+ * Creates and starts a unikernel from an image file (zlib-compressed if the
+ * config says so), with every check of the socket command.
+ * @return 0, -EEXIST, -EDQUOT, -EINVAL, -ENOENT, -errno.
+ */
+int alb_vmm_create(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+		   const char *image_path);
+
+/**
+ * Destroys a unikernel: stops it (SIGTERM, then SIGKILL) and releases every
+ * resource; ALB_VMM_DESTROYED is reported when it is gone.
+ * @return 0 (in progress or done), -ENOENT.
+ */
+int alb_vmm_destroy(alb_vmm *vmm, const alb_name *name);
+
+/**
+ * Stops every unikernel (SIGTERM, then SIGKILL after the stop timeout) and
+ * keeps them in the state, so that they come back at the next start. When all
+ * are stopped, @p done is called.
+ * @return 0.
+ */
+int alb_vmm_shutdown(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *userdata), void *userdata);
+
+/** Frees the supervisor; unikernels still running are killed first. Accepts NULL. */
+alb_vmm *alb_vmm_free(alb_vmm *vmm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

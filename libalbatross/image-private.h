@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: ISC */
+/* The content-addressed image store <dbdir>/images/<sha256> and tender handling. */
+#pragma once
+
+#include <limits.h>
+#include <sys/types.h>
+
+#include <albatross/ctx.h>
+
+#include "unikernel-private.h"
+
+/* The largest image after decompression. */
+#define ALB_IMAGE_UNCOMPRESSED_MAX (UINT64_C(1) << 32)
+
+/* Formats a digest as 64 lowercase hex digits. */
+void alb_digest_hex(const uint8_t digest[32], char hex[65]);
+
+/*
+ * Moves the uploaded file upload (zlib-compressed if compressed) into the
+ * store dir as dir/<sha256 of the uncompressed image>, decompressing it
+ * (bounded by ALB_IMAGE_UNCOMPRESSED_MAX) and computing the digest on the way.
+ * An image already there is kept and upload removed. upload is always gone
+ * afterwards. 0, -EBADMSG (bad compressed data), -EFBIG, -errno.
+ */
+int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool compressed,
+		    uint8_t ret_digest[32]);
+
+/* dir/<hex> into buf. */
+int alb_image_path(const char *dir, const uint8_t digest[32], char buf[PATH_MAX]);
+
+/* Compresses or decompresses a whole buffer with zlib. *ret freed with free(). */
+int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len);
+int alb_zlib_inflate(alb_ctx *ctx, const uint8_t *in, size_t len, size_t max, uint8_t **ret,
+		     size_t *ret_len);
+
+/* A tender binary and what its --version says. */
+struct alb_tender_info_local {
+	char path[PATH_MAX];
+	char name[64];    /* file name, e.g. "solo5-hvt.2" */
+	int tender;       /* ALB_TENDER_HVT or ALB_TENDER_SPT */
+	char version[64]; /* "v0.12.1" */
+	uint32_t abi;
+};
+
+/*
+ * Runs "path --version" (no shell, 5 s at most) and parses its two lines.
+ * 0, -ENOEXEC (unexpected output), -ETIMEDOUT, -errno.
+ */
+int alb_tender_probe(alb_ctx *ctx, const char *path, struct alb_tender_info_local *ret);
+
+/*
+ * Finds the tender for an image: solo5-<hvt|spt>.<abi> then solo5-<hvt|spt>,
+ * in tender_dir (may be NULL) then in $PATH; the first whose --version reports
+ * abi. 0, -ENOENT (with every candidate tried in the reason).
+ */
+int alb_tender_find(alb_ctx *ctx, const char *tender_dir, int tender, uint32_t abi,
+		    struct alb_tender_info_local *ret);
+
+/* Every tender binary found in tender_dir and $PATH (probed). */
+int alb_tender_list(alb_ctx *ctx, const char *tender_dir, struct alb_tender_info_local **ret,
+		    uint32_t *ret_n);
+
+/* The MAC of a network device when none is configured: derived from the names. */
+void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6]);
+
+/*
+ * The tender's command line (DESIGN §4):
+ * TENDER --mem=M [--net:N=TAP --net-mac:N=MAC]... [--block:N=PATH
+ * [--block-sector-size:N=S]]... -- IMAGE [ARGS...]
+ * taps and blocks are in the order of config's nets and blocks. NULL-terminated;
+ * alb_strv_free(). 0, -ENOMEM.
+ */
+int alb_tender_argv(const alb_unikernel_config *config, const char *name, const char *tender,
+		    const char *image, char *const *taps, char *const *blocks, char ***ret);

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: ISC */
+#include <dirent.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <zlib.h>
+
+#include "ctx-private.h"
+#include "image-private.h"
+
+void alb_digest_hex(const uint8_t digest[32], char hex[65])
+{
+	static const char x[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		hex[2 * i] = x[digest[i] >> 4];
+		hex[2 * i + 1] = x[digest[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+int alb_image_path(const char *dir, const uint8_t digest[32], char buf[PATH_MAX])
+{
+	char hex[65];
+	alb_digest_hex(digest, hex);
+	return snprintf(buf, PATH_MAX, "%s/%s", dir, hex) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Copies in to out (inflating if compressed) while hashing what is written. */
+static int copy_hash(alb_ctx *ctx, int in, int out, bool compressed, uint8_t digest[32])
+{
+	gnutls_hash_hd_t h;
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
+	z_stream zs = {0};
+	if (compressed && inflateInit(&zs) != Z_OK) {
+		gnutls_hash_deinit(h, NULL);
+		return -ENOMEM;
+	}
+	enum { BUF = 65536 };
+	_cleanup_free_ uint8_t *ibuf = malloc(BUF), *obuf = malloc(BUF);
+	uint64_t total = 0;
+	int r = ibuf && obuf ? 0 : -ENOMEM, zr = Z_OK;
+	while (r == 0) {
+		ssize_t n = alb_read_full(in, ibuf, BUF);
+		if (n < 0) {
+			r = alb_error(ctx, (int)-n, "Failed to read the image: %s", strerror((int)-n));
+			break;
+		}
+		if (!compressed) {
+			if (n == 0)
+				break;
+			gnutls_hash(h, ibuf, (size_t)n);
+			if ((r = alb_write_full(out, ibuf, (size_t)n)) < 0)
+				break;
+			continue;
+		}
+		if (n == 0 && zr != Z_STREAM_END) {
+			r = alb_error(ctx, EBADMSG, "the compressed image is cut short");
+			break;
+		}
+		zs.next_in = ibuf;
+		zs.avail_in = (uInt)n;
+		while (zs.avail_in > 0 && zr != Z_STREAM_END) {
+			zs.next_out = obuf;
+			zs.avail_out = BUF;
+			zr = inflate(&zs, Z_NO_FLUSH);
+			if (zr != Z_OK && zr != Z_STREAM_END) {
+				r = alb_error(ctx, EBADMSG, "the compressed image is corrupt: %s",
+					      zs.msg ? zs.msg : "inflate failed");
+				break;
+			}
+			size_t got = BUF - zs.avail_out;
+			total += got;
+			if (total > ALB_IMAGE_UNCOMPRESSED_MAX) {
+				r = alb_error(ctx, EFBIG, "the image is larger than %" PRIu64
+							  " bytes uncompressed",
+					      ALB_IMAGE_UNCOMPRESSED_MAX);
+				break;
+			}
+			gnutls_hash(h, obuf, got);
+			if ((r = alb_write_full(out, obuf, got)) < 0)
+				break;
+		}
+		if (r < 0 || n == 0)
+			break;
+		if (zr == Z_STREAM_END && zs.avail_in > 0) {
+			r = alb_error(ctx, EBADMSG, "trailing data after the compressed image");
+			break;
+		}
+	}
+	if (compressed)
+		inflateEnd(&zs);
+	gnutls_hash_deinit(h, r < 0 ? NULL : digest);
+	return r;
+}
+
+int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool compressed,
+		    uint8_t ret_digest[32])
+{
+	char tmp[PATH_MAX], final[PATH_MAX];
+	int r;
+	if (snprintf(tmp, sizeof(tmp), "%s/.image-XXXXXX", dir) >= (int)sizeof(tmp)) {
+		unlink(upload);
+		return -ENAMETOOLONG;
+	}
+	_cleanup_close_ int in = open(upload, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		r = alb_error(ctx, errno, "Failed to open '%s': %s", upload, strerror(errno));
+		unlink(upload);
+		return r;
+	}
+	unlink(upload);
+	_cleanup_close_ int out = mkostemp(tmp, O_CLOEXEC);
+	if (out < 0)
+		return alb_error(ctx, errno, "Failed to create '%s': %s", tmp, strerror(errno));
+	uint8_t digest[32];
+	if ((r = copy_hash(ctx, in, out, compressed, digest)) < 0)
+		goto fail;
+	if (fchmod(out, 0644) < 0 || fsync(out) < 0) {
+		r = alb_error(ctx, errno, "Failed to write '%s': %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if ((r = alb_image_path(dir, digest, final)) < 0)
+		goto fail;
+	/* Identical images share one file: keep the one that is there. */
+	if (access(final, F_OK) == 0)
+		unlink(tmp);
+	else if (rename(tmp, final) < 0) {
+		r = alb_error(ctx, errno, "Failed to store the image as '%s': %s", final,
+			      strerror(errno));
+		goto fail;
+	}
+	memcpy(ret_digest, digest, 32);
+	return 0;
+fail:
+	unlink(tmp);
+	return r;
+}
+
+int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
+{
+	uLongf out_len = compressBound((uLong)len);
+	uint8_t *out = malloc(out_len ? out_len : 1);
+	if (!out)
+		return -ENOMEM;
+	if (compress2(out, &out_len, in, (uLong)len, Z_BEST_COMPRESSION) != Z_OK) {
+		free(out);
+		return -ENOMEM;
+	}
+	*ret = out;
+	*ret_len = out_len;
+	return 0;
+}
+
+int alb_zlib_inflate(alb_ctx *ctx, const uint8_t *in, size_t len, size_t max, uint8_t **ret,
+		     size_t *ret_len)
+{
+	z_stream zs = {0};
+	if (inflateInit(&zs) != Z_OK)
+		return -ENOMEM;
+	size_t cap = len * 4 + 4096, used = 0;
+	uint8_t *out = malloc(cap);
+	int zr = Z_OK, r = 0;
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)len;
+	while (out && zr != Z_STREAM_END) {
+		if (used == cap) {
+			if (cap >= max) {
+				r = alb_error(ctx, EFBIG, "the data is larger than %zu bytes", max);
+				break;
+			}
+			cap = cap * 2 > max ? max : cap * 2;
+			uint8_t *n = realloc(out, cap);
+			if (!n)
+				break;
+			out = n;
+		}
+		zs.next_out = out + used;
+		zs.avail_out = (uInt)(cap - used);
+		zr = inflate(&zs, Z_NO_FLUSH);
+		used = cap - zs.avail_out;
+		if (zr != Z_OK && zr != Z_STREAM_END) {
+			r = alb_error(ctx, EBADMSG, "corrupt compressed data: %s",
+				      zs.msg ? zs.msg : "inflate failed");
+			break;
+		}
+		if (zr == Z_OK && zs.avail_in == 0 && zs.avail_out > 0) {
+			r = alb_error(ctx, EBADMSG, "the compressed data is cut short");
+			break;
+		}
+	}
+	inflateEnd(&zs);
+	if (!out || (r == 0 && zr != Z_STREAM_END)) {
+		free(out);
+		return r < 0 ? r : -ENOMEM;
+	}
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	*ret_len = used;
+	return 0;
+}
+
+/* Runs argv[0] --version with a 5 s bound and collects at most 4 KiB of stdout. */
+static int run_version(alb_ctx *ctx, const char *path, char out[4096])
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)
+			_exit(127);
+		execl(path, path, "--version", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t used = 0;
+	int r = 0;
+	uint64_t deadline_ms = 5000;
+	for (;;) {
+		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+		int n = poll(&pfd, 1, (int)deadline_ms);
+		if (n == 0) {
+			r = alb_error(ctx, ETIMEDOUT, "'%s --version' did not finish in 5 s", path);
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		ssize_t k = read(p[0], out + used, 4095 - used);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		used += (size_t)k;
+		if (used == 4095)
+			break;
+	}
+	out[used] = '\0';
+	close(p[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return r;
+}
+
+int alb_tender_probe(alb_ctx *ctx, const char *path, struct alb_tender_info_local *ret)
+{
+	char out[4096];
+	int r = run_version(ctx, path, out);
+	if (r < 0)
+		return r;
+	struct alb_tender_info_local t = {0};
+	char target[16];
+	char *abi = strstr(out, "ABI version ");
+	if (sscanf(out, "solo5-%15[a-z] tender, version %63s", target, t.version) != 2 || !abi ||
+	    sscanf(abi, "ABI version %" SCNu32, &t.abi) != 1)
+		return alb_error(ctx, ENOEXEC, "'%s --version' does not print what a Solo5 tender "
+					       "prints",
+				 path);
+	if (streq(target, "hvt"))
+		t.tender = ALB_TENDER_HVT;
+	else if (streq(target, "spt"))
+		t.tender = ALB_TENDER_SPT;
+	else
+		return alb_error(ctx, ENOEXEC, "'%s' is a tender for '%s', not hvt or spt", path,
+				 target);
+	snprintf(t.path, sizeof(t.path), "%s", path);
+	const char *slash = strrchr(path, '/');
+	snprintf(t.name, sizeof(t.name), "%s", slash ? slash + 1 : path);
+	*ret = t;
+	return 0;
+}
+
+/* Calls fn for every directory to search: tender_dir, then each of $PATH. */
+static int search_dirs(const char *tender_dir, int (*fn)(const char *dir, void *ud), void *ud)
+{
+	int r;
+	if (tender_dir && (r = fn(tender_dir, ud)) != 0)
+		return r;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	_cleanup_free_ char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	char *save = NULL;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		if (*d == '/' && (r = fn(d, ud)) != 0)
+			return r;
+	return 0;
+}
+
+struct find {
+	alb_ctx *ctx;
+	const char *names[2];
+	uint32_t abi;
+	int tender;
+	struct alb_tender_info_local *ret;
+	char tried[1024];
+};
+
+static int find_in(const char *dir, void *ud)
+{
+	struct find *f = ud;
+	for (int i = 0; i < 2; i++) {
+		char path[PATH_MAX];
+		struct alb_tender_info_local t;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, f->names[i]) >= (int)sizeof(path) ||
+		    access(path, X_OK) < 0)
+			continue;
+		size_t l = strlen(f->tried);
+		if (alb_tender_probe(f->ctx, path, &t) < 0)
+			snprintf(f->tried + l, sizeof(f->tried) - l, "%s%s (%s)", l ? ", " : "", path,
+				 alb_ctx_last_error(f->ctx));
+		else if (t.abi != f->abi || t.tender != f->tender)
+			snprintf(f->tried + l, sizeof(f->tried) - l, "%s%s (ABI version %u)",
+				 l ? ", " : "", path, t.abi);
+		else {
+			*f->ret = t;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int alb_tender_find(alb_ctx *ctx, const char *tender_dir, int tender, uint32_t abi,
+		    struct alb_tender_info_local *ret)
+{
+	const char *kind = tender == ALB_TENDER_SPT ? "spt" : "hvt";
+	char versioned[32], plain[32];
+	snprintf(versioned, sizeof(versioned), "solo5-%s.%u", kind, abi);
+	snprintf(plain, sizeof(plain), "solo5-%s", kind);
+	struct find f = {ctx, {versioned, plain}, abi, tender, ret, ""};
+	int r = search_dirs(tender_dir, find_in, &f);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return alb_error(ctx, ENOENT,
+				 "no Solo5 tender for %s with ABI version %u (looked for %s and %s "
+				 "in %s%s$PATH%s%s)",
+				 kind, abi, versioned, plain, tender_dir ? tender_dir : "",
+				 tender_dir ? " and " : "", f.tried[0] ? "; found: " : "", f.tried);
+	return 0;
+}
+
+struct list {
+	alb_ctx *ctx;
+	struct alb_tender_info_local *v;
+	uint32_t n;
+};
+
+static int list_in(const char *dir, void *ud)
+{
+	struct list *l = ud;
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strncmp(e->d_name, "solo5-hvt", 9) && strncmp(e->d_name, "solo5-spt", 9))
+			continue;
+		char path[PATH_MAX];
+		struct alb_tender_info_local t;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+		    access(path, X_OK) < 0 || alb_tender_probe(l->ctx, path, &t) < 0)
+			continue;
+		struct alb_tender_info_local *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->v[l->n++] = t;
+	}
+	return 0;
+}
+
+int alb_tender_list(alb_ctx *ctx, const char *tender_dir, struct alb_tender_info_local **ret,
+		    uint32_t *ret_n)
+{
+	struct list l = {ctx, NULL, 0};
+	int r = search_dirs(tender_dir, list_in, &l);
+	if (r < 0) {
+		free(l.v);
+		return r;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
+}
+
+void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6])
+{
+	uint8_t digest[32];
+	gnutls_hash_hd_t h;
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
+		memset(digest, 0x42, sizeof(digest));
+	} else {
+		gnutls_hash(h, "albatross-mac\0", 14);
+		gnutls_hash(h, unikernel, strlen(unikernel) + 1);
+		gnutls_hash(h, device, strlen(device) + 1);
+		gnutls_hash_deinit(h, digest);
+	}
+	memcpy(mac, digest, 6);
+	mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
+}
+
+int alb_tender_argv(const alb_unikernel_config *config, const char *name, const char *tender,
+		    const char *image, char *const *taps, char *const *blocks, char ***ret)
+{
+	size_t n = 4 + 2 * (size_t)config->n_nets + 2 * (size_t)config->n_blocks + config->argc;
+	_cleanup_strv_free_ char **v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	size_t i = 0;
+#define ADD(...)                                                                                   \
+	do {                                                                                       \
+		if (asprintf(&v[i], __VA_ARGS__) < 0) {                                            \
+			v[i] = NULL;                                                               \
+			return -ENOMEM;                                                            \
+		}                                                                                  \
+		i++;                                                                               \
+	} while (0)
+	ADD("%s", tender);
+	ADD("--mem=%" PRIu64, config->memory_mb);
+	for (uint32_t k = 0; k < config->n_nets; k++) {
+		const struct alb_net_device *d = &config->nets[k];
+		uint8_t mac[6];
+		if (d->has_mac)
+			memcpy(mac, d->mac, 6);
+		else
+			alb_mac_derive(name, d->name, mac);
+		ADD("--net:%s=%s", d->name, taps[k]);
+		ADD("--net-mac:%s=%02x:%02x:%02x:%02x:%02x:%02x", d->name, mac[0], mac[1], mac[2],
+		    mac[3], mac[4], mac[5]);
+	}
+	for (uint32_t k = 0; k < config->n_blocks; k++) {
+		const struct alb_block_device *b = &config->blocks[k];
+		ADD("--block:%s=%s", b->name, blocks[k]);
+		if (b->sector_size)
+			ADD("--block-sector-size:%s=%u", b->name, b->sector_size);
+	}
+	ADD("--");
+	ADD("%s", image);
+	for (uint32_t k = 0; k < config->argc; k++)
+		ADD("%s", config->argv[k]);
+#undef ADD
+	*ret = TAKE_PTR(v);
+	return 0;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * A framed-message server on the event loop, shared by the daemons: listening
+ * Unix sockets (or inherited ones), connections with an incremental frame
+ * reader, a bounded output queue and flow control for streams.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include <albatross/loop.h>
+
+#include "wire-private.h"
+
+struct alb_server;
+struct alb_conn;
+
+struct alb_server_ops {
+	/* A frame arrived: msg (NULL for an end-of-stream frame) is the callee's.
+	 * Undecodable frames never get here: the server answers them itself with a
+	 * failure and closes the connection. Return < 0 to close the connection. */
+	int (*on_message)(struct alb_conn *conn, alb_msg *msg, void *userdata);
+	/* The connection is gone (called once; the conn may still be referenced). */
+	void (*on_close)(struct alb_conn *conn, void *userdata);
+	/* Everything queued was written (for streaming out). May be NULL. */
+	void (*on_drain)(struct alb_conn *conn, void *userdata);
+};
+
+/* Bounds: connections at once, bytes queued for output per connection. */
+#define ALB_SERVER_CONNS_MAX 256u
+#define ALB_SERVER_QUEUE_MAX (UINT64_C(128) << 20)
+
+int alb_server_new(alb_ctx *ctx, alb_loop *loop, const struct alb_server_ops *ops, void *userdata,
+		   uint64_t frame_max, struct alb_server **ret);
+/* Closes every connection (on_close called) and the listening sockets. */
+struct alb_server *alb_server_free(struct alb_server *server);
+
+/* Binds path (a stale socket there is replaced), mode, group gid unless -1. */
+int alb_server_listen_unix(struct alb_server *server, const char *path, unsigned mode, gid_t gid);
+/* Serves an already listening socket (socket activation); takes it over. */
+int alb_server_add_listen_fd(struct alb_server *server, int fd);
+/* Number of open connections. */
+unsigned alb_server_conn_count(const struct alb_server *server);
+
+struct alb_conn *alb_conn_ref(struct alb_conn *conn);
+struct alb_conn *alb_conn_unref(struct alb_conn *conn);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_conn *, alb_conn_unref);
+
+/* Queues a message / an end-of-stream frame. -EPIPE if closed, -ENOBUFS over the bound. */
+int alb_conn_send(struct alb_conn *conn, const alb_msg *msg);
+int alb_conn_send_end(struct alb_conn *conn);
+/* Queues a failure reply to (seq, name) with a printf message. */
+int alb_conn_send_failure(struct alb_conn *conn, uint64_t seq, const alb_name *name, int error,
+			  const char *fmt, ...) _printf_(5, 6);
+/* Queues a success reply of kind ALB_REPLY_EMPTY, or ALB_REPLY_STRING if text. */
+int alb_conn_send_ok(struct alb_conn *conn, uint64_t seq, const alb_name *name, const char *text);
+/* Bytes queued and not yet written. */
+uint64_t alb_conn_queued(const struct alb_conn *conn);
+/* Stops (true) or resumes reading frames: a command is in progress. */
+void alb_conn_pause(struct alb_conn *conn, bool pause);
+/* Closes after everything queued is written. */
+void alb_conn_close(struct alb_conn *conn);
+bool alb_conn_is_closed(const struct alb_conn *conn);
+void alb_conn_set_data(struct alb_conn *conn, void *data);
+void *alb_conn_get_data(const struct alb_conn *conn);
+/* The peer's credentials (SO_PEERCRED). */
+uid_t alb_conn_peer_uid(const struct alb_conn *conn);

@@ -1,0 +1,1205 @@
+/* SPDX-License-Identifier: ISC */
+/* The supervisor (DESIGN §4, §5): see include/albatross/vmm.h. */
+#include <fcntl.h>
+#include <grp.h>
+#include <hwloc.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <albatross/manifest.h>
+#include <albatross/tree.h>
+#include <albatross/vmm.h>
+
+#include "ctx-private.h"
+#include "fileio-private.h"
+#include "image-private.h"
+#include "net-private.h"
+#include "server-private.h"
+#include "state-private.h"
+#include "vmm-private.h"
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static char *name_str(const alb_name *n)
+{
+	char *s = alb_name_to_string(n);
+	return s ? s : strdup("?");
+}
+
+static int mkdir_p(alb_ctx *ctx, const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return alb_error(ctx, ENAMETOOLONG, "path '%s' is too long", path);
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, mode) < 0 && errno != EEXIST)
+				return alb_error(ctx, errno, "Failed to create '%s': %s", buf,
+						 strerror(errno));
+			*p = '/';
+		}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return alb_error(ctx, errno, "Failed to create '%s': %s", buf, strerror(errno));
+	return 0;
+}
+
+struct uk *vmm_find(alb_vmm *vmm, const alb_name *name)
+{
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (alb_name_equal(u->name, name))
+			return u;
+	return NULL;
+}
+
+static void emit(alb_vmm *vmm, struct uk *u, int event, int signal, int code)
+{
+	if (vmm->event_fn)
+		vmm->event_fn(vmm, u->name, event, signal, code, vmm->event_userdata);
+}
+
+int vmm_block_path(alb_vmm *vmm, const alb_name *block, char buf[PATH_MAX])
+{
+	_cleanup_free_ char *s = name_str(block);
+	return snprintf(buf, PATH_MAX, "%s/block/%s", vmm->dbdir, s) >= PATH_MAX ? -ENAMETOOLONG
+										  : 0;
+}
+
+/* The block device a unikernel's block device k refers to: its path + host label. */
+int vmm_block_name(alb_vmm *vmm, const alb_name *uk, const alb_unikernel_config *c, uint32_t k,
+		   alb_name **ret)
+{
+	_cleanup_(alb_name_freep) alb_name *path = NULL;
+	int r = alb_name_parent(uk, &path);
+	if (r < 0)
+		return r;
+	return alb_name_append(vmm->ctx, path, c->blocks[k].host, 0, ret);
+}
+
+/* The unikernel using the block device, or NULL. */
+struct uk *vmm_block_user(alb_vmm *vmm, const alb_name *block)
+{
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		for (uint32_t k = 0; k < u->config->n_blocks; k++) {
+			_cleanup_(alb_name_freep) alb_name *b = NULL;
+			if (vmm_block_name(vmm, u->name, u->config, k, &b) >= 0 &&
+			    alb_name_equal(b, block))
+				return u;
+		}
+	return NULL;
+}
+
+/* ---- root policy ------------------------------------------------------------------------ */
+
+int vmm_refresh_root_policy(alb_vmm *vmm)
+{
+	alb_ctx *ctx = vmm->ctx;
+	_cleanup_(alb_policy_freep) alb_policy *p = NULL;
+	int r = alb_policy_new(&p);
+	if (r < 0)
+		return r;
+	hwloc_obj_t o = NULL;
+	while ((o = hwloc_get_next_obj_by_type(vmm->topology, HWLOC_OBJ_PU, o)))
+		if (o->os_index < ALB_CPUID_LIMIT && (r = alb_policy_add_cpuid(p, o->os_index)) < 0)
+			return r;
+	uint64_t mem = hwloc_get_root_obj(vmm->topology)->total_memory >> 20;
+	alb_policy_set_memory(p, mem > ALB_POLICY_MB_MAX ? ALB_POLICY_MB_MAX : mem);
+	alb_policy_set_unikernels(p, ALB_POLICY_UNIKERNELS_MAX);
+	struct statvfs sv;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/block", vmm->dbdir);
+	if (statvfs(dir, &sv) == 0) {
+		/* What is free plus what our block devices already use. */
+		_cleanup_(alb_name_freep) alb_name *root = NULL;
+		_cleanup_(alb_policy_freep) alb_policy *usage = NULL;
+		uint64_t free_mb = (uint64_t)sv.f_bavail * sv.f_frsize >> 20;
+		if (alb_name_new_root(&root) == 0 && alb_tree_get_usage(vmm->tree, root, &usage) == 0)
+			free_mb += alb_policy_get_block(usage);
+		alb_policy_set_block(p, free_mb > ALB_POLICY_MB_MAX ? ALB_POLICY_MB_MAX : free_mb);
+	}
+	char **bridges = NULL;
+	uint32_t n = 0;
+	if ((r = alb_net_list_bridges(vmm->net, &bridges, &n)) < 0)
+		return r;
+	for (uint32_t i = 0; i < n && i < ALB_BRIDGES_MAX; i++)
+		alb_policy_add_bridge(p, bridges[i]);
+	alb_strv_free(bridges);
+
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	if ((r = alb_name_new_root(&root)) < 0)
+		return r;
+	r = alb_tree_insert_policy(vmm->tree, root, p);
+	if (r < 0)
+		return alb_error_prefix(ctx, r, "the host's resources (the root policy)");
+	return 0;
+}
+
+/* ---- persistence ------------------------------------------------------------------------ */
+
+struct collect {
+	alb_vmm *vmm;
+	struct alb_state *state;
+};
+
+static int collect_entry(const alb_name *name, const alb_name *relative, int kind, void *ud)
+{
+	struct collect *c = ud;
+	alb_vmm *vmm = c->vmm;
+	if (kind == ALB_TREE_POLICY) {
+		if (alb_name_is_root(name))
+			return 0; /* discovered at each start, never stored */
+		return alb_state_add_policy(vmm->ctx, c->state, name,
+					    alb_tree_get_policy(vmm->tree, name));
+	}
+	if (kind == ALB_TREE_UNIKERNEL) {
+		struct uk *u = vmm_find(vmm, name);
+		return u ? alb_state_add_unikernel(vmm->ctx, c->state, name, u->config) : 0;
+	}
+	uint64_t size;
+	int r = alb_tree_get_block(vmm->tree, name, &size);
+	if (r < 0)
+		return r;
+	struct vmm_block *b = vmm_block_find(vmm, name);
+	return alb_state_add_block(vmm->ctx, c->state, name, size, b ? b->sector_size : 0);
+}
+
+int vmm_save(alb_vmm *vmm)
+{
+	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	int r;
+	if ((r = alb_state_new(&s)) < 0 || (r = alb_name_new_root(&root)) < 0)
+		return r;
+	struct collect c = {vmm, s};
+	r = alb_tree_foreach(vmm->tree, root, ALB_TREE_POLICY | ALB_TREE_UNIKERNEL | ALB_TREE_BLOCK,
+			     collect_entry, &c);
+	/* Entries that could not be restored are kept, never dropped. */
+	if (r >= 0 && vmm->unrestored) {
+		struct alb_state *u = vmm->unrestored;
+		for (uint32_t i = 0; i < u->n_policies && r >= 0; i++)
+			r = alb_state_add_policy(vmm->ctx, s, u->policies[i].path,
+						 u->policies[i].policy);
+		for (uint32_t i = 0; i < u->n_unikernels && r >= 0; i++)
+			if (!vmm_find(vmm, u->unikernels[i].name))
+				r = alb_state_add_unikernel(vmm->ctx, s, u->unikernels[i].name,
+							    u->unikernels[i].config);
+	}
+	if (r < 0 || (r = alb_state_save(vmm->ctx, vmm->state_path, s)) < 0) {
+		alb_log_err(vmm->ctx, "Failed to write the state file '%s': %s", vmm->state_path,
+			    alb_ctx_last_error(vmm->ctx));
+		return r;
+	}
+	return 0;
+}
+
+/* ---- blocks ----------------------------------------------------------------------------- */
+
+struct vmm_block *vmm_block_find(alb_vmm *vmm, const alb_name *name)
+{
+	for (struct vmm_block *b = vmm->blocks; b; b = b->next)
+		if (alb_name_equal(b->name, name))
+			return b;
+	return NULL;
+}
+
+int vmm_block_add(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint32_t sector_size)
+{
+	struct vmm_block *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	int r = alb_name_dup(name, &b->name);
+	if (r < 0 || (r = alb_tree_insert_block(vmm->tree, name, size_mb)) < 0) {
+		alb_name_free(b->name);
+		free(b);
+		return r;
+	}
+	b->sector_size = sector_size;
+	b->next = vmm->blocks;
+	vmm->blocks = b;
+	return 0;
+}
+
+/* ---- images ----------------------------------------------------------------------------- */
+
+void vmm_image_unref(alb_vmm *vmm, const uint8_t digest[32])
+{
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (memcmp(u->config->digest, digest, 32) == 0)
+			return;
+	if (vmm->unrestored)
+		for (uint32_t i = 0; i < vmm->unrestored->n_unikernels; i++)
+			if (memcmp(vmm->unrestored->unikernels[i].config->digest, digest, 32) == 0)
+				return;
+	char path[PATH_MAX];
+	if (alb_image_path(vmm->images_dir, digest, path) == 0)
+		(void)unlink(path);
+}
+
+/* Reads the manifest of a stored image. */
+static int image_manifest(alb_vmm *vmm, const uint8_t digest[32], alb_manifest **ret)
+{
+	char path[PATH_MAX];
+	int r = alb_image_path(vmm->images_dir, digest, path);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return alb_error(vmm->ctx, errno, "the image '%s' cannot be read: %s", path,
+				 strerror(errno));
+	if (st.st_size == 0)
+		return alb_error(vmm->ctx, EBADMSG, "the image is empty");
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		return alb_error(vmm->ctx, errno, "Failed to map '%s': %s", path, strerror(errno));
+	r = alb_manifest_read(vmm->ctx, m, (uint64_t)st.st_size, ret);
+	munmap(m, (size_t)st.st_size);
+	return r;
+}
+
+/* ---- checks ----------------------------------------------------------------------------- */
+
+int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+	      bool replacing)
+{
+	alb_ctx *ctx = vmm->ctx;
+	int r;
+	if (alb_name_is_path(name))
+		return alb_error(ctx, EINVAL, "a unikernel needs a name, not a path");
+	if ((r = alb_unikernel_config_validate(ctx, config)) < 0)
+		return r;
+	if (!replacing && vmm_find(vmm, name)) {
+		_cleanup_free_ char *s = name_str(name);
+		return alb_error(ctx, EEXIST, "unikernel '%s' exists (use force-create to replace it)",
+				 s);
+	}
+	_cleanup_(alb_manifest_freep) alb_manifest *m = NULL;
+	if ((r = image_manifest(vmm, config->digest, &m)) < 0)
+		return r;
+	if ((r = alb_manifest_check_config(ctx, m, config)) < 0)
+		return r;
+	struct alb_tender_info_local t;
+	if ((r = alb_tender_find(ctx, vmm->tender_dir, config->tender,
+				 alb_manifest_get_abi_version(m), &t)) < 0)
+		return r;
+	for (uint32_t k = 0; k < config->n_nets; k++)
+		if ((r = alb_net_bridge_exists(vmm->net, config->nets[k].bridge)) <= 0)
+			return r < 0 ? r
+				     : alb_error_prefix(ctx, -ENOENT, "network device '%s'",
+							config->nets[k].name);
+	for (uint32_t k = 0; k < config->n_blocks; k++) {
+		_cleanup_(alb_name_freep) alb_name *b = NULL;
+		if ((r = vmm_block_name(vmm, name, config, k, &b)) < 0)
+			return r;
+		_cleanup_free_ char *bs = name_str(b);
+		if (!vmm_block_find(vmm, b))
+			return alb_error(ctx, ENOENT, "there is no block device '%s' (create it first)",
+					 bs);
+		struct uk *user = vmm_block_user(vmm, b);
+		if (user && !alb_name_equal(user->name, name))
+			return alb_error(ctx, EBUSY, "block device '%s' is used by '%s'", bs,
+					 user->name_s);
+	}
+	if ((r = vmm_refresh_root_policy(vmm)) < 0)
+		return r;
+	return alb_tree_check_unikernel(vmm->tree, name, config);
+}
+
+/* ---- running a tender ------------------------------------------------------------------- */
+
+/*
+ * <rundir>/taps lists the taps in use, so that a start after a crash of
+ * albatrossd removes the ones it left (taps are persistent: they outlive their
+ * tender). Written atomically whenever the set changes.
+ */
+static void taps_record(alb_vmm *vmm)
+{
+	char path[PATH_MAX], *buf = NULL;
+	size_t size = 0;
+	snprintf(path, sizeof(path), "%s/taps", vmm->rundir);
+	FILE *f = open_memstream(&buf, &size);
+	if (!f)
+		return;
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		for (uint32_t i = 0; i < u->n_taps; i++)
+			fprintf(f, "%s\n", u->taps[i]);
+	if (fclose(f) == 0 && alb_atomic_write(vmm->ctx, path, buf, size, 0600, false) < 0)
+		alb_log_err(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+	free(buf);
+}
+
+/* Removes the taps and FIFOs that a previous albatrossd left behind. */
+static void leftovers_remove(alb_vmm *vmm)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	snprintf(path, sizeof(path), "%s/taps", vmm->rundir);
+	if (alb_read_file(vmm->ctx, path, 1 << 20, &buf, &len) == 0) {
+		char *save = NULL;
+		buf[len] = '\0';
+		for (char *t = strtok_r((char *)buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+			if (alb_net_tap_remove(vmm->net, t) == 0)
+				alb_log_notice(vmm->ctx, "Removed tap '%s' left by a previous run", t);
+		(void)unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/fifo", vmm->rundir);
+	_cleanup_(closedirp) DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	/* Temporary files of writes and uploads that a crash interrupted. */
+	static const char *const dirs[] = {"", "/images", "/block"};
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		snprintf(path, sizeof(path), "%s%s", vmm->dbdir, dirs[i]);
+		_cleanup_(closedirp) DIR *t = opendir(path);
+		for (struct dirent *e; t && (e = readdir(t));)
+			if (!strncmp(e->d_name, "state.tmp.", 10) || streq(e->d_name, "state.bak.tmp") ||
+			    !strncmp(e->d_name, ".upload-", 8) || !strncmp(e->d_name, ".image-", 7))
+				(void)unlinkat(dirfd(t), e->d_name, 0);
+	}
+}
+
+static void uk_release_runtime(struct uk *u)
+{
+	alb_vmm *vmm = u->vmm;
+	u->fifo_source = alb_source_free(u->fifo_source);
+	if (u->fifo_fd >= 0)
+		close(u->fifo_fd);
+	u->fifo_fd = -1;
+	if (u->fifo[0])
+		(void)unlink(u->fifo);
+	u->fifo[0] = '\0';
+	for (uint32_t i = 0; i < u->n_taps; i++)
+		if (alb_net_tap_remove(vmm->net, u->taps[i]) < 0)
+			alb_log_err(vmm->ctx, "Failed to remove tap '%s' of '%s': %s", u->taps[i],
+				    u->name_s, alb_ctx_last_error(vmm->ctx));
+	bool had_taps = u->n_taps > 0;
+	alb_strv_free(u->taps);
+	u->taps = NULL;
+	u->n_taps = 0;
+	if (had_taps)
+		taps_record(vmm);
+	alb_strv_free(u->block_files);
+	u->block_files = NULL;
+	u->n_block_files = 0;
+	u->child = alb_source_free(u->child);
+	u->pid = 0;
+}
+
+/* Reads the console FIFO so that a tender never blocks on its output. Until
+ * albatross-console takes it over, the lines go to the debug log. */
+static int fifo_io(alb_source *source, int fd, uint32_t events, void *userdata)
+{
+	struct uk *u = userdata;
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			alb_log_debug(u->vmm->ctx, "%s: console: %.*s", u->name_s, (int)n, buf);
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			/* Every writer is gone: stop watching until the next start. */
+			u->fifo_source = alb_source_free(u->fifo_source);
+		}
+		return 0;
+	}
+}
+
+static int uk_exited(alb_source *source, int pid, int how, int status, void *userdata);
+
+static int uk_spawn(struct uk *u, char **argv)
+{
+	alb_vmm *vmm = u->vmm;
+	int errpipe[2];
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		return alb_error(vmm->ctx, errno, "Failed to create a pipe: %s", strerror(errno));
+	hwloc_bitmap_t set = hwloc_bitmap_alloc();
+	if (!set) {
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < u->config->n_cpuids; i++)
+		hwloc_bitmap_set(set, u->config->cpuids[i]);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = alb_error(vmm->ctx, errno, "Failed to fork: %s", strerror(errno));
+		hwloc_bitmap_free(set);
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return r;
+	}
+	if (pid == 0) {
+		/* The child: only async-signal-safe work until exec. */
+		int stage = 0, err = 0;
+		sigset_t none;
+		sigemptyset(&none);
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setsid();
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int out = open(u->fifo, O_WRONLY | O_CLOEXEC);
+		if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
+			stage = 1;
+			goto fail;
+		}
+		if (hwloc_set_cpubind(vmm->topology, set, HWLOC_CPUBIND_PROCESS) < 0) {
+			stage = 2;
+			goto fail;
+		}
+		if (vmm->has_tender_user && (setgroups(0, NULL) < 0 || setgid(vmm->tender_gid) < 0 ||
+					     setuid(vmm->tender_uid) < 0)) {
+			stage = 3;
+			goto fail;
+		}
+		/* A tender never outlives albatrossd: after a crash of albatrossd, its
+		 * restart starts the unikernels again instead of finding orphans that
+		 * hold their taps. Set after the credentials change, which clears it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
+			stage = 5;
+			goto fail;
+		}
+		execv(argv[0], argv);
+		stage = 4;
+	fail:
+		err = errno;
+		int msg[2] = {stage, err};
+		(void)!write(errpipe[1], msg, sizeof(msg));
+		_exit(127);
+	}
+	hwloc_bitmap_free(set);
+	close(errpipe[1]);
+	int msg[2];
+	ssize_t n;
+	while ((n = read(errpipe[0], msg, sizeof(msg))) < 0 && errno == EINTR)
+		;
+	close(errpipe[0]);
+	if (n == sizeof(msg)) {
+		static const char *const what[] = {"?",
+						   "set up its standard streams",
+						   "pin it to its CPUs",
+						   "switch to the tender user",
+						   "execute",
+						   "tie the tender to albatrossd"};
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return alb_error(vmm->ctx, msg[1], "Failed to %s '%s' for '%s': %s",
+				 what[msg[0] >= 1 && msg[0] <= 5 ? msg[0] : 0], argv[0], u->name_s,
+				 strerror(msg[1]));
+	}
+	int r = alb_loop_add_child(vmm->loop, pid, -1, uk_exited, u, &u->child);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return r;
+	}
+	u->pid = pid;
+	return 0;
+}
+
+static int uk_start(struct uk *u)
+{
+	alb_vmm *vmm = u->vmm;
+	alb_ctx *ctx = vmm->ctx;
+	const alb_unikernel_config *c = u->config;
+	char image[PATH_MAX];
+	int r;
+	_cleanup_(alb_manifest_freep) alb_manifest *m = NULL;
+	struct alb_tender_info_local t;
+	if ((r = alb_image_path(vmm->images_dir, c->digest, image)) < 0 ||
+	    (r = image_manifest(vmm, c->digest, &m)) < 0 ||
+	    (r = alb_manifest_check_config(ctx, m, c)) < 0 ||
+	    (r = alb_tender_find(ctx, vmm->tender_dir, c->tender, alb_manifest_get_abi_version(m),
+				 &t)) < 0)
+		return r;
+
+	/* The console FIFO, its read end open first so that the tender's open never blocks. */
+	if (snprintf(u->fifo, sizeof(u->fifo), "%s/fifo/%s", vmm->rundir, u->name_s) >=
+	    (int)sizeof(u->fifo))
+		return alb_error(ctx, ENAMETOOLONG, "the FIFO path of '%s' is too long", u->name_s);
+	(void)unlink(u->fifo);
+	if (mkfifo(u->fifo, 0600) < 0) {
+		r = alb_error(ctx, errno, "Failed to create the FIFO '%s': %s", u->fifo,
+			      strerror(errno));
+		u->fifo[0] = '\0';
+		goto fail;
+	}
+	if (vmm->has_tender_user && chown(u->fifo, vmm->tender_uid, vmm->tender_gid) < 0) {
+		r = alb_error(ctx, errno, "Failed to hand '%s' over: %s", u->fifo, strerror(errno));
+		goto fail;
+	}
+	u->fifo_fd = open(u->fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (u->fifo_fd < 0) {
+		r = alb_error(ctx, errno, "Failed to open '%s': %s", u->fifo, strerror(errno));
+		goto fail;
+	}
+	if ((r = alb_loop_add_io(vmm->loop, u->fifo_fd, ALB_IO_IN, fifo_io, u, &u->fifo_source)) < 0)
+		goto fail;
+
+	u->taps = calloc((size_t)c->n_nets + 1, sizeof(char *));
+	u->block_files = calloc((size_t)c->n_blocks + 1, sizeof(char *));
+	if (!u->taps || !u->block_files) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t k = 0; k < c->n_nets; k++) {
+		char tap[16];
+		r = alb_net_tap_create(vmm->net, "alb", c->nets[k].bridge,
+				       vmm->has_tender_user ? vmm->tender_uid : (uid_t)-1,
+				       vmm->has_tender_user ? vmm->tender_gid : (gid_t)-1, tap);
+		if (r < 0) {
+			alb_error_prefix(ctx, r, "network device '%s' of '%s'", c->nets[k].name,
+					 u->name_s);
+			goto fail;
+		}
+		if (!(u->taps[u->n_taps] = strdup(tap))) {
+			alb_net_tap_remove(vmm->net, tap);
+			r = -ENOMEM;
+			goto fail;
+		}
+		u->n_taps++;
+	}
+	if (u->n_taps)
+		taps_record(vmm);
+	for (uint32_t k = 0; k < c->n_blocks; k++) {
+		_cleanup_(alb_name_freep) alb_name *b = NULL;
+		char path[PATH_MAX];
+		if ((r = vmm_block_name(vmm, u->name, c, k, &b)) < 0 ||
+		    (r = vmm_block_path(vmm, b, path)) < 0)
+			goto fail;
+		if (!(u->block_files[k] = strdup(path))) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		u->n_block_files++;
+	}
+	_cleanup_strv_free_ char **argv = NULL;
+	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, &argv)) < 0 ||
+	    (r = uk_spawn(u, argv)) < 0)
+		goto fail;
+	u->state = ALB_STATE_RUNNING;
+	u->started_us = alb_now_realtime();
+	u->started_mono = alb_now_monotonic();
+	free(u->message);
+	u->message = NULL;
+	alb_log_info(ctx, "Started '%s' (pid %d, %s)", u->name_s, u->pid, t.name);
+	emit(vmm, u, ALB_VMM_STARTED, 0, 0);
+	return 0;
+fail:
+	uk_release_runtime(u);
+	return r;
+}
+
+static void uk_free(struct uk *u)
+{
+	if (!u)
+		return;
+	uk_release_runtime(u);
+	u->timer = alb_source_free(u->timer);
+	alb_name_free(u->name);
+	free(u->name_s);
+	alb_unikernel_config_free(u->config);
+	alb_unikernel_config_free(u->restart_with);
+	free(u->message);
+	free(u->exits);
+	for (struct waiter *w = u->waiters, *n; w; w = n) {
+		n = w->next;
+		alb_conn_unref(w->conn);
+		free(w);
+	}
+	free(u);
+}
+
+static void uk_reply_all(struct uk *u, int r, const char *text)
+{
+	struct waiter *w = u->waiters;
+	u->waiters = NULL;
+	while (w) {
+		struct waiter *n = w->next;
+		vmm_reply_waiter(u->vmm, u, w, r, text);
+		w = n;
+	}
+}
+
+static void uk_set_failed(struct uk *u, const char *fmt, ...) _printf_(2, 3);
+static void uk_set_failed(struct uk *u, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(u->message);
+	if (vasprintf(&u->message, fmt, ap) < 0)
+		u->message = NULL;
+	va_end(ap);
+	u->state = ALB_STATE_FAILED;
+	alb_log_err(u->vmm->ctx, "'%s' failed: %s", u->name_s, u->message ? u->message : "?");
+	emit(u->vmm, u, ALB_VMM_FAILED, 0, 0);
+}
+
+/* Takes u out of everything and frees it. */
+static void uk_finish_destroy(struct uk *u)
+{
+	alb_vmm *vmm = u->vmm;
+	uint8_t digest[32];
+	memcpy(digest, u->config->digest, 32);
+	for (struct uk **p = &vmm->uks; *p; p = &(*p)->next)
+		if (*p == u) {
+			*p = u->next;
+			break;
+		}
+	alb_tree_remove_unikernel(vmm->tree, u->name);
+	uk_release_runtime(u);
+	vmm_image_unref(vmm, digest);
+	vmm_save(vmm);
+	alb_log_info(vmm->ctx, "Destroyed '%s'", u->name_s);
+	emit(vmm, u, ALB_VMM_DESTROYED, 0, 0);
+	uk_reply_all(u, 0, NULL);
+	uk_free(u);
+}
+
+static int uk_restart_timer(alb_source *source, void *userdata)
+{
+	struct uk *u = userdata;
+	u->timer = alb_source_free(u->timer);
+	u->restarts++;
+	int r = uk_start(u);
+	if (r < 0)
+		uk_set_failed(u, "restart failed: %s", alb_ctx_last_error(u->vmm->ctx));
+	return 0;
+}
+
+static int uk_kill_timer(alb_source *source, void *userdata)
+{
+	struct uk *u = userdata;
+	u->timer = alb_source_free(u->timer);
+	if (u->pid > 0) {
+		alb_log_warn(u->vmm->ctx, "'%s' did not stop after SIGTERM: sending SIGKILL",
+			     u->name_s);
+		kill(u->pid, SIGKILL);
+	}
+	return 0;
+}
+
+/* Asks a running tender to stop: SIGTERM, SIGKILL after the timeout. */
+static void uk_stop(struct uk *u)
+{
+	if (u->pid <= 0 || u->timer)
+		return;
+	kill(u->pid, SIGTERM);
+	if (alb_loop_add_timer(u->vmm->loop, u->vmm->stop_timeout_us, uk_kill_timer, u, &u->timer) <
+	    0)
+		kill(u->pid, SIGKILL);
+}
+
+static void shutdown_check(alb_vmm *vmm)
+{
+	if (!vmm->shutdown_done)
+		return;
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (u->pid > 0)
+			return;
+	void (*done)(alb_vmm *, void *) = vmm->shutdown_done;
+	vmm->shutdown_done = NULL;
+	done(vmm, vmm->shutdown_userdata);
+}
+
+static void uk_start_again(struct uk *u)
+{
+	alb_unikernel_config *c = u->restart_with;
+	uint8_t old[32];
+	memcpy(old, u->config->digest, 32);
+	u->restart_with = NULL;
+	alb_unikernel_config_free(u->config);
+	u->config = c;
+	vmm_image_unref(u->vmm, old); /* a force-create may bring another image */
+	u->restarts = 0;
+	u->n_exits = 0;
+	u->backoff_us = u->vmm->backoff_initial_us;
+	int r = uk_start(u);
+	if (r < 0) {
+		uk_set_failed(u, "%s", alb_ctx_last_error(u->vmm->ctx));
+		uk_reply_all(u, r, NULL);
+	} else
+		uk_reply_all(u, 0, "restarted");
+	vmm_save(u->vmm);
+}
+
+static int uk_exited(alb_source *source, int pid, int how, int status, void *userdata)
+{
+	struct uk *u = userdata;
+	alb_vmm *vmm = u->vmm;
+	u->timer = alb_source_free(u->timer); /* a pending SIGKILL */
+	u->last_exit.kind = how == ALB_CHILD_EXITED ? ALB_EXIT_CODE : ALB_EXIT_SIGNAL;
+	u->last_exit.value = (uint32_t)status;
+	int sig = how == ALB_CHILD_EXITED ? 0 : status, code = how == ALB_CHILD_EXITED ? status : 0;
+	uint64_t uptime = alb_now_monotonic() - u->started_mono;
+	uk_release_runtime(u);
+	u->state = ALB_STATE_STOPPED;
+	if (sig)
+		alb_log_info(vmm->ctx, "'%s' (pid %d) was killed by signal %d", u->name_s, pid, sig);
+	else
+		alb_log_info(vmm->ctx, "'%s' (pid %d) exited with code %d", u->name_s, pid, code);
+	emit(vmm, u, ALB_VMM_EXITED, sig, code);
+
+	if (u->destroying) {
+		uk_finish_destroy(u);
+		return 0;
+	}
+	if (u->restart_with) {
+		uk_start_again(u);
+		return 0;
+	}
+	if (u->stopping) {
+		shutdown_check(vmm);
+		return 0;
+	}
+	if (!alb_unikernel_config_should_restart(u->config, sig, code)) {
+		/* Done: nothing will run it again. */
+		uk_finish_destroy(u);
+		return 0;
+	}
+	/* A run longer than the crash window starts the counting afresh. */
+	if (uptime > vmm->crash_window_us) {
+		u->n_exits = 0;
+		u->backoff_us = vmm->backoff_initial_us;
+	}
+	uint64_t now = alb_now_monotonic();
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < u->n_exits; i++)
+		if (now - u->exits[i] <= vmm->crash_window_us)
+			u->exits[kept++] = u->exits[i];
+	u->exits[kept++] = now;
+	u->n_exits = kept;
+	if (u->n_exits >= vmm->crash_burst) {
+		uk_set_failed(u, "crash loop: it exited %u times within %" PRIu64 " s", u->n_exits,
+			      vmm->crash_window_us / 1000000);
+		return 0;
+	}
+	u->state = ALB_STATE_RESTARTING;
+	uint64_t delay = u->backoff_us;
+	u->backoff_us = u->backoff_us * 2 > vmm->backoff_max_us ? vmm->backoff_max_us
+								 : u->backoff_us * 2;
+	if (alb_loop_add_timer(vmm->loop, delay, uk_restart_timer, u, &u->timer) < 0) {
+		uk_set_failed(u, "Failed to schedule its restart");
+		return 0;
+	}
+	alb_log_info(vmm->ctx, "Restarting '%s' in %" PRIu64 " ms", u->name_s, delay / 1000);
+	emit(vmm, u, ALB_VMM_RESTARTING, 0, 0);
+	return 0;
+}
+
+/* ---- the operations --------------------------------------------------------------------- */
+
+static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+		  struct uk **ret)
+{
+	struct uk *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->vmm = vmm;
+	u->fifo_fd = -1;
+	u->backoff_us = vmm->backoff_initial_us;
+	u->exits = calloc(vmm->crash_burst + 1, sizeof(uint64_t));
+	int r = u->exits ? alb_name_dup(name, &u->name) : -ENOMEM;
+	if (r < 0 || (r = alb_unikernel_config_dup(config, &u->config)) < 0 ||
+	    !(u->name_s = name_str(name))) {
+		uk_free(u);
+		return r < 0 ? r : -ENOMEM;
+	}
+	*ret = u;
+	return 0;
+}
+
+int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+	    struct uk **ret)
+{
+	struct uk *u;
+	int r = uk_new(vmm, name, config, &u);
+	if (r < 0)
+		return r;
+	if ((r = alb_tree_insert_unikernel(vmm->tree, name, config)) < 0) {
+		uk_free(u);
+		return r;
+	}
+	/* In the list before it starts, so that its taps are recorded. */
+	u->next = vmm->uks;
+	vmm->uks = u;
+	if ((r = uk_start(u)) < 0) {
+		vmm->uks = u->next;
+		alb_tree_remove_unikernel(vmm->tree, name);
+		uk_free(u);
+		return r;
+	}
+	vmm_save(vmm);
+	if (ret)
+		*ret = u;
+	return 0;
+}
+
+void vmm_destroy(alb_vmm *vmm, struct uk *u, struct waiter *w)
+{
+	if (w) {
+		w->next = u->waiters;
+		u->waiters = w;
+	}
+	if (u->destroying)
+		return;
+	u->destroying = true;
+	if (u->pid > 0) {
+		uk_stop(u);
+		return;
+	}
+	u->timer = alb_source_free(u->timer); /* a pending restart */
+	uk_finish_destroy(u);
+}
+
+int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, struct waiter *w)
+{
+	if (u->destroying)
+		return alb_error(vmm->ctx, EBUSY, "'%s' is being destroyed", u->name_s);
+	alb_unikernel_config *c;
+	int r = alb_unikernel_config_dup(config ? config : u->config, &c);
+	if (r < 0)
+		return r;
+	if (config && (r = alb_tree_replace_unikernel(vmm->tree, u->name, config)) < 0) {
+		alb_unikernel_config_free(c);
+		return r;
+	}
+	alb_unikernel_config_free(u->restart_with);
+	u->restart_with = c;
+	if (w) {
+		w->next = u->waiters;
+		u->waiters = w;
+	}
+	if (u->pid > 0)
+		uk_stop(u);
+	else {
+		u->timer = alb_source_free(u->timer);
+		uk_start_again(u);
+	}
+	return 0;
+}
+
+/* ---- the public API --------------------------------------------------------------------- */
+
+ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, const char *rundir,
+			   alb_vmm **ret_vmm)
+{
+	if (!loop || !dbdir || !rundir || !ret_vmm)
+		return alb_error(ctx, EINVAL, "the supervisor needs a loop, a dbdir and a rundir");
+	alb_vmm *vmm = calloc(1, sizeof(*vmm));
+	if (!vmm)
+		return -ENOMEM;
+	vmm->ctx = alb_ctx_ref(ctx);
+	vmm->loop = alb_loop_ref(loop);
+	vmm->stop_timeout_us = 5000000;
+	vmm->backoff_initial_us = 1000000;
+	vmm->backoff_max_us = 60000000;
+	vmm->crash_burst = 5;
+	vmm->crash_window_us = 60000000;
+	int r = -ENOMEM;
+	vmm->dbdir = strdup(dbdir);
+	vmm->rundir = strdup(rundir);
+	if (!vmm->dbdir || !vmm->rundir)
+		goto fail;
+	snprintf(vmm->state_path, sizeof(vmm->state_path), "%s/state", dbdir);
+	snprintf(vmm->images_dir, sizeof(vmm->images_dir), "%s/images", dbdir);
+	char dir[PATH_MAX];
+	if ((r = mkdir_p(ctx, dbdir, 0700)) < 0 || (r = mkdir_p(ctx, vmm->images_dir, 0700)) < 0)
+		goto fail;
+	snprintf(dir, sizeof(dir), "%s/block", dbdir);
+	if ((r = mkdir_p(ctx, dir, 0700)) < 0 || (r = mkdir_p(ctx, rundir, 0755)) < 0)
+		goto fail;
+	snprintf(dir, sizeof(dir), "%s/fifo", rundir);
+	if ((r = mkdir_p(ctx, dir, 0711)) < 0)
+		goto fail;
+	if ((r = alb_tree_new(ctx, &vmm->tree)) < 0 || (r = alb_net_new(ctx, &vmm->net)) < 0)
+		goto fail;
+	if (hwloc_topology_init(&vmm->topology) < 0 || hwloc_topology_load(vmm->topology) < 0) {
+		r = alb_error(ctx, EIO, "Failed to discover the CPUs with hwloc");
+		goto fail;
+	}
+	*ret_vmm = vmm;
+	return 0;
+fail:
+	alb_vmm_free(vmm);
+	return r;
+}
+
+ALB_EXPORT int alb_vmm_set_tender_dir(alb_vmm *vmm, const char *dir)
+{
+	if (!vmm)
+		return -EINVAL;
+	char *d = dir ? strdup(dir) : NULL;
+	if (dir && !d)
+		return -ENOMEM;
+	free(vmm->tender_dir);
+	vmm->tender_dir = d;
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_set_tender_user(alb_vmm *vmm, uint32_t uid, uint32_t gid)
+{
+	if (!vmm)
+		return -EINVAL;
+	vmm->tender_uid = uid;
+	vmm->tender_gid = gid;
+	vmm->has_tender_user = true;
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_set_stop_timeout(alb_vmm *vmm, uint64_t usec)
+{
+	if (!vmm || usec == 0)
+		return -EINVAL;
+	vmm->stop_timeout_us = usec;
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_set_restart_backoff(alb_vmm *vmm, uint64_t initial_usec, uint64_t max_usec)
+{
+	if (!vmm || initial_usec == 0 || max_usec < initial_usec)
+		return -EINVAL;
+	vmm->backoff_initial_us = initial_usec;
+	vmm->backoff_max_us = max_usec;
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_set_crash_loop(alb_vmm *vmm, uint32_t burst, uint64_t window_usec)
+{
+	if (!vmm || burst == 0 || burst > 1000 || window_usec == 0 || vmm->uks)
+		return -EINVAL;
+	vmm->crash_burst = burst;
+	vmm->crash_window_us = window_usec;
+	return 0;
+}
+
+ALB_EXPORT void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *userdata)
+{
+	if (!vmm)
+		return;
+	vmm->event_fn = fn;
+	vmm->event_userdata = userdata;
+}
+
+/* Removes stored images that no unikernel refers to (a create that a crash cut short). */
+static void images_collect(alb_vmm *vmm)
+{
+	_cleanup_(closedirp) DIR *d = opendir(vmm->images_dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (strlen(e->d_name) != 64 || strspn(e->d_name, "0123456789abcdef") != 64)
+			continue;
+		bool used = false;
+		char hex[65];
+		for (struct uk *u = vmm->uks; u && !used; u = u->next) {
+			alb_digest_hex(u->config->digest, hex);
+			used = streq(hex, e->d_name);
+		}
+		for (uint32_t i = 0; vmm->unrestored && i < vmm->unrestored->n_unikernels && !used;
+		     i++) {
+			alb_digest_hex(vmm->unrestored->unikernels[i].config->digest, hex);
+			used = streq(hex, e->d_name);
+		}
+		if (!used) {
+			alb_log_notice(vmm->ctx, "Removing the unused image %s", e->d_name);
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+		}
+	}
+}
+
+/* Orders unikernels to restore by startup priority, then by name. */
+static int by_startup(const void *a, const void *b)
+{
+	const struct alb_state_unikernel *x = a, *y = b;
+	if (x->config->startup != y->config->startup)
+		return x->config->startup < y->config->startup ? -1 : 1;
+	_cleanup_free_ char *sx = alb_name_to_string(x->name), *sy = alb_name_to_string(y->name);
+	return strcmp(sx ? sx : "", sy ? sy : "");
+}
+
+static int keep_unrestored(alb_vmm *vmm)
+{
+	if (!vmm->unrestored)
+		return alb_state_new(&vmm->unrestored);
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
+{
+	if (!vmm || vmm->started)
+		return -EINVAL;
+	alb_ctx *ctx = vmm->ctx;
+	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+	int r = alb_state_load(ctx, vmm->state_path, &s);
+	if (r == -ENOENT)
+		r = alb_state_new(&s);
+	else if (r < 0)
+		return r; /* never overwrite a state we cannot read */
+	else {
+		char started[PATH_MAX + 16];
+		snprintf(started, sizeof(started), "%s.started", vmm->state_path);
+		if (alb_copy_file(ctx, vmm->state_path, started, ALB_STATE_SIZE_MAX) < 0)
+			alb_log_warn(ctx, "%s", alb_ctx_last_error(ctx));
+	}
+	if (r < 0 || (r = vmm_refresh_root_policy(vmm)) < 0)
+		return r;
+	vmm->started = true;
+	leftovers_remove(vmm);
+
+	for (uint32_t i = 0; i < s->n_blocks; i++) {
+		struct alb_state_block *b = &s->blocks[i];
+		if (vmm_block_add(vmm, b->name, b->size_mb, b->sector_size) < 0) {
+			_cleanup_free_ char *n = name_str(b->name);
+			alb_log_err(ctx, "Block device '%s' of the state is not restored: %s", n,
+				    alb_ctx_last_error(ctx));
+		}
+	}
+	for (uint32_t i = 0; i < s->n_policies; i++) {
+		struct alb_state_policy *p = &s->policies[i];
+		if (alb_tree_insert_policy(vmm->tree, p->path, p->policy) < 0) {
+			_cleanup_free_ char *n = name_str(p->path);
+			alb_log_err(ctx, "Policy '%s' of the state is not restored (it is kept in the "
+					 "state file): %s",
+				    n, alb_ctx_last_error(ctx));
+			if ((r = keep_unrestored(vmm)) < 0 ||
+			    (r = alb_state_add_policy(ctx, vmm->unrestored, p->path, p->policy)) < 0)
+				return r;
+		}
+	}
+	if (s->n_unikernels > 1)
+		qsort(s->unikernels, s->n_unikernels, sizeof(*s->unikernels), by_startup);
+	for (uint32_t i = 0; i < s->n_unikernels; i++) {
+		struct alb_state_unikernel *su = &s->unikernels[i];
+		_cleanup_free_ char *n = name_str(su->name);
+		struct uk *u;
+		if ((r = uk_new(vmm, su->name, su->config, &u)) < 0)
+			return r;
+		if (alb_tree_insert_unikernel(vmm->tree, su->name, su->config) < 0) {
+			alb_log_err(ctx, "Unikernel '%s' of the state is not restored (it is kept in "
+					 "the state file): %s",
+				    n, alb_ctx_last_error(ctx));
+			uk_free(u);
+			if ((r = keep_unrestored(vmm)) < 0 ||
+			    (r = alb_state_add_unikernel(ctx, vmm->unrestored, su->name,
+							 su->config)) < 0)
+				return r;
+			continue;
+		}
+		u->next = vmm->uks;
+		vmm->uks = u;
+		if (uk_start(u) < 0)
+			uk_set_failed(u, "%s", alb_ctx_last_error(ctx));
+	}
+	images_collect(vmm);
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_listen(alb_vmm *vmm, const char *path)
+{
+	if (!vmm)
+		return -EINVAL;
+	char def[PATH_MAX];
+	if (!path) {
+		snprintf(def, sizeof(def), "%s/albatrossd.sock", vmm->rundir);
+		path = def;
+	}
+	int r;
+	if (!vmm->server &&
+	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, 0, &vmm->server)) < 0)
+		return r;
+	if ((r = alb_server_listen_unix(vmm->server, path, 0660, (gid_t)-1)) < 0)
+		return r;
+	snprintf(vmm->socket_path, sizeof(vmm->socket_path), "%s", path);
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_listen_fd(alb_vmm *vmm, int fd)
+{
+	if (!vmm || fd < 0)
+		return -EINVAL;
+	int r;
+	if (!vmm->server &&
+	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, 0, &vmm->server)) < 0)
+		return r;
+	return alb_server_add_listen_fd(vmm->server, fd);
+}
+
+ALB_EXPORT int alb_vmm_destroy(alb_vmm *vmm, const alb_name *name)
+{
+	if (!vmm || !name)
+		return -EINVAL;
+	struct uk *u = vmm_find(vmm, name);
+	if (!u) {
+		_cleanup_free_ char *s = name_str(name);
+		return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", s);
+	}
+	vmm_destroy(vmm, u, NULL);
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_shutdown(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *userdata),
+				void *userdata)
+{
+	if (!vmm)
+		return -EINVAL;
+	vmm->shutdown_done = done;
+	vmm->shutdown_userdata = userdata;
+	for (struct uk *u = vmm->uks; u; u = u->next) {
+		u->stopping = true;
+		if (u->pid > 0)
+			uk_stop(u);
+		else
+			u->timer = alb_source_free(u->timer);
+	}
+	shutdown_check(vmm);
+	return 0;
+}
+
+ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
+{
+	if (!vmm)
+		return NULL;
+	vmm->server = alb_server_free(vmm->server);
+	if (vmm->socket_path[0])
+		(void)unlink(vmm->socket_path);
+	while (vmm->uks) {
+		struct uk *u = vmm->uks;
+		vmm->uks = u->next;
+		if (u->pid > 0) {
+			kill(u->pid, SIGKILL);
+			while (waitpid(u->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		uk_free(u);
+	}
+	while (vmm->blocks) {
+		struct vmm_block *b = vmm->blocks;
+		vmm->blocks = b->next;
+		alb_name_free(b->name);
+		free(b);
+	}
+	alb_state_free(vmm->unrestored);
+	alb_tree_free(vmm->tree);
+	alb_net_free(vmm->net);
+	if (vmm->topology)
+		hwloc_topology_destroy(vmm->topology);
+	free(vmm->dbdir);
+	free(vmm->rundir);
+	free(vmm->tender_dir);
+	alb_loop_unref(vmm->loop);
+	alb_ctx_unref(vmm->ctx);
+	free(vmm);
+	return NULL;
+}
