@@ -49,16 +49,26 @@ struct alb_tender_info_local {
 int alb_tender_probe(alb_ctx *ctx, const char *path, struct alb_tender_info_local *ret);
 
 /*
+ * Remembers what tender binaries said, keyed by path and file identity
+ * (device, inode, size, mtime): a changed binary is probed again.
+ */
+struct alb_tender_cache;
+struct alb_tender_cache *alb_tender_cache_free(struct alb_tender_cache *cache);
+/* alb_tender_probe() through the cache (*cache made on first use; NULL: no cache). */
+int alb_tender_probe_cached(alb_ctx *ctx, struct alb_tender_cache **cache, const char *path,
+			    struct alb_tender_info_local *ret);
+
+/*
  * Finds the tender for an image: solo5-<hvt|spt>.<abi> then solo5-<hvt|spt>,
  * in tender_dir (may be NULL) then in $PATH; the first whose --version reports
  * abi. 0, -ENOENT (with every candidate tried in the reason).
  */
-int alb_tender_find(alb_ctx *ctx, const char *tender_dir, int tender, uint32_t abi,
-		    struct alb_tender_info_local *ret);
+int alb_tender_find(alb_ctx *ctx, struct alb_tender_cache **cache, const char *tender_dir,
+		    int tender, uint32_t abi, struct alb_tender_info_local *ret);
 
 /* Every tender binary found in tender_dir and $PATH (probed). */
-int alb_tender_list(alb_ctx *ctx, const char *tender_dir, struct alb_tender_info_local **ret,
-		    uint32_t *ret_n);
+int alb_tender_list(alb_ctx *ctx, struct alb_tender_cache **cache, const char *tender_dir,
+		    struct alb_tender_info_local **ret, uint32_t *ret_n);
 
 /* The MAC of a network device when none is configured: derived from the names. */
 void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6]);

@@ -287,6 +287,71 @@ int alb_tender_probe(alb_ctx *ctx, const char *path, struct alb_tender_info_loca
 	return 0;
 }
 
+struct cached {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	int result; /* 0 or the -errno of the probe */
+	char error[256];
+	struct alb_tender_info_local info;
+};
+
+struct alb_tender_cache {
+	struct cached *v;
+	uint32_t n;
+};
+
+struct alb_tender_cache *alb_tender_cache_free(struct alb_tender_cache *cache)
+{
+	if (cache)
+		free(cache->v);
+	free(cache);
+	return NULL;
+}
+
+int alb_tender_probe_cached(alb_ctx *ctx, struct alb_tender_cache **cache, const char *path,
+			    struct alb_tender_info_local *ret)
+{
+	struct stat st;
+	if (!cache || stat(path, &st) < 0)
+		return alb_tender_probe(ctx, path, ret);
+	if (!*cache && !(*cache = calloc(1, sizeof(**cache))))
+		return -ENOMEM;
+	struct alb_tender_cache *c = *cache;
+	struct cached *e = NULL;
+	for (uint32_t i = 0; i < c->n && !e; i++)
+		if (streq(c->v[i].info.path, path))
+			e = &c->v[i];
+	if (e && e->dev == st.st_dev && e->ino == st.st_ino && e->size == st.st_size &&
+	    e->mtime.tv_sec == st.st_mtim.tv_sec && e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+		if (e->result < 0)
+			return alb_error(ctx, -e->result, "%s", e->error);
+		*ret = e->info;
+		return 0;
+	}
+	if (!e) {
+		struct cached *v = realloc(c->v, (c->n + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		e = &c->v[c->n++];
+	}
+	memset(e, 0, sizeof(*e));
+	e->result = alb_tender_probe(ctx, path, &e->info);
+	if (e->result < 0)
+		snprintf(e->error, sizeof(e->error), "%s", alb_ctx_last_error(ctx));
+	/* Keyed by the path even when the probe failed. */
+	snprintf(e->info.path, sizeof(e->info.path), "%s", path);
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->size = st.st_size;
+	e->mtime = st.st_mtim;
+	if (e->result == 0)
+		*ret = e->info;
+	return e->result;
+}
+
 /* Calls fn for every directory to search: tender_dir, then each of $PATH. */
 static int search_dirs(const char *tender_dir, int (*fn)(const char *dir, void *ud), void *ud)
 {
@@ -308,6 +373,7 @@ static int search_dirs(const char *tender_dir, int (*fn)(const char *dir, void *
 
 struct find {
 	alb_ctx *ctx;
+	struct alb_tender_cache **cache;
 	const char *names[2];
 	uint32_t abi;
 	int tender;
@@ -325,7 +391,7 @@ static int find_in(const char *dir, void *ud)
 		    access(path, X_OK) < 0)
 			continue;
 		size_t l = strlen(f->tried);
-		if (alb_tender_probe(f->ctx, path, &t) < 0)
+		if (alb_tender_probe_cached(f->ctx, f->cache, path, &t) < 0)
 			snprintf(f->tried + l, sizeof(f->tried) - l, "%s%s (%s)", l ? ", " : "", path,
 				 alb_ctx_last_error(f->ctx));
 		else if (t.abi != f->abi || t.tender != f->tender)
@@ -339,14 +405,14 @@ static int find_in(const char *dir, void *ud)
 	return 0;
 }
 
-int alb_tender_find(alb_ctx *ctx, const char *tender_dir, int tender, uint32_t abi,
-		    struct alb_tender_info_local *ret)
+int alb_tender_find(alb_ctx *ctx, struct alb_tender_cache **cache, const char *tender_dir,
+		    int tender, uint32_t abi, struct alb_tender_info_local *ret)
 {
 	const char *kind = tender == ALB_TENDER_SPT ? "spt" : "hvt";
 	char versioned[32], plain[32];
 	snprintf(versioned, sizeof(versioned), "solo5-%s.%u", kind, abi);
 	snprintf(plain, sizeof(plain), "solo5-%s", kind);
-	struct find f = {ctx, {versioned, plain}, abi, tender, ret, ""};
+	struct find f = {ctx, cache, {versioned, plain}, abi, tender, ret, ""};
 	int r = search_dirs(tender_dir, find_in, &f);
 	if (r < 0)
 		return r;
@@ -361,6 +427,7 @@ int alb_tender_find(alb_ctx *ctx, const char *tender_dir, int tender, uint32_t a
 
 struct list {
 	alb_ctx *ctx;
+	struct alb_tender_cache **cache;
 	struct alb_tender_info_local *v;
 	uint32_t n;
 };
@@ -377,7 +444,7 @@ static int list_in(const char *dir, void *ud)
 		char path[PATH_MAX];
 		struct alb_tender_info_local t;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
-		    access(path, X_OK) < 0 || alb_tender_probe(l->ctx, path, &t) < 0)
+		    access(path, X_OK) < 0 || alb_tender_probe_cached(l->ctx, l->cache, path, &t) < 0)
 			continue;
 		struct alb_tender_info_local *v = realloc(l->v, (l->n + 1) * sizeof(*v));
 		if (!v)
@@ -388,10 +455,10 @@ static int list_in(const char *dir, void *ud)
 	return 0;
 }
 
-int alb_tender_list(alb_ctx *ctx, const char *tender_dir, struct alb_tender_info_local **ret,
-		    uint32_t *ret_n)
+int alb_tender_list(alb_ctx *ctx, struct alb_tender_cache **cache, const char *tender_dir,
+		    struct alb_tender_info_local **ret, uint32_t *ret_n)
 {
-	struct list l = {ctx, NULL, 0};
+	struct list l = {ctx, cache, NULL, 0};
 	int r = search_dirs(tender_dir, list_in, &l);
 	if (r < 0) {
 		free(l.v);

@@ -702,6 +702,34 @@ static int cmd_block_dump(struct session *s, const alb_msg *cmd)
 	return 0;
 }
 
+/* ---- tenders ------------------------------------------------------------------------------ */
+
+static int cmd_tenders(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
+{
+	_cleanup_free_ struct alb_tender_info_local *v = NULL;
+	uint32_t n = 0;
+	int r = alb_tender_list(vmm->ctx, &vmm->tenders, vmm->tender_dir, &v, &n);
+	if (r < 0)
+		return r;
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	if ((r = alb_msg_new(&m, ALB_MSG_SUCCESS, cmd->seq, cmd->name)) < 0)
+		return r;
+	m->reply.kind = ALB_REPLY_TENDERS;
+	if (n > ALB_TENDERS_MAX)
+		n = ALB_TENDERS_MAX;
+	if (n && !(m->reply.tenders = calloc(n, sizeof(*m->reply.tenders))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		struct alb_tender_info *t = &m->reply.tenders[m->reply.n_tenders++];
+		t->target = v[i].tender;
+		t->abi = v[i].abi;
+		if (!(t->name = strdup(v[i].name)) || !(t->path = strdup(v[i].path)) ||
+		    !(t->version = strdup(v[i].version)))
+			return -ENOMEM;
+	}
+	return alb_conn_send(conn, m);
+}
+
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 static int upload_data(struct session *s, alb_msg *msg)
@@ -820,6 +848,9 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		break;
 	case ALB_CMD_BLOCK_DUMP:
 		r = cmd_block_dump(s, cmd);
+		break;
+	case ALB_CMD_TENDERS_INFO:
+		r = cmd_tenders(vmm, conn, cmd);
 		break;
 	default:
 		r = alb_error(vmm->ctx, EOPNOTSUPP, "albatrossd does not handle '%s'",

@@ -77,6 +77,7 @@ struct alb_vmm {
 	void *event_userdata;
 	hwloc_topology_t topology;
 	struct alb_net *net;
+	struct alb_tender_cache *tenders;
 	alb_tree *tree;
 	struct uk *uks;
 	struct vmm_block *blocks;

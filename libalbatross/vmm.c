@@ -286,7 +286,7 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 	if ((r = alb_manifest_check_config(ctx, m, config)) < 0)
 		return r;
 	struct alb_tender_info_local t;
-	if ((r = alb_tender_find(ctx, vmm->tender_dir, config->tender,
+	if ((r = alb_tender_find(ctx, &vmm->tenders, vmm->tender_dir, config->tender,
 				 alb_manifest_get_abi_version(m), &t)) < 0)
 		return r;
 	for (uint32_t k = 0; k < config->n_nets; k++)
@@ -522,8 +522,8 @@ static int uk_start(struct uk *u)
 	if ((r = alb_image_path(vmm->images_dir, c->digest, image)) < 0 ||
 	    (r = image_manifest(vmm, c->digest, &m)) < 0 ||
 	    (r = alb_manifest_check_config(ctx, m, c)) < 0 ||
-	    (r = alb_tender_find(ctx, vmm->tender_dir, c->tender, alb_manifest_get_abi_version(m),
-				 &t)) < 0)
+	    (r = alb_tender_find(ctx, &vmm->tenders, vmm->tender_dir, c->tender,
+				 alb_manifest_get_abi_version(m), &t)) < 0)
 		return r;
 
 	/* The console FIFO, its read end open first so that the tender's open never blocks. */
@@ -1193,6 +1193,7 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 	alb_state_free(vmm->unrestored);
 	alb_tree_free(vmm->tree);
 	alb_net_free(vmm->net);
+	alb_tender_cache_free(vmm->tenders);
 	if (vmm->topology)
 		hwloc_topology_destroy(vmm->topology);
 	free(vmm->dbdir);

@@ -91,7 +91,8 @@ def wait_for(pred, timeout=10.0, what='condition'):
 class Daemon:
     """A real albatrossd in a temporary directory."""
 
-    def __init__(self, paths, workdir=None, extra=()):
+    def __init__(self, paths, workdir=None, extra=(), env=None):
+        self.env = dict(os.environ, **(env or {}))
         self.paths = paths
         self.dir = workdir or tempfile.mkdtemp(prefix='alb-it-', dir=os.environ.get('TMPDIR'))
         self.rundir = os.path.join(self.dir, 'run')
@@ -102,15 +103,23 @@ class Daemon:
         self.log = os.path.join(self.dir, 'albatrossd.log')
 
     def start(self, expect_ready=True):
-        args = [self.paths['albatrossd'], '--rundir', self.rundir, '--dbdir', self.dbdir,
-                '--tender-dir', self.paths['tender_dir'], '-vv'] + self.extra
+        args = self.wrap([self.paths['albatrossd'], '--rundir', self.rundir, '--dbdir',
+                          self.dbdir, '--tender-dir', self.paths['tender_dir'], '-vv'] +
+                         self.extra)
         self.logf = open(self.log, 'a')
         self.log_start = self.logf.tell()
-        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=self.logf)
+        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=self.logf, env=self.env,
+                                     **self.popen_extra())
         if expect_ready:
             wait_for(lambda: self.ready() or self.proc.poll() is not None, 10, 'albatrossd')
             check(self.proc.poll() is None, f'albatrossd exited: {self.log_text()}')
         return self
+
+    def popen_extra(self):
+        return {}
+
+    def wrap(self, args):
+        return args
 
     def ready(self):
         return 'notice: ready' in self.log_text()[self.log_start:]

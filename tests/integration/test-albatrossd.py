@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -428,6 +429,90 @@ def test_get_image(_):
         with open(img, 'rb') as a, open(out, 'rb') as b:
             check(a.read() == b.read(), 'image differs')
         d.ok('destroy', 'g')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_tenders(_):
+    """tenders lists the tender binaries found and their ABI"""
+    d = fresh()
+    try:
+        v = json.loads(d.ok('tenders', '--json').stdout)
+        found = {(t['name'], t['target'], t['abi']) for t in v
+                 if t['path'].startswith(PATHS['tender_dir'])}
+        check({('solo5-hvt', 'hvt', 2), ('solo5-spt', 'spt', 2)} <= found, v)
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_tender_abi_mismatch(_):
+    """a tender reporting another ABI version is not used: the create is refused"""
+    d = Daemon(PATHS, extra=FAST, env={'ALB_TEST_TENDER_ABI': '3'})
+    try:
+        d.start()
+        img = image(d)
+        d.refused('ABI version 2', 'create', 'abi', img)
+        check(os.listdir(os.path.join(d.dbdir, 'images')) == [], 'image left')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_force_create(_):
+    """create --force replaces a running unikernel and its image"""
+    d = fresh()
+    try:
+        a = image(d, 'a.hvt')
+        b = image(d, 'b.hvt', nets=['service'])
+        d.ok('create', 'f', a, '--arg', '--run')
+        old = d.one('f')
+        d.refused('exists', 'create', 'f', b, '--net', 'service:br0', '--arg', '--run')
+        d.ok('create', 'f', b, '--net', 'service:br0', '--arg', '--run', '--force')
+        new = d.one('f')
+        check(new['pid'] != old['pid'] and not alive(old['pid']), 'not replaced')
+        check(new['digest'] != old['digest'] and len(new['taps']) == 1, new)
+        check(os.listdir(os.path.join(d.dbdir, 'images')) == [new['digest']], 'old image kept')
+        d.ok('destroy', 'f')
+    finally:
+        d.cleanup()
+
+
+class ActivatedDaemon(Daemon):
+    """albatrossd given its listening socket as systemd does (LISTEN_FDS, fd 3)."""
+
+    def start(self, expect_ready=True):
+        os.makedirs(self.rundir, exist_ok=True)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.socket)
+        self.listener.listen(16)
+        return super().start(expect_ready)
+
+    def popen_extra(self):
+        fd = self.listener.fileno()
+        self.env.update(LISTEN_FDS='1')
+        return {'pass_fds': (fd,), 'preexec_fn': lambda: os.dup2(fd, 3)}
+
+    def wrap(self, args):
+        # LISTEN_PID is the daemon's own pid: the shell's, which exec keeps.
+        return ['sh', '-c', 'LISTEN_PID=$$ exec "$@"', 'sh'] + args
+
+
+@tap.case
+def test_socket_activation(_):
+    """albatrossd serves a socket passed by systemd (LISTEN_FDS)"""
+    d = ActivatedDaemon(PATHS, extra=FAST)
+    try:
+        d.start()
+        inode = os.stat(d.socket).st_ino
+        d.listener.close()
+        check(d.info() == [], 'not serving the passed socket')
+        check(os.stat(d.socket).st_ino == inode, 'albatrossd made its own socket')
+        img = image(d)
+        d.ok('create', 'sa', img, '--arg', '--run')
+        check(d.one('sa')['state'] == 'running')
+        d.ok('destroy', 'sa')
     finally:
         d.cleanup()
 
