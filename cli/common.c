@@ -84,7 +84,7 @@ bad:
 
 int cli_parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int r = cli_parse_u64(what, s, min, max, &v);
 
 	if (r == 0)

@@ -354,8 +354,8 @@ int alb_cbor_get_text(alb_ctx *ctx, const cbor_item_t *item, const char *path, s
 int alb_cbor_get_enum(alb_ctx *ctx, const cbor_item_t *item, const char *path,
 		      const char *const *names, size_t n_names, int *ret)
 {
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int r = check_text(ctx, item, path, 64, &s, &len);
 
 	if (r < 0)

@@ -261,7 +261,8 @@ static void conn_pump(struct alb_conn *c)
 static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 {
 	struct alb_conn *c = userdata;
-	_cleanup_(alb_conn_unrefp) struct alb_conn *hold = alb_conn_ref(c);
+	/* Keeps c alive through callbacks that may drop the last other reference. */
+	_cleanup_(alb_conn_unrefp) _unused_ struct alb_conn *hold = alb_conn_ref(c);
 	struct alb_server *s = c->server;
 
 	if (events & ALB_IO_OUT) {

@@ -518,6 +518,7 @@ static int uk_start(struct uk *u)
 	char image[PATH_MAX];
 	int r;
 	_cleanup_(alb_manifest_freep) alb_manifest *m = NULL;
+	_cleanup_strv_free_ char **argv = NULL;
 	struct alb_tender_info_local t;
 	if ((r = alb_image_path(vmm->images_dir, c->digest, image)) < 0 ||
 	    (r = image_manifest(vmm, c->digest, &m)) < 0 ||
@@ -586,7 +587,6 @@ static int uk_start(struct uk *u)
 		}
 		u->n_block_files++;
 	}
-	_cleanup_strv_free_ char **argv = NULL;
 	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, &argv)) < 0 ||
 	    (r = uk_spawn(u, argv)) < 0)
 		goto fail;
