@@ -586,6 +586,13 @@ static int uk_start(struct uk *u)
 			goto fail;
 		}
 		u->n_block_files++;
+		/* The tender opens it read-write as the tender user. */
+		if (vmm->has_tender_user && chown(path, vmm->tender_uid, vmm->tender_gid) < 0) {
+			r = alb_error(ctx, errno, "Failed to hand block device '%s' to the tender "
+						  "user: %s",
+				      path, strerror(errno));
+			goto fail;
+		}
 	}
 	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, &argv)) < 0 ||
 	    (r = uk_spawn(u, argv)) < 0)
@@ -917,10 +924,12 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	snprintf(vmm->state_path, sizeof(vmm->state_path), "%s/state", dbdir);
 	snprintf(vmm->images_dir, sizeof(vmm->images_dir), "%s/images", dbdir);
 	char dir[PATH_MAX];
-	if ((r = mkdir_p(ctx, dbdir, 0700)) < 0 || (r = mkdir_p(ctx, vmm->images_dir, 0700)) < 0)
+	/* Traversable, not listable: a tender run as --tender-user reaches its image
+	 * and block files by path, and nothing else. */
+	if ((r = mkdir_p(ctx, dbdir, 0711)) < 0 || (r = mkdir_p(ctx, vmm->images_dir, 0711)) < 0)
 		goto fail;
 	snprintf(dir, sizeof(dir), "%s/block", dbdir);
-	if ((r = mkdir_p(ctx, dir, 0700)) < 0 || (r = mkdir_p(ctx, rundir, 0755)) < 0)
+	if ((r = mkdir_p(ctx, dir, 0711)) < 0 || (r = mkdir_p(ctx, rundir, 0755)) < 0)
 		goto fail;
 	snprintf(dir, sizeof(dir), "%s/fifo", rundir);
 	if ((r = mkdir_p(ctx, dir, 0711)) < 0)
@@ -1055,6 +1064,15 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 	}
 	if (r < 0 || (r = vmm_refresh_root_policy(vmm)) < 0)
 		return r;
+	if (vmm->has_tender_user) {
+		/* Directories made by an older version, or by hand, may be closed. */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/block", vmm->dbdir);
+		if (chmod(vmm->dbdir, 0711) < 0 || chmod(vmm->images_dir, 0711) < 0 ||
+		    chmod(dir, 0711) < 0)
+			return alb_error(ctx, errno, "Failed to open '%s' to the tender user: %s",
+					 vmm->dbdir, strerror(errno));
+	}
 	vmm->started = true;
 	leftovers_remove(vmm);
 

@@ -95,6 +95,7 @@ class Daemon:
         self.env = dict(os.environ, **(env or {}))
         self.paths = paths
         self.dir = workdir or tempfile.mkdtemp(prefix='alb-it-', dir=os.environ.get('TMPDIR'))
+        os.chmod(self.dir, 0o711)  # a --tender-user must reach the dbdir below it
         self.rundir = os.path.join(self.dir, 'run')
         self.dbdir = os.path.join(self.dir, 'db')
         self.socket = os.path.join(self.rundir, 'albatrossd.sock')

@@ -434,6 +434,28 @@ def test_get_image(_):
 
 
 @tap.case
+def test_tender_user(_):
+    """--tender-user runs tenders as that user, with their block files handed over"""
+    d = fresh(FAST + ['--tender-user', 'nobody'])
+    try:
+        img = image(d, blocks=['storage'])
+        d.ok('create-block', 'disk', '1')
+        d.ok('create', 'unpriv', img, '--block', 'storage:disk', '--arg', '--run')
+        u = d.one('unpriv')
+        check(u['state'] == 'running', u)
+        st = proc_status(u['pid'])
+        check(st['Uid'].split()[0] == '65534' and st['Gid'].split()[0] == '65534', st['Uid'])
+        check(os.stat(u['block_files'][0]).st_uid == 65534, 'block file not handed over')
+        fifo = os.path.join(d.rundir, 'fifo', 'unpriv')
+        check(os.stat(fifo).st_uid == 65534, 'FIFO not handed over')
+        time.sleep(0.3)
+        check(alive(u['pid']), 'the tender could not open its image or block as nobody')
+        d.ok('destroy', 'unpriv')
+    finally:
+        d.cleanup()
+
+
+@tap.case
 def test_tenders(_):
     """tenders lists the tender binaries found and their ABI"""
     d = fresh()
