@@ -38,6 +38,32 @@ static char *name_s(const alb_name *n)
 	return s ? s : strdup("?");
 }
 
+/* A path selects everything below it, a name just itself. */
+static bool selects(const alb_name *selector, const alb_name *name)
+{
+	return alb_name_is_path(selector) ? alb_name_is_prefix(selector, name)
+					  : alb_name_equal(selector, name);
+}
+
+/* The unikernel called name, or -ENOENT with the reason. */
+static int lookup(alb_vmm *vmm, const alb_name *name, struct uk **ret)
+{
+	*ret = vmm_find(vmm, name);
+	if (*ret)
+		return 0;
+	_cleanup_free_ char *s = name_s(name);
+	return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", s);
+}
+
+/* A success reply of kind to cmd. */
+static int reply_new(const alb_msg *cmd, int kind, alb_msg **ret)
+{
+	int r = alb_msg_new(ret, ALB_MSG_SUCCESS, cmd->seq, cmd->name);
+	if (r >= 0)
+		(*ret)->reply.kind = kind;
+	return r;
+}
+
 static int reply_error(struct alb_conn *conn, const alb_msg *cmd, int r, alb_ctx *ctx)
 {
 	const char *why = alb_ctx_last_error(ctx);
@@ -97,29 +123,24 @@ static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
 static int cmd_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	int r = alb_msg_new(&m, ALB_MSG_SUCCESS, cmd->seq, cmd->name);
+	int r = reply_new(cmd, ALB_REPLY_UNIKERNELS, &m);
 	if (r < 0)
 		return r;
-	m->reply.kind = ALB_REPLY_UNIKERNELS;
 	uint32_t n = 0;
 	for (struct uk *u = vmm->uks; u; u = u->next)
-		if (alb_name_is_path(cmd->name) ? alb_name_is_prefix(cmd->name, u->name)
-						: alb_name_equal(cmd->name, u->name))
-			n++;
-	if (n == 0 && !alb_name_is_path(cmd->name)) {
-		_cleanup_free_ char *s = name_s(cmd->name);
-		return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", s);
-	}
+		n += selects(cmd->name, u->name);
+	struct uk *one;
+	if (n == 0 && !alb_name_is_path(cmd->name))
+		return lookup(vmm, cmd->name, &one);
 	if (n > ALB_WIRE_LIST_MAX)
 		n = ALB_WIRE_LIST_MAX;
 	m->reply.unikernels = calloc(n ? n : 1, sizeof(*m->reply.unikernels));
 	if (!m->reply.unikernels)
 		return -ENOMEM;
 	for (struct uk *u = vmm->uks; u && m->reply.n_unikernels < n; u = u->next)
-		if (alb_name_is_path(cmd->name) ? alb_name_is_prefix(cmd->name, u->name)
-						: alb_name_equal(cmd->name, u->name))
-			if ((r = fill_info(&m->reply.unikernels[m->reply.n_unikernels++], u)) < 0)
-				return r;
+		if (selects(cmd->name, u->name) &&
+		    (r = fill_info(&m->reply.unikernels[m->reply.n_unikernels++], u)) < 0)
+			return r;
 	return alb_conn_send(conn, m);
 }
 
@@ -156,9 +177,8 @@ static int cmd_policy_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *c
 	if (r < 0)
 		return r;
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	if ((r = alb_msg_new(&m, ALB_MSG_SUCCESS, cmd->seq, cmd->name)) < 0)
+	if ((r = reply_new(cmd, ALB_REPLY_POLICIES, &m)) < 0)
 		return r;
-	m->reply.kind = ALB_REPLY_POLICIES;
 	struct policies p = {vmm, m, 0};
 	r = alb_tree_foreach(vmm->tree, cmd->name, ALB_TREE_POLICY, collect_policy, &p);
 	if (r < 0)
@@ -193,11 +213,10 @@ static int cmd_policy_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg 
 
 static int cmd_destroy(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
-	struct uk *u = vmm_find(vmm, cmd->name);
-	if (!u) {
-		_cleanup_free_ char *s = name_s(cmd->name);
-		return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", s);
-	}
+	struct uk *u;
+	int r = lookup(vmm, cmd->name, &u);
+	if (r < 0)
+		return r;
 	struct waiter *w = waiter_new(conn, cmd);
 	if (!w)
 		return -ENOMEM;
@@ -207,13 +226,11 @@ static int cmd_destroy(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 
 static int cmd_restart(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
-	struct uk *u = vmm_find(vmm, cmd->name);
-	if (!u) {
-		_cleanup_free_ char *s = name_s(cmd->name);
-		return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", s);
-	}
+	struct uk *u;
+	int r = lookup(vmm, cmd->name, &u);
+	if (r < 0)
+		return r;
 	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *c = NULL;
-	int r;
 	if (cmd->cmd.has_argv) {
 		if ((r = alb_unikernel_config_dup(u->config, &c)) < 0)
 			return r;
@@ -343,13 +360,11 @@ static int check_block_name(alb_vmm *vmm, const alb_name *name)
 static int cmd_block_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	int r = alb_msg_new(&m, ALB_MSG_SUCCESS, cmd->seq, cmd->name);
+	int r = reply_new(cmd, ALB_REPLY_BLOCKS, &m);
 	if (r < 0)
 		return r;
-	m->reply.kind = ALB_REPLY_BLOCKS;
 	for (struct vmm_block *b = vmm->blocks; b; b = b->next) {
-		if (!(alb_name_is_path(cmd->name) ? alb_name_is_prefix(cmd->name, b->name)
-						  : alb_name_equal(cmd->name, b->name)))
+		if (!selects(cmd->name, b->name))
 			continue;
 		if (m->reply.n_blocks >= ALB_WIRE_LIST_MAX)
 			break;
@@ -439,16 +454,7 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 	    (r = block_fill(vmm, s->upload_path, cmd->cmd.compressed, file,
 			    cmd->cmd.block_size_mb)) < 0) {
 		unlink(file);
-		alb_tree_remove_block(vmm->tree, cmd->name);
-		struct vmm_block **p = &vmm->blocks;
-		while (*p && !alb_name_equal((*p)->name, cmd->name))
-			p = &(*p)->next;
-		if (*p) {
-			struct vmm_block *b = *p;
-			*p = b->next;
-			alb_name_free(b->name);
-			free(b);
-		}
+		vmm_block_forget(vmm, cmd->name);
 		return r;
 	}
 	vmm_save(vmm);
@@ -483,11 +489,7 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 	if ((r = vmm_block_add(vmm, cmd->name, cmd->cmd.block_size_mb, cmd->cmd.sector_size)) < 0)
 		return r;
 	if ((r = block_create_file(vmm, file, cmd->cmd.block_size_mb)) < 0) {
-		alb_tree_remove_block(vmm->tree, cmd->name);
-		struct vmm_block *b = vmm->blocks;
-		vmm->blocks = b->next;
-		alb_name_free(b->name);
-		free(b);
+		vmm_block_forget(vmm, cmd->name);
 		return r;
 	}
 	vmm_save(vmm);
@@ -500,10 +502,7 @@ static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *n = name_s(cmd->name);
-	struct vmm_block **p = &vmm->blocks;
-	while (*p && !alb_name_equal((*p)->name, cmd->name))
-		p = &(*p)->next;
-	if (!*p)
+	if (!vmm_block_find(vmm, cmd->name))
 		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
 	struct uk *u = vmm_block_user(vmm, cmd->name);
 	if (u)
@@ -513,11 +512,7 @@ static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *
 		return r;
 	if (unlink(file) < 0 && errno != ENOENT)
 		return alb_error(vmm->ctx, errno, "Failed to remove '%s': %s", file, strerror(errno));
-	struct vmm_block *b = *p;
-	*p = b->next;
-	alb_name_free(b->name);
-	free(b);
-	alb_tree_remove_block(vmm->tree, cmd->name);
+	vmm_block_forget(vmm, cmd->name);
 	vmm_save(vmm);
 	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
 }
@@ -627,25 +622,23 @@ static int download_open(alb_vmm *vmm, const char *path, bool compress, uint64_t
 static int cmd_get(struct session *s, const alb_msg *cmd)
 {
 	alb_vmm *vmm = s->vmm;
-	struct uk *u = vmm_find(vmm, cmd->name);
-	if (!u) {
-		_cleanup_free_ char *n = name_s(cmd->name);
-		return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", n);
-	}
+	struct uk *u;
+	int r = lookup(vmm, cmd->name, &u);
+	if (r < 0)
+		return r;
 	char path[PATH_MAX];
 	uint64_t size;
-	int r = alb_image_path(vmm->images_dir, u->config->digest, path);
+	r = alb_image_path(vmm->images_dir, u->config->digest, path);
 	if (r < 0)
 		return r;
 	int fd = download_open(vmm, path, cmd->cmd.compress, &size);
 	if (fd < 0)
 		return fd;
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	if ((r = alb_msg_new(&m, ALB_MSG_SUCCESS, cmd->seq, cmd->name)) < 0) {
+	if ((r = reply_new(cmd, ALB_REPLY_IMAGE, &m)) < 0) {
 		close(fd);
 		return r;
 	}
-	m->reply.kind = ALB_REPLY_IMAGE;
 	m->reply.image_size = size;
 	m->reply.compressed = cmd->cmd.compress;
 	m->reply.tender = u->config->tender;
@@ -680,12 +673,11 @@ static int cmd_block_dump(struct session *s, const alb_msg *cmd)
 	if (fd < 0)
 		return fd;
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	if ((r = alb_msg_new(&m, ALB_MSG_SUCCESS, cmd->seq, cmd->name)) < 0 ||
+	if ((r = reply_new(cmd, ALB_REPLY_BLOCKS, &m)) < 0 ||
 	    !(m->reply.blocks = calloc(1, sizeof(*m->reply.blocks)))) {
 		close(fd);
 		return r < 0 ? r : -ENOMEM;
 	}
-	m->reply.kind = ALB_REPLY_BLOCKS;
 	m->reply.n_blocks = 1;
 	struct alb_block_info *i = &m->reply.blocks[0];
 	i->sector_size = b->sector_size;
@@ -712,9 +704,8 @@ static int cmd_tenders(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 	if (r < 0)
 		return r;
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	if ((r = alb_msg_new(&m, ALB_MSG_SUCCESS, cmd->seq, cmd->name)) < 0)
+	if ((r = reply_new(cmd, ALB_REPLY_TENDERS, &m)) < 0)
 		return r;
-	m->reply.kind = ALB_REPLY_TENDERS;
 	if (n > ALB_TENDERS_MAX)
 		n = ALB_TENDERS_MAX;
 	if (n && !(m->reply.tenders = calloc(n, sizeof(*m->reply.tenders))))

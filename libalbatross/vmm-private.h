@@ -95,6 +95,8 @@ int vmm_block_path(alb_vmm *vmm, const alb_name *block, char buf[PATH_MAX]);
 int vmm_block_name(alb_vmm *vmm, const alb_name *uk, const alb_unikernel_config *c, uint32_t k,
 		   alb_name **ret);
 int vmm_block_add(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint32_t sector_size);
+/* Takes a block device out of the list and the tree (not its file). */
+void vmm_block_forget(alb_vmm *vmm, const alb_name *name);
 int vmm_refresh_root_policy(alb_vmm *vmm);
 int vmm_save(alb_vmm *vmm);
 

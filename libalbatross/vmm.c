@@ -226,6 +226,19 @@ int vmm_block_add(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint32_t
 	return 0;
 }
 
+void vmm_block_forget(alb_vmm *vmm, const alb_name *name)
+{
+	for (struct vmm_block **p = &vmm->blocks; *p; p = &(*p)->next)
+		if (alb_name_equal((*p)->name, name)) {
+			struct vmm_block *b = *p;
+			*p = b->next;
+			alb_name_free(b->name);
+			free(b);
+			break;
+		}
+	alb_tree_remove_block(vmm->tree, name);
+}
+
 /* ---- images ----------------------------------------------------------------------------- */
 
 void vmm_image_unref(alb_vmm *vmm, const uint8_t digest[32])
