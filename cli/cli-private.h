@@ -44,6 +44,12 @@ struct cli_command {
 	int (*run)(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 };
 
+/* The helper daemons' commands, each in its own file (cmd-console.c, cmd-log.c,
+ * cmd-stats.c); they connect to RUNDIR/console.sock, log.sock, stats.sock. */
+int cli_cmd_console(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_log(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_stats(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
 extern const struct cli_command cli_commands[];
 extern const size_t cli_n_commands;
 

@@ -1469,5 +1469,8 @@ const struct cli_command cli_commands[] = {
     {"dump-block", "NAME FILE [--compress]", cmd_dump_block},
     {"destroy-block", "NAME", cmd_destroy_block},
     {"tenders", "", cmd_tenders},
+    {"console", "NAME [--since T | --count N] [--follow]", cli_cmd_console},
+    {"log", "[PATH] [--since T] [--count N] [--follow]", cli_cmd_log},
+    {"stats", "[NAME|PATH] [--follow]", cli_cmd_stats},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);

@@ -7,7 +7,10 @@
 #ifndef ALBATROSS_ALBATROSS_H
 #define ALBATROSS_ALBATROSS_H
 
+#include <albatross/console.h>
 #include <albatross/ctx.h>
+#include <albatross/log.h>
+#include <albatross/stats.h>
 #include <albatross/name.h>
 #include <albatross/policy.h>
 #include <albatross/unikernel.h>

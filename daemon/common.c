@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static const char *const priority_names[] = {
+	[ALB_LOG_ERR] = "error", [ALB_LOG_WARNING] = "warning", [ALB_LOG_NOTICE] = "notice",
+	[ALB_LOG_INFO] = "info", [ALB_LOG_DEBUG] = "debug"};
+
+void daemon_log(alb_ctx *ctx, int priority, const char *message, void *userdata)
+{
+	(void)ctx;
+	if (priority < ALB_LOG_ERR || priority > ALB_LOG_DEBUG)
+		priority = ALB_LOG_ERR;
+	/* <N> prefixes are understood by journald when stderr goes there. */
+	fprintf(stderr, "<%d>%s: %s: %s\n", priority, (const char *)userdata,
+		priority_names[priority], message);
+}
+
+int daemon_ctx(const char *name, int verbose, alb_ctx **ret)
+{
+	int r = alb_ctx_new(ret);
+	if (r < 0)
+		return r;
+	alb_ctx_set_log_fn(*ret, daemon_log, (void *)name);
+	alb_ctx_set_log_priority(*ret, verbose >= 2 ? ALB_LOG_DEBUG
+				       : verbose ? ALB_LOG_INFO : ALB_LOG_NOTICE);
+	return 0;
+}
+
+static int on_stop(alb_source *source, int signo, void *userdata)
+{
+	alb_loop_exit(userdata, 0);
+	return 0;
+}
+
+int daemon_loop(alb_ctx *ctx, alb_loop **ret_loop, alb_source *ret_sources[2])
+{
+	signal(SIGPIPE, SIG_IGN);
+	int r = alb_loop_new(ctx, ret_loop);
+	if (r < 0)
+		return r;
+	if ((r = alb_loop_add_signal(*ret_loop, SIGTERM, on_stop, *ret_loop, &ret_sources[0])) <
+		    0 ||
+	    (r = alb_loop_add_signal(*ret_loop, SIGINT, on_stop, *ret_loop, &ret_sources[1])) < 0)
+		return r;
+	return 0;
+}
+
+int daemon_listen_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	if (!pid || !fds || strtol(pid, NULL, 10) != getpid() || strtol(fds, NULL, 10) < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 3; /* SD_LISTEN_FDS_START */
+}
+
+const char *daemon_absolute(const char *path, char *buf, size_t size)
+{
+	char cwd[4096];
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return path;
+	snprintf(buf, size, "%s/%s", cwd, path);
+	return buf;
+}
+
+int daemon_lookup_user(const char *user, const char *group, uid_t *ret_uid, gid_t *ret_gid)
+{
+	*ret_uid = (uid_t)-1;
+	*ret_gid = (gid_t)-1;
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		if (!pw) {
+			fprintf(stderr, "there is no user '%s'\n", user);
+			return -ENOENT;
+		}
+		*ret_uid = pw->pw_uid;
+		*ret_gid = pw->pw_gid;
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			fprintf(stderr, "there is no group '%s'\n", group);
+			return -ENOENT;
+		}
+		*ret_gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+int daemon_drop_privileges(uid_t uid, gid_t gid)
+{
+	if (gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0)) {
+		fprintf(stderr, "Failed to switch to group %u: %s\n", (unsigned)gid,
+			strerror(errno));
+		return -errno;
+	}
+	if (uid != (uid_t)-1) {
+		if (setuid(uid) < 0) {
+			fprintf(stderr, "Failed to switch to user %u: %s\n", (unsigned)uid,
+				strerror(errno));
+			return -errno;
+		}
+		if (uid != 0 && setuid(0) == 0) {
+			fprintf(stderr, "Dropping privileges failed: root could be regained\n");
+			return -EPERM;
+		}
+	}
+	return 0;
+}

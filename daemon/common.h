@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * What every albatross daemon's main() shares: logging to stderr (journald
+ * priorities), the loop with SIGTERM/SIGINT handling, the listening socket
+ * (or the one systemd passed), and dropping privileges after binding.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <albatross/albatross.h>
+
+/* Logs "<N>NAME: level: message" to stderr; userdata is the daemon's name. */
+void daemon_log(alb_ctx *ctx, int priority, const char *message, void *userdata);
+
+/* A context logging as name at the priority for verbose (0 notice, 1 info, 2+ debug). */
+int daemon_ctx(const char *name, int verbose, alb_ctx **ret);
+
+/*
+ * A loop that stops (alb_loop_run returns 0) on SIGTERM or SIGINT; SIGPIPE is
+ * ignored. *ret_sources (2) are freed by the caller with alb_source_free().
+ */
+int daemon_loop(alb_ctx *ctx, alb_loop **ret_loop, alb_source *ret_sources[2]);
+
+/* The listening socket systemd passed (LISTEN_FDS, LISTEN_PID), or -1. */
+int daemon_listen_fd(void);
+
+/* Makes path absolute against the working directory into buf. */
+const char *daemon_absolute(const char *path, char *buf, size_t size);
+
+/*
+ * Looks up user and group (either may be NULL). Returns 0, or -ENOENT with a
+ * message on stderr.
+ */
+int daemon_lookup_user(const char *user, const char *group, uid_t *ret_uid, gid_t *ret_gid);
+
+/*
+ * Drops to uid/gid (if not -1): supplementary groups cleared, then gid, then
+ * uid, and checks that root cannot be regained. Call after binding sockets
+ * and opening what needs privileges. 0 or -errno with a message on stderr.
+ */
+int daemon_drop_privileges(uid_t uid, gid_t gid);
