@@ -232,6 +232,8 @@ int main(int argc, char **argv)
 		}
 		alb_vmm_set_tender_user(d.vmm, pw->pw_uid, pw->pw_gid);
 	}
+	if ((r = alb_vmm_connect_helpers(d.vmm)) < 0)
+		goto out;
 	if ((r = alb_vmm_start(d.vmm)) < 0) {
 		if (r == -EBADMSG || r == -EPROTO)
 			status = EXIT_STATE;

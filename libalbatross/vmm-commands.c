@@ -197,6 +197,7 @@ static int cmd_policy_add(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 	if (r < 0 || (r = alb_tree_insert_policy(vmm->tree, cmd->name, cmd->cmd.policy)) < 0)
 		return r;
 	vmm_save(vmm);
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_ADDED, cmd->name));
 	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
 }
 
@@ -206,6 +207,7 @@ static int cmd_policy_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg 
 	if (r < 0)
 		return r;
 	vmm_save(vmm);
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_REMOVED, cmd->name));
 	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
 }
 
@@ -458,6 +460,7 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 		return r;
 	}
 	vmm_save(vmm);
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
 	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, NULL);
 }
 
@@ -493,6 +496,7 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 		return r;
 	}
 	vmm_save(vmm);
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
 	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, NULL);
 }
 
@@ -514,6 +518,7 @@ static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *
 		return alb_error(vmm->ctx, errno, "Failed to remove '%s': %s", file, strerror(errno));
 	vmm_block_forget(vmm, cmd->name);
 	vmm_save(vmm);
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_REMOVED, cmd->name));
 	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
 }
 
@@ -786,8 +791,13 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		s->download_fd = -1;
 		alb_conn_set_data(conn, s);
 	}
-	if (s->upload)
-		return upload_data(s, msg);
+	if (s->upload) {
+		snprintf(vmm->identity, sizeof(vmm->identity), "uid %u",
+			 (unsigned)alb_conn_peer_uid(conn));
+		int r = upload_data(s, msg);
+		vmm->identity[0] = '\0';
+		return r;
+	}
 	_cleanup_(alb_msg_freep) alb_msg *cmd = msg;
 	if (!cmd)
 		return 0; /* a stray end-of-stream frame */
@@ -796,6 +806,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		return -EPROTO;
 	}
 	alb_ctx_clear_error(vmm->ctx);
+	snprintf(vmm->identity, sizeof(vmm->identity), "uid %u", (unsigned)alb_conn_peer_uid(conn));
 	int r;
 	switch (cmd->cmd.kind) {
 	case ALB_CMD_UNIKERNEL_INFO:
@@ -848,6 +859,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 			      alb_command_to_string(cmd->cmd.kind));
 		break;
 	}
+	vmm->identity[0] = '\0';
 	if (r < 0) {
 		/* cmd may have moved into the session (an upload that failed to begin). */
 		const alb_msg *c = cmd ? cmd : s->upload;

@@ -83,6 +83,8 @@ struct alb_vmm {
 	struct vmm_block *blocks;
 	struct alb_state *unrestored;
 	struct alb_server *server;
+	struct alb_peer *console, *log, *stats;
+	char identity[64]; /* who asked for what is being done now; "" for albatrossd itself */
 	bool started;
 	void (*shutdown_done)(alb_vmm *vmm, void *userdata);
 	void *shutdown_userdata;
@@ -116,6 +118,11 @@ void vmm_destroy(alb_vmm *vmm, struct uk *u, struct waiter *w);
 int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, struct waiter *w);
 /* Removes the image file if no unikernel uses it any more. */
 void vmm_image_unref(alb_vmm *vmm, const uint8_t digest[32]);
+
+/* Log events: a new event of kind about name (may be NULL), time and identity
+ * filled; then vmm_event_send() (which takes it). */
+struct alb_log_event *vmm_event_new(alb_vmm *vmm, int kind, const alb_name *name);
+void vmm_event_send(alb_vmm *vmm, struct alb_log_event *event);
 
 /* vmm-commands.c */
 extern const struct alb_server_ops vmm_server_ops;

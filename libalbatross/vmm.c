@@ -21,6 +21,7 @@
 #include "fileio-private.h"
 #include "image-private.h"
 #include "net-private.h"
+#include "peer-private.h"
 #include "server-private.h"
 #include "state-private.h"
 #include "vmm-private.h"
@@ -325,6 +326,149 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 	return alb_tree_check_unikernel(vmm->tree, name, config);
 }
 
+/* ---- the helper daemons ----------------------------------------------------------------- */
+
+struct alb_log_event *vmm_event_new(alb_vmm *vmm, int kind, const alb_name *name)
+{
+	if (!vmm->log)
+		return NULL;
+	struct alb_log_event *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->kind = kind;
+	e->time_us = alb_now_realtime();
+	if ((name && alb_name_dup(name, &e->name) < 0) ||
+	    (vmm->identity[0] && !(e->identity = strdup(vmm->identity)))) {
+		alb_log_event_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+void vmm_event_send(alb_vmm *vmm, struct alb_log_event *event)
+{
+	if (!event)
+		return;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	if (alb_name_new_root(&root) < 0 ||
+	    alb_msg_new(&m, ALB_MSG_COMMAND, 0, event->name ? event->name : root) < 0) {
+		alb_log_event_free(event);
+		return;
+	}
+	m->cmd.kind = ALB_CMD_LOG_EVENT;
+	m->cmd.event = event;
+	alb_peer_send(vmm->log, m);
+}
+
+/* An event about a unikernel, with a free-text message (may be NULL). */
+static void uk_event(struct uk *u, int kind, const char *message)
+{
+	struct alb_log_event *e = vmm_event_new(u->vmm, kind, u->name);
+	if (e && message && !(e->message = strndup(message, ALB_WIRE_STRING_MAX))) {
+		alb_log_event_free(e);
+		return;
+	}
+	vmm_event_send(u->vmm, e);
+}
+
+static void send_named(struct alb_peer *peer, const alb_name *name, int command,
+		       void (*fill)(struct alb_cmd *cmd, struct uk *u), struct uk *u)
+{
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	if (!alb_peer_connected(peer) || alb_msg_new(&m, ALB_MSG_COMMAND, 0, name) < 0)
+		return;
+	m->cmd.kind = command;
+	if (fill)
+		fill(&m->cmd, u);
+	alb_peer_send(peer, m);
+}
+
+static void fill_console(struct alb_cmd *cmd, struct uk *u)
+{
+	cmd->fifo = strdup(u->fifo);
+}
+
+static void fill_stats(struct alb_cmd *cmd, struct uk *u)
+{
+	cmd->pid = (uint32_t)u->pid;
+	cmd->taps = alb_strv_dup(u->taps, u->n_taps);
+	cmd->n_taps = cmd->taps ? u->n_taps : 0;
+}
+
+/* A running unikernel for albatross-console and albatross-stats. */
+static void uk_register(struct uk *u)
+{
+	if (u->pid <= 0)
+		return;
+	send_named(u->vmm->console, u->name, ALB_CMD_CONSOLE_ADD, fill_console, u);
+	send_named(u->vmm->stats, u->name, ALB_CMD_STATS_ADD, fill_stats, u);
+}
+
+static int fifo_io(alb_source *source, int fd, uint32_t events, void *userdata);
+
+/* albatrossd reads a console FIFO itself only while albatross-console is away:
+ * there is always a reader, and never two. */
+static void uk_console_drain(struct uk *u, bool drain)
+{
+	if (!drain)
+		u->fifo_source = alb_source_free(u->fifo_source);
+	else if (u->fifo_fd >= 0 && !u->fifo_source &&
+		 alb_loop_add_io(u->vmm->loop, u->fifo_fd, ALB_IO_IN, fifo_io, u, &u->fifo_source) <
+			 0)
+		alb_log_err(u->vmm->ctx, "Failed to read the console of '%s'", u->name_s);
+}
+
+static void console_connected(struct alb_peer *peer, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	for (struct uk *u = vmm->uks; u; u = u->next) {
+		uk_console_drain(u, false);
+		if (u->pid > 0)
+			send_named(peer, u->name, ALB_CMD_CONSOLE_ADD, fill_console, u);
+	}
+}
+
+static void console_disconnected(struct alb_peer *peer, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		uk_console_drain(u, true);
+}
+
+static void stats_connected(struct alb_peer *peer, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (u->pid > 0)
+			send_named(peer, u->name, ALB_CMD_STATS_ADD, fill_stats, u);
+}
+
+ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
+{
+	if (!vmm)
+		return -EINVAL;
+	static const struct alb_peer_ops console_ops = {console_connected, console_disconnected};
+	static const struct alb_peer_ops stats_ops = {stats_connected, NULL};
+	static const struct alb_peer_ops log_ops = {NULL, NULL};
+	char path[PATH_MAX];
+	int r;
+	snprintf(path, sizeof(path), "%s/console.sock", vmm->rundir);
+	if (!vmm->console && (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-console", path,
+					       &console_ops, vmm, false, 16 << 20, &vmm->console)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/stats.sock", vmm->rundir);
+	if (!vmm->stats && (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-stats", path,
+					     &stats_ops, vmm, false, 16 << 20, &vmm->stats)) < 0)
+		return r;
+	/* Events wait (bounded) for albatross-log to come back. */
+	snprintf(path, sizeof(path), "%s/log.sock", vmm->rundir);
+	if (!vmm->log && (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-log", path, &log_ops,
+					   vmm, true, 16 << 20, &vmm->log)) < 0)
+		return r;
+	return 0;
+}
+
 /* ---- running a tender ------------------------------------------------------------------- */
 
 /*
@@ -560,8 +704,7 @@ static int uk_start(struct uk *u)
 		r = alb_error(ctx, errno, "Failed to open '%s': %s", u->fifo, strerror(errno));
 		goto fail;
 	}
-	if ((r = alb_loop_add_io(vmm->loop, u->fifo_fd, ALB_IO_IN, fifo_io, u, &u->fifo_source)) < 0)
-		goto fail;
+	uk_console_drain(u, !alb_peer_connected(vmm->console));
 
 	u->taps = calloc((size_t)c->n_nets + 1, sizeof(char *));
 	u->block_files = calloc((size_t)c->n_blocks + 1, sizeof(char *));
@@ -617,6 +760,18 @@ static int uk_start(struct uk *u)
 	u->message = NULL;
 	alb_log_info(ctx, "Started '%s' (pid %d, %s)", u->name_s, u->pid, t.name);
 	emit(vmm, u, ALB_VMM_STARTED, 0, 0);
+	uk_register(u);
+	struct alb_log_event *e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_STARTED, u->name);
+	if (e) {
+		e->pid = (uint32_t)u->pid;
+		e->has_digest = true;
+		memcpy(e->digest, c->digest, 32);
+		if (u->n_taps && (e->taps = alb_strv_dup(u->taps, u->n_taps)))
+			e->n_taps = u->n_taps;
+		if (u->n_block_files && (e->blocks = alb_strv_dup(u->block_files, u->n_block_files)))
+			e->n_blocks = u->n_block_files;
+		vmm_event_send(vmm, e);
+	}
 	return 0;
 fail:
 	uk_release_runtime(u);
@@ -666,6 +821,7 @@ static void uk_set_failed(struct uk *u, const char *fmt, ...)
 	u->state = ALB_STATE_FAILED;
 	alb_log_err(u->vmm->ctx, "'%s' failed: %s", u->name_s, u->message ? u->message : "?");
 	emit(u->vmm, u, ALB_VMM_FAILED, 0, 0);
+	uk_event(u, ALB_EVENT_UNIKERNEL_FAILED, u->message);
 }
 
 /* Takes u out of everything and frees it. */
@@ -685,6 +841,7 @@ static void uk_finish_destroy(struct uk *u)
 	vmm_save(vmm);
 	alb_log_info(vmm->ctx, "Destroyed '%s'", u->name_s);
 	emit(vmm, u, ALB_VMM_DESTROYED, 0, 0);
+	uk_event(u, ALB_EVENT_UNIKERNEL_DESTROYED, NULL);
 	uk_reply_all(u, 0, NULL);
 	uk_free(u);
 }
@@ -732,6 +889,9 @@ static void shutdown_check(alb_vmm *vmm)
 			return;
 	void (*done)(alb_vmm *, void *) = vmm->shutdown_done;
 	vmm->shutdown_done = NULL;
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_DAEMON_STOP, NULL));
+	if (vmm->log)
+		alb_peer_flush(vmm->log, 1000);
 	done(vmm, vmm->shutdown_userdata);
 }
 
@@ -767,6 +927,13 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 	uint64_t uptime = alb_now_monotonic() - u->started_mono;
 	uk_release_runtime(u);
 	u->state = ALB_STATE_STOPPED;
+	send_named(vmm->stats, u->name, ALB_CMD_STATS_REMOVE, NULL, u);
+	struct alb_log_event *e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_EXITED, u->name);
+	if (e) {
+		e->pid = (uint32_t)pid;
+		e->exit = u->last_exit;
+		vmm_event_send(vmm, e);
+	}
 	if (sig)
 		alb_log_info(vmm->ctx, "'%s' (pid %d) was killed by signal %d", u->name_s, pid, sig);
 	else
@@ -817,6 +984,12 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 	}
 	alb_log_info(vmm->ctx, "Restarting '%s' in %" PRIu64 " ms", u->name_s, delay / 1000);
 	emit(vmm, u, ALB_VMM_RESTARTING, 0, 0);
+	e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_RESTARTING, u->name);
+	if (e) {
+		e->attempt = u->restarts + 1;
+		e->delay_us = delay;
+		vmm_event_send(vmm, e);
+	}
 	return 0;
 }
 
@@ -856,6 +1029,7 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 	/* In the list before it starts, so that its taps are recorded. */
 	u->next = vmm->uks;
 	vmm->uks = u;
+	uk_event(u, ALB_EVENT_UNIKERNEL_CREATED, NULL);
 	if ((r = uk_start(u)) < 0) {
 		vmm->uks = u->next;
 		alb_tree_remove_unikernel(vmm->tree, name);
@@ -1088,6 +1262,7 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 	}
 	vmm->started = true;
 	leftovers_remove(vmm);
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_DAEMON_START, NULL));
 
 	for (uint32_t i = 0; i < s->n_blocks; i++) {
 		struct alb_state_block *b = &s->blocks[i];
@@ -1203,6 +1378,9 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 	if (!vmm)
 		return NULL;
 	vmm->server = alb_server_free(vmm->server);
+	vmm->console = alb_peer_free(vmm->console);
+	vmm->stats = alb_peer_free(vmm->stats);
+	vmm->log = alb_peer_free(vmm->log);
 	if (vmm->socket_path[0])
 		(void)unlink(vmm->socket_path);
 	while (vmm->uks) {

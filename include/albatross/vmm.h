@@ -84,6 +84,16 @@ int alb_vmm_listen(alb_vmm *vmm, const char *path);
 int alb_vmm_listen_fd(alb_vmm *vmm, int fd);
 
 /**
+ * Connects to the helper daemons in the rundir (console.sock, log.sock,
+ * stats.sock), now and again whenever one restarts: running unikernels are
+ * registered with albatross-console (which then reads their console FIFOs)
+ * and albatross-stats, and every event goes to albatross-log (queued, bounded,
+ * while it is down). None of them needs to be up. Call before alb_vmm_start().
+ * @return 0, -ENOMEM.
+ */
+int alb_vmm_connect_helpers(alb_vmm *vmm);
+
+/**
  * Creates and starts a unikernel from an image file (zlib-compressed if the
  * config says so), with every check of the socket command.
  * @return 0, -EEXIST, -EDQUOT, -EINVAL, -ENOENT, -errno.
