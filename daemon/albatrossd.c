@@ -49,6 +49,8 @@ static void usage(FILE *f)
 		"  --socket PATH        the command socket (default RUNDIR/albatrossd.sock)\n"
 		"  --tender-dir DIR     look for solo5-hvt / solo5-spt here before $PATH\n"
 		"  --tender-user USER   run tenders as USER (taps are made owned by USER)\n"
+		"  --group GROUP        the helper daemons' group: owns the socket and may read\n"
+		"                       the console FIFOs\n"
 		"  --stop-timeout SEC   SIGKILL a tender this long after SIGTERM (default 5)\n"
 		"  --restart-backoff MS first restart delay, doubled up to 60 s (default 1000)\n"
 		"  --crash-loop N/SEC   N restarts within SEC seconds is a crash loop (default 5/60)\n"
@@ -109,6 +111,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"tender-dir", required_argument, NULL, 't'},
 		{"tender-user", required_argument, NULL, 'u'},
+		{"group", required_argument, NULL, 'g'},
 		{"stop-timeout", required_argument, NULL, 'T'},
 		{"restart-backoff", required_argument, NULL, 'B'},
 		{"crash-loop", required_argument, NULL, 'C'},
@@ -118,7 +121,7 @@ int main(int argc, char **argv)
 		{0},
 	};
 	const char *rundir = "/run/albatross", *dbdir = "/var/lib/albatross", *socket_path = NULL,
-		   *tender_dir = NULL, *tender_user = NULL;
+		   *tender_dir = NULL, *tender_user = NULL, *group = NULL;
 	unsigned long stop_timeout = 5, backoff_ms = 1000, burst = 5, window = 60;
 	int verbose = 0, c;
 	char *end;
@@ -138,6 +141,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			tender_user = optarg;
+			break;
+		case 'g':
+			group = optarg;
 			break;
 		case 'T':
 			stop_timeout = strtoul(optarg, &end, 10);
@@ -231,6 +237,15 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		alb_vmm_set_tender_user(d.vmm, pw->pw_uid, pw->pw_gid);
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			fprintf(stderr, "albatrossd: there is no group '%s'\n", group);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		alb_vmm_set_group(d.vmm, gr->gr_gid);
 	}
 	if ((r = alb_vmm_connect_helpers(d.vmm)) < 0)
 		goto out;

@@ -71,6 +71,8 @@ struct alb_vmm {
 	char images_dir[PATH_MAX];
 	uint32_t tender_uid, tender_gid;
 	bool has_tender_user;
+	bool has_group;
+	uint32_t group_gid;
 	uint64_t stop_timeout_us, backoff_initial_us, backoff_max_us, crash_window_us;
 	uint32_t crash_burst;
 	alb_vmm_event_fn event_fn;

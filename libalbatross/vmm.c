@@ -695,7 +695,14 @@ static int uk_start(struct uk *u)
 		u->fifo[0] = '\0';
 		goto fail;
 	}
-	if (vmm->has_tender_user && chown(u->fifo, vmm->tender_uid, vmm->tender_gid) < 0) {
+	/* albatross-console (the helper group) reads it. */
+	uid_t fifo_uid = vmm->has_tender_user ? vmm->tender_uid : (uid_t)-1;
+	gid_t fifo_gid = vmm->has_group		? vmm->group_gid
+			 : vmm->has_tender_user ? vmm->tender_gid
+						: (gid_t)-1;
+	if ((fifo_uid != (uid_t)-1 || fifo_gid != (gid_t)-1) &&
+	    (chown(u->fifo, fifo_uid, fifo_gid) < 0 ||
+	     (vmm->has_group && chmod(u->fifo, 0640) < 0))) {
 		r = alb_error(ctx, errno, "Failed to hand '%s' over: %s", u->fifo, strerror(errno));
 		goto fail;
 	}
@@ -1156,6 +1163,15 @@ ALB_EXPORT int alb_vmm_set_tender_user(alb_vmm *vmm, uint32_t uid, uint32_t gid)
 	return 0;
 }
 
+ALB_EXPORT int alb_vmm_set_group(alb_vmm *vmm, uint32_t gid)
+{
+	if (!vmm)
+		return -EINVAL;
+	vmm->group_gid = gid;
+	vmm->has_group = true;
+	return 0;
+}
+
 ALB_EXPORT int alb_vmm_set_stop_timeout(alb_vmm *vmm, uint64_t usec)
 {
 	if (!vmm || usec == 0)
@@ -1325,7 +1341,8 @@ ALB_EXPORT int alb_vmm_listen(alb_vmm *vmm, const char *path)
 	if (!vmm->server &&
 	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, 0, &vmm->server)) < 0)
 		return r;
-	if ((r = alb_server_listen_unix(vmm->server, path, 0660, (gid_t)-1)) < 0)
+	if ((r = alb_server_listen_unix(vmm->server, path, 0660,
+					 vmm->has_group ? vmm->group_gid : (gid_t)-1)) < 0)
 		return r;
 	snprintf(vmm->socket_path, sizeof(vmm->socket_path), "%s", path);
 	return 0;

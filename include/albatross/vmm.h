@@ -55,6 +55,12 @@ int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, const char *run
 int alb_vmm_set_tender_dir(alb_vmm *vmm, const char *dir);
 /** Runs tenders as this user and group, and makes taps owned by them. @return 0. */
 int alb_vmm_set_tender_user(alb_vmm *vmm, uint32_t uid, uint32_t gid);
+/**
+ * The group of the helper daemons (albatross-console reads the console
+ * FIFOs): the command socket and the FIFOs are made group @p gid, mode 0660
+ * and 0640. @return 0.
+ */
+int alb_vmm_set_group(alb_vmm *vmm, uint32_t gid);
 /** SIGKILL follows SIGTERM after @p usec (default 5 s). @return 0, -EINVAL. */
 int alb_vmm_set_stop_timeout(alb_vmm *vmm, uint64_t usec);
 /** Restart back-off: first delay and cap (default 1 s and 60 s). @return 0, -EINVAL. */
