@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""Integration tests of albatross-stats with albatrossd, the real CLI, the test
+tender, InfluxDB (Debian's influxdb) and promtool (Debian's prometheus), as
+root in a private network namespace (exit 77 otherwise).
+
+usage: test-stats.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE CONSOLE LOG STATS"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Daemon, Skip, Tap, cbor, check, frame, mkimage,  # noqa: E402
+                     require_netns, wait_for)
+
+require_netns(sys.argv)
+PATHS = dict(zip(('albatrossd', 'client', 'tender_dir', 'mkimage', 'console', 'log', 'stats'),
+                 sys.argv[1:8]))
+tap = Tap()
+INTERVAL_MS = 200
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Stats:
+    """A real albatross-stats with --rundir."""
+
+    def __init__(self, rundir, extra=()):
+        self.rundir = rundir
+        os.makedirs(rundir, exist_ok=True)
+        self.socket = os.path.join(rundir, 'stats.sock')
+        self.log = os.path.join(rundir, '..', 'stats.log')
+        self.extra = list(extra)
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.logf = open(self.log, 'a')
+        self.start_at = self.logf.tell()
+        self.proc = subprocess.Popen([PATHS['stats'], '--rundir', self.rundir, '--interval-ms',
+                                      str(INTERVAL_MS), '-vv'] + self.extra,
+                                     stdout=self.logf, stderr=self.logf)
+        wait_for(lambda: 'notice: ready' in self.text() or self.proc.poll() is not None, 10,
+                 'albatross-stats')
+        check(self.proc.poll() is None, f'albatross-stats exited: {self.text()}')
+        m = re.search(r'prometheus port (\d+)', self.text())
+        self.port = int(m.group(1)) if m else None
+        return self
+
+    def text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()[self.start_at:]
+        except OSError:
+            return ''
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        if self.proc:
+            self.logf.close()
+        self.proc = None
+
+    def request(self, name, command):
+        """A raw command; returns the raw reply bytes."""
+        msg = {'version': 1, 'seq': 1, 'name': name, 'command': command}
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(self.socket)
+        s.sendall(frame(cbor(msg)))
+        out = b''
+        while len(out) < 4 or len(out) < 4 + struct.unpack('>I', out[:4])[0]:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+        s.close()
+        return out
+
+    def add(self, name, pid, taps=()):
+        r = self.request(name, {'op': 'stats-add', 'pid': pid, 'taps': list(taps)})
+        check(b'success' in r, f'stats-add refused: {r}')
+
+    def remove(self, name):
+        return self.request(name, {'op': 'stats-remove'})
+
+    def cli(self, *args, rc=0):
+        r = subprocess.run([PATHS['client'], '--rundir', self.rundir, 'stats'] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        check(rc is None or r.returncode == rc,
+              f'stats {args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}\n{self.text()[-2000:]}')
+        return r
+
+    def sample(self, name):
+        v = json.loads(self.cli(name, '--json').stdout)
+        check(len(v) == 1, v)
+        return v[0]
+
+    def metrics(self):
+        with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/metrics', timeout=10) as r:
+            check(r.headers['Content-Type'].startswith('text/plain; version=0.0.4'),
+                  r.headers['Content-Type'])
+            return r.read().decode()
+
+
+def metric(text, name, **labels):
+    want = ','.join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(name + ('{' + want + '}' if want else ' ')):
+            return float(line.rsplit(' ', 1)[1])
+    return None
+
+
+def burner():
+    """A process that burns CPU (the test tender only sleeps)."""
+    return subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+
+
+def workdir():
+    return tempfile.mkdtemp(prefix='alb-stats-', dir=os.environ.get('TMPDIR'))
+
+
+@tap.case
+def test_register_and_subscribe(_):
+    """stats-add, rising CPU time, path subscriptions with relative names, stats-remove"""
+    d = workdir()
+    st = Stats(os.path.join(d, 'run')).start()
+    b = burner()
+    try:
+        st.add('alice:burn', b.pid)
+        st.add('alice:x:other', os.getpid())
+        st.add('bob', os.getpid())
+        first = st.sample('alice:burn')
+        check(first['pid'] == b.pid and first['rss'] > 0 and first['start_time'] > 0, first)
+        time.sleep(0.6)
+        second = st.sample('alice:burn')
+        check(second['utime'] + second['stime'] > first['utime'] + first['stime'],
+              f'CPU time did not rise: {first} {second}')
+        # A path: every unikernel below it, full names in the CLI's output.
+        names = sorted(s['name'] for s in json.loads(st.cli('alice:', '--json').stdout))
+        check(names == ['alice:burn', 'alice:x:other'], names)
+        names = sorted(s['name'] for s in json.loads(st.cli('--json').stdout))
+        check(names == ['alice:burn', 'alice:x:other', 'bob'], names)
+        text = st.cli('bob').stdout
+        check(text.startswith('bob: pid ') and 'cpu: user' in text, text)
+        # On the wire, names are relative to the subscribed path.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(st.socket)
+        s.sendall(frame(cbor({'version': 1, 'seq': 9, 'name': 'alice:',
+                              'command': {'op': 'stats-subscribe'}})))
+        data = b''
+        end = time.monotonic() + 3
+        while time.monotonic() < end and data.count(b'kind\x65stats') < 2:
+            data += s.recv(65536)
+        s.close()
+        check(b'dname\x64burn' in data and b'dname\x67x:other' in data, data[:400])
+        check(b'alice:burn' not in data, 'a name not relative to the path')
+        # Follow: several rounds.
+        p = subprocess.Popen([PATHS['client'], '--rundir', st.rundir, 'stats', 'bob', '--follow',
+                              '--json'], stdout=subprocess.PIPE, text=True)
+        lines = [p.stdout.readline() for _ in range(3)]
+        p.kill()
+        p.wait()
+        times = [json.loads(x)['time'] for x in lines]
+        check(times == sorted(times) and len(set(times)) == 3, times)
+        # Unknown names and removal.
+        r = st.cli('nobody', rc=1)
+        check('not registered' in r.stderr, r.stderr)
+        check(b'success' in st.remove('alice:burn'), 'stats-remove refused')
+        check(b'failure' in st.remove('alice:burn'), 'a second stats-remove accepted')
+        st.cli('alice:burn', rc=1)
+        # A vanished process is skipped, the daemon goes on.
+        b.kill()
+        b.wait()
+        st.add('gone', b.pid)
+        time.sleep(0.5)
+        st.sample('bob')
+        check(st.proc.poll() is None, 'albatross-stats died')
+    finally:
+        b.kill()
+        b.wait()
+        st.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def send_frames(ifname, count):
+    """Broadcast Ethernet frames out of ifname (a bridge floods them to its ports)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((ifname, 0))
+    payload = b'albatross-stats test frame'.ljust(100, b'.')
+    for _ in range(count):
+        s.send(b'\xff' * 6 + b'\x02\x00\x00\x00\x00\x01' + b'\x88\xb5' + payload)
+    s.close()
+
+
+@tap.case
+def test_albatrossd_tap_counters(_):
+    """a unikernel started by albatrossd: its tap's counters rise after traffic into the bridge"""
+    d = Daemon(PATHS, extra=['--stop-timeout', '2'])
+    st = None
+    try:
+        d.start()
+        st = Stats(d.rundir).start()
+        img = mkimage(PATHS, os.path.join(d.dir, 'net.hvt'), nets=['service'])
+        d.ok('create', 'netvm', img, '--mem', '16', '--net', 'service:br0', '--arg', '--run')
+        u = d.one('netvm')
+        t = u['taps'][0]
+        # albatrossd registers the unikernel itself (stats-add on start); without that
+        # (an albatrossd before issue 4), register it the way albatrossd would.
+        try:
+            wait_for(lambda: st.cli('netvm', rc=None).returncode == 0, 3, 'registration')
+        except AssertionError:
+            print('# albatrossd did not register netvm: registering it by hand', flush=True)
+            st.add('netvm', u['pid'], [t])
+        s0 = st.sample('netvm')
+        check(s0['pid'] == u['pid'], s0)
+        check([i['name'] for i in s0['ifs']] == [t], s0)
+        # tun counts a frame as transmitted when the tender reads it, and the test
+        # tender never reads: past the tap's queue (1000 frames) they are dropped.
+        send_frames('br0', 1500)
+        time.sleep(0.1)
+
+        def risen():
+            s1 = st.sample('netvm')['ifs'][0]
+            i0 = s0['ifs'][0]
+            return (s1['tx_packets'] + s1['tx_drops'] >= i0['tx_packets'] + i0['tx_drops'] + 400
+                    ) and s1
+        s1 = wait_for(risen, 5, 'tap counters to rise')
+        print(f'# tap {t}: {s0["ifs"][0]} -> {s1}', flush=True)
+        d.ok('destroy', 'netvm')
+    finally:
+        if st:
+            st.stop()
+        d.cleanup()
+
+
+class Influx:
+    """influxd (Debian's influxdb, InfluxDB 1.x) on loopback ports, data in a temporary dir."""
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, 'influx')
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, 'influxd.conf')
+        with open(self.conf, 'w') as f:
+            f.write(f'''reporting-disabled = true
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{self.dir}/meta"
+[data]
+  dir = "{self.dir}/data"
+  wal-dir = "{self.dir}/wal"
+  query-log-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+''')
+        self.proc = None
+
+    def start(self):
+        self.logf = open(os.path.join(self.dir, 'influxd.log'), 'a')
+        self.proc = subprocess.Popen(['influxd', '-config', self.conf], stdout=self.logf,
+                                     stderr=self.logf)
+        wait_for(self.ping, 30, 'influxd')
+        return self
+
+    def ping(self):
+        try:
+            with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/ping', timeout=1) as r:
+                return r.status == 204
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+            self.logf.close()
+        self.proc = None
+
+    def query(self, q, db='albatross'):
+        data = urllib.parse.urlencode({'q': q, 'db': db}).encode()
+        with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/query', data=data,
+                                    timeout=10) as r:
+            return json.loads(r.read())
+
+    def count(self, q):
+        res = self.query(q)['results'][0]
+        if 'series' not in res:
+            return 0
+        return res['series'][0]['values'][0][1]
+
+
+def need_influxd():
+    if not shutil.which('influxd'):
+        subprocess.run(['apt-get', 'install', '-y', 'influxdb'], capture_output=True)
+    if not shutil.which('influxd'):
+        raise Skip('influxd is not installed and apt-get install influxdb failed')
+
+
+@tap.case
+def test_influx_http(_):
+    """InfluxDB over HTTP: points read back, queue bound while it is down, reconnect"""
+    need_influxd()
+    d = workdir()
+    inf = Influx(d).start()
+    st = None
+    b = burner()
+    try:
+        inf.query('CREATE DATABASE albatross')
+        st = Stats(os.path.join(d, 'run'), [
+            '--influx', f'http://127.0.0.1:{inf.port}/write?db=albatross',
+            '--influx-queue', '20', '--influx-retry-max', '1',
+            '--prometheus', '127.0.0.1:0']).start()
+        st.add('alice:burn', b.pid, ['lo'])
+        q = "SELECT count(utime_us) FROM albatross_process WHERE unikernel='alice:burn'"
+        wait_for(lambda: inf.count(q) >= 3, 15, 'points in InfluxDB')
+        res = inf.query("SELECT last(utime_us), last(stime_us), last(rss_bytes), last(pid) "
+                        "FROM albatross_process WHERE unikernel='alice:burn'")
+        row = res['results'][0]['series'][0]['values'][0]
+        check(row[1] + row[2] > 0 and row[3] > 0 and row[4] == b.pid, row)
+        check(inf.count("SELECT count(rx_bytes) FROM albatross_interface WHERE "
+                        "unikernel='alice:burn' AND interface='lo'") >= 1, 'no interface points')
+        check(inf.count('SELECT count(unikernels) FROM albatross_stats') >= 1, 'no self points')
+
+        # Down: the queue (20 lines, 3 per round) overflows, drops are counted.
+        inf.stop()
+        wait_for(lambda: (metric(st.metrics(), 'albatross_stats_influx_dropped_lines_total')
+                          or 0) > 0, 15, 'dropped lines')
+        m = st.metrics()
+        check(metric(m, 'albatross_stats_influx_up') == 0, 'influx_up while down')
+        check(metric(m, 'albatross_stats_influx_queued_lines') <= 20, 'queue over its bound')
+        check('lines dropped so far' in st.text(), 'the drops were not logged')
+
+        # Up again: reconnects, the queued lines (the newest 20) arrive.
+        inf.start()
+        wait_for(lambda: metric(st.metrics(), 'albatross_stats_influx_up') == 1, 15,
+                 'the reconnect')
+        n0 = inf.count(q)
+        wait_for(lambda: inf.count(q) > n0, 10, 'new points after the reconnect')
+        check(inf.count('SELECT max(influx_dropped) FROM albatross_stats') > 0,
+              'the drop count did not reach InfluxDB')
+    finally:
+        b.kill()
+        b.wait()
+        if st:
+            st.stop()
+        inf.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@tap.case
+def test_influx_tcp(_):
+    """line protocol over tcp://: lines arrive, reconnect after the listener comes back"""
+    d = workdir()
+    port = free_port()
+    st = None
+
+    def listen():
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(('127.0.0.1', port))
+        s.listen(4)
+        s.settimeout(10)
+        return s
+
+    def read_lines(srv, want):
+        c, _ = srv.accept()
+        c.settimeout(10)
+        buf = b''
+        while buf.count(b'\n') < want:
+            b = c.recv(65536)
+            if not b:
+                break
+            buf += b
+        return c, buf.decode()
+
+    srv = listen()
+    try:
+        st = Stats(os.path.join(d, 'run'), ['--influx', f'tcp://127.0.0.1:{port}',
+                                            '--influx-retry-max', '1']).start()
+        st.add('vm1', os.getpid())
+        c, text = read_lines(srv, 4)
+        check(re.search(r'^albatross_process,unikernel=vm1 pid=\d+i,.* \d{19}$', text, re.M),
+              text)
+        c.close()
+        srv.close()
+        time.sleep(1)
+        srv = listen()
+        c, text = read_lines(srv, 2)
+        check('albatross_process,unikernel=vm1 ' in text, text)
+        c.close()
+    finally:
+        srv.close()
+        if st:
+            st.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def need_promtool():
+    if not shutil.which('promtool'):
+        subprocess.run(['apt-get', 'install', '-y', 'prometheus'], capture_output=True)
+    if not shutil.which('promtool'):
+        raise Skip('promtool is not installed and apt-get install prometheus failed')
+
+
+def http_raw(port, data):
+    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+    s.sendall(data)
+    out = b''
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return out
+
+
+@tap.case
+def test_prometheus(_):
+    """/metrics: policies' usage and limits from albatrossd, promtool check metrics, 404, 405"""
+    d = Daemon(PATHS, extra=['--stop-timeout', '2'])
+    st = None
+    try:
+        d.start()
+        st = Stats(d.rundir, ['--prometheus', '127.0.0.1:0']).start()
+        d.ok('add-policy', 'alice:', '3', '--mem', '64', '--cpu', '0', '--bridge', 'br0',
+             '--block', '10')
+        img = mkimage(PATHS, os.path.join(d.dir, 'p.hvt'))
+        d.ok('create', 'alice:vm', img, '--mem', '16', '--cpu', '0', '--arg', '--run')
+        d.ok('create-block', 'alice:disk', '2')
+        u = d.one('alice:vm')
+        st.add('alice:vm', u['pid'])
+
+        def ready():
+            m = st.metrics()
+            return metric(m, 'albatross_policy_unikernels', path='alice:') == 1 and \
+                metric(m, 'albatross_unikernel_pid', unikernel='alice:vm') and m
+        m = wait_for(ready, 10, 'policy usage in /metrics')
+        check(metric(m, 'albatross_policy_unikernels_limit', path='alice:') == 3, m)
+        check(metric(m, 'albatross_policy_memory_limit_bytes', path='alice:') == 64 << 20, m)
+        check(metric(m, 'albatross_policy_memory_bytes', path='alice:') == 16 << 20, m)
+        check(metric(m, 'albatross_policy_block_limit_bytes', path='alice:') == 10 << 20, m)
+        check(metric(m, 'albatross_policy_block_bytes', path='alice:') == 2 << 20, m)
+        check(metric(m, 'albatross_stats_albatrossd_up') == 1, m)
+        check('# TYPE albatross_unikernel_cpu_user_seconds_total counter' in m, m)
+        need_promtool()
+        r = subprocess.run(['promtool', 'check', 'metrics'], input=m, capture_output=True,
+                           text=True)
+        check(r.returncode == 0, f'promtool: {r.stdout} {r.stderr}')
+        # albatrossd down: still served, albatrossd_up 0.
+        d.stop()
+        wait_for(lambda: metric(st.metrics(), 'albatross_stats_albatrossd_up') == 0, 10,
+                 'albatrossd_up 0')
+        # HTTP edges.
+        check(http_raw(st.port, b'GET /other HTTP/1.1\r\nHost: x\r\n\r\n')
+              .startswith(b'HTTP/1.1 404 '), '404')
+        check(http_raw(st.port, b'POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+              .startswith(b'HTTP/1.1 405 '), '405')
+        check(http_raw(st.port, b'GET /metrics HTTP/1.1\r\n' + b'X: ' + b'a' * 10000 + b'\r\n\r\n')
+              .startswith(b'HTTP/1.1 431 '), '431 for a huge request')
+        check(http_raw(st.port, b'garbage\r\n\r\n').startswith(b'HTTP/1.1 400 '), '400')
+        head = http_raw(st.port, b'HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+        check(head.startswith(b'HTTP/1.1 200 ') and head.endswith(b'\r\n\r\n'), head[:200])
+        # Bounded connections: idle ones do not stop new scrapes for long.
+        idle = [socket.create_connection(('127.0.0.1', st.port)) for _ in range(40)]
+        time.sleep(0.2)
+        for s in idle:
+            s.close()
+        wait_for(lambda: st.metrics(), 5, 'a scrape after many idle connections')
+        check(st.proc.poll() is None, 'albatross-stats died')
+    finally:
+        if st:
+            st.stop()
+        d.cleanup()
+
+
+sys.exit(tap.run(None))
