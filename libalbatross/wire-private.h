@@ -40,6 +40,9 @@ struct alb_history {
 	uint64_t since_us;
 	bool has_count;
 	uint32_t count; /* 1 .. ALB_HISTORY_MAX */
+	/* console and log subscribe: after the history, follow with new entries; false: the
+	 * history ends with an end-of-stream frame */
+	bool follow;
 };
 
 /* How a process ended. */
@@ -257,6 +260,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(alb_msg *, alb_msg_free);
 int alb_msg_new(alb_msg **ret, int kind, uint64_t seq, const alb_name *name);
 
 void alb_log_event_free(struct alb_log_event *event);
+/*
+ * The log event map alone (docs/protocol.md, log event), as albatross-log
+ * stores it in its file. to_cbor: *ret_buf freed with free(); 0, -EINVAL for
+ * an event that would not decode, -ENOMEM. from_cbor: exactly one map
+ * covering buf; 0, -EBADMSG (reason in ctx), -ENOMEM.
+ */
+int alb_log_event_to_cbor(alb_ctx *ctx, const struct alb_log_event *event, uint8_t **ret_buf,
+			  size_t *ret_len);
+int alb_log_event_from_cbor(alb_ctx *ctx, const uint8_t *buf, size_t len,
+			    struct alb_log_event **ret);
 void alb_stats_free(struct alb_stats *stats);
 
 /* Names of commands, events and states as in docs/protocol.md ("unikernel-create"). */

@@ -366,6 +366,48 @@ static int event_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *pa
 	return 0;
 }
 
+int alb_log_event_to_cbor(alb_ctx *ctx, const struct alb_log_event *event, uint8_t **ret_buf,
+			  size_t *ret_len)
+{
+	_cleanup_(cbor_decref_ptrp) cbor_item_t *item = NULL;
+	_cleanup_(log_event_freep) struct alb_log_event *check = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if (!event || !ret_buf || !ret_len)
+		return -EINVAL;
+	item = event_to_cbor(event);
+	if (!item)
+		return -ENOMEM;
+	r = alb_cbor_serialize(ctx, item, &buf, &len);
+	if (r < 0)
+		return r;
+	/* As alb_msg_encode(): the decoder judges what the structure holds. */
+	r = alb_log_event_from_cbor(ctx, buf, len, &check);
+	if (r == -EBADMSG)
+		return alb_error_prefix(ctx, -EINVAL, "invalid log event");
+	if (r < 0)
+		return r;
+	*ret_buf = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+int alb_log_event_from_cbor(alb_ctx *ctx, const uint8_t *buf, size_t len,
+			    struct alb_log_event **ret)
+{
+	_cleanup_(cbor_decref_ptrp) cbor_item_t *item = NULL;
+	int r;
+
+	if ((!buf && len > 0) || !ret)
+		return -EINVAL;
+	r = alb_cbor_load(ctx, buf, len, &item);
+	if (r < 0)
+		return r;
+	return event_from_cbor(ctx, item, "event", ret);
+}
+
 /* Commands. */
 enum {
 	C_CONFIG,
@@ -382,6 +424,7 @@ enum {
 	C_PID,
 	C_TAPS,
 	C_EVENT,
+	C_FOLLOW,
 	C_N,
 };
 
@@ -393,6 +436,7 @@ static const struct key_def command_keys[C_N] = {
     [C_SINCE] = {"since", true},   [C_COUNT] = {"count", true},
     [C_FIFO] = {"fifo"},	   [C_PID] = {"pid"},
     [C_TAPS] = {"taps"},	   [C_EVENT] = {"event"},
+    [C_FOLLOW] = {"follow", true},
 };
 
 static const uint32_t command_fields[ELEMENTSOF(command_names)] = {
@@ -404,8 +448,8 @@ static const uint32_t command_fields[ELEMENTSOF(command_names)] = {
     [ALB_CMD_BLOCK_ADD] = BIT(C_SIZE) | BIT(C_SECTOR_SIZE) | BIT(C_DATA_SIZE) | BIT(C_COMPRESSED),
     [ALB_CMD_BLOCK_SET] = BIT(C_DATA_SIZE) | BIT(C_COMPRESSED),
     [ALB_CMD_BLOCK_DUMP] = BIT(C_COMPRESS),
-    [ALB_CMD_CONSOLE_SUBSCRIBE] = BIT(C_SINCE) | BIT(C_COUNT),
-    [ALB_CMD_LOG_SUBSCRIBE] = BIT(C_SINCE) | BIT(C_COUNT),
+    [ALB_CMD_CONSOLE_SUBSCRIBE] = BIT(C_SINCE) | BIT(C_COUNT) | BIT(C_FOLLOW),
+    [ALB_CMD_LOG_SUBSCRIBE] = BIT(C_SINCE) | BIT(C_COUNT) | BIT(C_FOLLOW),
     [ALB_CMD_CONSOLE_ADD] = BIT(C_FIFO),
     [ALB_CMD_STATS_ADD] = BIT(C_PID) | BIT(C_TAPS),
     [ALB_CMD_LOG_EVENT] = BIT(C_EVENT),
@@ -449,6 +493,8 @@ static bool command_put(cbor_item_t *map, const void *obj, size_t id, const char
 		return alb_cbor_put(map, key, alb_cbor_uint(cmd->pid));
 	case C_TAPS:
 		return alb_cbor_put(map, key, alb_cbor_strv(cmd->taps, cmd->n_taps));
+	case C_FOLLOW: /* only true is written: absent means false */
+		return !cmd->history.follow || alb_cbor_put(map, key, alb_cbor_bool(true));
 	default: /* C_EVENT */
 		return alb_cbor_put(map, key, event_to_cbor(cmd->event));
 	}
@@ -517,8 +563,14 @@ static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, struct alb_c
 	     (r = alb_cbor_get_u32(ctx, v[C_PID], p[C_PID], 1, ALB_PID_MAX, &cmd->pid)) < 0) ||
 	    (v[C_TAPS] && (r = ifnames_from_cbor(ctx, v[C_TAPS], p[C_TAPS], ALB_TAPS_MAX,
 						 &cmd->taps, &cmd->n_taps)) < 0) ||
-	    (v[C_EVENT] && (r = event_from_cbor(ctx, v[C_EVENT], p[C_EVENT], &cmd->event)) < 0))
+	    (v[C_EVENT] && (r = event_from_cbor(ctx, v[C_EVENT], p[C_EVENT], &cmd->event)) < 0) ||
+	    (v[C_FOLLOW] &&
+	     (r = alb_cbor_get_bool(ctx, v[C_FOLLOW], p[C_FOLLOW], &cmd->history.follow)) < 0))
 		return r;
+	/* One encoding per message: absent is false, so false is not written. */
+	if (v[C_FOLLOW] && !cmd->history.follow)
+		return alb_error(ctx, EBADMSG, "%s: false is written by leaving the key out",
+				 p[C_FOLLOW]);
 	if (v[C_SINCE] && v[C_COUNT])
 		return alb_error(ctx, EBADMSG, "%s: not allowed together with since", p[C_COUNT]);
 	if (v[C_FIFO] && !cmd->fifo[0])

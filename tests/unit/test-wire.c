@@ -184,6 +184,7 @@ static alb_msg *sample_command(int command, int variant)
 		} else if (variant == 2) {
 			cmd->history.has_count = true;
 			cmd->history.count = 10;
+			cmd->history.follow = true;
 		}
 		break;
 	case ALB_CMD_CONSOLE_ADD:
@@ -399,6 +400,7 @@ static void assert_cmd_eq(const struct alb_cmd *a, const struct alb_cmd *b)
 	ck_assert_uint_eq(a->history.since_us, b->history.since_us);
 	ck_assert_int_eq(a->history.has_count, b->history.has_count);
 	ck_assert_uint_eq(a->history.count, b->history.count);
+	ck_assert_int_eq(a->history.follow, b->history.follow);
 	assert_opt_str_eq(a->fifo, b->fifo);
 	ck_assert_uint_eq(a->pid, b->pid);
 	assert_strv_eq(a->taps, a->n_taps, b->taps, b->n_taps);
@@ -1007,6 +1009,9 @@ static const struct mutation_case mutation_cases[] = {
     {B_SUBSCRIBE, "command.since", "1b 0019c93860f84001", EBADMSG,
      "command.since: 7258118400000001 is out of range 0..7258118400000000"},
     {B_SUBSCRIBE, "command.count", "00", EBADMSG, "command.count: 0 is out of range 1..65536"},
+    {B_SUBSCRIBE, "command.follow", "f4", EBADMSG,
+     "command.follow: false is written by leaving the key out"},
+    {B_SUBSCRIBE, "command.follow", "01", EBADMSG, "command.follow: expected"},
     {B_STATS_ADD, "command.pid", "00", EBADMSG, "command.pid: 0 is out of range 1..4194304"},
     {B_STATS_ADD, "command.taps", "81 70 61616161616161616161616161616161", EBADMSG,
      "command.taps[0]: string of 16 bytes exceeds the bound 15"},
