@@ -1470,7 +1470,7 @@ const struct cli_command cli_commands[] = {
     {"destroy-block", "NAME", cmd_destroy_block},
     {"tenders", "", cmd_tenders},
     {"console", "NAME [--since T | --count N] [--follow]", cli_cmd_console},
-    {"log", "[PATH] [--since T] [--count N] [--follow]", cli_cmd_log},
+    {"log", "[PATH] [--since T | --count N] [--follow]", cli_cmd_log},
     {"stats", "[NAME|PATH] [--follow]", cli_cmd_stats},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);

@@ -33,10 +33,12 @@ struct alb_conn {
 	struct alb_conn *prev, *next;
 	int fd;
 	alb_source *source;
+	alb_source *kick; /* resumes the frames buffered while paused, from the loop */
 	alb_frame_reader *reader;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
 	bool paused, closing, eof;
+	bool write_failed; /* the peer stopped reading: what it sent is still handled */
 	uid_t uid;
 	void *data;
 };
@@ -88,7 +90,7 @@ uint64_t alb_conn_queued(const struct alb_conn *conn)
 
 static int queue_bytes(struct alb_conn *c, const uint8_t *hdr, const uint8_t *buf, size_t len)
 {
-	if (!c->server || c->closing)
+	if (!c->server || c->closing || c->write_failed)
 		return -EPIPE;
 	if (alb_conn_queued(c) + 4 + len > ALB_SERVER_QUEUE_MAX)
 		return -ENOBUFS;
@@ -188,10 +190,31 @@ static void conn_update_events(struct alb_conn *c)
 	alb_source_set_io_events(c->source, ev);
 }
 
+static void conn_pump(struct alb_conn *c);
+
+static int conn_kick(alb_source *source, void *userdata)
+{
+	struct alb_conn *c = userdata;
+	_cleanup_(alb_conn_unrefp) struct alb_conn *hold = c; /* the kick's reference */
+	c->kick = alb_source_free(c->kick);
+	if (!c->server || c->paused)
+		return 0;
+	conn_pump(c);
+	/* The peer is gone and everything is answered. */
+	if (c->server && c->eof && !c->paused && alb_conn_queued(c) == 0)
+		conn_destroy(c);
+	return 0;
+}
+
 void alb_conn_pause(struct alb_conn *conn, bool pause)
 {
 	conn->paused = pause;
 	conn_update_events(conn);
+	/* Frames may wait in the reader, or the peer may be gone: look again from the
+	 * loop (not from here: the caller may be in the middle of a reply). */
+	if (!pause && conn->server && !conn->kick &&
+	    alb_loop_add_timer(conn->server->loop, 0, conn_kick, conn, &conn->kick) >= 0)
+		alb_conn_ref(conn);
 }
 
 static void conn_destroy(struct alb_conn *c)
@@ -200,6 +223,10 @@ static void conn_destroy(struct alb_conn *c)
 	if (!s)
 		return;
 	c->source = alb_source_free(c->source);
+	if (c->kick) {
+		c->kick = alb_source_free(c->kick);
+		alb_conn_unref(c); /* the kick's reference */
+	}
 	close(c->fd);
 	c->fd = -1;
 	if (c->prev)
@@ -272,14 +299,17 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 			if (n < 0) {
 				if (errno == EAGAIN || errno == EINTR)
 					break;
-				conn_destroy(c);
-				return 0;
+				/* The peer may have sent its last frames and closed: read them
+				 * before the connection goes (the replies go nowhere). */
+				c->write_failed = true;
+				c->out_off = c->out_len = 0;
+				break;
 			}
 			c->out_off += (size_t)n;
 		}
 		if (alb_conn_queued(c) == 0) {
 			c->out_off = c->out_len = 0;
-			if (c->closing) {
+			if (c->closing || (c->eof && !c->paused)) {
 				conn_destroy(c);
 				return 0;
 			}
@@ -290,7 +320,8 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 		}
 		conn_update_events(c);
 	}
-	if ((events & (ALB_IO_IN | ALB_IO_HUP | ALB_IO_ERR)) && !c->paused && !c->closing) {
+	if ((events & (ALB_IO_IN | ALB_IO_HUP | ALB_IO_ERR)) && !c->paused && !c->closing &&
+	    !c->eof) {
 		ssize_t n = alb_frame_reader_read(s->ctx, c->reader, fd);
 		if (n == -EAGAIN)
 			return 0;
