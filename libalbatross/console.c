@@ -1,1 +1,1153 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * Console history (console.h): a ring of lines per unikernel name, kept in a
+ * hash table of buffers; inactive buffers in a list in the order they became
+ * inactive, so that the oldest of a path is found first.
+ */
+#include <assert.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <albatross/console.h>
+#include <albatross/loop.h>
+
+#include "console-private.h"
+#include "ctx-private.h"
+#include "name-private.h"
+#include "server-private.h"
+#include "wire-private.h"
+
+struct line {
+	uint64_t time_us;
+	uint8_t *data; /* cap bytes allocated, len used */
+	uint32_t len, cap;
+	bool truncated;
+};
+
+struct buffer {
+	struct buffer *hnext;	      /* hash chain */
+	struct buffer *iprev, *inext; /* inactive list, when inactive */
+	alb_name name;
+	uint64_t hash;
+	bool active;
+	struct line *lines; /* ring: n of cap slots used, oldest at head */
+	uint32_t cap, head, n;
+	uint64_t last_us;
+	uint8_t *pending; /* a line begun: pending_len bytes of at most line_max */
+	uint32_t pending_len, pending_cap;
+	bool discarding; /* the rest of a truncated line, up to its '\n' */
+};
+
+struct alb_console {
+	alb_ctx *ctx;
+	uint32_t lines, line_max, inactive_max;
+	struct buffer **buckets;
+	uint32_t n_buckets, n_buffers;
+	struct buffer *inactive_head, *inactive_tail;
+	alb_console_line_fn fn;
+	void *userdata;
+};
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * UINT64_C(0x100000001b3);
+	return (h ^ 0xff) * UINT64_C(0x100000001b3); /* a label separator */
+}
+
+static uint64_t name_hash(const alb_name *name)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	for (uint32_t i = 0; i < name->depth; i++)
+		h = fnv(h, name->path[i]);
+	return fnv(h, name->has_label ? name->label : ":");
+}
+
+static bool same_path(const alb_name *a, const alb_name *b)
+{
+	if (a->depth != b->depth)
+		return false;
+	for (uint32_t i = 0; i < a->depth; i++)
+		if (!streq(a->path[i], b->path[i]))
+			return false;
+	return true;
+}
+
+static int check_name(alb_ctx *ctx, const alb_name *name)
+{
+	if (!name || !name->has_label)
+		return alb_error(ctx, EINVAL,
+				 "a console buffer belongs to a unikernel, not a path");
+	return 0;
+}
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+static struct buffer *lookup(const alb_console *c, const alb_name *name)
+{
+	uint64_t h = name_hash(name);
+	for (struct buffer *b = c->buckets[h & (c->n_buckets - 1)]; b; b = b->hnext)
+		if (b->hash == h && alb_name_equal(&b->name, name))
+			return b;
+	return NULL;
+}
+
+static void inactive_unlink(alb_console *c, struct buffer *b)
+{
+	if (b->iprev)
+		b->iprev->inext = b->inext;
+	else
+		c->inactive_head = b->inext;
+	if (b->inext)
+		b->inext->iprev = b->iprev;
+	else
+		c->inactive_tail = b->iprev;
+	b->iprev = b->inext = NULL;
+}
+
+static void inactive_append(alb_console *c, struct buffer *b)
+{
+	b->iprev = c->inactive_tail;
+	b->inext = NULL;
+	if (c->inactive_tail)
+		c->inactive_tail->inext = b;
+	else
+		c->inactive_head = b;
+	c->inactive_tail = b;
+}
+
+static void buffer_free(struct buffer *b)
+{
+	for (uint32_t i = 0; i < b->cap; i++)
+		free(b->lines[i].data);
+	free(b->lines);
+	free(b->pending);
+	free(b);
+}
+
+static void buffer_drop(alb_console *c, struct buffer *b)
+{
+	struct buffer **p = &c->buckets[b->hash & (c->n_buckets - 1)];
+	while (*p != b)
+		p = &(*p)->hnext;
+	*p = b->hnext;
+	if (!b->active)
+		inactive_unlink(c, b);
+	c->n_buffers--;
+	buffer_free(b);
+}
+
+static int grow_buckets(alb_console *c)
+{
+	uint32_t n = c->n_buckets * 2;
+	struct buffer **nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->n_buckets; i++)
+		for (struct buffer *b = c->buckets[i], *next; b; b = next) {
+			next = b->hnext;
+			b->hnext = nb[b->hash & (n - 1)];
+			nb[b->hash & (n - 1)] = b;
+		}
+	free(c->buckets);
+	c->buckets = nb;
+	c->n_buckets = n;
+	return 0;
+}
+
+/* Drops the oldest inactive buffers of path while it has more than max. */
+static void apply_inactive_bound(alb_console *c, const alb_name *path, uint32_t max)
+{
+	uint32_t n = 0;
+	for (struct buffer *b = c->inactive_head; b; b = b->inext)
+		n += same_path(&b->name, path);
+	for (struct buffer *b = c->inactive_head, *next; b && n > max; b = next) {
+		next = b->inext;
+		if (!same_path(&b->name, path))
+			continue;
+		_cleanup_free_ char *s = alb_name_to_string(&b->name);
+		alb_log_info(c->ctx,
+			     "Dropping the inactive console buffer of '%s' (%u kept per path)",
+			     s ? s : "?", max);
+		buffer_drop(c, b);
+		n--;
+	}
+}
+
+/* Stores one line (len <= line_max) and announces it. */
+static int store_line(alb_console *c, struct buffer *b, const uint8_t *data, uint32_t len,
+		      bool truncated, uint64_t now_us)
+{
+	if (b->n == b->cap && b->cap < c->lines) {
+		/* Grow the ring while it is not full; it is contiguous from head then. */
+		assert(b->head == 0);
+		uint32_t cap = b->cap ? b->cap * 2 : 16;
+		if (cap > c->lines)
+			cap = c->lines;
+		struct line *nl = realloc(b->lines, cap * sizeof(*nl));
+		if (!nl)
+			return -ENOMEM;
+		memset(nl + b->cap, 0, (cap - b->cap) * sizeof(*nl));
+		b->lines = nl;
+		b->cap = cap;
+	}
+	struct line *l;
+	if (b->n == b->cap) { /* full: overwrite the oldest */
+		l = &b->lines[b->head];
+		b->head = (b->head + 1) % b->cap;
+	} else {
+		l = &b->lines[(b->head + b->n) % b->cap];
+		b->n++;
+	}
+	if (len > l->cap) {
+		uint8_t *d = realloc(l->data, len);
+		if (!d) {
+			/* Keep the slot consistent: an empty line marked truncated. */
+			len = 0;
+			truncated = true;
+		} else {
+			l->data = d;
+			l->cap = len;
+		}
+	}
+	if (len)
+		memcpy(l->data, data, len);
+	l->len = len;
+	l->truncated = truncated;
+	l->time_us = now_us > b->last_us ? now_us : b->last_us + 1;
+	b->last_us = l->time_us;
+	if (c->fn)
+		(void)c->fn(&b->name, l->time_us, l->data, l->len,
+			    l->truncated ? ALB_CONSOLE_LINE_TRUNCATED : 0, c->userdata);
+	return 0;
+}
+
+static int pending_add(alb_console *c, struct buffer *b, const uint8_t *data, size_t len)
+{
+	assert(b->pending_len + len <= c->line_max);
+	if (b->pending_len + len > b->pending_cap) {
+		uint32_t cap = b->pending_cap ? b->pending_cap : 128;
+		while (cap < b->pending_len + len)
+			cap *= 2;
+		if (cap > c->line_max)
+			cap = c->line_max;
+		uint8_t *p = realloc(b->pending, cap);
+		if (!p)
+			return -ENOMEM;
+		b->pending = p;
+		b->pending_cap = cap;
+	}
+	memcpy(b->pending + b->pending_len, data, len);
+	b->pending_len += (uint32_t)len;
+	return 0;
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+ALB_EXPORT int alb_console_new(alb_ctx *ctx, alb_console **ret_console)
+{
+	if (!ctx || !ret_console)
+		return -EINVAL;
+	alb_console *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->n_buckets = 64;
+	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
+	if (!c->buckets) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->ctx = ctx;
+	c->lines = ALB_CONSOLE_LINES_DEFAULT;
+	c->line_max = ALB_CONSOLE_LINE_MAX_DEFAULT;
+	c->inactive_max = ALB_CONSOLE_INACTIVE_DEFAULT;
+	*ret_console = c;
+	return 0;
+}
+
+ALB_EXPORT alb_console *alb_console_free(alb_console *console)
+{
+	if (!console)
+		return NULL;
+	for (uint32_t i = 0; i < console->n_buckets; i++)
+		for (struct buffer *b = console->buckets[i], *next; b; b = next) {
+			next = b->hnext;
+			buffer_free(b);
+		}
+	free(console->buckets);
+	free(console);
+	return NULL;
+}
+
+ALB_EXPORT int alb_console_set_lines(alb_console *console, uint32_t lines)
+{
+	if (!console)
+		return -EINVAL;
+	if (lines < 1 || lines > ALB_CONSOLE_LINES_LIMIT)
+		return alb_error(console->ctx, EINVAL, "lines: %u is out of range 1..%u", lines,
+				 ALB_CONSOLE_LINES_LIMIT);
+	if (console->n_buffers > 0)
+		return alb_error(console->ctx, EBUSY, "lines: buffers exist already");
+	console->lines = lines;
+	return 0;
+}
+
+ALB_EXPORT int alb_console_set_line_max(alb_console *console, uint32_t bytes)
+{
+	if (!console)
+		return -EINVAL;
+	if (bytes < 1 || bytes > ALB_CONSOLE_LINE_MAX_LIMIT)
+		return alb_error(console->ctx, EINVAL, "line length: %u is out of range 1..%u",
+				 bytes, ALB_CONSOLE_LINE_MAX_LIMIT);
+	/* Lines begun keep what they have: cut them to the new bound. */
+	for (uint32_t i = 0; i < console->n_buckets; i++)
+		for (struct buffer *b = console->buckets[i]; b; b = b->hnext)
+			if (b->pending_len > bytes)
+				b->pending_len = bytes;
+	console->line_max = bytes;
+	return 0;
+}
+
+ALB_EXPORT int alb_console_set_inactive_max(alb_console *console, uint32_t count)
+{
+	if (!console)
+		return -EINVAL;
+	if (count > ALB_CONSOLE_BUFFERS_MAX)
+		return alb_error(console->ctx, EINVAL, "inactive buffers: %u is out of range 0..%u",
+				 count, ALB_CONSOLE_BUFFERS_MAX);
+	console->inactive_max = count;
+	/* Each path of an inactive buffer, once: the bound drops the excess. */
+	bool again = true;
+	while (again) {
+		again = false;
+		for (struct buffer *b = console->inactive_head; b; b = b->inext) {
+			uint32_t n = 0;
+			for (struct buffer *o = console->inactive_head; o; o = o->inext)
+				n += same_path(&o->name, &b->name);
+			if (n > count) {
+				alb_name path = b->name;
+				apply_inactive_bound(console, &path, count);
+				again = true;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+ALB_EXPORT void alb_console_set_line_fn(alb_console *console, alb_console_line_fn fn,
+					void *userdata)
+{
+	if (!console)
+		return;
+	console->fn = fn;
+	console->userdata = userdata;
+}
+
+ALB_EXPORT int alb_console_activate(alb_console *console, const alb_name *name)
+{
+	if (!console)
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	struct buffer *b = lookup(console, name);
+	if (b) {
+		if (!b->active) {
+			inactive_unlink(console, b);
+			b->active = true;
+		}
+		return 0;
+	}
+	if (console->n_buffers >= ALB_CONSOLE_BUFFERS_MAX) {
+		if (!console->inactive_head)
+			return alb_error(console->ctx, E2BIG, "%u console buffers are in use",
+					 console->n_buffers);
+		buffer_drop(console, console->inactive_head);
+	}
+	if (console->n_buffers >= console->n_buckets && (r = grow_buckets(console)) < 0)
+		return r;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->name = *name;
+	b->hash = name_hash(name);
+	b->active = true;
+	struct buffer **head = &console->buckets[b->hash & (console->n_buckets - 1)];
+	b->hnext = *head;
+	*head = b;
+	console->n_buffers++;
+	return 1;
+}
+
+ALB_EXPORT int alb_console_deactivate(alb_console *console, const alb_name *name)
+{
+	if (!console)
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	struct buffer *b = lookup(console, name);
+	if (!b)
+		return -ENOENT;
+	if (!b->active)
+		return 0;
+	if (b->pending_len > 0 && !b->discarding)
+		(void)store_line(console, b, b->pending, b->pending_len, false, alb_now_realtime());
+	b->pending_len = 0;
+	b->discarding = false;
+	b->active = false;
+	inactive_append(console, b);
+	apply_inactive_bound(console, name, console->inactive_max);
+	return 0;
+}
+
+ALB_EXPORT int alb_console_feed(alb_console *console, const alb_name *name, const void *buf,
+				size_t len, uint64_t now_us)
+{
+	if (!console || (!buf && len))
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	struct buffer *b = lookup(console, name);
+	if (!b || !b->active)
+		return alb_error(console->ctx, ENOENT, "no active console buffer for '%s'",
+				 name->label);
+	if (!now_us)
+		now_us = alb_now_realtime();
+	const uint8_t *p = buf, *end = p + len;
+	int lines = 0;
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		const uint8_t *stop = nl ? nl : end;
+		size_t n = (size_t)(stop - p);
+		if (b->discarding) {
+			/* The cut line's rest: nothing to keep. */
+		} else if (b->pending_len == 0 && nl && n <= console->line_max) {
+			/* A whole line in buf: stored without copying it twice. */
+			if ((r = store_line(console, b, p, (uint32_t)n, false, now_us)) < 0)
+				return r;
+			lines++;
+		} else if (b->pending_len + n <= console->line_max) {
+			if ((r = pending_add(console, b, p, n)) < 0)
+				return r;
+			if (nl) {
+				r = store_line(console, b, b->pending, b->pending_len, false,
+					       now_us);
+				b->pending_len = 0;
+				if (r < 0)
+					return r;
+				lines++;
+			}
+		} else {
+			/* Over the bound: cut it here, the rest up to '\n' is dropped. */
+			size_t keep = console->line_max - b->pending_len;
+			if ((r = pending_add(console, b, p, keep)) < 0)
+				return r;
+			r = store_line(console, b, b->pending, b->pending_len, true, now_us);
+			b->pending_len = 0;
+			if (r < 0)
+				return r;
+			lines++;
+			b->discarding = true;
+		}
+		if (nl)
+			b->discarding = false;
+		p = nl ? nl + 1 : end;
+	}
+	return lines;
+}
+
+ALB_EXPORT int alb_console_remove(alb_console *console, const alb_name *name)
+{
+	if (!console)
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	struct buffer *b = lookup(console, name);
+	if (!b)
+		return -ENOENT;
+	buffer_drop(console, b);
+	return 0;
+}
+
+ALB_EXPORT int alb_console_is_active(const alb_console *console, const alb_name *name)
+{
+	if (!console || !name || !name->has_label)
+		return -EINVAL;
+	struct buffer *b = lookup(console, name);
+	return b ? b->active : -ENOENT;
+}
+
+ALB_EXPORT uint32_t alb_console_get_line_count(const alb_console *console, const alb_name *name)
+{
+	if (!console || !name || !name->has_label)
+		return 0;
+	struct buffer *b = lookup(console, name);
+	return b ? b->n : 0;
+}
+
+static inline const struct line *line_at(const struct buffer *b, uint32_t i)
+{
+	return &b->lines[(b->head + i) % b->cap];
+}
+
+/* Passes lines [from, n) of b to fn. */
+static int emit(const struct buffer *b, uint32_t from, alb_console_line_fn fn, void *userdata)
+{
+	int count = 0;
+	for (uint32_t i = from; i < b->n; i++) {
+		const struct line *l = line_at(b, i);
+		int r = fn(&b->name, l->time_us, l->data, l->len,
+			   l->truncated ? ALB_CONSOLE_LINE_TRUNCATED : 0, userdata);
+		if (r < 0)
+			return r;
+		count++;
+	}
+	return count;
+}
+
+ALB_EXPORT int alb_console_query_last(const alb_console *console, const alb_name *name,
+				      uint32_t count, alb_console_line_fn fn, void *userdata)
+{
+	if (!console || !fn)
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	if (count < 1 || count > ALB_CONSOLE_LINES_LIMIT)
+		return alb_error(console->ctx, EINVAL, "count: %u is out of range 1..%u", count,
+				 ALB_CONSOLE_LINES_LIMIT);
+	const struct buffer *b = lookup(console, name);
+	if (!b)
+		return -ENOENT;
+	return emit(b, b->n > count ? b->n - count : 0, fn, userdata);
+}
+
+uint32_t alb_console_first_after(const alb_console *console, const alb_name *name,
+				 uint64_t since_us)
+{
+	const struct buffer *b = lookup(console, name);
+	if (!b)
+		return 0;
+	/* Times increase strictly: the first line after since_us, by bisection. */
+	uint32_t lo = 0, hi = b->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (line_at(b, mid)->time_us <= since_us)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+ALB_EXPORT int alb_console_query_since(const alb_console *console, const alb_name *name,
+				       uint64_t since_us, alb_console_line_fn fn, void *userdata)
+{
+	if (!console || !fn)
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	const struct buffer *b = lookup(console, name);
+	if (!b)
+		return -ENOENT;
+	return emit(b, alb_console_first_after(console, name, since_us), fn, userdata);
+}
+
+int alb_console_query_range(const alb_console *console, const alb_name *name, uint64_t after_us,
+			    uint64_t until_us, uint32_t max, alb_console_line_fn fn, void *userdata)
+{
+	const struct buffer *b = lookup(console, name);
+	if (!b)
+		return 0;
+	int count = 0;
+	for (uint32_t i = alb_console_first_after(console, name, after_us);
+	     i < b->n && (uint32_t)count < max; i++) {
+		const struct line *l = line_at(b, i);
+		if (l->time_us > until_us)
+			break;
+		int r = fn(&b->name, l->time_us, l->data, l->len,
+			   l->truncated ? ALB_CONSOLE_LINE_TRUNCATED : 0, userdata);
+		if (r < 0)
+			return r;
+		count++;
+	}
+	return count;
+}
+
+uint64_t alb_console_last_time(const alb_console *console, const alb_name *name)
+{
+	const struct buffer *b = lookup(console, name);
+	return b && b->n ? line_at(b, b->n - 1)->time_us : 0;
+}
+
+uint64_t alb_console_time_of_last(const alb_console *console, const alb_name *name, uint32_t count)
+{
+	const struct buffer *b = lookup(console, name);
+	if (!b || b->n == 0)
+		return 0;
+	uint32_t i = b->n > count ? b->n - count : 0;
+	uint64_t t = line_at(b, i)->time_us;
+	return t ? t - 1 : 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	_cleanup_free_ char *sa = alb_name_to_string(*(alb_name *const *)a);
+	_cleanup_free_ char *sb = alb_name_to_string(*(alb_name *const *)b);
+	return strcmp(sa ? sa : "", sb ? sb : "");
+}
+
+static void names_free(alb_name **v, uint32_t n)
+{
+	for (uint32_t i = 0; v && i < n; i++)
+		alb_name_free(v[i]);
+	free(v);
+}
+
+ALB_EXPORT int alb_console_list_inactive(const alb_console *console, const alb_name *path,
+					 alb_name ***ret_names, uint32_t *ret_count)
+{
+	if (!console || !path || !ret_names)
+		return -EINVAL;
+	uint32_t n = 0, i = 0;
+	if (path->has_label) {
+		const struct buffer *b = lookup(console, path);
+		if (!b || b->active) {
+			_cleanup_free_ char *s = alb_name_to_string(path);
+			return alb_error(console->ctx, ENOENT,
+					 "'%s' has no inactive console buffer", s ? s : "?");
+		}
+		n = 1;
+	} else {
+		for (const struct buffer *b = console->inactive_head; b; b = b->inext)
+			n += alb_name_is_prefix(path, &b->name) == 1;
+	}
+	alb_name **v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (path->has_label) {
+		if (alb_name_dup(path, &v[i++]) < 0)
+			goto oom;
+	} else {
+		for (const struct buffer *b = console->inactive_head; b; b = b->inext)
+			if (alb_name_is_prefix(path, &b->name) == 1 &&
+			    alb_name_dup(&b->name, &v[i++]) < 0)
+				goto oom;
+	}
+	qsort(v, n, sizeof(*v), name_cmp);
+	*ret_names = v;
+	if (ret_count)
+		*ret_count = n;
+	return 0;
+oom:
+	names_free(v, i);
+	return -ENOMEM;
+}
+
+/* ---- the service ------------------------------------------------------------------------ */
+
+/* An open console FIFO of an active unikernel. */
+struct fifo {
+	struct alb_console_service *svc;
+	struct fifo *prev, *next;
+	alb_name name;
+	int fd;
+	alb_source *source;
+};
+
+enum { SUB_HISTORY = 1, SUB_LIVE };
+
+/* A console-subscribe in progress on a connection (its data). */
+struct sub {
+	struct alb_console_service *svc;
+	struct sub *prev, *next; /* in the order they subscribed */
+	struct alb_conn *conn;
+	alb_name name;
+	uint64_t seq;
+	bool follow;
+	int mode;
+	uint64_t cursor_us; /* the last line sent */
+	uint64_t until_us;  /* without follow: the newest line when it subscribed */
+};
+
+struct alb_console_service {
+	alb_ctx *ctx;
+	alb_loop *loop;
+	alb_console *console;
+	struct alb_server *server;
+	struct fifo *fifos;
+	unsigned n_fifos;
+	struct sub *subs_head, *subs_tail;
+	unsigned n_subs;
+	uint32_t subscribers;
+	uint64_t queue_max;
+	char *fifo_dir;
+};
+
+static void fifo_close(struct fifo *f, bool deactivate)
+{
+	struct alb_console_service *svc = f->svc;
+	f->source = alb_source_free(f->source);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		svc->fifos = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	svc->n_fifos--;
+	if (deactivate)
+		(void)alb_console_deactivate(svc->console, &f->name);
+	free(f);
+}
+
+/* Reads what the FIFO has, up to the budget. 0 at end of file (the tender is gone),
+ * 1 otherwise. */
+static int fifo_read(struct fifo *f)
+{
+	uint8_t buf[65536];
+	uint64_t total = 0;
+	while (total < ALB_CONSOLE_READ_BUDGET) {
+		ssize_t n = read(f->fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 1;
+			_cleanup_free_ char *s = alb_name_to_string(&f->name);
+			alb_log_warn(f->svc->ctx, "Failed to read the console of '%s': %s",
+				     s ? s : "?", strerror(errno));
+			return 0;
+		}
+		if (n == 0)
+			return 0;
+		(void)alb_console_feed(f->svc->console, &f->name, buf, (size_t)n, 0);
+		total += (uint64_t)n;
+	}
+	return 1;
+}
+
+static int fifo_io(alb_source *source, int fd, uint32_t events, void *userdata)
+{
+	struct fifo *f = userdata;
+	/* Without a writer, read() gives 0 at once; the kernel reports HUP only after
+	 * a writer came and went, which is the tender's exit. */
+	if (fifo_read(f) == 0 && (events & (ALB_IO_HUP | ALB_IO_ERR))) {
+		_cleanup_free_ char *s = alb_name_to_string(&f->name);
+		alb_log_info(f->svc->ctx, "The console of '%s' closed", s ? s : "?");
+		fifo_close(f, true);
+	}
+	return 0;
+}
+
+static struct fifo *fifo_find(struct alb_console_service *svc, const alb_name *name)
+{
+	for (struct fifo *f = svc->fifos; f; f = f->next)
+		if (alb_name_equal(&f->name, name))
+			return f;
+	return NULL;
+}
+
+/* ---- subscribers ---- */
+
+static void sub_unlink(struct sub *s)
+{
+	struct alb_console_service *svc = s->svc;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		svc->subs_head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		svc->subs_tail = s->prev;
+	svc->n_subs--;
+	if (s->conn)
+		alb_conn_set_data(s->conn, NULL);
+	free(s);
+}
+
+static int send_line(struct sub *s, uint64_t time_us, const uint8_t *line, uint32_t len,
+		     uint32_t flags)
+{
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	int r = alb_msg_new(&m, ALB_MSG_DATA, s->seq, &s->name);
+	if (r < 0)
+		return r;
+	m->data.kind = ALB_DATA_CONSOLE;
+	m->data.console.time_us = time_us;
+	m->data.console.line = (uint8_t *)line; /* borrowed: taken back below */
+	m->data.console.len = len;
+	m->data.console.truncated = flags & ALB_CONSOLE_LINE_TRUNCATED;
+	r = alb_conn_send(s->conn, m);
+	m->data.console.line = NULL;
+	if (r >= 0)
+		s->cursor_us = time_us;
+	return r;
+}
+
+static int history_line(const alb_name *name, uint64_t time_us, const uint8_t *line, uint32_t len,
+			uint32_t flags, void *userdata)
+{
+	struct sub *s = userdata;
+	int r = send_line(s, time_us, line, len, flags);
+	if (r < 0)
+		return r;
+	return alb_conn_queued(s->conn) >= ALB_CONSOLE_HISTORY_STEP ? -EAGAIN : 0;
+}
+
+/* Drops a subscriber: a failure message to it, then its connection closes. */
+static void sub_drop(struct sub *s, int error, const char *why)
+{
+	_cleanup_free_ char *n = alb_name_to_string(&s->name);
+	struct alb_conn *conn = s->conn;
+	alb_name name = s->name;
+	uint64_t seq = s->seq;
+	alb_log_info(s->svc->ctx, "Dropping a subscriber of '%s': %s", n ? n : "?", why);
+	sub_unlink(s);
+	(void)alb_conn_send_failure(conn, seq, &name, error, "%s", why);
+	alb_conn_close(conn);
+}
+
+/* Queues history while little is queued; at its end, an end-of-stream frame
+ * (without follow) or live lines (with follow). */
+static void sub_pump(struct sub *s)
+{
+	struct alb_console_service *svc = s->svc;
+	while (s->mode == SUB_HISTORY && alb_conn_queued(s->conn) < ALB_CONSOLE_HISTORY_STEP) {
+		int r = alb_console_query_range(svc->console, &s->name, s->cursor_us,
+						s->follow ? UINT64_MAX : s->until_us, 1024,
+						history_line, s);
+		if (r == -EAGAIN)
+			return; /* on_drain goes on */
+		if (r < 0) {
+			sub_drop(s, -r, "failed to queue the history");
+			return;
+		}
+		if (r > 0)
+			continue;
+		if (s->follow) {
+			s->mode = SUB_LIVE;
+			return;
+		}
+		/* The history is done: the connection takes commands again. */
+		struct alb_conn *conn = s->conn;
+		sub_unlink(s);
+		if (alb_conn_send_end(conn) < 0)
+			alb_conn_close(conn);
+		return;
+	}
+}
+
+static int on_line(const alb_name *name, uint64_t time_us, const uint8_t *line, uint32_t len,
+		   uint32_t flags, void *userdata)
+{
+	struct alb_console_service *svc = userdata;
+	for (struct sub *s = svc->subs_head, *next; s; s = next) {
+		next = s->next;
+		if (s->mode != SUB_LIVE || !alb_name_equal(&s->name, name))
+			continue;
+		if (alb_conn_queued(s->conn) + len + 64 > svc->queue_max) {
+			char why[128];
+			snprintf(why, sizeof(why),
+				 "dropped: more than %" PRIu64 " bytes of console output unread",
+				 svc->queue_max);
+			sub_drop(s, ENOBUFS, why);
+			continue;
+		}
+		if (send_line(s, time_us, line, len, flags) < 0)
+			sub_drop(s, EIO, "failed to queue a line");
+	}
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static int cmd_add(struct alb_console_service *svc, struct alb_conn *conn, const alb_msg *m)
+{
+	alb_ctx *ctx = svc->ctx;
+	const char *path = m->cmd.fifo;
+	uid_t uid = alb_conn_peer_uid(conn);
+	if (uid != 0 && uid != geteuid())
+		return alb_error(ctx, EPERM, "console-add is for albatrossd (root) only");
+	if (!m->name->has_label)
+		return alb_error(ctx, EINVAL, "console-add needs a unikernel name, not a path");
+	if (path[0] != '/')
+		return alb_error(ctx, EINVAL, "the FIFO '%s' is not an absolute path", path);
+	if (svc->fifo_dir) {
+		size_t n = strlen(svc->fifo_dir);
+		if (strncmp(path, svc->fifo_dir, n) != 0 || path[n] != '/' || !path[n + 1] ||
+		    strchr(path + n + 1, '/'))
+			return alb_error(ctx, EPERM, "the FIFO '%s' is not in %s", path,
+					 svc->fifo_dir);
+	}
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return alb_error(ctx, errno, "Failed to find the FIFO '%s': %s", path,
+				 strerror(errno));
+	if (!S_ISFIFO(st.st_mode))
+		return alb_error(ctx, EINVAL, "'%s' is not a FIFO", path);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return alb_error(ctx, errno, "Failed to open the FIFO '%s': %s", path,
+				 strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return alb_error(ctx, EINVAL, "'%s' is not a FIFO", path);
+	struct fifo *old = fifo_find(svc, m->name);
+	if (old) {
+		/* The same unikernel again (a restart, or albatrossd reconnecting): what
+		 * the old FIFO still holds comes first. */
+		(void)fifo_read(old);
+		fifo_close(old, false);
+	}
+	int r = alb_console_activate(svc->console, m->name);
+	if (r < 0)
+		return r;
+	struct fifo *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->svc = svc;
+	f->name = *m->name;
+	f->fd = fd;
+	if ((r = alb_loop_add_io(svc->loop, fd, ALB_IO_IN, fifo_io, f, &f->source)) < 0) {
+		free(f);
+		return alb_error(ctx, -r, "Failed to watch the FIFO '%s': %s", path, strerror(-r));
+	}
+	TAKE_FD(fd);
+	f->next = svc->fifos;
+	if (svc->fifos)
+		svc->fifos->prev = f;
+	svc->fifos = f;
+	svc->n_fifos++;
+	_cleanup_free_ char *n = alb_name_to_string(m->name);
+	alb_log_info(ctx, "Reading the console of '%s' from %s", n ? n : "?", path);
+	return alb_conn_send_ok(conn, m->seq, m->name, NULL);
+}
+
+static int cmd_subscribe(struct alb_console_service *svc, struct alb_conn *conn, const alb_msg *m)
+{
+	alb_ctx *ctx = svc->ctx;
+	const struct alb_history *h = &m->cmd.history;
+	if (!m->name->has_label)
+		return alb_error(ctx, EINVAL,
+				 "console-subscribe needs a unikernel name, not a path");
+	uint64_t now = alb_now_realtime();
+	if (h->has_since && h->since_us > now)
+		return alb_error(ctx, EINVAL,
+				 "since: %" PRIu64 " is in the future (now %" PRIu64 ")",
+				 h->since_us, now);
+	if (h->has_count && (h->count < 1 || h->count > ALB_HISTORY_MAX))
+		return alb_error(ctx, EINVAL, "count: %u is out of range 1..%u", h->count,
+				 ALB_HISTORY_MAX);
+	/* Over the bound, the oldest subscribers of this name leave. */
+	unsigned n = 0;
+	for (struct sub *s = svc->subs_head; s; s = s->next)
+		n += alb_name_equal(&s->name, m->name) == 1;
+	for (struct sub *s = svc->subs_head, *next; s && n >= svc->subscribers; s = next) {
+		next = s->next;
+		if (!alb_name_equal(&s->name, m->name))
+			continue;
+		char why[160];
+		snprintf(
+		    why, sizeof(why),
+		    "dropped: a newer subscriber came, and %u at most are served per unikernel",
+		    svc->subscribers);
+		sub_drop(s, EUSERS, why);
+		n--;
+	}
+	struct sub *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->svc = svc;
+	s->conn = conn;
+	s->name = *m->name;
+	s->seq = m->seq;
+	s->follow = h->follow;
+	s->mode = SUB_HISTORY;
+	s->until_us = alb_console_last_time(svc->console, m->name);
+	if (h->has_since)
+		s->cursor_us = h->since_us;
+	else if (h->has_count)
+		s->cursor_us = alb_console_time_of_last(svc->console, m->name, h->count);
+	else
+		s->cursor_us = s->until_us; /* live only */
+	int r = alb_conn_send_ok(conn, m->seq, m->name, NULL);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	s->prev = svc->subs_tail;
+	if (svc->subs_tail)
+		svc->subs_tail->next = s;
+	else
+		svc->subs_head = s;
+	svc->subs_tail = s;
+	svc->n_subs++;
+	alb_conn_set_data(conn, s);
+	sub_pump(s);
+	return 0;
+}
+
+static int cmd_list_inactive(struct alb_console_service *svc, struct alb_conn *conn,
+			     const alb_msg *m)
+{
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	int r = alb_msg_new(&reply, ALB_MSG_SUCCESS, m->seq, m->name);
+	if (r < 0)
+		return r;
+	reply->reply.kind = ALB_REPLY_NAMES;
+	r = alb_console_list_inactive(svc->console, m->name, &reply->reply.names,
+				      &reply->reply.n_names);
+	if (r < 0)
+		return r;
+	return alb_conn_send(conn, reply);
+}
+
+static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
+{
+	struct alb_console_service *svc = userdata;
+	_cleanup_(alb_msg_freep) alb_msg *m = msg;
+	struct sub *s = alb_conn_get_data(conn);
+	if (!m)
+		return 0; /* a stray end-of-stream frame */
+	if (m->kind != ALB_MSG_COMMAND) {
+		alb_conn_send_failure(conn, m->seq, m->name, EPROTO, "expected a command");
+		return -EPROTO;
+	}
+	if (s) {
+		alb_conn_send_failure(conn, m->seq, m->name, EBUSY,
+				      "a console subscription is in progress on this connection");
+		return -EBUSY;
+	}
+	alb_ctx_clear_error(svc->ctx);
+	int r;
+	switch (m->cmd.kind) {
+	case ALB_CMD_CONSOLE_ADD:
+		r = cmd_add(svc, conn, m);
+		break;
+	case ALB_CMD_CONSOLE_SUBSCRIBE:
+		r = cmd_subscribe(svc, conn, m);
+		break;
+	case ALB_CMD_CONSOLE_LIST_INACTIVE:
+		r = cmd_list_inactive(svc, conn, m);
+		break;
+	default:
+		r = alb_error(svc->ctx, EOPNOTSUPP, "albatross-console does not handle '%s'",
+			      alb_command_to_string(m->cmd.kind));
+		break;
+	}
+	if (r < 0) {
+		const char *why = alb_ctx_last_error(svc->ctx);
+		_cleanup_free_ char *n = alb_name_to_string(m->name);
+		alb_log_info(svc->ctx, "%s of '%s' refused: %s", alb_command_to_string(m->cmd.kind),
+			     n ? n : "?", why[0] ? why : strerror(-r));
+		alb_conn_send_failure(conn, m->seq, m->name, -r, "%s", why[0] ? why : strerror(-r));
+	}
+	return 0;
+}
+
+static void on_close(struct alb_conn *conn, void *userdata)
+{
+	struct sub *s = alb_conn_get_data(conn);
+	if (s) {
+		s->conn = NULL;
+		sub_unlink(s);
+	}
+}
+
+static void on_drain(struct alb_conn *conn, void *userdata)
+{
+	struct sub *s = alb_conn_get_data(conn);
+	if (s)
+		sub_pump(s);
+}
+
+static const struct alb_server_ops service_ops = {
+    .on_message = on_message,
+    .on_close = on_close,
+    .on_drain = on_drain,
+};
+
+int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
+			    const struct alb_console_service_options *o,
+			    struct alb_console_service **ret)
+{
+	_cleanup_(alb_console_service_freep) struct alb_console_service *svc = NULL;
+	int r;
+	svc = calloc(1, sizeof(*svc));
+	if (!svc)
+		return -ENOMEM;
+	svc->ctx = ctx;
+	svc->loop = alb_loop_ref(loop);
+	svc->subscribers = o->subscribers ? o->subscribers : ALB_CONSOLE_SUBSCRIBERS_DEFAULT;
+	svc->queue_max = o->queue_max ? o->queue_max : ALB_CONSOLE_SUBSCRIBER_QUEUE_MAX;
+	if (svc->subscribers > ALB_CONSOLE_SUBSCRIBERS_MAX)
+		return alb_error(ctx, EINVAL, "subscribers: %u is out of range 1..%u",
+				 svc->subscribers, ALB_CONSOLE_SUBSCRIBERS_MAX);
+	if (o->fifo_dir && !(svc->fifo_dir = strdup(o->fifo_dir)))
+		return -ENOMEM;
+	if ((r = alb_console_new(ctx, &svc->console)) < 0 ||
+	    (o->lines && (r = alb_console_set_lines(svc->console, o->lines)) < 0) ||
+	    (o->line_max && (r = alb_console_set_line_max(svc->console, o->line_max)) < 0) ||
+	    (o->inactive_max != UINT32_MAX &&
+	     (r = alb_console_set_inactive_max(svc->console, o->inactive_max)) < 0))
+		return r;
+	alb_console_set_line_fn(svc->console, on_line, svc);
+	/* Commands are small: a frame bound far below the default. */
+	if ((r = alb_server_new(ctx, loop, &service_ops, svc, UINT64_C(1) << 20, &svc->server)) < 0)
+		return r;
+	*ret = TAKE_PTR(svc);
+	return 0;
+}
+
+struct alb_console_service *alb_console_service_free(struct alb_console_service *svc)
+{
+	if (!svc)
+		return NULL;
+	alb_server_free(svc->server); /* on_close frees the subscribers */
+	while (svc->subs_head)
+		sub_unlink(svc->subs_head);
+	while (svc->fifos)
+		fifo_close(svc->fifos, false);
+	alb_console_free(svc->console);
+	alb_loop_unref(svc->loop);
+	free(svc->fifo_dir);
+	free(svc);
+	return NULL;
+}
+
+int alb_console_service_listen_unix(struct alb_console_service *svc, const char *path,
+				    unsigned mode, gid_t gid)
+{
+	return alb_server_listen_unix(svc->server, path, mode, gid);
+}
+
+int alb_console_service_listen_fd(struct alb_console_service *svc, int fd)
+{
+	return alb_server_add_listen_fd(svc->server, fd);
+}
+
+alb_console *alb_console_service_get_console(struct alb_console_service *svc)
+{
+	return svc->console;
+}
+
+unsigned alb_console_service_fifo_count(const struct alb_console_service *svc)
+{
+	return svc->n_fifos;
+}
+
+unsigned alb_console_service_subscriber_count(const struct alb_console_service *svc)
+{
+	return svc->n_subs;
+}
