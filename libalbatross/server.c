@@ -195,7 +195,7 @@ static void conn_pump(struct alb_conn *c);
 static int conn_kick(alb_source *source, void *userdata)
 {
 	struct alb_conn *c = userdata;
-	_cleanup_(alb_conn_unrefp) struct alb_conn *hold = c; /* the kick's reference */
+	_cleanup_(alb_conn_unrefp) _unused_ struct alb_conn *hold = c; /* the kick's reference */
 	c->kick = alb_source_free(c->kick);
 	if (!c->server || c->paused)
 		return 0;
