@@ -272,6 +272,20 @@ int alb_log_event_from_cbor(alb_ctx *ctx, const uint8_t *buf, size_t len,
 			    struct alb_log_event **ret);
 void alb_stats_free(struct alb_stats *stats);
 
+/*
+ * The command map alone (docs/protocol.md, section 5.1), as certificates carry
+ * it (docs/x509.md). alb_cmd_clear() frees what cmd points to and zeroes it.
+ * to_cbor: a new item, NULL for an unknown kind or on allocation failure (an
+ * incomplete command encodes, and then fails to decode). from_cbor: strict, as
+ * alb_msg_decode(); path names the map in error messages ("x509.command");
+ * fills *cmd only on success; 0, -EBADMSG (reason in ctx), -ENOMEM.
+ */
+void alb_cmd_clear(struct alb_cmd *cmd);
+struct cbor_item_t;
+struct cbor_item_t *alb_cmd_to_cbor(const struct alb_cmd *cmd);
+int alb_cmd_from_cbor(alb_ctx *ctx, const struct cbor_item_t *item, const char *path,
+		      struct alb_cmd *cmd);
+
 /* Names of commands, events and states as in docs/protocol.md ("unikernel-create"). */
 const char *alb_command_to_string(int command);
 const char *alb_log_event_kind_to_string(int kind);

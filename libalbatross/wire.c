@@ -524,14 +524,15 @@ static int arguments_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char
 	return 0;
 }
 
-static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, struct alb_cmd *cmd)
+static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path,
+			     struct alb_cmd *cmd)
 {
 	struct variant_values vv;
 	const cbor_item_t *const *v = vv.value;
 	const char *const *p = vv.path;
 	int r;
 
-	r = variant_from_cbor(ctx, item, "command", &command_variant, &vv);
+	r = variant_from_cbor(ctx, item, path, &command_variant, &vv);
 	if (r < 0)
 		return r;
 	cmd->kind = vv.kind;
@@ -577,6 +578,43 @@ static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, struct alb_c
 		return alb_error(ctx, EBADMSG, "%s: empty", p[C_FIFO]);
 	cmd->history.has_since = v[C_SINCE];
 	cmd->history.has_count = v[C_COUNT];
+	return 0;
+}
+
+void alb_cmd_clear(struct alb_cmd *cmd)
+{
+	if (!cmd)
+		return;
+	alb_unikernel_config_free(cmd->config);
+	alb_strv_free(cmd->argv);
+	alb_policy_free(cmd->policy);
+	free(cmd->fifo);
+	alb_strv_free(cmd->taps);
+	alb_log_event_free(cmd->event);
+	*cmd = (struct alb_cmd){0};
+}
+
+cbor_item_t *alb_cmd_to_cbor(const struct alb_cmd *cmd)
+{
+	if (!cmd || cmd->kind < ALB_CMD_UNIKERNEL_INFO ||
+	    (size_t)cmd->kind >= ELEMENTSOF(command_names) || !command_names[cmd->kind])
+		return NULL;
+	return variant_to_cbor(&command_variant, cmd->kind, command_put, cmd);
+}
+
+int alb_cmd_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, struct alb_cmd *cmd)
+{
+	struct alb_cmd c = {0};
+	int r;
+
+	if (!item || !path || !cmd)
+		return -EINVAL;
+	r = command_from_cbor(ctx, item, path, &c);
+	if (r < 0) {
+		alb_cmd_clear(&c);
+		return r;
+	}
+	*cmd = c;
 	return 0;
 }
 
@@ -1254,13 +1292,7 @@ ALB_EXPORT alb_msg *alb_msg_free(alb_msg *msg)
 		return NULL;
 	alb_name_free(msg->name);
 
-	struct alb_cmd *cmd = &msg->cmd;
-	alb_unikernel_config_free(cmd->config);
-	alb_strv_free(cmd->argv);
-	alb_policy_free(cmd->policy);
-	free(cmd->fifo);
-	alb_strv_free(cmd->taps);
-	alb_log_event_free(cmd->event);
+	alb_cmd_clear(&msg->cmd);
 
 	struct alb_reply *reply = &msg->reply;
 	free(reply->string);
@@ -1403,7 +1435,7 @@ ALB_EXPORT int alb_msg_decode(alb_ctx *ctx, const uint8_t *buf, uint64_t len, al
 		    "message: expected exactly one of command, success, failure, data");
 	if (k[3].value) {
 		msg->kind = ALB_MSG_COMMAND;
-		r = command_from_cbor(ctx, k[3].value, &msg->cmd);
+		r = command_from_cbor(ctx, k[3].value, k[3].path, &msg->cmd);
 	} else if (k[4].value) {
 		msg->kind = ALB_MSG_SUCCESS;
 		r = reply_from_cbor(ctx, k[4].value, &msg->reply);

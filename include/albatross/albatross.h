@@ -19,5 +19,6 @@
 #include <albatross/tree.h>
 #include <albatross/vmm.h>
 #include <albatross/wire.h>
+#include <albatross/x509.h>
 
 #endif

@@ -1378,6 +1378,67 @@ START_TEST(test_frame_reader_fd)
 }
 END_TEST
 
+/* The command map alone (alb_cmd_to_cbor/alb_cmd_from_cbor), as certificates carry it. */
+START_TEST(test_cmd_cbor_round_trip)
+{
+	struct alb_cmd cmds[5] = {
+	    {.kind = ALB_CMD_UNIKERNEL_CREATE, .config = sample_config()},
+	    {.kind = ALB_CMD_UNIKERNEL_RESTART,
+	     .has_argv = true,
+	     .argv = V(2, "-a", "b"),
+	     .argc = 2},
+	    {.kind = ALB_CMD_BLOCK_ADD, .block_size_mb = 10, .sector_size = 4096, .data_size = 5},
+	    {.kind = ALB_CMD_CONSOLE_SUBSCRIBE,
+	     .history = {.has_count = true, .count = 3, .follow = true}},
+	    {.kind = ALB_CMD_UNIKERNEL_DESTROY},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cmds); i++) {
+		_cleanup_(cbor_decref_ptrp) cbor_item_t *item = alb_cmd_to_cbor(&cmds[i]);
+		_cleanup_(cbor_decref_ptrp) cbor_item_t *loaded = NULL, *again = NULL;
+		_cleanup_free_ uint8_t *buf = NULL, *buf2 = NULL;
+		struct alb_cmd back;
+		size_t len, len2;
+
+		ck_assert_ptr_nonnull(item);
+		ck_assert_alb_ok(test_ctx, alb_cbor_serialize(test_ctx, item, &buf, &len));
+		ck_assert_alb_ok(test_ctx, alb_cbor_load(test_ctx, buf, len, &loaded));
+		ck_assert_alb_ok(test_ctx,
+				 alb_cmd_from_cbor(test_ctx, loaded, "x509.command", &back));
+		ck_assert_int_eq(back.kind, cmds[i].kind);
+		again = alb_cmd_to_cbor(&back);
+		ck_assert_alb_ok(test_ctx, alb_cbor_serialize(test_ctx, again, &buf2, &len2));
+		ck_assert_uint_eq(len, len2);
+		ck_assert_mem_eq(buf, buf2, len);
+		if (cmds[i].config)
+			ck_assert(alb_unikernel_config_equal(back.config, cmds[i].config));
+		alb_cmd_clear(&back);
+		alb_cmd_clear(&cmds[i]);
+		ck_assert_int_eq(cmds[i].kind, 0);
+	}
+
+	/* Strict, with the caller's path in the reason; nothing filled on failure. */
+	{
+		/* {"op": "unikernel-destroy", "bogus": 1} */
+		const uint8_t bad[] = {0xa2, 0x62, 'o',	 'p', 0x71, 'u', 'n', 'i', 'k', 'e',
+				       'r',  'n',  'e',	 'l', '-',  'd', 'e', 's', 't', 'r',
+				       'o',  'y',  0x65, 'b', 'o',  'g', 'u', 's', 0x01};
+		_cleanup_(cbor_decref_ptrp) cbor_item_t *loaded = NULL;
+		struct alb_cmd back = {.kind = -1};
+
+		ck_assert_alb_ok(test_ctx, alb_cbor_load(test_ctx, bad, sizeof(bad), &loaded));
+		ck_assert_alb_err(
+		    test_ctx, alb_cmd_from_cbor(test_ctx, loaded, "x509.command", &back), EBADMSG);
+		ck_assert_last_error_has(test_ctx, "x509.command");
+		ck_assert_int_eq(back.kind, -1);
+	}
+	{
+		struct alb_cmd unknown = {.kind = 999};
+		ck_assert_ptr_null(alb_cmd_to_cbor(&unknown));
+	}
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -1390,6 +1451,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_round_trip_data);
 	tcase_add_test(tc, test_accessors);
 	tcase_add_test(tc, test_encode_invalid);
+	tcase_add_test(tc, test_cmd_cbor_round_trip);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("malformed");
