@@ -49,6 +49,10 @@ struct cli_command {
 int cli_cmd_console(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_log(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_stats(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+/* Certificates (cmd-certs.c), on local files. */
+int cli_cmd_generate(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_sign(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_revoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
 extern const struct cli_command cli_commands[];
 extern const size_t cli_n_commands;

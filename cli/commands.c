@@ -1472,5 +1472,9 @@ const struct cli_command cli_commands[] = {
     {"console", "NAME [--since T | --count N] [--follow]", cli_cmd_console},
     {"log", "[PATH] [--since T | --count N] [--follow]", cli_cmd_log},
     {"stats", "[NAME|PATH] [--follow]", cli_cmd_stats},
+    {"generate", "CANAME DB [--server NAME] [--days N] [--key-type ed25519|rsa|p256]",
+     cli_cmd_generate},
+    {"sign", "CACERT DB CAKEY REQ [--days N]", cli_cmd_sign},
+    {"revoke", "CACERT CAKEY SERIAL... [--crl FILE] [--days N]", cli_cmd_revoke},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);
