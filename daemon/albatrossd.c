@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -200,6 +201,12 @@ int main(int argc, char **argv)
 		rundir = abs_run;
 	}
 
+	/* Tenders get fds 0-2 by dup2: none of ours may be one of them. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) {
+			fprintf(stderr, "albatrossd: cannot open /dev/null\n");
+			return EXIT_FAILURE;
+		}
 	signal(SIGPIPE, SIG_IGN);
 	umask(0022);
 	/* Each unikernel holds a few fds (console FIFO, pidfd): use all we may. */

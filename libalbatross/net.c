@@ -100,16 +100,21 @@ int alb_net_list_bridges(struct alb_net *net, char ***ret, uint32_t *ret_n)
 	return 0;
 }
 
-/* Opens /dev/net/tun attached to the tap name (made if it does not exist). */
-static int tun_open(alb_ctx *ctx, const char *name)
+/* Opens /dev/net/tun attached to the tap name: made if it does not exist;
+ * with exclusive, -EBUSY if it does. */
+static int tun_open(alb_ctx *ctx, const char *name, bool exclusive)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return alb_error(ctx, errno, "Failed to open /dev/net/tun: %s", strerror(errno));
 	struct ifreq ifr = {0};
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (exclusive ? IFF_TUN_EXCL : 0);
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		if (exclusive && errno == EBUSY) {
+			close(fd);
+			return -EBUSY;
+		}
 		int r = alb_error(ctx, errno, "Failed to create tap '%s': %s", name, strerror(errno));
 		close(fd);
 		return r;
@@ -121,7 +126,7 @@ int alb_net_tap_remove(struct alb_net *net, const char *name)
 {
 	if (!alb_net_link_exists(name))
 		return -ENOENT;
-	_cleanup_close_ int fd = tun_open(net->ctx, name);
+	_cleanup_close_ int fd = tun_open(net->ctx, name, false);
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, TUNSETPERSIST, 0) < 0)
@@ -180,10 +185,11 @@ int alb_net_tap_create(struct alb_net *net, const char *prefix, const char *brid
 					 prefix);
 		if (alb_net_link_exists(name))
 			continue;
-		_cleanup_close_ int fd = tun_open(net->ctx, name);
+		_cleanup_close_ int fd = tun_open(net->ctx, name, true);
+		if (fd == -EBUSY)
+			continue; /* another process took the name meanwhile: the next one */
 		if (fd < 0)
 			return fd;
-		/* TUNSETIFF attached to an existing tap if we lost a race: check it is new. */
 		int persist = 1;
 		if ((uid != (uid_t)-1 && ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0) ||
 		    (gid != (gid_t)-1 && ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0) ||

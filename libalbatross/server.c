@@ -180,7 +180,7 @@ int alb_conn_send_ok(struct alb_conn *conn, uint64_t seq, const alb_name *name, 
 
 static void conn_update_events(struct alb_conn *c)
 {
-	if (!c->server)
+	if (!c->server || !c->source)
 		return;
 	uint32_t ev = 0;
 	if (!c->paused && !c->closing && !c->eof)
@@ -345,9 +345,18 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 			return 0;
 		}
 		conn_pump(c);
-	} else if ((events & (ALB_IO_HUP | ALB_IO_ERR)) && alb_conn_queued(c) == 0 && c->server &&
-		   !c->paused)
-		conn_destroy(c);
+	} else if ((events & (ALB_IO_HUP | ALB_IO_ERR)) && c->server) {
+		if (!c->paused && alb_conn_queued(c) == 0)
+			conn_destroy(c);
+		else if (c->paused) {
+			/* Gone while a command of its runs: stop watching (epoll reports a
+			 * hang-up whatever the mask), answer nobody, close when resumed. */
+			c->eof = true;
+			c->write_failed = true;
+			c->out_off = c->out_len = 0;
+			c->source = alb_source_free(c->source);
+		}
+	}
 	return 0;
 }
 

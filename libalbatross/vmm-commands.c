@@ -550,7 +550,17 @@ static void download_pump(struct session *s)
 	_cleanup_free_ uint8_t *buf = malloc(ALB_CHUNK_MAX);
 	while (buf && alb_conn_queued(s->conn) < DOWNLOAD_QUEUE) {
 		ssize_t n = alb_read_full(s->download_fd, buf, ALB_CHUNK_MAX);
-		if (n <= 0) {
+		if (n < 0) {
+			/* Never an end frame after a failed read: the client would keep a
+			 * truncated copy. */
+			alb_conn_send_failure(s->conn, s->download_seq, s->download_name, (int)-n,
+					      "Failed to read the data: %s", strerror((int)-n));
+			close(s->download_fd);
+			s->download_fd = -1;
+			alb_conn_close(s->conn);
+			return;
+		}
+		if (n == 0) {
 			close(s->download_fd);
 			s->download_fd = -1;
 			s->download_name = alb_name_free(s->download_name);

@@ -15,6 +15,10 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(alb_manifest *, alb_manifest_free);
 
+/* The largest frame albatrossd accepts: a data chunk and its envelope, or a
+ * command; uploads come in chunks, so nothing needs more. */
+#define VMM_FRAME_MAX (UINT64_C(2) << 20)
+
 /* Someone waiting for an operation on a unikernel to finish: a reply to send. */
 struct waiter {
 	struct alb_conn *conn; /* a reference */
@@ -54,6 +58,8 @@ struct uk {
 	bool stopping;                   /* shutdown: keep it in the state */
 	alb_unikernel_config *restart_with; /* restart command: start again with this */
 	struct waiter *waiters;
+	struct alb_log_event *created_event; /* sent when the first start succeeds */
+	char destroyed_by[64];               /* the identity of the destroy command */
 };
 
 struct vmm_block {

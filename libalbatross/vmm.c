@@ -245,7 +245,8 @@ void vmm_block_forget(alb_vmm *vmm, const alb_name *name)
 void vmm_image_unref(alb_vmm *vmm, const uint8_t digest[32])
 {
 	for (struct uk *u = vmm->uks; u; u = u->next)
-		if (memcmp(u->config->digest, digest, 32) == 0)
+		if (memcmp(u->config->digest, digest, 32) == 0 ||
+		    (u->restart_with && memcmp(u->restart_with->digest, digest, 32) == 0))
 			return;
 	if (vmm->unrestored)
 		for (uint32_t i = 0; i < vmm->unrestored->n_unikernels; i++)
@@ -768,6 +769,7 @@ static int uk_start(struct uk *u)
 	alb_log_info(ctx, "Started '%s' (pid %d, %s)", u->name_s, u->pid, t.name);
 	emit(vmm, u, ALB_VMM_STARTED, 0, 0);
 	uk_register(u);
+	vmm_event_send(vmm, TAKE_PTR(u->created_event));
 	struct alb_log_event *e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_STARTED, u->name);
 	if (e) {
 		e->pid = (uint32_t)u->pid;
@@ -795,6 +797,7 @@ static void uk_free(struct uk *u)
 	free(u->name_s);
 	alb_unikernel_config_free(u->config);
 	alb_unikernel_config_free(u->restart_with);
+	alb_log_event_free(u->created_event);
 	free(u->message);
 	free(u->exits);
 	for (struct waiter *w = u->waiters, *n; w; w = n) {
@@ -848,7 +851,11 @@ static void uk_finish_destroy(struct uk *u)
 	vmm_save(vmm);
 	alb_log_info(vmm->ctx, "Destroyed '%s'", u->name_s);
 	emit(vmm, u, ALB_VMM_DESTROYED, 0, 0);
+	char identity[sizeof(vmm->identity)];
+	snprintf(identity, sizeof(identity), "%s", vmm->identity);
+	snprintf(vmm->identity, sizeof(vmm->identity), "%s", u->destroyed_by);
 	uk_event(u, ALB_EVENT_UNIKERNEL_DESTROYED, NULL);
+	snprintf(vmm->identity, sizeof(vmm->identity), "%s", identity);
 	uk_reply_all(u, 0, NULL);
 	uk_free(u);
 }
@@ -949,14 +956,25 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 
 	if (u->destroying) {
 		uk_finish_destroy(u);
+		shutdown_check(vmm);
+		return 0;
+	}
+	if (u->stopping || vmm->shutdown_done) {
+		/* Stopping for good: a pending restart takes effect at the next start. */
+		if (u->restart_with) {
+			uint8_t old[32];
+			memcpy(old, u->config->digest, 32);
+			alb_unikernel_config_free(u->config);
+			u->config = TAKE_PTR(u->restart_with);
+			vmm_save(vmm);
+			vmm_image_unref(vmm, old);
+			uk_reply_all(u, 0, "restarts at the next start of albatrossd");
+		}
+		shutdown_check(vmm);
 		return 0;
 	}
 	if (u->restart_with) {
 		uk_start_again(u);
-		return 0;
-	}
-	if (u->stopping) {
-		shutdown_check(vmm);
 		return 0;
 	}
 	if (!alb_unikernel_config_should_restart(u->config, sig, code)) {
@@ -1025,6 +1043,8 @@ static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config
 int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
 	    struct uk **ret)
 {
+	if (vmm->shutdown_done)
+		return alb_error(vmm->ctx, ESHUTDOWN, "albatrossd is stopping");
 	struct uk *u;
 	int r = uk_new(vmm, name, config, &u);
 	if (r < 0)
@@ -1036,7 +1056,9 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 	/* In the list before it starts, so that its taps are recorded. */
 	u->next = vmm->uks;
 	vmm->uks = u;
-	uk_event(u, ALB_EVENT_UNIKERNEL_CREATED, NULL);
+	/* "created" goes to the log just before "started" (uk_start); a start that
+	 * fails leaves no trace but its reply. */
+	u->created_event = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_CREATED, u->name);
 	if ((r = uk_start(u)) < 0) {
 		vmm->uks = u->next;
 		alb_tree_remove_unikernel(vmm->tree, name);
@@ -1051,6 +1073,9 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 
 void vmm_destroy(alb_vmm *vmm, struct uk *u, struct waiter *w)
 {
+	/* The event comes when the tender is gone: remember who asked. */
+	if (!u->destroying && vmm->identity[0])
+		snprintf(u->destroyed_by, sizeof(u->destroyed_by), "%s", vmm->identity);
 	if (w) {
 		w->next = u->waiters;
 		u->waiters = w;
@@ -1070,6 +1095,8 @@ int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, 
 {
 	if (u->destroying)
 		return alb_error(vmm->ctx, EBUSY, "'%s' is being destroyed", u->name_s);
+	if (vmm->shutdown_done)
+		return alb_error(vmm->ctx, ESHUTDOWN, "albatrossd is stopping");
 	alb_unikernel_config *c;
 	int r = alb_unikernel_config_dup(config ? config : u->config, &c);
 	if (r < 0)
@@ -1078,8 +1105,15 @@ int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, 
 		alb_unikernel_config_free(c);
 		return r;
 	}
-	alb_unikernel_config_free(u->restart_with);
+	alb_unikernel_config *previous = u->restart_with;
 	u->restart_with = c;
+	if (previous) {
+		/* A restart replaced before it happened: its image may be unused now. */
+		uint8_t old[32];
+		memcpy(old, previous->digest, 32);
+		alb_unikernel_config_free(previous);
+		vmm_image_unref(vmm, old);
+	}
 	if (w) {
 		w->next = u->waiters;
 		u->waiters = w;
@@ -1218,6 +1252,10 @@ static void images_collect(alb_vmm *vmm)
 		for (struct uk *u = vmm->uks; u && !used; u = u->next) {
 			alb_digest_hex(u->config->digest, hex);
 			used = streq(hex, e->d_name);
+			if (!used && u->restart_with) {
+				alb_digest_hex(u->restart_with->digest, hex);
+				used = streq(hex, e->d_name);
+			}
 		}
 		for (uint32_t i = 0; vmm->unrestored && i < vmm->unrestored->n_unikernels && !used;
 		     i++) {
@@ -1339,7 +1377,8 @@ ALB_EXPORT int alb_vmm_listen(alb_vmm *vmm, const char *path)
 	}
 	int r;
 	if (!vmm->server &&
-	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, 0, &vmm->server)) < 0)
+	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, VMM_FRAME_MAX,
+				 &vmm->server)) < 0)
 		return r;
 	if ((r = alb_server_listen_unix(vmm->server, path, 0660,
 					 vmm->has_group ? vmm->group_gid : (gid_t)-1)) < 0)
@@ -1354,7 +1393,8 @@ ALB_EXPORT int alb_vmm_listen_fd(alb_vmm *vmm, int fd)
 		return -EINVAL;
 	int r;
 	if (!vmm->server &&
-	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, 0, &vmm->server)) < 0)
+	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, VMM_FRAME_MAX,
+				 &vmm->server)) < 0)
 		return r;
 	return alb_server_add_listen_fd(vmm->server, fd);
 }

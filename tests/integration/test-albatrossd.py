@@ -501,6 +501,91 @@ def test_force_create(_):
         d.cleanup()
 
 
+def cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+@tap.case
+def test_sigterm_during_destroy_and_restart(_):
+    """SIGTERM while a destroy or a restart waits for its tender: albatrossd still stops"""
+    for command in (['destroy', 'x'], ['restart', 'x']):
+        d = fresh()
+        try:
+            img = image(d)
+            d.ok('create', 'x', img, '--arg', '--run')
+            pid = d.one('x')['pid']
+            os.kill(pid, signal.SIGSTOP)  # it cannot act on SIGTERM yet
+            waiting = subprocess.Popen([PATHS['client'], '--socket', d.socket] + command,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
+            d.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            os.kill(pid, signal.SIGCONT)
+            rc = d.proc.wait(15)
+            check(rc == 0, f'{command[0]}: albatrossd exited {rc}')
+            waiting.wait(10)
+            check('Started' not in d.log_text().split('stopping on signal')[-1],
+                  f'{command[0]}: a tender was started while stopping')
+            d.proc = None
+            d.logf.close()
+        finally:
+            d.cleanup()
+
+
+@tap.case
+def test_pending_force_create_keeps_its_image(_):
+    """a refused create does not delete the image a pending force-create waits for"""
+    d = fresh()
+    try:
+        a = image(d, 'a.hvt')
+        b = image(d, 'b.hvt', blocks=['storage'])
+        d.ok('create-block', 'disk', '1')
+        d.ok('create', 'x', a, '--arg', '--run')
+        pid = d.one('x')['pid']
+        os.kill(pid, signal.SIGSTOP)
+        force = subprocess.Popen([PATHS['client'], '--socket', d.socket, 'create', 'x', b,
+                                  '--block', 'storage:disk', '--arg', '--run', '--force'],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        # the same image, refused after its upload (no block device 'nosuch')
+        d.refused("no block device 'nosuch'", 'create', 'y', b, '--block', 'storage:nosuch')
+        os.kill(pid, signal.SIGCONT)
+        check(force.wait(15) == 0, f'force-create failed: {force.stderr.read()}')
+        u = d.one('x')
+        check(u['state'] == 'running', f'x is {u["state"]}: its image was deleted')
+        d.ok('destroy', 'x')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_client_gone_while_waiting(_):
+    """a client that leaves while its destroy waits costs no CPU (no busy loop)"""
+    d = fresh(FAST[:-2] + ['--stop-timeout', '5'])
+    try:
+        img = image(d)
+        d.ok('create', 'x', img, '--arg', '--run')
+        pid = d.one('x')['pid']
+        os.kill(pid, signal.SIGSTOP)
+        waiting = subprocess.Popen([PATHS['client'], '--socket', d.socket, 'destroy', 'x'],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        waiting.kill()
+        waiting.wait()
+        time.sleep(0.2)
+        before = cpu_seconds(d.proc.pid)
+        time.sleep(1.5)
+        used = cpu_seconds(d.proc.pid) - before
+        check(used < 0.3, f'albatrossd used {used:.2f} s of CPU in 1.5 s while waiting')
+        os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: gone(d, 'x'), 15, 'the destroy to finish')
+        check(d.info() == [], 'not serving')
+    finally:
+        d.cleanup()
+
+
 class ActivatedDaemon(Daemon):
     """albatrossd given its listening socket as systemd does (LISTEN_FDS, fd 3)."""
 
