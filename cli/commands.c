@@ -1275,7 +1275,7 @@ static int cmd_create_block(struct cli *cli, const struct cli_command *cmd, int 
 	static const struct option options[] = {
 	    CLI_COMMON_OPTIONS,
 	    {"data", required_argument, NULL, O_DATA},
-	    {"sector_size", required_argument, NULL, O_SECTOR},
+	    {"sector-size", required_argument, NULL, O_SECTOR},
 	    {"compress", no_argument, NULL, O_COMPRESS},
 	    {0},
 	};
