@@ -18,6 +18,8 @@ struct alb_peer_ops {
 	void (*on_connect)(struct alb_peer *peer, void *userdata);
 	/* The connection is gone; a reconnect is scheduled. */
 	void (*on_disconnect)(struct alb_peer *peer, void *userdata);
+	/* The other side refused a message (a failure reply, borrowed). May be NULL. */
+	void (*on_failure)(struct alb_peer *peer, const alb_msg *failure, void *userdata);
 };
 
 /*

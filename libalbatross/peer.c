@@ -114,6 +114,8 @@ static int peer_io(alb_source *source, int fd, uint32_t events, void *userdata)
 				_cleanup_free_ char *n2 = alb_name_to_string(m->name);
 				alb_log_warn(p->ctx, "%s refused a message about '%s': %s", p->name,
 					     n2 ? n2 : "?", m->failure.message);
+				if (p->ops.on_failure)
+					p->ops.on_failure(p, m, p->userdata);
 			}
 		}
 	}

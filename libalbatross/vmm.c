@@ -437,6 +437,18 @@ static void console_disconnected(struct alb_peer *peer, void *userdata)
 		uk_console_drain(u, true);
 }
 
+/* albatross-console refused a FIFO (its permissions, its bounds): albatrossd
+ * reads it again, so that the tender never blocks on its output. */
+static void console_refused(struct alb_peer *peer, const alb_msg *failure, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	struct uk *u = vmm_find(vmm, failure->name);
+	if (u && u->pid > 0) {
+		alb_log_warn(vmm->ctx, "albatrossd reads the console of '%s' itself", u->name_s);
+		uk_console_drain(u, true);
+	}
+}
+
 static void stats_connected(struct alb_peer *peer, void *userdata)
 {
 	alb_vmm *vmm = userdata;
@@ -449,9 +461,10 @@ ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
 {
 	if (!vmm)
 		return -EINVAL;
-	static const struct alb_peer_ops console_ops = {console_connected, console_disconnected};
-	static const struct alb_peer_ops stats_ops = {stats_connected, NULL};
-	static const struct alb_peer_ops log_ops = {NULL, NULL};
+	static const struct alb_peer_ops console_ops = {console_connected, console_disconnected,
+							 console_refused};
+	static const struct alb_peer_ops stats_ops = {stats_connected, NULL, NULL};
+	static const struct alb_peer_ops log_ops = {NULL, NULL, NULL};
 	char path[PATH_MAX];
 	int r;
 	snprintf(path, sizeof(path), "%s/console.sock", vmm->rundir);

@@ -7,11 +7,13 @@ albatross-client and the test tender, as root in a private network namespace
 usage: test-console.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE CONSOLE LOG STATS"""
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -345,6 +347,26 @@ def test_unprivileged(_):
         check(os.stat(s.sock).st_gid == grp.getgrnam('nogroup').gr_gid, 'socket group')
         s.create('vm', '--hello=unprivileged', '--run')
         wait_for(lambda: 'unprivileged' in text(s.lines('vm')), 10, 'the line')
+
+
+@tap.case
+def test_refused_fifo_never_blocks(_):
+    """a FIFO albatross-console refuses is read by albatrossd: its tender never blocks"""
+    # The console serves albatrossd's socket but has another rundir: it refuses
+    # albatrossd's FIFOs, which are not below its own RUNDIR/fifo.
+    other = tempfile.mkdtemp(prefix='alb-other-', dir=os.environ.get('TMPDIR'))
+    s = Setup()
+    s.console_extra = ['--rundir', other, '--socket', s.sock]
+    try:
+        with s:
+            # 20000 lines are far more than a pipe holds (64 KiB): unread, it would block
+            s.d.ok('create', 'chatty', s.image(), '--arg', '--lines=20000', '--arg', '--exit=0')
+            wait_for(lambda: s.d.cli('info', 'chatty').returncode == 1, 20,
+                     'the tender to print everything and exit')
+            check("reads the console of 'chatty' itself" in s.d.log_text(),
+                  'albatrossd did not take the refused console back')
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
 
 
 @tap.case
