@@ -28,10 +28,17 @@ int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool comp
 /* dir/<hex> into buf. */
 int alb_image_path(const char *dir, const uint8_t digest[32], char buf[PATH_MAX]);
 
-/* Compresses or decompresses a whole buffer with zlib. *ret freed with free(). */
+/* Compresses a whole buffer with zlib. *ret freed with free(). */
 int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len);
-int alb_zlib_inflate(alb_ctx *ctx, const uint8_t *in, size_t len, size_t max, uint8_t **ret,
-		     size_t *ret_len);
+
+/*
+ * Copies the file in to out in 64 KiB steps, inflating it if compressed,
+ * writing at most max bytes (-EFBIG beyond), hashing them with SHA-256 into
+ * digest unless NULL, and giving the bytes written. Never holds more than its
+ * buffers. 0, -EBADMSG (corrupt or cut compressed data), -EFBIG, -errno.
+ */
+int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t max,
+		     uint8_t digest[32], uint64_t *ret_written);
 
 /* A tender binary and what its --version says. */
 struct alb_tender_info_local {

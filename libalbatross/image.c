@@ -30,8 +30,8 @@ int alb_image_path(const char *dir, const uint8_t digest[32], char buf[PATH_MAX]
 	return snprintf(buf, PATH_MAX, "%s/%s", dir, hex) >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-/* Copies in to out (inflating if compressed) while hashing what is written. */
-static int copy_hash(alb_ctx *ctx, int in, int out, bool compressed, uint8_t digest[32])
+int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t max,
+		     uint8_t digest[32], uint64_t *ret_written)
 {
 	gnutls_hash_hd_t h;
 	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
@@ -54,6 +54,12 @@ static int copy_hash(alb_ctx *ctx, int in, int out, bool compressed, uint8_t dig
 		if (!compressed) {
 			if (n == 0)
 				break;
+			total += (uint64_t)n;
+			if (total > max) {
+				r = alb_error(ctx, EFBIG, "the data is larger than %" PRIu64 " bytes",
+					      max);
+				break;
+			}
 			gnutls_hash(h, ibuf, (size_t)n);
 			if ((r = alb_write_full(out, ibuf, (size_t)n)) < 0)
 				break;
@@ -76,10 +82,10 @@ static int copy_hash(alb_ctx *ctx, int in, int out, bool compressed, uint8_t dig
 			}
 			size_t got = BUF - zs.avail_out;
 			total += got;
-			if (total > ALB_IMAGE_UNCOMPRESSED_MAX) {
-				r = alb_error(ctx, EFBIG, "the image is larger than %" PRIu64
+			if (total > max) {
+				r = alb_error(ctx, EFBIG, "the data is larger than %" PRIu64
 							  " bytes uncompressed",
-					      ALB_IMAGE_UNCOMPRESSED_MAX);
+					      max);
 				break;
 			}
 			gnutls_hash(h, obuf, got);
@@ -95,7 +101,10 @@ static int copy_hash(alb_ctx *ctx, int in, int out, bool compressed, uint8_t dig
 	}
 	if (compressed)
 		inflateEnd(&zs);
-	gnutls_hash_deinit(h, r < 0 ? NULL : digest);
+	uint8_t scratch[32];
+	gnutls_hash_deinit(h, r < 0 || !digest ? scratch : digest);
+	if (r >= 0 && ret_written)
+		*ret_written = total;
 	return r;
 }
 
@@ -119,7 +128,8 @@ int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool comp
 	if (out < 0)
 		return alb_error(ctx, errno, "Failed to create '%s': %s", tmp, strerror(errno));
 	uint8_t digest[32];
-	if ((r = copy_hash(ctx, in, out, compressed, digest)) < 0)
+	if ((r = alb_copy_inflate(ctx, in, out, compressed, ALB_IMAGE_UNCOMPRESSED_MAX, digest,
+				  NULL)) < 0)
 		goto fail;
 	if (fchmod(out, 0644) < 0 || fsync(out) < 0) {
 		r = alb_error(ctx, errno, "Failed to write '%s': %s", tmp, strerror(errno));
@@ -154,57 +164,6 @@ int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_l
 	}
 	*ret = out;
 	*ret_len = out_len;
-	return 0;
-}
-
-int alb_zlib_inflate(alb_ctx *ctx, const uint8_t *in, size_t len, size_t max, uint8_t **ret,
-		     size_t *ret_len)
-{
-	z_stream zs = {0};
-	if (inflateInit(&zs) != Z_OK)
-		return -ENOMEM;
-	size_t cap = len * 4 + 4096, used = 0;
-	uint8_t *out = malloc(cap);
-	int zr = Z_OK, r = 0;
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len;
-	while (out && zr != Z_STREAM_END) {
-		if (used == cap) {
-			if (cap >= max) {
-				r = alb_error(ctx, EFBIG, "the data is larger than %zu bytes", max);
-				break;
-			}
-			cap = cap * 2 > max ? max : cap * 2;
-			uint8_t *n = realloc(out, cap);
-			if (!n)
-				break;
-			out = n;
-		}
-		zs.next_out = out + used;
-		zs.avail_out = (uInt)(cap - used);
-		zr = inflate(&zs, Z_NO_FLUSH);
-		used = cap - zs.avail_out;
-		if (zr != Z_OK && zr != Z_STREAM_END) {
-			r = alb_error(ctx, EBADMSG, "corrupt compressed data: %s",
-				      zs.msg ? zs.msg : "inflate failed");
-			break;
-		}
-		if (zr == Z_OK && zs.avail_in == 0 && zs.avail_out > 0) {
-			r = alb_error(ctx, EBADMSG, "the compressed data is cut short");
-			break;
-		}
-	}
-	inflateEnd(&zs);
-	if (!out || (r == 0 && zr != Z_STREAM_END)) {
-		free(out);
-		return r < 0 ? r : -ENOMEM;
-	}
-	if (r < 0) {
-		free(out);
-		return r;
-	}
-	*ret = out;
-	*ret_len = used;
 	return 0;
 }
 

@@ -392,31 +392,26 @@ static int cmd_block_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 	return alb_conn_send(conn, m);
 }
 
-/* Writes the upload (inflating it if compressed) into the block file, bounded by its size. */
+/* Writes the upload (inflating it if compressed) into the block file, bounded by its size,
+ * streaming: a block device may be far larger than memory. */
 static int block_fill(alb_vmm *vmm, const char *upload, bool compressed, const char *file,
 		      uint64_t size_mb)
 {
-	_cleanup_free_ uint8_t *raw = NULL, *data = NULL;
-	size_t raw_len, len;
-	uint64_t max = size_mb << 20;
-	int r = alb_read_file(vmm->ctx, upload, max + (max >> 4) + 65536, &raw, &raw_len);
+	_cleanup_close_ int in = open(upload, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", upload, strerror(errno));
+	_cleanup_close_ int out = open(file, O_WRONLY | O_CLOEXEC);
+	if (out < 0)
+		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", file, strerror(errno));
+	uint64_t written;
+	int r = alb_copy_inflate(vmm->ctx, in, out, compressed, size_mb << 20, NULL, &written);
+	if (r == -EFBIG)
+		return alb_error(vmm->ctx, EFBIG,
+				 "the data is larger than the block device (%" PRIu64 " MB)", size_mb);
 	if (r < 0)
 		return r;
-	if (compressed) {
-		if ((r = alb_zlib_inflate(vmm->ctx, raw, raw_len, max, &data, &len)) < 0)
-			return r;
-	} else {
-		data = TAKE_PTR(raw);
-		len = raw_len;
-	}
-	if (len > max)
-		return alb_error(vmm->ctx, EFBIG, "the data (%zu bytes) is larger than the block "
-						  "device (%" PRIu64 " MB)",
-				 len, size_mb);
-	_cleanup_close_ int fd = open(file, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || (r = alb_write_full(fd, data, len)) < 0 || fsync(fd) < 0)
-		return alb_error(vmm->ctx, errno ? errno : EIO, "Failed to write '%s': %s", file,
-				 strerror(errno ? errno : EIO));
+	if (fsync(out) < 0)
+		return alb_error(vmm->ctx, errno, "Failed to write '%s': %s", file, strerror(errno));
 	return 0;
 }
 
@@ -920,10 +915,12 @@ ALB_EXPORT int alb_vmm_create(alb_vmm *vmm, const alb_name *name,
 	_cleanup_close_ int out = mkostemp(upload, O_CLOEXEC);
 	if (out < 0)
 		return alb_error(ctx, errno, "Failed to create '%s': %s", upload, strerror(errno));
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len;
-	int r = alb_read_file(ctx, image_path, ALB_IMAGE_SIZE_MAX, &buf, &len);
-	if (r < 0 || (r = alb_write_full(out, buf, len)) < 0) {
+	/* The embedder's file is copied as it is (compressed or not), streaming. */
+	_cleanup_close_ int in = open(image_path, O_RDONLY | O_CLOEXEC);
+	int r = in < 0 ? alb_error(ctx, errno, "Failed to open '%s': %s", image_path,
+				   strerror(errno))
+		       : alb_copy_inflate(ctx, in, out, false, ALB_IMAGE_SIZE_MAX, NULL, NULL);
+	if (r < 0) {
 		unlink(upload);
 		return r;
 	}

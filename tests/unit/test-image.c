@@ -80,17 +80,35 @@ START_TEST(test_store_dedup_and_compressed)
 }
 END_TEST
 
-START_TEST(test_inflate_bound)
+START_TEST(test_copy_inflate_bound)
 {
-	/* 1 MiB of zeros compresses to almost nothing: a bound stops it. */
+	/* 1 MiB of zeros compresses to almost nothing: the bound stops it, streaming. */
 	size_t n = 1 << 20;
-	uint8_t *zeros = calloc(1, n), *z, *out;
-	size_t zlen, olen;
+	uint8_t *zeros = calloc(1, n), *z;
+	size_t zlen;
+	char in[4300], out[4300];
+	snprintf(in, sizeof(in), "%s/in", test_tmpdir);
+	snprintf(out, sizeof(out), "%s/out", test_tmpdir);
 	ck_assert_int_eq(alb_zlib_deflate(zeros, n, &z, &zlen), 0);
-	ck_assert_alb_err(test_ctx, alb_zlib_inflate(test_ctx, z, zlen, n - 1, &out, &olen), EFBIG);
-	ck_assert_alb_ok(test_ctx, alb_zlib_inflate(test_ctx, z, zlen, n, &out, &olen));
-	ck_assert_uint_eq(olen, n);
-	free(out);
+	write_file(in, z, zlen, 0600);
+	int fi = open(in, O_RDONLY), fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	uint64_t written = 0;
+	ck_assert_alb_err(test_ctx, alb_copy_inflate(test_ctx, fi, fo, true, n - 1, NULL, &written),
+			  EFBIG);
+	ck_assert_int_eq(lseek(fi, 0, SEEK_SET), 0);
+	ck_assert_int_eq(ftruncate(fo, 0), 0);
+	ck_assert_int_eq(lseek(fo, 0, SEEK_SET), 0);
+	ck_assert_alb_ok(test_ctx, alb_copy_inflate(test_ctx, fi, fo, true, n, NULL, &written));
+	ck_assert_uint_eq(written, n);
+	struct stat st;
+	ck_assert_int_eq(fstat(fo, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)n);
+	/* Uncompressed, the same bound. */
+	ck_assert_int_eq(lseek(fi, 0, SEEK_SET), 0);
+	ck_assert_alb_err(test_ctx, alb_copy_inflate(test_ctx, fi, fo, false, zlen - 1, NULL, NULL),
+			  EFBIG);
+	close(fi);
+	close(fo);
 	free(z);
 	free(zeros);
 }
@@ -238,7 +256,7 @@ static Suite *image_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_store_dedup_and_compressed);
-	tcase_add_test(tc, test_inflate_bound);
+	tcase_add_test(tc, test_copy_inflate_bound);
 	tcase_add_test(tc, test_tender_probe_and_find);
 	tcase_add_test(tc, test_tender_probe_cache);
 	tcase_add_test(tc, test_mac_and_argv);
