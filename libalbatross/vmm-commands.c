@@ -194,19 +194,37 @@ static int cmd_policy_add(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 		return alb_error(vmm->ctx, EPERM, "the root policy is the host's resources: it "
 						  "cannot be set");
 	int r = vmm_refresh_root_policy(vmm);
-	if (r < 0 || (r = alb_tree_insert_policy(vmm->tree, cmd->name, cmd->cmd.policy)) < 0)
+	if (r < 0)
 		return r;
-	vmm_save(vmm);
+	_cleanup_(alb_policy_freep) alb_policy *previous = NULL;
+	const alb_policy *old = alb_tree_get_policy(vmm->tree, cmd->name);
+	if (old && (r = alb_policy_dup(old, &previous)) < 0)
+		return r;
+	if ((r = alb_tree_insert_policy(vmm->tree, cmd->name, cmd->cmd.policy)) < 0)
+		return r;
+	if ((r = vmm_save(vmm)) < 0) {
+		/* Not persisted: not done. */
+		if (previous)
+			alb_tree_insert_policy(vmm->tree, cmd->name, previous);
+		else
+			alb_tree_remove_policy(vmm->tree, cmd->name);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_ADDED, cmd->name));
 	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
 }
 
 static int cmd_policy_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
-	int r = alb_tree_remove_policy(vmm->tree, cmd->name);
-	if (r < 0)
+	_cleanup_(alb_policy_freep) alb_policy *previous = NULL;
+	const alb_policy *old = alb_tree_get_policy(vmm->tree, cmd->name);
+	int r = old ? alb_policy_dup(old, &previous) : 0;
+	if (r < 0 || (r = alb_tree_remove_policy(vmm->tree, cmd->name)) < 0)
 		return r;
-	vmm_save(vmm);
+	if ((r = vmm_save(vmm)) < 0) {
+		alb_tree_insert_policy(vmm->tree, cmd->name, previous);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_REMOVED, cmd->name));
 	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
 }
@@ -454,7 +472,11 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 		vmm_block_forget(vmm, cmd->name);
 		return r;
 	}
-	vmm_save(vmm);
+	if ((r = vmm_save(vmm)) < 0) {
+		unlink(file);
+		vmm_block_forget(vmm, cmd->name);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
 	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, NULL);
 }
@@ -490,7 +512,11 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 		vmm_block_forget(vmm, cmd->name);
 		return r;
 	}
-	vmm_save(vmm);
+	if ((r = vmm_save(vmm)) < 0) {
+		unlink(file);
+		vmm_block_forget(vmm, cmd->name);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
 	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, NULL);
 }
@@ -509,10 +535,18 @@ static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *
 	char file[PATH_MAX];
 	if ((r = vmm_block_path(vmm, cmd->name, file)) < 0)
 		return r;
-	if (unlink(file) < 0 && errno != ENOENT)
-		return alb_error(vmm->ctx, errno, "Failed to remove '%s': %s", file, strerror(errno));
+	/* Out of the state first: a file without a state entry is harmless, the
+	 * reverse is not. */
+	uint64_t size = 0;
+	uint32_t sector = vmm_block_find(vmm, cmd->name)->sector_size;
+	alb_tree_get_block(vmm->tree, cmd->name, &size);
 	vmm_block_forget(vmm, cmd->name);
-	vmm_save(vmm);
+	if ((r = vmm_save(vmm)) < 0) {
+		vmm_block_add(vmm, cmd->name, size, sector);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
+	if (unlink(file) < 0 && errno != ENOENT)
+		alb_log_err(vmm->ctx, "Failed to remove '%s': %s", file, strerror(errno));
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_REMOVED, cmd->name));
 	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
 }

@@ -1078,7 +1078,16 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 		uk_free(u);
 		return r;
 	}
-	vmm_save(vmm);
+	if ((r = vmm_save(vmm)) < 0) {
+		/* It would not come back after a restart: do not keep it at all. */
+		char why[512], n[ALB_NAME_STRING_MAX + 1];
+		snprintf(why, sizeof(why), "%s", alb_ctx_last_error(vmm->ctx));
+		snprintf(n, sizeof(n), "%s", u->name_s);
+		vmm_destroy(vmm, u, NULL);
+		return alb_error(vmm->ctx, -r,
+				 "the state file could not be written (%s): '%s' is stopped again",
+				 why, n);
+	}
 	if (ret)
 		*ret = u;
 	return 0;
