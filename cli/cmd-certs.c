@@ -90,11 +90,11 @@ static int check_absent(const char *const *files, size_t n)
 int cli_cmd_generate(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option options[] = {
-		CLI_COMMON_OPTIONS,
-		{"server", required_argument, NULL, O_SERVER},
-		{"days", required_argument, NULL, O_DAYS},
-		{"key-type", required_argument, NULL, O_KEY_TYPE},
-		{0},
+	    CLI_COMMON_OPTIONS,
+	    {"server", required_argument, NULL, O_SERVER},
+	    {"days", required_argument, NULL, O_DAYS},
+	    {"key-type", required_argument, NULL, O_KEY_TYPE},
+	    {0},
 	};
 	uint32_t days = 0;
 	int key_type = ALB_X509_KEY_ED25519, r;
@@ -125,9 +125,9 @@ int cli_cmd_generate(struct cli *cli, const struct cli_command *cmd, int argc, c
 int cli_cmd_sign(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option options[] = {
-		CLI_COMMON_OPTIONS,
-		{"days", required_argument, NULL, O_DAYS},
-		{0},
+	    CLI_COMMON_OPTIONS,
+	    {"days", required_argument, NULL, O_DAYS},
+	    {0},
 	};
 	uint32_t days = 0;
 	int key_type = 0, r;
@@ -141,8 +141,8 @@ int cli_cmd_sign(struct cli *cli, const struct cli_command *cmd, int argc, char 
 	/* hello.req gives hello.pem */
 	size_t l = strlen(req);
 	_cleanup_free_ char *out = NULL;
-	if (asprintf(&out, "%.*s.pem",
-		     (int)(l > 4 && streq(req + l - 4, ".req") ? l - 4 : l), req) < 0)
+	if (asprintf(&out, "%.*s.pem", (int)(l > 4 && streq(req + l - 4, ".req") ? l - 4 : l),
+		     req) < 0)
 		return cli_error(EXIT_FAILED, "out of memory");
 	const char *files[] = {out};
 	if ((r = check_absent(files, 1)) != 0)
@@ -160,10 +160,10 @@ int cli_cmd_sign(struct cli *cli, const struct cli_command *cmd, int argc, char 
 int cli_cmd_revoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option options[] = {
-		CLI_COMMON_OPTIONS,
-		{"days", required_argument, NULL, O_DAYS},
-		{"crl", required_argument, NULL, O_CRL},
-		{0},
+	    CLI_COMMON_OPTIONS,
+	    {"days", required_argument, NULL, O_DAYS},
+	    {"crl", required_argument, NULL, O_CRL},
+	    {0},
 	};
 	uint32_t days = 0;
 	int key_type = 0, r;

@@ -25,9 +25,11 @@
 
 enum { EXIT_USAGE = 2, EXIT_STATE = 3 };
 
-static const char *priority_names[] = {
-	[ALB_LOG_ERR] = "error", [ALB_LOG_WARNING] = "warning", [ALB_LOG_NOTICE] = "notice",
-	[ALB_LOG_INFO] = "info", [ALB_LOG_DEBUG] = "debug"};
+static const char *priority_names[] = {[ALB_LOG_ERR] = "error",
+				       [ALB_LOG_WARNING] = "warning",
+				       [ALB_LOG_NOTICE] = "notice",
+				       [ALB_LOG_INFO] = "info",
+				       [ALB_LOG_DEBUG] = "debug"};
 
 static void log_stderr(alb_ctx *ctx, int priority, const char *message, void *userdata)
 {
@@ -39,34 +41,36 @@ static void log_stderr(alb_ctx *ctx, int priority, const char *message, void *us
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: albatrossd [OPTIONS]\n"
-		"\n"
-		"Supervises Solo5 unikernels and serves albatross-client on a Unix socket.\n"
-		"\n"
-		"Options:\n"
-		"  --rundir DIR         runtime directory: sockets, console FIFOs (default /run/albatross)\n"
-		"  --dbdir DIR          state, images and block devices (default /var/lib/albatross)\n"
-		"  --socket PATH        the command socket (default RUNDIR/albatrossd.sock)\n"
-		"  --tender-dir DIR     look for solo5-hvt / solo5-spt here before $PATH\n"
-		"  --tender-user USER   run tenders as USER (taps are made owned by USER)\n"
-		"  --group GROUP        the helper daemons' group: owns the socket and may read\n"
-		"                       the console FIFOs\n"
-		"  --stop-timeout SEC   SIGKILL a tender this long after SIGTERM (default 5)\n"
-		"  --restart-backoff MS first restart delay, doubled up to 60 s (default 1000)\n"
-		"  --crash-loop N/SEC   N restarts within SEC seconds is a crash loop (default 5/60)\n"
-		"  -v, --verbose        log more (repeat for debug)\n"
-		"  -h, --help           show this help\n"
-		"  -V, --version        show the version\n"
-		"\n"
-		"Socket activation: a listening socket passed by systemd (LISTEN_FDS) is served\n"
-		"instead of --socket.\n"
-		"\n"
-		"SIGTERM or SIGINT stops every unikernel (SIGTERM, then SIGKILL after the stop\n"
-		"timeout) and exits; the state keeps them, so they come back at the next start.\n"
-		"\n"
-		"Exit codes: 0 stopped cleanly, 1 failure, 2 usage error, 3 the state file\n"
-		"cannot be used (it is left untouched).\n");
+	fprintf(
+	    f,
+	    "Usage: albatrossd [OPTIONS]\n"
+	    "\n"
+	    "Supervises Solo5 unikernels and serves albatross-client on a Unix socket.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --rundir DIR         runtime directory: sockets, console FIFOs (default "
+	    "/run/albatross)\n"
+	    "  --dbdir DIR          state, images and block devices (default /var/lib/albatross)\n"
+	    "  --socket PATH        the command socket (default RUNDIR/albatrossd.sock)\n"
+	    "  --tender-dir DIR     look for solo5-hvt / solo5-spt here before $PATH\n"
+	    "  --tender-user USER   run tenders as USER (taps are made owned by USER)\n"
+	    "  --group GROUP        the helper daemons' group: owns the socket and may read\n"
+	    "                       the console FIFOs\n"
+	    "  --stop-timeout SEC   SIGKILL a tender this long after SIGTERM (default 5)\n"
+	    "  --restart-backoff MS first restart delay, doubled up to 60 s (default 1000)\n"
+	    "  --crash-loop N/SEC   N restarts within SEC seconds is a crash loop (default 5/60)\n"
+	    "  -v, --verbose        log more (repeat for debug)\n"
+	    "  -h, --help           show this help\n"
+	    "  -V, --version        show the version\n"
+	    "\n"
+	    "Socket activation: a listening socket passed by systemd (LISTEN_FDS) is served\n"
+	    "instead of --socket.\n"
+	    "\n"
+	    "SIGTERM or SIGINT stops every unikernel (SIGTERM, then SIGKILL after the stop\n"
+	    "timeout) and exits; the state keeps them, so they come back at the next start.\n"
+	    "\n"
+	    "Exit codes: 0 stopped cleanly, 1 failure, 2 usage error, 3 the state file\n"
+	    "cannot be used (it is left untouched).\n");
 }
 
 struct daemon {
@@ -107,19 +111,19 @@ static int listen_fd(void)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"rundir", required_argument, NULL, 'r'},
-		{"dbdir", required_argument, NULL, 'd'},
-		{"socket", required_argument, NULL, 's'},
-		{"tender-dir", required_argument, NULL, 't'},
-		{"tender-user", required_argument, NULL, 'u'},
-		{"group", required_argument, NULL, 'g'},
-		{"stop-timeout", required_argument, NULL, 'T'},
-		{"restart-backoff", required_argument, NULL, 'B'},
-		{"crash-loop", required_argument, NULL, 'C'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+	    {"rundir", required_argument, NULL, 'r'},
+	    {"dbdir", required_argument, NULL, 'd'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"tender-dir", required_argument, NULL, 't'},
+	    {"tender-user", required_argument, NULL, 'u'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"stop-timeout", required_argument, NULL, 'T'},
+	    {"restart-backoff", required_argument, NULL, 'B'},
+	    {"crash-loop", required_argument, NULL, 'C'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
 	const char *rundir = "/run/albatross", *dbdir = "/var/lib/albatross", *socket_path = NULL,
 		   *tender_dir = NULL, *tender_user = NULL, *group = NULL;
@@ -149,21 +153,24 @@ int main(int argc, char **argv)
 		case 'T':
 			stop_timeout = strtoul(optarg, &end, 10);
 			if (*end || stop_timeout == 0 || stop_timeout > 3600) {
-				fprintf(stderr, "albatrossd: --stop-timeout takes 1 to 3600 seconds\n");
+				fprintf(stderr,
+					"albatrossd: --stop-timeout takes 1 to 3600 seconds\n");
 				return EXIT_USAGE;
 			}
 			break;
 		case 'B':
 			backoff_ms = strtoul(optarg, &end, 10);
 			if (*end || backoff_ms == 0 || backoff_ms > 60000) {
-				fprintf(stderr, "albatrossd: --restart-backoff takes 1 to 60000 ms\n");
+				fprintf(stderr,
+					"albatrossd: --restart-backoff takes 1 to 60000 ms\n");
 				return EXIT_USAGE;
 			}
 			break;
 		case 'C':
 			if (sscanf(optarg, "%lu/%lu", &burst, &window) != 2 || burst < 1 ||
 			    burst > 1000 || window < 1 || window > 86400) {
-				fprintf(stderr, "albatrossd: --crash-loop takes N/SECONDS, e.g. 5/60\n");
+				fprintf(stderr,
+					"albatrossd: --crash-loop takes N/SECONDS, e.g. 5/60\n");
 				return EXIT_USAGE;
 			}
 			break;
@@ -223,7 +230,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	alb_ctx_set_log_fn(ctx, log_stderr, NULL);
 	alb_ctx_set_log_priority(ctx, verbose >= 2 ? ALB_LOG_DEBUG
-					    : verbose ? ALB_LOG_INFO : ALB_LOG_NOTICE);
+				      : verbose	   ? ALB_LOG_INFO
+						   : ALB_LOG_NOTICE);
 	int status = EXIT_FAILURE;
 	if ((r = alb_loop_new(ctx, &d.loop)) < 0 ||
 	    (r = alb_loop_add_signal(d.loop, SIGTERM, on_signal, &d, &sigterm)) < 0 ||
@@ -232,9 +240,8 @@ int main(int argc, char **argv)
 		goto out;
 	alb_vmm_set_tender_dir(d.vmm, tender_dir);
 	alb_vmm_set_stop_timeout(d.vmm, (uint64_t)stop_timeout * 1000000);
-	alb_vmm_set_restart_backoff(d.vmm, (uint64_t)backoff_ms * 1000, 60000000 > backoff_ms * 1000
-									       ? 60000000
-									       : backoff_ms * 1000);
+	alb_vmm_set_restart_backoff(d.vmm, (uint64_t)backoff_ms * 1000,
+				    60000000 > backoff_ms * 1000 ? 60000000 : backoff_ms * 1000);
 	alb_vmm_set_crash_loop(d.vmm, (uint32_t)burst, (uint64_t)window * 1000000);
 	if (tender_user) {
 		struct passwd *pw = getpwnam(tender_user);

@@ -10,9 +10,11 @@
 
 #include "common.h"
 
-static const char *const priority_names[] = {
-	[ALB_LOG_ERR] = "error", [ALB_LOG_WARNING] = "warning", [ALB_LOG_NOTICE] = "notice",
-	[ALB_LOG_INFO] = "info", [ALB_LOG_DEBUG] = "debug"};
+static const char *const priority_names[] = {[ALB_LOG_ERR] = "error",
+					     [ALB_LOG_WARNING] = "warning",
+					     [ALB_LOG_NOTICE] = "notice",
+					     [ALB_LOG_INFO] = "info",
+					     [ALB_LOG_DEBUG] = "debug"};
 
 void daemon_log(alb_ctx *ctx, int priority, const char *message, void *userdata)
 {
@@ -31,7 +33,8 @@ int daemon_ctx(const char *name, int verbose, alb_ctx **ret)
 		return r;
 	alb_ctx_set_log_fn(*ret, daemon_log, (void *)name);
 	alb_ctx_set_log_priority(*ret, verbose >= 2 ? ALB_LOG_DEBUG
-				       : verbose ? ALB_LOG_INFO : ALB_LOG_NOTICE);
+				       : verbose    ? ALB_LOG_INFO
+						    : ALB_LOG_NOTICE);
 	return 0;
 }
 
@@ -48,7 +51,7 @@ int daemon_loop(alb_ctx *ctx, alb_loop **ret_loop, alb_source *ret_sources[2])
 	if (r < 0)
 		return r;
 	if ((r = alb_loop_add_signal(*ret_loop, SIGTERM, on_stop, *ret_loop, &ret_sources[0])) <
-		    0 ||
+		0 ||
 	    (r = alb_loop_add_signal(*ret_loop, SIGINT, on_stop, *ret_loop, &ret_sources[1])) < 0)
 		return r;
 	return 0;

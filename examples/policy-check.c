@@ -45,7 +45,8 @@ int main(int argc, char **argv)
 		int n = parse(argv[i], &key, v, 16);
 		alb_name *name = NULL;
 		if (n < 2 || alb_name_parse(ctx, key, &name) < 0) {
-			fprintf(stderr, "bad argument '%s': %s\n", argv[i], alb_ctx_last_error(ctx));
+			fprintf(stderr, "bad argument '%s': %s\n", argv[i],
+				alb_ctx_last_error(ctx));
 			return 2;
 		}
 		int r;

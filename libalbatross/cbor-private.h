@@ -44,8 +44,7 @@ cbor_item_t *alb_config_to_cbor(const alb_unikernel_config *config);
 int alb_config_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *field,
 			 alb_unikernel_config **ret);
 cbor_item_t *alb_name_to_cbor(const alb_name *name);
-int alb_name_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *field,
-		       alb_name **ret);
+int alb_name_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *field, alb_name **ret);
 
 /* Containers (arrays and maps) of more elements are rejected by alb_cbor_load(). */
 #define ALB_CBOR_CONTAINER_MAX 65536u
@@ -93,8 +92,8 @@ int alb_cbor_get_enum(alb_ctx *ctx, const cbor_item_t *item, const char *path,
 int alb_cbor_get_bytes(alb_ctx *ctx, const cbor_item_t *item, const char *path, size_t min,
 		       size_t max, uint8_t **ret, size_t *ret_len);
 /* A byte string of exactly len bytes, copied to ret. */
-int alb_cbor_get_bytes_fixed(alb_ctx *ctx, const cbor_item_t *item, const char *path,
-			     uint8_t *ret, size_t len);
+int alb_cbor_get_bytes_fixed(alb_ctx *ctx, const cbor_item_t *item, const char *path, uint8_t *ret,
+			     size_t len);
 /* An array of at most max elements; *ret_n elements. */
 int alb_cbor_get_array(alb_ctx *ctx, const cbor_item_t *item, const char *path, size_t max,
 		       size_t *ret_n);

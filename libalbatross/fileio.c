@@ -27,8 +27,8 @@ static int keep_previous(alb_ctx *ctx, const char *path, const char *bak, const 
 	(void)unlink(baktmp);
 	if (link(path, baktmp) < 0)
 		return errno == ENOENT ? 0
-				       : alb_error(ctx, errno, "Failed to keep '%s' as '%s': %s", path,
-						   bak, strerror(errno));
+				       : alb_error(ctx, errno, "Failed to keep '%s' as '%s': %s",
+						   path, bak, strerror(errno));
 	if (rename(baktmp, bak) < 0) {
 		int r = alb_error(ctx, errno, "Failed to keep '%s' as '%s': %s", path, bak,
 				  strerror(errno));

@@ -43,8 +43,8 @@ int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t ma
 /* A tender binary and what its --version says. */
 struct alb_tender_info_local {
 	char path[PATH_MAX];
-	char name[64];    /* file name, e.g. "solo5-hvt.2" */
-	int tender;       /* ALB_TENDER_HVT or ALB_TENDER_SPT */
+	char name[64];	  /* file name, e.g. "solo5-hvt.2" */
+	int tender;	  /* ALB_TENDER_HVT or ALB_TENDER_SPT */
 	char version[64]; /* "v0.12.1" */
 	uint32_t abi;
 };

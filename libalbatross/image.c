@@ -48,7 +48,8 @@ int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t ma
 	while (r == 0) {
 		ssize_t n = alb_read_full(in, ibuf, BUF);
 		if (n < 0) {
-			r = alb_error(ctx, (int)-n, "Failed to read the image: %s", strerror((int)-n));
+			r = alb_error(ctx, (int)-n, "Failed to read the image: %s",
+				      strerror((int)-n));
 			break;
 		}
 		if (!compressed) {
@@ -56,8 +57,8 @@ int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t ma
 				break;
 			total += (uint64_t)n;
 			if (total > max) {
-				r = alb_error(ctx, EFBIG, "the data is larger than %" PRIu64 " bytes",
-					      max);
+				r = alb_error(ctx, EFBIG,
+					      "the data is larger than %" PRIu64 " bytes", max);
 				break;
 			}
 			gnutls_hash(h, ibuf, (size_t)n);
@@ -83,9 +84,9 @@ int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t ma
 			size_t got = BUF - zs.avail_out;
 			total += got;
 			if (total > max) {
-				r = alb_error(ctx, EFBIG, "the data is larger than %" PRIu64
-							  " bytes uncompressed",
-					      max);
+				r = alb_error(
+				    ctx, EFBIG,
+				    "the data is larger than %" PRIu64 " bytes uncompressed", max);
 				break;
 			}
 			gnutls_hash(h, obuf, got);
@@ -229,8 +230,9 @@ int alb_tender_probe(alb_ctx *ctx, const char *path, struct alb_tender_info_loca
 	char *abi = strstr(out, "ABI version ");
 	if (sscanf(out, "solo5-%15[a-z] tender, version %63s", target, t.version) != 2 || !abi ||
 	    sscanf(abi, "ABI version %" SCNu32, &t.abi) != 1)
-		return alb_error(ctx, ENOEXEC, "'%s --version' does not print what a Solo5 tender "
-					       "prints",
+		return alb_error(ctx, ENOEXEC,
+				 "'%s --version' does not print what a Solo5 tender "
+				 "prints",
 				 path);
 	if (streq(target, "hvt"))
 		t.tender = ALB_TENDER_HVT;
@@ -351,8 +353,8 @@ static int find_in(const char *dir, void *ud)
 			continue;
 		size_t l = strlen(f->tried);
 		if (alb_tender_probe_cached(f->ctx, f->cache, path, &t) < 0)
-			snprintf(f->tried + l, sizeof(f->tried) - l, "%s%s (%s)", l ? ", " : "", path,
-				 alb_ctx_last_error(f->ctx));
+			snprintf(f->tried + l, sizeof(f->tried) - l, "%s%s (%s)", l ? ", " : "",
+				 path, alb_ctx_last_error(f->ctx));
 		else if (t.abi != f->abi || t.tender != f->tender)
 			snprintf(f->tried + l, sizeof(f->tried) - l, "%s%s (ABI version %u)",
 				 l ? ", " : "", path, t.abi);
@@ -403,7 +405,8 @@ static int list_in(const char *dir, void *ud)
 		char path[PATH_MAX];
 		struct alb_tender_info_local t;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
-		    access(path, X_OK) < 0 || alb_tender_probe_cached(l->ctx, l->cache, path, &t) < 0)
+		    access(path, X_OK) < 0 ||
+		    alb_tender_probe_cached(l->ctx, l->cache, path, &t) < 0)
 			continue;
 		struct alb_tender_info_local *v = realloc(l->v, (l->n + 1) * sizeof(*v));
 		if (!v)

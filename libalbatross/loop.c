@@ -21,8 +21,8 @@ enum kind { IO, TIMER, SIGNAL, CHILD };
 struct alb_source {
 	alb_loop *loop;
 	enum kind kind;
-	int fd;       /* watched; owned unless IO */
-	bool dead;    /* freed during a dispatch: released after it */
+	int fd;	   /* watched; owned unless IO */
+	bool dead; /* freed during a dispatch: released after it */
 	alb_source *next_dead;
 	void *userdata;
 	union {
@@ -144,8 +144,8 @@ static int timer_arm(int fd, uint64_t usec)
 {
 	/* A zero it_value disarms a timerfd: fire "now" as 1 ns instead. */
 	struct itimerspec its = {
-		.it_value = {.tv_sec = (time_t)(usec / 1000000),
-			     .tv_nsec = (long)(usec % 1000000) * 1000 + (usec ? 0 : 1)},
+	    .it_value = {.tv_sec = (time_t)(usec / 1000000),
+			 .tv_nsec = (long)(usec % 1000000) * 1000 + (usec ? 0 : 1)},
 	};
 	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
@@ -187,7 +187,8 @@ ALB_EXPORT int alb_loop_add_signal(alb_loop *loop, int signo, alb_signal_fn fn, 
 		return -r;
 	int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
-		return alb_error(loop->ctx, errno, "Failed to create a signalfd: %s", strerror(errno));
+		return alb_error(loop->ctx, errno, "Failed to create a signalfd: %s",
+				 strerror(errno));
 	if ((r = source_add(loop, SIGNAL, fd, EPOLLIN, userdata, ret_source)) < 0) {
 		close(fd);
 		return r;

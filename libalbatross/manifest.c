@@ -8,15 +8,15 @@
 #include "ctx-private.h"
 #include "unikernel-private.h"
 
-#define NOTE_OWNER        "Solo5"
-#define NOTE_TYPE_ABI     0x31494241u /* "ABI1" */
-#define NOTE_TYPE_MFT     0x3154464du /* "MFT1" */
-#define MFT_VERSION       1u
-#define MFT_ENTRIES_MAX   64u
-#define MFT_ENTRY_SIZE    104u
-#define MFT_NAME_SIZE     68u
-#define MFT_TYPE_BLOCK    1u
-#define MFT_TYPE_NET      2u
+#define NOTE_OWNER	  "Solo5"
+#define NOTE_TYPE_ABI	  0x31494241u /* "ABI1" */
+#define NOTE_TYPE_MFT	  0x3154464du /* "MFT1" */
+#define MFT_VERSION	  1u
+#define MFT_ENTRIES_MAX	  64u
+#define MFT_ENTRY_SIZE	  104u
+#define MFT_NAME_SIZE	  68u
+#define MFT_TYPE_BLOCK	  1u
+#define MFT_TYPE_NET	  2u
 #define MFT_TYPE_RESERVED 0x40000000u
 
 struct device {
@@ -74,34 +74,41 @@ static int parse_manifest(alb_ctx *ctx, alb_manifest *m, const uint8_t *desc, ui
 	if (version != MFT_VERSION)
 		return alb_error(ctx, EBADMSG, "unsupported Solo5 manifest version %u", version);
 	if (entries < 1 || entries > MFT_ENTRIES_MAX)
-		return alb_error(ctx, EBADMSG, "the Solo5 manifest has %u entries (1 to %u allowed)",
-				 entries, MFT_ENTRIES_MAX);
+		return alb_error(ctx, EBADMSG,
+				 "the Solo5 manifest has %u entries (1 to %u allowed)", entries,
+				 MFT_ENTRIES_MAX);
 	if (descsz != 12 + MFT_ENTRY_SIZE * entries)
 		return alb_error(ctx, EBADMSG, "the Solo5 manifest note has %u bytes, not %u",
 				 descsz, 12 + MFT_ENTRY_SIZE * entries);
 	const uint8_t *e = desc + 12;
 	if (le32(e + MFT_NAME_SIZE) != MFT_TYPE_RESERVED || e[0] != '\0')
-		return alb_error(ctx, EBADMSG, "the first entry of the Solo5 manifest is not the "
-					       "reserved one");
+		return alb_error(ctx, EBADMSG,
+				 "the first entry of the Solo5 manifest is not the "
+				 "reserved one");
 	m->n_devices = 0;
 	for (uint32_t i = 1; i < entries; i++) {
 		e = desc + 12 + (size_t)MFT_ENTRY_SIZE * i;
 		if (e[MFT_NAME_SIZE - 1] != '\0')
-			return alb_error(ctx, EBADMSG, "device %u of the Solo5 manifest has no "
-						       "terminating NUL", i);
+			return alb_error(ctx, EBADMSG,
+					 "device %u of the Solo5 manifest has no "
+					 "terminating NUL",
+					 i);
 		struct device *d = &m->devices[m->n_devices];
 		memcpy(d->name, e, MFT_NAME_SIZE);
 		int r = alb_device_name_validate(ctx, d->name);
 		if (r < 0)
-			return alb_error_prefix(ctx, -EBADMSG, "device %u of the Solo5 manifest", i);
+			return alb_error_prefix(ctx, -EBADMSG, "device %u of the Solo5 manifest",
+						i);
 		uint32_t type = le32(e + MFT_NAME_SIZE);
 		if (type == MFT_TYPE_BLOCK)
 			d->type = ALB_DEVICE_BLOCK;
 		else if (type == MFT_TYPE_NET)
 			d->type = ALB_DEVICE_NET;
 		else
-			return alb_error(ctx, EBADMSG, "device '%s' of the Solo5 manifest has the "
-						       "unknown type 0x%x", d->name, type);
+			return alb_error(ctx, EBADMSG,
+					 "device '%s' of the Solo5 manifest has the "
+					 "unknown type 0x%x",
+					 d->name, type);
 		for (uint32_t k = 0; k < m->n_devices; k++)
 			if (streq(m->devices[k].name, d->name))
 				return alb_error(ctx, EBADMSG,
@@ -122,8 +129,10 @@ ALB_EXPORT int alb_manifest_read(alb_ctx *ctx, const uint8_t *image, uint64_t si
 		return alb_error(ctx, EBADMSG, "the image is not a little-endian ELF64 file");
 	uint16_t machine = le16(image + offsetof(Elf64_Ehdr, e_machine));
 	if (machine != EM_X86_64 && machine != EM_AARCH64)
-		return alb_error(ctx, EBADMSG, "the image is for ELF machine %u, not x86_64 or "
-					       "aarch64", machine);
+		return alb_error(ctx, EBADMSG,
+				 "the image is for ELF machine %u, not x86_64 or "
+				 "aarch64",
+				 machine);
 	uint64_t phoff = le64(image + offsetof(Elf64_Ehdr, e_phoff));
 	uint16_t phentsize = le16(image + offsetof(Elf64_Ehdr, e_phentsize));
 	uint16_t phnum = le16(image + offsetof(Elf64_Ehdr, e_phnum));
@@ -142,7 +151,8 @@ ALB_EXPORT int alb_manifest_read(alb_ctx *ctx, const uint8_t *image, uint64_t si
 		uint64_t off = le64(ph + offsetof(Elf64_Phdr, p_offset));
 		uint64_t filesz = le64(ph + offsetof(Elf64_Phdr, p_filesz));
 		if (!inside(off, filesz, size))
-			return alb_error(ctx, EBADMSG, "a note segment of the image is out of bounds");
+			return alb_error(ctx, EBADMSG,
+					 "a note segment of the image is out of bounds");
 		/* Like the tender, read only the first note of each PT_NOTE segment. */
 		if (filesz < 12)
 			continue;
@@ -166,8 +176,9 @@ ALB_EXPORT int alb_manifest_read(alb_ctx *ctx, const uint8_t *image, uint64_t si
 		}
 	}
 	if (!have_abi)
-		return alb_error(ctx, EBADMSG, "the image has no Solo5 ABI note: not a Solo5 "
-					       "unikernel");
+		return alb_error(ctx, EBADMSG,
+				 "the image has no Solo5 ABI note: not a Solo5 "
+				 "unikernel");
 	if (!have_mft)
 		return alb_error(ctx, EBADMSG, "the image has no Solo5 manifest note");
 	*ret_manifest = TAKE_PTR(m);
@@ -226,8 +237,8 @@ ALB_EXPORT int alb_manifest_check_config(alb_ctx *ctx, const alb_manifest *manif
 {
 	if (!manifest || !config)
 		return alb_error(ctx, EINVAL, "no manifest or configuration");
-	static const int tender_target[] = {[ALB_TENDER_HVT] = ALB_SOLO5_HVT,
-					    [ALB_TENDER_SPT] = ALB_SOLO5_SPT};
+	static const int tender_target[] = {
+	    [ALB_TENDER_HVT] = ALB_SOLO5_HVT, [ALB_TENDER_SPT] = ALB_SOLO5_SPT};
 	if (manifest->target != tender_target[config->tender])
 		return alb_error(ctx, EINVAL, "the image is built for Solo5 target '%s', not '%s'",
 				 alb_manifest_get_target_name(manifest),
@@ -246,7 +257,8 @@ ALB_EXPORT int alb_manifest_check_config(alb_ctx *ctx, const alb_manifest *manif
 			return alb_error(ctx, EINVAL,
 					 "the image declares '%s' as a %s device, but it is "
 					 "configured as a %s device",
-					 d->name, kind, d->type == ALB_DEVICE_NET ? "block" : "network");
+					 d->name, kind,
+					 d->type == ALB_DEVICE_NET ? "block" : "network");
 		if (!found)
 			return alb_error(ctx, EINVAL,
 					 "the image declares the %s device '%s', but it is not "
@@ -255,10 +267,11 @@ ALB_EXPORT int alb_manifest_check_config(alb_ctx *ctx, const alb_manifest *manif
 	}
 	for (uint32_t k = 0; k < config->n_nets; k++)
 		if (!find_device(manifest, config->nets[k].name))
-			return alb_error(ctx, EINVAL,
-					 "the network device '%s' is configured, but the image does "
-					 "not declare it",
-					 config->nets[k].name);
+			return alb_error(
+			    ctx, EINVAL,
+			    "the network device '%s' is configured, but the image does "
+			    "not declare it",
+			    config->nets[k].name);
 	for (uint32_t k = 0; k < config->n_blocks; k++)
 		if (!find_device(manifest, config->blocks[k].name))
 			return alb_error(ctx, EINVAL,

@@ -6,9 +6,9 @@
 #include "util-private.h"
 
 struct alb_name {
-	uint32_t depth;                          /* path labels */
+	uint32_t depth; /* path labels */
 	char path[ALB_NAME_LABELS_MAX][ALB_LABEL_MAX + 1];
-	bool has_label;                          /* a final label (a unikernel or block name) */
+	bool has_label; /* a final label (a unikernel or block name) */
 	char label[ALB_LABEL_MAX + 1];
 };
 

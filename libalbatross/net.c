@@ -81,11 +81,13 @@ int alb_net_list_bridges(struct alb_net *net, char ***ret, uint32_t *ret_n)
 	struct nl_cache *cache = NULL;
 	int r = rtnl_link_alloc_cache(net->sock, AF_UNSPEC, &cache);
 	if (r < 0)
-		return alb_error(net->ctx, EIO, "Failed to list the interfaces: %s", nl_geterror(r));
+		return alb_error(net->ctx, EIO, "Failed to list the interfaces: %s",
+				 nl_geterror(r));
 	char **v = calloc(1, sizeof(char *));
 	uint32_t n = 0;
 	r = v ? 0 : -ENOMEM;
-	for (struct nl_object *o = nl_cache_get_first(cache); o && r >= 0; o = nl_cache_get_next(o)) {
+	for (struct nl_object *o = nl_cache_get_first(cache); o && r >= 0;
+	     o = nl_cache_get_next(o)) {
 		struct rtnl_link *link = (struct rtnl_link *)o;
 		if (rtnl_link_is_bridge(link))
 			r = alb_strset_add(&v, &n, rtnl_link_get_name(link), UINT32_MAX);
@@ -115,7 +117,8 @@ static int tun_open(alb_ctx *ctx, const char *name, bool exclusive)
 			close(fd);
 			return -EBUSY;
 		}
-		int r = alb_error(ctx, errno, "Failed to create tap '%s': %s", name, strerror(errno));
+		int r =
+		    alb_error(ctx, errno, "Failed to create tap '%s': %s", name, strerror(errno));
 		close(fd);
 		return r;
 	}

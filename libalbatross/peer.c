@@ -57,8 +57,8 @@ static void disconnect(struct alb_peer *p, const char *why)
 {
 	if (p->fd < 0)
 		return;
-	alb_log_warn(p->ctx, "Lost the connection to %s (%s): %s; reconnecting", p->name,
-		     p->path, why);
+	alb_log_warn(p->ctx, "Lost the connection to %s (%s): %s; reconnecting", p->name, p->path,
+		     why);
 	p->io = alb_source_free(p->io);
 	close(p->fd);
 	p->fd = -1;
@@ -79,7 +79,8 @@ static int peer_io(alb_source *source, int fd, uint32_t events, void *userdata)
 	struct alb_peer *p = userdata;
 	while ((events & ALB_IO_OUT) && p->head) {
 		struct frame *f = p->head;
-		ssize_t n = send(fd, f->bytes + f->off, f->len - f->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+		    send(fd, f->bytes + f->off, f->len - f->off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;

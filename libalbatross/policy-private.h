@@ -12,7 +12,7 @@ struct alb_policy {
 	uint64_t block_mb;
 	uint32_t *cpuids; /* sorted, unique */
 	uint32_t n_cpuids;
-	char **bridges;   /* sorted, unique */
+	char **bridges; /* sorted, unique */
 	uint32_t n_bridges;
 };
 

@@ -205,8 +205,7 @@ ALB_EXPORT int alb_policy_has_bridge(const alb_policy *policy, const char *bridg
 	return policy && bridge && alb_strset_has(policy->bridges, policy->n_bridges, bridge);
 }
 
-ALB_EXPORT int alb_policy_is_smaller(alb_ctx *ctx, const alb_policy *inner,
-				     const alb_policy *outer)
+ALB_EXPORT int alb_policy_is_smaller(alb_ctx *ctx, const alb_policy *inner, const alb_policy *outer)
 {
 	if (!inner || !outer)
 		return alb_error(ctx, EINVAL, "no policy");
@@ -217,8 +216,7 @@ ALB_EXPORT int alb_policy_is_smaller(alb_ctx *ctx, const alb_policy *inner,
 		return alb_error(ctx, EDQUOT, "memory %" PRIu64 " MB exceeds %" PRIu64 " MB",
 				 inner->memory_mb, outer->memory_mb);
 	if (inner->has_block && !outer->has_block)
-		return alb_error(ctx, EDQUOT, "block %" PRIu64 " MB exceeds none",
-				 inner->block_mb);
+		return alb_error(ctx, EDQUOT, "block %" PRIu64 " MB exceeds none", inner->block_mb);
 	if (inner->has_block && inner->block_mb > outer->block_mb)
 		return alb_error(ctx, EDQUOT, "block %" PRIu64 " MB exceeds %" PRIu64 " MB",
 				 inner->block_mb, outer->block_mb);
@@ -241,8 +239,7 @@ ALB_EXPORT char *alb_policy_to_string(const alb_policy *policy)
 	FILE *f = open_memstream(&buf, &size);
 	if (!f)
 		return NULL;
-	fprintf(f, "unikernels %u, memory %" PRIu64 " MB, ", policy->unikernels,
-		policy->memory_mb);
+	fprintf(f, "unikernels %u, memory %" PRIu64 " MB, ", policy->unikernels, policy->memory_mb);
 	if (policy->has_block)
 		fprintf(f, "block %" PRIu64 " MB", policy->block_mb);
 	else

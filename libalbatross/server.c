@@ -264,7 +264,8 @@ static void conn_pump(struct alb_conn *c)
 		if (r == 0)
 			break;
 		if (r < 0) {
-			alb_conn_send_failure(c, 0, NULL, EBADMSG, "%s", alb_ctx_last_error(s->ctx));
+			alb_conn_send_failure(c, 0, NULL, EBADMSG, "%s",
+					      alb_ctx_last_error(s->ctx));
 			alb_conn_close(c);
 			return;
 		}
@@ -326,7 +327,8 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 		if (n == -EAGAIN)
 			return 0;
 		if (n == -EBADMSG) {
-			alb_conn_send_failure(c, 0, NULL, EMSGSIZE, "%s", alb_ctx_last_error(s->ctx));
+			alb_conn_send_failure(c, 0, NULL, EMSGSIZE, "%s",
+					      alb_ctx_last_error(s->ctx));
 			alb_conn_close(c);
 			return 0;
 		}
@@ -368,8 +370,7 @@ static int accept_one(alb_source *source, int fd, uint32_t events, void *userdat
 	if (cfd < 0)
 		return 0;
 	if (s->n_conns >= ALB_SERVER_CONNS_MAX) {
-		alb_log_warn(s->ctx, "Refusing a connection: %u connections are open",
-			     s->n_conns);
+		alb_log_warn(s->ctx, "Refusing a connection: %u connections are open", s->n_conns);
 		close(cfd);
 		return 0;
 	}
@@ -468,7 +469,8 @@ int alb_server_listen_unix(struct alb_server *server, const char *path, unsigned
 	(void)unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, mode) < 0 ||
 	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) || listen(fd, 64) < 0) {
-		int r = alb_error(ctx, errno, "Failed to listen on '%s': %s", path, strerror(errno));
+		int r =
+		    alb_error(ctx, errno, "Failed to listen on '%s': %s", path, strerror(errno));
 		close(fd);
 		return r;
 	}

@@ -64,11 +64,12 @@ int alb_state_add_policy(alb_ctx *ctx, struct alb_state *state, const alb_name *
 		if (alb_name_equal(state->policies[i].path, path))
 			return alb_error(ctx, EINVAL, "policy listed twice");
 	int r = check_room(ctx, state->n_policies, "policies");
-	if (r < 0 || (r = grow((void **)&state->policies, &state->n_policies,
-			       sizeof(*state->policies))) < 0)
+	if (r < 0 ||
+	    (r = grow((void **)&state->policies, &state->n_policies, sizeof(*state->policies))) < 0)
 		return r;
 	struct alb_state_policy *p = &state->policies[state->n_policies];
-	if ((r = alb_name_dup(path, &p->path)) < 0 || (r = alb_policy_dup(policy, &p->policy)) < 0) {
+	if ((r = alb_name_dup(path, &p->path)) < 0 ||
+	    (r = alb_policy_dup(policy, &p->policy)) < 0) {
 		p->path = alb_name_free(p->path);
 		return r;
 	}
@@ -205,7 +206,7 @@ static int decode_unikernel(alb_ctx *ctx, struct alb_state *s, const cbor_item_t
 static int decode_block(alb_ctx *ctx, struct alb_state *s, const cbor_item_t *e, const char *path)
 {
 	struct alb_cbor_key keys[] = {
-		{.key = "name"}, {.key = "size"}, {.key = "sector-size", .optional = true}};
+	    {.key = "name"}, {.key = "size"}, {.key = "sector-size", .optional = true}};
 	int r = alb_cbor_map_keys(ctx, e, path, keys, ELEMENTSOF(keys));
 	if (r < 0)
 		return r;
@@ -214,7 +215,7 @@ static int decode_block(alb_ctx *ctx, struct alb_state *s, const cbor_item_t *e,
 	uint32_t sector = 0;
 	if ((r = alb_name_from_cbor(ctx, keys[0].value, keys[0].path, &name)) < 0 ||
 	    (r = alb_cbor_get_u64(ctx, keys[1].value, keys[1].path, 1, ALB_POLICY_MB_MAX, &size)) <
-		    0 ||
+		0 ||
 	    (keys[2].value && (r = alb_cbor_get_u32(ctx, keys[2].value, keys[2].path, 512,
 						    ALB_SECTOR_SIZE_MAX, &sector)) < 0))
 		return r;
@@ -224,8 +225,7 @@ static int decode_block(alb_ctx *ctx, struct alb_state *s, const cbor_item_t *e,
 }
 
 /* Decodes the array of key, calling one() for each element. */
-typedef int (*decode_fn)(alb_ctx *ctx, struct alb_state *s, const cbor_item_t *e,
-			 const char *path);
+typedef int (*decode_fn)(alb_ctx *ctx, struct alb_state *s, const cbor_item_t *e, const char *path);
 
 static int decode_list(alb_ctx *ctx, struct alb_state *s, const struct alb_cbor_key *key,
 		       decode_fn one)
@@ -252,10 +252,11 @@ int alb_state_decode(alb_ctx *ctx, const uint8_t *buf, size_t len, struct alb_st
 	/* The version first, so that a newer file is reported as such. */
 	const cbor_item_t *v = cbor_isa_map(root) ? alb_cbor_map_get(root, "version") : NULL;
 	if (v && cbor_isa_uint(v) && cbor_get_int(v) != ALB_STATE_VERSION)
-		return alb_error(ctx, EPROTO, "version %" PRIu64 " is not supported (this is version %u)",
+		return alb_error(ctx, EPROTO,
+				 "version %" PRIu64 " is not supported (this is version %u)",
 				 cbor_get_int(v), ALB_STATE_VERSION);
 	struct alb_cbor_key keys[] = {
-		{.key = "version"}, {.key = "policies"}, {.key = "unikernels"}, {.key = "blocks"}};
+	    {.key = "version"}, {.key = "policies"}, {.key = "unikernels"}, {.key = "blocks"}};
 	if ((r = alb_cbor_map_keys(ctx, root, "", keys, ELEMENTSOF(keys))) < 0)
 		return r;
 	uint32_t version;

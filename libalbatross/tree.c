@@ -12,7 +12,7 @@
 struct leaf {
 	char label[ALB_LABEL_MAX + 1];
 	alb_unikernel_config *config; /* unikernels */
-	uint64_t size_mb;             /* block devices */
+	uint64_t size_mb;	      /* block devices */
 };
 
 struct node {
@@ -189,7 +189,6 @@ static const char *path_string(const alb_name *path, uint32_t depth, char *buf, 
 	return buf;
 }
 
-
 static int usage_collect(struct node *n, alb_policy *u)
 {
 	for (uint32_t i = 0; i < n->n_unikernels; i++) {
@@ -224,7 +223,8 @@ ALB_EXPORT int alb_tree_get_usage(const alb_tree *tree, const alb_name *path,
 	struct node *n = find(tree, path);
 	if (n) {
 		/* Sums are bounded by the policies that admitted them, but clamp anyway. */
-		u->unikernels = n->sum_unikernels > UINT32_MAX ? UINT32_MAX : (uint32_t)n->sum_unikernels;
+		u->unikernels =
+		    n->sum_unikernels > UINT32_MAX ? UINT32_MAX : (uint32_t)n->sum_unikernels;
 		u->memory_mb = n->sum_memory_mb;
 		u->has_block = n->sum_blocks > 0;
 		u->block_mb = n->sum_block_mb;
@@ -278,9 +278,9 @@ ALB_EXPORT int alb_tree_insert_policy(alb_tree *tree, const alb_name *path,
 		if (!a)
 			break;
 		if (a->policy && (r = alb_policy_is_smaller(ctx, policy, a->policy)) < 0)
-			return alb_error_prefix(ctx, r,
-						"policy for '%s' does not fit inside the policy of '%s'",
-						here, path_string(path, i, buf, sizeof(buf)));
+			return alb_error_prefix(
+			    ctx, r, "policy for '%s' does not fit inside the policy of '%s'", here,
+			    path_string(path, i, buf, sizeof(buf)));
 	}
 	struct node *n = nodes[path->depth];
 	if (n) {
@@ -291,9 +291,9 @@ ALB_EXPORT int alb_tree_insert_policy(alb_tree *tree, const alb_name *path,
 		if ((r = alb_tree_get_usage(tree, path, &usage)) < 0)
 			return r;
 		if ((r = alb_policy_is_smaller(ctx, usage, policy)) < 0)
-			return alb_error_prefix(ctx, r,
-						"policy for '%s' is smaller than what is in use below it",
-						here);
+			return alb_error_prefix(
+			    ctx, r, "policy for '%s' is smaller than what is in use below it",
+			    here);
 	}
 
 	alb_policy *copy;
@@ -350,7 +350,8 @@ static int leaf_path(alb_ctx *ctx, const alb_name *name, alb_name *ret_path, con
 	return 0;
 }
 
-static struct leaf *leaf_find(struct node *n, bool unikernel, const char *label, uint32_t *ret_index)
+static struct leaf *leaf_find(struct node *n, bool unikernel, const char *label,
+			      uint32_t *ret_index)
 {
 	if (!n) {
 		if (ret_index)
@@ -406,16 +407,17 @@ ALB_EXPORT int alb_tree_check_unikernel(alb_tree *tree, const alb_name *name,
 		if (mem > p->memory_mb)
 			return alb_error(ctx, EDQUOT,
 					 "creating '%s' exceeds the policy of '%s': memory %" PRIu64
-					 " MB (%" PRIu64 " in use + %" PRIu64 " requested) exceeds %" PRIu64
-					 " MB",
-					 full, where, mem, n->sum_memory_mb - old_mem, config->memory_mb,
-					 p->memory_mb);
+					 " MB (%" PRIu64 " in use + %" PRIu64
+					 " requested) exceeds %" PRIu64 " MB",
+					 full, where, mem, n->sum_memory_mb - old_mem,
+					 config->memory_mb, p->memory_mb);
 		for (uint32_t k = 0; k < config->n_cpuids; k++)
 			if (!alb_u32set_has(p->cpuids, p->n_cpuids, config->cpuids[k]))
-				return alb_error(ctx, EDQUOT,
-						 "creating '%s' exceeds the policy of '%s': cpuid %u "
-						 "is not allowed",
-						 full, where, config->cpuids[k]);
+				return alb_error(
+				    ctx, EDQUOT,
+				    "creating '%s' exceeds the policy of '%s': cpuid %u "
+				    "is not allowed",
+				    full, where, config->cpuids[k]);
 		for (uint32_t k = 0; k < config->n_nets; k++)
 			if (!alb_strset_has(p->bridges, p->n_bridges, config->nets[k].bridge))
 				return alb_error(ctx, EDQUOT,
@@ -591,8 +593,9 @@ ALB_EXPORT int alb_tree_insert_block(alb_tree *tree, const alb_name *name, uint6
 	if (!full)
 		return -ENOMEM;
 	if (size_mb == 0 || size_mb > ALB_POLICY_MB_MAX)
-		return alb_error(ctx, EINVAL, "size of block device '%s' is out of range 1..%" PRIu64
-				 " MB", full, ALB_POLICY_MB_MAX);
+		return alb_error(ctx, EINVAL,
+				 "size of block device '%s' is out of range 1..%" PRIu64 " MB",
+				 full, ALB_POLICY_MB_MAX);
 	struct node *nodes[ALB_NAME_LABELS_MAX + 1];
 	walk(tree, &path, false, nodes);
 	uint32_t k;
@@ -615,7 +618,8 @@ ALB_EXPORT int alb_tree_insert_block(alb_tree *tree, const alb_name *name, uint6
 					 "creating block device '%s' exceeds the policy of '%s': "
 					 "block %" PRIu64 " MB (%" PRIu64 " in use + %" PRIu64
 					 " requested) exceeds %" PRIu64 " MB",
-					 full, where, sum, nodes[i]->sum_block_mb, size_mb, p->block_mb);
+					 full, where, sum, nodes[i]->sum_block_mb, size_mb,
+					 p->block_mb);
 	}
 	if ((r = walk(tree, &path, true, nodes)) < 0 ||
 	    (r = leaf_insert(nodes[path.depth], false, name->label, k, NULL, size_mb)) < 0) {
@@ -633,8 +637,7 @@ ALB_EXPORT int alb_tree_remove_block(alb_tree *tree, const alb_name *name)
 	return leaf_delete(tree, name, false);
 }
 
-ALB_EXPORT int alb_tree_get_block(const alb_tree *tree, const alb_name *name,
-				  uint64_t *ret_size_mb)
+ALB_EXPORT int alb_tree_get_block(const alb_tree *tree, const alb_name *name, uint64_t *ret_size_mb)
 {
 	if (!tree || !name || !ret_size_mb || !name->has_label)
 		return -EINVAL;

@@ -6,13 +6,13 @@
 #include "util-private.h"
 
 struct alb_block_device {
-	char *name;           /* unikernel side */
-	char *host;           /* host block device label; never NULL once added */
+	char *name;	      /* unikernel side */
+	char *host;	      /* host block device label; never NULL once added */
 	uint32_t sector_size; /* 0: default */
 };
 
 struct alb_net_device {
-	char *name;   /* unikernel side */
+	char *name; /* unikernel side */
 	char *bridge;
 	bool has_mac;
 	uint8_t mac[6];

@@ -151,8 +151,9 @@ ALB_EXPORT int alb_unikernel_config_set_memory(alb_unikernel_config *config, uin
 	if (!config)
 		return -EINVAL;
 	if (mb < 1 || mb > ALB_UNIKERNEL_MEMORY_MAX)
-		return alb_error(config->ctx, ERANGE, "memory %" PRIu64 " MB is out of range 1..%" PRIu64,
-				 mb, ALB_UNIKERNEL_MEMORY_MAX);
+		return alb_error(config->ctx, ERANGE,
+				 "memory %" PRIu64 " MB is out of range 1..%" PRIu64, mb,
+				 ALB_UNIKERNEL_MEMORY_MAX);
 	config->memory_mb = mb;
 	return 0;
 }
@@ -347,7 +348,7 @@ ALB_EXPORT int alb_unikernel_config_add_block(alb_unikernel_config *config, cons
 				 "512 to %u",
 				 sector_size, name, ALB_SECTOR_SIZE_MAX);
 	struct alb_block_device *b =
-		realloc(config->blocks, (config->n_blocks + 1) * sizeof(*config->blocks));
+	    realloc(config->blocks, (config->n_blocks + 1) * sizeof(*config->blocks));
 	if (!b)
 		return -ENOMEM;
 	config->blocks = b;
@@ -386,7 +387,7 @@ ALB_EXPORT const char *alb_unikernel_config_get_block_host(const alb_unikernel_c
 }
 
 ALB_EXPORT uint32_t alb_unikernel_config_get_block_sector_size(const alb_unikernel_config *config,
-								uint32_t index)
+							       uint32_t index)
 {
 	return config && index < config->n_blocks ? config->blocks[index].sector_size : 0;
 }
@@ -406,7 +407,7 @@ ALB_EXPORT int alb_unikernel_config_add_net(alb_unikernel_config *config, const 
 		return alb_error(config->ctx, EINVAL,
 				 "MAC address of network device '%s' is a multicast address", name);
 	struct alb_net_device *n =
-		realloc(config->nets, (config->n_nets + 1) * sizeof(*config->nets));
+	    realloc(config->nets, (config->n_nets + 1) * sizeof(*config->nets));
 	if (!n)
 		return -ENOMEM;
 	config->nets = n;
@@ -463,8 +464,7 @@ size_t alb_unikernel_config_args_length(const alb_unikernel_config *config)
 	return len;
 }
 
-ALB_EXPORT int alb_unikernel_config_add_argument(alb_unikernel_config *config,
-						 const char *argument)
+ALB_EXPORT int alb_unikernel_config_add_argument(alb_unikernel_config *config, const char *argument)
 {
 	if (!config || !argument)
 		return -EINVAL;
@@ -523,8 +523,9 @@ ALB_EXPORT int alb_unikernel_config_validate(alb_ctx *ctx, const alb_unikernel_c
 	if (config->fail == ALB_FAIL_RESTART_ON && config->n_exit_codes == 0)
 		return alb_error(ctx, EINVAL, "restart on exit codes, but no exit code given");
 	if (config->fail != ALB_FAIL_RESTART_ON && config->n_exit_codes != 0)
-		return alb_error(ctx, EINVAL, "exit codes given, but the fail behaviour is not "
-					      "'restart on exit codes'");
+		return alb_error(ctx, EINVAL,
+				 "exit codes given, but the fail behaviour is not "
+				 "'restart on exit codes'");
 	return 0;
 }
 
@@ -536,7 +537,7 @@ ALB_EXPORT int alb_unikernel_config_should_restart(const alb_unikernel_config *c
 	if (config->fail == ALB_FAIL_RESTART)
 		return 1;
 	if (config->fail == ALB_FAIL_RESTART_ON)
-		return code >= 0 && alb_u32set_has(config->exit_codes, config->n_exit_codes,
-						   (uint32_t)code);
+		return code >= 0 &&
+		       alb_u32set_has(config->exit_codes, config->n_exit_codes, (uint32_t)code);
 	return 0;
 }

@@ -12,12 +12,12 @@
 
 #define ALB_EXPORT __attribute__((visibility("default")))
 
-#define _cleanup_(f)        __attribute__((cleanup(f)))
-#define _unused_            __attribute__((unused))
-#define _printf_(a, b)      __attribute__((format(printf, a, b)))
-#define _likely_(x)         __builtin_expect(!!(x), 1)
-#define _unlikely_(x)       __builtin_expect(!!(x), 0)
-#define ELEMENTSOF(x)       (sizeof(x) / sizeof((x)[0]))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _likely_(x)    __builtin_expect(!!(x), 1)
+#define _unlikely_(x)  __builtin_expect(!!(x), 0)
+#define ELEMENTSOF(x)  (sizeof(x) / sizeof((x)[0]))
 
 static inline void freep(void *p)
 {

@@ -172,7 +172,8 @@ static int collect_policy(const alb_name *name, const alb_name *relative, int ki
 static int cmd_policy_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
 	if (!alb_name_is_path(cmd->name))
-		return alb_error(vmm->ctx, EINVAL, "policies belong to paths (end the name with ':')");
+		return alb_error(vmm->ctx, EINVAL,
+				 "policies belong to paths (end the name with ':')");
 	int r = vmm_refresh_root_policy(vmm);
 	if (r < 0)
 		return r;
@@ -189,10 +190,12 @@ static int cmd_policy_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *c
 static int cmd_policy_add(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
 	if (!alb_name_is_path(cmd->name))
-		return alb_error(vmm->ctx, EINVAL, "a policy belongs to a path (end the name with ':')");
+		return alb_error(vmm->ctx, EINVAL,
+				 "a policy belongs to a path (end the name with ':')");
 	if (alb_name_is_root(cmd->name))
-		return alb_error(vmm->ctx, EPERM, "the root policy is the host's resources: it "
-						  "cannot be set");
+		return alb_error(vmm->ctx, EPERM,
+				 "the root policy is the host's resources: it "
+				 "cannot be set");
 	int r = vmm_refresh_root_policy(vmm);
 	if (r < 0)
 		return r;
@@ -306,8 +309,9 @@ static int precheck_create(alb_vmm *vmm, const alb_msg *cmd)
 	const alb_unikernel_config *c = cmd->cmd.config;
 	int r;
 	if (alb_name_is_path(cmd->name))
-		return alb_error(vmm->ctx, EINVAL, "a unikernel needs a name, not a path "
-						   "(no ':' at the end)");
+		return alb_error(vmm->ctx, EINVAL,
+				 "a unikernel needs a name, not a path "
+				 "(no ':' at the end)");
 	if ((r = alb_unikernel_config_validate(vmm->ctx, c)) < 0)
 		return r;
 	if (c->image_size == 0)
@@ -315,8 +319,8 @@ static int precheck_create(alb_vmm *vmm, const alb_msg *cmd)
 	struct uk *u = vmm_find(vmm, cmd->name);
 	if (u && cmd->cmd.kind == ALB_CMD_UNIKERNEL_CREATE) {
 		_cleanup_free_ char *s = name_s(cmd->name);
-		return alb_error(vmm->ctx, EEXIST, "unikernel '%s' exists (use --force to replace it)",
-				 s);
+		return alb_error(vmm->ctx, EEXIST,
+				 "unikernel '%s' exists (use --force to replace it)", s);
 	}
 	for (uint32_t k = 0; k < c->n_nets; k++)
 		if ((r = alb_net_bridge_exists(vmm->net, c->nets[k].bridge)) <= 0)
@@ -389,7 +393,7 @@ static int cmd_block_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 		if (m->reply.n_blocks >= ALB_WIRE_LIST_MAX)
 			break;
 		struct alb_block_info *v =
-			realloc(m->reply.blocks, (m->reply.n_blocks + 1) * sizeof(*v));
+		    realloc(m->reply.blocks, (m->reply.n_blocks + 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		m->reply.blocks = v;
@@ -417,7 +421,8 @@ static int block_fill(alb_vmm *vmm, const char *upload, bool compressed, const c
 {
 	_cleanup_close_ int in = open(upload, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", upload, strerror(errno));
+		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", upload,
+				 strerror(errno));
 	_cleanup_close_ int out = open(file, O_WRONLY | O_CLOEXEC);
 	if (out < 0)
 		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", file, strerror(errno));
@@ -425,11 +430,13 @@ static int block_fill(alb_vmm *vmm, const char *upload, bool compressed, const c
 	int r = alb_copy_inflate(vmm->ctx, in, out, compressed, size_mb << 20, NULL, &written);
 	if (r == -EFBIG)
 		return alb_error(vmm->ctx, EFBIG,
-				 "the data is larger than the block device (%" PRIu64 " MB)", size_mb);
+				 "the data is larger than the block device (%" PRIu64 " MB)",
+				 size_mb);
 	if (r < 0)
 		return r;
 	if (fsync(out) < 0)
-		return alb_error(vmm->ctx, errno, "Failed to write '%s': %s", file, strerror(errno));
+		return alb_error(vmm->ctx, errno, "Failed to write '%s': %s", file,
+				 strerror(errno));
 	return 0;
 }
 
@@ -437,9 +444,11 @@ static int block_create_file(alb_vmm *vmm, const char *file, uint64_t size_mb)
 {
 	_cleanup_close_ int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return alb_error(vmm->ctx, errno, "Failed to create '%s': %s", file, strerror(errno));
+		return alb_error(vmm->ctx, errno, "Failed to create '%s': %s", file,
+				 strerror(errno));
 	if (ftruncate(fd, (off_t)(size_mb << 20)) < 0) {
-		int r = alb_error(vmm->ctx, errno, "Failed to size '%s': %s", file, strerror(errno));
+		int r =
+		    alb_error(vmm->ctx, errno, "Failed to size '%s': %s", file, strerror(errno));
 		unlink(file);
 		return r;
 	}
@@ -531,7 +540,8 @@ static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *
 		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
 	struct uk *u = vmm_block_user(vmm, cmd->name);
 	if (u)
-		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n, u->name_s);
+		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n,
+				 u->name_s);
 	char file[PATH_MAX];
 	if ((r = vmm_block_path(vmm, cmd->name, file)) < 0)
 		return r;
@@ -563,7 +573,8 @@ static int cmd_block_set(struct session *s, alb_msg **cmdp)
 		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
 	struct uk *u = vmm_block_user(vmm, cmd->name);
 	if (u)
-		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n, u->name_s);
+		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n,
+				 u->name_s);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/block", vmm->dbdir);
 	return upload_begin(s, cmdp, dir, cmd->cmd.data_size);
@@ -687,7 +698,8 @@ static int cmd_get(struct session *s, const alb_msg *cmd)
 	m->reply.compressed = cmd->cmd.compress;
 	m->reply.tender = u->config->tender;
 	memcpy(m->reply.digest, u->config->digest, 32);
-	if ((r = alb_conn_send(s->conn, m)) < 0 || (r = alb_name_dup(cmd->name, &s->download_name)) < 0) {
+	if ((r = alb_conn_send(s->conn, m)) < 0 ||
+	    (r = alb_name_dup(cmd->name, &s->download_name)) < 0) {
 		close(fd);
 		return r;
 	}
@@ -727,7 +739,8 @@ static int cmd_block_dump(struct session *s, const alb_msg *cmd)
 	i->sector_size = b->sector_size;
 	if ((r = alb_name_dup(cmd->name, &i->name)) < 0 ||
 	    (r = alb_tree_get_block(vmm->tree, cmd->name, &i->size_mb)) < 0 ||
-	    (r = alb_conn_send(s->conn, m)) < 0 || (r = alb_name_dup(cmd->name, &s->download_name)) < 0) {
+	    (r = alb_conn_send(s->conn, m)) < 0 ||
+	    (r = alb_name_dup(cmd->name, &s->download_name)) < 0) {
 		close(fd);
 		return r;
 	}
@@ -931,9 +944,9 @@ static void on_drain(struct alb_conn *conn, void *userdata)
 }
 
 const struct alb_server_ops vmm_server_ops = {
-	.on_message = on_message,
-	.on_close = on_close,
-	.on_drain = on_drain,
+    .on_message = on_message,
+    .on_close = on_close,
+    .on_drain = on_drain,
 };
 
 ALB_EXPORT int alb_vmm_create(alb_vmm *vmm, const alb_name *name,
@@ -951,9 +964,9 @@ ALB_EXPORT int alb_vmm_create(alb_vmm *vmm, const alb_name *name,
 		return alb_error(ctx, errno, "Failed to create '%s': %s", upload, strerror(errno));
 	/* The embedder's file is copied as it is (compressed or not), streaming. */
 	_cleanup_close_ int in = open(image_path, O_RDONLY | O_CLOEXEC);
-	int r = in < 0 ? alb_error(ctx, errno, "Failed to open '%s': %s", image_path,
-				   strerror(errno))
-		       : alb_copy_inflate(ctx, in, out, false, ALB_IMAGE_SIZE_MAX, NULL, NULL);
+	int r = in < 0
+		    ? alb_error(ctx, errno, "Failed to open '%s': %s", image_path, strerror(errno))
+		    : alb_copy_inflate(ctx, in, out, false, ALB_IMAGE_SIZE_MAX, NULL, NULL);
 	if (r < 0) {
 		unlink(upload);
 		return r;

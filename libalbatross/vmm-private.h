@@ -33,8 +33,8 @@ struct uk {
 	alb_name *name;
 	char *name_s;
 	alb_unikernel_config *config; /* has the image digest */
-	int state;                    /* enum alb_unikernel_state */
-	char *message;                /* why it failed */
+	int state;		      /* enum alb_unikernel_state */
+	char *message;		      /* why it failed */
 	/* while it runs */
 	int pid;
 	alb_source *child;
@@ -54,12 +54,12 @@ struct uk {
 	uint64_t *exits; /* CLOCK_MONOTONIC times of the recent restarting exits */
 	uint32_t n_exits;
 	/* what happens when the tender is gone */
-	bool destroying;                 /* then release everything */
-	bool stopping;                   /* shutdown: keep it in the state */
+	bool destroying;		    /* then release everything */
+	bool stopping;			    /* shutdown: keep it in the state */
 	alb_unikernel_config *restart_with; /* restart command: start again with this */
 	struct waiter *waiters;
 	struct alb_log_event *created_event; /* sent when the first start succeeds */
-	char destroyed_by[64];               /* the identity of the destroy command */
+	char destroyed_by[64];		     /* the identity of the destroy command */
 };
 
 struct vmm_block {

@@ -70,7 +70,7 @@ int vmm_block_path(alb_vmm *vmm, const alb_name *block, char buf[PATH_MAX])
 {
 	_cleanup_free_ char *s = name_str(block);
 	return snprintf(buf, PATH_MAX, "%s/block/%s", vmm->dbdir, s) >= PATH_MAX ? -ENAMETOOLONG
-										  : 0;
+										 : 0;
 }
 
 /* The block device a unikernel's block device k refers to: its path + host label. */
@@ -121,7 +121,8 @@ int vmm_refresh_root_policy(alb_vmm *vmm)
 		_cleanup_(alb_name_freep) alb_name *root = NULL;
 		_cleanup_(alb_policy_freep) alb_policy *usage = NULL;
 		uint64_t free_mb = (uint64_t)sv.f_bavail * sv.f_frsize >> 20;
-		if (alb_name_new_root(&root) == 0 && alb_tree_get_usage(vmm->tree, root, &usage) == 0)
+		if (alb_name_new_root(&root) == 0 &&
+		    alb_tree_get_usage(vmm->tree, root, &usage) == 0)
 			free_mb += alb_policy_get_block(usage);
 		alb_policy_set_block(p, free_mb > ALB_POLICY_MB_MAX ? ALB_POLICY_MB_MAX : free_mb);
 	}
@@ -292,8 +293,8 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 		return r;
 	if (!replacing && vmm_find(vmm, name)) {
 		_cleanup_free_ char *s = name_str(name);
-		return alb_error(ctx, EEXIST, "unikernel '%s' exists (use force-create to replace it)",
-				 s);
+		return alb_error(ctx, EEXIST,
+				 "unikernel '%s' exists (use force-create to replace it)", s);
 	}
 	_cleanup_(alb_manifest_freep) alb_manifest *m = NULL;
 	if ((r = image_manifest(vmm, config->digest, &m)) < 0)
@@ -315,8 +316,8 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 			return r;
 		_cleanup_free_ char *bs = name_str(b);
 		if (!vmm_block_find(vmm, b))
-			return alb_error(ctx, ENOENT, "there is no block device '%s' (create it first)",
-					 bs);
+			return alb_error(ctx, ENOENT,
+					 "there is no block device '%s' (create it first)", bs);
 		struct uk *user = vmm_block_user(vmm, b);
 		if (user && !alb_name_equal(user->name, name))
 			return alb_error(ctx, EBUSY, "block device '%s' is used by '%s'", bs,
@@ -416,7 +417,7 @@ static void uk_console_drain(struct uk *u, bool drain)
 		u->fifo_source = alb_source_free(u->fifo_source);
 	else if (u->fifo_fd >= 0 && !u->fifo_source &&
 		 alb_loop_add_io(u->vmm->loop, u->fifo_fd, ALB_IO_IN, fifo_io, u, &u->fifo_source) <
-			 0)
+		     0)
 		alb_log_err(u->vmm->ctx, "Failed to read the console of '%s'", u->name_s);
 }
 
@@ -462,14 +463,15 @@ ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
 	if (!vmm)
 		return -EINVAL;
 	static const struct alb_peer_ops console_ops = {console_connected, console_disconnected,
-							 console_refused};
+							console_refused};
 	static const struct alb_peer_ops stats_ops = {stats_connected, NULL, NULL};
 	static const struct alb_peer_ops log_ops = {NULL, NULL, NULL};
 	char path[PATH_MAX];
 	int r;
 	snprintf(path, sizeof(path), "%s/console.sock", vmm->rundir);
-	if (!vmm->console && (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-console", path,
-					       &console_ops, vmm, false, 16 << 20, &vmm->console)) < 0)
+	if (!vmm->console &&
+	    (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-console", path, &console_ops, vmm,
+			      false, 16 << 20, &vmm->console)) < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/stats.sock", vmm->rundir);
 	if (!vmm->stats && (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-stats", path,
@@ -516,9 +518,11 @@ static void leftovers_remove(alb_vmm *vmm)
 	if (alb_read_file(vmm->ctx, path, 1 << 20, &buf, &len) == 0) {
 		char *save = NULL;
 		buf[len] = '\0';
-		for (char *t = strtok_r((char *)buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+		for (char *t = strtok_r((char *)buf, "\n", &save); t;
+		     t = strtok_r(NULL, "\n", &save))
 			if (alb_net_tap_remove(vmm->net, t) == 0)
-				alb_log_notice(vmm->ctx, "Removed tap '%s' left by a previous run", t);
+				alb_log_notice(vmm->ctx, "Removed tap '%s' left by a previous run",
+					       t);
 		(void)unlink(path);
 	}
 	snprintf(path, sizeof(path), "%s/fifo", vmm->rundir);
@@ -532,7 +536,8 @@ static void leftovers_remove(alb_vmm *vmm)
 		snprintf(path, sizeof(path), "%s%s", vmm->dbdir, dirs[i]);
 		_cleanup_(closedirp) DIR *t = opendir(path);
 		for (struct dirent *e; t && (e = readdir(t));)
-			if (!strncmp(e->d_name, "state.tmp.", 10) || streq(e->d_name, "state.bak.tmp") ||
+			if (!strncmp(e->d_name, "state.tmp.", 10) ||
+			    streq(e->d_name, "state.bak.tmp") ||
 			    !strncmp(e->d_name, ".upload-", 8) || !strncmp(e->d_name, ".image-", 7))
 				(void)unlinkat(dirfd(t), e->d_name, 0);
 	}
@@ -622,7 +627,8 @@ static int uk_spawn(struct uk *u, char **argv)
 		setsid();
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		int out = open(u->fifo, O_WRONLY | O_CLOEXEC);
-		if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
+		if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
+		    dup2(out, 2) < 0) {
 			stage = 1;
 			goto fail;
 		}
@@ -630,8 +636,9 @@ static int uk_spawn(struct uk *u, char **argv)
 			stage = 2;
 			goto fail;
 		}
-		if (vmm->has_tender_user && (setgroups(0, NULL) < 0 || setgid(vmm->tender_gid) < 0 ||
-					     setuid(vmm->tender_uid) < 0)) {
+		if (vmm->has_tender_user &&
+		    (setgroups(0, NULL) < 0 || setgid(vmm->tender_gid) < 0 ||
+		     setuid(vmm->tender_uid) < 0)) {
 			stage = 3;
 			goto fail;
 		}
@@ -765,13 +772,15 @@ static int uk_start(struct uk *u)
 		u->n_block_files++;
 		/* The tender opens it read-write as the tender user. */
 		if (vmm->has_tender_user && chown(path, vmm->tender_uid, vmm->tender_gid) < 0) {
-			r = alb_error(ctx, errno, "Failed to hand block device '%s' to the tender "
-						  "user: %s",
+			r = alb_error(ctx, errno,
+				      "Failed to hand block device '%s' to the tender "
+				      "user: %s",
 				      path, strerror(errno));
 			goto fail;
 		}
 	}
-	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, &argv)) < 0 ||
+	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, &argv)) <
+		0 ||
 	    (r = uk_spawn(u, argv)) < 0)
 		goto fail;
 	u->state = ALB_STATE_RUNNING;
@@ -790,7 +799,8 @@ static int uk_start(struct uk *u)
 		memcpy(e->digest, c->digest, 32);
 		if (u->n_taps && (e->taps = alb_strv_dup(u->taps, u->n_taps)))
 			e->n_taps = u->n_taps;
-		if (u->n_block_files && (e->blocks = alb_strv_dup(u->block_files, u->n_block_files)))
+		if (u->n_block_files &&
+		    (e->blocks = alb_strv_dup(u->block_files, u->n_block_files)))
 			e->n_blocks = u->n_block_files;
 		vmm_event_send(vmm, e);
 	}
@@ -962,7 +972,8 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 		vmm_event_send(vmm, e);
 	}
 	if (sig)
-		alb_log_info(vmm->ctx, "'%s' (pid %d) was killed by signal %d", u->name_s, pid, sig);
+		alb_log_info(vmm->ctx, "'%s' (pid %d) was killed by signal %d", u->name_s, pid,
+			     sig);
 	else
 		alb_log_info(vmm->ctx, "'%s' (pid %d) exited with code %d", u->name_s, pid, code);
 	emit(vmm, u, ALB_VMM_EXITED, sig, code);
@@ -1014,8 +1025,8 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 	}
 	u->state = ALB_STATE_RESTARTING;
 	uint64_t delay = u->backoff_us;
-	u->backoff_us = u->backoff_us * 2 > vmm->backoff_max_us ? vmm->backoff_max_us
-								 : u->backoff_us * 2;
+	u->backoff_us =
+	    u->backoff_us * 2 > vmm->backoff_max_us ? vmm->backoff_max_us : u->backoff_us * 2;
 	if (alb_loop_add_timer(vmm->loop, delay, uk_restart_timer, u, &u->timer) < 0) {
 		uk_set_failed(u, "Failed to schedule its restart");
 		return 0;
@@ -1053,8 +1064,7 @@ static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config
 	return 0;
 }
 
-int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
-	    struct uk **ret)
+int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config, struct uk **ret)
 {
 	if (vmm->shutdown_done)
 		return alb_error(vmm->ctx, ESHUTDOWN, "albatrossd is stopping");
@@ -1352,11 +1362,13 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 		struct alb_state_policy *p = &s->policies[i];
 		if (alb_tree_insert_policy(vmm->tree, p->path, p->policy) < 0) {
 			_cleanup_free_ char *n = name_str(p->path);
-			alb_log_err(ctx, "Policy '%s' of the state is not restored (it is kept in the "
-					 "state file): %s",
+			alb_log_err(ctx,
+				    "Policy '%s' of the state is not restored (it is kept in the "
+				    "state file): %s",
 				    n, alb_ctx_last_error(ctx));
 			if ((r = keep_unrestored(vmm)) < 0 ||
-			    (r = alb_state_add_policy(ctx, vmm->unrestored, p->path, p->policy)) < 0)
+			    (r = alb_state_add_policy(ctx, vmm->unrestored, p->path, p->policy)) <
+				0)
 				return r;
 		}
 	}
@@ -1369,8 +1381,9 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 		if ((r = uk_new(vmm, su->name, su->config, &u)) < 0)
 			return r;
 		if (alb_tree_insert_unikernel(vmm->tree, su->name, su->config) < 0) {
-			alb_log_err(ctx, "Unikernel '%s' of the state is not restored (it is kept in "
-					 "the state file): %s",
+			alb_log_err(ctx,
+				    "Unikernel '%s' of the state is not restored (it is kept in "
+				    "the state file): %s",
 				    n, alb_ctx_last_error(ctx));
 			uk_free(u);
 			if ((r = keep_unrestored(vmm)) < 0 ||
@@ -1398,12 +1411,11 @@ ALB_EXPORT int alb_vmm_listen(alb_vmm *vmm, const char *path)
 		path = def;
 	}
 	int r;
-	if (!vmm->server &&
-	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, VMM_FRAME_MAX,
-				 &vmm->server)) < 0)
+	if (!vmm->server && (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm,
+						VMM_FRAME_MAX, &vmm->server)) < 0)
 		return r;
 	if ((r = alb_server_listen_unix(vmm->server, path, 0660,
-					 vmm->has_group ? vmm->group_gid : (gid_t)-1)) < 0)
+					vmm->has_group ? vmm->group_gid : (gid_t)-1)) < 0)
 		return r;
 	snprintf(vmm->socket_path, sizeof(vmm->socket_path), "%s", path);
 	return 0;
@@ -1414,9 +1426,8 @@ ALB_EXPORT int alb_vmm_listen_fd(alb_vmm *vmm, int fd)
 	if (!vmm || fd < 0)
 		return -EINVAL;
 	int r;
-	if (!vmm->server &&
-	    (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm, VMM_FRAME_MAX,
-				 &vmm->server)) < 0)
+	if (!vmm->server && (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm,
+						VMM_FRAME_MAX, &vmm->server)) < 0)
 		return r;
 	return alb_server_add_listen_fd(vmm->server, fd);
 }

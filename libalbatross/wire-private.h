@@ -16,23 +16,23 @@
 #include "unikernel-private.h"
 
 /* Bounds that the decoder enforces (besides those of name.h, policy.h, unikernel.h). */
-#define ALB_WIRE_STRING_MAX      4096u   /* messages, identities, paths */
-#define ALB_WIRE_LIST_MAX        65536u  /* entries of an info reply */
-#define ALB_HISTORY_MAX          65536u  /* lines or events asked for */
-#define ALB_CONSOLE_LINE_MAX     65536u  /* bytes of one console line on the wire */
-#define ALB_TAPS_MAX             ALB_DEVICES_MAX
-#define ALB_STATS_IFS_MAX        64u
-#define ALB_STATS_KVM_MAX        256u
-#define ALB_STATS_KEY_MAX        64u
-#define ALB_BLOCK_SIZE_MAX_MB    (UINT64_C(1) << 32)
-#define ALB_PID_MAX              4194304u /* PID_MAX_LIMIT */
-#define ALB_ERROR_CODE_MAX       4095u
+#define ALB_WIRE_STRING_MAX   4096u  /* messages, identities, paths */
+#define ALB_WIRE_LIST_MAX     65536u /* entries of an info reply */
+#define ALB_HISTORY_MAX	      65536u /* lines or events asked for */
+#define ALB_CONSOLE_LINE_MAX  65536u /* bytes of one console line on the wire */
+#define ALB_TAPS_MAX	      ALB_DEVICES_MAX
+#define ALB_STATS_IFS_MAX     64u
+#define ALB_STATS_KVM_MAX     256u
+#define ALB_STATS_KEY_MAX     64u
+#define ALB_BLOCK_SIZE_MAX_MB (UINT64_C(1) << 32)
+#define ALB_PID_MAX	      4194304u /* PID_MAX_LIMIT */
+#define ALB_ERROR_CODE_MAX    4095u
 /* Times are microseconds since the Unix epoch; later than this is invalid (year 2200). */
-#define ALB_TIME_MAX             UINT64_C(7258118400000000)
-#define ALB_EXIT_SIGNAL_MAX      64u
-#define ALB_TENDERS_MAX          256u     /* entries of a tenders reply */
-#define ALB_TENDER_FILE_MAX      255u     /* NAME_MAX: a tender's file name */
-#define ALB_TENDER_VERSION_MAX   256u     /* a tender's version string */
+#define ALB_TIME_MAX	       UINT64_C(7258118400000000)
+#define ALB_EXIT_SIGNAL_MAX    64u
+#define ALB_TENDERS_MAX	       256u /* entries of a tenders reply */
+#define ALB_TENDER_FILE_MAX    255u /* NAME_MAX: a tender's file name */
+#define ALB_TENDER_VERSION_MAX 256u /* a tender's version string */
 
 /* History selector of a subscription: since a time, or the last count entries. */
 struct alb_history {
@@ -49,7 +49,7 @@ struct alb_history {
 enum alb_exit_kind { ALB_EXIT_CODE = 1, ALB_EXIT_SIGNAL = 2 };
 
 struct alb_exit {
-	int kind;      /* 0: none */
+	int kind;	/* 0: none */
 	uint32_t value; /* exit code 0..255, or signal 1..ALB_EXIT_SIGNAL_MAX */
 };
 
@@ -69,21 +69,21 @@ enum alb_log_event_kind {
 };
 
 struct alb_log_event {
-	int kind;          /* enum alb_log_event_kind */
+	int kind; /* enum alb_log_event_kind */
 	uint64_t time_us;
-	alb_name *name;    /* the unikernel, policy path or block; NULL for daemon events */
-	uint32_t pid;      /* started: 0 none */
-	bool has_digest;   /* started */
+	alb_name *name;	 /* the unikernel, policy path or block; NULL for daemon events */
+	uint32_t pid;	 /* started: 0 none */
+	bool has_digest; /* started */
 	uint8_t digest[32];
-	char **taps;       /* started; NULL-terminated, may be NULL */
+	char **taps; /* started; NULL-terminated, may be NULL */
 	uint32_t n_taps;
-	char **blocks;     /* started: host block files; NULL-terminated, may be NULL */
+	char **blocks; /* started: host block files; NULL-terminated, may be NULL */
 	uint32_t n_blocks;
 	struct alb_exit exit; /* exited */
-	uint32_t attempt;  /* restarting */
-	uint64_t delay_us; /* restarting */
-	char *identity;    /* who asked: "uid 0" or a certificate chain's name; may be NULL */
-	char *message;     /* free text, e.g. why it failed; may be NULL */
+	uint32_t attempt;     /* restarting */
+	uint64_t delay_us;    /* restarting */
+	char *identity;	      /* who asked: "uid 0" or a certificate chain's name; may be NULL */
+	char *message;	      /* free text, e.g. why it failed; may be NULL */
 };
 
 struct alb_cmd {
@@ -125,14 +125,14 @@ enum alb_unikernel_state {
 struct alb_unikernel_info {
 	alb_name *name;
 	alb_unikernel_config *config;
-	int state;            /* enum alb_unikernel_state */
-	uint32_t pid;         /* 0 when not running */
-	uint64_t started_us;  /* 0 when not running */
+	int state;	     /* enum alb_unikernel_state */
+	uint32_t pid;	     /* 0 when not running */
+	uint64_t started_us; /* 0 when not running */
 	uint32_t restarts;
 	struct alb_exit last_exit;
-	char **taps;          /* one per config->nets, NULL-terminated; NULL when not running */
+	char **taps; /* one per config->nets, NULL-terminated; NULL when not running */
 	uint32_t n_taps;
-	char **block_files;   /* one per config->blocks, NULL-terminated; NULL when not running */
+	char **block_files; /* one per config->blocks, NULL-terminated; NULL when not running */
 	uint32_t n_block_files;
 };
 
@@ -154,8 +154,8 @@ enum alb_reply_kind {
 	ALB_REPLY_UNIKERNELS,
 	ALB_REPLY_POLICIES,
 	ALB_REPLY_BLOCKS,
-	ALB_REPLY_IMAGE,  /* unikernel get: data chunks follow */
-	ALB_REPLY_NAMES,  /* console list-inactive */
+	ALB_REPLY_IMAGE,   /* unikernel get: data chunks follow */
+	ALB_REPLY_NAMES,   /* console list-inactive */
 	ALB_REPLY_TENDERS, /* tenders info */
 };
 
@@ -246,8 +246,8 @@ struct alb_data {
 struct alb_msg {
 	uint32_t version; /* ALB_WIRE_VERSION */
 	uint64_t seq;
-	alb_name *name;   /* never NULL in a valid message */
-	int kind;         /* enum alb_msg_kind */
+	alb_name *name; /* never NULL in a valid message */
+	int kind;	/* enum alb_msg_kind */
 	struct alb_cmd cmd;
 	struct alb_reply reply;
 	struct alb_failure failure;

@@ -29,7 +29,12 @@ typedef struct alb_loop alb_loop;
 typedef struct alb_source alb_source;
 
 /** I/O events (the same bits as epoll's). */
-enum alb_io_events { ALB_IO_IN = 0x001, ALB_IO_OUT = 0x004, ALB_IO_ERR = 0x008, ALB_IO_HUP = 0x010 };
+enum alb_io_events {
+	ALB_IO_IN = 0x001,
+	ALB_IO_OUT = 0x004,
+	ALB_IO_ERR = 0x008,
+	ALB_IO_HUP = 0x010
+};
 
 /** How a child ended, for alb_child_fn. */
 enum alb_child_how { ALB_CHILD_EXITED = 1, ALB_CHILD_KILLED = 2, ALB_CHILD_DUMPED = 3 };

@@ -123,8 +123,8 @@ typedef int (*alb_tree_visit_fn)(const alb_name *name, const alb_name *relative,
  * The tree must not change during the iteration.
  * @return 0, -EINVAL, -ENOMEM, or the callback's non-zero value.
  */
-int alb_tree_foreach(const alb_tree *tree, const alb_name *path, int kinds,
-		     alb_tree_visit_fn visit, void *userdata);
+int alb_tree_foreach(const alb_tree *tree, const alb_name *path, int kinds, alb_tree_visit_fn visit,
+		     void *userdata);
 
 #ifdef __cplusplus
 }

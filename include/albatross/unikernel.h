@@ -29,8 +29,8 @@ enum alb_tender { ALB_TENDER_HVT = 1, ALB_TENDER_SPT = 2 };
 
 /** What to do when the unikernel exits. */
 enum alb_fail_behaviour {
-	ALB_FAIL_QUIT = 0,       /**< never restart */
-	ALB_FAIL_RESTART = 1,    /**< restart on every exit code that may restart */
+	ALB_FAIL_QUIT = 0,	 /**< never restart */
+	ALB_FAIL_RESTART = 1,	 /**< restart on every exit code that may restart */
 	ALB_FAIL_RESTART_ON = 2, /**< restart on the listed exit codes only */
 };
 
@@ -121,8 +121,8 @@ int alb_device_name_validate(alb_ctx *ctx, const char *name);
  * ALB_SECTOR_SIZE_MAX).
  * @return 0, -EINVAL, -EEXIST (name in use), -E2BIG, -ENOMEM.
  */
-int alb_unikernel_config_add_block(alb_unikernel_config *config, const char *name,
-				   const char *host, uint32_t sector_size);
+int alb_unikernel_config_add_block(alb_unikernel_config *config, const char *name, const char *host,
+				   uint32_t sector_size);
 uint32_t alb_unikernel_config_get_block_count(const alb_unikernel_config *config);
 /** @return the unikernel-side name of block device @p index (borrowed), or NULL. */
 const char *alb_unikernel_config_get_block_name(const alb_unikernel_config *config, uint32_t index);
@@ -138,12 +138,11 @@ uint32_t alb_unikernel_config_get_block_sector_size(const alb_unikernel_config *
  * it starts). A MAC must be unicast (lowest bit of the first byte clear).
  * @return 0, -EINVAL, -EEXIST (name in use), -E2BIG, -ENOMEM.
  */
-int alb_unikernel_config_add_net(alb_unikernel_config *config, const char *name,
-				 const char *bridge, const uint8_t *mac);
+int alb_unikernel_config_add_net(alb_unikernel_config *config, const char *name, const char *bridge,
+				 const uint8_t *mac);
 uint32_t alb_unikernel_config_get_net_count(const alb_unikernel_config *config);
 const char *alb_unikernel_config_get_net_name(const alb_unikernel_config *config, uint32_t index);
-const char *alb_unikernel_config_get_net_bridge(const alb_unikernel_config *config,
-						uint32_t index);
+const char *alb_unikernel_config_get_net_bridge(const alb_unikernel_config *config, uint32_t index);
 /** Copies the MAC of @p index. @return 0, -ENOENT if none was set, -EINVAL out of range. */
 int alb_unikernel_config_get_net_mac(const alb_unikernel_config *config, uint32_t index,
 				     uint8_t ret_mac[6]);
@@ -174,8 +173,7 @@ int alb_unikernel_config_validate(alb_ctx *ctx, const alb_unikernel_config *conf
  * every code and ALB_FAIL_RESTART_ON on the listed codes.
  * @return 1 to restart, 0 not to.
  */
-int alb_unikernel_config_should_restart(const alb_unikernel_config *config, int signal,
-					int code);
+int alb_unikernel_config_should_restart(const alb_unikernel_config *config, int signal, int code);
 
 #ifdef __cplusplus
 }

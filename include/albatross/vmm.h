@@ -28,11 +28,11 @@ typedef struct alb_vmm alb_vmm;
 
 /** Events reported to an alb_vmm_event_fn. */
 enum alb_vmm_event {
-	ALB_VMM_STARTED = 1,    /**< the tender runs */
-	ALB_VMM_EXITED = 2,     /**< the tender ended; a restart may follow */
+	ALB_VMM_STARTED = 1,	/**< the tender runs */
+	ALB_VMM_EXITED = 2,	/**< the tender ended; a restart may follow */
 	ALB_VMM_RESTARTING = 3, /**< a restart is scheduled after a back-off */
-	ALB_VMM_FAILED = 4,     /**< it cannot run: a crash loop, or it failed to start */
-	ALB_VMM_DESTROYED = 5,  /**< it is gone with all its resources */
+	ALB_VMM_FAILED = 4,	/**< it cannot run: a crash loop, or it failed to start */
+	ALB_VMM_DESTROYED = 5,	/**< it is gone with all its resources */
 };
 
 /**
@@ -65,7 +65,8 @@ int alb_vmm_set_group(alb_vmm *vmm, uint32_t gid);
 int alb_vmm_set_stop_timeout(alb_vmm *vmm, uint64_t usec);
 /** Restart back-off: first delay and cap (default 1 s and 60 s). @return 0, -EINVAL. */
 int alb_vmm_set_restart_backoff(alb_vmm *vmm, uint64_t initial_usec, uint64_t max_usec);
-/** A crash loop: @p burst restarts within @p window_usec (default 5 in 60 s). @return 0, -EINVAL. */
+/** A crash loop: @p burst restarts within @p window_usec (default 5 in 60 s). @return 0, -EINVAL.
+ */
 int alb_vmm_set_crash_loop(alb_vmm *vmm, uint32_t burst, uint64_t window_usec);
 /** Sets the event callback (NULL: none). */
 void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *userdata);

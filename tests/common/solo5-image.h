@@ -11,9 +11,9 @@ struct test_device {
 };
 
 enum {
-	TEST_IMAGE_NO_ABI = 1,      /* leave out the ABI note */
+	TEST_IMAGE_NO_ABI = 1,	    /* leave out the ABI note */
 	TEST_IMAGE_NO_MANIFEST = 2, /* leave out the manifest note */
-	TEST_IMAGE_AARCH64 = 4,     /* e_machine aarch64 instead of x86_64 */
+	TEST_IMAGE_AARCH64 = 4,	    /* e_machine aarch64 instead of x86_64 */
 };
 
 /* Makes an image in memory (*ret freed with free()). Returns 0 or -ENOMEM. */

@@ -22,8 +22,9 @@
 #define ck_assert_alb_err(ctx, r, err)                                                             \
 	do {                                                                                       \
 		int _r = (r);                                                                      \
-		ck_assert_msg(_r == -(err), "%s returned %d (%s), expected %d (%s); last error: %s", \
-			      #r, _r, _r < 0 ? strerror(-_r) : "success", -(err), strerror(err),   \
+		ck_assert_msg(_r == -(err),                                                        \
+			      "%s returned %d (%s), expected %d (%s); last error: %s", #r, _r,     \
+			      _r < 0 ? strerror(-_r) : "success", -(err), strerror(err),           \
 			      alb_ctx_last_error(ctx));                                            \
 	} while (0)
 

@@ -20,8 +20,8 @@ static void read_bad(const uint8_t *img, size_t len, const char *needle)
 }
 
 static const struct test_device two[] = {
-	{"service", ALB_DEVICE_NET},
-	{"storage", ALB_DEVICE_BLOCK},
+    {"service", ALB_DEVICE_NET},
+    {"storage", ALB_DEVICE_BLOCK},
 };
 
 START_TEST(test_read)
@@ -44,7 +44,8 @@ START_TEST(test_read)
 	free(img);
 
 	/* The example of solo5-abi.md: one network device, entries 2, descsz 220. */
-	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_SPT, 2, two, 1, TEST_IMAGE_AARCH64, &img, &len), 0);
+	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_SPT, 2, two, 1, TEST_IMAGE_AARCH64, &img, &len),
+			 0);
 	const uint8_t *mft_note = img + sizeof(Elf64_Ehdr) + 2 * sizeof(Elf64_Phdr) + 40;
 	ck_assert_uint_eq(mft_note[4] | mft_note[5] << 8, 220);
 	m = read_ok(img, len);
@@ -80,11 +81,12 @@ START_TEST(test_not_solo5)
 	read_bad(img, len, "machine 3");
 	free(img);
 
-	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_HVT, 2, two, 2, TEST_IMAGE_NO_ABI, &img, &len), 0);
+	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_HVT, 2, two, 2, TEST_IMAGE_NO_ABI, &img, &len),
+			 0);
 	read_bad(img, len, "no Solo5 ABI note");
 	free(img);
-	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_HVT, 2, two, 2, TEST_IMAGE_NO_MANIFEST, &img, &len),
-			 0);
+	ck_assert_int_eq(
+	    test_solo5_image(ALB_SOLO5_HVT, 2, two, 2, TEST_IMAGE_NO_MANIFEST, &img, &len), 0);
 	read_bad(img, len, "no Solo5 manifest note");
 	free(img);
 	ck_assert_int_eq(test_solo5_image(9, 2, two, 2, 0, &img, &len), 0);
@@ -153,19 +155,20 @@ START_TEST(test_check_config)
 		alb_unikernel_config *c;
 		const char *needle;
 	} cases[] = {
-		{config(ALB_TENDER_HVT, "service", "storage"), NULL},
-		{config(ALB_TENDER_SPT, "service", "storage"), "target 'hvt', not 'spt'"},
-		{config(ALB_TENDER_HVT, NULL, "storage"), "network device 'service', but it is not"},
-		{config(ALB_TENDER_HVT, "other", "storage"), "network device 'service', but it is not"},
-		{config(ALB_TENDER_HVT, "storage", "service"), "configured as a block device"},
-		{config(ALB_TENDER_HVT, "service", NULL), "block device 'storage', but it is not"},
+	    {config(ALB_TENDER_HVT, "service", "storage"), NULL},
+	    {config(ALB_TENDER_SPT, "service", "storage"), "target 'hvt', not 'spt'"},
+	    {config(ALB_TENDER_HVT, NULL, "storage"), "network device 'service', but it is not"},
+	    {config(ALB_TENDER_HVT, "other", "storage"), "network device 'service', but it is not"},
+	    {config(ALB_TENDER_HVT, "storage", "service"), "configured as a block device"},
+	    {config(ALB_TENDER_HVT, "service", NULL), "block device 'storage', but it is not"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (!cases[i].needle)
-			ck_assert_alb_ok(test_ctx, alb_manifest_check_config(test_ctx, m, cases[i].c));
+			ck_assert_alb_ok(test_ctx,
+					 alb_manifest_check_config(test_ctx, m, cases[i].c));
 		else {
-			ck_assert_alb_err(test_ctx, alb_manifest_check_config(test_ctx, m, cases[i].c),
-					  EINVAL);
+			ck_assert_alb_err(
+			    test_ctx, alb_manifest_check_config(test_ctx, m, cases[i].c), EINVAL);
 			ck_assert_last_error_has(test_ctx, cases[i].needle);
 		}
 		alb_unikernel_config_free(cases[i].c);

@@ -228,7 +228,7 @@ START_TEST(test_prefix)
 	ck_assert(alb_name_is_prefix(a, avm));
 	ck_assert(!alb_name_is_prefix(ab, avm));
 	ck_assert(!alb_name_is_prefix(c, abvm));
-	ck_assert(!alb_name_is_prefix(ax, abvm)); /* "ab" is not "a" */
+	ck_assert(!alb_name_is_prefix(ax, abvm));   /* "ab" is not "a" */
 	ck_assert(!alb_name_is_prefix(abvm, abvm)); /* not a path */
 	ck_assert(!alb_name_is_prefix(ab, a));
 	/* The path of a unikernel's own labels contains it. */

@@ -135,8 +135,8 @@ START_TEST(test_bounded_queue_keeps_newest)
 {
 	/* Nobody listens: everything waits in a small queue. */
 	struct alb_peer *p = NULL;
-	ck_assert_alb_ok(test_ctx, alb_peer_new(test_ctx, loop, "test", sock_path, &ops, NULL, true,
-						1024, &p));
+	ck_assert_alb_ok(
+	    test_ctx, alb_peer_new(test_ctx, loop, "test", sock_path, &ops, NULL, true, 1024, &p));
 	ck_assert(!alb_peer_connected(p));
 	for (uint32_t i = 1; i <= 200; i++) {
 		alb_msg *m = event_msg(i);
@@ -165,8 +165,8 @@ END_TEST
 START_TEST(test_dropped_while_down_without_keep)
 {
 	struct alb_peer *p = NULL;
-	ck_assert_alb_ok(test_ctx, alb_peer_new(test_ctx, loop, "test", sock_path, &ops, NULL, false,
-						1 << 20, &p));
+	ck_assert_alb_ok(test_ctx, alb_peer_new(test_ctx, loop, "test", sock_path, &ops, NULL,
+						false, 1 << 20, &p));
 	alb_msg *m = event_msg(1);
 	ck_assert_int_eq(alb_peer_send(p, m), -ENOTCONN);
 	alb_msg_free(m);

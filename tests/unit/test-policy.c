@@ -56,7 +56,7 @@ START_TEST(test_defaults_and_setters)
 	ck_assert_ptr_null(alb_policy_get_bridge(p, 2));
 	ck_assert_int_eq(alb_policy_add_bridge(p, ""), -EINVAL);
 	ck_assert_int_eq(alb_policy_add_bridge(p, "0123456789abcdef"), -EINVAL); /* 16 chars */
-	ck_assert_int_eq(alb_policy_add_bridge(p, "0123456789abcde"), 0);       /* 15 chars */
+	ck_assert_int_eq(alb_policy_add_bridge(p, "0123456789abcde"), 0);	 /* 15 chars */
 	ck_assert_int_eq(alb_policy_add_bridge(p, "br/0"), -EINVAL);
 	ck_assert_int_eq(alb_policy_add_bridge(p, "br 0"), -EINVAL);
 	ck_assert_int_eq(alb_policy_add_bridge(p, ".."), -EINVAL);
@@ -104,11 +104,11 @@ START_TEST(test_is_smaller_each_field)
 		alb_policy *p;
 		const char *needle;
 	} bad[] = {
-		{make(5, 1024, 100, "0", "br0"), "unikernels 5 exceeds 4"},
-		{make(4, 1025, 100, "0", "br0"), "memory 1025 MB exceeds 1024 MB"},
-		{make(4, 1024, 101, "0", "br0"), "block 101 MB exceeds 100 MB"},
-		{make(4, 1024, 100, "2", "br0"), "cpuid 2"},
-		{make(4, 1024, 100, "0", "br2"), "bridge 'br2'"},
+	    {make(5, 1024, 100, "0", "br0"), "unikernels 5 exceeds 4"},
+	    {make(4, 1025, 100, "0", "br0"), "memory 1025 MB exceeds 1024 MB"},
+	    {make(4, 1024, 101, "0", "br0"), "block 101 MB exceeds 100 MB"},
+	    {make(4, 1024, 100, "2", "br0"), "cpuid 2"},
+	    {make(4, 1024, 100, "0", "br2"), "bridge 'br2'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_alb_err(test_ctx, alb_policy_is_smaller(test_ctx, bad[i].p, outer),

@@ -85,8 +85,8 @@ static void assert_same(const struct alb_state *a, const struct alb_state *b)
 	}
 	for (uint32_t i = 0; i < a->n_unikernels; i++) {
 		ck_assert(alb_name_equal(a->unikernels[i].name, b->unikernels[i].name));
-		ck_assert(alb_unikernel_config_equal(a->unikernels[i].config,
-						     b->unikernels[i].config));
+		ck_assert(
+		    alb_unikernel_config_equal(a->unikernels[i].config, b->unikernels[i].config));
 	}
 	for (uint32_t i = 0; i < a->n_blocks; i++) {
 		ck_assert(alb_name_equal(a->blocks[i].name, b->blocks[i].name));

@@ -51,7 +51,8 @@ static alb_unikernel_config *U(uint64_t mem, const char *cpus, const char *bridg
 	for (const char *p = cpus; p && *p; p++)
 		ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_cpuid(c, (uint32_t)(*p - '0')));
 	if (bridge)
-		ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_net(c, "service", bridge, NULL));
+		ck_assert_alb_ok(test_ctx,
+				 alb_unikernel_config_add_net(c, "service", bridge, NULL));
 	for (int i = 0; i < blocks; i++) {
 		char n[16];
 		snprintf(n, sizeof(n), "blk%d", i);
@@ -99,11 +100,11 @@ START_TEST(test_static_child_bigger_each_field)
 		alb_policy *p;
 		const char *needle;
 	} bad[] = {
-		{P(11, 512, 50, "0", "br0"), "unikernels 11 exceeds 10"},
-		{P(5, 1025, 50, "0", "br0"), "memory 1025 MB exceeds 1024 MB"},
-		{P(5, 512, 101, "0", "br0"), "block 101 MB exceeds 100 MB"},
-		{P(5, 512, 50, "2", "br0"), "cpuid 2 is not allowed"},
-		{P(5, 512, 50, "0", "br1"), "bridge 'br1' is not allowed"},
+	    {P(11, 512, 50, "0", "br0"), "unikernels 11 exceeds 10"},
+	    {P(5, 1025, 50, "0", "br0"), "memory 1025 MB exceeds 1024 MB"},
+	    {P(5, 512, 101, "0", "br0"), "block 101 MB exceeds 100 MB"},
+	    {P(5, 512, 50, "2", "br0"), "cpuid 2 is not allowed"},
+	    {P(5, 512, 50, "0", "br1"), "bridge 'br1' is not allowed"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_alb_err(test_ctx, insert_policy("a:b:", bad[i].p), EDQUOT);
@@ -318,7 +319,8 @@ START_TEST(test_usage)
 	alb_policy *u = NULL;
 	ck_assert_alb_ok(test_ctx, alb_tree_get_usage(tree, a, &u));
 	char *s = alb_policy_to_string(u);
-	ck_assert_str_eq(s, "unikernels 2, memory 150 MB, block 30 MB, cpuids 1 2 3, bridges br0 br1");
+	ck_assert_str_eq(s,
+			 "unikernels 2, memory 150 MB, block 30 MB, cpuids 1 2 3, bridges br0 br1");
 	alb_free(s);
 	alb_policy_free(u);
 	ck_assert_alb_ok(test_ctx, alb_tree_get_usage(tree, root, &u));
@@ -351,7 +353,10 @@ static int collect(const alb_name *name, const alb_name *relative, int kind, voi
 	struct seen *s = userdata;
 	char *full = alb_name_to_string(name), *rel = alb_name_to_string(relative);
 	snprintf(s->items[s->n++], sizeof(s->items[0]), "%c %s %s",
-		 kind == ALB_TREE_POLICY ? 'P' : kind == ALB_TREE_UNIKERNEL ? 'U' : 'B', full, rel);
+		 kind == ALB_TREE_POLICY      ? 'P'
+		 : kind == ALB_TREE_UNIKERNEL ? 'U'
+					      : 'B',
+		 full, rel);
 	alb_free(full);
 	alb_free(rel);
 	return s->stop_after && s->n == s->stop_after ? 42 : 0;
@@ -367,8 +372,8 @@ START_TEST(test_foreach_relative)
 	ck_assert_alb_ok(test_ctx, insert_uk("other", U(1, "1", NULL, 0)));
 	alb_name *a = N("a:");
 	struct seen s = {0};
-	ck_assert_int_eq(alb_tree_foreach(tree, a, ALB_TREE_POLICY | ALB_TREE_UNIKERNEL |
-							 ALB_TREE_BLOCK,
+	ck_assert_int_eq(alb_tree_foreach(tree, a,
+					  ALB_TREE_POLICY | ALB_TREE_UNIKERNEL | ALB_TREE_BLOCK,
 					  collect, &s),
 			 0);
 	ck_assert_int_eq(s.n, 4);

@@ -36,8 +36,8 @@ START_TEST(test_ranges)
 	ck_assert_alb_err(test_ctx, alb_unikernel_config_set_tender(cfg, 3), EINVAL);
 	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_tender(cfg, ALB_TENDER_SPT));
 	ck_assert_alb_err(test_ctx, alb_unikernel_config_set_memory(cfg, 0), ERANGE);
-	ck_assert_alb_err(test_ctx, alb_unikernel_config_set_memory(cfg, ALB_UNIKERNEL_MEMORY_MAX + 1),
-			  ERANGE);
+	ck_assert_alb_err(
+	    test_ctx, alb_unikernel_config_set_memory(cfg, ALB_UNIKERNEL_MEMORY_MAX + 1), ERANGE);
 	ck_assert_alb_err(test_ctx, alb_unikernel_config_add_cpuid(cfg, ALB_CPUID_LIMIT), ERANGE);
 	ck_assert_alb_err(test_ctx, alb_unikernel_config_add_exit_code(cfg, 256), ERANGE);
 	ck_assert_alb_err(test_ctx, alb_unikernel_config_set_startup(cfg, ALB_STARTUP_MAX + 1),
@@ -104,8 +104,8 @@ START_TEST(test_devices)
 	ck_assert_alb_err(test_ctx, alb_unikernel_config_add_block(cfg, name, "h", 0), EINVAL);
 
 	/* At most 63 devices. */
-	uint32_t have = alb_unikernel_config_get_block_count(cfg) +
-			alb_unikernel_config_get_net_count(cfg);
+	uint32_t have =
+	    alb_unikernel_config_get_block_count(cfg) + alb_unikernel_config_get_net_count(cfg);
 	for (uint32_t i = have; i < ALB_DEVICES_MAX; i++) {
 		char n[16];
 		snprintf(n, sizeof(n), "n%u", i);
