@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,7 @@ static int chown_logdir(const char *logdir, uid_t uid, gid_t gid)
 
 int main(int argc, char **argv)
 {
+	bool made_socket = false; /* removed at the end (a passed one is not ours) */
 	static const struct option options[] = {
 	    {"rundir", required_argument, NULL, 'r'},
 	    {"logdir", required_argument, NULL, 'l'},
@@ -502,8 +504,8 @@ int main(int argc, char **argv)
 		r = alb_server_add_listen_fd(d.server, fd);
 	else if ((r = mkdir_p(rundir, 0755)) < 0)
 		alb_error(d.ctx, -r, "Failed to create '%s': %s", rundir, strerror(-r));
-	else
-		r = alb_server_listen_unix(d.server, sock, 0660, gid);
+	else if ((r = alb_server_listen_unix(d.server, sock, 0660, gid)) >= 0)
+		made_socket = true;
 	if (r < 0) {
 		alb_log_err(d.ctx, "%s", alb_ctx_last_error(d.ctx));
 		goto out;
@@ -517,6 +519,8 @@ int main(int argc, char **argv)
 	r = alb_loop_run(d.loop);
 	status = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
+	if (made_socket)
+		(void)unlink(sock); /* ours, not a passed one */
 	while (d.subs)
 		sub_free(d.subs);
 	alb_server_free(d.server);

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -616,6 +617,7 @@ static int parse_u64_opt(const char *opt, const char *s, uint64_t min, uint64_t 
 
 int main(int argc, char **argv)
 {
+	bool made_socket = false; /* removed at the end (a passed one is not ours) */
 	enum {
 		O_RUNDIR = 0x100,
 		O_SOCKET,
@@ -743,6 +745,7 @@ int main(int argc, char **argv)
 	else {
 		(void)mkdir(rundir, 0755);
 		r = alb_server_listen_unix(d.server, socket_path, 0660, gid);
+		made_socket = r >= 0;
 	}
 	if (r < 0)
 		goto out;
@@ -771,6 +774,8 @@ int main(int argc, char **argv)
 	r = alb_loop_run(d.loop);
 	status = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
+	if (made_socket)
+		(void)unlink(socket_path); /* ours, not a passed one */
 	if (r < 0 && status != EXIT_SUCCESS)
 		alb_log_err(d.ctx, "%s",
 			    alb_ctx_last_error(d.ctx)[0] ? alb_ctx_last_error(d.ctx)
