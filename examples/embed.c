@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Embedding the supervisor in a program with its own event loop, using only
+ * the public headers:
+ *
+ *   embed DBDIR RUNDIR TENDER_DIR IMAGE [ARG...]
+ *
+ * runs IMAGE (a Solo5 hvt image) as the unikernel "embedded", pinned to CPU
+ * 0, with the ARGs, waits in its own poll() loop (the library's loop is one
+ * fd in it) until the unikernel exits, and prints its exit code. The exit
+ * status is the unikernel's (128 + N when a signal N ended it).
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <albatross/albatross.h>
+
+struct outcome {
+	int done;
+	int signal, code;
+};
+
+static void on_event(alb_vmm *vmm, const alb_name *name, int event, int signal, int code,
+		     void *userdata)
+{
+	struct outcome *o = userdata;
+	(void)vmm;
+	(void)name;
+	if (event == ALB_VMM_EXITED) {
+		o->signal = signal;
+		o->code = code;
+	} else if (event == ALB_VMM_DESTROYED || event == ALB_VMM_FAILED)
+		o->done = 1;
+}
+
+static int fail(alb_ctx *ctx, const char *what)
+{
+	fprintf(stderr, "embed: %s: %s\n", what, alb_ctx_last_error(ctx));
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: embed DBDIR RUNDIR TENDER_DIR IMAGE [ARG...]\n");
+		return 2;
+	}
+	alb_ctx *ctx = NULL;
+	alb_loop *loop = NULL;
+	alb_vmm *vmm = NULL;
+	alb_name *name = NULL;
+	alb_unikernel_config *config = NULL;
+	struct outcome o = {0};
+	if (alb_ctx_new(&ctx) < 0 || alb_loop_new(ctx, &loop) < 0)
+		return 1;
+	if (alb_vmm_new(ctx, loop, argv[1], argv[2], &vmm) < 0)
+		return fail(ctx, "supervisor");
+	alb_vmm_set_tender_dir(vmm, argv[3]);
+	alb_vmm_set_event_fn(vmm, on_event, &o);
+	if (alb_vmm_start(vmm) < 0)
+		return fail(ctx, "start");
+	if (alb_name_parse(ctx, "embedded", &name) < 0 ||
+	    alb_unikernel_config_new(ctx, &config) < 0 ||
+	    alb_unikernel_config_add_cpuid(config, 0) < 0)
+		return fail(ctx, "configuration");
+	for (int i = 5; i < argc; i++)
+		if (alb_unikernel_config_add_argument(config, argv[i]) < 0)
+			return fail(ctx, "argument");
+	if (alb_vmm_create(vmm, name, config, argv[4]) < 0)
+		return fail(ctx, "create");
+
+	/* The program's own loop: the library's work is one fd among its others. */
+	while (!o.done) {
+		struct pollfd pfd = {.fd = alb_loop_get_fd(loop), .events = POLLIN};
+		if (poll(&pfd, 1, 10000) < 0)
+			break;
+		if (pfd.revents & POLLIN)
+			alb_loop_run_once(loop, 0);
+	}
+	if (o.signal)
+		printf("embedded was killed by signal %d\n", o.signal);
+	else
+		printf("embedded exited with code %d\n", o.code);
+
+	alb_unikernel_config_free(config);
+	alb_name_free(name);
+	alb_vmm_free(vmm);
+	alb_loop_unref(loop);
+	alb_ctx_unref(ctx);
+	return o.signal ? 128 + o.signal : o.code;
+}
