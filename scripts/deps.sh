@@ -8,7 +8,7 @@ ALB_PACKAGES=(
 	check
 )
 # The fuzz smoke run of scripts/test: clang with the libFuzzer runtime.
-ALB_TEST_PACKAGES=(clang clang-format libclang-rt-dev influxdb prometheus util-linux iproute2 gnutls-bin)
+ALB_TEST_PACKAGES=(abigail-tools clang clang-format libclang-rt-dev influxdb prometheus util-linux iproute2 gnutls-bin)
 
 alb_install_packages() {
 	local missing=() p
