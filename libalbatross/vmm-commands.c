@@ -120,6 +120,13 @@ static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	const struct alb_unikernel_info *x = a, *y = b;
+	_cleanup_free_ char *sx = alb_name_to_string(x->name), *sy = alb_name_to_string(y->name);
+	return strcmp(sx ? sx : "", sy ? sy : "");
+}
+
 static int cmd_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
@@ -141,6 +148,10 @@ static int cmd_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 		if (selects(cmd->name, u->name) &&
 		    (r = fill_info(&m->reply.unikernels[m->reply.n_unikernels++], u)) < 0)
 			return r;
+	/* In name order, whatever the order they were made or restored in. */
+	if (m->reply.n_unikernels > 1)
+		qsort(m->reply.unikernels, m->reply.n_unikernels, sizeof(*m->reply.unikernels),
+		      by_name);
 	return alb_conn_send(conn, m);
 }
 
@@ -214,7 +225,7 @@ static int cmd_policy_add(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 		return alb_error(vmm->ctx, -r, "the state file could not be written");
 	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_ADDED, cmd->name));
-	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
+	return alb_conn_send_ok(conn, cmd->seq, cmd->name, "policy added");
 }
 
 static int cmd_policy_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
@@ -229,7 +240,7 @@ static int cmd_policy_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg 
 		return alb_error(vmm->ctx, -r, "the state file could not be written");
 	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_REMOVED, cmd->name));
-	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
+	return alb_conn_send_ok(conn, cmd->seq, cmd->name, "policy removed");
 }
 
 /* ---- unikernels ------------------------------------------------------------------------- */
@@ -469,7 +480,9 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 		if (vmm_block_user(vmm, cmd->name))
 			return alb_error(vmm->ctx, EBUSY, "the block device is in use");
 		r = block_fill(vmm, s->upload_path, cmd->cmd.compressed, file, size);
-		return r < 0 ? r : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, NULL);
+		return r < 0
+			   ? r
+			   : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device written");
 	}
 	/* block-add with data */
 	if ((r = vmm_block_add(vmm, cmd->name, cmd->cmd.block_size_mb, cmd->cmd.sector_size)) < 0)
@@ -487,7 +500,7 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 		return alb_error(vmm->ctx, -r, "the state file could not be written");
 	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
-	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, NULL);
+	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
 }
 
 static int cmd_block_add(struct session *s, alb_msg **cmdp)
@@ -527,7 +540,7 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 		return alb_error(vmm->ctx, -r, "the state file could not be written");
 	}
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
-	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, NULL);
+	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
 }
 
 static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
@@ -558,7 +571,7 @@ static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *
 	if (unlink(file) < 0 && errno != ENOENT)
 		alb_log_err(vmm->ctx, "Failed to remove '%s': %s", file, strerror(errno));
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_REMOVED, cmd->name));
-	return alb_conn_send_ok(conn, cmd->seq, cmd->name, NULL);
+	return alb_conn_send_ok(conn, cmd->seq, cmd->name, "block device removed");
 }
 
 static int cmd_block_set(struct session *s, alb_msg **cmdp)

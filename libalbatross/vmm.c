@@ -879,7 +879,7 @@ static void uk_finish_destroy(struct uk *u)
 	snprintf(vmm->identity, sizeof(vmm->identity), "%s", u->destroyed_by);
 	uk_event(u, ALB_EVENT_UNIKERNEL_DESTROYED, NULL);
 	snprintf(vmm->identity, sizeof(vmm->identity), "%s", identity);
-	uk_reply_all(u, 0, NULL);
+	uk_reply_all(u, 0, "destroyed");
 	uk_free(u);
 }
 
