@@ -466,6 +466,23 @@ static int block_create_file(alb_vmm *vmm, const char *file, uint64_t size_mb)
 	return 0;
 }
 
+/* The block device name, which must exist and be used by no unikernel (to be
+ * removed or rewritten). */
+static int block_unused(alb_vmm *vmm, const alb_name *name, struct vmm_block **ret)
+{
+	int r = check_block_name(vmm, name);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *n = name_s(name);
+	if (!(*ret = vmm_block_find(vmm, name)))
+		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
+	struct uk *u = vmm_block_user(vmm, name);
+	if (u)
+		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n,
+				 u->name_s);
+	return 0;
+}
+
 static int finish_block(struct session *s, const alb_msg *cmd)
 {
 	alb_vmm *vmm = s->vmm;
@@ -474,11 +491,12 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 	if (r < 0)
 		return r;
 	if (cmd->cmd.kind == ALB_CMD_BLOCK_SET) {
+		/* Checked again: the upload took time. */
+		struct vmm_block *b;
 		uint64_t size;
-		if ((r = alb_tree_get_block(vmm->tree, cmd->name, &size)) < 0)
-			return alb_error(vmm->ctx, ENOENT, "the block device is gone");
-		if (vmm_block_user(vmm, cmd->name))
-			return alb_error(vmm->ctx, EBUSY, "the block device is in use");
+		if ((r = block_unused(vmm, cmd->name, &b)) < 0 ||
+		    (r = alb_tree_get_block(vmm->tree, cmd->name, &size)) < 0)
+			return r;
 		r = block_fill(vmm, s->upload_path, cmd->cmd.compressed, file, size);
 		return r < 0
 			   ? r
@@ -545,23 +563,17 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 
 static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
-	int r = check_block_name(vmm, cmd->name);
+	struct vmm_block *b;
+	int r = block_unused(vmm, cmd->name, &b);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *n = name_s(cmd->name);
-	if (!vmm_block_find(vmm, cmd->name))
-		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
-	struct uk *u = vmm_block_user(vmm, cmd->name);
-	if (u)
-		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n,
-				 u->name_s);
 	char file[PATH_MAX];
 	if ((r = vmm_block_path(vmm, cmd->name, file)) < 0)
 		return r;
 	/* Out of the state first: a file without a state entry is harmless, the
 	 * reverse is not. */
 	uint64_t size = 0;
-	uint32_t sector = vmm_block_find(vmm, cmd->name)->sector_size;
+	uint32_t sector = b->sector_size;
 	alb_tree_get_block(vmm->tree, cmd->name, &size);
 	vmm_block_forget(vmm, cmd->name);
 	if ((r = vmm_save(vmm)) < 0) {
@@ -578,16 +590,10 @@ static int cmd_block_set(struct session *s, alb_msg **cmdp)
 {
 	alb_vmm *vmm = s->vmm;
 	const alb_msg *cmd = *cmdp;
-	int r = check_block_name(vmm, cmd->name);
+	struct vmm_block *b;
+	int r = block_unused(vmm, cmd->name, &b);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *n = name_s(cmd->name);
-	if (!vmm_block_find(vmm, cmd->name))
-		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
-	struct uk *u = vmm_block_user(vmm, cmd->name);
-	if (u)
-		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n,
-				 u->name_s);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/block", vmm->dbdir);
 	return upload_begin(s, cmdp, dir, cmd->cmd.data_size);
