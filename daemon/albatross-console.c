@@ -124,24 +124,16 @@ int main(int argc, char **argv)
 				      &o.subscribers) < 0)
 				return EXIT_USAGE;
 			break;
-		case 'v':
-			verbose++;
+		default: {
+			int r = daemon_common_option(c, NAME, usage, &verbose);
+			if (r >= 0)
+				return r;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		case 'V':
-			printf(NAME " %s\n", PACKAGE_VERSION);
-			return EXIT_SUCCESS;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
+		}
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, NAME ": unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
-	}
+	if (optind < argc)
+		return daemon_unexpected_argument(NAME, argv[optind]);
 
 	char abs_run[PATH_MAX], fifo_dir[PATH_MAX + 8], sock[PATH_MAX + 16];
 	rundir = daemon_absolute(rundir, abs_run, sizeof(abs_run));

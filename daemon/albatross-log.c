@@ -441,24 +441,16 @@ int main(int argc, char **argv)
 		case 'g':
 			group = optarg;
 			break;
-		case 'v':
-			verbose++;
+		default: {
+			int r = daemon_common_option(c, NAME, usage, &verbose);
+			if (r >= 0)
+				return r;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		case 'V':
-			printf(NAME " %s\n", PACKAGE_VERSION);
-			return EXIT_SUCCESS;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
+		}
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, NAME ": unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
-	}
+	if (optind < argc)
+		return daemon_unexpected_argument(NAME, argv[optind]);
 	char abs_run[4096 + 256], abs_log[4096 + 256], sock[8192], file[8192];
 	rundir = daemon_absolute(rundir, abs_run, sizeof(abs_run));
 	logdir = daemon_absolute(logdir, abs_log, sizeof(abs_log));

@@ -693,24 +693,16 @@ int main(int argc, char **argv)
 		case O_GROUP:
 			group = optarg;
 			break;
-		case 'v':
-			verbose++;
+		default: {
+			int r = daemon_common_option(c, NAME, usage, &verbose);
+			if (r >= 0)
+				return r;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		case 'V':
-			printf(NAME " %s\n", PACKAGE_VERSION);
-			return EXIT_SUCCESS;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
+		}
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, NAME ": unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
-	}
+	if (optind < argc)
+		return daemon_unexpected_argument(NAME, argv[optind]);
 	char sock_buf[PATH_MAX], albd_buf[PATH_MAX], abs_run[PATH_MAX];
 	rundir = daemon_absolute(rundir, abs_run, sizeof(abs_run));
 	if (!socket_path) {

@@ -21,6 +21,7 @@
 
 #include <albatross/albatross.h>
 
+#include "common.h"
 #include "config.h"
 
 enum { EXIT_USAGE = 2, EXIT_STATE = 3 };
@@ -174,24 +175,16 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case 'v':
-			verbose++;
+		default: {
+			int r = daemon_common_option(c, "albatrossd", usage, &verbose);
+			if (r >= 0)
+				return r;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		case 'V':
-			printf("albatrossd %s\n", PACKAGE_VERSION);
-			return EXIT_SUCCESS;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
+		}
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "albatrossd: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
-	}
+	if (optind < argc)
+		return daemon_unexpected_argument("albatrossd", argv[optind]);
 	/* Tenders get paths below these: they must not depend on a working directory. */
 	char cwd[4096], abs_db[8192], abs_run[8192];
 	if ((dbdir[0] != '/' || rundir[0] != '/') && !getcwd(cwd, sizeof(cwd))) {

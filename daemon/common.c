@@ -9,6 +9,31 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "config.h"
+
+int daemon_common_option(int c, const char *name, void (*usage)(FILE *f), int *verbose)
+{
+	switch (c) {
+	case 'v':
+		(*verbose)++;
+		return -1;
+	case 'h':
+		usage(stdout);
+		return EXIT_SUCCESS;
+	case 'V':
+		printf("%s %s\n", name, PACKAGE_VERSION);
+		return EXIT_SUCCESS;
+	default:
+		usage(stderr);
+		return 2;
+	}
+}
+
+int daemon_unexpected_argument(const char *name, const char *argument)
+{
+	fprintf(stderr, "%s: unexpected argument '%s'\n", name, argument);
+	return 2;
+}
 
 static const char *const priority_names[] = {[ALB_LOG_ERR] = "error",
 					     [ALB_LOG_WARNING] = "warning",

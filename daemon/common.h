@@ -11,6 +11,19 @@
 
 #include <albatross/albatross.h>
 
+#include <stdio.h>
+
+/*
+ * The options every daemon has, for the default case of its getopt switch:
+ * -v (counted in *verbose), -h (usage to stdout, exit 0), -V (the version,
+ * exit 0), and anything unknown (usage to stderr, exit 2). Returns the exit
+ * code to return at once, or -1 to go on.
+ */
+int daemon_common_option(int c, const char *name, void (*usage)(FILE *f), int *verbose);
+
+/* A stray argument: says so, returns the usage exit code (2). */
+int daemon_unexpected_argument(const char *name, const char *argument);
+
 /* Logs "<N>NAME: level: message" to stderr; userdata is the daemon's name. */
 void daemon_log(alb_ctx *ctx, int priority, const char *message, void *userdata);
 
