@@ -20,6 +20,8 @@ enum {
 	EXIT_USAGE = 2,	   /* a usage error: an unknown option, a bad name or number */
 	EXIT_CONNECT = 3,  /* cannot connect to the daemon */
 	EXIT_PROTOCOL = 4, /* a protocol error: a malformed reply, the connection lost */
+	EXIT_TLS = 5,	   /* the TLS handshake failed, or the server's certificate */
+	EXIT_REFUSED = 6,  /* the TLS endpoint refused our certificate chain or its policies */
 };
 
 #define CLI_RUNDIR_DEFAULT "/run/albatross"
@@ -35,6 +37,12 @@ struct cli {
 	bool local_error;    /* the last failure was a local one (a file), not the daemon's */
 	const char *command; /* the command's name, for messages */
 	char **argv;	     /* the command's arguments, for getopt messages */
+	/* remote use (remote.c) */
+	bool csr;		 /* --csr: write a certificate signing request instead */
+	const char *destination; /* --destination HOST:PORT */
+	const char *ca, *ca_key; /* --ca, --ca-key: sign a request in one step */
+	const char *server_ca;	 /* --server-ca: the CA of the endpoint's certificate */
+	const char *cert, *key;	 /* the certificate command's CERT and KEY */
 };
 
 /* A command: argv[0] is its name; returns an exit code. */
@@ -62,14 +70,21 @@ enum {
 	OPT_JSON = 0x100,
 	OPT_SOCKET,
 	OPT_RUNDIR,
+	OPT_CSR,
+	OPT_DESTINATION,
+	OPT_CA,
+	OPT_CA_KEY,
+	OPT_SERVER_CA,
 	OPT_COMMAND_BASE, /* the first value free for a command's own options */
 };
+/* clang-format off */
 #define CLI_COMMON_OPTIONS                                                                         \
 	{"json", no_argument, NULL, OPT_JSON}, {"socket", required_argument, NULL, OPT_SOCKET},    \
-	    {"rundir", required_argument, NULL, OPT_RUNDIR},                                       \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
+	{"rundir", required_argument, NULL, OPT_RUNDIR}, {"csr", no_argument, NULL, OPT_CSR},      \
+	{"destination", required_argument, NULL, OPT_DESTINATION},                                 \
+	{"ca", required_argument, NULL, OPT_CA}, {"ca-key", required_argument, NULL, OPT_CA_KEY},  \
+	{"server-ca", required_argument, NULL, OPT_SERVER_CA}, {"help", no_argument, NULL, 'h'}
+/* clang-format on */
 
 /*
  * Handles an option of CLI_COMMON_OPTIONS, or a getopt error ('?', ':').
@@ -89,8 +104,29 @@ int cli_parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, u
 int cli_parse_name(struct cli *cli, const char *s, int kind, alb_name **ret);
 int cli_parse_mac(const char *s, uint8_t mac[6]);
 
-/* Connects; EXIT_OK, or EXIT_CONNECT after a message. */
-int cli_connect(struct cli *cli, alb_client **ret);
+/*
+ * Connects for the command msg: to albatrossd (cli_connect) or to service at
+ * the socket path; with --destination (or the certificate command) to the
+ * TLS endpoint instead, with a certificate carrying msg made and signed on
+ * the way (--ca, --ca-key). EXIT_OK and *ret; EXIT_OK and *ret NULL when
+ * --csr wrote a request instead (nothing more to do); or an exit code after a
+ * message (EXIT_CONNECT, EXIT_TLS, EXIT_USAGE, EXIT_FAILED).
+ */
+int cli_connect(struct cli *cli, const alb_msg *msg, alb_client **ret);
+int cli_connect_service(struct cli *cli, const alb_msg *msg, const char *service, const char *path,
+			alb_client **ret);
+/* The remote part of cli_connect_service() (remote.c). */
+int cli_connect_remote(struct cli *cli, const alb_msg *msg, alb_client **ret);
+int cli_write_csr(struct cli *cli, const alb_msg *msg);
+/* Reads the command of a client certificate (the first of the PEM file) as a
+ * message named by the certificate's common name. EXIT_OK or EXIT_FAILED. */
+int cli_read_certificate_command(struct cli *cli, const char *path, alb_msg **ret);
+/* The certificate command (commands.c). */
+int cli_cmd_certificate(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+/* The streaming commands with their message made (cmd-console.c, cmd-log.c, cmd-stats.c). */
+int cli_run_console(struct cli *cli, alb_msg *msg, const char *socket_path);
+int cli_run_log(struct cli *cli, alb_msg *msg);
+int cli_run_stats(struct cli *cli, alb_msg *msg, bool follow);
 /* The exit code for the failure r of a call on client, after printing why. */
 int cli_client_error(struct cli *cli, alb_client *client, int r);
 

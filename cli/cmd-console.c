@@ -250,11 +250,9 @@ int cli_cmd_console(struct cli *cli, const struct cli_command *cmd, int argc, ch
 	    {0},
 	};
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
-	_cleanup_(alb_client_freep) alb_client *client = NULL;
-	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
 	struct alb_history h = {0};
 	const char *socket_path = NULL;
-	char path[PATH_MAX];
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -295,19 +293,29 @@ int cli_cmd_console(struct cli *cli, const struct cli_command *cmd, int argc, ch
 		h.count = ALB_HISTORY_MAX;
 	}
 
+	msg = cli_command_new(ALB_CMD_CONSOLE_SUBSCRIBE, name);
+	if (!msg)
+		return cli_error(EXIT_FAILED, "out of memory");
+	msg->cmd.history = h;
+	return cli_run_console(cli, msg, socket_path);
+}
+
+int cli_run_console(struct cli *cli, alb_msg *msg, const char *socket_path)
+{
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	const struct alb_history h = msg->cmd.history;
+	char path[PATH_MAX];
+	int r;
+
 	if (socket_path)
 		snprintf(path, sizeof(path), "%s", socket_path);
 	else if ((size_t)snprintf(path, sizeof(path), "%s/%s", cli->rundir, CONSOLE_SOCKET_NAME) >=
 		 sizeof(path))
 		return cli_error(EXIT_USAGE, "--rundir is too long");
-	r = alb_client_connect_unix_service(cli->ctx, "albatross-console", path, &client);
-	if (r < 0)
-		return cli_error(EXIT_CONNECT, "%s", alb_ctx_last_error(cli->ctx));
-
-	msg = cli_command_new(ALB_CMD_CONSOLE_SUBSCRIBE, name);
-	if (!msg)
-		return cli_error(EXIT_FAILED, "out of memory");
-	msg->cmd.history = h;
+	r = cli_connect_service(cli, msg, "albatross-console", path, &client);
+	if (r != EXIT_OK || !client)
+		return r;
 	r = alb_client_request(client, msg, &reply);
 	if (r < 0)
 		return cli_client_error(cli, client, r);

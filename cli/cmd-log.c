@@ -169,15 +169,13 @@ static void json_event(struct json *j, const struct alb_log_event *ev)
 	json_object_close(j);
 }
 
-static int connect_log(struct cli *cli, alb_client **ret)
+static int connect_log(struct cli *cli, const alb_msg *msg, alb_client **ret)
 {
 	char path[PATH_MAX];
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/log.sock", cli->rundir) >= sizeof(path))
 		return cli_error(EXIT_USAGE, "--rundir is too long");
-	if (alb_client_connect_unix_service(cli->ctx, "albatross-log", path, ret) < 0)
-		return cli_error(EXIT_CONNECT, "%s", alb_ctx_last_error(cli->ctx));
-	return EXIT_OK;
+	return cli_connect_service(cli, msg, "albatross-log", path, ret);
 }
 
 int cli_cmd_log(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
@@ -189,11 +187,9 @@ int cli_cmd_log(struct cli *cli, const struct cli_command *cmd, int argc, char *
 	    {"follow", no_argument, NULL, OPT_FOLLOW},
 	    {0},
 	};
-	_cleanup_(alb_client_freep) alb_client *client = NULL;
-	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
 	struct alb_history h = {0};
-	struct json j;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -239,8 +235,18 @@ int cli_cmd_log(struct cli *cli, const struct cli_command *cmd, int argc, char *
 	if (!msg)
 		return cli_error(EXIT_FAILED, "out of memory");
 	msg->cmd.history = h;
+	return cli_run_log(cli, msg);
+}
 
-	if ((r = connect_log(cli, &client)) != EXIT_OK)
+int cli_run_log(struct cli *cli, alb_msg *msg)
+{
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	const struct alb_history h = msg->cmd.history;
+	struct json j;
+	int r;
+
+	if ((r = connect_log(cli, msg, &client)) != EXIT_OK || !client)
 		return r;
 	r = alb_client_request(client, msg, &reply);
 	if (r < 0)

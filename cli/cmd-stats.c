@@ -163,10 +163,8 @@ int cli_cmd_stats(struct cli *cli, const struct cli_command *cmd, int argc, char
 	    {"follow", no_argument, NULL, O_FOLLOW},
 	    {0},
 	};
-	_cleanup_(alb_client_freep) alb_client *client = NULL;
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
-	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
-	struct timed_fd tfd = {.fd = -1};
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
 	bool follow = false;
 	int c, r;
 
@@ -184,12 +182,26 @@ int cli_cmd_stats(struct cli *cli, const struct cli_command *cmd, int argc, char
 		return cli_usage_error(cmd, "too many arguments");
 	if ((r = cli_parse_name(cli, optind < argc ? argv[optind] : ":", 'a', &name)) != 0)
 		return r;
-	bool path = alb_name_is_path(name);
-
 	msg = cli_command_new(ALB_CMD_STATS_SUBSCRIBE, name);
 	if (!msg)
 		return cli_error(EXIT_FAILED, "out of memory");
-	if ((r = connect_stats(cli, &tfd, &client)) != EXIT_OK)
+	return cli_run_stats(cli, msg, follow);
+}
+
+int cli_run_stats(struct cli *cli, alb_msg *msg, bool follow)
+{
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	struct timed_fd tfd = {.fd = -1};
+	const alb_name *name = msg->name;
+	bool path = alb_name_is_path(name);
+	int r;
+
+	if (cli->csr || cli->destination)
+		r = cli_connect_service(cli, msg, "albatross-stats", "", &client);
+	else
+		r = connect_stats(cli, &tfd, &client);
+	if (r != EXIT_OK || !client)
 		return r;
 	r = alb_client_request(client, msg, &reply);
 	if (r < 0)

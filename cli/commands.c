@@ -432,8 +432,8 @@ static int request_and_print(struct cli *cli, alb_msg *msg, int kind, int kind2)
 	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
 	int r;
 
-	r = cli_connect(cli, &client);
-	if (r != EXIT_OK)
+	r = cli_connect(cli, msg, &client);
+	if (r != EXIT_OK || !client)
 		return r;
 	r = alb_client_request(client, msg, &reply);
 	if (r < 0)
@@ -506,8 +506,8 @@ static int upload_and_print(struct cli *cli, alb_msg *msg, const uint8_t *buf, i
 	struct progress p;
 	int r;
 
-	r = cli_connect(cli, &client);
-	if (r != EXIT_OK)
+	r = cli_connect(cli, msg, &client);
+	if (r != EXIT_OK || !client)
 		return r;
 	progress_start(cli, &p, what, name ? name : "", size);
 	if (buf || fd < 0)
@@ -943,6 +943,12 @@ static int cmd_create(struct cli *cli, const struct cli_command *cmd, int argc, 
 		return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
 	if ((r = check_image(cli, config, path, image, len, tender)) != 0)
 		return r;
+	/* The digest binds the image to the command (albatrossd checks it; a certificate
+	 * carrying the command is good for this image only). */
+	uint8_t digest[32];
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
+		return cli_error(EXIT_FAILED, "Failed to hash '%s'", path);
+	alb_unikernel_config_set_digest(config, digest);
 	const uint8_t *data = image;
 	if (compress) {
 		if (cli_deflate(image, len, &compressed, &len) < 0)
@@ -1092,6 +1098,9 @@ static int download(struct cli *cli, alb_client *client, const alb_msg *msg, uin
 	return EXIT_OK;
 }
 
+static int run_get(struct cli *cli, alb_msg *msg, const char *path, bool raw);
+static int run_dump(struct cli *cli, alb_msg *msg, const char *path);
+
 static int cmd_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	enum { O_RAW = OPT_COMMAND_BASE, O_COMPRESS };
@@ -1101,9 +1110,8 @@ static int cmd_get(struct cli *cli, const struct cli_command *cmd, int argc, cha
 	    {"compress", no_argument, NULL, O_COMPRESS},
 	    {0},
 	};
-	_cleanup_(alb_client_freep) alb_client *client = NULL;
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
-	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
 	bool raw = false, compress = false;
 	int c, r;
 
@@ -1132,8 +1140,16 @@ static int cmd_get(struct cli *cli, const struct cli_command *cmd, int argc, cha
 	if (!msg)
 		return cli_error(EXIT_FAILED, "out of memory");
 	msg->cmd.compress = compress;
-	r = cli_connect(cli, &client);
-	if (r != EXIT_OK)
+	return run_get(cli, msg, path, raw);
+}
+
+/* get with its message made: to path (NULL: stdout), inflated unless raw. */
+static int run_get(struct cli *cli, alb_msg *msg, const char *path, bool raw)
+{
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	int r = cli_connect(cli, msg, &client);
+	if (r != EXIT_OK || !client)
 		return r;
 	r = alb_client_request(client, msg, &reply);
 	if (r < 0)
@@ -1383,9 +1399,8 @@ static int cmd_dump_block(struct cli *cli, const struct cli_command *cmd, int ar
 	    {"compress", no_argument, NULL, O_COMPRESS},
 	    {0},
 	};
-	_cleanup_(alb_client_freep) alb_client *client = NULL;
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
-	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
 	bool compress = false;
 	int c, r;
 
@@ -1411,8 +1426,17 @@ static int cmd_dump_block(struct cli *cli, const struct cli_command *cmd, int ar
 	if (!msg)
 		return cli_error(EXIT_FAILED, "out of memory");
 	msg->cmd.compress = compress;
-	r = cli_connect(cli, &client);
-	if (r != EXIT_OK)
+	return run_dump(cli, msg, path);
+}
+
+/* dump-block with its message made, to path ("-": stdout). */
+static int run_dump(struct cli *cli, alb_msg *msg, const char *path)
+{
+	_cleanup_(alb_client_freep) alb_client *client = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	bool compress = msg->cmd.compress;
+	int r = cli_connect(cli, msg, &client);
+	if (r != EXIT_OK || !client)
 		return r;
 	r = alb_client_request(client, msg, &reply);
 	if (r < 0)
@@ -1449,6 +1473,108 @@ static int cmd_tenders(struct cli *cli, const struct cli_command *cmd, int argc,
 	return request_and_print(cli, msg, ALB_REPLY_TENDERS, 0);
 }
 
+/* ---- a signed command --------------------------------------------------- */
+
+/* The upload of a certificate's create or block command: FILE, as the certificate binds it. */
+static int certificate_upload(struct cli *cli, alb_msg *msg, const char *file)
+{
+	_cleanup_close_ int fd = -1;
+	uint64_t size, want;
+	int r;
+
+	if (!file)
+		return cli_error(EXIT_USAGE, "%s: this certificate's %s needs its FILE",
+				 cli->command, alb_command_to_string(msg->cmd.kind));
+	if (msg->cmd.config) {
+		_cleanup_free_ uint8_t *image = NULL;
+		size_t len;
+		uint8_t digest[32];
+		if (alb_read_file(cli->ctx, file, ALB_IMAGE_SIZE_MAX, &image, &len) < 0)
+			return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
+		if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
+			return cli_error(EXIT_FAILED, "Failed to hash '%s'", file);
+		if (msg->cmd.config->compressed || !msg->cmd.config->has_digest ||
+		    msg->cmd.config->image_size != len ||
+		    memcmp(digest, msg->cmd.config->digest, 32) != 0)
+			return cli_error(EXIT_FAILED,
+					 "%s: '%s' is not the image the certificate was made for "
+					 "(its size or SHA-256 digest differ)",
+					 cli->command, file);
+		return upload_and_print(cli, msg, image, -1, len, "upload");
+	}
+	want = msg->cmd.data_size;
+	if ((r = open_input(cli, file, &fd, &size)) != EXIT_OK)
+		return r;
+	if (size != want)
+		return cli_error(EXIT_FAILED,
+				 "%s: '%s' has %" PRIu64 " bytes, the certificate is for %" PRIu64,
+				 cli->command, file, size, want);
+	return upload_and_print(cli, msg, NULL, fd, size, "upload");
+}
+
+int cli_cmd_certificate(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	int r;
+
+	if ((r = parse_no_options(cli, cmd, argc, argv)) >= 0)
+		return r;
+	if ((r = check_arg_count(cmd, argc - optind, 2, 3)) >= 0)
+		return r;
+	if (!cli->destination || !cli->server_ca)
+		return cli_usage_error(cmd,
+				       "--destination HOST:PORT and --server-ca CA are needed");
+	if (cli->csr || cli->ca || cli->ca_key)
+		return cli_usage_error(cmd, "--csr, --ca and --ca-key do not go with a signed "
+					    "certificate");
+	cli->cert = argv[optind];
+	cli->key = argv[optind + 1];
+	const char *file = optind + 2 < argc ? argv[optind + 2] : NULL;
+	if ((r = cli_read_certificate_command(cli, cli->cert, &msg)) != EXIT_OK)
+		return r;
+	cli->command = alb_command_to_string(msg->cmd.kind);
+	bool takes_file =
+	    msg->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
+	    msg->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE || msg->cmd.kind == ALB_CMD_BLOCK_SET ||
+	    msg->cmd.kind == ALB_CMD_UNIKERNEL_GET || msg->cmd.kind == ALB_CMD_BLOCK_DUMP ||
+	    (msg->cmd.kind == ALB_CMD_BLOCK_ADD && msg->cmd.data_size > 0);
+	if (file && !takes_file)
+		return cli_usage_error(cmd, "the certificate's %s takes no FILE", cli->command);
+
+	switch (msg->cmd.kind) {
+	case ALB_CMD_UNIKERNEL_INFO:
+		return request_and_print(cli, msg, ALB_REPLY_UNIKERNELS, 0);
+	case ALB_CMD_POLICY_INFO:
+		return request_and_print(cli, msg, ALB_REPLY_POLICIES, 0);
+	case ALB_CMD_BLOCK_INFO:
+		return request_and_print(cli, msg, ALB_REPLY_BLOCKS, 0);
+	case ALB_CMD_TENDERS_INFO:
+		return request_and_print(cli, msg, ALB_REPLY_TENDERS, 0);
+	case ALB_CMD_CONSOLE_LIST_INACTIVE:
+		return request_and_print(cli, msg, ALB_REPLY_NAMES, 0);
+	case ALB_CMD_UNIKERNEL_CREATE:
+	case ALB_CMD_UNIKERNEL_FORCE_CREATE:
+	case ALB_CMD_BLOCK_SET:
+		return certificate_upload(cli, msg, file);
+	case ALB_CMD_BLOCK_ADD:
+		if (msg->cmd.data_size > 0)
+			return certificate_upload(cli, msg, file);
+		return request_and_print(cli, msg, ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+	case ALB_CMD_UNIKERNEL_GET:
+		return run_get(cli, msg, file, false);
+	case ALB_CMD_BLOCK_DUMP:
+		return run_dump(cli, msg, file ? file : "-");
+	case ALB_CMD_CONSOLE_SUBSCRIBE:
+		return cli_run_console(cli, msg, NULL);
+	case ALB_CMD_LOG_SUBSCRIBE:
+		return cli_run_log(cli, msg);
+	case ALB_CMD_STATS_SUBSCRIBE:
+		return cli_run_stats(cli, msg, alb_name_is_path(msg->name));
+	default:
+		return request_and_print(cli, msg, ALB_REPLY_STRING, ALB_REPLY_EMPTY);
+	}
+}
+
 const struct cli_command cli_commands[] = {
     {"create",
      "NAME IMAGE [--mem MB] [--cpu N]... [--net NAME[:BRIDGE][@MAC]]... "
@@ -1476,5 +1602,6 @@ const struct cli_command cli_commands[] = {
      cli_cmd_generate},
     {"sign", "CACERT DB CAKEY REQ [--days N]", cli_cmd_sign},
     {"revoke", "CACERT CAKEY SERIAL... [--crl FILE] [--days N]", cli_cmd_revoke},
+    {"certificate", "CERT KEY [FILE] --destination HOST:PORT --server-ca CA", cli_cmd_certificate},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);

@@ -49,6 +49,21 @@ int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd)
 	case OPT_RUNDIR:
 		cli->rundir = optarg;
 		return -2;
+	case OPT_CSR:
+		cli->csr = true;
+		return -2;
+	case OPT_DESTINATION:
+		cli->destination = optarg;
+		return -2;
+	case OPT_CA:
+		cli->ca = optarg;
+		return -2;
+	case OPT_CA_KEY:
+		cli->ca_key = optarg;
+		return -2;
+	case OPT_SERVER_CA:
+		cli->server_ca = optarg;
+		return -2;
 	case 'h':
 		printf("Usage: albatross-client [OPTIONS] %s %s\n"
 		       "See 'albatross-client --help' for the options.\n",
@@ -136,20 +151,34 @@ int cli_parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-int cli_connect(struct cli *cli, alb_client **ret)
+int cli_connect_service(struct cli *cli, const alb_msg *msg, const char *service, const char *path,
+			alb_client **ret)
+{
+	*ret = NULL;
+	if (cli->csr && cli->destination)
+		return cli_error(EXIT_USAGE, "--csr and --destination cannot be used together");
+	if (cli->csr)
+		return cli_write_csr(cli, msg);
+	if (cli->destination)
+		return cli_connect_remote(cli, msg, ret);
+	if (cli->ca || cli->ca_key || cli->server_ca)
+		return cli_error(EXIT_USAGE,
+				 "--ca, --ca-key and --server-ca go with --destination");
+	if (alb_client_connect_unix_service(cli->ctx, service, path, ret) < 0)
+		return cli_error(EXIT_CONNECT, "%s", alb_ctx_last_error(cli->ctx));
+	return EXIT_OK;
+}
+
+int cli_connect(struct cli *cli, const alb_msg *msg, alb_client **ret)
 {
 	char path[PATH_MAX];
-	int r;
 
 	if (cli->socket)
 		snprintf(path, sizeof(path), "%s", cli->socket);
 	else if ((size_t)snprintf(path, sizeof(path), "%s/%s", cli->rundir, CLI_SOCKET_NAME) >=
 		 sizeof(path))
 		return cli_error(EXIT_USAGE, "--rundir is too long");
-	r = alb_client_connect_unix(cli->ctx, path, ret);
-	if (r < 0)
-		return cli_error(EXIT_CONNECT, "%s", alb_ctx_last_error(cli->ctx));
-	return EXIT_OK;
+	return cli_connect_service(cli, msg, "albatrossd", path, ret);
 }
 
 int cli_client_error(struct cli *cli, alb_client *client, int r)
@@ -158,6 +187,12 @@ int cli_client_error(struct cli *cli, alb_client *client, int r)
 
 	if (!why[0])
 		why = strerror(-r);
+	if (client && alb_client_endpoint_refused(client))
+		return cli_error(EXIT_REFUSED, "%s: refused by the endpoint: %s", cli->command,
+				 why);
+	if (client && alb_client_is_remote(client) && alb_client_get_refused(client))
+		return cli_error(EXIT_FAILED, "%s: the remote command failed: %s", cli->command,
+				 why);
 	if (alb_client_get_refused(client) || cli->local_error || r == -ENOMEM)
 		return cli_error(EXIT_FAILED, "%s: %s", cli->command, why);
 	/* The connection or the protocol failed. */

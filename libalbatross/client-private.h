@@ -31,6 +31,8 @@ struct alb_client_transport {
 	int (*write)(void *userdata, const void *buf, size_t len);
 	/* Releases userdata; may be NULL. */
 	void (*close)(void *userdata);
+	/* 1 if bytes can be read now without blocking, else 0; may be NULL. */
+	int (*pending)(void *userdata);
 	void *userdata;
 };
 
@@ -63,6 +65,29 @@ int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, a
 /* Closes the connection and frees the client. Accepts NULL. Returns NULL. */
 alb_client *alb_client_free(alb_client *client);
 DEFINE_TRIVIAL_CLEANUP_FUNC(alb_client *, alb_client_free);
+
+/*
+ * Connects to the TLS endpoint at destination ("HOST:PORT", "[IPV6]:PORT"),
+ * presenting the certificate chain of cert_path with the key of key_path, and
+ * verifies the server's certificate against server_ca_path and HOST. The
+ * client is then remote: its first request does not send the command (the
+ * endpoint runs the one in the certificate) but receives the command's reply
+ * (sequence number ALB_TLS_COMMAND_SEQ); an upload sends its stream. Returns
+ * 0, -EKEYREJECTED for a TLS failure (handshake, the server's certificate;
+ * also a certificate or key file that cannot be used), -EINVAL for a bad
+ * destination, or the -errno of resolving or connecting; the reason in ctx.
+ * timeout_ms bounds the connect and the handshake (0: 10 s).
+ */
+int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *cert_path,
+			   const char *key_path, const char *server_ca_path, uint32_t timeout_ms,
+			   alb_client **ret);
+
+/* Makes the client remote (above). */
+void alb_client_set_remote(alb_client *client);
+bool alb_client_is_remote(const alb_client *client);
+/* Whether the last call ended with the TLS endpoint refusing the session (its
+ * failure of sequence number 0: the certificate chain or its policies). */
+bool alb_client_endpoint_refused(const alb_client *client);
 
 /* The largest frame accepted from the peer (0: ALB_FRAME_MAX_DEFAULT). */
 void alb_client_set_frame_max(alb_client *client, uint64_t max);

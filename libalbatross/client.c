@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /* A blocking client of the wire protocol over a transport (a Unix socket for now). */
 #include <fcntl.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#include <albatross/tls.h>
 
 #include "client-private.h"
 #include "ctx-private.h"
@@ -18,7 +21,10 @@ struct alb_client {
 	alb_frame_reader *reader;
 	uint64_t frame_max;
 	uint64_t seq;
-	uint32_t refused; /* code of the failure reply that ended the last call */
+	uint32_t refused;      /* code of the failure reply that ended the last call */
+	bool remote;	       /* a TLS session: the command is in the certificate */
+	bool remote_used;      /* its one command was taken */
+	bool endpoint_refused; /* the TLS endpoint refused the session */
 };
 
 /* The Unix socket transport: userdata is the fd + 1 (so that fd 0 is not NULL). */
@@ -63,6 +69,14 @@ static void fd_close(void *userdata)
 	close(transport_fd(userdata));
 }
 
+static int fd_pending(void *userdata)
+{
+	struct pollfd p = {.fd = transport_fd(userdata), .events = POLLIN};
+	int n = poll(&p, 1, 0);
+
+	return n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+}
+
 int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, alb_client **ret)
 {
 	alb_client *client;
@@ -99,6 +113,7 @@ int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret)
 	    .read = fd_read,
 	    .write = fd_write,
 	    .close = fd_close,
+	    .pending = fd_pending,
 	    .userdata = (void *)((intptr_t)fd + 1),
 	};
 	return alb_client_new(ctx, &t, ret);
@@ -310,6 +325,8 @@ int alb_client_receive(alb_client *client, alb_msg **ret)
 static int refused(alb_client *client, const alb_msg *msg)
 {
 	client->refused = msg->failure.code;
+	if (client->remote && msg->seq == 0)
+		client->endpoint_refused = true;
 	return alb_error(client->ctx, (int)msg->failure.code, "%s", msg->failure.message);
 }
 
@@ -342,7 +359,7 @@ static int receive_reply(alb_client *client, uint64_t seq, alb_msg **ret)
 	if (r == ALB_CLIENT_END)
 		return alb_error(client->ctx, EBADMSG,
 				 "expected a reply, got an end-of-stream frame");
-	if (msg->seq == seq && msg->kind == ALB_MSG_FAILURE)
+	if ((msg->seq == seq || (client->remote && msg->seq == 0)) && msg->kind == ALB_MSG_FAILURE)
 		return refused(client, msg);
 	if (msg->seq != seq || msg->kind != ALB_MSG_SUCCESS)
 		return unexpected(client, msg, seq, "a reply");
@@ -355,8 +372,33 @@ static int send_command(alb_client *client, alb_msg *msg)
 	if (!client || !msg || msg->kind != ALB_MSG_COMMAND)
 		return -EINVAL;
 	client->refused = 0;
+	client->endpoint_refused = false;
+	if (client->remote) {
+		/* The endpoint runs the certificate's command: nothing to send. */
+		if (client->remote_used)
+			return alb_error(client->ctx, EINVAL,
+					 "a remote session carries one command, its certificate's");
+		client->remote_used = true;
+		msg->seq = ALB_TLS_COMMAND_SEQ;
+		return 0;
+	}
 	msg->seq = alb_client_next_seq(client);
 	return alb_client_send(client, msg);
+}
+
+void alb_client_set_remote(alb_client *client)
+{
+	client->remote = true;
+}
+
+bool alb_client_is_remote(const alb_client *client)
+{
+	return client->remote;
+}
+
+bool alb_client_endpoint_refused(const alb_client *client)
+{
+	return client->endpoint_refused;
 }
 
 int alb_client_request(alb_client *client, alb_msg *msg, alb_msg **ret)
@@ -397,6 +439,18 @@ static int upload(alb_client *client, alb_msg *msg, const struct source *src, ui
 	while (done < size) {
 		size_t n = size - done < ALB_CHUNK_MAX ? (size_t)(size - done) : ALB_CHUNK_MAX;
 		const uint8_t *p;
+
+		/* The peer speaks before the end only to refuse: stop and read why. */
+		if (client->transport.pending &&
+		    client->transport.pending(client->transport.userdata) > 0) {
+			r = receive_reply(client, msg->seq, ret);
+			if (r == -EPIPE)
+				return alb_error(client->ctx, EPIPE,
+						 "the peer closed the connection after %" PRIu64
+						 " of %" PRIu64 " bytes",
+						 done, size);
+			return r;
+		}
 
 		if (src->buf) {
 			p = src->buf + done;

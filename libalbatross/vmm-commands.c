@@ -212,6 +212,10 @@ static int cmd_policy_add(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 		return r;
 	_cleanup_(alb_policy_freep) alb_policy *previous = NULL;
 	const alb_policy *old = alb_tree_get_policy(vmm->tree, cmd->name);
+	/* The TLS endpoint installs a chain's policies before every command: the same
+	 * policy again changes nothing and writes nothing. */
+	if (old && alb_policy_equal(old, cmd->cmd.policy) == 1)
+		return alb_conn_send_ok(conn, cmd->seq, cmd->name, "policy unchanged");
 	if (old && (r = alb_policy_dup(old, &previous)) < 0)
 		return r;
 	if ((r = alb_tree_insert_policy(vmm->tree, cmd->name, cmd->cmd.policy)) < 0)
@@ -352,6 +356,17 @@ static int finish_create(struct session *s, const alb_msg *cmd)
 	int r = alb_image_store(vmm->ctx, vmm->images_dir, s->upload_path, c->compressed, digest);
 	if (r < 0)
 		return r;
+	/* A digest in the command (a remote create's certificate binds its image by it)
+	 * must be the image's. */
+	if (c->has_digest && memcmp(c->digest, digest, sizeof(digest)) != 0) {
+		char want[65], got[65];
+		alb_digest_hex(c->digest, want);
+		alb_digest_hex(digest, got);
+		vmm_image_unref(vmm, digest);
+		return alb_error(vmm->ctx, EBADMSG,
+				 "the image's SHA-256 digest %s is not the %s of the command", got,
+				 want);
+	}
 	alb_unikernel_config_set_digest(c, digest);
 	/* The image is stored uncompressed: the config describes what is stored. */
 	struct stat st;

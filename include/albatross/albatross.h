@@ -20,5 +20,6 @@
 #include <albatross/vmm.h>
 #include <albatross/wire.h>
 #include <albatross/x509.h>
+#include <albatross/tls.h>
 
 #endif

@@ -1,0 +1,594 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""Remote management over real TLS on loopback: albatross-tls-endpoint in front of
+the real albatrossd, albatross-console and albatross-log, driven by the real
+albatross-client (and by certtool, gnutls-cli and raw sockets), as root in a
+private network namespace (exit 77 otherwise).
+
+usage: test-tls.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE CONSOLE LOG STATS ENDPOINT"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, Skip, Tap, cbor, check, mkimage, require_netns, wait_for  # noqa: E402
+
+require_netns(sys.argv)
+PATHS = dict(zip(('albatrossd', 'client', 'tender_dir', 'mkimage', 'console', 'log', 'stats',
+                  'endpoint'), (os.path.abspath(a) for a in sys.argv[1:9])))
+OID = '2.25.2050259381022744719'
+tap = Tap()
+
+EXIT_FAILED, EXIT_CONNECT, EXIT_TLS, EXIT_REFUSED = 1, 3, 5, 6
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run(args, cwd, rc=0, timeout=60, input=None):
+    r = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                       input=input)
+    if rc is not None and r.returncode != rc:
+        raise AssertionError(f'{" ".join(args)}: exit {r.returncode}, expected {rc}\n'
+                             f'stdout: {r.stdout}\nstderr: {r.stderr}\n'
+                             f'endpoint log tail:\n{S.endpoint_log()[-2500:]}')
+    return r
+
+
+class Setup:
+    """albatrossd, albatross-console, albatross-log and the endpoint; a root CA."""
+
+    def __init__(self):
+        self.d = Daemon(PATHS, extra=['--restart-backoff', '200', '--stop-timeout', '2'])
+        self.dir = self.d.dir
+        self.pki = os.path.join(self.dir, 'pki')
+        os.makedirs(self.pki)
+        self.helpers = []
+        self.endpoints = []
+        self.port = free_port()
+        self.dest = f'127.0.0.1:{self.port}'
+        self.image = mkimage(PATHS, os.path.join(self.dir, 'hello.hvt'), nets=['service'])
+
+    def start(self):
+        os.makedirs(self.d.rundir, exist_ok=True)
+        for name in ('console', 'log'):
+            logf = open(os.path.join(self.dir, name + '.log'), 'a')
+            p = subprocess.Popen([PATHS[name], '--rundir', self.d.rundir] +
+                                 (['--logdir', os.path.join(self.dir, 'log')]
+                                  if name == 'log' else []),
+                                 stdout=logf, stderr=logf)
+            self.helpers.append(p)
+            sock = os.path.join(self.d.rundir, name + '.sock')
+            wait_for(lambda: os.path.exists(sock), 10, f'albatross-{name}')
+        self.d.start()
+        self.client('generate', 'root', 'certs.db', '--server', '127.0.0.1')
+        # An empty CRL to start with: revoking a serial nobody has.
+        self.client('revoke', 'rootcert.pem', 'root.key', '01', '--crl', 'crl.pem')
+        self.endpoint = self.start_endpoint(['--listen', self.dest])
+
+    def start_endpoint(self, extra, wrap=None, pass_fds=(), cert='127.0.0.1'):
+        logf = open(self.endpoint_log_path(), 'a')
+        args = [PATHS['endpoint'], '--ca', 'rootcert.pem', '--cert', cert + '.pem',
+                '--key', cert + '.key', '--crl', 'crl.pem', '--rundir', self.d.rundir,
+                '--handshake-timeout', '3', '--idle-timeout', '5', '-vv'] + extra
+        p = subprocess.Popen((wrap or []) + args, cwd=self.pki, stdout=logf, stderr=logf,
+                             pass_fds=pass_fds)
+        self.endpoints.append(p)
+        if '--listen' in extra:
+            host, port = extra[extra.index('--listen') + 1].rsplit(':', 1)
+            host = host.strip('[]')
+            fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+
+            def up():
+                check(p.poll() is None, f'the endpoint exited: {self.endpoint_log()}')
+                s = socket.socket(fam)
+                try:
+                    s.connect((host, int(port)))
+                    return True
+                except OSError:
+                    return False
+                finally:
+                    s.close()
+            wait_for(up, 10, 'albatross-tls-endpoint')
+        return p
+
+    def endpoint_log_path(self):
+        return os.path.join(self.dir, 'endpoint.log')
+
+    def endpoint_log(self):
+        try:
+            with open(self.endpoint_log_path()) as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def client(self, *args, cwd=None, rc=0, timeout=60):
+        return run([PATHS['client']] + list(args), cwd or self.pki, rc=rc, timeout=timeout)
+
+    def local(self, *args, rc=0):
+        return run([PATHS['client'], '--socket', self.d.socket] + list(args), self.dir, rc=rc)
+
+    def user_ca(self, name, *policy, issuer=('rootcert.pem', 'root.key')):
+        """A CA for name, signed by issuer, made the way an operator does: --csr, sign."""
+        d = os.path.join(self.pki, name)
+        os.makedirs(d, exist_ok=True)
+        self.client('add-policy', name + ':', *policy, '--csr', cwd=d)
+        self.client('sign', os.path.abspath(os.path.join(self.pki, issuer[0])),
+                    os.path.join(self.pki, 'certs.db'),
+                     os.path.abspath(os.path.join(self.pki, issuer[1])), f'{name}.req', cwd=d)
+        return d
+
+    def remote(self, ca_dir, name, *args, rc=0, timeout=60):
+        """A command in one step, signed with the CA of ca_dir."""
+        ca = os.path.basename(ca_dir)
+        return self.client(*args, '--destination', self.dest, '--ca', f'{ca}.pem', '--ca-key',
+                           f'{ca}.key', '--server-ca', os.path.join(self.pki, 'rootcert.pem'),
+                           cwd=ca_dir, rc=rc, timeout=timeout)
+
+    def serving(self):
+        """The endpoint still answers a good session."""
+        r = self.remote(self.alice, None, 'info', '--json')
+        json.loads(r.stdout)
+        check(self.endpoint.poll() is None, 'the endpoint exited')
+
+    def cleanup(self):
+        for p in self.endpoints + self.helpers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.d.cleanup()
+
+
+def certtool(*args, cwd):
+    if not shutil.which('certtool'):
+        raise Skip('certtool (gnutls-bin) is not installed')
+    return run(['certtool'] + list(args), cwd)
+
+
+def certtool_sign(d, name, issuer_dir, issuer, template_lines, chain_extra=()):
+    """A key and a certificate for name made by certtool from a template, signed by issuer;
+    writes name.pem (with the issuer's chain, as our sign does) and name.key."""
+    tmpl = os.path.join(d, name + '.tmpl')
+    with open(tmpl, 'w') as f:
+        f.write('\n'.join(template_lines) + '\n')
+    certtool('--generate-privkey', '--key-type', 'ed25519', '--outfile', name + '.key', cwd=d)
+    certtool('--generate-certificate', '--load-privkey', name + '.key', '--load-ca-certificate',
+             os.path.join(issuer_dir, issuer + '.pem'), '--load-ca-privkey',
+             os.path.join(issuer_dir, issuer + '.key'), '--template', tmpl, '--outfile',
+             name + '.crt', cwd=d)
+    with open(os.path.join(d, name + '.crt')) as f:
+        chain = f.read()
+    # The issuer's certificate and its chain (without the root), as alb's sign writes.
+    with open(os.path.join(issuer_dir, issuer + '.pem')) as f:
+        chain += f.read() if issuer != 'rootcert' else ''
+    with open(os.path.join(d, name + '.pem'), 'w') as f:
+        f.write(chain)
+
+
+def ext_hex(value):
+    return cbor(value).hex()
+
+
+S = Setup()
+
+
+def alice_leaf(name, *args):
+    """A leaf of alice for a command, made with --csr and signed with alice's CA."""
+    d = os.path.join(S.alice, 'leaves', name)
+    os.makedirs(d, exist_ok=True)
+    S.client(*args, '--csr', cwd=d)
+    S.client('sign', os.path.join(S.alice, 'alice.pem'), os.path.join(S.pki, 'certs.db'),
+             os.path.join(S.alice, 'alice.key'), _req_name(d), cwd=d)
+    return d
+
+
+def _req_name(d):
+    reqs = [f for f in os.listdir(d) if f.endswith('.req')]
+    check(len(reqs) == 1, f'one request in {d}: {reqs}')
+    return reqs[0]
+
+
+def certificate(d, *args, rc=0, timeout=60):
+    req = _req_name(d)
+    base = req[:-4]
+    return S.client('certificate', f'{base}.pem', f'{base}.key', *args, '--destination', S.dest,
+                    '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=rc,
+                    timeout=timeout)
+
+
+@tap.case
+def delegation_walk():
+    """The seeds' walk: root CA and server certificate; alice's CA (2 unikernels, 64 MB,
+    CPU 0, br0); a leaf of alice creates hello remotely, then info, console, destroy."""
+    S.alice = S.user_ca('alice', '2', '--mem', '64', '--cpu', '0', '--bridge', 'br0')
+    leaf = alice_leaf('hello', 'create', 'hello', S.image, '--mem', '32', '--net',
+                      'service:br0', '--arg', '--hello=hello-from-alice', '--arg', '--run')
+    r = certificate(leaf, S.image)
+    check('created' in r.stdout, r.stdout)
+    # It runs as alice:hello, within alice's policy, which the endpoint installed.
+    u = json.loads(S.local('info', 'alice:hello', '--json').stdout)
+    check(len(u) == 1 and u[0]['name'] == 'alice:hello' and u[0]['state'] == 'running', u)
+    pol = json.loads(S.local('policy', 'alice:', '--json').stdout)
+    check(pol[0]['policy']['unikernels'] == 2 and pol[0]['policy']['memory'] == 64, pol)
+    # info, console and destroy, each signed in one step with alice's CA.
+    info = json.loads(S.remote(S.alice, None, 'info', '--json').stdout)
+    check([u['name'] for u in info] == ['alice:hello'], info)
+    wait_for(lambda: 'hello-from-alice' in S.remote(S.alice, None, 'console', 'hello').stdout,
+             10, 'the console line, remotely')
+    S.remote(S.alice, None, 'destroy', 'hello')
+    check(json.loads(S.local('info', 'alice:', '--json').stdout) == [], 'hello is gone')
+    check(json.loads(S.remote(S.alice, None, 'info', '--json').stdout) == [], 'remote info')
+    # The endpoint's log names the client and what it ran.
+    check('unikernel-create alice:hello' in S.endpoint_log(), S.endpoint_log()[-1000:])
+
+
+@tap.case
+def create_over_limits():
+    """A create that fits alice's policy alone but not with what runs: refused by
+    albatrossd's dynamic check, reported as a remote failure (exit 1)."""
+    S.remote(S.alice, None, 'create', 'a', S.image, '--mem', '40', '--net', 'service:br0',
+             '--arg', '--run')
+    r = S.remote(S.alice, None, 'create', 'b', S.image, '--mem', '30', '--net', 'service:br0',
+                 '--arg', '--run', rc=EXIT_FAILED)
+    check('remote command failed' in r.stderr and 'memory' in r.stderr, r.stderr)
+    # One that does not fit alone is refused when signing, before anything is sent.
+    r = S.remote(S.alice, None, 'create', 'c', S.image, '--mem', '128', '--net',
+                 'service:br0', rc=EXIT_FAILED)
+    check('exceeds 64 MB' in r.stderr, r.stderr)
+    # Nor may it use a bridge or CPU outside the policy.
+    check([u['name'] for u in json.loads(S.local('info', 'alice:', '--json').stdout)] ==
+          ['alice:a'], 'only a runs')
+    S.remote(S.alice, None, 'destroy', 'a')
+    S.serving()
+
+
+@tap.case
+def image_bound_by_digest():
+    """A create certificate is good for its image only: another file is refused before a
+    connection, and a forged upload of another image by albatrossd."""
+    leaf = alice_leaf('bound', 'create', 'bound', S.image, '--net', 'service:br0')
+    other = mkimage(PATHS, os.path.join(S.dir, 'other.hvt'), nets=['service', 'x'])
+    r = certificate(leaf, other, rc=EXIT_FAILED)
+    check('not the image the certificate was made for' in r.stderr, r.stderr)
+    r = certificate(leaf, rc=2)
+    check('needs its FILE' in r.stderr, r.stderr)
+    check(json.loads(S.local('info', 'alice:', '--json').stdout) == [], 'nothing created')
+
+
+@tap.case
+def other_ca_refused():
+    """A chain from another CA: refused with a clear error (exit 6)."""
+    d = os.path.join(S.dir, 'evil')
+    os.makedirs(d)
+    S.client('generate', 'evil', 'certs.db', cwd=d)
+    S.client('add-policy', 'alice:', '2', '--mem', '64', '--cpu', '0', '--bridge', 'br0',
+             '--csr', cwd=d)
+    S.client('sign', 'evilcert.pem', 'certs.db', 'evil.key', 'alice.req', cwd=d)
+    r = S.client('info', '--destination', S.dest, '--ca', 'alice.pem', '--ca-key', 'alice.key',
+                 '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=EXIT_REFUSED)
+    check("not issued by this endpoint's CA" in r.stderr, r.stderr)
+    # A signed leaf of that chain, kept for gnutls-cli below.
+    S.client('info', '--csr', cwd=d)
+    S.client('sign', 'alice.pem', 'certs.db', 'alice.key', 'unikernel-info.req', cwd=d)
+    S.serving()
+
+
+@tap.case
+def expired_leaf_refused():
+    """A leaf of alice whose validity ended (made by certtool): refused (exit 6)."""
+    d = os.path.join(S.alice, 'expired')
+    os.makedirs(d)
+    certtool_sign(d, 'old', S.alice, 'alice', [
+        'cn = "old"', 'activation_date = "2020-01-01 00:00:00"',
+        'expiration_date = "2020-01-02 00:00:00"', 'tls_www_client', 'signing_key',
+        f'add_extension = "{OID} octet_string(0x{ext_hex({"version": 1, "command": {"op": "unikernel-info"}})})"'])
+    r = S.client('certificate', 'old.pem', 'old.key', '--destination', S.dest, '--server-ca',
+                 os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=EXIT_REFUSED)
+    check('expired' in r.stderr, r.stderr)
+    S.serving()
+
+
+@tap.case
+def revoked_intermediate_refused():
+    """mallory's CA works, then the root revokes it in the CRL; after SIGHUP the endpoint
+    refuses its chain (exit 6) and still serves alice."""
+    S.mallory = S.user_ca('mallory', '1', '--mem', '32', '--cpu', '0', '--bridge', 'br0')
+    S.remote(S.mallory, None, 'info')
+    with open(os.path.join(S.pki, 'certs.db')) as f:
+        serial = [line.split()[0] for line in f if line.split()[1:] == ['mallory']][-1]
+    S.client('revoke', 'rootcert.pem', 'root.key', serial, '--crl', 'crl.pem')
+    S.endpoint.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'Reloaded' in S.endpoint_log(), 10, 'the reload')
+    r = S.remote(S.mallory, None, 'info', rc=EXIT_REFUSED)
+    check('revoked' in r.stderr, r.stderr)
+    S.serving()
+
+
+@tap.case
+def oversized_intermediate_refused():
+    """A CA below alice whose policy exceeds alice's (our sign refuses to make it, so
+    certtool does): the endpoint refuses the chain (exit 6)."""
+    d = os.path.join(S.alice, 'team')
+    os.makedirs(d)
+    pol = {'version': 1, 'policy': {'unikernels': 2, 'memory': 128, 'cpuids': [0],
+                                    'bridges': ['br0']}}
+    certtool_sign(d, 'team', S.alice, 'alice', [
+        'cn = "team"', 'ca', 'cert_signing_key', 'crl_signing_key', 'expiration_days = 30',
+        f'add_extension = "{OID} octet_string(0x{ext_hex(pol)})"'])
+    r = S.client('info', '--destination', S.dest, '--ca', 'team.pem', '--ca-key', 'team.key',
+                 '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=EXIT_REFUSED)
+    check('128' in r.stderr and '64' in r.stderr, r.stderr)
+    check(json.loads(S.local('policy', ':', '--json').stdout)[-1]['path'] != 'alice:team:',
+          'the oversized policy was not installed')
+    S.serving()
+
+
+@tap.case
+def leaf_adding_policy_refused():
+    """A leaf whose command is policy-add (certtool; our sign refuses): exit 6."""
+    d = os.path.join(S.alice, 'sneaky')
+    os.makedirs(d)
+    cmd = {'version': 1, 'command': {'op': 'policy-add', 'policy': {
+        'unikernels': 100, 'memory': 100000, 'cpuids': [0, 1], 'bridges': ['br0']}}}
+    certtool_sign(d, 'sneaky', S.alice, 'alice', [
+        'cn = "."', 'tls_www_client', 'signing_key', 'expiration_days = 1',
+        f'add_extension = "{OID} octet_string(0x{ext_hex(cmd)})"'])
+    r = S.client('certificate', 'sneaky.pem', 'sneaky.key', '--destination', S.dest,
+                 '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=EXIT_REFUSED)
+    check('policy-add is not allowed in a certificate' in r.stderr, r.stderr)
+    pol = json.loads(S.local('policy', 'alice:', '--json').stdout)
+    check(pol[0]['policy']['unikernels'] == 2, pol)
+    S.serving()
+
+
+@tap.case
+def garbage_extension_refused():
+    """A leaf whose extension is not CBOR: refused as malformed (exit 6)."""
+    d = os.path.join(S.alice, 'garbage')
+    os.makedirs(d)
+    certtool_sign(d, 'g', S.alice, 'alice', [
+        'cn = "g"', 'tls_www_client', 'signing_key', 'expiration_days = 1',
+        f'add_extension = "{OID} octet_string(0xdeadbeefff00)"'])
+    r = S.client('certificate', 'g.pem', 'g.key', '--destination', S.dest,
+                 '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=EXIT_FAILED)
+    check("'g.pem'" in r.stderr, 'our client cannot read it either: ' + r.stderr)
+    r = gnutls_cli(d, 'g.pem', 'g.key')
+    check('Handshake was completed' in r.stdout and 'extension' in r.stdout,
+          r.stdout + r.stderr)
+    S.serving()
+
+
+def gnutls_cli(d, cert, key, priority=None, extra=()):
+    if not shutil.which('gnutls-cli'):
+        raise Skip('gnutls-cli (gnutls-bin) is not installed')
+    args = ['gnutls-cli', '--x509cafile', os.path.join(S.pki, 'rootcert.pem'), '-p',
+            str(S.port), '127.0.0.1']
+    if cert:
+        args += ['--x509certfile', cert, '--x509keyfile', key]
+    if priority:
+        args += ['--priority', priority]
+    args += list(extra)
+    # It ends at EOF on stdin: keep that open while the endpoint answers and closes.
+    return subprocess.run(['sh', '-c', 'sleep 5 | "$0" "$@"'] + args, cwd=d,
+                          capture_output=True, text=True, errors='replace', timeout=30)
+
+
+@tap.case
+def certtool_made_chain_accepted():
+    """carol's CA and leaf made entirely by certtool, our extension added from a template,
+    are accepted the same as ours; gnutls-cli with a good certificate completes the
+    handshake and receives the reply, with a bad one is refused."""
+    d = os.path.join(S.pki, 'carol')
+    os.makedirs(d)
+    pol = {'version': 1, 'policy': {'unikernels': 1, 'memory': 32, 'cpuids': [0],
+                                    'bridges': ['br0']}}
+    certtool_sign(d, 'carol', S.pki, 'rootcert', [
+        'cn = "carol"', 'ca', 'cert_signing_key', 'crl_signing_key', 'expiration_days = 30',
+        f'add_extension = "{OID} octet_string(0x{ext_hex(pol)})"'])
+    cmd = {'version': 1, 'command': {'op': 'unikernel-info'}}
+    certtool_sign(d, 'leaf', d, 'carol', [
+        'cn = "."', 'tls_www_client', 'signing_key', 'expiration_days = 1',
+        f'add_extension = "{OID} octet_string(0x{ext_hex(cmd)})"'])
+    r = S.client('certificate', 'leaf.pem', 'leaf.key', '--destination', S.dest, '--server-ca',
+                 os.path.join(S.pki, 'rootcert.pem'), '--json', cwd=d)
+    check(json.loads(r.stdout) == [], r.stdout)
+    pol_now = json.loads(S.local('policy', 'carol:', '--json').stdout)
+    check(pol_now[0]['policy']['memory'] == 32, pol_now)
+    r = gnutls_cli(d, 'leaf.pem', 'leaf.key')
+    check('Handshake was completed' in r.stdout, r.stdout + r.stderr)
+    check('unikernels' in r.stdout, 'the reply came: ' + r.stdout)
+    evil = os.path.join(S.dir, 'evil')
+    r = gnutls_cli(evil, 'unikernel-info.pem', 'unikernel-info.key')
+    check("not issued by this endpoint's CA" in r.stdout, r.stdout + r.stderr)
+    S.serving()
+
+
+# certtool_sign reads ISSUER.pem and ISSUER.key; the root's are rootcert.pem and root.key.
+def _root_links():
+    for src, dst in (('root.key', 'rootcert.key'),):
+        p = os.path.join(S.pki, dst)
+        if not os.path.exists(p):
+            os.symlink(src, p)
+
+
+@tap.case
+def no_client_certificate():
+    """A client sending no certificate fails the handshake; the endpoint serves on."""
+    r = gnutls_cli(S.pki, None, None)
+    # TLS 1.3: the client's side of the handshake ends before the server judges it.
+    check(r.returncode != 0 and 'unikernels' not in r.stdout, r.stdout + r.stderr)
+    check('Certificate is required' in r.stdout + r.stderr or
+          'certificate' in (r.stdout + r.stderr).lower(), r.stdout + r.stderr)
+    check('TLS handshake failed: No certificate was found' in S.endpoint_log()
+          or 'TLS handshake failed' in S.endpoint_log(), 'the endpoint logged it')
+    S.serving()
+
+
+@tap.case
+def tls12_client_refused():
+    """A client that speaks TLS 1.2 at most is refused; the endpoint serves on."""
+    leaf = alice_leaf('info12', 'info')
+    base = _req_name(leaf)[:-4]
+    r = gnutls_cli(leaf, base + '.pem', base + '.key', priority='NORMAL:-VERS-ALL:+VERS-TLS1.2')
+    check(r.returncode != 0 and 'Handshake was completed' not in r.stdout,
+          r.stdout + r.stderr)
+    r = gnutls_cli(leaf, base + '.pem', base + '.key')
+    check('Handshake was completed' in r.stdout and '(TLS1.3' in r.stdout, r.stdout)
+    S.serving()
+
+
+@tap.case
+def not_tls_and_wrong_server_ca():
+    """Garbage instead of a handshake, and a client that does not trust the server's CA
+    (exit 5); then a destination where nothing listens (exit 3)."""
+    s = socket.create_connection(('127.0.0.1', S.port))
+    s.sendall(b'\x00\x00\x00\x10' + b'x' * 16 + b'GET / HTTP/1.0\r\n\r\n')
+    s.settimeout(10)
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+    s.close()
+    r = S.client('info', '--destination', S.dest, '--ca', 'alice.pem', '--ca-key', 'alice.key',
+                 '--server-ca', os.path.join(S.dir, 'evil', 'evilcert.pem'), cwd=S.alice,
+                 rc=EXIT_TLS)
+    check("server's certificate is not accepted" in r.stderr, r.stderr)
+    r = S.client('info', '--destination', f'127.0.0.1:{free_port()}', '--ca', 'alice.pem',
+                 '--ca-key', 'alice.key', '--server-ca', os.path.join(S.pki, 'rootcert.pem'),
+                 cwd=S.alice, rc=EXIT_CONNECT)
+    check('Connection refused' in r.stderr, r.stderr)
+    r = S.client('info', '--destination', 'nonsense', '--ca', 'alice.pem', '--ca-key',
+                 'alice.key', '--server-ca', 'x', cwd=S.alice, rc=2)
+    S.serving()
+
+
+@tap.case
+def concurrent_sessions():
+    """100 concurrent remote info sessions and 10 clients that connect and send nothing:
+    every good session gets its reply; the idle ones are dropped at the handshake timeout."""
+    leaf = alice_leaf('many', 'info')
+    base = _req_name(leaf)[:-4]
+    idle = [socket.create_connection(('127.0.0.1', S.port)) for _ in range(10)]
+    procs = [subprocess.Popen([PATHS['client'], 'certificate', base + '.pem', base + '.key',
+                               '--json', '--destination', S.dest, '--server-ca',
+                               os.path.join(S.pki, 'rootcert.pem')], cwd=leaf,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(100)]
+    bad = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        if p.returncode != 0 or json.loads(out) != []:
+            bad.append((p.returncode, out, err))
+    check(not bad, f'{len(bad)} of 100 failed, e.g. {bad[:2]}')
+    t0 = time.monotonic()
+    for s in idle:
+        s.settimeout(15)
+        try:
+            check(s.recv(1) == b'', 'an idle client got something')
+        except ConnectionResetError:
+            pass
+        s.close()
+    check(time.monotonic() - t0 < 15, 'the idle clients were dropped')
+    S.serving()
+
+
+@tap.case
+def inetd_and_socket_activation():
+    """--inetd serves one session on stdin/stdout; a socket passed by systemd's protocol
+    (LISTEN_FDS) is served like --listen."""
+    leaf = alice_leaf('modes', 'info')
+    base = _req_name(leaf)[:-4]
+    # inetd: accept here, hand the connection to the endpoint as stdin and stdout.
+    lsock = socket.socket()
+    lsock.bind(('127.0.0.1', 0))
+    lsock.listen(1)
+    port = lsock.getsockname()[1]
+    cp = subprocess.Popen([PATHS['client'], 'certificate', base + '.pem', base + '.key',
+                           '--json', '--destination', f'127.0.0.1:{port}', '--server-ca',
+                           os.path.join(S.pki, 'rootcert.pem')], cwd=leaf,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conn, _ = lsock.accept()
+    ep = subprocess.Popen([PATHS['endpoint'], '--inetd', '--ca', 'rootcert.pem', '--cert',
+                           '127.0.0.1.pem', '--key', '127.0.0.1.key', '--rundir', S.d.rundir],
+                          cwd=S.pki, stdin=conn, stdout=conn, stderr=subprocess.PIPE)
+    conn.close()
+    out, err = cp.communicate(timeout=30)
+    check(cp.returncode == 0 and json.loads(out) == [], out + err)
+    check(ep.wait(10) == 0, ep.stderr.read())
+    ep.stderr.close()
+    lsock.close()
+    # Socket activation: fd 3, LISTEN_PID of the process that execs the endpoint.
+    lsock = socket.socket()
+    lsock.bind(('127.0.0.1', 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    fd = lsock.fileno()
+    p = S.start_endpoint([], wrap=['sh', '-c', f'exec 3<&{fd} {fd}<&-; LISTEN_FDS=1 '
+                                   'LISTEN_PID=$$ exec "$0" "$@"'], pass_fds=(fd,))
+    lsock.close()
+    wait_for(lambda: 'socket activation' in S.endpoint_log(), 10, 'the endpoint')
+    r = S.client('certificate', base + '.pem', base + '.key', '--json', '--destination',
+                 f'127.0.0.1:{port}', '--server-ca', os.path.join(S.pki, 'rootcert.pem'),
+                 cwd=leaf)
+    check(json.loads(r.stdout) == [], r.stdout)
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(10) == 0, 'stopped cleanly')
+
+
+@tap.case
+def ipv6_listen():
+    """--listen [::1]:PORT serves IPv6."""
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(('::1', 0))
+        port = s.getsockname()[1]
+        s.close()
+    except OSError:
+        raise Skip('no IPv6 on loopback')
+    # A server certificate for ::1 from the same root, made by certtool.
+    certtool_sign(S.pki, 'v6', S.pki, 'rootcert', [
+        'cn = "::1"', 'ip_address = "::1"', 'tls_www_server', 'signing_key',
+        'expiration_days = 30'])
+    p = S.start_endpoint(['--listen', f'[::1]:{port}'], cert='v6')
+    r = S.client('info', '--json', '--destination', f'[::1]:{port}', '--ca', 'alice.pem',
+                 '--ca-key', 'alice.key', '--server-ca', os.path.join(S.pki, 'rootcert.pem'),
+                 cwd=S.alice)
+    check(isinstance(json.loads(r.stdout), list), r.stdout)
+    # The certificate of 127.0.0.1 does not name ::1: the client refuses the server.
+    q = S.start_endpoint(['--listen', f'[::1]:{port + 1}'])
+    r = S.client('info', '--destination', f'[::1]:{port + 1}', '--ca', 'alice.pem', '--ca-key',
+                 'alice.key', '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=S.alice,
+                 rc=EXIT_TLS)
+    check("server's certificate is not accepted" in r.stderr, r.stderr)
+    q.send_signal(signal.SIGTERM)
+    check(q.wait(10) == 0, 'stopped cleanly')
+    check(p.poll() is None, 'the IPv6 endpoint runs')
+    s = socket.create_connection(('::1', port))
+    s.close()
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(10) == 0, 'stopped cleanly')
+
+
+try:
+    S.start()
+    _root_links()
+    rc = tap.run()
+finally:
+    S.cleanup()
+sys.exit(rc)
