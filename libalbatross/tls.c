@@ -23,6 +23,7 @@
 
 #include "client-private.h"
 #include "ctx-private.h"
+#include "fileio-private.h"
 #include "wire-private.h"
 #include "x509-private.h"
 
@@ -53,6 +54,41 @@ static const char *orempty(const char *s)
 }
 
 /* ---- credentials ------------------------------------------------------------------------ */
+
+/* GnuTLS takes a key that is not the certificate's: the handshakes would fail. */
+static int check_key_matches(alb_tls_endpoint *ep)
+{
+	_cleanup_(alb_x509_chain_freep) alb_x509_chain *chain = NULL;
+	_cleanup_free_ uint8_t *pem = NULL;
+	gnutls_x509_privkey_t key = NULL;
+	uint8_t a[64], b[64];
+	size_t alen = sizeof(a), blen = sizeof(b), len;
+	int r;
+
+	if ((r = alb_x509_chain_new(&chain)) < 0 ||
+	    (r = alb_x509_chain_read_file(ep->ctx, chain, ep->cert_path)) < 0)
+		return r < 0 && r != -ENOMEM
+			   ? alb_error_prefix(ep->ctx, r, "the certificate '%s'", ep->cert_path)
+			   : r;
+	if ((r = alb_read_file(ep->ctx, ep->key_path, ALB_X509_FILE_MAX, &pem, &len)) < 0)
+		return r;
+	gnutls_datum_t d = {pem, (unsigned)len};
+	if (gnutls_x509_privkey_init(&key) < 0)
+		return -ENOMEM;
+	int g = gnutls_x509_privkey_import(key, &d, GNUTLS_X509_FMT_PEM);
+	if (g >= 0)
+		g = gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, a, &alen);
+	gnutls_x509_privkey_deinit(key);
+	if (g >= 0)
+		g = gnutls_x509_crt_get_key_id(chain->crts[0], GNUTLS_KEYID_USE_SHA256, b, &blen);
+	if (g < 0)
+		return alb_error(ep->ctx, EBADMSG, "the key '%s': %s", ep->key_path,
+				 gnutls_strerror(g));
+	if (alen != blen || memcmp(a, b, alen) != 0)
+		return alb_error(ep->ctx, EBADMSG, "the key '%s' is not the one of '%s'",
+				 ep->key_path, ep->cert_path);
+	return 0;
+}
 
 static int load(alb_tls_endpoint *ep, gnutls_certificate_credentials_t *ret_cred,
 		alb_x509_chain **ret_anchor)
@@ -88,6 +124,10 @@ static int load(alb_tls_endpoint *ep, gnutls_certificate_credentials_t *ret_cred
 		gnutls_certificate_free_credentials(cred);
 		return alb_error(ep->ctx, EBADMSG, "the certificate '%s' and key '%s': %s",
 				 ep->cert_path, ep->key_path, gnutls_strerror(g));
+	}
+	if ((r = check_key_matches(ep)) < 0) {
+		gnutls_certificate_free_credentials(cred);
+		return r;
 	}
 	for (uint32_t i = 0; i < ep->n_crls; i++) {
 		if (access(ep->crls[i], R_OK) < 0) {

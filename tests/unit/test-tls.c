@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The TLS module: an endpoint's files (errors, CRLs, reload all or nothing),
+ * sessions served in a forked child on loopback TCP or a socketpair, and the
+ * client's side (destinations, connect and handshake failures, refusals).
+ */
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "test-common.h"
+
+#include <albatross/tls.h>
+
+#include "client-private.h"
+#include "wire-private.h"
+#include "x509-private.h"
+
+static const char *P(const char *name)
+{
+	static char buf[8][PATH_MAX];
+	static int i;
+	i = (i + 1) % 8;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", test_tmpdir, name);
+	return buf[i];
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A CA "ca" with a server certificate for 127.0.0.1, and a second CA "other". */
+static void make_pki(void)
+{
+	ck_assert_alb_ok(test_ctx, alb_x509_ca_generate(test_ctx, "ca", NULL, 0, 0, P("cacert.pem"),
+							P("ca.key")));
+	ck_assert_alb_ok(test_ctx, alb_x509_server_generate(test_ctx, P("cacert.pem"), P("ca.key"),
+							    "127.0.0.1", 0, 0, NULL,
+							    P("server.pem"), P("server.key")));
+	ck_assert_alb_ok(test_ctx, alb_x509_ca_generate(test_ctx, "other", NULL, 0, 0,
+							P("othercert.pem"), P("other.key")));
+}
+
+/* A leaf issued by ca_base ("ca" or "other") carrying unikernel-info on the path. */
+static void make_leaf(const char *ca_base, const char *out)
+{
+	_cleanup_(alb_x509_ext_freep) alb_x509_ext *ext = NULL;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	char cert[64], key[64], leaf_key[64];
+
+	ck_assert_int_eq(alb_name_parse(test_ctx, ":", &root), 0);
+	ck_assert_int_eq(alb_msg_new(&msg, ALB_MSG_COMMAND, 0, root), 0);
+	msg->cmd.kind = ALB_CMD_UNIKERNEL_INFO;
+	ck_assert_alb_ok(test_ctx, alb_x509_ext_new_command(test_ctx, msg, &ext));
+	snprintf(cert, sizeof(cert), "%scert.pem", ca_base);
+	snprintf(key, sizeof(key), "%s.key", ca_base);
+	snprintf(leaf_key, sizeof(leaf_key), "%s.key", out);
+	ck_assert_alb_ok(test_ctx,
+			 alb_x509_csr_generate(test_ctx, ".", ext, 0, P("leaf.req"), P(leaf_key)));
+	ck_assert_int_eq(
+	    alb_x509_csr_sign(test_ctx, P(cert), P(key), P("leaf.req"), 0, NULL, P(out)),
+	    ALB_X509_CERT_CLIENT);
+}
+
+static alb_tls_endpoint *endpoint(void)
+{
+	alb_tls_endpoint *ep = NULL;
+	ck_assert_alb_ok(test_ctx, alb_tls_endpoint_new(test_ctx, P("cacert.pem"), P("server.pem"),
+							P("server.key"), &ep));
+	/* No daemon there: a command that gets that far is refused as unavailable. */
+	ck_assert_int_eq(alb_tls_endpoint_set_rundir(ep, test_tmpdir), 0);
+	ck_assert_int_eq(alb_tls_endpoint_set_timeouts(ep, 2000, 2000), 0);
+	return ep;
+}
+
+START_TEST(test_files)
+{
+	alb_tls_endpoint *ep = NULL;
+
+	make_pki();
+	ck_assert_int_eq(
+	    alb_tls_endpoint_new(test_ctx, P("missing.pem"), P("server.pem"), P("server.key"), &ep),
+	    -ENOENT);
+	ck_assert_ptr_nonnull(strstr(alb_ctx_last_error(test_ctx), "missing.pem"));
+	write_file(P("junk.pem"), "not a certificate\n");
+	ck_assert_int_eq(
+	    alb_tls_endpoint_new(test_ctx, P("junk.pem"), P("server.pem"), P("server.key"), &ep),
+	    -EBADMSG);
+	/* A key that is not the certificate's. */
+	ck_assert_int_eq(
+	    alb_tls_endpoint_new(test_ctx, P("cacert.pem"), P("server.pem"), P("other.key"), &ep),
+	    -EBADMSG);
+	ck_assert_ptr_null(ep);
+	ck_assert_int_eq(
+	    alb_tls_endpoint_new(test_ctx, NULL, P("server.pem"), P("server.key"), &ep), -EINVAL);
+
+	ep = endpoint();
+	ck_assert_int_eq(alb_tls_endpoint_set_rundir(ep, ""), -EINVAL);
+	ck_assert_int_eq(alb_tls_endpoint_add_crl(ep, P("missing-crl.pem")), -ENOENT);
+	ck_assert_int_eq(alb_tls_endpoint_add_crl(ep, P("junk.pem")), -EBADMSG);
+	const char *serial = "0a0b";
+	ck_assert_alb_ok(test_ctx, alb_x509_crl_revoke(test_ctx, P("cacert.pem"), P("ca.key"),
+						       P("crl.pem"), &serial, 1, 0));
+	ck_assert_alb_ok(test_ctx, alb_tls_endpoint_add_crl(ep, P("crl.pem")));
+	ck_assert_alb_ok(test_ctx, alb_tls_endpoint_reload(ep));
+	/* All or nothing: a CRL gone fails the reload, and the endpoint keeps what it had. */
+	ck_assert_int_eq(unlink(P("crl.pem")), 0);
+	ck_assert_int_eq(alb_tls_endpoint_reload(ep), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(alb_ctx_last_error(test_ctx), "crl.pem"));
+	alb_tls_endpoint_free(ep);
+	ck_assert_ptr_null(alb_tls_endpoint_free(NULL));
+}
+END_TEST
+
+/* Serves one session in a child on a loopback listener: returns the port and pid. */
+static pid_t serve_once(alb_tls_endpoint *ep, int *ret_port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l, 4), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+	*ret_port = ntohs(sa.sin_port);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = accept(l, NULL, NULL);
+		if (fd < 0)
+			_exit(100);
+		int r = alb_tls_endpoint_serve(ep, fd, fd, "test");
+		_exit(r == 0 ? 0 : r == -EACCES ? 13 : r == -ETIMEDOUT ? 62 : 1);
+	}
+	close(l);
+	return pid;
+}
+
+static int wait_child(pid_t pid)
+{
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static int info_over_tls(int port, const char *cert, const char *key, const char *server_ca,
+			 alb_client **ret_client)
+{
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	char dest[64];
+	int r;
+
+	snprintf(dest, sizeof(dest), "127.0.0.1:%d", port);
+	r = alb_client_connect_tls(test_ctx, dest, cert, key, server_ca, 5000, ret_client);
+	if (r < 0)
+		return r;
+	ck_assert(alb_client_is_remote(*ret_client));
+	ck_assert_int_eq(alb_name_parse(test_ctx, ":", &root), 0);
+	ck_assert_int_eq(alb_msg_new(&msg, ALB_MSG_COMMAND, 0, root), 0);
+	msg->cmd.kind = ALB_CMD_UNIKERNEL_INFO;
+	return alb_client_request(*ret_client, msg, &reply);
+}
+
+START_TEST(test_refused_chain)
+{
+	alb_client *client = NULL;
+	int port;
+
+	make_pki();
+	make_leaf("other", "stranger.pem");
+	alb_tls_endpoint *ep = endpoint();
+	pid_t pid = serve_once(ep, &port);
+	int r =
+	    info_over_tls(port, P("stranger.pem"), P("stranger.pem.key"), P("cacert.pem"), &client);
+	ck_assert_int_eq(r, -EPERM);
+	ck_assert(alb_client_endpoint_refused(client));
+	ck_assert_ptr_nonnull(strstr(alb_ctx_last_error(test_ctx), "not issued by this endpoint"));
+	alb_client_free(client);
+	ck_assert_int_eq(wait_child(pid), 13); /* -EACCES */
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
+START_TEST(test_daemon_unavailable)
+{
+	alb_client *client = NULL;
+	int port;
+
+	make_pki();
+	make_leaf("ca", "leaf.pem");
+	alb_tls_endpoint *ep = endpoint();
+	pid_t pid = serve_once(ep, &port);
+	int r = info_over_tls(port, P("leaf.pem"), P("leaf.pem.key"), P("cacert.pem"), &client);
+	/* Accepted, but nothing serves the command: a failure of the command, not a refusal. */
+	ck_assert_int_eq(r, -EAGAIN);
+	ck_assert(!alb_client_endpoint_refused(client));
+	ck_assert_msg(strstr(alb_ctx_last_error(test_ctx), "albatrossd is not available"), "%s",
+		      alb_ctx_last_error(test_ctx));
+	/* A remote client carries one command, its certificate's. */
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	ck_assert_int_eq(alb_name_parse(test_ctx, ":", &root), 0);
+	ck_assert_int_eq(alb_msg_new(&msg, ALB_MSG_COMMAND, 0, root), 0);
+	msg->cmd.kind = ALB_CMD_UNIKERNEL_INFO;
+	ck_assert_int_eq(alb_client_request(client, msg, &reply), -EINVAL);
+	alb_client_free(client);
+	ck_assert_int_eq(wait_child(pid), 1);
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
+START_TEST(test_client_errors)
+{
+	alb_client *client = NULL;
+	int port;
+
+	make_pki();
+	make_leaf("ca", "leaf.pem");
+	static const char *const bad[] = {"",		"host",	   "host:",  ":1",   "host:0",
+					  "host:65536", "host:1x", "[::1]1", "a:b:c"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		ck_assert_int_eq(alb_client_connect_tls(test_ctx, bad[i], P("leaf.pem"),
+							P("leaf.pem.key"), P("cacert.pem"), 0,
+							&client),
+				 -EINVAL);
+	/* Unusable files: refused before connecting. */
+	ck_assert_int_eq(alb_client_connect_tls(test_ctx, "127.0.0.1:1", P("leaf.pem"),
+						P("missing.key"), P("cacert.pem"), 0, &client),
+			 -EKEYREJECTED);
+	ck_assert_ptr_nonnull(strstr(alb_ctx_last_error(test_ctx), "missing.key"));
+
+	/* A server whose certificate is not from the CA we trust. */
+	alb_tls_endpoint *ep = endpoint();
+	pid_t pid = serve_once(ep, &port);
+	int r = info_over_tls(port, P("leaf.pem"), P("leaf.pem.key"), P("othercert.pem"), &client);
+	ck_assert_int_eq(r, -EKEYREJECTED);
+	ck_assert_ptr_nonnull(
+	    strstr(alb_ctx_last_error(test_ctx), "server's certificate is not accepted"));
+	ck_assert_ptr_null(client);
+	ck_assert_int_ne(wait_child(pid), 0);
+	/* Nobody listens there now. */
+	r = info_over_tls(port, P("leaf.pem"), P("leaf.pem.key"), P("cacert.pem"), &client);
+	ck_assert_int_eq(r, -ECONNREFUSED);
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
+START_TEST(test_not_tls)
+{
+	int sv[2];
+
+	make_pki();
+	alb_tls_endpoint *ep = endpoint();
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	static const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+	ck_assert_int_eq(write(sv[1], junk, sizeof(junk) - 1), (ssize_t)sizeof(junk) - 1);
+	ck_assert_int_eq(alb_tls_endpoint_serve(ep, sv[0], sv[0], "junk"), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(alb_ctx_last_error(test_ctx), "TLS handshake failed"));
+	close(sv[0]);
+	close(sv[1]);
+
+	/* A peer that says nothing: the handshake timeout ends the session. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(alb_tls_endpoint_set_timeouts(ep, 200, 0), 0);
+	ck_assert_int_eq(alb_tls_endpoint_serve(ep, sv[0], sv[0], "silent"), -ETIMEDOUT);
+	close(sv[0]);
+	close(sv[1]);
+	ck_assert_int_eq(alb_tls_endpoint_serve(ep, -1, 1, NULL), -EINVAL);
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
+static Suite *tls_suite(void)
+{
+	Suite *s = suite_create("tls");
+	TCase *tc = tcase_create("endpoint");
+	tcase_add_checked_fixture(tc, tc_ctx_setup, tc_ctx_teardown);
+	tcase_add_checked_fixture(tc, tc_tmpdir_setup, tc_tmpdir_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_files);
+	tcase_add_test(tc, test_refused_chain);
+	tcase_add_test(tc, test_daemon_unavailable);
+	tcase_add_test(tc, test_client_errors);
+	tcase_add_test(tc, test_not_tls);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(tls_suite());
+}
