@@ -16,7 +16,8 @@ static void usage(FILE *f)
 {
 	fputs("Usage: albatross-client [OPTIONS] COMMAND [ARGS...]\n"
 	      "\n"
-	      "Deploys and manages Solo5 unikernels through albatrossd.\n"
+	      "Deploys and manages Solo5 unikernels through albatrossd, locally or through\n"
+	      "albatross-tls-endpoint.\n"
 	      "\n"
 	      "Options (also accepted after the command):\n"
 	      "  -h, --help           show this help and exit\n"
@@ -24,6 +25,16 @@ static void usage(FILE *f)
 	      "      --socket PATH    albatrossd's socket (default: RUNDIR/albatrossd.sock)\n"
 	      "      --rundir DIR     the run directory (default: /run/albatross)\n"
 	      "      --json           print the result as one JSON document\n"
+	      "\n"
+	      "Remote use (docs/tls.md):\n"
+	      "      --csr                       write a request carrying the command (NAME.req,\n"
+	      "                                  NAME.key; add-policy PATH: a CA request)\n"
+	      "      --destination HOST:PORT     send it to albatross-tls-endpoint (HOST may be\n"
+	      "                                  [IPV6]) in a certificate signed with:\n"
+	      "      --ca CACERT, --ca-key CAKEY a CA (CACERT with its chain) and its key\n"
+	      "      --server-ca FILE            the CA of the endpoint's certificate\n"
+	      "  A remote command names one label ('hello') or nothing (the whole domain): the\n"
+	      "  domain comes from the signing CA's chain. --compress cannot go with --csr.\n"
 	      "\n"
 	      "Unikernels:\n"
 	      "  create NAME IMAGE    upload IMAGE and start it as NAME\n"
@@ -86,7 +97,7 @@ static void usage(FILE *f)
 	      "  stats [NAME|PATH]    show resource usage (one sample of each unikernel)\n"
 	      "      --follow                    a sample every interval, until interrupted\n"
 	      "\n"
-	      "Certificates (local files; remote use comes with albatross-tls-endpoint):\n"
+	      "Certificates (local files, except certificate):\n"
 	      "  generate CANAME DB   a CA (CANAMEcert.pem, CANAME.key) and a server certificate\n"
 	      "      --server NAME               the server's host name (default server)\n"
 	      "      --days N                    validity (default: 3650 CA, 365 server)\n"
@@ -97,6 +108,12 @@ static void usage(FILE *f)
 	      "      --days N                    validity (default: 1 client, 365 otherwise)\n"
 	      "  revoke CACERT CAKEY SERIAL...   add serials (hex, as in DB) to a CRL\n"
 	      "      --crl FILE                  the CRL to write or extend (default crl.pem)\n"
+	      "  certificate CERT KEY [FILE]     send the command of a signed certificate\n"
+	      "      --destination HOST:PORT     to albatross-tls-endpoint (needed)\n"
+	      "      --server-ca FILE            the CA of the endpoint's certificate (needed)\n"
+	      "                                  FILE: the image of a create, the data of\n"
+	      "                                  create-block or set-block, where get or\n"
+	      "                                  dump-block write (default: stdout)\n"
 	      "\n"
 	      "T is a UTC time in RFC 3339 (2026-11-22T01:02:03.456789Z) or microseconds since\n"
 	      "the epoch.\n"
@@ -106,11 +123,15 @@ static void usage(FILE *f)
 	      "\n"
 	      "Exit codes:\n"
 	      "  0  success\n"
-	      "  1  the command failed: albatrossd refused it (its message is printed), or a\n"
-	      "     local file could not be read or written\n"
+	      "  1  the command failed: albatrossd refused it (its message is printed; remote:\n"
+	      "     \"the remote command failed: ...\"), or a local file could not be read or\n"
+	      "     written\n"
 	      "  2  usage error: an unknown command or option, an invalid name or number\n"
-	      "  3  cannot connect to albatrossd\n"
-	      "  4  protocol error: a malformed reply, or the connection was lost\n",
+	      "  3  cannot connect to albatrossd or to the endpoint\n"
+	      "  4  protocol error: a malformed reply, or the connection was lost\n"
+	      "  5  TLS failure: the handshake, the server's certificate, or a certificate or\n"
+	      "     key file that cannot be used\n"
+	      "  6  refused by the endpoint: our certificate chain or its policies\n",
 	      f);
 }
 
@@ -142,6 +163,21 @@ int main(int argc, char **argv)
 			break;
 		case OPT_RUNDIR:
 			cli.rundir = optarg;
+			break;
+		case OPT_CSR:
+			cli.csr = true;
+			break;
+		case OPT_DESTINATION:
+			cli.destination = optarg;
+			break;
+		case OPT_CA:
+			cli.ca = optarg;
+			break;
+		case OPT_CA_KEY:
+			cli.ca_key = optarg;
+			break;
+		case OPT_SERVER_CA:
+			cli.server_ca = optarg;
 			break;
 		case ':':
 			return cli_usage_error(NULL, "option '%s' needs an argument",

@@ -16,13 +16,12 @@
 
 #include <sys/types.h>
 
+#include <albatross/client.h>
 #include <albatross/ctx.h>
 #include <albatross/name.h>
 #include <albatross/wire.h>
 
 #include "util-private.h"
-
-typedef struct alb_client alb_client;
 
 struct alb_client_transport {
 	/* Reads at most len bytes: the count, 0 at end of file, -errno. */
@@ -62,8 +61,6 @@ int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret);
 /* A client over a transport, which it takes (closed by alb_client_free(), also on failure). */
 int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, alb_client **ret);
 
-/* Closes the connection and frees the client. Accepts NULL. Returns NULL. */
-alb_client *alb_client_free(alb_client *client);
 DEFINE_TRIVIAL_CLEANUP_FUNC(alb_client *, alb_client_free);
 
 /*

@@ -2,6 +2,10 @@
 /* A blocking client of the wire protocol over a transport (a Unix socket for now). */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -163,7 +167,7 @@ int alb_client_connect_unix(alb_ctx *ctx, const char *path, alb_client **ret)
 	return alb_client_connect_unix_service(ctx, "albatrossd", path, ret);
 }
 
-alb_client *alb_client_free(alb_client *client)
+ALB_EXPORT alb_client *alb_client_free(alb_client *client)
 {
 	if (!client)
 		return NULL;
@@ -195,7 +199,7 @@ uint64_t alb_client_next_seq(alb_client *client)
 	return ++client->seq;
 }
 
-uint32_t alb_client_get_refused(const alb_client *client)
+ALB_EXPORT uint32_t alb_client_get_refused(const alb_client *client)
 {
 	return client ? client->refused : 0;
 }
@@ -444,6 +448,13 @@ static int upload(alb_client *client, alb_msg *msg, const struct source *src, ui
 		if (client->transport.pending &&
 		    client->transport.pending(client->transport.userdata) > 0) {
 			r = receive_reply(client, msg->seq, ret);
+			/* End the stream where it stopped, so that the connection stays usable. */
+			if (r < 0 && r != -EPIPE && client->refused && !client->remote) {
+				char why[512];
+				snprintf(why, sizeof(why), "%s", alb_ctx_last_error(client->ctx));
+				if (alb_client_send_end(client) < 0)
+					alb_error(client->ctx, -r, "%s", why);
+			}
 			if (r == -EPIPE)
 				return alb_error(client->ctx, EPIPE,
 						 "the peer closed the connection after %" PRIu64
@@ -577,4 +588,156 @@ int alb_client_download_fd(alb_client *client, uint64_t seq, uint64_t expected, 
 	struct fd_sink s = {client->ctx, fd};
 	return alb_client_download(client, seq, expected, write_to_fd, &s, progress, userdata,
 				   ret_size);
+}
+
+/* ---- the public surface (client.h) ------------------------------------------------------ */
+
+ALB_EXPORT int alb_client_connect(alb_ctx *ctx, const char *socket_path, alb_client **ret_client)
+{
+	if (!ctx || !ret_client)
+		return -EINVAL;
+	return alb_client_connect_unix(ctx, socket_path ? socket_path : ALB_CLIENT_SOCKET_DEFAULT,
+				       ret_client);
+}
+
+/* The SHA-256 of the rest of fd. */
+static int digest_fd(alb_ctx *ctx, int fd, uint8_t digest[32])
+{
+	_cleanup_free_ uint8_t *buf = malloc(READ_SIZE);
+	gnutls_hash_hd_t h;
+	ssize_t n;
+
+	if (!buf || gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
+	while ((n = alb_read_full(fd, buf, READ_SIZE)) > 0) {
+		gnutls_hash(h, buf, (size_t)n);
+		if ((size_t)n < READ_SIZE)
+			break;
+	}
+	gnutls_hash_deinit(h, digest);
+	if (n < 0)
+		return alb_error(ctx, (int)-n, "Failed to read the image: %s", strerror((int)-n));
+	return 0;
+}
+
+static alb_msg *command_new(int command, const alb_name *name)
+{
+	alb_msg *msg = NULL;
+
+	if (alb_msg_new(&msg, ALB_MSG_COMMAND, 0, name) < 0)
+		return NULL;
+	msg->cmd.kind = command;
+	return msg;
+}
+
+ALB_EXPORT int alb_client_info(alb_client *client, const alb_name *name, alb_msg **ret_reply)
+{
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	int r;
+
+	if (!client || !name || !ret_reply)
+		return -EINVAL;
+	if (!(msg = command_new(ALB_CMD_UNIKERNEL_INFO, name)))
+		return -ENOMEM;
+	if ((r = alb_client_request(client, msg, &reply)) < 0)
+		return r;
+	if (reply->reply.kind != ALB_REPLY_UNIKERNELS)
+		return alb_error(client->ctx, EBADMSG, "expected a reply of kind unikernels");
+	*ret_reply = TAKE_PTR(reply);
+	return 0;
+}
+
+ALB_EXPORT int alb_client_create(alb_client *client, const alb_name *name,
+				 const alb_unikernel_config *config, const char *image_path,
+				 int force)
+{
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+	_cleanup_close_ int fd = -1;
+	uint8_t digest[32];
+	struct stat st;
+	int r;
+
+	if (!client || !name || !config || !image_path)
+		return -EINVAL;
+	if (alb_name_is_path(name))
+		return alb_error(client->ctx, EINVAL, "a unikernel needs a name, not a path");
+	fd = open(image_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return alb_error(client->ctx, errno, "Failed to open '%s': %s", image_path,
+				 strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return alb_error(client->ctx, EINVAL, "'%s' is not a regular file", image_path);
+	if ((r = digest_fd(client->ctx, fd, digest)) < 0)
+		return r;
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return -errno;
+	if (!(msg = command_new(force ? ALB_CMD_UNIKERNEL_FORCE_CREATE : ALB_CMD_UNIKERNEL_CREATE,
+				name)))
+		return -ENOMEM;
+	if ((r = alb_unikernel_config_dup(config, &msg->cmd.config)) < 0)
+		return r;
+	if ((r = alb_unikernel_config_set_image(msg->cmd.config, (uint64_t)st.st_size, 0)) < 0)
+		return alb_error(client->ctx, EFBIG, "'%s' is too large", image_path);
+	alb_unikernel_config_set_digest(msg->cmd.config, digest);
+	if ((r = alb_unikernel_config_validate(client->ctx, msg->cmd.config)) < 0)
+		return r;
+	return alb_client_request_upload_fd(client, msg, fd, (uint64_t)st.st_size, NULL, NULL,
+					    &reply);
+}
+
+ALB_EXPORT int alb_client_destroy(alb_client *client, const alb_name *name)
+{
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL, *reply = NULL;
+
+	if (!client || !name)
+		return -EINVAL;
+	if (!(msg = command_new(ALB_CMD_UNIKERNEL_DESTROY, name)))
+		return -ENOMEM;
+	return alb_client_request(client, msg, &reply);
+}
+
+static const struct alb_unikernel_info *info_at(const alb_msg *reply, uint32_t index)
+{
+	if (!reply || reply->kind != ALB_MSG_SUCCESS || reply->reply.kind != ALB_REPLY_UNIKERNELS ||
+	    index >= reply->reply.n_unikernels)
+		return NULL;
+	return &reply->reply.unikernels[index];
+}
+
+ALB_EXPORT uint32_t alb_msg_get_unikernel_count(const alb_msg *reply)
+{
+	if (!reply || reply->kind != ALB_MSG_SUCCESS || reply->reply.kind != ALB_REPLY_UNIKERNELS)
+		return 0;
+	return reply->reply.n_unikernels;
+}
+
+ALB_EXPORT const alb_name *alb_msg_get_unikernel_name(const alb_msg *reply, uint32_t index)
+{
+	const struct alb_unikernel_info *u = info_at(reply, index);
+	return u ? u->name : NULL;
+}
+
+ALB_EXPORT const char *alb_msg_get_unikernel_state(const alb_msg *reply, uint32_t index)
+{
+	const struct alb_unikernel_info *u = info_at(reply, index);
+	return u ? alb_unikernel_state_to_string(u->state) : NULL;
+}
+
+ALB_EXPORT uint32_t alb_msg_get_unikernel_pid(const alb_msg *reply, uint32_t index)
+{
+	const struct alb_unikernel_info *u = info_at(reply, index);
+	return u ? u->pid : 0;
+}
+
+ALB_EXPORT uint32_t alb_msg_get_unikernel_restarts(const alb_msg *reply, uint32_t index)
+{
+	const struct alb_unikernel_info *u = info_at(reply, index);
+	return u ? u->restarts : 0;
+}
+
+ALB_EXPORT const alb_unikernel_config *alb_msg_get_unikernel_config(const alb_msg *reply,
+								    uint32_t index)
+{
+	const struct alb_unikernel_info *u = info_at(reply, index);
+	return u ? u->config : NULL;
 }

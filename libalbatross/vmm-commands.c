@@ -27,6 +27,9 @@ struct session {
 	int download_fd;
 	uint64_t download_seq;
 	alb_name *download_name;
+	/* an upload refused before its data: its chunks are dropped up to its end frame */
+	bool discarding;
+	uint64_t discard_seq;
 };
 
 /* Bytes queued before a download waits for the socket to drain. */
@@ -877,6 +880,17 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		s->download_fd = -1;
 		alb_conn_set_data(conn, s);
 	}
+	if (s->discarding) {
+		if (!msg) {
+			s->discarding = false;
+			return 0;
+		}
+		if (msg->kind == ALB_MSG_DATA && msg->seq == s->discard_seq) {
+			alb_msg_free(msg);
+			return 0;
+		}
+		s->discarding = false; /* a client that stopped without an end frame */
+	}
 	if (s->upload) {
 		snprintf(vmm->identity, sizeof(vmm->identity), "uid %u",
 			 (unsigned)alb_conn_peer_uid(conn));
@@ -951,6 +965,15 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		const alb_msg *c = cmd ? cmd : s->upload;
 		if (c)
 			reply_error(conn, c, r, vmm->ctx);
+		/* Its data may follow all the same: dropped, the connection stays usable. */
+		if (c && c->kind == ALB_MSG_COMMAND &&
+		    (c->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
+		     c->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE ||
+		     c->cmd.kind == ALB_CMD_BLOCK_SET ||
+		     (c->cmd.kind == ALB_CMD_BLOCK_ADD && c->cmd.data_size > 0))) {
+			s->discarding = true;
+			s->discard_seq = c->seq;
+		}
 		if (!cmd)
 			upload_abort(s);
 	}

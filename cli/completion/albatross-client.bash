@@ -15,8 +15,9 @@ _albatross_client() {
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local commands="create destroy restart info get policy add-policy remove-policy block
 		create-block set-block dump-block destroy-block tenders console log stats
-		generate sign revoke"
-	local global="--socket --rundir --json --help --version"
+		generate sign revoke certificate"
+	local remote="--csr --destination --ca --ca-key --server-ca"
+	local global="--socket --rundir --json --help --version $remote"
 	_albatross_global=()
 
 	# The command is the first word that is not an option or an option's value.
@@ -36,7 +37,7 @@ _albatross_client() {
 	done
 
 	case $prev in
-	--socket | --data | --console-socket | --crl)
+	--socket | --data | --console-socket | --crl | --ca | --ca-key | --server-ca)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -53,7 +54,7 @@ _albatross_client() {
 		return
 		;;
 	--mem | --cpu | --arg | --exit-code | --startup | --net | --block | --bridge | \
-		--sector-size | --days | --since | --count | --server)
+		--sector-size | --days | --since | --count | --server | --destination)
 		return
 		;;
 	esac
@@ -82,7 +83,12 @@ _albatross_client() {
 	generate) opts="--server --days --key-type" ;;
 	sign) opts="--days" ;;
 	revoke) opts="--crl --days" ;;
+	certificate) opts="--destination --server-ca" ;;
 	*) opts= ;;
+	esac
+	case $cmd in
+	generate | sign | revoke | certificate) ;;
+	*) opts="$opts $remote" ;; # every command that talks to a daemon
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts --json --help" -- "$cur"))

@@ -21,5 +21,6 @@
 #include <albatross/wire.h>
 #include <albatross/x509.h>
 #include <albatross/tls.h>
+#include <albatross/client.h>
 
 #endif

@@ -30,7 +30,7 @@ expect() { # description, expected words (space separated), then the command lin
 	fi
 }
 
-echo "1..7"
+echo "1..10"
 expect "commands by prefix" "create create-block" "$client" cr
 expect "stats" "stats" "$client" st
 expect "global options" "--rundir" "$client" --ru
@@ -38,4 +38,7 @@ expect "options of create" "--restart-on-fail" "$client" create --rest
 expect "after a global option" "destroy destroy-block" "$client" --rundir /tmp de
 expect "tender types" "hvt spt" "$client" create x img --tender ""
 expect "key types" "ed25519 p256 rsa" "$client" generate ca db --key-type ""
+expect "the certificate command" "certificate" "$client" cert
+expect "remote options of a command" "--destination" "$client" info --dest
+expect "no remote options for sign" "" "$client" sign --dest
 exit $failed

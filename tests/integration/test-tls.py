@@ -478,6 +478,50 @@ def not_tls_and_wrong_server_ca():
     S.serving()
 
 
+def raw_session(d, base, payload, timeout=15):
+    """A TLS 1.3 session of our own (Python's ssl) with a client certificate: sends
+    payload after the handshake, returns everything received until the endpoint closes."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(os.path.join(S.pki, 'rootcert.pem'))
+    ctx.load_cert_chain(os.path.join(d, base + '.pem'), os.path.join(d, base + '.key'))
+    raw = socket.create_connection(('127.0.0.1', S.port), timeout=timeout)
+    with ctx.wrap_socket(raw, server_hostname='127.0.0.1') as t:
+        t.sendall(payload)
+        got = b''
+        try:
+            while True:
+                b = t.recv(65536)
+                if not b:
+                    break
+                got += b
+        except (ssl.SSLError, ConnectionResetError):
+            pass
+    return got
+
+
+@tap.case
+def hostile_uploads():
+    """Over a good session, an upload that is not one: a frame header announcing 4 GiB, a
+    command where chunks belong, bytes sent for a command that takes none. Each gets a
+    failure message naming the fault; nothing is created; the endpoint serves on."""
+    leaf = alice_leaf('hostile', 'create', 'hostile', S.image, '--net', 'service:br0')
+    base = _req_name(leaf)[:-4]
+    got = raw_session(leaf, base, b'\xff\xff\xff\xff')
+    check(b'exceeds the bound' in got, got)
+    cmd = {'version': 1, 'seq': 1, 'name': 'hostile', 'command': {'op': 'unikernel-destroy'}}
+    body = cbor(cmd)
+    got = raw_session(leaf, base, len(body).to_bytes(4, 'big') + body)
+    check(b'other than data chunks' in got, got)
+    info = alice_leaf('quiet', 'info')
+    got = raw_session(info, _req_name(info)[:-4], b'\x00\x00\x00\x00' * 64)
+    # Either the reply came first, or the endpoint refused the stray bytes.
+    check(b'unikernels' in got or b'takes no upload' in got, got)
+    check(json.loads(S.local('info', 'alice:', '--json').stdout) == [], 'nothing created')
+    S.serving()
+
+
 @tap.case
 def concurrent_sessions():
     """100 concurrent remote info sessions and 10 clients that connect and send nothing:
