@@ -116,7 +116,7 @@ static void usage(FILE *f)
 	      "                                  dump-block write (default: stdout)\n"
 	      "\n"
 	      "T is a UTC time in RFC 3339 (2026-11-22T01:02:03.456789Z) or microseconds since\n"
-	      "the epoch.\n"
+	      "the epoch (0, or 10^12 and more).\n"
 	      "\n"
 	      "NAME is a unikernel or block device name such as 'alice:web'; PATH ends in ':'\n"
 	      "('alice:'), and ':' is the root.\n"

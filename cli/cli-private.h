@@ -103,6 +103,9 @@ int cli_parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, u
 /* kind: 'n' a unikernel or block name (not a path), 'p' a path, 'a' either. */
 int cli_parse_name(struct cli *cli, const char *s, int kind, alb_name **ret);
 int cli_parse_mac(const char *s, uint8_t mac[6]);
+/* --since: RFC 3339 in UTC or microseconds since the epoch (not a tiny number: a
+ * year or seconds by mistake), not in the future. */
+int cli_parse_time(const char *s, uint64_t *ret);
 
 /*
  * Connects for the command msg: to albatrossd (cli_connect) or to service at

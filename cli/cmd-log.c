@@ -14,43 +14,6 @@
 enum { OPT_SINCE = OPT_COMMAND_BASE, OPT_COUNT, OPT_FOLLOW };
 
 /* RFC 3339 in UTC ("2024-01-31T12:00:00Z", optional fraction) or µs since the epoch. */
-static int parse_time(const char *s, uint64_t *ret)
-{
-	struct tm tm = {0};
-	uint64_t frac = 0;
-	const char *p;
-
-	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s))
-		return cli_parse_u64("time", s, 0, UINT64_MAX, ret);
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (!p)
-		goto bad;
-	if (*p == '.') {
-		int digits = 0;
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (digits < 6)
-				frac = frac * 10 + (uint64_t)(*p - '0');
-		if (digits == 0)
-			goto bad;
-		for (; digits < 6; digits++)
-			frac *= 10;
-	}
-	if (!streq(p, "Z") && !streq(p, "z") && !streq(p, "+00:00"))
-		goto bad;
-	time_t t = timegm(&tm);
-	if (t < 0)
-		goto bad;
-	*ret = (uint64_t)t * 1000000 + frac;
-	return 0;
-bad:
-	return cli_error(EXIT_USAGE,
-			 "invalid time '%s': expected RFC 3339 in UTC (2024-01-31T12:00:00Z) or "
-			 "microseconds since the epoch",
-			 s);
-}
-
 static void format_utc(char *buf, size_t size, uint64_t us)
 {
 	time_t t = (time_t)(us / 1000000);
@@ -201,7 +164,7 @@ int cli_cmd_log(struct cli *cli, const struct cli_command *cmd, int argc, char *
 		}
 		switch (c) {
 		case OPT_SINCE:
-			if ((r = parse_time(optarg, &h.since_us)) != 0)
+			if ((r = cli_parse_time(optarg, &h.since_us)) != 0)
 				return r;
 			if (h.since_us > alb_now_realtime())
 				return cli_error(EXIT_USAGE, "--since %s is in the future", optarg);

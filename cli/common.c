@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "cli-private.h"
@@ -197,6 +198,65 @@ int cli_client_error(struct cli *cli, alb_client *client, int r)
 		return cli_error(EXIT_FAILED, "%s: %s", cli->command, why);
 	/* The connection or the protocol failed. */
 	return cli_error(EXIT_PROTOCOL, "%s: %s", cli->command, why);
+}
+
+int cli_parse_time(const char *s, uint64_t *ret)
+{
+	uint64_t now = alb_now_realtime();
+	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s)) {
+		if (cli_parse_u64("time", s, 0, ALB_TIME_MAX, ret) != 0)
+			return EXIT_USAGE;
+		/* A number is microseconds: a small one is more likely a year or seconds. */
+		if (*ret > 0 && *ret < UINT64_C(1000000000000))
+			return cli_error(
+			    EXIT_USAGE,
+			    "invalid time '%s': a number is microseconds since the epoch, "
+			    "and this one is in the first days of 1970; for a date write "
+			    "RFC 3339 in UTC such as 2026-01-01T00:00:00Z",
+			    s);
+		goto check;
+	}
+	struct tm tm = {0};
+	unsigned frac = 0;
+	int n = 0;
+	if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3 || n != 10 ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
+		goto bad;
+	const char *p = s + 11;
+	if (sscanf(p, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 3 || n != 8)
+		goto bad;
+	p += 8;
+	if (*p == '.') {
+		size_t digits = strspn(p + 1, "0123456789");
+		if (digits < 1 || digits > 6)
+			goto bad;
+		for (size_t i = 0; i < 6; i++)
+			frac = frac * 10 + (i < digits ? (unsigned)(p[1 + i] - '0') : 0);
+		p += 1 + digits;
+	}
+	if (!streq(p, "Z") && !streq(p, "z") && !streq(p, "+00:00"))
+		goto bad;
+	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		goto bad;
+	int mday = tm.tm_mday;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != mday) /* normalised: no such day */
+		goto bad;
+	*ret = (uint64_t)t * 1000000 + frac;
+	if (*ret > ALB_TIME_MAX)
+		goto bad;
+check:
+	if (*ret > now)
+		return cli_error(EXIT_USAGE, "invalid time '%s': it is in the future", s);
+	return 0;
+bad:
+	return cli_error(EXIT_USAGE,
+			 "invalid time '%s': expected RFC 3339 in UTC such as "
+			 "2026-11-22T01:02:03.123456Z, or microseconds since the epoch",
+			 s);
 }
 
 alb_msg *cli_command_new(int kind, const alb_name *name)

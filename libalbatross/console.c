@@ -949,6 +949,16 @@ static int cmd_subscribe(struct alb_console_service *svc, struct alb_conn *conn,
 	if (h->has_count && (h->count < 1 || h->count > ALB_HISTORY_MAX))
 		return alb_error(ctx, EINVAL, "count: %u is out of range 1..%u", h->count,
 				 ALB_HISTORY_MAX);
+	/* Without --follow, a name never seen (no unikernel of that name ran since this
+	 * daemon started, or its buffer was dropped) is an error, not an empty history.
+	 * With it, the subscriber may wait for a unikernel about to start. */
+	if (!h->follow && alb_console_is_active(svc->console, m->name) == -ENOENT) {
+		_cleanup_free_ char *n = alb_name_to_string(m->name);
+		return alb_error(ctx, ENOENT,
+				 "no console output of '%s' is kept: no unikernel of that name ran "
+				 "since albatross-console started",
+				 n ? n : "?");
+	}
 	/* Over the bound, the oldest subscribers of this name leave. */
 	unsigned n = 0;
 	for (struct sub *s = svc->subs_head; s; s = s->next)

@@ -411,8 +411,11 @@ def test_bad_input(_):
         r = s.client('vm', '--since', '2199-01-01T00:00:00Z', check_rc=2)
         check(b'future' in r.stderr, r.stderr)
         r = s.client('vm', '--since', 'yesterday', check_rc=2)
-        # an unknown unikernel: an empty history
-        check(s.lines('nobody') == [])
+        # an unknown unikernel: an error that says so, not an empty history
+        r = s.client('nobody', check_rc=1)
+        check(b"no console output of 'nobody' is kept" in r.stderr, r.stderr)
+        r = s.client('--since', '2020', 'vm', check_rc=2)
+        check(b'first days of 1970' in r.stderr, r.stderr)
         # still serving
         check('alive' in text(s.lines('vm')))
         check(s.console.poll() is None, 'albatross-console died')
