@@ -1479,7 +1479,7 @@ static int cmd_tenders(struct cli *cli, const struct cli_command *cmd, int argc,
 static int certificate_upload(struct cli *cli, alb_msg *msg, const char *file)
 {
 	_cleanup_close_ int fd = -1;
-	uint64_t size, want;
+	uint64_t size = 0, want;
 	int r;
 
 	if (!file)
