@@ -330,6 +330,15 @@ static int rotate(alb_event_log *log)
 	return 0;
 }
 
+/* Cuts what a failed append left after the last whole record. If even that fails,
+ * the torn record is found and cut when the log is opened next. */
+static void drop_tail(alb_event_log *log)
+{
+	if (ftruncate(log->fd, (off_t)log->size) < 0)
+		alb_log_warn(log->ctx, "Failed to cut a partial record from '%s': %s", log->path,
+			     strerror(errno));
+}
+
 static int append_record(alb_event_log *log, const uint8_t *payload, size_t len)
 {
 	if (len == 0 || len > ALB_EVENT_LOG_RECORD_MAX)
@@ -354,7 +363,7 @@ static int append_record(alb_event_log *log, const uint8_t *payload, size_t len)
 		if (n <= 0) {
 			int e = n < 0 ? errno : EIO;
 			/* Leave no partial record behind for the next append to follow. */
-			(void)ftruncate(log->fd, (off_t)log->size);
+			drop_tail(log);
 			return alb_error(log->ctx, e, "Failed to write to the event log '%s': %s",
 					 log->path, strerror(e));
 		}
@@ -362,7 +371,7 @@ static int append_record(alb_event_log *log, const uint8_t *payload, size_t len)
 	}
 	if (fdatasync(log->fd) < 0) {
 		int e = errno;
-		(void)ftruncate(log->fd, (off_t)log->size);
+		drop_tail(log);
 		return alb_error(log->ctx, e, "Failed to sync the event log '%s': %s", log->path,
 				 strerror(e));
 	}

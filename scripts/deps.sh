@@ -1,14 +1,19 @@
 # SPDX-License-Identifier: ISC
 # Sourced by scripts/run and scripts/test: installs the Debian packages the
 # build and the tests need, and nothing when they are all there already.
+# ALB_PACKAGES: the build, and scripts/run (ip, ss and setsid for its network
+# namespace and daemons).
 
 ALB_PACKAGES=(
 	build-essential meson ninja-build pkg-config python3
 	libcbor-dev libgnutls28-dev libnl-3-dev libnl-route-3-dev libhwloc-dev zlib1g-dev
 	check
+	iproute2 util-linux
 )
 # The fuzz smoke run of scripts/test: clang with the libFuzzer runtime.
-ALB_TEST_PACKAGES=(abigail-tools clang clang-format libclang-rt-dev influxdb prometheus util-linux iproute2 gnutls-bin)
+# tests/debian/test-package.sh: dpkg-buildpackage, debhelper, scdoc for the man pages.
+ALB_TEST_PACKAGES=(abigail-tools clang clang-format libclang-rt-dev influxdb prometheus util-linux iproute2 gnutls-bin
+	dpkg-dev debhelper scdoc)
 
 alb_install_packages() {
 	local missing=() p
