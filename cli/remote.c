@@ -80,7 +80,7 @@ int cli_write_csr(struct cli *cli, const alb_msg *msg)
 	if (msg_compressed(msg))
 		return cli_error(EXIT_USAGE,
 				 "%s: --compress cannot be used with --csr: the certificate binds "
-				 "the data by its size and digest as they are",
+				 "the data as they are (their size; an image also by its digest)",
 				 cli->command);
 	if ((r = make_ext(cli, msg, &ext)) != EXIT_OK)
 		return r;
@@ -179,8 +179,7 @@ int cli_connect_remote(struct cli *cli, const alb_msg *msg, alb_client **ret)
 		r = alb_x509_csr_sign(cli->ctx, cli->ca, cli->ca_key, req, 0, NULL, cert);
 	if (r < 0) {
 		remove_tree(dir);
-		return cli_error(r == -EACCES ? EXIT_FAILED : EXIT_FAILED, "%s: %s", cli->command,
-				 alb_ctx_last_error(cli->ctx));
+		return cli_error(EXIT_FAILED, "%s: %s", cli->command, alb_ctx_last_error(cli->ctx));
 	}
 	r = connect_tls(cli, cert, key, ret);
 	/* Loaded (or not): the key goes now. */

@@ -448,6 +448,14 @@ static int upload(alb_client *client, alb_msg *msg, const struct source *src, ui
 		if (client->transport.pending &&
 		    client->transport.pending(client->transport.userdata) > 0) {
 			r = receive_reply(client, msg->seq, ret);
+			if (r == 0) {
+				/* A peer replies before the end of an upload only to refuse it. */
+				*ret = alb_msg_free(*ret);
+				return alb_error(client->ctx, EBADMSG,
+						 "a success reply after %" PRIu64 " of %" PRIu64
+						 " bytes, before the end of the upload",
+						 done, size);
+			}
 			/* End the stream where it stopped, so that the connection stays usable. */
 			if (r < 0 && r != -EPIPE && client->refused && !client->remote) {
 				char why[512];

@@ -35,6 +35,11 @@
 #define DRAIN_MS	2000
 #define RECORD_BUF	(64u << 10)
 #define SEQ_POLICY_BASE 1000u
+/* After a failed handshake, how long the alert is given to arrive: short, so that
+ * unauthenticated connections hold a session slot as briefly as possible. */
+#define PREAUTH_LINGER_MS 300
+/* The largest timeout, ms (poll() takes an int). */
+#define TIMEOUT_MAX_MS (86400u * 1000u)
 
 struct alb_tls_endpoint {
 	alb_ctx *ctx;
@@ -76,6 +81,7 @@ static int check_key_matches(alb_tls_endpoint *ep)
 	if (gnutls_x509_privkey_init(&key) < 0)
 		return -ENOMEM;
 	int g = gnutls_x509_privkey_import(key, &d, GNUTLS_X509_FMT_PEM);
+	explicit_bzero(pem, len);
 	if (g >= 0)
 		g = gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, a, &alen);
 	gnutls_x509_privkey_deinit(key);
@@ -106,7 +112,9 @@ static int load(alb_tls_endpoint *ep, gnutls_certificate_credentials_t *ret_cred
 		return alb_error_prefix(ep->ctx, r, "the CA '%s'", ep->ca_path);
 	if (gnutls_certificate_allocate_credentials(&cred) < 0)
 		return -ENOMEM;
-	g = gnutls_certificate_set_x509_trust_file(cred, ep->ca_path, GNUTLS_X509_FMT_PEM);
+	/* The anchor alone is trusted: the first certificate of the file, the one that
+	 * chains are evaluated against. */
+	g = gnutls_certificate_set_x509_trust(cred, &anchor->crts[0], 1);
 	if (g <= 0) {
 		gnutls_certificate_free_credentials(cred);
 		return alb_error(ep->ctx, EBADMSG, "the CA '%s': %s", ep->ca_path,
@@ -254,7 +262,7 @@ ALB_EXPORT int alb_tls_endpoint_set_rundir(alb_tls_endpoint *ep, const char *run
 ALB_EXPORT int alb_tls_endpoint_set_timeouts(alb_tls_endpoint *ep, uint32_t handshake_ms,
 					     uint32_t idle_ms)
 {
-	if (!ep)
+	if (!ep || handshake_ms > TIMEOUT_MAX_MS || idle_ms > TIMEOUT_MAX_MS)
 		return -EINVAL;
 	if (handshake_ms)
 		ep->handshake_ms = handshake_ms;
@@ -292,8 +300,13 @@ static int client_write(struct session *s, const uint8_t *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = gnutls_record_send(s->tls, buf, len);
-		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+		if (n == GNUTLS_E_INTERRUPTED)
 			continue;
+		/* SO_SNDTIMEO ran out: the client has not read for the idle timeout. */
+		if (n == GNUTLS_E_AGAIN)
+			return alb_error(s->ctx, ETIMEDOUT,
+					 "%s: the client read nothing for %u ms: session ended",
+					 s->peer, s->ep->idle_ms);
 		if (n < 0)
 			return alb_error(s->ctx, ECONNRESET, "%s: Failed to send: %s", s->peer,
 					 gnutls_strerror((int)n));
@@ -369,6 +382,8 @@ static void set_socket_options(int fd, uint32_t idle_ms)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	unsigned user_timeout = idle_ms;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 	/* A client that does not read what it asked for ends its session, not the others'. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -505,7 +520,8 @@ static int install_policies(struct session *s, const alb_x509_grant *grant)
 	if (n == 0)
 		return 0;
 	if ((r = daemon_connect(s, ALB_CMD_POLICY_ADD, &service)) < 0)
-		return session_fail(s, 0, EAGAIN, "albatrossd is not available: %s", strerror(-r));
+		return session_fail(s, ALB_TLS_COMMAND_SEQ, EAGAIN,
+				    "albatrossd is not available: %s", strerror(-r));
 	for (uint32_t i = 0; i < n; i++) {
 		const alb_name *path;
 		const alb_policy *policy;
@@ -526,7 +542,7 @@ static int install_policies(struct session *s, const alb_x509_grant *grant)
 		if (r == 1 && buf)
 			r = alb_msg_decode(s->ctx, buf, len, &reply);
 		if (r < 0 || !reply)
-			return session_fail(s, 0, EAGAIN,
+			return session_fail(s, ALB_TLS_COMMAND_SEQ, EAGAIN,
 					    "albatrossd did not answer the policy of '%s': %s",
 					    orempty(ps), r < 0 ? strerror(-r) : "an end frame");
 		if (reply->kind == ALB_MSG_FAILURE)
@@ -534,7 +550,7 @@ static int install_policies(struct session *s, const alb_x509_grant *grant)
 					    "the policy of '%s' is not allowed: %s", orempty(ps),
 					    orempty(reply->failure.message));
 		if (reply->kind != ALB_MSG_SUCCESS || reply->seq != SEQ_POLICY_BASE + i)
-			return session_fail(s, 0, EPROTO,
+			return session_fail(s, ALB_TLS_COMMAND_SEQ, EPROTO,
 					    "albatrossd answered the policy of '%s' "
 					    "with something else",
 					    orempty(ps));
@@ -609,26 +625,29 @@ static void drain_client(struct session *s)
 	}
 }
 
-/* A frame from the client during an upload: a chunk, passed on as the command's. */
+/* A frame from the client during an upload: a chunk, passed on as the command's;
+ * the end frame ends the upload. Nothing else is allowed from the client. */
 static int client_frame(struct session *s, const alb_msg *cmd, uint8_t *buf, uint64_t len,
 			bool *uploading)
 {
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
 	int r;
 
+	if (!*uploading)
+		return session_fail(s, cmd->seq, EPROTO,
+				    "the client sent a frame, but %s takes no upload (or its "
+				    "upload ended)",
+				    alb_command_to_string(cmd->cmd.kind));
 	if (!buf) {
 		*uploading = false;
 		return daemon_queue(s, NULL);
 	}
-	if (!*uploading)
-		return session_fail(s, 0, EPROTO,
-				    "the client sent a frame but the command takes no upload");
 	r = alb_msg_decode(s->ctx, buf, len, &m);
 	if (r < 0)
-		return session_fail(s, 0, EBADMSG, "the client sent a malformed frame: %s",
+		return session_fail(s, cmd->seq, EBADMSG, "the client sent a malformed frame: %s",
 				    alb_ctx_last_error(s->ctx));
 	if (m->kind != ALB_MSG_DATA || m->data.kind != ALB_DATA_CHUNK)
-		return session_fail(s, 0, EPROTO,
+		return session_fail(s, cmd->seq, EPROTO,
 				    "the client sent something other than data "
 				    "chunks in its upload");
 	m->seq = cmd->seq;
@@ -638,11 +657,16 @@ static int client_frame(struct session *s, const alb_msg *cmd, uint8_t *buf, uin
 	return daemon_queue(s, m);
 }
 
-/* Runs the command on its daemon and relays between it and the client. */
+/*
+ * Runs the command on its daemon and relays between it and the client. Whatever
+ * the client sent ahead (several frames in one record) is passed on before the
+ * next poll; a client that closes its side after sending everything still gets
+ * the reply of a command without a stream.
+ */
 static int relay(struct session *s, const alb_msg *cmd)
 {
 	bool uploading = has_upload(&cmd->cmd), stream_out = has_stream_out(cmd->cmd.kind);
-	bool replied = false;
+	bool replied = false, client_eof = false;
 	int r;
 
 	if ((r = daemon_queue(s, cmd)) < 0)
@@ -669,7 +693,7 @@ static int relay(struct session *s, const alb_msg *cmd)
 					alb_log_info(s->ctx, "%s %s: %s failed: %s", s->peer,
 						     s->who, alb_command_to_string(cmd->cmd.kind),
 						     orempty(m->failure.message));
-					if (uploading)
+					if (uploading && !client_eof)
 						drain_client(s);
 					return 0;
 				}
@@ -686,27 +710,39 @@ static int relay(struct session *s, const alb_msg *cmd)
 			return session_fail(s, cmd->seq, EPROTO,
 					    "a malformed frame from the daemon");
 
-		/* What the client sent: only an upload, then nothing but its end. */
-		if (!s->out_len) {
-			while ((r = alb_frame_reader_next(s->ctx, s->from_client, &buf, &len)) ==
-			       1) {
-				_cleanup_free_ uint8_t *payload = buf;
-				if ((r = client_frame(s, cmd, payload, len, &uploading)) < 0)
-					return r;
-				if (s->out_len)
-					break;
-			}
+		/* What the client sent ahead: passed on one frame at a time, as far as the
+		 * daemon takes them without waiting. */
+		bool progressed = false;
+		while (!s->out_len) {
+			r = alb_frame_reader_next(s->ctx, s->from_client, &buf, &len);
 			if (r < 0)
-				return session_fail(s, 0, EBADMSG, "%s",
+				return session_fail(s, cmd->seq, EBADMSG, "%s",
 						    alb_ctx_last_error(s->ctx));
-		}
-		if (s->out_len && (r = daemon_flush(s)) < 0)
-			return session_fail(s, cmd->seq, EPIPE, "the daemon closed the connection");
-
-		bool want_client = !s->out_len;
-		if (want_client && gnutls_record_check_pending(s->tls) > 0) {
-			if ((r = client_read(s)) <= 0)
+			if (r == 0)
+				break;
+			_cleanup_free_ uint8_t *payload = buf;
+			if ((r = client_frame(s, cmd, payload, len, &uploading)) < 0)
 				return r;
+			if ((r = daemon_flush(s)) < 0)
+				return session_fail(s, cmd->seq, EPIPE,
+						    "the daemon closed the connection");
+			progressed = true;
+		}
+		if (progressed)
+			continue; /* the daemon may have answered meanwhile */
+		if (client_eof && uploading)
+			return session_fail(s, cmd->seq, EPIPE,
+					    "the client closed the connection during the upload");
+		if (client_eof && stream_out && replied)
+			return 0; /* a subscriber that left */
+
+		bool want_client = !s->out_len && !client_eof;
+		if (want_client && gnutls_record_check_pending(s->tls) > 0) {
+			if ((r = client_read(s)) < 0)
+				return session_fail(
+				    s, cmd->seq, r == -ETIMEDOUT ? ETIMEDOUT : EBADMSG,
+				    "reading from the client: %s", alb_ctx_last_error(s->ctx));
+			client_eof = r == 0;
 			continue;
 		}
 		struct pollfd p[2] = {
@@ -722,9 +758,9 @@ static int relay(struct session *s, const alb_msg *cmd)
 			return -errno;
 		}
 		if (r == 0)
-			return session_fail(s, 0, ETIMEDOUT, "idle for %u ms %s", s->ep->idle_ms,
-					    uploading ? "during the upload"
-						      : "waiting for the daemon");
+			return session_fail(
+			    s, cmd->seq, ETIMEDOUT, "idle for %u ms %s", s->ep->idle_ms,
+			    uploading ? "during the upload" : "waiting for the daemon's reply");
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t n = alb_frame_reader_read(s->ctx, s->from_daemon, s->dfd);
 			if (n == 0 || (n < 0 && n != -EAGAIN)) {
@@ -740,16 +776,14 @@ static int relay(struct session *s, const alb_msg *cmd)
 			return session_fail(s, cmd->seq, EPIPE, "the daemon closed the connection");
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			r = client_read(s);
-			if (r == 0) {
-				/* The client left: a subscription ends; anything else is cut. */
-				alb_log_debug(s->ctx, "%s: the client closed the connection",
-					      s->peer);
-				return 0;
-			}
 			if (r < 0)
-				return r == -ETIMEDOUT ? session_fail(s, 0, ETIMEDOUT, "idle")
-						       : session_fail(s, 0, EBADMSG, "%s",
-								      alb_ctx_last_error(s->ctx));
+				return session_fail(
+				    s, cmd->seq, r == -ETIMEDOUT ? ETIMEDOUT : EBADMSG,
+				    "reading from the client: %s", alb_ctx_last_error(s->ctx));
+			if (r == 0) {
+				alb_log_debug(s->ctx, "%s: the client closed its side", s->peer);
+				client_eof = true;
+			}
 		}
 	}
 }
@@ -794,6 +828,10 @@ static int evaluate_peer(struct session *s, alb_x509_grant **ret)
 					    "the client's chain: %s", alb_ctx_last_error(s->ctx));
 	_cleanup_free_ char *cn = alb_x509_chain_get_common_name(chain, 0);
 	snprintf(s->who, sizeof(s->who), "(%s)", cn ? cn : "no common name");
+	/* A CA holder chooses the leaf's name: nothing but printable ASCII reaches the log. */
+	for (char *c = s->who; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
 	r = alb_x509_chain_evaluate(s->ctx, chain, s->ep->anchor, ret);
 	if (r < 0)
 		return session_fail(s, 0,
@@ -809,9 +847,9 @@ static int evaluate_peer(struct session *s, alb_x509_grant **ret)
  * sends until it closes, for a while. Closing with unread bytes would reset the
  * connection, and a reset can destroy the failure message we just sent.
  */
-static void linger(struct session *s)
+static void linger(struct session *s, unsigned ms)
 {
-	uint64_t deadline = now_ms() + DRAIN_MS;
+	uint64_t deadline = now_ms() + ms;
 	uint8_t buf[4096];
 
 	(void)shutdown(s->in_fd, SHUT_WR);
@@ -860,8 +898,12 @@ ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_f
 		alb_frame_reader_free(s.from_client);
 		return -ENOMEM;
 	}
-	gnutls_priority_set(s.tls, ep->prio);
-	gnutls_credentials_set(s.tls, GNUTLS_CRD_CERTIFICATE, ep->cred);
+	if (gnutls_priority_set(s.tls, ep->prio) < 0 ||
+	    gnutls_credentials_set(s.tls, GNUTLS_CRD_CERTIFICATE, ep->cred) < 0) {
+		gnutls_deinit(s.tls);
+		alb_frame_reader_free(s.from_client);
+		return -ENOMEM;
+	}
 	gnutls_certificate_server_set_request(s.tls, GNUTLS_CERT_REQUIRE);
 	/* Clients present their chain whatever CA names we would list. */
 	gnutls_certificate_send_x509_rdn_sequence(s.tls, 1);
@@ -878,7 +920,7 @@ ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_f
 		/* Tell the client why, as TLS says it (e.g. certificate_required). */
 		if (g != GNUTLS_E_TIMEDOUT && g != GNUTLS_E_PREMATURE_TERMINATION) {
 			(void)gnutls_alert_send_appropriate(s.tls, g);
-			linger(&s);
+			linger(&s, PREAUTH_LINGER_MS);
 		}
 		goto out;
 	}
@@ -892,6 +934,15 @@ ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_f
 	if ((r = msg_copy(s.ctx, alb_x509_grant_get_command(grant), &cmd)) < 0)
 		goto bye;
 	cmd->seq = ALB_TLS_COMMAND_SEQ;
+	if ((cmd->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
+	     cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE) &&
+	    !cmd->cmd.config->has_digest) {
+		r = session_fail(&s, 0, EPERM,
+				 "a create certificate must bind its image by its SHA-256 digest "
+				 "(config.digest)");
+		r = -EACCES;
+		goto bye;
+	}
 	name = alb_name_to_string(cmd->name);
 	snprintf(s.who, sizeof(s.who), "%s", orempty(name));
 	alb_log_info(ep->ctx, "%s: %s %s", s.peer, alb_command_to_string(cmd->cmd.kind),
@@ -915,7 +966,7 @@ ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_f
 bye:
 	/* Our side is done: close_notify, without waiting for the client's. */
 	(void)gnutls_bye(s.tls, GNUTLS_SHUT_WR);
-	linger(&s);
+	linger(&s, DRAIN_MS);
 out:
 	gnutls_deinit(s.tls);
 	alb_frame_reader_free(s.from_client);
@@ -1053,6 +1104,47 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uin
 	return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
+/*
+ * The server's certificate must be issued by the server CA itself, and carry no
+ * albatross extension: every tenant CA below that CA can issue certificates that
+ * chain to it, and one of them must not pass for the endpoint.
+ */
+static int check_server_issuer(alb_ctx *ctx, gnutls_session_t tls, const char *server_ca_path)
+{
+	_cleanup_(alb_x509_chain_freep) alb_x509_chain *cas = NULL;
+	_cleanup_(alb_x509_ext_freep) alb_x509_ext *ext = NULL;
+	const gnutls_datum_t *peers;
+	gnutls_x509_crt_t crt = NULL;
+	unsigned n = 0, status = 0;
+	int r;
+
+	peers = gnutls_certificate_get_peers(tls, &n);
+	if (!peers || n == 0)
+		return alb_error(ctx, EKEYREJECTED, "the server sent no certificate");
+	if ((r = alb_x509_chain_new(&cas)) < 0 ||
+	    (r = alb_x509_chain_read_file(ctx, cas, server_ca_path)) < 0)
+		return r == -ENOMEM ? r : -EKEYREJECTED;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -ENOMEM;
+	if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return alb_error(ctx, EKEYREJECTED, "the server's certificate is malformed");
+	}
+	int g = gnutls_x509_crt_verify(crt, cas->crts, cas->n, 0, &status);
+	r = alb_x509_crt_get_ext(ctx, crt, &ext);
+	gnutls_x509_crt_deinit(crt);
+	if (g < 0 || status)
+		return alb_error(ctx, EKEYREJECTED,
+				 "the server's certificate is not issued by '%s' itself (one "
+				 "issued by a CA below it may belong to a tenant)",
+				 server_ca_path);
+	if (r != -ENOENT)
+		return alb_error(ctx, EKEYREJECTED,
+				 "the server's certificate carries an albatross policy or "
+				 "command: it is not a server certificate");
+	return 0;
+}
+
 int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *cert_path,
 			   const char *key_path, const char *server_ca_path, uint32_t timeout_ms,
 			   alb_client **ret)
@@ -1163,6 +1255,10 @@ int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *ce
 		tls_close(t);
 		return alb_error(ctx, EKEYREJECTED, "TLS handshake with %s failed: %s", destination,
 				 why);
+	}
+	if ((r = check_server_issuer(ctx, t->tls, server_ca_path)) < 0) {
+		tls_close(t);
+		return alb_error_prefix(ctx, r, "TLS handshake with %s failed", destination);
 	}
 	r = alb_client_new(ctx, &tr, ret);
 	if (r < 0)

@@ -673,6 +673,20 @@ static int anchor_policy(alb_ctx *ctx, gnutls_x509_crt_t anchor, alb_policy **re
 	return 0;
 }
 
+/* 1 if crt bears the anchor's subject name (and is then a forgery or a copy that
+ * has no place below the anchor), else 0. */
+static int check_not_anchor(gnutls_x509_crt_t crt, gnutls_x509_crt_t anchor)
+{
+	gnutls_datum_t a = {0}, b = {0};
+	int same = 0;
+
+	if (gnutls_x509_crt_get_raw_dn(crt, &a) >= 0 && gnutls_x509_crt_get_raw_dn(anchor, &b) >= 0)
+		same = a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+	return same;
+}
+
 ALB_EXPORT int alb_x509_chain_evaluate(alb_ctx *ctx, const alb_x509_chain *chain,
 				       const alb_x509_chain *anchor, alb_x509_grant **ret_grant)
 {
@@ -702,10 +716,29 @@ ALB_EXPORT int alb_x509_chain_evaluate(alb_ctx *ctx, const alb_x509_chain *chain
 				 "chain of %" PRIu32 " certificates below the trust anchor "
 				 "exceeds %u",
 				 m, ALB_X509_CHAIN_MAX);
+	/*
+	 * Every link is checked here, signatures included: what is evaluated must be
+	 * exactly a chain from the leaf to the anchor, whatever path the TLS layer
+	 * verified. No certificate below the anchor may bear the anchor's name (a
+	 * forged "anchor" in the middle of a chain would otherwise split the two).
+	 */
 	for (uint32_t i = 0; i < m; i++) {
 		gnutls_x509_crt_t issuer = i + 1 < m ? chain->crts[i + 1] : ta;
+		unsigned status = 0;
+		if (i + 1 < m && check_not_anchor(chain->crts[i + 1], ta))
+			return alb_error(ctx, EACCES,
+					 "certificate %" PRIu32
+					 " bears the trust anchor's name but "
+					 "is not the trust anchor",
+					 i + 1);
 		if (!gnutls_x509_crt_check_issuer(chain->crts[i], issuer))
 			return alb_error(ctx, EACCES, "certificate %" PRIu32 " is not issued by %s",
+					 i, i + 1 < m ? "the next one" : "the trust anchor");
+		if (gnutls_x509_crt_verify(chain->crts[i], &issuer, 1, 0, &status) < 0 || status)
+			return alb_error(ctx, EACCES,
+					 "certificate %" PRIu32
+					 " is not signed by %s (its signature "
+					 "does not verify)",
 					 i, i + 1 < m ? "the next one" : "the trust anchor");
 	}
 

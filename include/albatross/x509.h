@@ -148,7 +148,9 @@ char *alb_x509_chain_get_common_name(const alb_x509_chain *chain, uint32_t index
  * (the first certificate of that chain; more are ignored). @p chain is the
  * leaf followed by the CA certificates up to the anchor; the anchor itself at
  * its end is allowed and skipped. Each certificate must be issued by the next
- * (names only: signatures are the verifier's job). The anchor's policy, if
+ * (the last by the anchor): the names match and the signature verifies; no
+ * certificate but that trailing copy may bear the anchor's name. (Validity
+ * times and CRLs are the TLS verifier's job.) The anchor's policy, if
  * it has one, bounds the first CA below it; without one it places no bound.
  * Every CA certificate below the anchor must be a CA with a valid label as
  * common name and a policy that fits inside the one above; the leaf must

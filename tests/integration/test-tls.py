@@ -523,6 +523,93 @@ def hostile_uploads():
 
 
 @tap.case
+def forged_chain_links():
+    """The review's attack: alice's info leaf with forged certificates appended, which
+    the TLS verification skips (a self-signed 'root' with its own key and a policy of
+    the attacker's). Refused (no policy installed at 'root:'); and a CA 'bob' naming
+    the root as issuer but signed by another key is refused too."""
+    leaf = alice_leaf('forge', 'info')
+    base = _req_name(leaf)[:-4]
+    d = os.path.join(S.dir, 'forger')
+    os.makedirs(d)
+    pol = {'version': 1, 'policy': {'unikernels': 999, 'memory': 4000, 'cpuids': [0],
+                                    'bridges': ['br0']}}
+    certtool('--generate-privkey', '--key-type', 'ed25519', '--outfile', 'fakeroot.key', cwd=d)
+    with open(os.path.join(d, 'fake.tmpl'), 'w') as f:
+        f.write(f'cn = "root"\nca\ncert_signing_key\nexpiration_days = 30\n'
+                f'add_extension = "{OID} octet_string(0x{ext_hex(pol)})"\n')
+    certtool('--generate-self-signed', '--load-privkey', 'fakeroot.key', '--template',
+             'fake.tmpl', '--outfile', 'fakeroot.pem', cwd=d)
+    with open(os.path.join(leaf, base + '.pem')) as f, \
+            open(os.path.join(d, 'fakeroot.pem')) as g, \
+            open(os.path.join(leaf, 'forged.pem'), 'w') as out:
+        out.write(f.read() + g.read())
+    shutil.copy(os.path.join(leaf, base + '.key'), os.path.join(leaf, 'forged.key'))
+    got = raw_session(leaf, 'forged', b'')
+    check(b"bears the trust anchor's name" in got, got)
+    paths = [p['path'] for p in json.loads(S.local('policy', ':', '--json').stdout)]
+    check('root:' not in paths and 'root:alice:' not in paths, paths)
+    # bob: issued in the root's name by the fake root's key, alice-like policy
+    certtool_sign(d, 'bob', d, 'fakeroot', [
+        'cn = "bob"', 'ca', 'cert_signing_key', 'expiration_days = 30',
+        f'add_extension = "{OID} octet_string(0x{ext_hex(pol)})"'])
+    r = S.client('info', '--destination', S.dest, '--ca', 'bob.pem', '--ca-key', 'bob.key',
+                 '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=EXIT_REFUSED)
+    check('not accepted' in r.stderr or 'does not verify' in r.stderr, r.stderr)
+    S.serving()
+
+
+@tap.case
+def tenant_server_certificate_refused():
+    """A server certificate issued by a tenant's CA (alice's) chains to the root too: the
+    client refuses such a server (exit 5), so a tenant cannot pose as the endpoint."""
+    d = os.path.join(S.alice, 'impostor')
+    os.makedirs(d)
+    certtool('--generate-privkey', '--key-type', 'ed25519', '--outfile', 'srv.key', cwd=d)
+    with open(os.path.join(d, 'srv.tmpl'), 'w') as f:
+        f.write('cn = "127.0.0.1"\nip_address = "127.0.0.1"\n')
+    certtool('--generate-request', '--load-privkey', 'srv.key', '--template', 'srv.tmpl',
+             '--outfile', 'srv.req', cwd=d)
+    S.client('sign', os.path.join(S.alice, 'alice.pem'), os.path.join(S.pki, 'certs.db'),
+             os.path.join(S.alice, 'alice.key'), 'srv.req', cwd=d)
+    port = free_port()
+    p = S.start_endpoint(['--listen', f'127.0.0.1:{port}'], cert=os.path.join(d, 'srv'))
+    r = S.client('info', '--destination', f'127.0.0.1:{port}', '--ca', 'alice.pem',
+                 '--ca-key', 'alice.key', '--server-ca', os.path.join(S.pki, 'rootcert.pem'),
+                 cwd=S.alice, rc=EXIT_TLS)
+    check("is not issued by" in r.stderr, r.stderr)
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(10) == 0, 'stopped cleanly')
+
+
+@tap.case
+def frames_in_one_record_and_half_close():
+    """A client of our own (Python's ssl) that sends a whole upload, chunk and end
+    frame, in one write; and gnutls-cli closing its side at once (EOF on stdin) after a
+    command without upload: both get their reply."""
+    leaf = alice_leaf('onewrite', 'create', 'onewrite', S.image, '--net', 'service:br0',
+                      '--arg', '--run')
+    base = _req_name(leaf)[:-4]
+    with open(S.image, 'rb') as f:
+        image = f.read()
+    chunk = cbor({'version': 1, 'seq': 1, 'name': 'onewrite',
+                  'data': {'kind': 'chunk', 'chunk': image}})
+    got = raw_session(leaf, base, len(chunk).to_bytes(4, 'big') + chunk + b'\0\0\0\0')
+    check(b'created' in got, got)
+    check([u['name'] for u in json.loads(S.local('info', 'alice:', '--json').stdout)] ==
+          ['alice:onewrite'], 'created')
+    leaf = alice_leaf('halfclose', 'destroy', 'onewrite')
+    base = _req_name(leaf)[:-4]
+    r = subprocess.run(['gnutls-cli', '--x509cafile', os.path.join(S.pki, 'rootcert.pem'),
+                        '-p', str(S.port), '127.0.0.1', '--x509certfile', base + '.pem',
+                        '--x509keyfile', base + '.key'], cwd=leaf, capture_output=True,
+                       text=True, errors='replace', timeout=30, stdin=subprocess.DEVNULL)
+    wait_for(lambda: json.loads(S.local('info', 'alice:', '--json').stdout) == [], 10,
+             'the destroy')
+    S.serving()
+
+
+@tap.case
 def concurrent_sessions():
     """100 concurrent remote info sessions and 10 clients that connect and send nothing:
     every good session gets its reply; the idle ones are dropped at the handshake timeout."""

@@ -190,9 +190,14 @@ ok $? "--stop succeeds" "$tmp/stop.out"
 	left=
 	[ ! -e "$state" ] || left+=" .run/"
 	! ip netns list | grep -q "^$NETNS\( \|$\)" || left+=" the namespace $NETNS"
-	for _ in $(seq 50); do
+	# Under the sanitizers a daemon's exit (the leak check) can take seconds.
+	for _ in $(seq 300); do
 		procs=$(grep -lsF "$tmp/" /proc/[0-9]*/cmdline | cut -d/ -f3 |
 			while read -r p; do
+				# The grep above finds itself (its pattern is in its own command
+				# line) while it runs; a process gone meanwhile is gone.
+				[ -d "/proc/$p" ] || continue
+				[ "$(cat "/proc/$p/comm" 2>/dev/null)" != grep ] || continue
 				grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" || echo "$p"
 			done)
 		alive=
@@ -204,7 +209,8 @@ ok $? "--stop succeeds" "$tmp/stop.out"
 		sleep 0.1
 	done
 	[ -z "$procs$alive" ] || left+=" processes:$(for p in $procs $alive; do
-		printf ' %s' "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"; done)"
+		printf ' [%s: %s %s]' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" \
+			"$(grep -s '^State' "/proc/$p/status" | tr -s '\t ' ' ')"; done)"
 	links_after=$(ip -o link show | awk -F': ' '{print $2}' | sort)
 	[ "$links_after" = "$links_before" ] ||
 		left+=" interfaces: $(comm -13 <(echo "$links_before") <(echo "$links_after") | tr '\n' ' ')"

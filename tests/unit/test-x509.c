@@ -816,6 +816,45 @@ START_TEST(test_eval_wrong_issuer)
 }
 END_TEST
 
+/*
+ * The reviewer's attacks: certificates that a TLS verifier may skip, appended to a
+ * good chain, must not be evaluated as CAs. A forged "root" (the anchor's name, its
+ * own key) after alice; and a CA "bob" below a forged root, both with junk keys.
+ */
+START_TEST(test_eval_forged_links)
+{
+	alb_x509_grant *grant = NULL;
+	struct cert root = make_cert("root", NULL, 0, true, NULL);
+	struct cert alice = make_cert_ext("alice", ext_policy(alice_policy()), true, &root);
+	struct cert leaf =
+	    make_cert_ext("hello", ext_command(ALB_CMD_UNIKERNEL_INFO, 0), false, &alice);
+	struct cert fake_root = make_cert("root", NULL, 0, true, NULL);
+	struct cert c[3] = {leaf, alice, fake_root};
+
+	/* [leaf, alice, forged root]: the forged root is not the anchor. */
+	ck_assert_alb_err(test_ctx, evaluate_certs(c, 3, &root, &grant), EACCES);
+	ck_assert_last_error_has(test_ctx, "bears the trust anchor's name");
+	/* A CA that names the anchor as issuer but is signed by another key. */
+	struct cert bob = make_cert_ext("bob", ext_policy(alice_policy()), true, &fake_root);
+	struct cert leaf2 = make_cert_ext("x", ext_command(ALB_CMD_UNIKERNEL_INFO, 0), false, &bob);
+	struct cert d[2] = {leaf2, bob};
+	ck_assert_alb_err(test_ctx, evaluate_certs(d, 2, &root, &grant), EACCES);
+	ck_assert_last_error_has(test_ctx, "signature does not verify");
+	/* The good chain, and the same with the true anchor appended, are accepted. */
+	struct cert e[3] = {leaf, alice, root};
+	ck_assert_alb_ok(test_ctx, evaluate_certs(e, 2, &root, &grant));
+	grant = alb_x509_grant_free(grant);
+	ck_assert_alb_ok(test_ctx, evaluate_certs(e, 3, &root, &grant));
+	grant = alb_x509_grant_free(grant);
+	cert_clear(&leaf2);
+	cert_clear(&bob);
+	cert_clear(&fake_root);
+	cert_clear(&leaf);
+	cert_clear(&alice);
+	cert_clear(&root);
+}
+END_TEST
+
 /* ---- revocation ------------------------------------------------------------------------------ */
 
 static bool crl_has(gnutls_x509_crl_t crl, const uint8_t *serial, size_t len)
@@ -1129,6 +1168,7 @@ static Suite *x509_suite(void)
 	tcase_add_test(tc, test_eval_refusals);
 	tcase_add_test(tc, test_eval_chain_length);
 	tcase_add_test(tc, test_eval_wrong_issuer);
+	tcase_add_test(tc, test_eval_forged_links);
 	suite_add_tcase(s, tc);
 	return s;
 }
