@@ -407,8 +407,11 @@ int main(int argc, char **argv)
 			char peer[128];
 			close(lfd);
 			close(sfd);
-			sigprocmask(SIG_UNBLOCK, &mask, NULL);
+			/* A session does not reload: SIGHUP to every process of this name (pkill)
+			 * must not end the sessions in flight. SIGTERM ends them. */
+			signal(SIGHUP, SIG_IGN);
 			signal(SIGTERM, SIG_DFL);
+			sigprocmask(SIG_UNBLOCK, &mask, NULL);
 			peer_name(fd, peer, sizeof(peer));
 			r = alb_tls_endpoint_serve(ep, fd, fd, peer);
 			close(fd);

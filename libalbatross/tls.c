@@ -41,6 +41,12 @@
 /* The largest timeout, ms (poll() takes an int). */
 #define TIMEOUT_MAX_MS (86400u * 1000u)
 
+/* A PEM file in memory: the server's certificate or key. */
+struct pem {
+	uint8_t *data;
+	size_t len;
+};
+
 struct alb_tls_endpoint {
 	alb_ctx *ctx;
 	char *ca_path, *cert_path, *key_path;
@@ -49,6 +55,7 @@ struct alb_tls_endpoint {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
 	alb_x509_chain *anchor;
+	struct pem cert, key; /* the server's files as last read */
 	char *rundir;
 	uint32_t handshake_ms, idle_ms;
 };
@@ -60,47 +67,91 @@ static const char *orempty(const char *s)
 
 /* ---- credentials ------------------------------------------------------------------------ */
 
-/* GnuTLS takes a key that is not the certificate's: the handshakes would fail. */
-static int check_key_matches(alb_tls_endpoint *ep)
+static void pem_clear(struct pem *p)
 {
-	_cleanup_(alb_x509_chain_freep) alb_x509_chain *chain = NULL;
-	_cleanup_free_ uint8_t *pem = NULL;
-	gnutls_x509_privkey_t key = NULL;
-	uint8_t a[64], b[64];
-	size_t alen = sizeof(a), blen = sizeof(b), len;
-	int r;
+	if (p->data) {
+		explicit_bzero(p->data, p->len);
+		free(p->data);
+	}
+	*p = (struct pem){0};
+}
 
-	if ((r = alb_x509_chain_new(&chain)) < 0 ||
-	    (r = alb_x509_chain_read_file(ep->ctx, chain, ep->cert_path)) < 0)
-		return r < 0 && r != -ENOMEM
-			   ? alb_error_prefix(ep->ctx, r, "the certificate '%s'", ep->cert_path)
-			   : r;
-	if ((r = alb_read_file(ep->ctx, ep->key_path, ALB_X509_FILE_MAX, &pem, &len)) < 0)
-		return r;
-	gnutls_datum_t d = {pem, (unsigned)len};
-	if (gnutls_x509_privkey_init(&key) < 0)
+/* GnuTLS takes a key that is not the certificate's: the handshakes would fail. */
+static int check_key_matches(alb_tls_endpoint *ep, const struct pem *cert, const struct pem *key)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_privkey_t pk = NULL;
+	uint8_t a[64], b[64];
+	size_t alen = sizeof(a), blen = sizeof(b);
+	gnutls_datum_t cd = {cert->data, (unsigned)cert->len}, kd = {key->data, (unsigned)key->len};
+	int g;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
 		return -ENOMEM;
-	int g = gnutls_x509_privkey_import(key, &d, GNUTLS_X509_FMT_PEM);
-	explicit_bzero(pem, len);
+	if (gnutls_x509_privkey_init(&pk) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return -ENOMEM;
+	}
+	g = gnutls_x509_crt_import(crt, &cd, GNUTLS_X509_FMT_PEM);
 	if (g >= 0)
-		g = gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, a, &alen);
-	gnutls_x509_privkey_deinit(key);
+		g = gnutls_x509_privkey_import(pk, &kd, GNUTLS_X509_FMT_PEM);
 	if (g >= 0)
-		g = gnutls_x509_crt_get_key_id(chain->crts[0], GNUTLS_KEYID_USE_SHA256, b, &blen);
+		g = gnutls_x509_privkey_get_key_id(pk, GNUTLS_KEYID_USE_SHA256, a, &alen);
+	if (g >= 0)
+		g = gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, b, &blen);
+	gnutls_x509_privkey_deinit(pk);
+	gnutls_x509_crt_deinit(crt);
 	if (g < 0)
-		return alb_error(ep->ctx, EBADMSG, "the key '%s': %s", ep->key_path,
-				 gnutls_strerror(g));
+		return alb_error(ep->ctx, EBADMSG, "the certificate '%s' and key '%s': %s",
+				 ep->cert_path, ep->key_path, gnutls_strerror(g));
 	if (alen != blen || memcmp(a, b, alen) != 0)
 		return alb_error(ep->ctx, EBADMSG, "the key '%s' is not the one of '%s'",
 				 ep->key_path, ep->cert_path);
 	return 0;
 }
 
+/*
+ * Reads the server's certificate and key. After dropping privileges the key
+ * (mode 0600, root's) may not be readable any more: then a reload keeps what was
+ * read at the start, and says so.
+ */
+static int read_server_files(alb_tls_endpoint *ep, struct pem *cert, struct pem *key)
+{
+	int r1 = alb_read_file(ep->ctx, ep->cert_path, ALB_X509_FILE_MAX, &cert->data, &cert->len);
+	int r2 =
+	    r1 < 0 ? r1
+		   : alb_read_file(ep->ctx, ep->key_path, ALB_X509_FILE_MAX, &key->data, &key->len);
+	if (r1 >= 0 && r2 >= 0)
+		return 0;
+	pem_clear(cert);
+	pem_clear(key);
+	int r = r1 < 0 ? r1 : r2;
+	if ((r == -EACCES || r == -EPERM) && ep->key.data) {
+		alb_log_notice(ep->ctx,
+			       "Cannot read '%s' or '%s' now (%s): keeping the certificate and key "
+			       "read at the start",
+			       ep->cert_path, ep->key_path, strerror(-r));
+		cert->data = malloc(ep->cert.len);
+		key->data = malloc(ep->key.len);
+		if (!cert->data || !key->data) {
+			pem_clear(cert);
+			pem_clear(key);
+			return -ENOMEM;
+		}
+		memcpy(cert->data, ep->cert.data, cert->len = ep->cert.len);
+		memcpy(key->data, ep->key.data, key->len = ep->key.len);
+		return 0;
+	}
+	return r; /* alb_read_file() named the file */
+}
+
+/* Everything of the files: new credentials, anchor and server files, or an error. */
 static int load(alb_tls_endpoint *ep, gnutls_certificate_credentials_t *ret_cred,
-		alb_x509_chain **ret_anchor)
+		alb_x509_chain **ret_anchor, struct pem *ret_cert, struct pem *ret_key)
 {
 	gnutls_certificate_credentials_t cred = NULL;
 	_cleanup_(alb_x509_chain_freep) alb_x509_chain *anchor = NULL;
+	struct pem cert = {0}, key = {0};
 	int g, r;
 
 	if (access(ep->ca_path, R_OK) < 0)
@@ -110,50 +161,52 @@ static int load(alb_tls_endpoint *ep, gnutls_certificate_credentials_t *ret_cred
 		return r;
 	if ((r = alb_x509_chain_read_file(ep->ctx, anchor, ep->ca_path)) < 0)
 		return alb_error_prefix(ep->ctx, r, "the CA '%s'", ep->ca_path);
+	if ((r = read_server_files(ep, &cert, &key)) < 0)
+		return r;
+	if ((r = check_key_matches(ep, &cert, &key)) < 0)
+		goto fail;
+	r = -ENOMEM;
 	if (gnutls_certificate_allocate_credentials(&cred) < 0)
-		return -ENOMEM;
+		goto fail;
 	/* The anchor alone is trusted: the first certificate of the file, the one that
 	 * chains are evaluated against. */
 	g = gnutls_certificate_set_x509_trust(cred, &anchor->crts[0], 1);
 	if (g <= 0) {
-		gnutls_certificate_free_credentials(cred);
-		return alb_error(ep->ctx, EBADMSG, "the CA '%s': %s", ep->ca_path,
-				 g < 0 ? gnutls_strerror(g) : "no certificate");
+		r = alb_error(ep->ctx, EBADMSG, "the CA '%s': %s", ep->ca_path,
+			      g < 0 ? gnutls_strerror(g) : "no certificate");
+		goto fail;
 	}
-	if (access(ep->cert_path, R_OK) < 0 || access(ep->key_path, R_OK) < 0) {
-		int e = errno;
-		gnutls_certificate_free_credentials(cred);
-		return alb_error(ep->ctx, e, "Failed to read '%s' or '%s': %s", ep->cert_path,
-				 ep->key_path, strerror(e));
-	}
-	g = gnutls_certificate_set_x509_key_file2(cred, ep->cert_path, ep->key_path,
-						  GNUTLS_X509_FMT_PEM, NULL, 0);
+	gnutls_datum_t cd = {cert.data, (unsigned)cert.len}, kd = {key.data, (unsigned)key.len};
+	g = gnutls_certificate_set_x509_key_mem2(cred, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
 	if (g < 0) {
-		gnutls_certificate_free_credentials(cred);
-		return alb_error(ep->ctx, EBADMSG, "the certificate '%s' and key '%s': %s",
-				 ep->cert_path, ep->key_path, gnutls_strerror(g));
-	}
-	if ((r = check_key_matches(ep)) < 0) {
-		gnutls_certificate_free_credentials(cred);
-		return r;
+		r = alb_error(ep->ctx, EBADMSG, "the certificate '%s' and key '%s': %s",
+			      ep->cert_path, ep->key_path, gnutls_strerror(g));
+		goto fail;
 	}
 	for (uint32_t i = 0; i < ep->n_crls; i++) {
 		if (access(ep->crls[i], R_OK) < 0) {
-			int e = errno;
-			gnutls_certificate_free_credentials(cred);
-			return alb_error(ep->ctx, e, "Failed to read the CRL '%s': %s", ep->crls[i],
-					 strerror(e));
+			r = alb_error(ep->ctx, errno, "Failed to read the CRL '%s': %s",
+				      ep->crls[i], strerror(errno));
+			goto fail;
 		}
 		g = gnutls_certificate_set_x509_crl_file(cred, ep->crls[i], GNUTLS_X509_FMT_PEM);
 		if (g <= 0) {
-			gnutls_certificate_free_credentials(cred);
-			return alb_error(ep->ctx, EBADMSG, "the CRL '%s': %s", ep->crls[i],
-					 g < 0 ? gnutls_strerror(g) : "no CRL in it");
+			r = alb_error(ep->ctx, EBADMSG, "the CRL '%s': %s", ep->crls[i],
+				      g < 0 ? gnutls_strerror(g) : "no CRL in it");
+			goto fail;
 		}
 	}
 	*ret_cred = cred;
 	*ret_anchor = TAKE_PTR(anchor);
+	*ret_cert = cert;
+	*ret_key = key;
 	return 0;
+fail:
+	if (cred)
+		gnutls_certificate_free_credentials(cred);
+	pem_clear(&cert);
+	pem_clear(&key);
+	return r;
 }
 
 ALB_EXPORT int alb_tls_endpoint_new(alb_ctx *ctx, const char *ca_path, const char *cert_path,
@@ -182,7 +235,7 @@ ALB_EXPORT int alb_tls_endpoint_new(alb_ctx *ctx, const char *ca_path, const cha
 		alb_tls_endpoint_free(ep);
 		return alb_error(ctx, EINVAL, "GnuTLS does not support TLS 1.3");
 	}
-	r = load(ep, &ep->cred, &ep->anchor);
+	r = load(ep, &ep->cred, &ep->anchor, &ep->cert, &ep->key);
 	if (r < 0) {
 		alb_tls_endpoint_free(ep);
 		return r;
@@ -200,6 +253,8 @@ ALB_EXPORT alb_tls_endpoint *alb_tls_endpoint_free(alb_tls_endpoint *ep)
 	if (ep->prio)
 		gnutls_priority_deinit(ep->prio);
 	alb_x509_chain_free(ep->anchor);
+	pem_clear(&ep->cert);
+	pem_clear(&ep->key);
 	for (uint32_t i = 0; i < ep->n_crls; i++)
 		free(ep->crls[i]);
 	free(ep->ca_path);
@@ -234,16 +289,21 @@ ALB_EXPORT int alb_tls_endpoint_reload(alb_tls_endpoint *ep)
 {
 	gnutls_certificate_credentials_t cred = NULL;
 	alb_x509_chain *anchor = NULL;
+	struct pem cert = {0}, key = {0};
 
 	if (!ep)
 		return -EINVAL;
-	int r = load(ep, &cred, &anchor);
+	int r = load(ep, &cred, &anchor, &cert, &key);
 	if (r < 0)
 		return r;
 	gnutls_certificate_free_credentials(ep->cred);
 	alb_x509_chain_free(ep->anchor);
+	pem_clear(&ep->cert);
+	pem_clear(&ep->key);
 	ep->cred = cred;
 	ep->anchor = anchor;
+	ep->cert = cert;
+	ep->key = key;
 	return 0;
 }
 

@@ -610,6 +610,39 @@ def frames_in_one_record_and_half_close():
 
 
 @tap.case
+def unprivileged_endpoint():
+    """--user nobody --group nogroup: the endpoint reads its files as root, then runs
+    as nobody; it reaches albatrossd through a socket of the group nogroup (as with
+    albatrossd --group); SIGHUP after the drop still reloads the CA and CRLs, keeping
+    the server key (root's, mode 0600) read at the start."""
+    import grp
+    import pwd
+    try:
+        nobody, nogroup = pwd.getpwnam('nobody').pw_uid, grp.getgrnam('nogroup').gr_gid
+    except KeyError:
+        raise Skip('no user nobody or group nogroup')
+    os.chown(S.d.socket, -1, nogroup)
+    os.chmod(S.d.socket, 0o660)
+    port = free_port()
+    mark = len(S.endpoint_log())
+    p = S.start_endpoint(['--listen', f'127.0.0.1:{port}', '--user', 'nobody', '--group',
+                          'nogroup'])
+    with open(f'/proc/{p.pid}/status') as f:
+        uids = [line.split()[1:] for line in f if line.startswith(('Uid:', 'Gid:'))]
+    check(uids[0] == [str(nobody)] * 4 and uids[1] == [str(nogroup)] * 4, uids)
+    args = ['info', '--json', '--destination', f'127.0.0.1:{port}', '--ca', 'alice.pem',
+            '--ca-key', 'alice.key', '--server-ca', os.path.join(S.pki, 'rootcert.pem')]
+    check(isinstance(json.loads(S.client(*args, cwd=S.alice).stdout), list), 'served')
+    p.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'Reloaded' in S.endpoint_log()[mark:], 10, 'the reload as nobody')
+    check('keeping the certificate and key read at the start' in S.endpoint_log()[mark:],
+          S.endpoint_log()[mark:])
+    check(isinstance(json.loads(S.client(*args, cwd=S.alice).stdout), list), 'still served')
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(10) == 0, 'stopped cleanly')
+
+
+@tap.case
 def concurrent_sessions():
     """100 concurrent remote info sessions and 10 clients that connect and send nothing:
     every good session gets its reply; the idle ones are dropped at the handshake timeout."""
