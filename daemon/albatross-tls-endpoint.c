@@ -27,6 +27,7 @@
 #include "common.h"
 #include "config.h"
 #include "ctx-private.h"
+#include "tls-private.h"
 
 #define NAME "albatross-tls-endpoint"
 enum { EXIT_USAGE = 2 };
@@ -88,29 +89,12 @@ static int parse_seconds(const char *what, const char *s, uint32_t *ret_ms)
 /* Binds and listens on ADDR:PORT ([V6]:PORT). The fd, or -1 after a message. */
 static int listen_tcp(alb_ctx *ctx, const char *spec)
 {
-	char host[256];
-	const char *port, *h = spec;
-	size_t hlen;
+	char host[ALB_HOST_MAX + 1], port[6];
 
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-		if (!close || close[1] != ':')
-			goto bad;
-		h = spec + 1;
-		hlen = (size_t)(close - h);
-		port = close + 2;
-	} else {
-		const char *colon = strrchr(spec, ':');
-		if (!colon || strchr(spec, ':') != colon)
-			goto bad;
-		hlen = (size_t)(colon - spec);
-		port = colon + 1;
+	if (alb_host_port_split(ctx, "--listen", spec, host, port) < 0) {
+		alb_log_err(ctx, "%s", alb_ctx_last_error(ctx));
+		return -1;
 	}
-	if (hlen == 0 || hlen >= sizeof(host) || !port[0])
-		goto bad;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV},
 			*ai = NULL;
@@ -136,9 +120,6 @@ static int listen_tcp(alb_ctx *ctx, const char *spec)
 	}
 	freeaddrinfo(ai);
 	return fd;
-bad:
-	alb_log_err(ctx, "--listen takes ADDR:PORT or [IPV6]:PORT, not '%s'", spec);
-	return -1;
 }
 
 static void peer_name(int fd, char *buf, size_t size)

@@ -22,6 +22,7 @@
 #include <albatross/tls.h>
 
 #include "client-private.h"
+#include "tls-private.h"
 #include "ctx-private.h"
 #include "fileio-private.h"
 #include "wire-private.h"
@@ -1099,29 +1100,28 @@ static void tls_close(void *userdata)
 	free(t);
 }
 
-/* Splits "HOST:PORT" / "[V6]:PORT". */
-static int parse_destination(alb_ctx *ctx, const char *dest, char host[static 256],
-			     char port[static 8])
+int alb_host_port_split(alb_ctx *ctx, const char *what, const char *spec,
+			char host[static ALB_HOST_MAX + 1], char port[static 6])
 {
-	const char *colon, *h = dest;
+	const char *colon, *h = spec;
 	size_t hlen;
 
-	if (!dest)
+	if (!spec)
 		return -EINVAL;
-	if (dest[0] == '[') {
-		const char *close = strchr(dest, ']');
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
 		if (!close || close[1] != ':')
 			goto bad;
-		h = dest + 1;
+		h = spec + 1;
 		hlen = (size_t)(close - h);
 		colon = close + 1;
 	} else {
-		colon = strrchr(dest, ':');
-		if (!colon || strchr(dest, ':') != colon)
+		colon = strrchr(spec, ':');
+		if (!colon || strchr(spec, ':') != colon)
 			goto bad;
-		hlen = (size_t)(colon - dest);
+		hlen = (size_t)(colon - spec);
 	}
-	if (hlen == 0 || hlen > 255 || strlen(colon + 1) == 0 || strlen(colon + 1) > 5)
+	if (hlen == 0 || hlen > ALB_HOST_MAX || strlen(colon + 1) == 0 || strlen(colon + 1) > 5)
 		goto bad;
 	for (const char *p = colon + 1; *p; p++)
 		if (*p < '0' || *p > '9')
@@ -1130,11 +1130,11 @@ static int parse_destination(alb_ctx *ctx, const char *dest, char host[static 25
 		goto bad;
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
-	snprintf(port, 8, "%s", colon + 1);
+	snprintf(port, 6, "%s", colon + 1);
 	return 0;
 bad:
-	return alb_error(ctx, EINVAL, "invalid destination '%s': expected HOST:PORT or [IPV6]:PORT",
-			 dest);
+	return alb_error(ctx, EINVAL, "invalid %s '%s': expected HOST:PORT or [IPV6]:PORT", what,
+			 spec);
 }
 
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uint32_t timeout_ms)
@@ -1209,7 +1209,7 @@ int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *ce
 			   const char *key_path, const char *server_ca_path, uint32_t timeout_ms,
 			   alb_client **ret)
 {
-	char host[256], port[8];
+	char host[ALB_HOST_MAX + 1], port[6];
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
 	struct tls_transport *t;
 	int g, r, fd = -1;
@@ -1218,7 +1218,7 @@ int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *ce
 		return -EINVAL;
 	if (!timeout_ms)
 		timeout_ms = ALB_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
-	if ((r = parse_destination(ctx, destination, host, port)) < 0)
+	if ((r = alb_host_port_split(ctx, "destination", destination, host, port)) < 0)
 		return r;
 
 	t = calloc(1, sizeof(*t));

@@ -42,6 +42,15 @@ void tc_tmpdir_teardown(void)
 	test_tmpdir[0] = '\0';
 }
 
+const char *test_path(const char *name)
+{
+	static char buf[8][PATH_MAX + 256];
+	static int i;
+	i = (i + 1) % 8;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", test_tmpdir, name);
+	return buf[i];
+}
+
 int test_run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -42,6 +42,8 @@ void tc_ctx_teardown(void);
 extern char test_tmpdir[];
 void tc_tmpdir_setup(void);
 void tc_tmpdir_teardown(void);
+/* test_tmpdir/name, in one of 8 static buffers used in turn. */
+const char *test_path(const char *name);
 
 /* Runs the suite, TAP to stdout, returns the process exit code. */
 int test_run_suite(Suite *s);

@@ -17,14 +17,7 @@
 #include "wire-private.h"
 #include "x509-private.h"
 
-static const char *P(const char *name)
-{
-	static char buf[8][PATH_MAX];
-	static int i;
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", test_tmpdir, name);
-	return buf[i];
-}
+#define P test_path
 
 static void write_file(const char *path, const char *text)
 {

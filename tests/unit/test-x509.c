@@ -25,14 +25,7 @@
 			      alb_ctx_last_error(test_ctx));                                       \
 	} while (0)
 
-static const char *P(const char *name)
-{
-	static char buf[8][PATH_MAX];
-	static int i;
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", test_tmpdir, name);
-	return buf[i];
-}
+#define P test_path
 
 /* A policy: unikernels, memory, CPU ids (terminated by -1), then bridges (NULL-terminated). */
 static alb_policy *policy_make(uint32_t unikernels, uint64_t memory, ...)
