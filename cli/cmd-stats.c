@@ -56,6 +56,12 @@ static void timed_close(void *userdata)
 	close(t->fd);
 }
 
+static void timed_set_timeout(void *userdata, int ms)
+{
+	struct timed_fd *t = userdata;
+	t->timeout_ms = ms;
+}
+
 static int connect_stats(struct cli *cli, struct timed_fd *t, alb_client **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -75,8 +81,11 @@ static int connect_stats(struct cli *cli, struct timed_fd *t, alb_client **ret)
 	}
 	t->fd = fd;
 	t->timeout_ms = -1;
-	const struct alb_client_transport tr = {
-	    .read = timed_read, .write = timed_write, .close = timed_close, .userdata = t};
+	const struct alb_client_transport tr = {.read = timed_read,
+						.write = timed_write,
+						.close = timed_close,
+						.set_read_timeout = timed_set_timeout,
+						.userdata = t};
 	if (alb_client_new(cli->ctx, &tr, ret) < 0)
 		return cli_error(EXIT_FAILED, "out of memory");
 	return EXIT_OK;
@@ -240,7 +249,9 @@ int cli_run_stats(struct cli *cli, alb_msg *msg, bool follow)
 		round = s->time_us;
 		_cleanup_(alb_name_freep) alb_name *full = NULL;
 		const alb_name *shown = m->name;
-		if (path && alb_name_prepend_path(cli->ctx, name, m->name, &full) >= 0)
+		/* Remotely the domain comes from the certificate: the reply names it. */
+		const alb_name *base = alb_client_is_remote(client) ? reply->name : name;
+		if (path && alb_name_prepend_path(cli->ctx, base, m->name, &full) >= 0)
 			shown = full;
 		if (cli->json && follow) {
 			struct json one;
@@ -256,7 +267,8 @@ int cli_run_stats(struct cli *cli, alb_msg *msg, bool follow)
 		any = true;
 		if (!follow && !path)
 			break;
-		tfd.timeout_ms = follow ? -1 : ROUND_IDLE_MS;
+		/* Locally and over TLS alike. */
+		(void)alb_client_set_read_timeout(client, follow ? -1 : ROUND_IDLE_MS);
 	}
 	if (cli->json && !follow) {
 		json_array_close(&j);

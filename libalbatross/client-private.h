@@ -32,6 +32,8 @@ struct alb_client_transport {
 	void (*close)(void *userdata);
 	/* 1 if bytes can be read now without blocking, else 0; may be NULL. */
 	int (*pending)(void *userdata);
+	/* Reads wait at most ms (-1: forever), then fail with -ETIMEDOUT; may be NULL. */
+	void (*set_read_timeout)(void *userdata, int ms);
 	void *userdata;
 };
 
@@ -78,6 +80,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(alb_client *, alb_client_free);
 int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *cert_path,
 			   const char *key_path, const char *server_ca_path, uint32_t timeout_ms,
 			   alb_client **ret);
+
+/* Reads wait at most ms (-1: forever): -ETIMEDOUT from receiving. -EOPNOTSUPP if the
+ * transport cannot. */
+int alb_client_set_read_timeout(alb_client *client, int ms);
 
 /* Makes the client remote (above). */
 void alb_client_set_remote(alb_client *client);

@@ -390,6 +390,14 @@ static int send_command(alb_client *client, alb_msg *msg)
 	return alb_client_send(client, msg);
 }
 
+int alb_client_set_read_timeout(alb_client *client, int ms)
+{
+	if (!client->transport.set_read_timeout)
+		return -EOPNOTSUPP;
+	client->transport.set_read_timeout(client->transport.userdata, ms);
+	return 0;
+}
+
 void alb_client_set_remote(alb_client *client)
 {
 	client->remote = true;

@@ -1044,11 +1044,29 @@ struct tls_transport {
 	gnutls_session_t tls;
 	gnutls_certificate_credentials_t cred;
 	int fd;
+	int timeout_ms; /* of a read, -1: none */
 };
+
+static void tls_set_read_timeout(void *userdata, int ms)
+{
+	struct tls_transport *t = userdata;
+	t->timeout_ms = ms;
+}
 
 static ssize_t tls_read(void *userdata, void *buf, size_t len)
 {
 	struct tls_transport *t = userdata;
+	if (t->timeout_ms >= 0 && gnutls_record_check_pending(t->tls) == 0) {
+		struct pollfd p = {.fd = t->fd, .events = POLLIN};
+		int n;
+		do
+			n = poll(&p, 1, t->timeout_ms);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+	}
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->tls, buf, len);
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
@@ -1225,10 +1243,12 @@ int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *ce
 	if (!t)
 		return -ENOMEM;
 	t->fd = -1;
+	t->timeout_ms = -1;
 	struct alb_client_transport tr = {.read = tls_read,
 					  .write = tls_write,
 					  .close = tls_close,
 					  .pending = tls_pending,
+					  .set_read_timeout = tls_set_read_timeout,
 					  .userdata = t};
 	/* The credentials first: a file that cannot be used is not worth a connection. */
 	if (gnutls_certificate_allocate_credentials(&t->cred) < 0) {
