@@ -370,6 +370,12 @@ def garbage_extension_refused():
     r = gnutls_cli(d, 'g.pem', 'g.key')
     check('Handshake was completed' in r.stdout and 'extension' in r.stdout,
           r.stdout + r.stderr)
+    # A leaf whose name is not a label: refused, with the name in the message.
+    certtool_sign(d, 'badname', S.alice, 'alice', [
+        'cn = "bad name!"', 'tls_www_client', 'signing_key', 'expiration_days = 1',
+        f'add_extension = "{OID} octet_string(0x{ext_hex({"version": 1, "command": {"op": "unikernel-info"}})})"'])
+    got = raw_session(d, 'badname', b'')
+    check(b'bad name!' in got and b'label' in got, got)
     S.serving()
 
 
