@@ -346,7 +346,8 @@ struct session {
 	alb_frame_reader *from_daemon;
 	uint8_t *out; /* a frame on its way to the daemon */
 	size_t out_len, out_off;
-	char who[160]; /* the leaf's name and path, for messages */
+	char who[160];			   /* the leaf's name and path, for messages */
+	char behalf[ALB_ON_BEHALF_OF_MAX]; /* the commands' on-behalf-of: leaf, serial, peer */
 };
 
 static uint64_t now_ms(void)
@@ -596,6 +597,8 @@ static int install_policies(struct session *s, const alb_x509_grant *grant)
 		    (r = alb_policy_dup(policy, &m->cmd.policy)) < 0)
 			return r;
 		m->cmd.kind = ALB_CMD_POLICY_ADD;
+		if (s->behalf[0] && !(m->cmd.on_behalf_of = strdup(s->behalf)))
+			return -ENOMEM;
 		ps = alb_name_to_string(path);
 		if ((r = daemon_queue(s, m)) < 0)
 			return r;
@@ -893,6 +896,18 @@ static int evaluate_peer(struct session *s, alb_x509_grant **ret)
 	for (char *c = s->who; *c; c++)
 		if (*c < 0x20 || *c > 0x7e)
 			*c = '?';
+	/* Who the commands run for, in albatrossd's event log: the leaf by name and serial
+	 * (what a CRL names), and where it came from. */
+	uint8_t serial[40];
+	size_t serial_len = sizeof(serial);
+	char hex[2 * sizeof(serial) + 1] = "";
+	if (gnutls_x509_crt_get_serial(chain->crts[0], serial, &serial_len) >= 0)
+		for (size_t i = 0; i < serial_len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", serial[i]);
+	char name[80];
+	snprintf(name, sizeof(name), "%.*s", (int)strlen(s->who) - 2, s->who + 1);
+	snprintf(s->behalf, sizeof(s->behalf), "certificate '%s' serial %s from %s", name,
+		 hex[0] ? hex : "?", s->peer);
 	r = alb_x509_chain_evaluate(s->ctx, chain, s->ep->anchor, ret);
 	if (r < 0)
 		return session_fail(s, 0,
@@ -995,6 +1010,9 @@ ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_f
 	if ((r = msg_copy(s.ctx, alb_x509_grant_get_command(grant), &cmd)) < 0)
 		goto bye;
 	cmd->seq = ALB_TLS_COMMAND_SEQ;
+	/* Whatever the certificate says of whom it runs for is replaced by what we know. */
+	free(cmd->cmd.on_behalf_of);
+	cmd->cmd.on_behalf_of = s.behalf[0] ? strdup(s.behalf) : NULL;
 	if ((cmd->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
 	     cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE) &&
 	    !cmd->cmd.config->has_digest) {

@@ -892,8 +892,9 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		s->discarding = false; /* a client that stopped without an end frame */
 	}
 	if (s->upload) {
-		snprintf(vmm->identity, sizeof(vmm->identity), "uid %u",
-			 (unsigned)alb_conn_peer_uid(conn));
+		const char *who = s->upload->cmd.on_behalf_of;
+		snprintf(vmm->identity, sizeof(vmm->identity), "uid %u%s%s",
+			 (unsigned)alb_conn_peer_uid(conn), who ? " for " : "", who ? who : "");
 		int r = upload_data(s, msg);
 		vmm->identity[0] = '\0';
 		return r;
@@ -906,7 +907,12 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		return -EPROTO;
 	}
 	alb_ctx_clear_error(vmm->ctx);
-	snprintf(vmm->identity, sizeof(vmm->identity), "uid %u", (unsigned)alb_conn_peer_uid(conn));
+	if (cmd->cmd.on_behalf_of)
+		snprintf(vmm->identity, sizeof(vmm->identity), "uid %u for %s",
+			 (unsigned)alb_conn_peer_uid(conn), cmd->cmd.on_behalf_of);
+	else
+		snprintf(vmm->identity, sizeof(vmm->identity), "uid %u",
+			 (unsigned)alb_conn_peer_uid(conn));
 	int r;
 	switch (cmd->cmd.kind) {
 	case ALB_CMD_UNIKERNEL_INFO:

@@ -58,8 +58,8 @@ struct uk {
 	bool stopping;			    /* shutdown: keep it in the state */
 	alb_unikernel_config *restart_with; /* restart command: start again with this */
 	struct waiter *waiters;
-	struct alb_log_event *created_event; /* sent when the first start succeeds */
-	char destroyed_by[64];		     /* the identity of the destroy command */
+	struct alb_log_event *created_event;	      /* sent when the first start succeeds */
+	char destroyed_by[64 + ALB_ON_BEHALF_OF_MAX]; /* the identity of the destroy command */
 };
 
 struct vmm_block {
@@ -92,7 +92,9 @@ struct alb_vmm {
 	struct alb_state *unrestored;
 	struct alb_server *server;
 	struct alb_peer *console, *log, *stats;
-	char identity[64]; /* who asked for what is being done now; "" for albatrossd itself */
+	/* who asked for what is being done now ("uid 0", "uid 998 for certificate ..."); ""
+	 * for albatrossd itself */
+	char identity[64 + ALB_ON_BEHALF_OF_MAX];
 	bool started;
 	void (*shutdown_done)(alb_vmm *vmm, void *userdata);
 	void *shutdown_userdata;

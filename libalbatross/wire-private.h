@@ -17,6 +17,7 @@
 
 /* Bounds that the decoder enforces (besides those of name.h, policy.h, unikernel.h). */
 #define ALB_WIRE_STRING_MAX   4096u  /* messages, identities, paths */
+#define ALB_ON_BEHALF_OF_MAX  256u   /* a command's on-behalf-of */
 #define ALB_WIRE_LIST_MAX     65536u /* entries of an info reply */
 #define ALB_HISTORY_MAX	      65536u /* lines or events asked for */
 #define ALB_CONSOLE_LINE_MAX  65536u /* bytes of one console line on the wire */
@@ -113,6 +114,9 @@ struct alb_cmd {
 	uint32_t n_taps;
 	/* log event */
 	struct alb_log_event *event;
+	/* any command, optional: whom it runs for, when a daemon passes on a remote
+	 * client's command (the TLS endpoint); part of the identity that is logged */
+	char *on_behalf_of;
 };
 
 enum alb_unikernel_state {

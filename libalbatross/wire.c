@@ -425,6 +425,7 @@ enum {
 	C_TAPS,
 	C_EVENT,
 	C_FOLLOW,
+	C_ON_BEHALF_OF,
 	C_N,
 };
 
@@ -436,24 +437,38 @@ static const struct key_def command_keys[C_N] = {
     [C_SINCE] = {"since", true},   [C_COUNT] = {"count", true},
     [C_FIFO] = {"fifo"},	   [C_PID] = {"pid"},
     [C_TAPS] = {"taps"},	   [C_EVENT] = {"event"},
-    [C_FOLLOW] = {"follow", true},
+    [C_FOLLOW] = {"follow", true}, [C_ON_BEHALF_OF] = {"on-behalf-of", true},
 };
 
+/* Every command may say whom it runs for (the TLS endpoint's client): ANY. */
+#define ANY BIT(C_ON_BEHALF_OF)
 static const uint32_t command_fields[ELEMENTSOF(command_names)] = {
-    [ALB_CMD_UNIKERNEL_CREATE] = BIT(C_CONFIG),
-    [ALB_CMD_UNIKERNEL_FORCE_CREATE] = BIT(C_CONFIG),
-    [ALB_CMD_UNIKERNEL_RESTART] = BIT(C_ARGUMENTS),
-    [ALB_CMD_UNIKERNEL_GET] = BIT(C_COMPRESS),
-    [ALB_CMD_POLICY_ADD] = BIT(C_POLICY),
-    [ALB_CMD_BLOCK_ADD] = BIT(C_SIZE) | BIT(C_SECTOR_SIZE) | BIT(C_DATA_SIZE) | BIT(C_COMPRESSED),
-    [ALB_CMD_BLOCK_SET] = BIT(C_DATA_SIZE) | BIT(C_COMPRESSED),
-    [ALB_CMD_BLOCK_DUMP] = BIT(C_COMPRESS),
-    [ALB_CMD_CONSOLE_SUBSCRIBE] = BIT(C_SINCE) | BIT(C_COUNT) | BIT(C_FOLLOW),
-    [ALB_CMD_LOG_SUBSCRIBE] = BIT(C_SINCE) | BIT(C_COUNT) | BIT(C_FOLLOW),
-    [ALB_CMD_CONSOLE_ADD] = BIT(C_FIFO),
-    [ALB_CMD_STATS_ADD] = BIT(C_PID) | BIT(C_TAPS),
-    [ALB_CMD_LOG_EVENT] = BIT(C_EVENT),
+    [ALB_CMD_UNIKERNEL_INFO] = ANY,
+    [ALB_CMD_UNIKERNEL_CREATE] = ANY | BIT(C_CONFIG),
+    [ALB_CMD_UNIKERNEL_FORCE_CREATE] = ANY | BIT(C_CONFIG),
+    [ALB_CMD_UNIKERNEL_DESTROY] = ANY,
+    [ALB_CMD_UNIKERNEL_RESTART] = ANY | BIT(C_ARGUMENTS),
+    [ALB_CMD_UNIKERNEL_GET] = ANY | BIT(C_COMPRESS),
+    [ALB_CMD_POLICY_INFO] = ANY,
+    [ALB_CMD_POLICY_ADD] = ANY | BIT(C_POLICY),
+    [ALB_CMD_POLICY_REMOVE] = ANY,
+    [ALB_CMD_BLOCK_INFO] = ANY,
+    [ALB_CMD_BLOCK_ADD] =
+	ANY | BIT(C_SIZE) | BIT(C_SECTOR_SIZE) | BIT(C_DATA_SIZE) | BIT(C_COMPRESSED),
+    [ALB_CMD_BLOCK_REMOVE] = ANY,
+    [ALB_CMD_BLOCK_SET] = ANY | BIT(C_DATA_SIZE) | BIT(C_COMPRESSED),
+    [ALB_CMD_BLOCK_DUMP] = ANY | BIT(C_COMPRESS),
+    [ALB_CMD_CONSOLE_SUBSCRIBE] = ANY | BIT(C_SINCE) | BIT(C_COUNT) | BIT(C_FOLLOW),
+    [ALB_CMD_CONSOLE_LIST_INACTIVE] = ANY,
+    [ALB_CMD_STATS_SUBSCRIBE] = ANY,
+    [ALB_CMD_LOG_SUBSCRIBE] = ANY | BIT(C_SINCE) | BIT(C_COUNT) | BIT(C_FOLLOW),
+    [ALB_CMD_CONSOLE_ADD] = ANY | BIT(C_FIFO),
+    [ALB_CMD_STATS_ADD] = ANY | BIT(C_PID) | BIT(C_TAPS),
+    [ALB_CMD_STATS_REMOVE] = ANY,
+    [ALB_CMD_LOG_EVENT] = ANY | BIT(C_EVENT),
+    [ALB_CMD_TENDERS_INFO] = ANY,
 };
+#undef ANY
 
 static const struct variant command_variant = {
     "op", command_names, ELEMENTSOF(command_names), command_fields, command_keys, C_N,
@@ -495,6 +510,9 @@ static bool command_put(cbor_item_t *map, const void *obj, size_t id, const char
 		return alb_cbor_put(map, key, alb_cbor_strv(cmd->taps, cmd->n_taps));
 	case C_FOLLOW: /* only true is written: absent means false */
 		return !cmd->history.follow || alb_cbor_put(map, key, alb_cbor_bool(true));
+	case C_ON_BEHALF_OF:
+		return !cmd->on_behalf_of ||
+		       alb_cbor_put(map, key, alb_cbor_text(cmd->on_behalf_of));
 	default: /* C_EVENT */
 		return alb_cbor_put(map, key, event_to_cbor(cmd->event));
 	}
@@ -566,8 +584,13 @@ static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *
 						 &cmd->taps, &cmd->n_taps)) < 0) ||
 	    (v[C_EVENT] && (r = event_from_cbor(ctx, v[C_EVENT], p[C_EVENT], &cmd->event)) < 0) ||
 	    (v[C_FOLLOW] &&
-	     (r = alb_cbor_get_bool(ctx, v[C_FOLLOW], p[C_FOLLOW], &cmd->history.follow)) < 0))
+	     (r = alb_cbor_get_bool(ctx, v[C_FOLLOW], p[C_FOLLOW], &cmd->history.follow)) < 0) ||
+	    (v[C_ON_BEHALF_OF] &&
+	     (r = alb_cbor_get_text(ctx, v[C_ON_BEHALF_OF], p[C_ON_BEHALF_OF], ALB_ON_BEHALF_OF_MAX,
+				    &cmd->on_behalf_of)) < 0))
 		return r;
+	if (v[C_ON_BEHALF_OF] && !cmd->on_behalf_of[0])
+		return alb_error(ctx, EBADMSG, "%s: empty", p[C_ON_BEHALF_OF]);
 	/* One encoding per message: absent is false, so false is not written. */
 	if (v[C_FOLLOW] && !cmd->history.follow)
 		return alb_error(ctx, EBADMSG, "%s: false is written by leaving the key out",
@@ -589,6 +612,7 @@ void alb_cmd_clear(struct alb_cmd *cmd)
 	alb_strv_free(cmd->argv);
 	alb_policy_free(cmd->policy);
 	free(cmd->fifo);
+	free(cmd->on_behalf_of);
 	alb_strv_free(cmd->taps);
 	alb_log_event_free(cmd->event);
 	*cmd = (struct alb_cmd){0};

@@ -116,6 +116,10 @@ class Setup:
     def client(self, *args, cwd=None, rc=0, timeout=60):
         return run([PATHS['client']] + list(args), cwd or self.pki, rc=rc, timeout=timeout)
 
+    def local_log(self, name):
+        return run([PATHS['client'], '--rundir', self.d.rundir, 'log', name, '--json'],
+                   self.dir).stdout
+
     def local(self, *args, rc=0):
         return run([PATHS['client'], '--socket', self.d.socket] + list(args), self.dir, rc=rc)
 
@@ -233,8 +237,16 @@ def delegation_walk():
     S.remote(S.alice, None, 'destroy', 'hello')
     check(json.loads(S.local('info', 'alice:', '--json').stdout) == [], 'hello is gone')
     check(json.loads(S.remote(S.alice, None, 'info', '--json').stdout) == [], 'remote info')
-    # The endpoint's log names the client and what it ran.
+    # The endpoint's log names the client and what it ran; albatrossd's event log says
+    # which certificate (name and serial, as a CRL would) created and destroyed hello.
     check('unikernel-create alice:hello' in S.endpoint_log(), S.endpoint_log()[-1000:])
+    events = json.loads(S.local_log('alice:hello'))
+    ids = {e['kind']: e.get('identity', '') for e in events}
+    with open(os.path.join(S.pki, 'certs.db')) as f:
+        serial = [line.split()[0] for line in f if line.split()[1:] == ['hello']][-1]
+    check(f"certificate 'hello' serial {serial.lower()}" in ids.get('unikernel-created', ''),
+          (ids, serial))
+    check("certificate 'hello'" in ids.get('unikernel-destroyed', ''), ids)
 
 
 @tap.case
