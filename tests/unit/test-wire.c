@@ -145,6 +145,9 @@ static alb_msg *sample_command(int command, int variant)
 	struct alb_cmd *cmd = &msg->cmd;
 
 	cmd->kind = command;
+	/* Any command may say whom it runs for: variant 2 does. */
+	if (variant == 2)
+		cmd->on_behalf_of = strdup("certificate 'hello' serial 0a0b from 192.0.2.7:50312");
 	switch (command) {
 	case ALB_CMD_UNIKERNEL_CREATE:
 	case ALB_CMD_UNIKERNEL_FORCE_CREATE:
@@ -402,6 +405,7 @@ static void assert_cmd_eq(const struct alb_cmd *a, const struct alb_cmd *b)
 	ck_assert_uint_eq(a->history.count, b->history.count);
 	ck_assert_int_eq(a->history.follow, b->history.follow);
 	assert_opt_str_eq(a->fifo, b->fifo);
+	assert_opt_str_eq(a->on_behalf_of, b->on_behalf_of);
 	ck_assert_uint_eq(a->pid, b->pid);
 	assert_strv_eq(a->taps, a->n_taps, b->taps, b->n_taps);
 	assert_event_eq(a->event, b->event);
@@ -535,6 +539,30 @@ START_TEST(test_round_trip_commands)
 	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_TENDERS_INFO; command++)
 		for (int variant = 0; variant < 3; variant++)
 			round_trip(sample_command(command, variant));
+}
+END_TEST
+
+START_TEST(test_on_behalf_of_bounds)
+{
+	uint8_t *buf = NULL;
+	uint64_t len;
+	alb_msg *msg = new_msg(ALB_MSG_COMMAND, "alice:hello"), *out = NULL;
+
+	msg->cmd.kind = ALB_CMD_UNIKERNEL_DESTROY;
+	/* Empty and over 256 bytes: the encoder refuses what the decoder would. */
+	msg->cmd.on_behalf_of = strdup("");
+	ck_assert_int_lt(alb_msg_encode(test_ctx, msg, &buf, &len), 0);
+	free(msg->cmd.on_behalf_of);
+	msg->cmd.on_behalf_of = calloc(1, ALB_ON_BEHALF_OF_MAX + 2);
+	memset(msg->cmd.on_behalf_of, 'x', ALB_ON_BEHALF_OF_MAX + 1);
+	ck_assert_int_lt(alb_msg_encode(test_ctx, msg, &buf, &len), 0);
+	msg->cmd.on_behalf_of[ALB_ON_BEHALF_OF_MAX] = '\0';
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, msg, &buf, &len));
+	ck_assert_alb_ok(test_ctx, alb_msg_decode(test_ctx, buf, len, &out));
+	ck_assert_uint_eq(strlen(out->cmd.on_behalf_of), ALB_ON_BEHALF_OF_MAX);
+	alb_free(buf);
+	alb_msg_free(out);
+	alb_msg_free(msg);
 }
 END_TEST
 
@@ -1447,6 +1475,7 @@ static Suite *wire_suite(void)
 	tc = tcase_create("round-trip");
 	tcase_add_checked_fixture(tc, tc_ctx_setup, tc_ctx_teardown);
 	tcase_add_test(tc, test_round_trip_commands);
+	tcase_add_test(tc, test_on_behalf_of_bounds);
 	tcase_add_test(tc, test_round_trip_replies);
 	tcase_add_test(tc, test_round_trip_data);
 	tcase_add_test(tc, test_accessors);
