@@ -501,6 +501,36 @@ static int block_unused(alb_vmm *vmm, const alb_name *name, struct vmm_block **r
 	return 0;
 }
 
+/*
+ * The block device of a block-add: registered, its file made (filled from upload,
+ * zlib-compressed if the command says so; NULL: zeros), the state written, the event
+ * sent, the reply queued. On failure nothing of it stays.
+ */
+static int block_create(struct session *s, const alb_msg *cmd, const char *upload)
+{
+	alb_vmm *vmm = s->vmm;
+	uint64_t mb = cmd->cmd.block_size_mb;
+	char file[PATH_MAX];
+	int r;
+
+	if ((r = vmm_block_path(vmm, cmd->name, file)) < 0 ||
+	    (r = vmm_block_add(vmm, cmd->name, mb, cmd->cmd.sector_size)) < 0)
+		return r;
+	if ((r = block_create_file(vmm, file, mb)) < 0 ||
+	    (upload && (r = block_fill(vmm, upload, cmd->cmd.compressed, file, mb)) < 0))
+		goto undo;
+	if ((r = vmm_save(vmm)) < 0) {
+		r = alb_error(vmm->ctx, -r, "the state file could not be written");
+		goto undo;
+	}
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
+	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
+undo:
+	unlink(file);
+	vmm_block_forget(vmm, cmd->name);
+	return r;
+}
+
 static int finish_block(struct session *s, const alb_msg *cmd)
 {
 	alb_vmm *vmm = s->vmm;
@@ -520,23 +550,7 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 			   ? r
 			   : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device written");
 	}
-	/* block-add with data */
-	if ((r = vmm_block_add(vmm, cmd->name, cmd->cmd.block_size_mb, cmd->cmd.sector_size)) < 0)
-		return r;
-	if ((r = block_create_file(vmm, file, cmd->cmd.block_size_mb)) < 0 ||
-	    (r = block_fill(vmm, s->upload_path, cmd->cmd.compressed, file,
-			    cmd->cmd.block_size_mb)) < 0) {
-		unlink(file);
-		vmm_block_forget(vmm, cmd->name);
-		return r;
-	}
-	if ((r = vmm_save(vmm)) < 0) {
-		unlink(file);
-		vmm_block_forget(vmm, cmd->name);
-		return alb_error(vmm->ctx, -r, "the state file could not be written");
-	}
-	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
-	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
+	return block_create(s, cmd, s->upload_path);
 }
 
 static int cmd_block_add(struct session *s, alb_msg **cmdp)
@@ -564,19 +578,7 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 		snprintf(dir, sizeof(dir), "%s/block", vmm->dbdir);
 		return upload_begin(s, cmdp, dir, cmd->cmd.data_size);
 	}
-	if ((r = vmm_block_add(vmm, cmd->name, cmd->cmd.block_size_mb, cmd->cmd.sector_size)) < 0)
-		return r;
-	if ((r = block_create_file(vmm, file, cmd->cmd.block_size_mb)) < 0) {
-		vmm_block_forget(vmm, cmd->name);
-		return r;
-	}
-	if ((r = vmm_save(vmm)) < 0) {
-		unlink(file);
-		vmm_block_forget(vmm, cmd->name);
-		return alb_error(vmm->ctx, -r, "the state file could not be written");
-	}
-	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, cmd->name));
-	return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
+	return block_create(s, cmd, NULL);
 }
 
 static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
