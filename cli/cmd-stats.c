@@ -8,9 +8,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "cli-private.h"
 #include "ctx-private.h"
@@ -18,78 +15,6 @@
 #define STATS_SOCKET_NAME "stats.sock"
 /* Without --follow, a round has ended when nothing more came for this long. */
 #define ROUND_IDLE_MS 1000
-
-/* A transport whose reads wait at most timeout_ms (-1: forever). */
-struct timed_fd {
-	int fd;
-	int timeout_ms;
-};
-
-static ssize_t timed_read(void *userdata, void *buf, size_t len)
-{
-	struct timed_fd *t = userdata;
-	struct pollfd p = {.fd = t->fd, .events = POLLIN};
-	int r;
-	do
-		r = poll(&p, 1, t->timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
-	ssize_t n;
-	do
-		n = read(t->fd, buf, len);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-static int timed_write(void *userdata, const void *buf, size_t len)
-{
-	struct timed_fd *t = userdata;
-	return alb_write_full(t->fd, buf, len);
-}
-
-static void timed_close(void *userdata)
-{
-	struct timed_fd *t = userdata;
-	close(t->fd);
-}
-
-static void timed_set_timeout(void *userdata, int ms)
-{
-	struct timed_fd *t = userdata;
-	t->timeout_ms = ms;
-}
-
-static int connect_stats(struct cli *cli, struct timed_fd *t, alb_client **ret)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", cli->rundir,
-			     STATS_SOCKET_NAME) >= sizeof(sa.sun_path))
-		return cli_error(EXIT_USAGE, "--rundir is too long");
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return cli_error(EXIT_CONNECT, "cannot make a socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return cli_error(EXIT_CONNECT, "Failed to connect to albatross-stats at %s: %s%s",
-				 sa.sun_path, strerror(e),
-				 e == ENOENT || e == ECONNREFUSED ? " (is albatross-stats running?)"
-								  : "");
-	}
-	t->fd = fd;
-	t->timeout_ms = -1;
-	const struct alb_client_transport tr = {.read = timed_read,
-						.write = timed_write,
-						.close = timed_close,
-						.set_read_timeout = timed_set_timeout,
-						.userdata = t};
-	if (alb_client_new(cli->ctx, &tr, ret) < 0)
-		return cli_error(EXIT_FAILED, "out of memory");
-	return EXIT_OK;
-}
 
 static void print_text(const alb_name *name, const struct alb_stats *s)
 {
@@ -201,15 +126,15 @@ int cli_run_stats(struct cli *cli, alb_msg *msg, bool follow)
 {
 	_cleanup_(alb_client_freep) alb_client *client = NULL;
 	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
-	struct timed_fd tfd = {.fd = -1};
 	const alb_name *name = msg->name;
 	bool path = alb_name_is_path(name);
+	char sock[PATH_MAX];
 	int r;
 
-	if (cli->csr || cli->destination)
-		r = cli_connect_service(cli, msg, "albatross-stats", "", &client);
-	else
-		r = connect_stats(cli, &tfd, &client);
+	if ((size_t)snprintf(sock, sizeof(sock), "%s/%s", cli->rundir, STATS_SOCKET_NAME) >=
+	    sizeof(sock))
+		return cli_error(EXIT_USAGE, "--rundir is too long");
+	r = cli_connect_service(cli, msg, "albatross-stats", sock, &client);
 	if (r != EXIT_OK || !client)
 		return r;
 	r = alb_client_request(client, msg, &reply);

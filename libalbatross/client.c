@@ -31,16 +31,29 @@ struct alb_client {
 	bool endpoint_refused; /* the TLS endpoint refused the session */
 };
 
-/* The Unix socket transport: userdata is the fd + 1 (so that fd 0 is not NULL). */
-static int transport_fd(void *userdata)
-{
-	return (int)((intptr_t)userdata - 1);
-}
+/* The socket transport: the fd, and how long a read waits (-1: forever). */
+struct fd_transport {
+	int fd;
+	int timeout_ms;
+};
 
 static ssize_t fd_read(void *userdata, void *buf, size_t len)
 {
+	struct fd_transport *t = userdata;
+
+	if (t->timeout_ms >= 0) {
+		struct pollfd p = {.fd = t->fd, .events = POLLIN};
+		int n;
+		do
+			n = poll(&p, 1, t->timeout_ms);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+	}
 	for (;;) {
-		ssize_t n = read(transport_fd(userdata), buf, len);
+		ssize_t n = read(t->fd, buf, len);
 		if (n >= 0)
 			return n;
 		if (errno != EINTR)
@@ -50,7 +63,7 @@ static ssize_t fd_read(void *userdata, void *buf, size_t len)
 
 static int fd_write(void *userdata, const void *buf, size_t len)
 {
-	int fd = transport_fd(userdata);
+	int fd = ((struct fd_transport *)userdata)->fd;
 	size_t done = 0;
 
 	while (done < len) {
@@ -70,15 +83,23 @@ static int fd_write(void *userdata, const void *buf, size_t len)
 
 static void fd_close(void *userdata)
 {
-	close(transport_fd(userdata));
+	struct fd_transport *t = userdata;
+
+	close(t->fd);
+	free(t);
 }
 
 static int fd_pending(void *userdata)
 {
-	struct pollfd p = {.fd = transport_fd(userdata), .events = POLLIN};
+	struct pollfd p = {.fd = ((struct fd_transport *)userdata)->fd, .events = POLLIN};
 	int n = poll(&p, 1, 0);
 
 	return n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+}
+
+static void fd_set_read_timeout(void *userdata, int ms)
+{
+	((struct fd_transport *)userdata)->timeout_ms = ms;
 }
 
 int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, alb_client **ret)
@@ -113,12 +134,19 @@ int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret)
 {
 	if (fd < 0)
 		return -EINVAL;
+	struct fd_transport *ft = malloc(sizeof(*ft));
+	if (!ft) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*ft = (struct fd_transport){.fd = fd, .timeout_ms = -1};
 	struct alb_client_transport t = {
 	    .read = fd_read,
 	    .write = fd_write,
 	    .close = fd_close,
 	    .pending = fd_pending,
-	    .userdata = (void *)((intptr_t)fd + 1),
+	    .set_read_timeout = fd_set_read_timeout,
+	    .userdata = ft,
 	};
 	return alb_client_new(ctx, &t, ret);
 }
