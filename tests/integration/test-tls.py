@@ -710,6 +710,23 @@ def concurrent_sessions():
     check(time.monotonic() - t0 < 15, 'the idle clients were dropped')
     S.serving()
 
+    # Every session's process is gone (reaped), and no one-step signing left its
+    # temporary key behind.
+    def children(pid):
+        out = []
+        for d in os.listdir('/proc'):
+            try:
+                with open(f'/proc/{d}/stat') as f:
+                    if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
+                        out.append(d)
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+    wait_for(lambda: not children(S.endpoint.pid), 10, 'the sessions to be reaped')
+    tmp = os.environ.get('TMPDIR', '/tmp')
+    check(not [f for f in os.listdir(tmp) if f.startswith('albatross-client.')],
+          'a temporary key directory was left')
+
 
 @tap.case
 def inetd_and_socket_activation():
