@@ -168,7 +168,8 @@ int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_l
 	return 0;
 }
 
-/* Runs argv[0] --version with a 5 s bound and collects at most 4 KiB of stdout. */
+/* Runs argv[0] --version with a 5 s bound and collects at most 4 KiB of what it prints. The
+ * real tenders print it on stderr (older ones on stdout): both streams go to one pipe. */
 static int run_version(alb_ctx *ctx, const char *path, char out[4096])
 {
 	int p[2];
@@ -183,7 +184,7 @@ static int run_version(alb_ctx *ctx, const char *path, char out[4096])
 	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)
+		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
 			_exit(127);
 		execl(path, path, "--version", (char *)NULL);
 		_exit(127);
