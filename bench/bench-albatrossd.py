@@ -23,9 +23,9 @@ cycles = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 albatrossd = os.path.join(build, 'daemon', 'albatrossd')
 client = os.path.join(build, 'cli', 'albatross-client')
 tender_dir = os.path.join(build, 'tests', 'tender')
-hvt = os.path.join(tender_dir, 'solo5-hvt')
+spt = os.path.join(tender_dir, 'solo5-spt')
 work = tempfile.mkdtemp(prefix='alb-bench-')
-img = os.path.join(work, 'img.hvt')
+img = os.path.join(work, 'img.spt')
 subprocess.run([os.path.join(tender_dir, 'mkimage'), img], check=True)
 sock = os.path.join(work, 'run', 'albatrossd.sock')
 
@@ -60,7 +60,7 @@ try:
         via.append(time.perf_counter() - t0)
     for i in range(cycles):
         t0 = time.perf_counter()
-        p = subprocess.Popen([hvt, '--mem=32', '--', img, '--run'], stdout=subprocess.PIPE,
+        p = subprocess.Popen([spt, '--mem=32', '--', img, '--run'], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL)
         # up once it has printed its first console line; then stopped as destroy does
         p.stdout.readline()

@@ -30,9 +30,9 @@ tender_dir = os.path.join(build, 'tests', 'tender')
 work = tempfile.mkdtemp(prefix='alb-bench-tls-')
 pki = os.path.join(work, 'pki')
 os.makedirs(pki)
-img = os.path.join(work, 'img.hvt')
+img = os.path.join(work, 'img.spt')
 subprocess.run([os.path.join(tender_dir, 'mkimage'), img], check=True)
-big = os.path.join(work, 'big.hvt')
+big = os.path.join(work, 'big.spt')
 with open(img, 'rb') as f, open(big, 'wb') as g:
     g.write(f.read())
     g.write(os.urandom(size_mb << 20))  # ELF notes first; the rest is payload

@@ -47,11 +47,17 @@ static size_t utf8_seq(const uint8_t *s, size_t len, uint32_t *ret_cp)
 	return n;
 }
 
-/* Text output: printable characters as they are; backslash, control characters
- * (C0, DEL, C1) and bytes that are not UTF-8 escaped, so that a unikernel's
- * output cannot drive the terminal. */
+/*
+ * Text output, as journalctl prints a message: the bytes as they are, except
+ * what would drive the terminal. Control characters other than tab (C0, DEL
+ * and C1) are escaped C-style (\r, \a, \x1b, \u0085), and so is every byte
+ * that is not part of valid UTF-8 (\xNN). A backslash is printed as it is, so
+ * the Solo5 banner looks as the unikernel drew it.
+ */
 static void print_escaped(FILE *f, const uint8_t *s, size_t len)
 {
+	static const char named[] = {
+	    ['\a'] = 'a', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\v'] = 'v'};
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
 		size_t n = utf8_seq(s + i, len - i, &cp);
@@ -60,13 +66,9 @@ static void print_escaped(FILE *f, const uint8_t *s, size_t len)
 			i++;
 			continue;
 		}
-		if (cp == '\\')
-			fputs("\\\\", f);
-		else if (cp == '\t')
-			fputs("\\t", f);
-		else if (cp == '\r')
-			fputs("\\r", f);
-		else if (cp < 0x20 || cp == 0x7f)
+		if (cp < sizeof(named) && named[cp])
+			fprintf(f, "\\%c", named[cp]);
+		else if ((cp < 0x20 && cp != '\t') || cp == 0x7f)
 			fprintf(f, "\\x%02x", cp);
 		else if (cp >= 0x80 && cp < 0xa0)
 			fprintf(f, "\\u%04x", cp);
@@ -158,6 +160,8 @@ static void print_json_line(struct printer *p, const struct alb_console_line *l,
 	json_key(&p->j, "line");
 	json_string_n(&p->j, text ? text : "", text ? len : 0);
 	json_kv_bool(&p->j, "truncated", l->truncated);
+	if (l->dropped)
+		json_kv_bool(&p->j, "dropped", true);
 	if (!valid || !text) {
 		/* The exact bytes, when the text above had to replace some. */
 		_cleanup_free_ char *raw = base64(l->line, l->len);
@@ -177,7 +181,12 @@ static void print_line(struct printer *p, const struct alb_console_line *l)
 	} else {
 		fputs(ts, stdout);
 		fputc(' ', stdout);
+		/* albatross's own note, not the unikernel's output: set apart */
+		if (l->dropped)
+			fputs("[albatross: ", stdout);
 		print_escaped(stdout, l->line, l->len);
+		if (l->dropped)
+			fputc(']', stdout);
 		if (l->truncated)
 			fputs(" [truncated]", stdout);
 		fputc('\n', stdout);

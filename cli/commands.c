@@ -223,6 +223,9 @@ static void print_json(const struct alb_reply *reply)
 			json_kv_string(&j, "target", tender_name(t->target));
 			json_kv_string(&j, "version", t->version);
 			json_kv_uint(&j, "abi", t->abi);
+			json_kv_bool(&j, "usable", !t->unusable);
+			if (t->unusable)
+				json_kv_string(&j, "unusable", t->unusable);
 			json_object_close(&j);
 		}
 		json_array_close(&j);
@@ -332,7 +335,7 @@ static int print_blocks(const struct alb_reply *reply)
 
 static int print_tenders(const struct alb_reply *reply)
 {
-	static const char *const headers[] = {"NAME", "TARGET", "ABI", "VERSION", "PATH"};
+	static const char *const headers[] = {"NAME", "TARGET", "ABI", "VERSION", "USABLE", "PATH"};
 	_cleanup_(table_freep) struct table *t = table_new(ELEMENTSOF(headers), headers);
 
 	if (!t)
@@ -342,12 +345,20 @@ static int print_tenders(const struct alb_reply *reply)
 		char abi[16];
 
 		snprintf(abi, sizeof(abi), "%" PRIu32, x->abi);
-		const char *row[] = {x->name, tender_name(x->target), abi,
-				     x->version[0] ? x->version : NULL, x->path};
+		const char *row[] = {x->name,
+				     tender_name(x->target),
+				     abi,
+				     x->version[0] ? x->version : NULL,
+				     x->unusable ? "no" : "yes",
+				     x->path};
 		if (table_add_row(t, row) < 0)
 			return -ENOMEM;
 	}
 	table_print(t, stdout);
+	/* Why a tender cannot run here, after the table (the reason is a sentence). */
+	for (uint32_t i = 0; i < reply->n_tenders; i++)
+		if (reply->tenders[i].unusable)
+			printf("%s: %s\n", reply->tenders[i].name, reply->tenders[i].unusable);
 	return 0;
 }
 

@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  --rundir DIR        runtime directory (default /run/albatross): listens on\n"
-		"                      DIR/console.sock, reads FIFOs in DIR/fifo only\n"
+		"                      DIR/console.sock\n"
 		"  --socket PATH       listen on PATH instead of RUNDIR/console.sock\n"
 		"  --user USER         run as USER after binding the socket\n"
 		"  --group GROUP       run as GROUP, and the socket's group (mode 0660)\n"
@@ -135,10 +135,8 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		return daemon_unexpected_argument(NAME, argv[optind]);
 
-	char abs_run[PATH_MAX], fifo_dir[PATH_MAX + 8], sock[PATH_MAX + 16];
+	char abs_run[PATH_MAX], sock[PATH_MAX + 16];
 	rundir = daemon_absolute(rundir, abs_run, sizeof(abs_run));
-	snprintf(fifo_dir, sizeof(fifo_dir), "%s/fifo", rundir);
-	o.fifo_dir = fifo_dir;
 	if (!socket_path) {
 		snprintf(sock, sizeof(sock), "%s/console.sock", rundir);
 		socket_path = sock;
@@ -149,7 +147,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 
 	umask(0022);
-	/* A FIFO per running unikernel, a socket per subscriber: use all we may. */
+	/* A socket per subscriber: use all we may. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

@@ -49,17 +49,19 @@ static void usage(FILE *f)
 	    "Supervises Solo5 unikernels and serves albatross-client on a Unix socket.\n"
 	    "\n"
 	    "Options:\n"
-	    "  --rundir DIR         runtime directory: sockets, console FIFOs (default "
+	    "  --rundir DIR         runtime directory: the daemons' sockets (default "
 	    "/run/albatross)\n"
 	    "  --dbdir DIR          state, images and block devices (default /var/lib/albatross)\n"
 	    "  --socket PATH        the command socket (default RUNDIR/albatrossd.sock)\n"
 	    "  --tender-dir DIR     look for solo5-hvt / solo5-spt here before $PATH\n"
 	    "  --tender-user USER   run tenders as USER (taps are made owned by USER)\n"
-	    "  --group GROUP        the helper daemons' group: owns the socket and may read\n"
-	    "                       the console FIFOs\n"
+	    "  --group GROUP        the helper daemons' group: owns the socket\n"
 	    "  --stop-timeout SEC   SIGKILL a tender this long after SIGTERM (default 5)\n"
 	    "  --restart-backoff MS first restart delay, doubled up to 60 s (default 1000)\n"
 	    "  --crash-loop N/SEC   N restarts within SEC seconds is a crash loop (default 5/60)\n"
+	    "  --console-backlog KIB\n"
+	    "                       console output kept per unikernel while albatross-console\n"
+	    "                       is away or behind (default 1024; 64 MiB in all at least)\n"
 	    "  -v, --verbose        log more (repeat for debug)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
@@ -121,6 +123,7 @@ int main(int argc, char **argv)
 	    {"stop-timeout", required_argument, NULL, 'T'},
 	    {"restart-backoff", required_argument, NULL, 'B'},
 	    {"crash-loop", required_argument, NULL, 'C'},
+	    {"console-backlog", required_argument, NULL, 'K'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -128,7 +131,7 @@ int main(int argc, char **argv)
 	};
 	const char *rundir = "/run/albatross", *dbdir = "/var/lib/albatross", *socket_path = NULL,
 		   *tender_dir = NULL, *tender_user = NULL, *group = NULL;
-	unsigned long stop_timeout = 5, backoff_ms = 1000, burst = 5, window = 60;
+	unsigned long stop_timeout = 5, backoff_ms = 1000, burst = 5, window = 60, backlog_kib = 0;
 	int verbose = 0, c;
 	char *end;
 	while ((c = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
@@ -175,6 +178,14 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'K':
+			backlog_kib = strtoul(optarg, &end, 10);
+			if (*end || backlog_kib < 4 || backlog_kib > 1024 * 1024) {
+				fprintf(stderr,
+					"albatrossd: --console-backlog takes 4 to 1048576 KiB\n");
+				return EXIT_USAGE;
+			}
+			break;
 		default: {
 			int r = daemon_common_option(c, "albatrossd", usage, &verbose);
 			if (r >= 0)
@@ -209,7 +220,7 @@ int main(int argc, char **argv)
 		}
 	signal(SIGPIPE, SIG_IGN);
 	umask(0022);
-	/* Each unikernel holds a few fds (console FIFO, pidfd): use all we may. */
+	/* Each unikernel holds a few fds (console pipe, pidfd): use all we may. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -236,6 +247,11 @@ int main(int argc, char **argv)
 	alb_vmm_set_restart_backoff(d.vmm, (uint64_t)backoff_ms * 1000,
 				    60000000 > backoff_ms * 1000 ? 60000000 : backoff_ms * 1000);
 	alb_vmm_set_crash_loop(d.vmm, (uint32_t)burst, (uint64_t)window * 1000000);
+	if (backlog_kib) {
+		/* The total stays 64 MiB, or the one bound if that is more. */
+		uint64_t one = (uint64_t)backlog_kib << 10, all = UINT64_C(64) << 20;
+		alb_vmm_set_console_backlog(d.vmm, one, one > all ? one : all);
+	}
 	if (tender_user) {
 		struct passwd *pw = getpwnam(tender_user);
 		if (!pw) {

@@ -5,9 +5,9 @@
  *
  *   embed DBDIR RUNDIR TENDER_DIR IMAGE [ARG...]
  *
- * runs IMAGE (a Solo5 hvt image) as the unikernel "embedded", pinned to CPU
- * 0, with the ARGs, waits in its own poll() loop (the library's loop is one
- * fd in it) until the unikernel exits, and prints its exit code. The exit
+ * runs IMAGE (a Solo5 image for hvt or spt: its ABI note says which tender)
+ * as the unikernel "embedded", pinned to CPU 0, with the ARGs, waits in its own poll() loop (the
+ * library's loop is one fd in it) until the unikernel exits, and prints its exit code. The exit
  * status is the unikernel's (128 + N when a signal N ended it).
  */
 #include <poll.h>
@@ -40,6 +40,38 @@ static int fail(alb_ctx *ctx, const char *what)
 	return 1;
 }
 
+/* The tender an image is built for (ALB_TENDER_HVT or ALB_TENDER_SPT), from its
+ * Solo5 ABI note; a negative errno value if it is neither. */
+static int image_tender(alb_ctx *ctx, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	uint8_t *image = NULL;
+	size_t len = 0, cap = 0;
+	while (!feof(f) && !ferror(f)) {
+		if (len == cap) {
+			uint8_t *p = realloc(image, cap = cap ? 2 * cap : 1 << 16);
+			if (!p)
+				break;
+			image = p;
+		}
+		len += fread(image + len, 1, cap - len, f);
+	}
+	int err = ferror(f) || !feof(f);
+	fclose(f);
+	alb_manifest *m = NULL;
+	int r = err ? -1 : alb_manifest_read(ctx, image, len, &m);
+	free(image);
+	if (r < 0)
+		return r;
+	int target = alb_manifest_get_target(m);
+	alb_manifest_free(m);
+	return target == ALB_SOLO5_HVT	 ? ALB_TENDER_HVT
+	       : target == ALB_SOLO5_SPT ? ALB_TENDER_SPT
+					 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
@@ -60,8 +92,14 @@ int main(int argc, char **argv)
 	alb_vmm_set_event_fn(vmm, on_event, &o);
 	if (alb_vmm_start(vmm) < 0)
 		return fail(ctx, "start");
+	int tender = image_tender(ctx, argv[4]);
+	if (tender < 0) {
+		fprintf(stderr, "embed: %s: not a Solo5 image for hvt or spt\n", argv[4]);
+		return 1;
+	}
 	if (alb_name_parse(ctx, "embedded", &name) < 0 ||
 	    alb_unikernel_config_new(ctx, &config) < 0 ||
+	    alb_unikernel_config_set_tender(config, tender) < 0 ||
 	    alb_unikernel_config_add_cpuid(config, 0) < 0)
 		return fail(ctx, "configuration");
 	for (int i = 5; i < argc; i++)

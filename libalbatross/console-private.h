@@ -2,8 +2,9 @@
 /*
  * Internals of the console module: cursor queries that the service streams
  * history with, and the service itself (the protocol side of the
- * albatross-console daemon, docs/console.md): console-add from albatrossd,
- * console-subscribe and console-list-inactive from clients.
+ * albatross-console daemon, docs/console.md): console-add, console-data and
+ * console-end from albatrossd, console-subscribe and console-list-inactive from
+ * clients.
  */
 #pragma once
 
@@ -28,6 +29,12 @@ int alb_console_query_range(const alb_console *console, const alb_name *name, ui
 uint64_t alb_console_last_time(const alb_console *console, const alb_name *name);
 /* A time T such that "since T" gives the last count lines of name (0 if none). */
 uint64_t alb_console_time_of_last(const alb_console *console, const alb_name *name, uint32_t count);
+/* alb_console_deactivate(), completing a line begun at now_us (0: now): a run ended. */
+int alb_console_end_run(alb_console *console, const alb_name *name, uint64_t now_us);
+/* Stores a line flagged ALB_CONSOLE_LINE_DROPPED saying that bytes (> 0) of output were
+ * lost here, after completing a line begun. 0, -ENOENT (no active buffer), -EINVAL, -ENOMEM. */
+int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_t bytes,
+			     uint64_t now_us);
 
 /* ---- the service ------------------------------------------------------------------------ */
 
@@ -38,8 +45,6 @@ uint64_t alb_console_time_of_last(const alb_console *console, const alb_name *na
 #define ALB_CONSOLE_SUBSCRIBER_QUEUE_MAX (UINT64_C(4) << 20)
 /* History is queued in steps while less than this is queued (then on drain). */
 #define ALB_CONSOLE_HISTORY_STEP (UINT64_C(256) << 10)
-/* Bytes read from one FIFO per wakeup, so that many busy ones take turns. */
-#define ALB_CONSOLE_READ_BUDGET (UINT64_C(256) << 10)
 
 struct alb_console_service_options {
 	uint32_t lines;	       /* 0: ALB_CONSOLE_LINES_DEFAULT */
@@ -47,8 +52,6 @@ struct alb_console_service_options {
 	uint32_t inactive_max; /* per path; UINT32_MAX: ALB_CONSOLE_INACTIVE_DEFAULT */
 	uint32_t subscribers;  /* per unikernel; 0: ALB_CONSOLE_SUBSCRIBERS_DEFAULT */
 	uint64_t queue_max;    /* per subscriber; 0: ALB_CONSOLE_SUBSCRIBER_QUEUE_MAX */
-	/* console-add takes FIFOs directly in this directory only (NULL: anywhere). */
-	const char *fifo_dir;
 };
 
 struct alb_console_service;
@@ -56,7 +59,7 @@ struct alb_console_service;
 int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
 			    const struct alb_console_service_options *options,
 			    struct alb_console_service **ret);
-/* Closes every connection and FIFO. Accepts NULL. Returns NULL. */
+/* Closes every connection. Accepts NULL. Returns NULL. */
 struct alb_console_service *alb_console_service_free(struct alb_console_service *service);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_console_service *, alb_console_service_free);
 
@@ -67,6 +70,5 @@ int alb_console_service_listen_fd(struct alb_console_service *service, int fd);
 
 /* The buffers served. */
 alb_console *alb_console_service_get_console(struct alb_console_service *service);
-/* FIFOs open, subscribers connected. */
-unsigned alb_console_service_fifo_count(const struct alb_console_service *service);
+/* Subscribers connected. */
 unsigned alb_console_service_subscriber_count(const struct alb_console_service *service);

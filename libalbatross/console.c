@@ -23,7 +23,7 @@ struct line {
 	uint64_t time_us;
 	uint8_t *data; /* cap bytes allocated, len used */
 	uint32_t len, cap;
-	bool truncated;
+	uint32_t flags; /* enum alb_console_line_flags */
 };
 
 struct buffer {
@@ -180,7 +180,7 @@ static void apply_inactive_bound(alb_console *c, const alb_name *path, uint32_t 
 
 /* Stores one line (len <= line_max) and announces it. */
 static int store_line(alb_console *c, struct buffer *b, const uint8_t *data, uint32_t len,
-		      bool truncated, uint64_t now_us)
+		      uint32_t flags, uint64_t now_us)
 {
 	if (b->n == b->cap && b->cap < c->lines) {
 		/* Grow the ring while it is not full; it is contiguous from head then. */
@@ -208,7 +208,7 @@ static int store_line(alb_console *c, struct buffer *b, const uint8_t *data, uin
 		if (!d) {
 			/* Keep the slot consistent: an empty line marked truncated. */
 			len = 0;
-			truncated = true;
+			flags |= ALB_CONSOLE_LINE_TRUNCATED;
 		} else {
 			l->data = d;
 			l->cap = len;
@@ -217,12 +217,11 @@ static int store_line(alb_console *c, struct buffer *b, const uint8_t *data, uin
 	if (len)
 		memcpy(l->data, data, len);
 	l->len = len;
-	l->truncated = truncated;
+	l->flags = flags;
 	l->time_us = now_us > b->last_us ? now_us : b->last_us + 1;
 	b->last_us = l->time_us;
 	if (c->fn)
-		(void)c->fn(&b->name, l->time_us, l->data, l->len,
-			    l->truncated ? ALB_CONSOLE_LINE_TRUNCATED : 0, c->userdata);
+		(void)c->fn(&b->name, l->time_us, l->data, l->len, l->flags, c->userdata);
 	return 0;
 }
 
@@ -384,6 +383,56 @@ ALB_EXPORT int alb_console_activate(alb_console *console, const alb_name *name)
 	return 1;
 }
 
+/* Stores the line begun, if any, as it is. */
+static void complete_pending(alb_console *c, struct buffer *b, uint64_t now_us)
+{
+	if (b->pending_len > 0 && !b->discarding)
+		(void)store_line(c, b, b->pending, b->pending_len, 0, now_us);
+	b->pending_len = 0;
+	b->discarding = false;
+}
+
+int alb_console_end_run(alb_console *console, const alb_name *name, uint64_t now_us)
+{
+	if (!console)
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	struct buffer *b = lookup(console, name);
+	if (!b)
+		return -ENOENT;
+	if (!b->active)
+		return 0;
+	complete_pending(console, b, now_us ? now_us : alb_now_realtime());
+	b->active = false;
+	inactive_append(console, b);
+	apply_inactive_bound(console, name, console->inactive_max);
+	return 0;
+}
+
+int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_t bytes,
+			     uint64_t now_us)
+{
+	if (!console || bytes == 0)
+		return -EINVAL;
+	int r = check_name(console->ctx, name);
+	if (r < 0)
+		return r;
+	struct buffer *b = lookup(console, name);
+	if (!b || !b->active)
+		return alb_error(console->ctx, ENOENT, "no active console buffer for '%s'",
+				 name->label);
+	if (!now_us)
+		now_us = alb_now_realtime();
+	complete_pending(console, b, now_us);
+	char text[128];
+	int n = snprintf(text, sizeof(text), "%" PRIu64 " byte%s of console output lost here",
+			 bytes, bytes == 1 ? "" : "s");
+	uint32_t len = (uint32_t)n < console->line_max ? (uint32_t)n : console->line_max;
+	return store_line(console, b, (const uint8_t *)text, len, ALB_CONSOLE_LINE_DROPPED, now_us);
+}
+
 ALB_EXPORT int alb_console_deactivate(alb_console *console, const alb_name *name)
 {
 	if (!console)
@@ -396,10 +445,7 @@ ALB_EXPORT int alb_console_deactivate(alb_console *console, const alb_name *name
 		return -ENOENT;
 	if (!b->active)
 		return 0;
-	if (b->pending_len > 0 && !b->discarding)
-		(void)store_line(console, b, b->pending, b->pending_len, false, alb_now_realtime());
-	b->pending_len = 0;
-	b->discarding = false;
+	complete_pending(console, b, alb_now_realtime());
 	b->active = false;
 	inactive_append(console, b);
 	apply_inactive_bound(console, name, console->inactive_max);
@@ -430,15 +476,14 @@ ALB_EXPORT int alb_console_feed(alb_console *console, const alb_name *name, cons
 			/* The cut line's rest: nothing to keep. */
 		} else if (b->pending_len == 0 && nl && n <= console->line_max) {
 			/* A whole line in buf: stored without copying it twice. */
-			if ((r = store_line(console, b, p, (uint32_t)n, false, now_us)) < 0)
+			if ((r = store_line(console, b, p, (uint32_t)n, 0, now_us)) < 0)
 				return r;
 			lines++;
 		} else if (b->pending_len + n <= console->line_max) {
 			if ((r = pending_add(console, b, p, n)) < 0)
 				return r;
 			if (nl) {
-				r = store_line(console, b, b->pending, b->pending_len, false,
-					       now_us);
+				r = store_line(console, b, b->pending, b->pending_len, 0, now_us);
 				b->pending_len = 0;
 				if (r < 0)
 					return r;
@@ -449,7 +494,8 @@ ALB_EXPORT int alb_console_feed(alb_console *console, const alb_name *name, cons
 			size_t keep = console->line_max - b->pending_len;
 			if ((r = pending_add(console, b, p, keep)) < 0)
 				return r;
-			r = store_line(console, b, b->pending, b->pending_len, true, now_us);
+			r = store_line(console, b, b->pending, b->pending_len,
+				       ALB_CONSOLE_LINE_TRUNCATED, now_us);
 			b->pending_len = 0;
 			if (r < 0)
 				return r;
@@ -504,8 +550,7 @@ static int emit(const struct buffer *b, uint32_t from, alb_console_line_fn fn, v
 	int count = 0;
 	for (uint32_t i = from; i < b->n; i++) {
 		const struct line *l = line_at(b, i);
-		int r = fn(&b->name, l->time_us, l->data, l->len,
-			   l->truncated ? ALB_CONSOLE_LINE_TRUNCATED : 0, userdata);
+		int r = fn(&b->name, l->time_us, l->data, l->len, l->flags, userdata);
 		if (r < 0)
 			return r;
 		count++;
@@ -574,8 +619,7 @@ int alb_console_query_range(const alb_console *console, const alb_name *name, ui
 		const struct line *l = line_at(b, i);
 		if (l->time_us > until_us)
 			break;
-		int r = fn(&b->name, l->time_us, l->data, l->len,
-			   l->truncated ? ALB_CONSOLE_LINE_TRUNCATED : 0, userdata);
+		int r = fn(&b->name, l->time_us, l->data, l->len, l->flags, userdata);
 		if (r < 0)
 			return r;
 		count++;
@@ -655,15 +699,6 @@ oom:
 
 /* ---- the service ------------------------------------------------------------------------ */
 
-/* An open console FIFO of an active unikernel. */
-struct fifo {
-	struct alb_console_service *svc;
-	struct fifo *prev, *next;
-	alb_name name;
-	int fd;
-	alb_source *source;
-};
-
 enum { SUB_HISTORY = 1, SUB_LIVE };
 
 /* A console-subscribe in progress on a connection (its data). */
@@ -684,79 +719,11 @@ struct alb_console_service {
 	alb_loop *loop;
 	alb_console *console;
 	struct alb_server *server;
-	struct fifo *fifos;
-	unsigned n_fifos;
 	struct sub *subs_head, *subs_tail;
 	unsigned n_subs;
 	uint32_t subscribers;
 	uint64_t queue_max;
-	char *fifo_dir;
 };
-
-static void fifo_close(struct fifo *f, bool deactivate)
-{
-	struct alb_console_service *svc = f->svc;
-	f->source = alb_source_free(f->source);
-	if (f->fd >= 0)
-		close(f->fd);
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		svc->fifos = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
-	svc->n_fifos--;
-	if (deactivate)
-		(void)alb_console_deactivate(svc->console, &f->name);
-	free(f);
-}
-
-/* Reads what the FIFO has, up to the budget. 0 at end of file (the tender is gone),
- * 1 otherwise. */
-static int fifo_read(struct fifo *f)
-{
-	uint8_t buf[65536];
-	uint64_t total = 0;
-	while (total < ALB_CONSOLE_READ_BUDGET) {
-		ssize_t n = read(f->fd, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 1;
-			_cleanup_free_ char *s = alb_name_to_string(&f->name);
-			alb_log_warn(f->svc->ctx, "Failed to read the console of '%s': %s",
-				     s ? s : "?", strerror(errno));
-			return 0;
-		}
-		if (n == 0)
-			return 0;
-		(void)alb_console_feed(f->svc->console, &f->name, buf, (size_t)n, 0);
-		total += (uint64_t)n;
-	}
-	return 1;
-}
-
-static int fifo_io(alb_source *source, int fd, uint32_t events, void *userdata)
-{
-	struct fifo *f = userdata;
-	/* Without a writer, read() gives 0 at once; the kernel reports HUP only after
-	 * a writer came and went, which is the tender's exit. */
-	if (fifo_read(f) == 0 && (events & (ALB_IO_HUP | ALB_IO_ERR))) {
-		_cleanup_free_ char *s = alb_name_to_string(&f->name);
-		alb_log_info(f->svc->ctx, "The console of '%s' closed", s ? s : "?");
-		fifo_close(f, true);
-	}
-	return 0;
-}
-
-static struct fifo *fifo_find(struct alb_console_service *svc, const alb_name *name)
-{
-	for (struct fifo *f = svc->fifos; f; f = f->next)
-		if (alb_name_equal(&f->name, name))
-			return f;
-	return NULL;
-}
 
 /* ---- subscribers ---- */
 
@@ -789,6 +756,7 @@ static int send_line(struct sub *s, uint64_t time_us, const uint8_t *line, uint3
 	m->data.console.line = (uint8_t *)line; /* borrowed: taken back below */
 	m->data.console.len = len;
 	m->data.console.truncated = flags & ALB_CONSOLE_LINE_TRUNCATED;
+	m->data.console.dropped = flags & ALB_CONSOLE_LINE_DROPPED;
 	r = alb_conn_send(s->conn, m);
 	m->data.console.line = NULL;
 	if (r >= 0)
@@ -873,64 +841,45 @@ static int on_line(const alb_name *name, uint64_t time_us, const uint8_t *line, 
 
 /* ---- commands ---- */
 
-static int cmd_add(struct alb_console_service *svc, struct alb_conn *conn, const alb_msg *m)
+/*
+ * Console output from albatrossd (docs/console.md): console-add when a run of a
+ * unikernel begins, console-data with what it printed, console-end when it
+ * ended. Each may say that bytes were lost just before it (albatrossd's
+ * backlog overflowed): a line flagged ALB_CONSOLE_LINE_DROPPED notes it.
+ * Output of a run whose console-add was missed (albatross-console restarted)
+ * activates the buffer; console-end of a name without a buffer is a no-op.
+ */
+static int cmd_output(struct alb_console_service *svc, struct alb_conn *conn, const alb_msg *m)
 {
 	alb_ctx *ctx = svc->ctx;
-	const char *path = m->cmd.fifo;
+	const struct alb_cmd *c = &m->cmd;
 	uid_t uid = alb_conn_peer_uid(conn);
+	int r;
 	if (uid != 0 && uid != geteuid())
-		return alb_error(ctx, EPERM, "console-add is for albatrossd (root) only");
+		return alb_error(ctx, EPERM, "%s is for albatrossd (root) only",
+				 alb_command_to_string(c->kind));
 	if (!m->name->has_label)
-		return alb_error(ctx, EINVAL, "console-add needs a unikernel name, not a path");
-	if (path[0] != '/')
-		return alb_error(ctx, EINVAL, "the FIFO '%s' is not an absolute path", path);
-	if (svc->fifo_dir) {
-		size_t n = strlen(svc->fifo_dir);
-		if (strncmp(path, svc->fifo_dir, n) != 0 || path[n] != '/' || !path[n + 1] ||
-		    strchr(path + n + 1, '/'))
-			return alb_error(ctx, EPERM, "the FIFO '%s' is not in %s", path,
-					 svc->fifo_dir);
+		return alb_error(ctx, EINVAL, "%s needs a unikernel name, not a path",
+				 alb_command_to_string(c->kind));
+	bool exists = alb_console_is_active(svc->console, m->name) >= 0;
+	if (c->kind != ALB_CMD_CONSOLE_END || (exists && c->dropped)) {
+		if ((r = alb_console_activate(svc->console, m->name)) < 0)
+			return r;
+		if (r > 0 || c->kind == ALB_CMD_CONSOLE_ADD) {
+			_cleanup_free_ char *n = alb_name_to_string(m->name);
+			alb_log_debug(ctx, "Console of '%s' %s", n ? n : "?",
+				      c->kind == ALB_CMD_CONSOLE_ADD ? "begins" : "continues");
+		}
 	}
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return alb_error(ctx, errno, "Failed to find the FIFO '%s': %s", path,
-				 strerror(errno));
-	if (!S_ISFIFO(st.st_mode))
-		return alb_error(ctx, EINVAL, "'%s' is not a FIFO", path);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return alb_error(ctx, errno, "Failed to open the FIFO '%s': %s", path,
-				 strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
-		return alb_error(ctx, EINVAL, "'%s' is not a FIFO", path);
-	struct fifo *old = fifo_find(svc, m->name);
-	if (old) {
-		/* The same unikernel again (a restart, or albatrossd reconnecting): what
-		 * the old FIFO still holds comes first. */
-		(void)fifo_read(old);
-		fifo_close(old, false);
-	}
-	int r = alb_console_activate(svc->console, m->name);
-	if (r < 0)
+	if (c->dropped && alb_console_is_active(svc->console, m->name) == 1 &&
+	    (r = alb_console_mark_dropped(svc->console, m->name, c->dropped, c->time_us)) < 0)
 		return r;
-	struct fifo *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->svc = svc;
-	f->name = *m->name;
-	f->fd = fd;
-	if ((r = alb_loop_add_io(svc->loop, fd, ALB_IO_IN, fifo_io, f, &f->source)) < 0) {
-		free(f);
-		return alb_error(ctx, -r, "Failed to watch the FIFO '%s': %s", path, strerror(-r));
-	}
-	TAKE_FD(fd);
-	f->next = svc->fifos;
-	if (svc->fifos)
-		svc->fifos->prev = f;
-	svc->fifos = f;
-	svc->n_fifos++;
-	_cleanup_free_ char *n = alb_name_to_string(m->name);
-	alb_log_info(ctx, "Reading the console of '%s' from %s", n ? n : "?", path);
+	if (c->kind == ALB_CMD_CONSOLE_DATA &&
+	    (r = alb_console_feed(svc->console, m->name, c->output, c->output_len, c->time_us)) < 0)
+		return r;
+	if (c->kind == ALB_CMD_CONSOLE_END && exists &&
+	    (r = alb_console_end_run(svc->console, m->name, c->time_us)) < 0)
+		return r;
 	return alb_conn_send_ok(conn, m->seq, m->name, NULL);
 }
 
@@ -1043,7 +992,9 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 	int r;
 	switch (m->cmd.kind) {
 	case ALB_CMD_CONSOLE_ADD:
-		r = cmd_add(svc, conn, m);
+	case ALB_CMD_CONSOLE_DATA:
+	case ALB_CMD_CONSOLE_END:
+		r = cmd_output(svc, conn, m);
 		break;
 	case ALB_CMD_CONSOLE_SUBSCRIBE:
 		r = cmd_subscribe(svc, conn, m);
@@ -1104,8 +1055,6 @@ int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
 	if (svc->subscribers > ALB_CONSOLE_SUBSCRIBERS_MAX)
 		return alb_error(ctx, EINVAL, "subscribers: %u is out of range 1..%u",
 				 svc->subscribers, ALB_CONSOLE_SUBSCRIBERS_MAX);
-	if (o->fifo_dir && !(svc->fifo_dir = strdup(o->fifo_dir)))
-		return -ENOMEM;
 	if ((r = alb_console_new(ctx, &svc->console)) < 0 ||
 	    (o->lines && (r = alb_console_set_lines(svc->console, o->lines)) < 0) ||
 	    (o->line_max && (r = alb_console_set_line_max(svc->console, o->line_max)) < 0) ||
@@ -1127,11 +1076,8 @@ struct alb_console_service *alb_console_service_free(struct alb_console_service 
 	alb_server_free(svc->server); /* on_close frees the subscribers */
 	while (svc->subs_head)
 		sub_unlink(svc->subs_head);
-	while (svc->fifos)
-		fifo_close(svc->fifos, false);
 	alb_console_free(svc->console);
 	alb_loop_unref(svc->loop);
-	free(svc->fifo_dir);
 	free(svc);
 	return NULL;
 }
@@ -1150,11 +1096,6 @@ int alb_console_service_listen_fd(struct alb_console_service *svc, int fd)
 alb_console *alb_console_service_get_console(struct alb_console_service *svc)
 {
 	return svc->console;
-}
-
-unsigned alb_console_service_fifo_count(const struct alb_console_service *svc)
-{
-	return svc->n_fifos;
 }
 
 unsigned alb_console_service_subscriber_count(const struct alb_console_service *svc)

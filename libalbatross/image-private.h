@@ -77,11 +77,22 @@ int alb_tender_find(alb_ctx *ctx, struct alb_tender_cache **cache, const char *t
 int alb_tender_list(alb_ctx *ctx, struct alb_tender_cache **cache, const char *tender_dir,
 		    struct alb_tender_info_local **ret, uint32_t *ret_n);
 
+/* The KVM device that solo5-hvt needs. */
+#define ALB_KVM_DEVICE "/dev/kvm"
+
+/*
+ * Whether tenders of kind tender (ALB_TENDER_HVT, _SPT) can run on this host,
+ * as the tender user uid:gid if has_user: hvt needs a KVM device that the
+ * tender can open (with the API version solo5-hvt needs). 0, or -ENODEV /
+ * -EACCES / -errno with the reason and what to do in ctx.
+ */
+int alb_tender_host_check(alb_ctx *ctx, int tender, bool has_user, uint32_t uid, uint32_t gid);
+
 /* The MAC of a network device when none is configured: derived from the names. */
 void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6]);
 
 /*
- * The tender's command line (DESIGN §4):
+ * The tender's command line (docs/albatrossd.md):
  * TENDER --mem=M [--net:N=TAP --net-mac:N=MAC]... [--block:N=PATH
  * [--block-sector-size:N=S]]... -- IMAGE [ARGS...]
  * taps and blocks are in the order of config's nets and blocks. NULL-terminated;

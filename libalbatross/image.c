@@ -6,9 +6,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <zlib.h>
+
+#include <linux/kvm.h>
 
 #include "ctx-private.h"
 #include "image-private.h"
@@ -429,6 +432,58 @@ int alb_tender_list(alb_ctx *ctx, struct alb_tender_cache **cache, const char *t
 	}
 	*ret = l.v;
 	*ret_n = l.n;
+	return 0;
+}
+
+/* Why a tender user (uid, gid; no supplementary groups, as tenders run) cannot open
+ * st read-write, or NULL. */
+static const char *user_access(const struct stat *st, bool has_user, uid_t uid, gid_t gid)
+{
+	if (!has_user || uid == 0)
+		return NULL;
+	mode_t need = st->st_uid == uid	  ? S_IRUSR | S_IWUSR
+		      : st->st_gid == gid ? S_IRGRP | S_IWGRP
+					  : S_IROTH | S_IWOTH;
+	return (st->st_mode & need) == need ? NULL : "not readable and writable by the tender user";
+}
+
+int alb_tender_host_check(alb_ctx *ctx, int tender, bool has_user, uint32_t uid, uint32_t gid)
+{
+	if (tender != ALB_TENDER_HVT)
+		return 0; /* spt needs nothing of the host but seccomp */
+	static const char kvm[] = ALB_KVM_DEVICE;
+	static const char advice[] =
+	    "build the unikernel for spt (solo5-spt runs without KVM), or enable KVM";
+	struct stat st;
+	if (stat(kvm, &st) < 0)
+		return alb_error(ctx, errno == ENOENT ? ENODEV : errno,
+				 "solo5-hvt cannot run on this host: %s: %s (no KVM); %s", kvm,
+				 strerror(errno), advice);
+	if (!S_ISCHR(st.st_mode))
+		return alb_error(ctx, ENODEV,
+				 "solo5-hvt cannot run on this host: %s is not a device; %s", kvm,
+				 advice);
+	const char *why = user_access(&st, has_user, uid, gid);
+	if (why)
+		return alb_error(ctx, EACCES,
+				 "solo5-hvt cannot run as the tender user (uid %u): %s is %s (mode "
+				 "%04o, owner %u:%u); give that user access to it, or build the "
+				 "unikernel for spt",
+				 uid, kvm, why, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+				 (unsigned)st.st_gid);
+	_cleanup_close_ int fd = open(kvm, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return alb_error(ctx, errno == ENXIO || errno == ENODEV ? ENODEV : errno,
+				 "solo5-hvt cannot run on this host: %s: %s; %s", kvm,
+				 strerror(errno), advice);
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION)
+		return alb_error(
+		    ctx, ENODEV,
+		    "solo5-hvt cannot run on this host: %s %s (solo5-hvt needs KVM API "
+		    "version %d); %s",
+		    kvm, v < 0 ? "is not a KVM device" : "has another KVM API version",
+		    KVM_API_VERSION, advice);
 	return 0;
 }
 

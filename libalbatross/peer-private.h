@@ -20,6 +20,9 @@ struct alb_peer_ops {
 	void (*on_disconnect)(struct alb_peer *peer, void *userdata);
 	/* The other side refused a message (a failure reply, borrowed). May be NULL. */
 	void (*on_failure)(struct alb_peer *peer, const alb_msg *failure, void *userdata);
+	/* Any reply, success or failure (after on_failure), borrowed: its seq is that of
+	 * the message it answers (alb_peer_send() sets msg->seq). May be NULL. */
+	void (*on_reply)(struct alb_peer *peer, const alb_msg *reply, void *userdata);
 };
 
 /*
@@ -33,7 +36,8 @@ int alb_peer_new(alb_ctx *ctx, alb_loop *loop, const char *name, const char *pat
 		 uint64_t queue_max, struct alb_peer **ret);
 struct alb_peer *alb_peer_free(struct alb_peer *peer);
 bool alb_peer_connected(const struct alb_peer *peer);
-/* Queues a message (its seq is set by the peer). 0, -ENOTCONN (dropped), -ENOMEM. */
+/* Queues a message (its seq is set by the peer, in msg->seq). 0, -ENOTCONN (dropped),
+ * -ENOMEM. */
 int alb_peer_send(struct alb_peer *peer, alb_msg *msg);
 /* Messages dropped so far (queue full, or down without keep_while_down). */
 uint64_t alb_peer_dropped(const struct alb_peer *peer);

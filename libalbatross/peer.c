@@ -118,6 +118,11 @@ static int peer_io(alb_source *source, int fd, uint32_t events, void *userdata)
 				if (p->ops.on_failure)
 					p->ops.on_failure(p, m, p->userdata);
 			}
+			if ((m->kind == ALB_MSG_FAILURE || m->kind == ALB_MSG_SUCCESS) &&
+			    p->ops.on_reply)
+				p->ops.on_reply(p, m, p->userdata);
+			if (p->fd < 0)
+				return 0; /* a callback disconnected */
 		}
 	}
 	update_events(p);

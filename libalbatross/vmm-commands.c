@@ -340,6 +340,10 @@ static int precheck_create(alb_vmm *vmm, const alb_msg *cmd)
 		return alb_error(vmm->ctx, EEXIST,
 				 "unikernel '%s' exists (use --force to replace it)", s);
 	}
+	/* A tender that cannot run here (hvt without KVM) is refused before the image. */
+	if ((r = alb_tender_host_check(vmm->ctx, c->tender, vmm->has_tender_user, vmm->tender_uid,
+				       vmm->tender_gid)) < 0)
+		return r;
 	for (uint32_t k = 0; k < c->n_nets; k++)
 		if ((r = alb_net_bridge_exists(vmm->net, c->nets[k].bridge)) <= 0)
 			return r < 0 ? r
@@ -812,6 +816,10 @@ static int cmd_tenders(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 		t->abi = v[i].abi;
 		if (!(t->name = strdup(v[i].name)) || !(t->path = strdup(v[i].path)) ||
 		    !(t->version = strdup(v[i].version)))
+			return -ENOMEM;
+		if (alb_tender_host_check(vmm->ctx, t->target, vmm->has_tender_user,
+					  vmm->tender_uid, vmm->tender_gid) < 0 &&
+		    !(t->unusable = strdup(alb_ctx_last_error(vmm->ctx))))
 			return -ENOMEM;
 	}
 	return alb_conn_send(conn, m);

@@ -43,9 +43,9 @@ struct uk {
 	uint32_t n_taps;
 	char **block_files;
 	uint32_t n_block_files;
-	char fifo[PATH_MAX];
-	int fifo_fd;
-	alb_source *fifo_source;
+	int out_fd; /* the read end of the tender's stdout and stderr */
+	alb_source *out_source;
+	bool out_open; /* a run of its console output began (the relay was told) */
 	/* supervision */
 	uint32_t restarts;
 	struct alb_exit last_exit;
@@ -92,6 +92,8 @@ struct alb_vmm {
 	struct alb_state *unrestored;
 	struct alb_server *server;
 	struct alb_peer *console, *log, *stats;
+	struct alb_console_relay *relay;		 /* console output to albatross-console */
+	uint64_t console_backlog, console_backlog_total; /* its bounds, 0: defaults */
 	/* who asked for what is being done now ("uid 0", "uid 998 for certificate ..."); ""
 	 * for albatrossd itself */
 	char identity[64 + ALB_ON_BEHALF_OF_MAX];

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
-/* The supervisor (DESIGN §4, §5): see include/albatross/vmm.h. */
+/* The supervisor: see include/albatross/vmm.h and docs/albatrossd.md. */
 #include <fcntl.h>
 #include <grp.h>
 #include <hwloc.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 #include <albatross/tree.h>
 #include <albatross/vmm.h>
 
+#include "console-relay-private.h"
 #include "ctx-private.h"
 #include "fileio-private.h"
 #include "image-private.h"
@@ -303,7 +305,9 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 		return r;
 	struct alb_tender_info_local t;
 	if ((r = alb_tender_find(ctx, &vmm->tenders, vmm->tender_dir, config->tender,
-				 alb_manifest_get_abi_version(m), &t)) < 0)
+				 alb_manifest_get_abi_version(m), &t)) < 0 ||
+	    (r = alb_tender_host_check(ctx, config->tender, vmm->has_tender_user, vmm->tender_uid,
+				       vmm->tender_gid)) < 0)
 		return r;
 	for (uint32_t k = 0; k < config->n_nets; k++)
 		if ((r = alb_net_bridge_exists(vmm->net, config->nets[k].bridge)) <= 0)
@@ -386,11 +390,6 @@ static void send_named(struct alb_peer *peer, const alb_name *name, int command,
 	alb_peer_send(peer, m);
 }
 
-static void fill_console(struct alb_cmd *cmd, struct uk *u)
-{
-	cmd->fifo = strdup(u->fifo);
-}
-
 static void fill_stats(struct alb_cmd *cmd, struct uk *u)
 {
 	cmd->pid = (uint32_t)u->pid;
@@ -398,56 +397,125 @@ static void fill_stats(struct alb_cmd *cmd, struct uk *u)
 	cmd->n_taps = cmd->taps ? u->n_taps : 0;
 }
 
-/* A running unikernel for albatross-console and albatross-stats. */
+/* A running unikernel for albatross-stats (the console relay knows it already). */
 static void uk_register(struct uk *u)
 {
 	if (u->pid <= 0)
 		return;
-	send_named(u->vmm->console, u->name, ALB_CMD_CONSOLE_ADD, fill_console, u);
 	send_named(u->vmm->stats, u->name, ALB_CMD_STATS_ADD, fill_stats, u);
 }
 
-static int fifo_io(alb_source *source, int fd, uint32_t events, void *userdata);
+/* ---- console output --------------------------------------------------------------------- */
 
-/* albatrossd reads a console FIFO itself only while albatross-console is away:
- * there is always a reader, and never two. */
-static void uk_console_drain(struct uk *u, bool drain)
+/*
+ * albatrossd reads every tender's stdout and stderr itself, from a pipe made
+ * before the tender starts, and relays the bytes to albatross-console through
+ * the console relay (docs/console.md): nothing is lost to a tender that lives
+ * a millisecond, to a restart, or to albatross-console being away (up to the
+ * relay's bounds, past which the loss is counted and shown).
+ */
+static int relay_send(void *userdata, const struct alb_console_relay_segment *seg, uint64_t *ret_id)
 {
-	if (!drain)
-		u->fifo_source = alb_source_free(u->fifo_source);
-	else if (u->fifo_fd >= 0 && !u->fifo_source &&
-		 alb_loop_add_io(u->vmm->loop, u->fifo_fd, ALB_IO_IN, fifo_io, u, &u->fifo_source) <
-		     0)
-		alb_log_err(u->vmm->ctx, "Failed to read the console of '%s'", u->name_s);
+	alb_vmm *vmm = userdata;
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	if (!alb_peer_connected(vmm->console))
+		return -ENOTCONN;
+	int r = alb_msg_new(&m, ALB_MSG_COMMAND, 0, seg->name);
+	if (r < 0)
+		return r;
+	m->cmd.kind = seg->kind == ALB_CONSOLE_RELAY_BEGIN  ? ALB_CMD_CONSOLE_ADD
+		      : seg->kind == ALB_CONSOLE_RELAY_DATA ? ALB_CMD_CONSOLE_DATA
+							    : ALB_CMD_CONSOLE_END;
+	m->cmd.time_us = seg->time_us;
+	m->cmd.output = (uint8_t *)seg->data; /* borrowed: taken back below */
+	m->cmd.output_len = seg->len;
+	m->cmd.dropped = seg->dropped;
+	r = alb_peer_send(vmm->console, m);
+	m->cmd.output = NULL;
+	if (r < 0)
+		return r;
+	*ret_id = m->seq;
+	return 0;
 }
 
 static void console_connected(struct alb_peer *peer, void *userdata)
 {
 	alb_vmm *vmm = userdata;
-	for (struct uk *u = vmm->uks; u; u = u->next) {
-		uk_console_drain(u, false);
-		if (u->pid > 0)
-			send_named(peer, u->name, ALB_CMD_CONSOLE_ADD, fill_console, u);
-	}
+	alb_console_relay_connected(vmm->relay);
 }
 
 static void console_disconnected(struct alb_peer *peer, void *userdata)
 {
 	alb_vmm *vmm = userdata;
-	for (struct uk *u = vmm->uks; u; u = u->next)
-		uk_console_drain(u, true);
+	alb_console_relay_disconnected(vmm->relay);
 }
 
-/* albatross-console refused a FIFO (its permissions, its bounds): albatrossd
- * reads it again, so that the tender never blocks on its output. */
-static void console_refused(struct alb_peer *peer, const alb_msg *failure, void *userdata)
+static void console_reply(struct alb_peer *peer, const alb_msg *reply, void *userdata)
 {
 	alb_vmm *vmm = userdata;
-	struct uk *u = vmm_find(vmm, failure->name);
-	if (u && u->pid > 0) {
-		alb_log_warn(vmm->ctx, "albatrossd reads the console of '%s' itself", u->name_s);
-		uk_console_drain(u, true);
+	alb_console_relay_ack(vmm->relay, reply->seq, reply->kind == ALB_MSG_SUCCESS);
+}
+
+/* Reads what the tender wrote, up to a budget (so that busy ones take turns). 0 at end
+ * of file (every writer is gone), 1 otherwise. */
+static int uk_output_read(struct uk *u)
+{
+	uint8_t buf[65536];
+	uint64_t total = 0;
+	while (total < (UINT64_C(256) << 10)) {
+		ssize_t n = read(u->out_fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 1;
+			alb_log_warn(u->vmm->ctx, "Failed to read the console of '%s': %s",
+				     u->name_s, strerror(errno));
+			return 0;
+		}
+		if (n == 0)
+			return 0;
+		if (u->vmm->relay)
+			(void)alb_console_relay_data(u->vmm->relay, u->name, 0, buf, (size_t)n);
+		else
+			alb_log_debug(u->vmm->ctx, "%s: console: %.*s", u->name_s, (int)n,
+				      (const char *)buf);
+		total += (uint64_t)n;
 	}
+	return 1;
+}
+
+static void uk_output_close(struct uk *u)
+{
+	u->out_source = alb_source_free(u->out_source);
+	if (u->out_fd >= 0)
+		close(u->out_fd);
+	u->out_fd = -1;
+}
+
+static int uk_output_io(alb_source *source, int fd, uint32_t events, void *userdata)
+{
+	struct uk *u = userdata;
+	if (uk_output_read(u) == 0)
+		uk_output_close(u);
+	return 0;
+}
+
+/* The run is over: what the pipe still holds (a tender's last words come before its
+ * exit status), then the end of the run. */
+static void uk_output_end(struct uk *u)
+{
+	if (u->out_fd >= 0)
+		while (uk_output_read(u) == 1) {
+			/* Only a writer other than the tender keeps it open: stop there. */
+			struct pollfd p = {.fd = u->out_fd, .events = POLLIN};
+			if (poll(&p, 1, 0) <= 0)
+				break;
+		}
+	uk_output_close(u);
+	if (u->out_open && u->vmm->relay)
+		(void)alb_console_relay_end(u->vmm->relay, u->name, 0);
+	u->out_open = false;
 }
 
 static void stats_connected(struct alb_peer *peer, void *userdata)
@@ -462,12 +530,25 @@ ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
 {
 	if (!vmm)
 		return -EINVAL;
-	static const struct alb_peer_ops console_ops = {console_connected, console_disconnected,
-							console_refused};
-	static const struct alb_peer_ops stats_ops = {stats_connected, NULL, NULL};
-	static const struct alb_peer_ops log_ops = {NULL, NULL, NULL};
+	static const struct alb_peer_ops console_ops = {
+	    .on_connect = console_connected,
+	    .on_disconnect = console_disconnected,
+	    .on_reply = console_reply,
+	};
+	static const struct alb_peer_ops stats_ops = {.on_connect = stats_connected};
+	static const struct alb_peer_ops log_ops = {0};
 	char path[PATH_MAX];
 	int r;
+	/* Every running unikernel's output from now on goes to albatross-console. */
+	if (!vmm->relay &&
+	    (r = alb_console_relay_new(vmm->ctx, vmm->console_backlog, vmm->console_backlog_total,
+				       relay_send, vmm, &vmm->relay)) < 0)
+		return r;
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (u->out_fd >= 0 && !u->out_open) {
+			(void)alb_console_relay_begin(vmm->relay, u->name, 0);
+			u->out_open = true;
+		}
 	snprintf(path, sizeof(path), "%s/console.sock", vmm->rundir);
 	if (!vmm->console &&
 	    (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-console", path, &console_ops, vmm,
@@ -525,11 +606,14 @@ static void leftovers_remove(alb_vmm *vmm)
 					       t);
 		(void)unlink(path);
 	}
+	/* Console FIFOs of versions before the pipes. */
 	snprintf(path, sizeof(path), "%s/fifo", vmm->rundir);
 	_cleanup_(closedirp) DIR *d = opendir(path);
 	for (struct dirent *e; d && (e = readdir(d));)
 		if (e->d_name[0] != '.')
 			(void)unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		(void)rmdir(path);
 	/* Temporary files of writes and uploads that a crash interrupted. */
 	static const char *const dirs[] = {"", "/images", "/block"};
 	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
@@ -546,13 +630,7 @@ static void leftovers_remove(alb_vmm *vmm)
 static void uk_release_runtime(struct uk *u)
 {
 	alb_vmm *vmm = u->vmm;
-	u->fifo_source = alb_source_free(u->fifo_source);
-	if (u->fifo_fd >= 0)
-		close(u->fifo_fd);
-	u->fifo_fd = -1;
-	if (u->fifo[0])
-		(void)unlink(u->fifo);
-	u->fifo[0] = '\0';
+	uk_output_end(u);
 	for (uint32_t i = 0; i < u->n_taps; i++)
 		if (alb_net_tap_remove(vmm->net, u->taps[i]) < 0)
 			alb_log_err(vmm->ctx, "Failed to remove tap '%s' of '%s': %s", u->taps[i],
@@ -570,29 +648,10 @@ static void uk_release_runtime(struct uk *u)
 	u->pid = 0;
 }
 
-/* Reads the console FIFO so that a tender never blocks on its output. Until
- * albatross-console takes it over, the lines go to the debug log. */
-static int fifo_io(alb_source *source, int fd, uint32_t events, void *userdata)
-{
-	struct uk *u = userdata;
-	char buf[4096];
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n > 0) {
-			alb_log_debug(u->vmm->ctx, "%s: console: %.*s", u->name_s, (int)n, buf);
-			continue;
-		}
-		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			/* Every writer is gone: stop watching until the next start. */
-			u->fifo_source = alb_source_free(u->fifo_source);
-		}
-		return 0;
-	}
-}
-
 static int uk_exited(alb_source *source, int pid, int how, int status, void *userdata);
 
-static int uk_spawn(struct uk *u, char **argv)
+/* Runs argv with out (the write end of the console pipe) as its stdout and stderr. */
+static int uk_spawn(struct uk *u, char **argv, int out)
 {
 	alb_vmm *vmm = u->vmm;
 	int errpipe[2];
@@ -626,9 +685,7 @@ static int uk_spawn(struct uk *u, char **argv)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setsid();
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		int out = open(u->fifo, O_WRONLY | O_CLOEXEC);
-		if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
-		    dup2(out, 2) < 0) {
+		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
 			stage = 1;
 			goto fail;
 		}
@@ -702,37 +759,27 @@ static int uk_start(struct uk *u)
 	    (r = image_manifest(vmm, c->digest, &m)) < 0 ||
 	    (r = alb_manifest_check_config(ctx, m, c)) < 0 ||
 	    (r = alb_tender_find(ctx, &vmm->tenders, vmm->tender_dir, c->tender,
-				 alb_manifest_get_abi_version(m), &t)) < 0)
+				 alb_manifest_get_abi_version(m), &t)) < 0 ||
+	    (r = alb_tender_host_check(ctx, c->tender, vmm->has_tender_user, vmm->tender_uid,
+				       vmm->tender_gid)) < 0)
 		return r;
 
-	/* The console FIFO, its read end open first so that the tender's open never blocks. */
-	if (snprintf(u->fifo, sizeof(u->fifo), "%s/fifo/%s", vmm->rundir, u->name_s) >=
-	    (int)sizeof(u->fifo))
-		return alb_error(ctx, ENAMETOOLONG, "the FIFO path of '%s' is too long", u->name_s);
-	(void)unlink(u->fifo);
-	if (mkfifo(u->fifo, 0600) < 0) {
-		r = alb_error(ctx, errno, "Failed to create the FIFO '%s': %s", u->fifo,
-			      strerror(errno));
-		u->fifo[0] = '\0';
+	/* The console: a pipe whose read end albatrossd holds before the tender starts,
+	 * so that every byte the tender writes is read, however short its life. */
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return alb_error(ctx, errno, "Failed to create the console pipe of '%s': %s",
+				 u->name_s, strerror(errno));
+	_cleanup_close_ int out_w = pipefd[1];
+	u->out_fd = pipefd[0];
+	/* Room for a burst while albatrossd is busy (best effort: the default else). */
+	(void)fcntl(out_w, F_SETPIPE_SZ, 1 << 20);
+	if (fcntl(u->out_fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    (r = alb_loop_add_io(vmm->loop, u->out_fd, ALB_IO_IN, uk_output_io, u,
+				 &u->out_source)) < 0) {
+		r = alb_error(ctx, errno, "Failed to watch the console of '%s'", u->name_s);
 		goto fail;
 	}
-	/* albatross-console (the helper group) reads it. */
-	uid_t fifo_uid = vmm->has_tender_user ? vmm->tender_uid : (uid_t)-1;
-	gid_t fifo_gid = vmm->has_group		? vmm->group_gid
-			 : vmm->has_tender_user ? vmm->tender_gid
-						: (gid_t)-1;
-	if ((fifo_uid != (uid_t)-1 || fifo_gid != (gid_t)-1) &&
-	    (chown(u->fifo, fifo_uid, fifo_gid) < 0 ||
-	     (vmm->has_group && chmod(u->fifo, 0640) < 0))) {
-		r = alb_error(ctx, errno, "Failed to hand '%s' over: %s", u->fifo, strerror(errno));
-		goto fail;
-	}
-	u->fifo_fd = open(u->fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (u->fifo_fd < 0) {
-		r = alb_error(ctx, errno, "Failed to open '%s': %s", u->fifo, strerror(errno));
-		goto fail;
-	}
-	uk_console_drain(u, !alb_peer_connected(vmm->console));
 
 	u->taps = calloc((size_t)c->n_nets + 1, sizeof(char *));
 	u->block_files = calloc((size_t)c->n_blocks + 1, sizeof(char *));
@@ -781,8 +828,14 @@ static int uk_start(struct uk *u)
 	}
 	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, &argv)) <
 		0 ||
-	    (r = uk_spawn(u, argv)) < 0)
+	    (r = uk_spawn(u, argv, out_w)) < 0)
 		goto fail;
+	/* Only the tender holds the write end now: its exit ends the output. */
+	close(TAKE_FD(out_w));
+	if (vmm->relay) {
+		(void)alb_console_relay_begin(vmm->relay, u->name, 0);
+		u->out_open = true;
+	}
 	u->state = ALB_STATE_RUNNING;
 	u->started_us = alb_now_realtime();
 	u->started_mono = alb_now_monotonic();
@@ -929,6 +982,11 @@ static void shutdown_check(alb_vmm *vmm)
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_DAEMON_STOP, NULL));
 	if (vmm->log)
 		alb_peer_flush(vmm->log, 1000);
+	/* Console output still kept goes out whole, as far as albatross-console takes it. */
+	if (vmm->console) {
+		alb_console_relay_pump(vmm->relay, true);
+		alb_peer_flush(vmm->console, 1000);
+	}
 	done(vmm, vmm->shutdown_userdata);
 }
 
@@ -1051,7 +1109,7 @@ static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config
 	if (!u)
 		return -ENOMEM;
 	u->vmm = vmm;
-	u->fifo_fd = -1;
+	u->out_fd = -1;
 	u->backoff_us = vmm->backoff_initial_us;
 	u->exits = calloc(vmm->crash_burst + 1, sizeof(uint64_t));
 	int r = u->exits ? alb_name_dup(name, &u->name) : -ENOMEM;
@@ -1191,9 +1249,6 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	snprintf(dir, sizeof(dir), "%s/block", dbdir);
 	if ((r = mkdir_p(ctx, dir, 0711)) < 0 || (r = mkdir_p(ctx, rundir, 0755)) < 0)
 		goto fail;
-	snprintf(dir, sizeof(dir), "%s/fifo", rundir);
-	if ((r = mkdir_p(ctx, dir, 0711)) < 0)
-		goto fail;
 	if ((r = alb_tree_new(ctx, &vmm->tree)) < 0 || (r = alb_net_new(ctx, &vmm->net)) < 0)
 		goto fail;
 	if (hwloc_topology_init(&vmm->topology) < 0 || hwloc_topology_load(vmm->topology) < 0) {
@@ -1262,6 +1317,23 @@ ALB_EXPORT int alb_vmm_set_crash_loop(alb_vmm *vmm, uint32_t burst, uint64_t win
 	vmm->crash_burst = burst;
 	vmm->crash_window_us = window_usec;
 	return 0;
+}
+
+ALB_EXPORT int alb_vmm_set_console_backlog(alb_vmm *vmm, uint64_t unikernel_bytes,
+					   uint64_t total_bytes)
+{
+	if (!vmm)
+		return -EINVAL;
+	uint64_t one = unikernel_bytes ? unikernel_bytes : ALB_CONSOLE_RELAY_STREAM_MAX_DEFAULT;
+	uint64_t all = total_bytes ? total_bytes : ALB_CONSOLE_RELAY_TOTAL_MAX_DEFAULT;
+	if (one < 4096 || one > (UINT64_C(1) << 30) || all > (UINT64_C(64) << 30) || all < one)
+		return alb_error(vmm->ctx, EINVAL,
+				 "console backlog: %" PRIu64 " bytes per unikernel (4 KiB to 1 "
+				 "GiB) and %" PRIu64 " in all (at least that, at most 64 GiB)",
+				 one, all);
+	vmm->console_backlog = one;
+	vmm->console_backlog_total = all;
+	return vmm->relay ? alb_console_relay_set_bounds(vmm->relay, one, all) : 0;
 }
 
 ALB_EXPORT void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *userdata)
@@ -1489,6 +1561,7 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 		alb_name_free(b->name);
 		free(b);
 	}
+	vmm->relay = alb_console_relay_free(vmm->relay);
 	alb_state_free(vmm->unrestored);
 	alb_tree_free(vmm->tree);
 	alb_net_free(vmm->net);

@@ -31,9 +31,12 @@
 /* Times are microseconds since the Unix epoch; later than this is invalid (year 2200). */
 #define ALB_TIME_MAX	       UINT64_C(7258118400000000)
 #define ALB_EXIT_SIGNAL_MAX    64u
-#define ALB_TENDERS_MAX	       256u /* entries of a tenders reply */
-#define ALB_TENDER_FILE_MAX    255u /* NAME_MAX: a tender's file name */
-#define ALB_TENDER_VERSION_MAX 256u /* a tender's version string */
+#define ALB_TENDERS_MAX	       256u   /* entries of a tenders reply */
+#define ALB_TENDER_FILE_MAX    255u   /* NAME_MAX: a tender's file name */
+#define ALB_TENDER_VERSION_MAX 256u   /* a tender's version string */
+#define ALB_CONSOLE_OUTPUT_MAX 65536u /* bytes of console output in one console-data */
+/* Bytes of console output that may be reported lost at one place (1 TiB). */
+#define ALB_CONSOLE_DROPPED_MAX (UINT64_C(1) << 40)
 
 /* History selector of a subscription: since a time, or the last count entries. */
 struct alb_history {
@@ -106,8 +109,12 @@ struct alb_cmd {
 	bool compressed;      /* the data that follows is zlib-compressed */
 	/* console, log subscribe */
 	struct alb_history history;
-	/* console add: the FIFO of the unikernel named in the header */
-	char *fifo;
+	/* console data: output of the unikernel named in the header, read at time_us; dropped:
+	 * bytes lost just before it (console data and console end; 0 none) */
+	uint64_t time_us;
+	uint8_t *output;
+	uint32_t output_len; /* 1 .. ALB_CONSOLE_OUTPUT_MAX */
+	uint64_t dropped;    /* 0 .. ALB_CONSOLE_DROPPED_MAX */
 	/* stats add: the tender's pid and its taps */
 	uint32_t pid;
 	char **taps; /* NULL-terminated */
@@ -165,11 +172,12 @@ enum alb_reply_kind {
 
 /* A tender binary that albatrossd found (in --tender-dir or $PATH). */
 struct alb_tender_info {
-	char *name;    /* file name, e.g. "solo5-hvt.2": 1 .. ALB_TENDER_FILE_MAX bytes, no '/' */
-	char *path;    /* absolute path, at most ALB_WIRE_STRING_MAX bytes */
-	int target;    /* enum alb_tender */
-	char *version; /* as "TENDER --version" prints it, e.g. "v0.12.1" */
-	uint32_t abi;  /* the Solo5 ABI version it reports */
+	char *name;	/* file name, e.g. "solo5-hvt.2": 1 .. ALB_TENDER_FILE_MAX bytes, no '/' */
+	char *path;	/* absolute path, at most ALB_WIRE_STRING_MAX bytes */
+	int target;	/* enum alb_tender */
+	char *version;	/* as "TENDER --version" prints it, e.g. "v0.12.1" */
+	uint32_t abi;	/* the Solo5 ABI version it reports */
+	char *unusable; /* why it cannot run on this host (hvt without KVM), NULL if it can */
 };
 
 struct alb_reply {
@@ -236,6 +244,7 @@ struct alb_console_line {
 	uint8_t *line; /* raw bytes, not NUL-terminated, may be invalid UTF-8 */
 	uint32_t len;
 	bool truncated;
+	bool dropped; /* not output: albatross says that output was lost here (line tells) */
 };
 
 struct alb_data {

@@ -35,6 +35,8 @@ static const char *const command_names[] = {
     [ALB_CMD_STATS_REMOVE] = "stats-remove",
     [ALB_CMD_LOG_EVENT] = "log-event",
     [ALB_CMD_TENDERS_INFO] = "tenders-info",
+    [ALB_CMD_CONSOLE_DATA] = "console-data",
+    [ALB_CMD_CONSOLE_END] = "console-end",
 };
 
 static const char *const event_names[] = {
@@ -117,7 +119,7 @@ struct variant {
 	size_t n_keys;
 };
 
-#define VARIANT_KEYS_MAX 16
+#define VARIANT_KEYS_MAX 24
 
 struct variant_values {
 	int kind;
@@ -420,7 +422,9 @@ enum {
 	C_COMPRESSED,
 	C_SINCE,
 	C_COUNT,
-	C_FIFO,
+	C_TIME,
+	C_OUTPUT,
+	C_DROPPED,
 	C_PID,
 	C_TAPS,
 	C_EVENT,
@@ -429,15 +433,26 @@ enum {
 	C_N,
 };
 
+_Static_assert(C_N <= VARIANT_KEYS_MAX, "command keys do not fit in struct variant_values");
 static const struct key_def command_keys[C_N] = {
-    [C_CONFIG] = {"config"},	   [C_ARGUMENTS] = {"arguments", true},
-    [C_COMPRESS] = {"compress"},   [C_POLICY] = {"policy"},
-    [C_SIZE] = {"size"},	   [C_SECTOR_SIZE] = {"sector-size", true},
-    [C_DATA_SIZE] = {"data-size"}, [C_COMPRESSED] = {"compressed"},
-    [C_SINCE] = {"since", true},   [C_COUNT] = {"count", true},
-    [C_FIFO] = {"fifo"},	   [C_PID] = {"pid"},
-    [C_TAPS] = {"taps"},	   [C_EVENT] = {"event"},
-    [C_FOLLOW] = {"follow", true}, [C_ON_BEHALF_OF] = {"on-behalf-of", true},
+    [C_CONFIG] = {"config"},
+    [C_ARGUMENTS] = {"arguments", true},
+    [C_COMPRESS] = {"compress"},
+    [C_POLICY] = {"policy"},
+    [C_SIZE] = {"size"},
+    [C_SECTOR_SIZE] = {"sector-size", true},
+    [C_DATA_SIZE] = {"data-size"},
+    [C_COMPRESSED] = {"compressed"},
+    [C_SINCE] = {"since", true},
+    [C_COUNT] = {"count", true},
+    [C_TIME] = {"time"},
+    [C_OUTPUT] = {"output"},
+    [C_DROPPED] = {"dropped", true},
+    [C_PID] = {"pid"},
+    [C_TAPS] = {"taps"},
+    [C_EVENT] = {"event"},
+    [C_FOLLOW] = {"follow", true},
+    [C_ON_BEHALF_OF] = {"on-behalf-of", true},
 };
 
 /* Every command may say whom it runs for (the TLS endpoint's client): ANY. */
@@ -462,11 +477,13 @@ static const uint32_t command_fields[ELEMENTSOF(command_names)] = {
     [ALB_CMD_CONSOLE_LIST_INACTIVE] = ANY,
     [ALB_CMD_STATS_SUBSCRIBE] = ANY,
     [ALB_CMD_LOG_SUBSCRIBE] = ANY | BIT(C_SINCE) | BIT(C_COUNT) | BIT(C_FOLLOW),
-    [ALB_CMD_CONSOLE_ADD] = ANY | BIT(C_FIFO),
+    [ALB_CMD_CONSOLE_ADD] = ANY,
     [ALB_CMD_STATS_ADD] = ANY | BIT(C_PID) | BIT(C_TAPS),
     [ALB_CMD_STATS_REMOVE] = ANY,
     [ALB_CMD_LOG_EVENT] = ANY | BIT(C_EVENT),
     [ALB_CMD_TENDERS_INFO] = ANY,
+    [ALB_CMD_CONSOLE_DATA] = ANY | BIT(C_TIME) | BIT(C_OUTPUT) | BIT(C_DROPPED),
+    [ALB_CMD_CONSOLE_END] = ANY | BIT(C_DROPPED),
 };
 #undef ANY
 
@@ -502,8 +519,12 @@ static bool command_put(cbor_item_t *map, const void *obj, size_t id, const char
 	case C_COUNT:
 		return !cmd->history.has_count ||
 		       alb_cbor_put(map, key, alb_cbor_uint(cmd->history.count));
-	case C_FIFO:
-		return alb_cbor_put(map, key, alb_cbor_text(cmd->fifo));
+	case C_TIME:
+		return alb_cbor_put(map, key, alb_cbor_uint(cmd->time_us));
+	case C_OUTPUT:
+		return alb_cbor_put(map, key, alb_cbor_bytes(cmd->output, cmd->output_len));
+	case C_DROPPED: /* absent means none */
+		return !cmd->dropped || alb_cbor_put(map, key, alb_cbor_uint(cmd->dropped));
 	case C_PID:
 		return alb_cbor_put(map, key, alb_cbor_uint(cmd->pid));
 	case C_TAPS:
@@ -548,6 +569,7 @@ static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *
 	struct variant_values vv;
 	const cbor_item_t *const *v = vv.value;
 	const char *const *p = vv.path;
+	size_t output_len = 0;
 	int r;
 
 	r = variant_from_cbor(ctx, item, path, &command_variant, &vv);
@@ -576,8 +598,13 @@ static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *
 						 &cmd->history.since_us)) < 0) ||
 	    (v[C_COUNT] && (r = alb_cbor_get_u32(ctx, v[C_COUNT], p[C_COUNT], 1, ALB_HISTORY_MAX,
 						 &cmd->history.count)) < 0) ||
-	    (v[C_FIFO] && (r = alb_cbor_get_text(ctx, v[C_FIFO], p[C_FIFO], ALB_WIRE_STRING_MAX,
-						 &cmd->fifo)) < 0) ||
+	    (v[C_TIME] && (r = alb_cbor_get_u64(ctx, v[C_TIME], p[C_TIME], 0, ALB_TIME_MAX,
+						&cmd->time_us)) < 0) ||
+	    (v[C_OUTPUT] &&
+	     (r = alb_cbor_get_bytes(ctx, v[C_OUTPUT], p[C_OUTPUT], 1, ALB_CONSOLE_OUTPUT_MAX,
+				     &cmd->output, &output_len)) < 0) ||
+	    (v[C_DROPPED] && (r = alb_cbor_get_u64(ctx, v[C_DROPPED], p[C_DROPPED], 1,
+						   ALB_CONSOLE_DROPPED_MAX, &cmd->dropped)) < 0) ||
 	    (v[C_PID] &&
 	     (r = alb_cbor_get_u32(ctx, v[C_PID], p[C_PID], 1, ALB_PID_MAX, &cmd->pid)) < 0) ||
 	    (v[C_TAPS] && (r = ifnames_from_cbor(ctx, v[C_TAPS], p[C_TAPS], ALB_TAPS_MAX,
@@ -597,8 +624,7 @@ static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *
 				 p[C_FOLLOW]);
 	if (v[C_SINCE] && v[C_COUNT])
 		return alb_error(ctx, EBADMSG, "%s: not allowed together with since", p[C_COUNT]);
-	if (v[C_FIFO] && !cmd->fifo[0])
-		return alb_error(ctx, EBADMSG, "%s: empty", p[C_FIFO]);
+	cmd->output_len = (uint32_t)output_len;
 	cmd->history.has_since = v[C_SINCE];
 	cmd->history.has_count = v[C_COUNT];
 	return 0;
@@ -611,7 +637,7 @@ void alb_cmd_clear(struct alb_cmd *cmd)
 	alb_unikernel_config_free(cmd->config);
 	alb_strv_free(cmd->argv);
 	alb_policy_free(cmd->policy);
-	free(cmd->fifo);
+	free(cmd->output);
 	free(cmd->on_behalf_of);
 	alb_strv_free(cmd->taps);
 	alb_log_event_free(cmd->event);
@@ -780,14 +806,17 @@ static void tender_info_clear(struct alb_tender_info *info)
 	free(info->name);
 	free(info->path);
 	free(info->version);
+	free(info->unusable);
 }
 
 static cbor_item_t *tender_info_to_cbor(const void *elt)
 {
 	const struct alb_tender_info *info = elt;
-	_cleanup_(cbor_decref_ptrp) cbor_item_t *map = cbor_new_definite_map(5);
+	_cleanup_(cbor_decref_ptrp) cbor_item_t *map =
+	    cbor_new_definite_map(info->unusable ? 6 : 5);
 
-	if (!alb_cbor_put(map, "name", alb_cbor_text(info->name)) ||
+	if ((info->unusable && !alb_cbor_put(map, "unusable", alb_cbor_text(info->unusable))) ||
+	    !alb_cbor_put(map, "name", alb_cbor_text(info->name)) ||
 	    !alb_cbor_put(map, "path", alb_cbor_text(info->path)) ||
 	    !alb_cbor_put(
 		map, "target",
@@ -801,7 +830,8 @@ static cbor_item_t *tender_info_to_cbor(const void *elt)
 static int tender_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, void *elt)
 {
 	struct alb_tender_info *info = elt;
-	struct alb_cbor_key k[] = {{"name"}, {"path"}, {"target"}, {"version"}, {"abi"}};
+	struct alb_cbor_key k[] = {{"name"},	{"path"}, {"target"},
+				   {"version"}, {"abi"},  {"unusable", true}};
 	int r;
 
 	if ((r = alb_cbor_map_keys(ctx, item, path, k, ELEMENTSOF(k))) < 0 ||
@@ -813,8 +843,12 @@ static int tender_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const ch
 				   ELEMENTSOF(tender_names), &info->target)) < 0 ||
 	    (r = alb_cbor_get_text(ctx, k[3].value, k[3].path, ALB_TENDER_VERSION_MAX,
 				   &info->version)) < 0 ||
-	    (r = alb_cbor_get_u32(ctx, k[4].value, k[4].path, 0, UINT32_MAX, &info->abi)) < 0)
+	    (r = alb_cbor_get_u32(ctx, k[4].value, k[4].path, 0, UINT32_MAX, &info->abi)) < 0 ||
+	    (k[5].value && (r = alb_cbor_get_text(ctx, k[5].value, k[5].path, ALB_WIRE_STRING_MAX,
+						  &info->unusable)) < 0))
 		return r;
+	if (info->unusable && !info->unusable[0])
+		return alb_error(ctx, EBADMSG, "%s: empty", k[5].path);
 	if (!info->name[0] || strchr(info->name, '/') || streq(info->name, ".") ||
 	    streq(info->name, ".."))
 		return alb_error(ctx, EBADMSG, "%s: '%s' is not a file name", k[0].path,
@@ -838,6 +872,7 @@ enum {
 	R_TENDERS,
 	R_N,
 };
+_Static_assert(R_N <= VARIANT_KEYS_MAX, "keys do not fit in struct variant_values");
 
 static const struct key_def reply_keys[R_N] = {
     [R_STRING] = {"string"},   [R_UNIKERNELS] = {"unikernels"}, [R_POLICIES] = {"policies"},
@@ -1216,19 +1251,26 @@ enum {
 	D_TIME,
 	D_LINE,
 	D_TRUNCATED,
+	D_DROPPED,
 	D_EVENT,
 	D_STATS,
 	D_N,
 };
+_Static_assert(D_N <= VARIANT_KEYS_MAX, "keys do not fit in struct variant_values");
 
 static const struct key_def data_keys[D_N] = {
-    [D_CHUNK] = {"chunk"},	   [D_TIME] = {"time"},	  [D_LINE] = {"line"},
-    [D_TRUNCATED] = {"truncated"}, [D_EVENT] = {"event"}, [D_STATS] = {"stats"},
+    [D_CHUNK] = {"chunk"},
+    [D_TIME] = {"time"},
+    [D_LINE] = {"line"},
+    [D_TRUNCATED] = {"truncated"},
+    [D_DROPPED] = {"dropped", true},
+    [D_EVENT] = {"event"},
+    [D_STATS] = {"stats"},
 };
 
 static const uint32_t data_fields[ELEMENTSOF(data_names)] = {
     [ALB_DATA_CHUNK] = BIT(D_CHUNK),
-    [ALB_DATA_CONSOLE] = BIT(D_TIME) | BIT(D_LINE) | BIT(D_TRUNCATED),
+    [ALB_DATA_CONSOLE] = BIT(D_TIME) | BIT(D_LINE) | BIT(D_TRUNCATED) | BIT(D_DROPPED),
     [ALB_DATA_LOG] = BIT(D_EVENT),
     [ALB_DATA_STATS] = BIT(D_STATS),
 };
@@ -1251,6 +1293,8 @@ static bool data_put(cbor_item_t *map, const void *obj, size_t id, const char *k
 				    alb_cbor_bytes(data->console.line, data->console.len));
 	case D_TRUNCATED:
 		return alb_cbor_put(map, key, alb_cbor_bool(data->console.truncated));
+	case D_DROPPED: /* only true is written: absent means false */
+		return !data->console.dropped || alb_cbor_put(map, key, alb_cbor_bool(true));
 	case D_EVENT:
 		return alb_cbor_put(map, key, event_to_cbor(data->event));
 	default: /* D_STATS */
@@ -1279,9 +1323,14 @@ static int data_from_cbor(alb_ctx *ctx, const cbor_item_t *item, struct alb_data
 				     &data->console.line, &len)) < 0) ||
 	    (v[D_TRUNCATED] && (r = alb_cbor_get_bool(ctx, v[D_TRUNCATED], p[D_TRUNCATED],
 						      &data->console.truncated)) < 0) ||
+	    (v[D_DROPPED] && (r = alb_cbor_get_bool(ctx, v[D_DROPPED], p[D_DROPPED],
+						    &data->console.dropped)) < 0) ||
 	    (v[D_EVENT] && (r = event_from_cbor(ctx, v[D_EVENT], p[D_EVENT], &data->event)) < 0) ||
 	    (v[D_STATS] && (r = stats_from_cbor(ctx, v[D_STATS], p[D_STATS], &data->stats)) < 0))
 		return r;
+	if (v[D_DROPPED] && !data->console.dropped)
+		return alb_error(ctx, EBADMSG, "%s: false is written by leaving the key out",
+				 p[D_DROPPED]);
 	if (v[D_CHUNK])
 		data->chunk_len = (uint32_t)len;
 	if (v[D_LINE])

@@ -6,7 +6,7 @@ Every failure raises AlbatrossError with the library's message and the errno.
 
     import albatross
     with albatross.Client('/run/albatross/albatrossd.sock') as c:
-        c.create('hello', 'hello.hvt', memory=32, cpus=[0], nets=[('service', 'br0')])
+        c.create('hello', 'hello.spt', memory=32, cpus=[0], nets=[('service', 'br0')])
         print(c.info())
         c.destroy('hello')
 
@@ -63,6 +63,11 @@ _config_add_argument = _fn('alb_unikernel_config_add_argument', ctypes.c_int, _p
 _config_set_fail = _fn('alb_unikernel_config_set_fail_behaviour', ctypes.c_int, _p,
                        ctypes.c_int)
 
+_manifest_read = _fn('alb_manifest_read', ctypes.c_int, _p, ctypes.c_char_p, ctypes.c_uint64,
+                     ctypes.POINTER(_p))
+_manifest_free = _fn('alb_manifest_free', _p, _p)
+_manifest_target = _fn('alb_manifest_get_target', ctypes.c_int, _p)
+
 _client_connect = _fn('alb_client_connect', ctypes.c_int, _p, ctypes.c_char_p,
                       ctypes.POINTER(_p))
 _client_free = _fn('alb_client_free', _p, _p)
@@ -78,8 +83,9 @@ _msg_pid = _fn('alb_msg_get_unikernel_pid', ctypes.c_uint32, _p, ctypes.c_uint32
 _msg_restarts = _fn('alb_msg_get_unikernel_restarts', ctypes.c_uint32, _p, ctypes.c_uint32)
 _msg_config = _fn('alb_msg_get_unikernel_config', _p, _p, ctypes.c_uint32)
 
-# enum values of unikernel.h
+# enum values of unikernel.h and manifest.h
 TENDER_HVT, TENDER_SPT = 1, 2
+SOLO5_HVT, SOLO5_SPT = 1, 2
 FAIL_QUIT, FAIL_RESTART = 0, 1
 
 
@@ -226,10 +232,28 @@ class Client:
         finally:
             _msg_free(reply)
 
+    def _image_tender(self, image):
+        with open(image, 'rb') as f:
+            data = f.read()
+        m = _p()
+        self._ctx.check(_manifest_read(self._ctx.ptr, data, len(data), ctypes.byref(m)),
+                        os.fsdecode(image))
+        try:
+            target = _manifest_target(m)
+        finally:
+            _manifest_free(m)
+        tender = {SOLO5_HVT: 'hvt', SOLO5_SPT: 'spt'}.get(target)
+        if tender is None:
+            raise AlbatrossError(errno.EINVAL, f'{os.fsdecode(image)}: not built for hvt or spt')
+        return tender
+
     def create(self, name, image, memory=32, cpus=(0,), nets=(), arguments=(),
-               tender='hvt', restart=False, force=False):
-        """Uploads image and starts it as name. nets: (device, bridge) pairs."""
+               tender=None, restart=False, force=False):
+        """Uploads image and starts it as name. nets: (device, bridge) pairs. tender:
+        'hvt' or 'spt'; None takes the one the image is built for (its Solo5 ABI note)."""
         n = self._name(name)
+        if tender is None:
+            tender = self._image_tender(image)
         cfg = _p()
         self._ctx.check(_config_new(self._ctx.ptr, ctypes.byref(cfg)))
         try:

@@ -60,7 +60,13 @@ extern "C" {
 
 /** Flags of a line. */
 enum alb_console_line_flags {
-	ALB_CONSOLE_LINE_TRUNCATED = 1 /**< the line was longer and was cut */
+	ALB_CONSOLE_LINE_TRUNCATED = 1, /**< the line was longer and was cut */
+	/**
+	 * Not the unikernel's output: a note that output was lost at this place
+	 * (the text says how many bytes); the daemon that relays console output
+	 * puts it there when its bounded backlog overflowed.
+	 */
+	ALB_CONSOLE_LINE_DROPPED = 2
 };
 
 /** Opaque set of console buffers; an owned value. */

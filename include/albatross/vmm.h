@@ -6,8 +6,8 @@
  * albatrossd is a thin main() around this. The supervisor runs on an
  * alb_loop (see loop.h): an embedder can run it inside its own event loop.
  * It keeps its persistent state in a database directory (the state file, the
- * image store, the block devices) and its runtime files (sockets, console
- * FIFOs) in a run directory. See DESIGN §4 and §5 and docs/albatrossd.md.
+ * image store, the block devices) and its runtime files (sockets) in a run
+ * directory. See docs/albatrossd.md.
  */
 #ifndef ALBATROSS_VMM_H
 #define ALBATROSS_VMM_H
@@ -56,9 +56,8 @@ int alb_vmm_set_tender_dir(alb_vmm *vmm, const char *dir);
 /** Runs tenders as this user and group, and makes taps owned by them. @return 0. */
 int alb_vmm_set_tender_user(alb_vmm *vmm, uint32_t uid, uint32_t gid);
 /**
- * The group of the helper daemons (albatross-console reads the console
- * FIFOs): the command socket and the FIFOs are made group @p gid, mode 0660
- * and 0640. @return 0.
+ * The group of the helper daemons: the command socket is made group @p gid,
+ * mode 0660. @return 0.
  */
 int alb_vmm_set_group(alb_vmm *vmm, uint32_t gid);
 /** SIGKILL follows SIGTERM after @p usec (default 5 s). @return 0, -EINVAL. */
@@ -68,6 +67,16 @@ int alb_vmm_set_restart_backoff(alb_vmm *vmm, uint64_t initial_usec, uint64_t ma
 /** A crash loop: @p burst restarts within @p window_usec (default 5 in 60 s). @return 0, -EINVAL.
  */
 int alb_vmm_set_crash_loop(alb_vmm *vmm, uint32_t burst, uint64_t window_usec);
+/**
+ * Bounds the console output that waits for albatross-console (while it is down
+ * or behind): at most @p unikernel_bytes of one unikernel's output (default 1
+ * MiB) and @p total_bytes in all (default 64 MiB); past them the oldest waiting
+ * output is dropped and the loss is marked in the console history. 0 keeps a
+ * default.
+ * @return 0, -EINVAL (a bound under 4 KiB or over 1 GiB per unikernel, 64 GiB
+ * in all, or a total under the per-unikernel bound).
+ */
+int alb_vmm_set_console_backlog(alb_vmm *vmm, uint64_t unikernel_bytes, uint64_t total_bytes);
 /** Sets the event callback (NULL: none). */
 void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *userdata);
 
@@ -92,10 +101,12 @@ int alb_vmm_listen_fd(alb_vmm *vmm, int fd);
 
 /**
  * Connects to the helper daemons in the rundir (console.sock, log.sock,
- * stats.sock), now and again whenever one restarts: running unikernels are
- * registered with albatross-console (which then reads their console FIFOs)
- * and albatross-stats, and every event goes to albatross-log (queued, bounded,
- * while it is down). None of them needs to be up. Call before alb_vmm_start().
+ * stats.sock), now and again whenever one restarts: every tender's console
+ * output goes to albatross-console (kept, bounded, while it is down, and sent
+ * again after it restarted), running unikernels are registered with
+ * albatross-stats, and every event goes to albatross-log (queued, bounded,
+ * while it is down). None of them needs to be up. Without this call, console
+ * output goes to the context's debug log. Call before alb_vmm_start().
  * @return 0, -ENOMEM.
  */
 int alb_vmm_connect_helpers(alb_vmm *vmm);

@@ -68,6 +68,8 @@ enum alb_command {
 	ALB_CMD_LOG_EVENT,
 	/* appended after the daemon-to-daemon messages to keep the values above */
 	ALB_CMD_TENDERS_INFO, /**< the tender binaries albatrossd found, with their ABIs */
+	ALB_CMD_CONSOLE_DATA, /**< daemon to daemon: console output of a unikernel */
+	ALB_CMD_CONSOLE_END,  /**< daemon to daemon: the run whose output it was ended */
 };
 
 /** Opaque decoded message; an owned value. */

@@ -111,7 +111,7 @@ static struct alb_log_event *event(void)
 
 static void commands(void)
 {
-	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_TENDERS_INFO; command++) {
+	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_CONSOLE_END; command++) {
 		alb_msg *msg = M(ALB_MSG_COMMAND, "alice:hello");
 		struct alb_cmd *cmd = &msg->cmd;
 		char file[64];
@@ -151,8 +151,14 @@ static void commands(void)
 			cmd->history.has_since = true;
 			cmd->history.since_us = 1700000000000000;
 			break;
-		case ALB_CMD_CONSOLE_ADD:
-			cmd->fifo = strdup("/run/albatross/fifo/alice:hello");
+		case ALB_CMD_CONSOLE_DATA:
+			cmd->time_us = 1700000000000000;
+			cmd->output = (uint8_t *)strdup("Hello, World\r\n");
+			cmd->output_len = 14;
+			cmd->dropped = 3;
+			break;
+		case ALB_CMD_CONSOLE_END:
+			cmd->dropped = 7;
 			break;
 		case ALB_CMD_STATS_ADD:
 			cmd->pid = 4242;

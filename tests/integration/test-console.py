@@ -152,18 +152,21 @@ class Setup:
         self.d.cleanup()
 
     def image(self):
-        return mkimage(PATHS, os.path.join(self.d.dir, 'img.hvt'))
+        return mkimage(PATHS, os.path.join(self.d.dir, 'img.spt'))
 
-    def registered(self, name, since=0):
-        return f"Reading the console of '{name}'" in self.console_text()[since:]
-
-    def create(self, name, *args):
-        mark = len(self.console_text())
-        argv = []
+    def create(self, name, *args, opts=()):
+        argv = list(opts)
         for a in args:
             argv += ['--arg', a]
         self.d.ok('create', name, self.image(), *argv)
-        wait_for(lambda: self.registered(name, mark), 15, f'console-add of {name}')
+
+    def gone(self, name):
+        return self.d.cli('info', name).returncode == 1
+
+    def history(self, name):
+        """The lines kept of name ([] while albatross-console knows nothing of it)."""
+        r = self.client(name, '--json', check_rc=None)
+        return json.loads(r.stdout) if r.returncode == 0 else []
 
     def client(self, *args, check_rc=0):
         r = subprocess.run([PATHS['client'], '--rundir', self.d.rundir, 'console'] + list(args),
@@ -276,8 +279,11 @@ def test_subscriber_bound(_):
             rc = procs[0].wait(10)
             err = procs[0].stderr.read().decode()
             check(rc == 1 and 'newer subscriber' in err, f'exit {rc}: {err}')
-            time.sleep(0.3)
-            check(all(p.poll() is None for p in procs[1:]), 'another subscriber left')
+            # the other five still follow: each sees the next line
+            s.d.ok('restart', 'vm', '--replace-arguments', '--arg', '--hello=again', '--arg',
+                   '--run')
+            for p in procs[1:]:
+                read_until(p, 'again', 30)
         finally:
             for p in procs:
                 p.kill()
@@ -312,22 +318,124 @@ def test_inactive(_):
 
 @tap.case
 def test_console_restart(_):
-    """restart of albatross-console: albatrossd registers again, new output is captured"""
+    """restart of albatross-console: runs still open go on, new output is captured"""
     with Setup() as s:
         s.create('early', '--hello=one', '--run')
+        wait_for(lambda: 'one' in text(s.lines('early')), 30, 'one')
         check(s.stop_console() == 0, 'albatross-console did not stop cleanly')
-        # created while the console is down; it speaks after a while
-        s.d.ok('create', 'late', s.image(), '--arg', '--sleep=6000', '--arg', '--hello=later',
-               '--arg', '--run')
-        mark = len(s.console_text())
+        # created while the console is down
+        s.create('late', '--hello=later', '--run')
         s.start_console()
-        wait_for(lambda: s.registered('early', mark) and s.registered('late', mark), 15,
-                 're-registration')
-        wait_for(lambda: 'later' in text(s.lines('late')), 15, 'the new output')
-        # and a restart of a running one is captured too
+        wait_for(lambda: 'later' in text(s.history('late')), 30, 'the output made while down')
+        # a restart of a running one is captured too
         s.d.ok('restart', 'early', '--replace-arguments', '--arg', '--hello=two', '--arg',
                '--run')
-        wait_for(lambda: 'two' in text(s.lines('early')), 15, 'output after the restart')
+        wait_for(lambda: 'two' in text(s.lines('early')), 30, 'output after the restart')
+
+
+def runs(lines, marker, last):
+    """The runs in lines: each from a line == marker up to the line == last."""
+    out, cur = [], None
+    for line in lines:
+        if line == marker:
+            cur = [line]
+        elif cur is not None:
+            cur.append(line)
+            if line == last:
+                out.append(cur)
+                cur = None
+    return out
+
+
+@tap.case
+def test_short_lived(_):
+    """a unikernel that lives a few milliseconds: every line of every run is kept"""
+    with Setup() as s:
+        expect = ['hello'] + [f'line {i}' for i in range(1, 18)] + ['Solo5: solo5_exit(0) called']
+        for k in range(10):
+            s.create('blip', '--hello=hello', '--lines=17', '--exit=0')
+            wait_for(lambda: s.gone('blip'), 60, 'blip to exit')
+        wait_for(lambda: len(runs(text(s.history('blip')), 'hello',
+                                  'Solo5: solo5_exit(0) called')) == 10, 60, 'ten whole runs')
+        for r in runs(text(s.lines('blip')), 'hello', 'Solo5: solo5_exit(0) called'):
+            check(r == expect, r)
+        # the tender's own diagnostics (stderr) are console output too
+        s.create('err', '--stderr=on-stderr', '--exit=0')
+        wait_for(lambda: 'on-stderr' in text(s.history('err')), 60, 'the stderr line')
+
+
+@tap.case
+def test_console_down(_):
+    """while albatross-console is down, output is kept and delivered when it is back"""
+    with Setup() as s:
+        check(s.stop_console() == 0, 'albatross-console did not stop cleanly')
+        s.create('gone', '--hello=while-down', '--lines=100', '--exit=0')
+        s.create('crashy', '--hello=attempt', '--exit=5', opts=['--restart-on-fail'])
+        s.create('steady', '--hello=steady', '--run')
+        wait_for(lambda: s.gone('gone'), 60, 'gone to exit')
+        wait_for(lambda: s.d.one('crashy')['state'] == 'failed', 120, 'the crash loop')
+        s.start_console()
+        want = ['while-down'] + [f'line {i}' for i in range(1, 101)] + \
+            ['Solo5: solo5_exit(0) called']
+        wait_for(lambda: want == [x for x in text(s.history('gone')) if x in want], 60,
+                 "gone's whole output")
+        # every run of the crash loop, whole, one after the other
+        n = s.d.one('crashy')['restarts'] + 1
+        wait_for(lambda: len(runs(text(s.history('crashy')), 'attempt',
+                                  'Solo5: solo5_exit(5) called')) == n, 60, f'{n} runs')
+        check(text(s.lines('crashy')).count('attempt') == n, text(s.lines('crashy')))
+        wait_for(lambda: 'steady' in text(s.history('steady')), 60, "steady's line")
+
+
+@tap.case
+def test_backlog_bound(_):
+    """past the backlog bound the oldest output goes, is counted, and the tender never blocks"""
+    with Setup(['--lines', '65536'], ['--console-backlog', '64']) as s:
+        check(s.stop_console() == 0, 'albatross-console did not stop cleanly')
+        # about 230 KB of output, far more than 64 KiB and than a pipe holds
+        s.create('flood', '--lines=20000', '--hello=done', '--exit=0')
+        wait_for(lambda: s.gone('flood'), 120, 'the tender to print everything and exit')
+        wait_for(lambda: "Dropping console output of 'flood'" in s.d.log_text(), 30,
+                 'the warning')
+        s.start_console()
+        wait_for(lambda: 'Solo5: solo5_exit(0) called' in text(s.history('flood')), 60,
+                 'the end of the output')
+        got = s.lines('flood')
+        notes = [e for e in got if e.get('dropped')]
+        check(len(notes) >= 1, 'no note of the loss')
+        lost = sum(int(e['line'].split()[0]) for e in notes)
+        check(all(e['line'].endswith('bytes of console output lost here') for e in notes),
+              notes)
+        # the newest output is kept whole, after the note
+        tail = text(got)[-3:]
+        check(tail == ['line 20000', 'done', 'Solo5: solo5_exit(0) called'], tail)
+        kept = [e['line'] for e in got if not e.get('dropped') and e['line'].startswith('line ')]
+        numbers = [int(x.split()[1]) for x in kept]
+        check(numbers == list(range(numbers[0], 20001)), 'a hole in the kept output')
+        check(got.index(notes[-1]) < got.index(next(e for e in got if e['line'] == kept[0])),
+              'the note is not where the output was lost')
+        # what was lost is what is missing (the banner lines and the first lines)
+        check(lost > 64 * 1024, f'{lost} bytes reported lost')
+        out = s.client('flood').stdout.decode()
+        check('[albatross: ' in out and 'bytes of console output lost here]' in out,
+              out[:300])
+
+
+@tap.case
+def test_terminal_safe(_):
+    """text output: bytes as the unikernel wrote them, only what drives a terminal escaped"""
+    with Setup() as s:
+        s.create('art', '--hello=\\__ \\ (   |', '--hello=tab\there', '--hello=esc\x1b[31mred',
+                 '--hello=bell\x07 cr\r end', '--hello=utf8 \u00e9\u2603', '--exit=0')
+        wait_for(lambda: 'Solo5: solo5_exit(0) called' in text(s.history('art')), 60,
+                 'the output')
+        out = s.client('art').stdout.decode().splitlines()
+        body = [line.split(' ', 1)[1] for line in out]
+        check('\\__ \\ (   |' in body, body)
+        check('tab\there' in body, body)
+        check('esc\\x1b[31mred' in body, body)
+        check('bell\\a cr\\r end' in body, body)
+        check('utf8 \u00e9\u2603' in body, body)
 
 
 @tap.case
@@ -347,26 +455,6 @@ def test_unprivileged(_):
         check(os.stat(s.sock).st_gid == grp.getgrnam('nogroup').gr_gid, 'socket group')
         s.create('vm', '--hello=unprivileged', '--run')
         wait_for(lambda: 'unprivileged' in text(s.lines('vm')), 10, 'the line')
-
-
-@tap.case
-def test_refused_fifo_never_blocks(_):
-    """a FIFO albatross-console refuses is read by albatrossd: its tender never blocks"""
-    # The console serves albatrossd's socket but has another rundir: it refuses
-    # albatrossd's FIFOs, which are not below its own RUNDIR/fifo.
-    other = tempfile.mkdtemp(prefix='alb-other-', dir=os.environ.get('TMPDIR'))
-    s = Setup()
-    s.console_extra = ['--rundir', other, '--socket', s.sock]
-    try:
-        with s:
-            # 20000 lines are far more than a pipe holds (64 KiB): unread, it would block
-            s.d.ok('create', 'chatty', s.image(), '--arg', '--lines=20000', '--arg', '--exit=0')
-            wait_for(lambda: s.d.cli('info', 'chatty').returncode == 1, 20,
-                     'the tender to print everything and exit')
-            check("reads the console of 'chatty' itself" in s.d.log_text(),
-                  'albatrossd did not take the refused console back')
-    finally:
-        shutil.rmtree(other, ignore_errors=True)
 
 
 @tap.case
@@ -399,7 +487,14 @@ def test_bad_input(_):
                 ('a:', {'op': 'console-subscribe'}, 22, 'not a path'),
                 ('nobody', {'op': 'console-list-inactive'}, 2, 'no inactive'),
                 ('vm', {'op': 'unikernel-destroy'}, 95, 'does not handle'),
-                ('x', {'op': 'console-add', 'fifo': '/etc/passwd'}, 1, 'not in')]:
+                ('x', {'op': 'console-add', 'fifo': '/etc/passwd'}, 74, 'fifo'),
+                ('a:', {'op': 'console-data', 'time': now, 'output': b'x'}, 22, 'not a path'),
+                ('x', {'op': 'console-data', 'time': now, 'output': b''}, 74, 'output'),
+                ('x', {'op': 'console-data', 'time': now, 'output': b'x' * 65537}, 74,
+                 'output'),
+                ('x', {'op': 'console-data', 'time': now, 'output': b'x', 'dropped': 0}, 74,
+                 'dropped'),
+                ('x', {'op': 'console-end', 'dropped': 1 << 41}, 74, 'dropped')]:
             c = Conn(s.sock)
             c.command(5, name, cmd)
             m = c.recv()

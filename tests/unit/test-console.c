@@ -270,14 +270,12 @@ END_TEST
 /* ---- the service ------------------------------------------------------------------------ */
 
 static pid_t service_pid = -1;
-static char sock_path[4200], fifo_dir[4200];
+static char sock_path[4200];
 
 /* Serves in a child until killed. */
 static void start_service(const struct alb_console_service_options *o)
 {
 	snprintf(sock_path, sizeof(sock_path), "%s/console.sock", test_tmpdir);
-	snprintf(fifo_dir, sizeof(fifo_dir), "%s/fifo", test_tmpdir);
-	ck_assert_int_eq(mkdir(fifo_dir, 0700), 0);
 	service_pid = fork();
 	ck_assert_int_ge(service_pid, 0);
 	if (service_pid == 0) {
@@ -285,7 +283,6 @@ static void start_service(const struct alb_console_service_options *o)
 		alb_loop *loop = NULL;
 		struct alb_console_service *svc = NULL;
 		struct alb_console_service_options opts = *o;
-		opts.fifo_dir = fifo_dir;
 		signal(SIGPIPE, SIG_IGN);
 		if (alb_ctx_new(&ctx) < 0 || alb_loop_new(ctx, &loop) < 0 ||
 		    alb_console_service_new(ctx, loop, &opts, &svc) < 0 ||
@@ -323,8 +320,15 @@ static alb_client *connect_service(void)
 	return c;
 }
 
+/* Console output as albatrossd relays it (NULL: none), bytes lost before it. */
+struct output {
+	const char *data;
+	size_t len;
+	uint64_t dropped;
+};
+
 static int request(alb_client *c, int kind, const char *nm, const struct alb_history *h,
-		   const char *fifo, alb_msg **ret_reply, uint64_t *ret_seq)
+		   const struct output *out, alb_msg **ret_reply, uint64_t *ret_seq)
 {
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
 	_cleanup_(alb_name_freep) alb_name *n = name(nm);
@@ -332,8 +336,16 @@ static int request(alb_client *c, int kind, const char *nm, const struct alb_his
 	m->cmd.kind = kind;
 	if (h)
 		m->cmd.history = *h;
-	if (fifo)
-		m->cmd.fifo = strdup(fifo);
+	if (out) {
+		m->cmd.time_us = alb_now_realtime();
+		m->cmd.dropped = out->dropped;
+		if (out->len) {
+			m->cmd.output = malloc(out->len);
+			ck_assert_ptr_nonnull(m->cmd.output);
+			memcpy(m->cmd.output, out->data, out->len);
+			m->cmd.output_len = (uint32_t)out->len;
+		}
+	}
 	alb_msg *reply = NULL;
 	int r = alb_client_request(c, m, &reply);
 	if (ret_seq)
@@ -345,21 +357,22 @@ static int request(alb_client *c, int kind, const char *nm, const struct alb_his
 	return r;
 }
 
-/* Makes the FIFO of name, registers it, returns its write end. */
-static int add_fifo(alb_client *c, const char *nm)
+/* A run of name begins, as albatrossd says it. */
+static void run_begin(alb_client *d, const char *nm)
 {
-	char path[4300];
-	snprintf(path, sizeof(path), "%s/%s", fifo_dir, nm);
-	ck_assert_int_eq(mkfifo(path, 0600), 0);
-	ck_assert_alb_ok(test_ctx, request(c, ALB_CMD_CONSOLE_ADD, nm, NULL, path, NULL, NULL));
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	return fd;
+	ck_assert_alb_ok(test_ctx, request(d, ALB_CMD_CONSOLE_ADD, nm, NULL, NULL, NULL, NULL));
 }
 
-static void write_str(int fd, const char *s)
+/* Output of name; each request is answered once the service has taken it. */
+static void output(alb_client *d, const char *nm, const char *s)
 {
-	ck_assert_int_eq(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+	struct output o = {s, strlen(s), 0};
+	ck_assert_alb_ok(test_ctx, request(d, ALB_CMD_CONSOLE_DATA, nm, NULL, &o, NULL, NULL));
+}
+
+static void run_end(alb_client *d, const char *nm)
+{
+	ck_assert_alb_ok(test_ctx, request(d, ALB_CMD_CONSOLE_END, nm, NULL, NULL, NULL, NULL));
 }
 
 /* Receives the next console line of seq into buf; 1 for the end of the stream. */
@@ -380,7 +393,7 @@ static int next_line(alb_client *c, uint64_t seq, char *buf, size_t size)
 	ck_assert_uint_lt(m->data.console.len, size);
 	memcpy(buf, m->data.console.line, m->data.console.len);
 	buf[m->data.console.len] = '\0';
-	return 0;
+	return m->data.console.dropped ? 3 : 0;
 }
 
 START_TEST(test_service_history_and_follow)
@@ -388,9 +401,8 @@ START_TEST(test_service_history_and_follow)
 	struct alb_console_service_options o = {.inactive_max = UINT32_MAX};
 	start_service(&o);
 	_cleanup_(alb_client_freep) alb_client *d = connect_service(), *c = connect_service();
-	int fd = add_fifo(d, "vm");
-	write_str(fd, "one\ntwo\nthree\n");
-	usleep(100000);
+	run_begin(d, "vm");
+	output(d, "vm", "one\ntwo\nthree\n");
 
 	/* Without follow: the history, then the end; the connection goes on. */
 	struct alb_history h = {.has_count = true, .count = 2};
@@ -413,8 +425,8 @@ START_TEST(test_service_history_and_follow)
 			 -EINVAL);
 	ck_assert_int_eq(request(c, ALB_CMD_STATS_SUBSCRIBE, "vm", NULL, NULL, NULL, NULL),
 			 -EOPNOTSUPP);
-	ck_assert_int_eq(request(c, ALB_CMD_CONSOLE_ADD, "x", NULL, "/etc/passwd", NULL, NULL),
-			 -EPERM);
+	ck_assert_int_eq(request(c, ALB_CMD_CONSOLE_ADD, "p:", NULL, NULL, NULL, NULL), -EINVAL);
+	ck_assert_last_error_has(test_ctx, "not a path");
 	ck_assert_int_eq(request(c, ALB_CMD_CONSOLE_LIST_INACTIVE, "vm", NULL, NULL, NULL, NULL),
 			 -ENOENT);
 
@@ -422,12 +434,12 @@ START_TEST(test_service_history_and_follow)
 	h = (struct alb_history){.follow = true};
 	ck_assert_alb_ok(test_ctx,
 			 request(c, ALB_CMD_CONSOLE_SUBSCRIBE, "later", &h, NULL, NULL, &seq));
-	int fd2 = add_fifo(d, "later");
-	write_str(fd2, "hello\n");
+	run_begin(d, "later");
+	output(d, "later", "hello\n");
 	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "hello");
-	write_str(fd2, "partial");
-	close(fd2); /* the tender exits: the partial line completes, inactive */
+	output(d, "later", "partial");
+	run_end(d, "later"); /* the tender exits: the partial line completes, inactive */
 	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "partial");
 
@@ -437,7 +449,6 @@ START_TEST(test_service_history_and_follow)
 	ck_assert_int_eq(reply->reply.kind, ALB_REPLY_NAMES);
 	ck_assert_uint_eq(reply->reply.n_names, 1);
 	ck_assert_str_eq(alb_name_label(reply->reply.names[0]), "later");
-	close(fd);
 }
 END_TEST
 
@@ -450,7 +461,7 @@ START_TEST(test_service_subscriber_bound)
 	uint64_t seqs[3];
 	struct alb_history h = {.follow = true};
 	char buf[256];
-	int fd = add_fifo(d, "vm");
+	run_begin(d, "vm");
 	for (int i = 0; i < 3; i++) {
 		subs[i] = connect_service();
 		ck_assert_alb_ok(test_ctx, request(subs[i], ALB_CMD_CONSOLE_SUBSCRIBE, "vm", &h,
@@ -461,14 +472,13 @@ START_TEST(test_service_subscriber_bound)
 	ck_assert_msg(strstr(buf, "failure 87") && strstr(buf, "newer subscriber"), "%s", buf);
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
 	ck_assert_int_eq(alb_client_receive(subs[0], &m), -EPIPE);
-	write_str(fd, "x\n");
+	output(d, "vm", "x\n");
 	for (int i = 1; i < 3; i++) {
 		ck_assert_int_eq(next_line(subs[i], seqs[i], buf, sizeof(buf)), 0);
 		ck_assert_str_eq(buf, "x");
 	}
 	for (int i = 0; i < 3; i++)
 		alb_client_free(subs[i]);
-	close(fd);
 }
 END_TEST
 
@@ -479,17 +489,19 @@ START_TEST(test_service_slow_subscriber)
 	_cleanup_(alb_client_freep) alb_client *d = connect_service(), *c = connect_service();
 	struct alb_history h = {.follow = true};
 	uint64_t seq;
-	char line[101], buf[256];
-	int fd = add_fifo(d, "vm");
+	char chunk[100 * 100 + 1], buf[256];
+	run_begin(d, "vm");
 	ck_assert_alb_ok(test_ctx,
 			 request(c, ALB_CMD_CONSOLE_SUBSCRIBE, "vm", &h, NULL, NULL, &seq));
-	memset(line, 'x', 99);
-	line[99] = '\n';
-	line[100] = '\0';
-	/* Far more than the socket and the queue hold, while c reads nothing. */
-	for (int i = 0; i < 40000; i++)
-		write_str(fd, line);
-	usleep(300000);
+	for (int i = 0; i < 100; i++) {
+		memset(chunk + 100 * i, 'x', 99);
+		chunk[100 * i + 99] = '\n';
+	}
+	chunk[sizeof(chunk) - 1] = '\0';
+	/* Far more than the socket and the queue hold, while c reads nothing (each
+	 * request returns when the service has queued its lines). */
+	for (int i = 0; i < 400; i++)
+		output(d, "vm", chunk);
 	int r;
 	unsigned lines = 0;
 	while ((r = next_line(c, seq, buf, sizeof(buf))) == 0)
@@ -497,7 +509,59 @@ START_TEST(test_service_slow_subscriber)
 	ck_assert_int_eq(r, 2);
 	ck_assert_msg(strstr(buf, "failure 105") && strstr(buf, "unread"), "%s", buf);
 	ck_assert_uint_lt(lines, 40000);
-	close(fd);
+}
+END_TEST
+
+START_TEST(test_service_relayed_output)
+{
+	struct alb_console_service_options o = {.inactive_max = UINT32_MAX};
+	start_service(&o);
+	_cleanup_(alb_client_freep) alb_client *d = connect_service(), *c = connect_service();
+	char buf[256];
+	uint64_t seq;
+	/* Output of a run whose beginning this service missed (it restarted): kept. */
+	output(d, "vm", "first\nhalf");
+	/* Bytes lost in the middle of a line: the half line is kept, then the note. */
+	struct output lost = {" rest\nnext\n", 11, 12345};
+	ck_assert_alb_ok(test_ctx, request(d, ALB_CMD_CONSOLE_DATA, "vm", NULL, &lost, NULL, NULL));
+	/* Lost at the very end of the run. */
+	struct output tail = {NULL, 0, 1};
+	ck_assert_alb_ok(test_ctx, request(d, ALB_CMD_CONSOLE_END, "vm", NULL, &tail, NULL, NULL));
+	struct alb_history h = {.has_count = true, .count = 100};
+	ck_assert_alb_ok(test_ctx,
+			 request(c, ALB_CMD_CONSOLE_SUBSCRIBE, "vm", &h, NULL, NULL, &seq));
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "first");
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "half");
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 3);
+	ck_assert_str_eq(buf, "12345 bytes of console output lost here");
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, " rest");
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "next");
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 3);
+	ck_assert_str_eq(buf, "1 byte of console output lost here");
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 1);
+	/* The run ended: inactive. The end of a name never seen changes nothing. */
+	_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
+	ck_assert_alb_ok(test_ctx,
+			 request(d, ALB_CMD_CONSOLE_LIST_INACTIVE, "vm", NULL, NULL, &reply, NULL));
+	ck_assert_uint_eq(reply->reply.n_names, 1);
+	run_end(d, "never");
+	ck_assert_int_eq(request(c, ALB_CMD_CONSOLE_SUBSCRIBE, "never", NULL, NULL, NULL, NULL),
+			 -ENOENT);
+	/* A begin of a run that is on changes nothing: a line begun goes on. */
+	run_begin(d, "on");
+	output(d, "on", "a");
+	run_begin(d, "on");
+	output(d, "on", "b\n");
+	h = (struct alb_history){.has_count = true, .count = 10};
+	ck_assert_alb_ok(test_ctx,
+			 request(c, ALB_CMD_CONSOLE_SUBSCRIBE, "on", &h, NULL, NULL, &seq));
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "ab");
+	ck_assert_int_eq(next_line(c, seq, buf, sizeof(buf)), 1);
 }
 END_TEST
 
@@ -520,6 +584,7 @@ static Suite *console_suite(void)
 	tcase_add_test(tc, test_service_history_and_follow);
 	tcase_add_test(tc, test_service_subscriber_bound);
 	tcase_add_test(tc, test_service_slow_subscriber);
+	tcase_add_test(tc, test_service_relayed_output);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -190,8 +190,16 @@ static alb_msg *sample_command(int command, int variant)
 			cmd->history.follow = true;
 		}
 		break;
-	case ALB_CMD_CONSOLE_ADD:
-		cmd->fifo = strdup("/run/albatross/fifo/alice:hello");
+	case ALB_CMD_CONSOLE_DATA:
+		cmd->time_us = 1700000000000001;
+		cmd->output_len = 5;
+		cmd->output = malloc(5);
+		ck_assert_ptr_nonnull(cmd->output);
+		memcpy(cmd->output, "a\\\0\n\xff", 5);
+		cmd->dropped = variant == 1 ? 4096 : 0;
+		break;
+	case ALB_CMD_CONSOLE_END:
+		cmd->dropped = variant == 1 ? 1 : 0;
 		break;
 	case ALB_CMD_STATS_ADD:
 		cmd->pid = 4242;
@@ -276,9 +284,13 @@ static alb_msg *sample_reply(int kind)
 		reply->n_tenders = 2;
 		reply->tenders = calloc(2, sizeof(*reply->tenders));
 		ck_assert_ptr_nonnull(reply->tenders);
-		reply->tenders[0] = (struct alb_tender_info){
-		    strdup("solo5-hvt.2"), strdup("/usr/lib/albatross/solo5-hvt.2"), ALB_TENDER_HVT,
-		    strdup("v0.12.1"), 2};
+		reply->tenders[0] =
+		    (struct alb_tender_info){strdup("solo5-hvt.2"),
+					     strdup("/usr/lib/albatross/solo5-hvt.2"),
+					     ALB_TENDER_HVT,
+					     strdup("v0.12.1"),
+					     2,
+					     strdup("solo5-hvt cannot run on this host: no KVM")};
 		reply->tenders[1] =
 		    (struct alb_tender_info){strdup("solo5-spt"), strdup("/usr/bin/solo5-spt"),
 					     ALB_TENDER_SPT, strdup(""), 0};
@@ -319,6 +331,7 @@ static alb_msg *sample_data(int kind)
 		ck_assert_ptr_nonnull(data->console.line);
 		memcpy(data->console.line, "a\xff\0b", 4);
 		data->console.truncated = true;
+		data->console.dropped = true;
 		break;
 	case ALB_DATA_LOG:
 		data->event = sample_event(ALB_EVENT_UNIKERNEL_STARTED);
@@ -404,7 +417,11 @@ static void assert_cmd_eq(const struct alb_cmd *a, const struct alb_cmd *b)
 	ck_assert_int_eq(a->history.has_count, b->history.has_count);
 	ck_assert_uint_eq(a->history.count, b->history.count);
 	ck_assert_int_eq(a->history.follow, b->history.follow);
-	assert_opt_str_eq(a->fifo, b->fifo);
+	ck_assert_uint_eq(a->time_us, b->time_us);
+	ck_assert_uint_eq(a->output_len, b->output_len);
+	if (a->output_len)
+		ck_assert_mem_eq(a->output, b->output, a->output_len);
+	ck_assert_uint_eq(a->dropped, b->dropped);
 	assert_opt_str_eq(a->on_behalf_of, b->on_behalf_of);
 	ck_assert_uint_eq(a->pid, b->pid);
 	assert_strv_eq(a->taps, a->n_taps, b->taps, b->n_taps);
@@ -456,6 +473,7 @@ static void assert_reply_eq(const struct alb_reply *a, const struct alb_reply *b
 		ck_assert_int_eq(x->target, y->target);
 		ck_assert_str_eq(x->version, y->version);
 		ck_assert_uint_eq(x->abi, y->abi);
+		assert_opt_str_eq(x->unusable, y->unusable);
 	}
 }
 
@@ -511,6 +529,7 @@ static void assert_msg_eq(const alb_msg *a, const alb_msg *b)
 	if (a->data.console.len)
 		ck_assert_mem_eq(a->data.console.line, b->data.console.line, a->data.console.len);
 	ck_assert_int_eq(a->data.console.truncated, b->data.console.truncated);
+	ck_assert_int_eq(a->data.console.dropped, b->data.console.dropped);
 	assert_event_eq(a->data.event, b->data.event);
 	assert_stats_eq(a->data.stats, b->data.stats);
 }
@@ -536,7 +555,7 @@ static void round_trip(alb_msg *msg)
 
 START_TEST(test_round_trip_commands)
 {
-	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_TENDERS_INFO; command++)
+	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_CONSOLE_END; command++)
 		for (int variant = 0; variant < 3; variant++)
 			round_trip(sample_command(command, variant));
 }
@@ -619,8 +638,11 @@ START_TEST(test_accessors)
 	ck_assert_str_eq(alb_command_to_string(ALB_CMD_LOG_EVENT), "log-event");
 	ck_assert_ptr_null(alb_command_to_string(0));
 	ck_assert_str_eq(alb_command_to_string(ALB_CMD_TENDERS_INFO), "tenders-info");
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_CONSOLE_DATA), "console-data");
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_CONSOLE_END), "console-end");
 	ck_assert_int_eq(ALB_CMD_LOG_EVENT, 22); /* appending kept the values */
-	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_TENDERS_INFO + 1));
+	ck_assert_int_eq(ALB_CMD_TENDERS_INFO, 23);
+	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_CONSOLE_END + 1));
 	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_BLOCK_REMOVED), "block-removed");
 	ck_assert_str_eq(alb_unikernel_state_to_string(ALB_STATE_RESTARTING), "restarting");
 	ck_assert_ptr_null(alb_unikernel_state_to_string(-1));
