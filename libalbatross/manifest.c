@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* Solo5 ELF notes (see ../shared/solo5-abi.md for the facts this follows). */
+/* Solo5 ELF notes (docs/solo5.md says what this follows). */
 #include <elf.h>
 #include <inttypes.h>
 

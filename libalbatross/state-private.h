@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The persistent state of albatrossd (DESIGN §5): policies, unikernel
+ * The persistent state of albatrossd (docs/state.md): policies, unikernel
  * configurations (images referenced by SHA-256 digest, never inline) and
  * block devices, as one CBOR map with a version. docs/state.md describes
  * the format. Decoding is as strict as the wire's and shares its code.

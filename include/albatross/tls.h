@@ -2,7 +2,7 @@
 /**
  * @file tls.h
  * @brief The TLS endpoint: remote sessions authenticated by X.509 client
- * certificates (docs/tls.md, DESIGN §7).
+ * certificates (docs/tls.md).
  *
  * A session is one TLS 1.3 connection. The client's certificate chain must be
  * issued by the endpoint's CA, within its validity times and not revoked by
