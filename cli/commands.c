@@ -358,7 +358,7 @@ static int print_tenders(const struct alb_reply *reply)
 	/* Why a tender cannot run here, after the table (the reason is a sentence). */
 	for (uint32_t i = 0; i < reply->n_tenders; i++)
 		if (reply->tenders[i].unusable)
-			printf("%s: %s\n", reply->tenders[i].name, reply->tenders[i].unusable);
+			printf("%s\n", reply->tenders[i].unusable);
 	return 0;
 }
 
