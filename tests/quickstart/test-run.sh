@@ -12,6 +12,11 @@
 # BUILDDIR (or ALB_RUN_BUILDDIR): a build of this tree that has the daemons, the client
 # and the test tender; the copy runs those programs. Without it the copy builds its own
 # build-release/ (a few minutes).
+#
+# First on the test tender (ALB_RUN_TENDER=test); then, when a real Solo5 is installed
+# (ALB_SOLO5_DIR=PREFIX, else solo5-spt / solo5-hvt in $PATH), again with it: its tender
+# runs the examples built from tests/solo5/, their consoles show Solo5's banner, and
+# --stop leaves no tender behind either.
 set -uo pipefail
 
 NETNS=albatross-run
@@ -30,6 +35,19 @@ command -v ip >/dev/null || skip "needs ip (iproute2)"
 if ip netns list | grep -q "^$NETNS\( \|$\)"; then
 	skip "the network namespace $NETNS exists: a scripts/run setup runs here" \
 		"(scripts/run --stop in its checkout first)"
+fi
+# A real Solo5, found as scripts/run finds it: solo5_bin, the directory of its tenders.
+solo5_bin=
+if [ -n "${ALB_SOLO5_DIR:-}" ]; then
+	solo5_bin=$(cd "$ALB_SOLO5_DIR" 2>/dev/null && pwd)/bin ||
+		{ echo "Bail out! ALB_SOLO5_DIR=$ALB_SOLO5_DIR: no such directory"; exit 1; }
+	[ -x "$solo5_bin/solo5-spt" ] || [ -x "$solo5_bin/solo5-hvt" ] ||
+		{ echo "Bail out! ALB_SOLO5_DIR=$ALB_SOLO5_DIR: no bin/solo5-spt or bin/solo5-hvt"; exit 1; }
+	# scripts/run runs from elsewhere: the same prefix, as an absolute path.
+	ALB_SOLO5_DIR=$(dirname "$solo5_bin")
+	export ALB_SOLO5_DIR
+elif p=$(command -v solo5-spt) || p=$(command -v solo5-hvt); then
+	solo5_bin=$(dirname "$p")
 fi
 if [ -n "$builddir" ]; then
 	builddir=$(cd "$builddir" && pwd) || skip "no build directory $1"
@@ -65,7 +83,8 @@ else
 fi
 [ -x "$tree/scripts/run" ] || { echo "Bail out! could not copy the tree into $tree"; exit 1; }
 
-run_env=(env ALB_RUN_TENDER=test)
+# The user's own settings stay out; each part says which tender it wants.
+run_env=(env -u ALB_RUN_IMAGE -u ALB_RUN_NET ALB_RUN_TENDER=test)
 [ -n "$builddir" ] && run_env+=(ALB_RUN_BUILDDIR="$builddir")
 state=$tree/.run
 links_before=$(ip -o link show | awk -F': ' '{print $2}' | sort)
@@ -117,7 +136,168 @@ check_daemons() { # OUTFILE
 	done
 }
 
-echo "1..9"
+# Nothing of the copy is left: no .run/, no namespace, no process of the copy (daemons,
+# tenders: their command lines name the copy's files), none of PIDS, no new interface.
+nothing_left() { # PIDS
+	local left='' procs alive p
+	[ ! -e "$state" ] || left+=" .run/"
+	! ip netns list | grep -q "^$NETNS\( \|$\)" || left+=" the namespace $NETNS"
+	# Under the sanitizers a daemon's exit (the leak check) can take seconds.
+	for _ in $(seq 300); do
+		procs=$(grep -lsF "$tmp/" /proc/[0-9]*/cmdline | cut -d/ -f3 |
+			while read -r p; do
+				# The grep above finds itself (its pattern is in its own command
+				# line) while it runs; a process gone meanwhile is gone.
+				[ -d "/proc/$p" ] || continue
+				[ "$(cat "/proc/$p/comm" 2>/dev/null)" != grep ] || continue
+				grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" || echo "$p"
+			done)
+		alive=
+		for p in $1; do
+			[ "$p" != none ] && [ -d "/proc/$p" ] &&
+				! grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && alive+=" $p"
+		done
+		[ -z "$procs$alive" ] && break
+		sleep 0.1
+	done
+	[ -z "$procs$alive" ] || left+=" processes:$(for p in $procs $alive; do
+		printf ' [%s: %s %s]' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" \
+			"$(grep -s '^State' "/proc/$p/status" | tr -s '\t ' ' ')"; done)"
+	links_after=$(ip -o link show | awk -F': ' '{print $2}' | sort)
+	[ "$links_after" = "$links_before" ] ||
+		left+=" interfaces: $(comm -13 <(echo "$links_before") <(echo "$links_after") | tr '\n' ' ')"
+	echo "left behind:${left:- nothing}"
+	[ -z "$left" ]
+}
+
+# --status exits STATUS, and says nothing of an error.
+status_is() { # OUTFILE STATUS
+	local rc
+	run "$1" --status
+	rc=$?
+	echo "--status exited $rc"
+	[ $rc -eq "$2" ] && ! grep -qi "error" "$1"
+}
+
+# With the real Solo5: tests 11 to 18.
+real_solo5() {
+	local client=${builddir:-$tree/build-release}/cli/albatross-client target=spt toolchain=
+	local rc pids1 tick1 tender
+	run_env=(env -u ALB_RUN_IMAGE -u ALB_RUN_NET -u ALB_RUN_TENDER)
+	[ -n "$builddir" ] && run_env+=(ALB_RUN_BUILDDIR="$builddir")
+	if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
+		{ [ -x "$solo5_bin/solo5-hvt" ] || command -v solo5-hvt >/dev/null; }; then
+		target=hvt
+	fi
+	tender=$solo5_bin/solo5-$target
+	[ -x "$tender" ] || tender=$(command -v "solo5-$target")
+	# The examples are built with Solo5's toolchain, beside its tenders.
+	if compgen -G "$(dirname "$solo5_bin")/bin/*-solo5-none-static-cc" >/dev/null &&
+		[ -x "$tree/tests/solo5/build.sh" ]; then
+		toolchain=yes
+	fi
+	echo "# with Solo5: $tender${toolchain:+, and its toolchain}"
+
+	# 11. The first run.
+	run "$tmp/solo5-run1.out"
+	ok $? "with Solo5: the first run succeeds" "$tmp/solo5-run1.out"
+
+	# 12. It says it uses Solo5, and albatrossd looks for tenders in its directory.
+	{
+		! grep -q "$LABEL_RE" "$tmp/solo5-run1.out" &&
+			grep -q "^Solo5 v[0-9]" "$tmp/solo5-run1.out" &&
+			[ "$(head -n 1 "$state/tender")" = solo5 ] &&
+			tr '\0' '\n' <"/proc/$(cat "$state/albatrossd.pid")/cmdline" |
+			grep -qxF -- "$solo5_bin" &&
+			"$client" --rundir "$state/run" tenders | grep -F "$tender"
+	} >"$tmp/check12" 2>&1
+	rc=$?
+	cat "$tmp/solo5-run1.out" >>"$tmp/check12"
+	ok $rc "with Solo5: it says so, unlabelled; albatrossd finds solo5-$target in $solo5_bin" \
+		"$tmp/check12"
+
+	# 13. What it shows: the examples' consoles with Solo5's banner, info and over TLS;
+	# without the toolchain, why there is no example and how to give one.
+	if [ -n "$toolchain" ]; then
+		{
+			[ "$(grep -cF '|      ___|' "$tmp/solo5-run1.out")" -ge 2 ] &&
+				[ "$(grep -c "^  .*Z Solo5: Bindings version v" "$tmp/solo5-run1.out")" -ge 2 ] &&
+				grep -q "^  .*Z Solo5: solo5_exit(0) called\$" "$tmp/solo5-run1.out" &&
+				grep -q "^  .*Z ticker: tick 1\$" "$tmp/solo5-run1.out" &&
+				[ "$(grep -c "^  ticker  *running " "$tmp/solo5-run1.out")" -ge 2 ] &&
+				grep -q -- "--destination 127.0.0.1:1025" "$tmp/solo5-run1.out"
+		}
+		ok $? "with Solo5: hello's and ticker's consoles show Solo5's banner, info ticker" \
+			"$tmp/solo5-run1.out"
+	else
+		grep -q "cannot be built" "$tmp/solo5-run1.out" &&
+			grep -q "ALB_RUN_IMAGE=" "$tmp/solo5-run1.out"
+		ok $? "with Solo5 but no toolchain: no example, and how to give one" \
+			"$tmp/solo5-run1.out"
+	fi
+
+	# 14. The unikernels run on the real tender: ticker's process is solo5-TARGET, and
+	# hello's console, kept by albatross-console, ends with its solo5_exit.
+	if [ -n "$toolchain" ]; then
+		{
+			tick1=$("$client" --rundir "$state/run" --json info ticker |
+				python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["pid"])') &&
+				echo "ticker: pid $tick1, $(readlink "/proc/$tick1/exe")" &&
+				[ "$(readlink "/proc/$tick1/exe")" = "$(readlink -f "$tender")" ] &&
+				"$client" --rundir "$state/run" console hello | tee /dev/stderr |
+				tail -n 1 | grep -q "Z Solo5: solo5_exit(0) called\$"
+		} >"$tmp/check14" 2>&1
+		ok $? "with Solo5: ticker runs on $tender, hello's console is whole" "$tmp/check14"
+	else
+		n=$((n + 1))
+		echo "ok $n # SKIP no Solo5 toolchain: no example unikernel"
+	fi
+
+	# 15. A second run reuses it all; hello, which ran to its end, is not run again.
+	pids1=$(pids)
+	run "$tmp/solo5-run2.out"
+	rc=$?
+	{
+		[ $rc -eq 0 ] && [ "$(pids)" = "$pids1" ] &&
+			[ "$(grep -c "runs already" "$tmp/solo5-run2.out")" -eq 5 ] &&
+			! grep -qE '^\$ albatross-client create |: created$' "$tmp/solo5-run2.out" &&
+			if [ -n "$toolchain" ]; then
+				grep -q "hello: ran already" "$tmp/solo5-run2.out" &&
+					grep -q "ticker: deployed already" "$tmp/solo5-run2.out" &&
+					[ "$(unikernels)" = "ticker=$tick1" ] &&
+					[ "$("$client" --rundir "$state/run" log hello |
+						grep -c "unikernel-started hello ")" -eq 1 ]
+			fi
+	} >"$tmp/check15" 2>&1
+	rc=$?
+	[ $rc -eq 0 ] || { echo "the second run:"; cat "$tmp/solo5-run2.out"; } >>"$tmp/check15"
+	ok $rc "with Solo5: a second run reuses the daemons and the examples" "$tmp/check15"
+
+	# 16. --status.
+	{
+		status_is "$tmp/solo5-status.out" 0 &&
+			[ "$(grep -c " runs (pid " "$tmp/solo5-status.out")" -eq 5 ] &&
+			grep -q "^tender: Solo5, solo5-$target in " "$tmp/solo5-status.out"
+	} >"$tmp/check16" 2>&1
+	rc=$?
+	cat "$tmp/solo5-status.out" >>"$tmp/check16"
+	ok $rc "with Solo5: --status shows it all running, exits 0, says no error" "$tmp/check16"
+
+	# 17. --stop.
+	pids1="$(pids) ${tick1:-}"
+	run "$tmp/solo5-stop.out" --stop
+	ok $? "with Solo5: --stop succeeds" "$tmp/solo5-stop.out"
+
+	# 18. Nothing left, no tender either.
+	nothing_left "$pids1" >"$tmp/check18" 2>&1
+	ok $? "with Solo5: nothing is left: no .run/, no $NETNS, no daemon, no tender" "$tmp/check18"
+}
+
+if [ -n "$solo5_bin" ]; then
+	echo "1..18"
+else
+	echo "1..10"
+fi
 
 # 1. The first run.
 run "$tmp/run1.out"
@@ -135,8 +315,7 @@ ok $? "every line of its output is labelled '$LABEL'" "$tmp/run1.out"
 		[ "$(grep -c "^${LABEL_RE}  hello  *running " "$tmp/run1.out")" -ge 2 ] &&
 		grep -q -- "--destination 127.0.0.1:1025" "$tmp/run1.out" &&
 		grep -q "TEST TENDER" "$tmp/run1.out" &&
-		{ command -v solo5-hvt >/dev/null || command -v solo5-spt >/dev/null ||
-			grep -q "https://github.com/Solo5/solo5" "$tmp/run1.out"; }
+		{ [ -n "$solo5_bin" ] || grep -q "https://github.com/Solo5/solo5" "$tmp/run1.out"; }
 }
 ok $? "it shows the console line, info, and info over TLS" "$tmp/run1.out"
 
@@ -174,11 +353,14 @@ rc=$?
 [ $rc -eq 0 ] || cat "$tmp/run2.out" >>"$tmp/check5"
 ok $rc "a second run reuses the CA, the daemons and the one example" "$tmp/check5"
 
-# 6. --status lists the five daemons as running.
-run "$tmp/status.out" --status
+# 6. --status lists the five daemons as running, exits 0, and reports no error.
+{
+	status_is "$tmp/status.out" 0 &&
+		[ "$(grep -c " runs (pid " "$tmp/status.out")" -eq 5 ]
+} >"$tmp/check6" 2>&1
 rc=$?
-[ $rc -eq 0 ] && [ "$(grep -c " runs (pid " "$tmp/status.out")" -eq 5 ]
-ok $? "--status shows the five daemons running" "$tmp/status.out"
+cat "$tmp/status.out" >>"$tmp/check6"
+ok $rc "--status shows the five daemons running, exits 0, says no error" "$tmp/check6"
 
 # 7. --stop.
 pids_all=$(pids)
@@ -186,42 +368,22 @@ run "$tmp/stop.out" --stop
 ok $? "--stop succeeds" "$tmp/stop.out"
 
 # 8. Nothing left: no .run/, no namespace, no process of the copy, no new interface.
-{
-	left=
-	[ ! -e "$state" ] || left+=" .run/"
-	! ip netns list | grep -q "^$NETNS\( \|$\)" || left+=" the namespace $NETNS"
-	# Under the sanitizers a daemon's exit (the leak check) can take seconds.
-	for _ in $(seq 300); do
-		procs=$(grep -lsF "$tmp/" /proc/[0-9]*/cmdline | cut -d/ -f3 |
-			while read -r p; do
-				# The grep above finds itself (its pattern is in its own command
-				# line) while it runs; a process gone meanwhile is gone.
-				[ -d "/proc/$p" ] || continue
-				[ "$(cat "/proc/$p/comm" 2>/dev/null)" != grep ] || continue
-				grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" || echo "$p"
-			done)
-		alive=
-		for p in $pids_all; do
-			[ "$p" != none ] && [ -d "/proc/$p" ] &&
-				! grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && alive+=" $p"
-		done
-		[ -z "$procs$alive" ] && break
-		sleep 0.1
-	done
-	[ -z "$procs$alive" ] || left+=" processes:$(for p in $procs $alive; do
-		printf ' [%s: %s %s]' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" \
-			"$(grep -s '^State' "/proc/$p/status" | tr -s '\t ' ' ')"; done)"
-	links_after=$(ip -o link show | awk -F': ' '{print $2}' | sort)
-	[ "$links_after" = "$links_before" ] ||
-		left+=" interfaces: $(comm -13 <(echo "$links_before") <(echo "$links_after") | tr '\n' ' ')"
-	echo "left behind:${left:- nothing}"
-	[ -z "$left" ]
-} >"$tmp/check8" 2>&1
+nothing_left "$pids_all" >"$tmp/check8" 2>&1
 ok $? "nothing is left: no .run/, no $NETNS, no daemon, no tap" "$tmp/check8"
 
 # 9. --stop again, with nothing to stop, is harmless.
 run "$tmp/stop2.out" --stop
 ok $? "--stop with nothing to stop succeeds" "$tmp/stop2.out"
+
+# 10. --status with nothing set up exits 3, and reports no error.
+{
+	status_is "$tmp/status2.out" 3
+} >"$tmp/check10" 2>&1
+rc=$?
+cat "$tmp/status2.out" >>"$tmp/check10"
+ok $rc "--status with nothing set up exits 3, says no error" "$tmp/check10"
+
+[ -z "$solo5_bin" ] || real_solo5
 
 echo "# $((n - failed)) of $n passed in $(($(date +%s) - t0)) s"
 [ $failed -eq 0 ]
