@@ -397,6 +397,18 @@ struct list {
 	uint32_t n;
 };
 
+/* Whether the binary st is listed already (the --tender-dir is also in $PATH, a
+ * directory is in $PATH twice, or a link leads to one listed). */
+static bool listed(const struct list *l, const struct stat *st)
+{
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct stat o;
+		if (stat(l->v[i].path, &o) == 0 && o.st_dev == st->st_dev && o.st_ino == st->st_ino)
+			return true;
+	}
+	return false;
+}
+
 static int list_in(const char *dir, void *ud)
 {
 	struct list *l = ud;
@@ -408,8 +420,9 @@ static int list_in(const char *dir, void *ud)
 			continue;
 		char path[PATH_MAX];
 		struct alb_tender_info_local t;
+		struct stat st;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
-		    access(path, X_OK) < 0 ||
+		    access(path, X_OK) < 0 || stat(path, &st) < 0 || listed(l, &st) ||
 		    alb_tender_probe_cached(l->ctx, l->cache, path, &t) < 0)
 			continue;
 		struct alb_tender_info_local *v = realloc(l->v, (l->n + 1) * sizeof(*v));
