@@ -13,8 +13,11 @@
  * unikernel (of the largest backlog, for the total) goes first; the bytes it
  * held are counted and carried by the next segment of the same unikernel
  * (its `dropped`), so that the receiver can say where output was lost and how
- * much. Bookkeeping counts ALB_CONSOLE_RELAY_SEGMENT_COST bytes per segment,
- * so that runs without output are bounded too.
+ * much. A segment counts the memory it holds plus ALB_CONSOLE_RELAY_SEGMENT_COST
+ * bytes, so that runs without output are bounded too. The bounds apply to what
+ * waits to be sent (what is sent and not acknowledged is bounded by the window),
+ * and output that comes while earlier output of the same unikernel waits joins
+ * its segment.
  */
 #pragma once
 

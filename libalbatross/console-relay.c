@@ -25,7 +25,7 @@ struct segment {
 	int kind;
 	uint64_t time_us, dropped, id;
 	bool sent;
-	uint32_t len;
+	uint32_t len, cap; /* data: cap bytes allocated, len used */
 	uint8_t data[];
 };
 
@@ -33,7 +33,8 @@ struct stream {
 	struct stream *next;
 	alb_name name;
 	struct segment *head, *tail;
-	uint64_t kept;	   /* bytes counted for the bounds */
+	uint64_t kept;	   /* bytes counted (see cost()) */
+	uint64_t waiting;  /* of those, not sent: what the bounds apply to */
 	uint64_t dropped;  /* dropped with no later segment to carry it yet */
 	bool open;	   /* a run began and did not end */
 	bool warned;	   /* said that its output is being dropped */
@@ -47,15 +48,20 @@ struct alb_console_relay {
 	void *userdata;
 	struct stream *streams;
 	struct segment *head, *tail, *unsent;
-	uint64_t kept, dropped;
+	uint64_t kept, waiting, dropped;
 	uint32_t in_flight;
 	uint64_t in_flight_bytes;
 	bool connected;
 };
 
+/* Data segments are made with room for this much, so that output read in small
+ * pieces while it waits shares segments (less bookkeeping, fewer messages). */
+#define SEGMENT_ROOM 4096u
+
+/* What a segment counts for the bounds: the memory it holds. */
 static uint64_t cost(const struct segment *s)
 {
-	return s->len + ALB_CONSOLE_RELAY_SEGMENT_COST;
+	return s->cap + ALB_CONSOLE_RELAY_SEGMENT_COST;
 }
 
 static struct stream *stream_find(struct alb_console_relay *r, const alb_name *name)
@@ -120,6 +126,9 @@ static void segment_unlink(struct alb_console_relay *r, struct segment *s)
 	if (s->sent) {
 		r->in_flight--;
 		r->in_flight_bytes -= s->len;
+	} else {
+		st->waiting -= cost(s);
+		r->waiting -= cost(s);
 	}
 	free(s);
 }
@@ -127,17 +136,22 @@ static void segment_unlink(struct alb_console_relay *r, struct segment *s)
 static struct segment *segment_new(struct alb_console_relay *r, struct stream *st, int kind,
 				   uint64_t time_us, const void *data, uint32_t len)
 {
-	struct segment *s = calloc(1, sizeof(*s) + len);
+	/* Data gets room to take what comes after it while it waits (see add()). */
+	uint32_t cap = kind == ALB_CONSOLE_RELAY_DATA && len < SEGMENT_ROOM ? SEGMENT_ROOM : len;
+	struct segment *s = calloc(1, sizeof(*s) + cap);
 	if (!s)
 		return NULL;
 	s->stream = st;
 	s->kind = kind;
 	s->time_us = time_us ? time_us : alb_now_realtime();
 	s->len = len;
+	s->cap = cap;
 	if (len)
 		memcpy(s->data, data, len);
 	r->kept += cost(s);
 	st->kept += cost(s);
+	r->waiting += cost(s);
+	st->waiting += cost(s);
 	return s;
 }
 
@@ -207,17 +221,19 @@ static bool stream_drop_oldest(struct alb_console_relay *r, struct stream *st)
 	return true;
 }
 
+/* The bounds apply to what waits to be sent: what is in flight is bounded by the
+ * window, and dropping it would not help (it is sent). */
 static void apply_bounds(struct alb_console_relay *r, struct stream *st)
 {
-	while (st->kept > r->stream_max && stream_drop_oldest(r, st))
+	while (st->waiting > r->stream_max && stream_drop_oldest(r, st))
 		;
-	while (r->kept > r->total_max) {
+	while (r->waiting > r->total_max) {
 		struct stream *big = NULL;
 		for (struct stream *o = r->streams; o; o = o->next) {
 			bool droppable = false;
 			for (struct segment *s = o->head; s && !droppable; s = s->snext)
 				droppable = !s->sent;
-			if (droppable && (!big || o->kept > big->kept))
+			if (droppable && (!big || o->waiting > big->waiting))
 				big = o;
 		}
 		if (!big || !stream_drop_oldest(r, big))
@@ -292,6 +308,21 @@ static int add(struct alb_console_relay *r, const alb_name *name, int kind, uint
 	struct stream *st = stream_get(r, name);
 	if (!st)
 		return -ENOMEM;
+	/* Output that follows output of the same unikernel still waiting, with room,
+	 * joins it (it was read a moment later; it is shown with the same time). */
+	struct segment *last = st->tail;
+	if (kind == ALB_CONSOLE_RELAY_DATA && last && !last->sent &&
+	    last->kind == ALB_CONSOLE_RELAY_DATA && !st->dropped && last->len < last->cap) {
+		uint32_t n = last->cap - last->len < len ? last->cap - last->len : (uint32_t)len;
+		memcpy(last->data + last->len, buf, n);
+		last->len += n;
+		buf += n;
+		len -= n;
+		if (len == 0) {
+			alb_console_relay_pump(r, false);
+			return 0;
+		}
+	}
 	do {
 		uint32_t n = len > ALB_CONSOLE_RELAY_SEGMENT_MAX ? ALB_CONSOLE_RELAY_SEGMENT_MAX
 								 : (uint32_t)len;
@@ -354,6 +385,8 @@ void alb_console_relay_pump(struct alb_console_relay *r, bool all)
 			return;
 		s->sent = true;
 		s->id = id;
+		s->stream->waiting -= cost(s);
+		r->waiting -= cost(s);
 		r->in_flight++;
 		r->in_flight_bytes += s->len;
 		r->unsent = s->next;
@@ -396,8 +429,11 @@ void alb_console_relay_disconnected(struct alb_console_relay *r)
 	if (!r)
 		return;
 	r->connected = false;
-	for (struct segment *s = r->head; s && s->sent; s = s->next)
+	for (struct segment *s = r->head; s && s->sent; s = s->next) {
 		s->sent = false;
+		s->stream->waiting += cost(s);
+		r->waiting += cost(s);
+	}
 	r->in_flight = 0;
 	r->in_flight_bytes = 0;
 	r->unsent = r->head;

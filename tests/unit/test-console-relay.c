@@ -117,20 +117,22 @@ START_TEST(test_kept_until_connected_then_in_order)
 	data("hello", "line 2\n");
 	ck_assert_alb_ok(test_ctx, alb_console_relay_end(relay, nm("hello"), 0));
 	ck_assert_uint_eq(n_sent, 0);
+	/* The second piece joined the first while it waited: one data segment, which
+	 * counts the room it holds. */
 	ck_assert_uint_eq(alb_console_relay_kept_of(relay, nm("hello")),
-			  14 + 4 * ALB_CONSOLE_RELAY_SEGMENT_COST);
+			  4096 + 3 * ALB_CONSOLE_RELAY_SEGMENT_COST);
 	alb_console_relay_connected(relay);
-	ck_assert_uint_eq(n_sent, 4);
+	ck_assert_uint_eq(n_sent, 3);
 	ck_assert_int_eq(sent[0].kind, ALB_CONSOLE_RELAY_BEGIN);
 	ck_assert_int_eq(sent[1].kind, ALB_CONSOLE_RELAY_DATA);
-	ck_assert_int_eq(sent[2].kind, ALB_CONSOLE_RELAY_DATA);
-	ck_assert_int_eq(sent[3].kind, ALB_CONSOLE_RELAY_END);
+	ck_assert_int_eq(sent[2].kind, ALB_CONSOLE_RELAY_END);
 	ck_assert_str_eq(sent[1].name, "hello");
-	ck_assert_mem_eq(sent[1].data, "line 1\n", 7);
+	ck_assert_uint_eq(sent[1].len, 14);
+	ck_assert_mem_eq(sent[1].data, "line 1\nline 2\n", 14);
 	ck_assert_uint_ge(sent[2].time_us, sent[1].time_us);
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 3; i++)
 		ck_assert_uint_eq(sent[i].dropped, 0);
-	ck_assert_uint_eq(alb_console_relay_in_flight(relay), 4);
+	ck_assert_uint_eq(alb_console_relay_in_flight(relay), 3);
 	/* Kept until acknowledged, freed then. */
 	ck_assert_uint_gt(alb_console_relay_kept(relay), 0);
 	ack_all();
@@ -139,8 +141,8 @@ START_TEST(test_kept_until_connected_then_in_order)
 	ck_assert_uint_eq(alb_console_relay_dropped(relay), 0);
 	/* Connected: sent at once. */
 	data("other", "x");
-	ck_assert_uint_eq(n_sent, 5);
-	ck_assert_str_eq(sent[4].name, "other");
+	ck_assert_uint_eq(n_sent, 4);
+	ck_assert_str_eq(sent[3].name, "other");
 }
 END_TEST
 
@@ -188,12 +190,13 @@ START_TEST(test_resent_after_reconnect)
 	ack_all();
 	data("vm", "two\n");
 	/* The receiver goes away with "one" taken and "two" in flight: it restarted and
-	 * knows no run. The run begins again, then what it did not acknowledge comes. */
+	 * knows no run. The run begins again, then what it did not acknowledge comes
+	 * ("three" joined "two", which waits again). */
 	alb_console_relay_disconnected(relay);
 	data("vm", "three\n");
 	unsigned mark = n_sent;
 	alb_console_relay_connected(relay);
-	ck_assert_uint_eq(n_sent, mark + 3);
+	ck_assert_uint_eq(n_sent, mark + 2);
 	ck_assert_int_eq(sent[mark].kind, ALB_CONSOLE_RELAY_BEGIN);
 	ck_assert_str_eq(sent[mark].name, "vm");
 	char buf[64];
@@ -202,7 +205,7 @@ START_TEST(test_resent_after_reconnect)
 	ck_assert_mem_eq(buf, "two\nthree\n", 10);
 	/* Acknowledgements of the old connection are unknown now and change nothing. */
 	alb_console_relay_ack(relay, sent[1].id, true);
-	ck_assert_uint_eq(alb_console_relay_in_flight(relay), 3);
+	ck_assert_uint_eq(alb_console_relay_in_flight(relay), 2);
 	acked = mark;
 	ack_all();
 	ck_assert_uint_eq(alb_console_relay_kept(relay), 0);
@@ -216,23 +219,24 @@ START_TEST(test_resent_after_reconnect)
 }
 END_TEST
 
+#define CHUNK ALB_CONSOLE_RELAY_SEGMENT_MAX
+
 START_TEST(test_bound_drops_oldest_and_counts)
 {
 	acked = 0;
-	/* Each segment costs its bytes + 64: 1000 bytes hold 3 segments of 200. */
-	new_relay(1000, 1u << 20);
-	char chunk[201];
+	/* Each full segment costs CHUNK + 64: the bound holds 3 of them. */
+	new_relay(3 * (CHUNK + ALB_CONSOLE_RELAY_SEGMENT_COST) + 1000, UINT64_C(1) << 30);
+	static char chunk[CHUNK + 1];
 	ck_assert_alb_ok(test_ctx, alb_console_relay_begin(relay, nm("chatty"), 0));
 	for (int i = 0; i < 10; i++) {
-		memset(chunk, 'a' + i, 200);
-		chunk[200] = '\0';
+		memset(chunk, 'a' + i, CHUNK);
 		data("chatty", chunk);
 	}
 	ck_assert_alb_ok(test_ctx, alb_console_relay_end(relay, nm("chatty"), 0));
-	ck_assert_uint_le(alb_console_relay_kept_of(relay, nm("chatty")), 1000);
+	ck_assert_uint_le(alb_console_relay_kept_of(relay, nm("chatty")),
+			  3 * (CHUNK + ALB_CONSOLE_RELAY_SEGMENT_COST) + 1000);
 	uint64_t dropped = alb_console_relay_dropped(relay);
-	ck_assert_uint_gt(dropped, 0);
-	ck_assert_uint_eq(dropped % 200, 0);
+	ck_assert_uint_eq(dropped, 7 * CHUNK);
 	alb_console_relay_connected(relay);
 	/* What is left is the newest output; the first segment after the hole says how
 	 * much went, and the begin of the run stayed while there was data to drop. */
@@ -246,10 +250,34 @@ START_TEST(test_bound_drops_oldest_and_counts)
 	}
 	ck_assert(began && ended);
 	ck_assert_uint_eq(carried, dropped);
-	ck_assert_uint_eq(bytes + dropped, 2000);
+	ck_assert_uint_eq(bytes + dropped, 10 * CHUNK);
+	ck_assert_int_eq(sent[1].kind, ALB_CONSOLE_RELAY_DATA);
+	ck_assert_uint_eq(sent[1].dropped, dropped);
+	ck_assert_uint_eq(sent[1].data[0], 'h');
 	ck_assert_int_eq(sent[n_sent - 2].kind, ALB_CONSOLE_RELAY_DATA);
 	ck_assert_uint_eq(sent[n_sent - 2].data[0], 'j');
 	ack_all();
+	ck_assert_uint_eq(alb_console_relay_kept(relay), 0);
+}
+END_TEST
+
+START_TEST(test_in_flight_does_not_count)
+{
+	acked = 0;
+	/* While the receiver is there and behind (the window is full), new output waits,
+	 * and only that is bounded: nothing is lost for what is on its way. */
+	new_relay(2 * (CHUNK + ALB_CONSOLE_RELAY_SEGMENT_COST), UINT64_C(1) << 30);
+	alb_console_relay_connected(relay);
+	static char chunk[CHUNK + 1];
+	memset(chunk, 'x', CHUNK);
+	unsigned window = ALB_CONSOLE_RELAY_WINDOW_BYTES / CHUNK;
+	for (unsigned i = 0; i < window + 2; i++)
+		data("busy", chunk);
+	ck_assert_uint_eq(n_sent, window);
+	ck_assert_uint_eq(alb_console_relay_dropped(relay), 0);
+	ack_all();
+	ack_all();
+	ck_assert_uint_eq(n_sent, window + 2);
 	ck_assert_uint_eq(alb_console_relay_kept(relay), 0);
 }
 END_TEST
@@ -278,18 +306,18 @@ END_TEST
 START_TEST(test_total_bound_takes_from_the_largest)
 {
 	acked = 0;
-	new_relay(1u << 20, 4000);
-	char big[1001];
-	memset(big, 'b', 1000);
-	big[1000] = '\0';
+	uint64_t quiet = 4096 + ALB_CONSOLE_RELAY_SEGMENT_COST;
+	new_relay(UINT64_C(1) << 30, quiet + 2 * (CHUNK + ALB_CONSOLE_RELAY_SEGMENT_COST) + 1000);
+	static char big[CHUNK + 1];
+	memset(big, 'b', CHUNK);
 	data("quiet", "q\n");
 	for (int i = 0; i < 5; i++)
 		data("loud", big);
 	/* Over the total: the loud one pays, the quiet one keeps its line. */
-	ck_assert_uint_le(alb_console_relay_kept(relay), 4000);
-	ck_assert_uint_eq(alb_console_relay_kept_of(relay, nm("quiet")),
-			  2 + ALB_CONSOLE_RELAY_SEGMENT_COST);
-	ck_assert_uint_gt(alb_console_relay_dropped(relay), 0);
+	ck_assert_uint_le(alb_console_relay_kept(relay),
+			  quiet + 2 * (CHUNK + ALB_CONSOLE_RELAY_SEGMENT_COST) + 1000);
+	ck_assert_uint_eq(alb_console_relay_kept_of(relay, nm("quiet")), quiet);
+	ck_assert_uint_eq(alb_console_relay_dropped(relay), 3 * CHUNK);
 }
 END_TEST
 
@@ -326,6 +354,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_window_and_split);
 	tcase_add_test(tc, test_resent_after_reconnect);
 	tcase_add_test(tc, test_bound_drops_oldest_and_counts);
+	tcase_add_test(tc, test_in_flight_does_not_count);
 	tcase_add_test(tc, test_bound_keeps_the_end_and_its_count);
 	tcase_add_test(tc, test_total_bound_takes_from_the_largest);
 	tcase_add_test(tc, test_refused_and_failed_sends);
