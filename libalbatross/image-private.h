@@ -88,6 +88,16 @@ int alb_tender_list(alb_ctx *ctx, struct alb_tender_cache **cache, const char *t
  */
 int alb_tender_host_check(alb_ctx *ctx, int tender, bool has_user, uint32_t uid, uint32_t gid);
 
+/* The device through which tenders attach taps. */
+#define ALB_TUN_DEVICE "/dev/net/tun"
+
+/*
+ * Whether tenders, as the tender user uid:gid if has_user, can attach network
+ * devices: the tender opens ALB_TUN_DEVICE read-write. 0, or -ENODEV / -EACCES
+ * with the reason and what to do in ctx.
+ */
+int alb_tender_net_check(alb_ctx *ctx, bool has_user, uint32_t uid, uint32_t gid);
+
 /* The MAC of a network device when none is configured: derived from the names. */
 void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6]);
 
@@ -95,8 +105,10 @@ void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6]);
  * The tender's command line (docs/albatrossd.md):
  * TENDER --mem=M [--net:N=TAP --net-mac:N=MAC]... [--block:N=PATH
  * [--block-sector-size:N=S]]... -- IMAGE [ARGS...]
- * taps and blocks are in the order of config's nets and blocks. NULL-terminated;
- * alb_strv_free(). 0, -ENOMEM.
+ * taps and blocks are in the order of config's nets and blocks; sectors, if not
+ * NULL, the sector size of each block device (0: the tender's default), else the
+ * configured ones. NULL-terminated; alb_strv_free(). 0, -ENOMEM.
  */
 int alb_tender_argv(const alb_unikernel_config *config, const char *name, const char *tender,
-		    const char *image, char *const *taps, char *const *blocks, char ***ret);
+		    const char *image, char *const *taps, char *const *blocks,
+		    const uint32_t *sectors, char ***ret);

@@ -500,6 +500,25 @@ int alb_tender_host_check(alb_ctx *ctx, int tender, bool has_user, uint32_t uid,
 	return 0;
 }
 
+int alb_tender_net_check(alb_ctx *ctx, bool has_user, uint32_t uid, uint32_t gid)
+{
+	static const char tun[] = ALB_TUN_DEVICE;
+	struct stat st;
+	if (stat(tun, &st) < 0)
+		return alb_error(ctx, errno == ENOENT ? ENODEV : errno,
+				 "network devices cannot be attached on this host: %s: %s", tun,
+				 strerror(errno));
+	const char *why = user_access(&st, has_user, uid, gid);
+	if (why)
+		return alb_error(ctx, EACCES,
+				 "the tender user (uid %u) cannot attach network devices: %s is %s "
+				 "(mode %04o, owner %u:%u); give that user access to it (mode "
+				 "0666 is the usual one), or run tenders as root",
+				 uid, tun, why, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+				 (unsigned)st.st_gid);
+	return 0;
+}
+
 void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6])
 {
 	uint8_t digest[32];
@@ -517,7 +536,8 @@ void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6])
 }
 
 int alb_tender_argv(const alb_unikernel_config *config, const char *name, const char *tender,
-		    const char *image, char *const *taps, char *const *blocks, char ***ret)
+		    const char *image, char *const *taps, char *const *blocks,
+		    const uint32_t *sectors, char ***ret)
 {
 	size_t n = 4 + 2 * (size_t)config->n_nets + 2 * (size_t)config->n_blocks + config->argc;
 	_cleanup_strv_free_ char **v = calloc(n + 1, sizeof(char *));
@@ -547,9 +567,10 @@ int alb_tender_argv(const alb_unikernel_config *config, const char *name, const 
 	}
 	for (uint32_t k = 0; k < config->n_blocks; k++) {
 		const struct alb_block_device *b = &config->blocks[k];
+		uint32_t sector = sectors ? sectors[k] : b->sector_size;
 		ADD("--block:%s=%s", b->name, blocks[k]);
-		if (b->sector_size)
-			ADD("--block-sector-size:%s=%u", b->name, b->sector_size);
+		if (sector)
+			ADD("--block-sector-size:%s=%u", b->name, sector);
 	}
 	ADD("--");
 	ADD("%s", image);

@@ -342,7 +342,9 @@ static int precheck_create(alb_vmm *vmm, const alb_msg *cmd)
 	}
 	/* A tender that cannot run here (hvt without KVM) is refused before the image. */
 	if ((r = alb_tender_host_check(vmm->ctx, c->tender, vmm->has_tender_user, vmm->tender_uid,
-				       vmm->tender_gid)) < 0)
+				       vmm->tender_gid)) < 0 ||
+	    (c->n_nets && (r = alb_tender_net_check(vmm->ctx, vmm->has_tender_user, vmm->tender_uid,
+						    vmm->tender_gid)) < 0))
 		return r;
 	for (uint32_t k = 0; k < c->n_nets; k++)
 		if ((r = alb_net_bridge_exists(vmm->net, c->nets[k].bridge)) <= 0)

@@ -307,7 +307,9 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 	if ((r = alb_tender_find(ctx, &vmm->tenders, vmm->tender_dir, config->tender,
 				 alb_manifest_get_abi_version(m), &t)) < 0 ||
 	    (r = alb_tender_host_check(ctx, config->tender, vmm->has_tender_user, vmm->tender_uid,
-				       vmm->tender_gid)) < 0)
+				       vmm->tender_gid)) < 0 ||
+	    (config->n_nets && (r = alb_tender_net_check(ctx, vmm->has_tender_user, vmm->tender_uid,
+							 vmm->tender_gid)) < 0))
 		return r;
 	for (uint32_t k = 0; k < config->n_nets; k++)
 		if ((r = alb_net_bridge_exists(vmm->net, config->nets[k].bridge)) <= 0)
@@ -319,9 +321,18 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 		if ((r = vmm_block_name(vmm, name, config, k, &b)) < 0)
 			return r;
 		_cleanup_free_ char *bs = name_str(b);
-		if (!vmm_block_find(vmm, b))
+		struct vmm_block *dev = vmm_block_find(vmm, b);
+		if (!dev)
 			return alb_error(ctx, ENOENT,
 					 "there is no block device '%s' (create it first)", bs);
+		/* The device's sector size is the one the unikernel gets: asking for another
+		 * would make it read the device wrong. */
+		uint32_t want = config->blocks[k].sector_size, have = dev->sector_size;
+		if (want && want != (have ? have : 512))
+			return alb_error(ctx, EINVAL,
+					 "block device '%s' has sectors of %u bytes, not %u (leave "
+					 "the sector size out, or give %u)",
+					 bs, have ? have : 512, want, have ? have : 512);
 		struct uk *user = vmm_block_user(vmm, b);
 		if (user && !alb_name_equal(user->name, name))
 			return alb_error(ctx, EBUSY, "block device '%s' is used by '%s'", bs,
@@ -754,6 +765,7 @@ static int uk_start(struct uk *u)
 	int r;
 	_cleanup_(alb_manifest_freep) alb_manifest *m = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
+	_cleanup_free_ uint32_t *sectors = NULL; /* of each block device, as the tender gets it */
 	struct alb_tender_info_local t;
 	if ((r = alb_image_path(vmm->images_dir, c->digest, image)) < 0 ||
 	    (r = image_manifest(vmm, c->digest, &m)) < 0 ||
@@ -761,7 +773,9 @@ static int uk_start(struct uk *u)
 	    (r = alb_tender_find(ctx, &vmm->tenders, vmm->tender_dir, c->tender,
 				 alb_manifest_get_abi_version(m), &t)) < 0 ||
 	    (r = alb_tender_host_check(ctx, c->tender, vmm->has_tender_user, vmm->tender_uid,
-				       vmm->tender_gid)) < 0)
+				       vmm->tender_gid)) < 0 ||
+	    (c->n_nets && (r = alb_tender_net_check(ctx, vmm->has_tender_user, vmm->tender_uid,
+						    vmm->tender_gid)) < 0))
 		return r;
 
 	/* The console: a pipe whose read end albatrossd holds before the tender starts,
@@ -783,7 +797,8 @@ static int uk_start(struct uk *u)
 
 	u->taps = calloc((size_t)c->n_nets + 1, sizeof(char *));
 	u->block_files = calloc((size_t)c->n_blocks + 1, sizeof(char *));
-	if (!u->taps || !u->block_files) {
+	sectors = calloc((size_t)c->n_blocks + 1, sizeof(uint32_t));
+	if (!u->taps || !u->block_files || !sectors) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -817,6 +832,8 @@ static int uk_start(struct uk *u)
 			goto fail;
 		}
 		u->n_block_files++;
+		struct vmm_block *dev = vmm_block_find(vmm, b);
+		sectors[k] = dev && dev->sector_size ? dev->sector_size : c->blocks[k].sector_size;
 		/* The tender opens it read-write as the tender user. */
 		if (vmm->has_tender_user && chown(path, vmm->tender_uid, vmm->tender_gid) < 0) {
 			r = alb_error(ctx, errno,
@@ -826,8 +843,8 @@ static int uk_start(struct uk *u)
 			goto fail;
 		}
 	}
-	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, &argv)) <
-		0 ||
+	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, sectors,
+				 &argv)) < 0 ||
 	    (r = uk_spawn(u, argv, out_w)) < 0)
 		goto fail;
 	/* Only the tender holds the write end now: its exit ends the output. */

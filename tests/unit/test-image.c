@@ -221,9 +221,9 @@ START_TEST(test_mac_and_argv)
 	alb_unikernel_config_add_argument(cfg, "$(rm -rf /)");
 	char *taps[] = {"alb0", "alb1", NULL}, *blocks[] = {"/b/disk", "/b/cache", NULL};
 	char **argv = NULL;
-	ck_assert_int_eq(
-	    alb_tender_argv(cfg, "alice:web", "/usr/bin/solo5-hvt", "/i/img", taps, blocks, &argv),
-	    0);
+	ck_assert_int_eq(alb_tender_argv(cfg, "alice:web", "/usr/bin/solo5-hvt", "/i/img", taps,
+					 blocks, NULL, &argv),
+			 0);
 	char m[64];
 	snprintf(m, sizeof(m), "--net-mac:mgmt=%02x:%02x:%02x:%02x:%02x:%02x", c[0], c[1], c[2],
 		 c[3], c[4], c[5]);
