@@ -276,6 +276,9 @@ static char sock_path[4200];
 static void start_service(const struct alb_console_service_options *o)
 {
 	snprintf(sock_path, sizeof(sock_path), "%s/console.sock", test_tmpdir);
+	/* The child says it listens (a byte) or fails (end of file) on this pipe. */
+	int ready[2];
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
 	service_pid = fork();
 	ck_assert_int_ge(service_pid, 0);
 	if (service_pid == 0) {
@@ -284,16 +287,24 @@ static void start_service(const struct alb_console_service_options *o)
 		struct alb_console_service *svc = NULL;
 		struct alb_console_service_options opts = *o;
 		signal(SIGPIPE, SIG_IGN);
+		close(ready[0]);
 		if (alb_ctx_new(&ctx) < 0 || alb_loop_new(ctx, &loop) < 0 ||
 		    alb_console_service_new(ctx, loop, &opts, &svc) < 0 ||
 		    alb_console_service_listen_unix(svc, sock_path, 0600, (gid_t)-1) < 0)
 			_exit(1);
+		if (write(ready[1], "", 1) != 1)
+			_exit(1);
+		close(ready[1]);
 		alb_loop_run(loop);
 		_exit(0);
 	}
-	for (int i = 0; i < 500 && access(sock_path, F_OK) < 0; i++)
-		usleep(10000);
-	ck_assert_int_eq(access(sock_path, F_OK), 0);
+	close(ready[1]);
+	char c;
+	ssize_t n;
+	while ((n = read(ready[0], &c, 1)) < 0 && errno == EINTR)
+		;
+	close(ready[0]);
+	ck_assert_msg(n == 1, "the console service did not start");
 }
 
 static void service_teardown(void)
