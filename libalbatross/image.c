@@ -223,6 +223,20 @@ static int run_version(alb_ctx *ctx, const char *path, char out[4096])
 	return r;
 }
 
+/* ALB_TENDER_HVT or _SPT for "solo5-hvt" / "solo5-spt", optionally followed by
+ * ".DIGITS" (a versioned name); 0 otherwise. */
+static int tender_of_name(const char *name)
+{
+	int tender = strncmp(name, "solo5-hvt", 9) == 0	  ? ALB_TENDER_HVT
+		     : strncmp(name, "solo5-spt", 9) == 0 ? ALB_TENDER_SPT
+							  : 0;
+	const char *rest = name + 9;
+	if (!tender || (*rest && (rest[0] != '.' || !rest[1] ||
+				  strspn(rest + 1, "0123456789") != strlen(rest + 1))))
+		return 0;
+	return tender;
+}
+
 int alb_tender_probe(alb_ctx *ctx, const char *path, struct alb_tender_info_local *ret)
 {
 	char out[4096];
@@ -230,24 +244,25 @@ int alb_tender_probe(alb_ctx *ctx, const char *path, struct alb_tender_info_loca
 	if (r < 0)
 		return r;
 	struct alb_tender_info_local t = {0};
-	char target[16];
+	/* "PROG tender, version V": PROG is the name it was started under (the file's
+	 * name: solo5-spt, or solo5-spt.2 for a versioned one). */
+	char prog[256];
 	char *abi = strstr(out, "ABI version ");
-	if (sscanf(out, "solo5-%15[a-z] tender, version %63s", target, t.version) != 2 || !abi ||
+	if (sscanf(out, "%255s tender, version %63s", prog, t.version) != 2 || !abi ||
 	    sscanf(abi, "ABI version %" SCNu32, &t.abi) != 1)
 		return alb_error(ctx, ENOEXEC,
 				 "'%s --version' does not print what a Solo5 tender "
 				 "prints",
 				 path);
-	if (streq(target, "hvt"))
-		t.tender = ALB_TENDER_HVT;
-	else if (streq(target, "spt"))
-		t.tender = ALB_TENDER_SPT;
-	else
-		return alb_error(ctx, ENOEXEC, "'%s' is a tender for '%s', not hvt or spt", path,
-				 target);
-	snprintf(t.path, sizeof(t.path), "%s", path);
 	const char *slash = strrchr(path, '/');
 	snprintf(t.name, sizeof(t.name), "%s", slash ? slash + 1 : path);
+	/* The target: solo5-hvt[.N] or solo5-spt[.N], as it calls itself. */
+	if ((t.tender = tender_of_name(prog)) == 0)
+		return alb_error(ctx, ENOEXEC,
+				 "'%s' calls itself '%s', which is not a Solo5 tender for hvt or "
+				 "spt (solo5-hvt, solo5-spt, or those names with .ABI)",
+				 path, prog);
+	snprintf(t.path, sizeof(t.path), "%s", path);
 	*ret = t;
 	return 0;
 }

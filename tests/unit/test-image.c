@@ -114,14 +114,18 @@ START_TEST(test_copy_inflate_bound)
 }
 END_TEST
 
+/* A script that answers --version as a real Solo5 tender does: on stderr, calling
+ * itself by the name it was started under (target is unused: the name says it). */
 static void fake_tender(const char *dir, const char *name, const char *target, unsigned abi)
 {
 	char path[8800], script[512];
+	(void)target;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	int n = snprintf(script, sizeof(script),
 			 "#!/bin/sh\n[ \"$1\" = --version ] || exit 1\n"
-			 "echo 'solo5-%s tender, version v0.12.1'\necho 'ABI version %u'\n",
-			 target, abi);
+			 "echo \"${0##*/} tender, version v0.12.1\" >&2\n"
+			 "echo 'ABI version %u' >&2\n",
+			 abi);
 	write_file(path, script, (size_t)n, 0755);
 }
 
@@ -154,6 +158,18 @@ START_TEST(test_tender_probe_and_find)
 			  ENOENT);
 	ck_assert_last_error_has(test_ctx, "ABI version 7");
 	ck_assert_last_error_has(test_ctx, "ABI version 2"); /* what was found */
+
+	/* A versioned name calls itself by it: still hvt. */
+	snprintf(p, sizeof(p), "%s/solo5-hvt.3", dir);
+	ck_assert_alb_ok(test_ctx, alb_tender_probe(test_ctx, p, &t));
+	ck_assert_int_eq(t.tender, ALB_TENDER_HVT);
+	ck_assert_uint_eq(t.abi, 3);
+	/* A name that is no tender's. */
+	fake_tender(dir, "solo5-spt.x", "spt", 2);
+	snprintf(p, sizeof(p), "%s/solo5-spt.x", dir);
+	ck_assert_alb_err(test_ctx, alb_tender_probe(test_ctx, p, &t), ENOEXEC);
+	ck_assert_last_error_has(test_ctx, "calls itself 'solo5-spt.x'");
+	ck_assert_int_eq(unlink(p), 0);
 
 	/* Not a tender at all. */
 	snprintf(p, sizeof(p), "%s/solo5-hvt", dir);
