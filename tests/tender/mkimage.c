@@ -5,7 +5,7 @@
  *   mkimage OUT [--target hvt|spt|virtio|muen|genode|xen] [--abi N] [--net NAME]...
  *               [--block NAME]... [--no-abi] [--no-manifest] [--aarch64]
  *
- * Defaults: target hvt, ABI 2, no devices.
+ * Defaults: target spt (it runs without KVM), ABI 2, no devices.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 {
 	struct test_device devices[DEVICES_MAX];
 	size_t n = 0;
-	int target = ALB_SOLO5_HVT, flags = 0;
+	int target = ALB_SOLO5_SPT, flags = 0;
 	uint32_t abi = 2;
 
 	if (argc < 2 || argv[1][0] == '-')
