@@ -26,6 +26,8 @@ expect() { # description, expected words (space separated), then the command lin
 	else
 		echo "not ok $n - $what"
 		echo "# expected '$want', got '$got'"
+		# meson shows a TAP test's stderr only
+		echo "not ok $n - $what: expected '$want', got '$got'" >&2
 		failed=1
 	fi
 }

@@ -93,12 +93,14 @@ check() { # description command...: one TAP line for the command's status
 }
 diag() { sed 's/^/# /'; }
 
+# The cap of a wait for something that takes a moment: generous, never reached on a
+# busy machine (seconds).
+WAIT=60
 stop_daemon() {
 	[ -n "$daemon_pid" ] || return 0
 	kill -TERM "$daemon_pid" 2>/dev/null
-	local i
-	for i in $(seq 50); do
-		kill -0 "$daemon_pid" 2>/dev/null || break
+	local end=$((SECONDS + WAIT))
+	while kill -0 "$daemon_pid" 2>/dev/null && [ $SECONDS -lt $end ]; do
 		sleep 0.1
 	done
 	kill -KILL "$daemon_pid" 2>/dev/null
@@ -307,8 +309,8 @@ mkdir -p "$tmp/run" "$tmp/db"
 "${cmd[@]}" >"$tmp/albatrossd.log" 2>&1 &
 daemon_pid=$!
 wait_socket() {
-	local i
-	for i in $(seq 100); do
+	local end=$((SECONDS + WAIT))
+	while [ $SECONDS -lt $end ]; do
 		[ -S "$tmp/run/albatrossd.sock" ] && return 0
 		kill -0 "$daemon_pid" 2>/dev/null || return 1
 		sleep 0.1

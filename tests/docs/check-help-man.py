@@ -29,6 +29,7 @@ for i, prog in enumerate(programs, 1):
     page = page_of(prog)
     if not page:
         print(f'not ok {i} - {name}: no man page in {mandir}')
+        print(f'not ok {i} - {name}: no man page in {mandir}', file=sys.stderr)
         failed = 1
         continue
     help_text = subprocess.run([prog, '--help'], capture_output=True, text=True,
@@ -64,6 +65,8 @@ for i, prog in enumerate(programs, 1):
         print(f'not ok {i} - {name}')
         for p in problems:
             print(f'# {p}')
+        # meson shows a TAP test's stderr only: say why there too
+        print(f'not ok {i} - {name}: ' + '; '.join(problems), file=sys.stderr)
     else:
         print(f'ok {i} - {name}: {len(h)} options agree')
 sys.exit(failed)

@@ -11,10 +11,10 @@ import tempfile
 embed, tender_dir, mkimage = sys.argv[1:4]
 d = tempfile.mkdtemp(prefix='alb-embed-', dir=os.environ.get('TMPDIR'))
 try:
-    img = os.path.join(d, 'img.hvt')
+    img = os.path.join(d, 'img.spt')
     subprocess.run([mkimage, img], check=True)
     r = subprocess.run([embed, os.path.join(d, 'db'), os.path.join(d, 'run'), tender_dir, img,
-                        '--sleep=100', '--exit=42'], capture_output=True, text=True, timeout=60)
+                        '--sleep=100', '--exit=42'], capture_output=True, text=True, timeout=120)
     print(r.stdout, r.stderr, end='')
     assert r.returncode == 42, f'exit status {r.returncode}'
     assert 'embedded exited with code 42' in r.stdout, r.stdout

@@ -14,9 +14,13 @@ trap 'rm -rf "$work"' EXIT
 n=0 failed=0
 echo "1..6"
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
+fail() { # in the TAP stream, and on stderr: meson shows a TAP test's stderr only
 	n=$((n + 1)); echo "not ok $n - $1"; failed=1
 	[ -f "$work/out" ] && sed 's/^/# /' "$work/out" | tail -40
+	{
+		echo "not ok $n - $1:"
+		[ -f "$work/out" ] && tail -40 "$work/out"
+	} >&2
 }
 step() { # description, command...
 	local what=$1; shift

@@ -46,7 +46,7 @@ def names_and_policies():
 @tap.case
 def client_lifecycle():
     """connect, create, info, destroy against the real albatrossd."""
-    img = mkimage(PATHS, os.path.join(D.dir, 'py.hvt'), nets=['service'])
+    img = mkimage(PATHS, os.path.join(D.dir, 'py.spt'), nets=['service'])
     with albatross.Client(D.socket) as c:
         check(c.info() == [], 'nothing runs yet')
         c.create('py', img, memory=16, nets=[('service', 'br0')],

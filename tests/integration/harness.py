@@ -1,7 +1,14 @@
 # SPDX-License-Identifier: ISC
 """Shared pieces of the integration tests: TAP output, a private network
 namespace with bridges, a real albatrossd in a temporary directory, the real
-albatross-client, test images, and a minimal CBOR encoder for raw frames."""
+albatross-client, test images, and a minimal CBOR encoder for raw frames.
+
+Nothing here depends on the machine's speed: every wait is for a condition, with a
+generous cap (WAIT, 60 s by default), never a fixed delay. A failing case is
+reported in the TAP stream (stdout) and, because meson shows only a TAP test's
+stderr, on stderr too: the case, its assertion and traceback, and the tail of the
+logs of the daemons it ran (watch_log())."""
+import faulthandler
 import json
 import os
 import shutil
@@ -14,7 +21,15 @@ import tempfile
 import time
 import traceback
 
-SKIP = 77
+# The exit status of a skip ("1..0 # SKIP why"): 77 (automake's), or ALB_SKIP_STATUS
+# (0 for meson, which counts a TAP test's 77 as an error), as tests/integration/
+# test-solo5.py does.
+SKIP = int(os.environ.get('ALB_SKIP_STATUS', '77'))
+# The cap of a wait for something that normally takes milliseconds: generous, so that
+# a busy machine or a sanitizer build (3-5 times slower) never reaches it.
+WAIT = 60.0
+# A case still running after this long prints where every thread is (stderr).
+CASE_WATCHDOG = 600
 
 
 class Skip(Exception):
@@ -45,21 +60,103 @@ def require_netns(script_args):
     sys.exit(r.returncode)
 
 
+# ---- the logs of the daemons a case runs, for the report of a failure ----
+
+_watched = []    # [label, path] of every log a daemon of this run writes
+_snapshots = []  # (label, path, tail) kept before a directory was removed, this case
+
+
+def watch_log(label, path):
+    """Names a daemon's log: a failing case shows its tail (on stderr)."""
+    path = os.path.abspath(path)
+    if [label, path] not in _watched:
+        _watched.append([label, path])
+
+
+def _tail(path, lines=20, max_bytes=32768):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            text = f.read().decode(errors='replace')
+    except OSError:
+        return None
+    return '\n'.join(text.splitlines()[-lines:])
+
+
+def snapshot_logs(under):
+    """Keeps the tails of the watched logs below the directory under, which is about
+    to be removed: a case that fails after its cleanup still shows them."""
+    under = os.path.abspath(under).rstrip('/') + '/'
+    for label, path in _watched:
+        if path.startswith(under):
+            t = _tail(path)
+            if t:
+                _snapshots.append((label, path, t))
+
+
+def _logs_of_case(since):
+    """(label, path, tail) of the logs written during the case that began at since."""
+    out = list(_snapshots)
+    kept = {p for _, p, _ in out}
+    for label, path in _watched:
+        try:
+            if path in kept or os.stat(path).st_mtime < since:
+                continue
+        except OSError:
+            continue
+        t = _tail(path)
+        if t:
+            out.append((label, path, t))
+    return out
+
+
+def _err(text=''):
+    print(text, file=sys.stderr, flush=True)
+
+
 class Tap:
     def __init__(self):
         self.n = 0
         self.failed = 0
+        self.failures = []
         self.tests = []
 
     def case(self, fn):
         self.tests.append(fn)
         return fn
 
+    def report(self, desc, fn, started):
+        """A failure on stderr, for meson's --print-errorlogs (which shows a TAP test's
+        stderr only, its last 100 lines): logs first, the traceback and the
+        assertion last."""
+        exc = traceback.format_exc().rstrip('\n').splitlines()
+        _err(f'===== not ok {self.n} - {desc} ({fn.__name__})')
+        for label, path, tail in _logs_of_case(started):
+            _err(f'----- {label}: the end of {path}')
+            _err(tail)
+        _err('----- traceback')
+        if len(exc) > 60:  # a long message (a log inside it): its start and its end
+            exc = exc[:20] + [f'[... {len(exc) - 50} lines ...]'] + exc[-30:]
+        _err('\n'.join(exc))
+        e = sys.exc_info()[1]
+        first = (str(e).strip().splitlines() or [''])[0]
+        _err(f'===== FAIL {self.n} - {fn.__name__}: {type(e).__name__}: {first[:300]}')
+
     def run(self, *args):
+        # ALB_TEST_ONLY=name,name: only those cases (by function name), to chase one.
+        only = [n for n in os.environ.get('ALB_TEST_ONLY', '').split(',') if n]
+        if only:
+            self.tests = [fn for fn in self.tests if fn.__name__ in only]
         print(f'1..{len(self.tests)}', flush=True)
+        # meson's timeout sends SIGTERM: say where the case hung, then die of it.
+        faulthandler.register(signal.SIGTERM, all_threads=True, chain=True)
         for fn in self.tests:
             self.n += 1
             desc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
+            started = time.time()
+            _snapshots.clear()
+            faulthandler.dump_traceback_later(CASE_WATCHDOG, exit=False)
             try:
                 fn(*args)
                 print(f'ok {self.n} - {desc}', flush=True)
@@ -67,9 +164,17 @@ class Tap:
                 print(f'ok {self.n} - {desc} # SKIP {e}', flush=True)
             except Exception:
                 self.failed += 1
+                self.failures.append(f'{self.n} - {fn.__name__}')
                 print(f'not ok {self.n} - {desc}', flush=True)
                 for line in traceback.format_exc().splitlines():
                     print(f'# {line}', flush=True)
+                self.report(desc, fn, started)
+            finally:
+                faulthandler.cancel_dump_traceback_later()
+            print(f'# {fn.__name__}: {time.time() - started:.1f} s', flush=True)
+        if self.failed:
+            _err(f'{os.path.basename(sys.argv[0])}: {self.failed} of {self.n} failed: '
+                 + ', '.join(self.failures))
         return 1 if self.failed else 0
 
 
@@ -78,14 +183,17 @@ def check(cond, msg=''):
         raise AssertionError(msg)
 
 
-def wait_for(pred, timeout=10.0, what='condition'):
+def wait_for(pred, timeout=WAIT, what='condition', interval=0.02):
+    """Waits until pred() is true (returns its value), checking every interval
+    seconds, for at most timeout seconds: a cap, not an expected duration."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    while True:
         v = pred()
         if v:
             return v
-        time.sleep(0.02)
-    raise AssertionError(f'timed out after {timeout}s waiting for {what}')
+        if time.monotonic() >= end:
+            raise AssertionError(f'timed out after {timeout}s waiting for {what}')
+        time.sleep(interval)
 
 
 class Daemon:
@@ -102,6 +210,7 @@ class Daemon:
         self.extra = list(extra)
         self.proc = None
         self.log = os.path.join(self.dir, 'albatrossd.log')
+        watch_log('albatrossd', self.log)
 
     def start(self, expect_ready=True):
         args = self.wrap([self.paths['albatrossd'], '--rundir', self.rundir, '--dbdir',
@@ -112,7 +221,7 @@ class Daemon:
         self.proc = subprocess.Popen(args, stdout=self.logf, stderr=self.logf, env=self.env,
                                      **self.popen_extra())
         if expect_ready:
-            wait_for(lambda: self.ready() or self.proc.poll() is not None, 10, 'albatrossd')
+            wait_for(lambda: self.ready() or self.proc.poll() is not None, WAIT, 'albatrossd')
             check(self.proc.poll() is None, f'albatrossd exited: {self.log_text()}')
         return self
 
@@ -132,7 +241,7 @@ class Daemon:
         except OSError:
             return ''
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
+    def stop(self, sig=signal.SIGTERM, timeout=WAIT):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -152,11 +261,12 @@ class Daemon:
             self.stop(signal.SIGTERM)  # releases taps; SIGKILL would leave them
         except AssertionError:
             pass
+        snapshot_logs(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def cli(self, *args, check_rc=None, input=None):
         r = subprocess.run([self.paths['client'], '--socket', self.socket] + list(args),
-                           capture_output=True, text=True, input=input, timeout=60)
+                           capture_output=True, text=True, input=input, timeout=2 * WAIT)
         if check_rc is not None and r.returncode != check_rc:
             raise AssertionError(f'albatross-client {" ".join(args)}: exit {r.returncode}, '
                                  f'expected {check_rc}\nstdout: {r.stdout}\nstderr: {r.stderr}'
@@ -182,7 +292,7 @@ class Daemon:
         return v[0]
 
 
-def mkimage(paths, path, nets=(), blocks=(), target='hvt'):
+def mkimage(paths, path, nets=(), blocks=(), target='spt'):
     args = [paths['mkimage'], path, '--target', target]
     for n in nets:
         args += ['--net', n]
@@ -252,8 +362,9 @@ def frame(payload):
     return struct.pack('>I', len(payload)) + payload
 
 
-def raw_exchange(sock_path, data, timeout=5):
-    """Sends bytes, returns everything the daemon answers until it closes or goes quiet."""
+def raw_exchange(sock_path, data, timeout=WAIT):
+    """Sends bytes, returns the daemon's answer: one whole frame, or what came until it
+    closed (or, at worst, went quiet for timeout seconds)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(sock_path)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Skip, Tap, cbor, check  # noqa: E402
+from harness import WAIT, Skip, Tap, cbor, check  # noqa: E402
 
 CLIENT = os.path.abspath(sys.argv[1])
 OID = '2.25.2050259381022744719'
@@ -20,7 +20,7 @@ tap = Tap()
 
 
 def run(*args, cwd, ok=True):
-    r = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=2 * WAIT)
     if ok is not None and (r.returncode == 0) != ok:
         raise AssertionError(f'{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}')
     return r

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import select
 import signal
 import socket
 import struct
@@ -20,8 +21,8 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Daemon, Skip, Tap, cbor, check, frame, mkimage,  # noqa: E402
-                     require_netns, wait_for)
+from harness import (WAIT, Daemon, Skip, Tap, cbor, check, frame, mkimage,  # noqa: E402
+                     require_netns, wait_for, watch_log)
 
 require_netns(sys.argv)
 PATHS = dict(zip(('albatrossd', 'client', 'tender_dir', 'mkimage', 'console', 'log', 'stats'),
@@ -45,7 +46,8 @@ class Stats:
         self.rundir = rundir
         os.makedirs(rundir, exist_ok=True)
         self.socket = os.path.join(rundir, 'stats.sock')
-        self.log = os.path.join(rundir, '..', 'stats.log')
+        self.log = os.path.abspath(os.path.join(rundir, '..', 'stats.log'))
+        watch_log('albatross-stats', self.log)
         self.extra = list(extra)
         self.proc = None
         self.port = None
@@ -56,7 +58,7 @@ class Stats:
         self.proc = subprocess.Popen([PATHS['stats'], '--rundir', self.rundir, '--interval-ms',
                                       str(INTERVAL_MS), '-vv'] + self.extra,
                                      stdout=self.logf, stderr=self.logf)
-        wait_for(lambda: 'notice: ready' in self.text() or self.proc.poll() is not None, 10,
+        wait_for(lambda: 'notice: ready' in self.text() or self.proc.poll() is not None, WAIT,
                  'albatross-stats')
         check(self.proc.poll() is None, f'albatross-stats exited: {self.text()}')
         m = re.search(r'prometheus port (\d+)', self.text())
@@ -73,7 +75,7 @@ class Stats:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(WAIT)
         if self.proc:
             self.logf.close()
         self.proc = None
@@ -82,7 +84,7 @@ class Stats:
         """A raw command; returns the raw reply bytes."""
         msg = {'version': 1, 'seq': 1, 'name': name, 'command': command}
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
+        s.settimeout(WAIT)
         s.connect(self.socket)
         s.sendall(frame(cbor(msg)))
         out = b''
@@ -103,7 +105,7 @@ class Stats:
 
     def cli(self, *args, rc=0):
         r = subprocess.run([PATHS['client'], '--rundir', self.rundir, 'stats'] + list(args),
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=2 * WAIT)
         check(rc is None or r.returncode == rc,
               f'stats {args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}\n{self.text()[-2000:]}')
         return r
@@ -114,7 +116,7 @@ class Stats:
         return v[0]
 
     def metrics(self):
-        with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/metrics', timeout=10) as r:
+        with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/metrics', timeout=WAIT) as r:
             check(r.headers['Content-Type'].startswith('text/plain; version=0.0.4'),
                   r.headers['Content-Type'])
             return r.read().decode()
@@ -133,6 +135,22 @@ def burner():
     return subprocess.Popen([sys.executable, '-c', 'while True: pass'])
 
 
+def read_lines(f, n):
+    """n lines of the pipe f, each within a generous cap (never blocks for good)."""
+    out, buf = [], b''
+    fd = f.fileno()
+    while len(out) < n:
+        while b'\n' not in buf:
+            r, _, _ = select.select([fd], [], [], WAIT)
+            check(r, f'no line within {WAIT} s')
+            b = os.read(fd, 65536)
+            check(b, 'the stream ended')
+            buf += b
+        line, buf = buf.split(b'\n', 1)
+        out.append(line.decode())
+    return out
+
+
 def workdir():
     return tempfile.mkdtemp(prefix='alb-stats-', dir=os.environ.get('TMPDIR'))
 
@@ -149,10 +167,17 @@ def test_register_and_subscribe(_):
         st.add('bob', os.getpid())
         first = st.sample('alice:burn')
         check(first['pid'] == b.pid and first['rss'] > 0 and first['start_time'] > 0, first)
-        time.sleep(0.6)
-        second = st.sample('alice:burn')
-        check(second['utime'] + second['stime'] > first['utime'] + first['stime'],
-              f'CPU time did not rise: {first} {second}')
+        # it burns: a later round shows more CPU time (as soon as it has had some)
+        cpu = first['utime'] + first['stime']
+        seen = []
+
+        def risen():
+            seen.append(st.sample('alice:burn'))
+            return seen[-1]['utime'] + seen[-1]['stime'] > cpu
+        try:
+            wait_for(risen, WAIT, 'the CPU time to rise')
+        except AssertionError as e:
+            raise AssertionError(f'{e}: {first}, then {seen[-1]}')
         # A path: every unikernel below it, full names in the CLI's output.
         names = sorted(s['name'] for s in json.loads(st.cli('alice:', '--json').stdout))
         check(names == ['alice:burn', 'alice:x:other'], names)
@@ -162,23 +187,30 @@ def test_register_and_subscribe(_):
         check(text.startswith('bob: pid ') and 'cpu: user' in text, text)
         # On the wire, names are relative to the subscribed path.
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
+        s.settimeout(WAIT)
         s.connect(st.socket)
         s.sendall(frame(cbor({'version': 1, 'seq': 9, 'name': 'alice:',
                               'command': {'op': 'stats-subscribe'}})))
         data = b''
-        end = time.monotonic() + 3
-        while time.monotonic() < end and data.count(b'kind\x65stats') < 2:
-            data += s.recv(65536)
+        # a round has a sample of each: until both came (a round's, or two rounds')
+        end = time.monotonic() + WAIT
+        while time.monotonic() < end and not (b'dname\x64burn' in data and
+                                              b'dname\x67x:other' in data):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
         s.close()
         check(b'dname\x64burn' in data and b'dname\x67x:other' in data, data[:400])
         check(b'alice:burn' not in data, 'a name not relative to the path')
         # Follow: several rounds.
         p = subprocess.Popen([PATHS['client'], '--rundir', st.rundir, 'stats', 'bob', '--follow',
-                              '--json'], stdout=subprocess.PIPE, text=True)
-        lines = [p.stdout.readline() for _ in range(3)]
-        p.kill()
-        p.wait()
+                              '--json'], stdout=subprocess.PIPE)
+        try:
+            lines = read_lines(p.stdout, 3)
+        finally:
+            p.kill()
+            p.wait()
         times = [json.loads(x)['time'] for x in lines]
         check(times == sorted(times) and len(set(times)) == 3, times)
         # Unknown names and removal.
@@ -190,9 +222,13 @@ def test_register_and_subscribe(_):
         # A vanished process is skipped, the daemon goes on.
         b.kill()
         b.wait()
+        t = st.sample('bob')['time']
         st.add('gone', b.pid)
-        time.sleep(0.5)
-        st.sample('bob')
+        # two rounds later, 'gone' was tried in a whole round: the others go on
+        wait_for(lambda: st.sample('bob')['time'] > t, WAIT, 'a round with gone')
+        t = st.sample('bob')['time']
+        wait_for(lambda: st.sample('bob')['time'] > t, WAIT, 'a round after that')
+        check('No statistics for \'gone\'' in st.text(), 'gone was not tried')
         check(st.proc.poll() is None, 'albatross-stats died')
     finally:
         b.kill()
@@ -219,31 +255,27 @@ def test_albatrossd_tap_counters(_):
     try:
         d.start()
         st = Stats(d.rundir).start()
-        img = mkimage(PATHS, os.path.join(d.dir, 'net.hvt'), nets=['service'])
+        img = mkimage(PATHS, os.path.join(d.dir, 'net.spt'), nets=['service'])
         d.ok('create', 'netvm', img, '--mem', '16', '--net', 'service:br0', '--arg', '--run')
         u = d.one('netvm')
         t = u['taps'][0]
-        # albatrossd registers the unikernel itself (stats-add on start); without that
-        # (an albatrossd before issue 4), register it the way albatrossd would.
-        try:
-            wait_for(lambda: st.cli('netvm', rc=None).returncode == 0, 3, 'registration')
-        except AssertionError:
-            print('# albatrossd did not register netvm: registering it by hand', flush=True)
-            st.add('netvm', u['pid'], [t])
+        # albatrossd registers the unikernel itself (stats-add on start), once it has
+        # connected to albatross-stats (which started after it: a reconnect back-off)
+        wait_for(lambda: st.cli('netvm', rc=None).returncode == 0, WAIT,
+                 'albatrossd to register netvm')
         s0 = st.sample('netvm')
         check(s0['pid'] == u['pid'], s0)
         check([i['name'] for i in s0['ifs']] == [t], s0)
         # tun counts a frame as transmitted when the tender reads it, and the test
         # tender never reads: past the tap's queue (1000 frames) they are dropped.
         send_frames('br0', 1500)
-        time.sleep(0.1)
 
         def risen():
             s1 = st.sample('netvm')['ifs'][0]
             i0 = s0['ifs'][0]
             return (s1['tx_packets'] + s1['tx_drops'] >= i0['tx_packets'] + i0['tx_drops'] + 400
                     ) and s1
-        s1 = wait_for(risen, 5, 'tap counters to rise')
+        s1 = wait_for(risen, WAIT, 'tap counters to rise')
         print(f'# tap {t}: {s0["ifs"][0]} -> {s1}', flush=True)
         d.ok('destroy', 'netvm')
     finally:
@@ -282,12 +314,12 @@ bind-address = "127.0.0.1:{free_port()}"
         self.logf = open(os.path.join(self.dir, 'influxd.log'), 'a')
         self.proc = subprocess.Popen(['influxd', '-config', self.conf], stdout=self.logf,
                                      stderr=self.logf)
-        wait_for(self.ping, 30, 'influxd')
+        wait_for(self.ping, 2 * WAIT, 'influxd')
         return self
 
     def ping(self):
         try:
-            with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/ping', timeout=1) as r:
+            with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/ping', timeout=5) as r:
                 return r.status == 204
         except OSError:
             return False
@@ -295,14 +327,14 @@ bind-address = "127.0.0.1:{free_port()}"
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(30)
+            self.proc.wait(2 * WAIT)
             self.logf.close()
         self.proc = None
 
     def query(self, q, db='albatross'):
         data = urllib.parse.urlencode({'q': q, 'db': db}).encode()
         with urllib.request.urlopen(f'http://127.0.0.1:{self.port}/query', data=data,
-                                    timeout=10) as r:
+                                    timeout=WAIT) as r:
             return json.loads(r.read())
 
     def count(self, q):
@@ -335,19 +367,22 @@ def test_influx_http(_):
             '--prometheus', '127.0.0.1:0']).start()
         st.add('alice:burn', b.pid, ['lo'])
         q = "SELECT count(utime_us) FROM albatross_process WHERE unikernel='alice:burn'"
-        wait_for(lambda: inf.count(q) >= 3, 15, 'points in InfluxDB')
+        wait_for(lambda: inf.count(q) >= 3, WAIT, 'points in InfluxDB')
         res = inf.query("SELECT last(utime_us), last(stime_us), last(rss_bytes), last(pid) "
                         "FROM albatross_process WHERE unikernel='alice:burn'")
         row = res['results'][0]['series'][0]['values'][0]
         check(row[1] + row[2] > 0 and row[3] > 0 and row[4] == b.pid, row)
-        check(inf.count("SELECT count(rx_bytes) FROM albatross_interface WHERE "
-                        "unikernel='alice:burn' AND interface='lo'") >= 1, 'no interface points')
-        check(inf.count('SELECT count(unikernels) FROM albatross_stats') >= 1, 'no self points')
+        # a round's lines go together, but make no assumption: wait for each kind
+        wait_for(lambda: inf.count("SELECT count(rx_bytes) FROM albatross_interface WHERE "
+                                   "unikernel='alice:burn' AND interface='lo'") >= 1, WAIT,
+                 'interface points')
+        wait_for(lambda: inf.count('SELECT count(unikernels) FROM albatross_stats') >= 1, WAIT,
+                 'self points')
 
         # Down: the queue (20 lines, 3 per round) overflows, drops are counted.
         inf.stop()
         wait_for(lambda: (metric(st.metrics(), 'albatross_stats_influx_dropped_lines_total')
-                          or 0) > 0, 15, 'dropped lines')
+                          or 0) > 0, WAIT, 'dropped lines')
         m = st.metrics()
         check(metric(m, 'albatross_stats_influx_up') == 0, 'influx_up while down')
         check(metric(m, 'albatross_stats_influx_queued_lines') <= 20, 'queue over its bound')
@@ -355,12 +390,12 @@ def test_influx_http(_):
 
         # Up again: reconnects, the queued lines (the newest 20) arrive.
         inf.start()
-        wait_for(lambda: metric(st.metrics(), 'albatross_stats_influx_up') == 1, 15,
+        wait_for(lambda: metric(st.metrics(), 'albatross_stats_influx_up') == 1, WAIT,
                  'the reconnect')
         n0 = inf.count(q)
-        wait_for(lambda: inf.count(q) > n0, 10, 'new points after the reconnect')
-        check(inf.count('SELECT max(influx_dropped) FROM albatross_stats') > 0,
-              'the drop count did not reach InfluxDB')
+        wait_for(lambda: inf.count(q) > n0, WAIT, 'new points after the reconnect')
+        wait_for(lambda: inf.count('SELECT max(influx_dropped) FROM albatross_stats') > 0, WAIT,
+                 'the drop count to reach InfluxDB')
     finally:
         b.kill()
         b.wait()
@@ -382,12 +417,12 @@ def test_influx_tcp(_):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(('127.0.0.1', port))
         s.listen(4)
-        s.settimeout(10)
+        s.settimeout(2 * WAIT)
         return s
 
     def read_lines(srv, want):
         c, _ = srv.accept()
-        c.settimeout(10)
+        c.settimeout(2 * WAIT)
         buf = b''
         while buf.count(b'\n') < want:
             b = c.recv(65536)
@@ -406,7 +441,9 @@ def test_influx_tcp(_):
               text)
         c.close()
         srv.close()
-        time.sleep(1)
+        # it notices, and fails to reconnect while nothing listens: then listen again
+        wait_for(lambda: 'closed the connection' in st.text() or 'retrying in' in st.text(),
+                 WAIT, 'albatross-stats to notice the listener went away')
         srv = listen()
         c, text = read_lines(srv, 2)
         check('albatross_process,unikernel=vm1 ' in text, text)
@@ -426,7 +463,7 @@ def need_promtool():
 
 
 def http_raw(port, data):
-    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+    s = socket.create_connection(('127.0.0.1', port), timeout=WAIT)
     s.sendall(data)
     out = b''
     while True:
@@ -448,7 +485,7 @@ def test_prometheus(_):
         st = Stats(d.rundir, ['--prometheus', '127.0.0.1:0']).start()
         d.ok('add-policy', 'alice:', '3', '--mem', '64', '--cpu', '0', '--bridge', 'br0',
              '--block', '10')
-        img = mkimage(PATHS, os.path.join(d.dir, 'p.hvt'))
+        img = mkimage(PATHS, os.path.join(d.dir, 'p.spt'))
         d.ok('create', 'alice:vm', img, '--mem', '16', '--cpu', '0', '--arg', '--run')
         d.ok('create-block', 'alice:disk', '2')
         u = d.one('alice:vm')
@@ -458,7 +495,7 @@ def test_prometheus(_):
             m = st.metrics()
             return metric(m, 'albatross_policy_unikernels', path='alice:') == 1 and \
                 metric(m, 'albatross_unikernel_pid', unikernel='alice:vm') and m
-        m = wait_for(ready, 10, 'policy usage in /metrics')
+        m = wait_for(ready, WAIT, 'policy usage in /metrics')
         check(metric(m, 'albatross_policy_unikernels_limit', path='alice:') == 3, m)
         check(metric(m, 'albatross_policy_memory_limit_bytes', path='alice:') == 64 << 20, m)
         check(metric(m, 'albatross_policy_memory_bytes', path='alice:') == 16 << 20, m)
@@ -472,7 +509,7 @@ def test_prometheus(_):
         check(r.returncode == 0, f'promtool: {r.stdout} {r.stderr}')
         # albatrossd down: still served, albatrossd_up 0.
         d.stop()
-        wait_for(lambda: metric(st.metrics(), 'albatross_stats_albatrossd_up') == 0, 10,
+        wait_for(lambda: metric(st.metrics(), 'albatross_stats_albatrossd_up') == 0, WAIT,
                  'albatrossd_up 0')
         # HTTP edges.
         check(http_raw(st.port, b'GET /other HTTP/1.1\r\nHost: x\r\n\r\n')
@@ -486,10 +523,17 @@ def test_prometheus(_):
         check(head.startswith(b'HTTP/1.1 200 ') and head.endswith(b'\r\n\r\n'), head[:200])
         # Bounded connections: idle ones do not stop new scrapes for long.
         idle = [socket.create_connection(('127.0.0.1', st.port)) for _ in range(40)]
-        time.sleep(0.2)
+        # past the bound (32): it refused some, so it has taken the others
+        wait_for(lambda: 'refusing a connection' in st.text(), WAIT, 'the bound to be reached')
         for s in idle:
             s.close()
-        wait_for(lambda: st.metrics(), 5, 'a scrape after many idle connections')
+
+        def scrape():
+            try:
+                return st.metrics()
+            except OSError:  # refused while it has not yet seen the idle ones close
+                return None
+        wait_for(scrape, WAIT, 'a scrape after many idle connections')
         check(st.proc.poll() is None, 'albatross-stats died')
     finally:
         if st:

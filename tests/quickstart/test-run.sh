@@ -142,8 +142,10 @@ nothing_left() { # PIDS
 	local left='' procs alive p
 	[ ! -e "$state" ] || left+=" .run/"
 	! ip netns list | grep -q "^$NETNS\( \|$\)" || left+=" the namespace $NETNS"
-	# Under the sanitizers a daemon's exit (the leak check) can take seconds.
-	for _ in $(seq 300); do
+	# Under the sanitizers a daemon's exit (the leak check) can take seconds: a
+	# generous cap, in time (each round's scan of /proc takes a while itself).
+	local end=$((SECONDS + 120))
+	while :; do
 		procs=$(grep -lsF "$tmp/" /proc/[0-9]*/cmdline | cut -d/ -f3 |
 			while read -r p; do
 				# The grep above finds itself (its pattern is in its own command
@@ -158,6 +160,7 @@ nothing_left() { # PIDS
 				! grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && alive+=" $p"
 		done
 		[ -z "$procs$alive" ] && break
+		[ $SECONDS -lt $end ] || break
 		sleep 0.1
 	done
 	[ -z "$procs$alive" ] || left+=" processes:$(for p in $procs $alive; do

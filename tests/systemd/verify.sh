@@ -26,6 +26,8 @@ for u in "$work"/*; do
 	else
 		echo "not ok $n - $(basename "$u")"
 		echo "$out" | sed 's/^/# /'
+		# meson shows a TAP test's stderr only
+		{ echo "not ok $n - $(basename "$u"):"; echo "$out"; } >&2
 		failed=1
 	fi
 done
