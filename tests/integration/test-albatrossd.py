@@ -568,6 +568,68 @@ def test_tenders(_):
         found = {(t['name'], t['target'], t['abi']) for t in v
                  if t['path'].startswith(PATHS['tender_dir'])}
         check({('solo5-hvt', 'hvt', 2), ('solo5-spt', 'spt', 2)} <= found, v)
+        paths = [os.path.realpath(t['path']) for t in v]
+        check(len(paths) == len(set(paths)), f'a tender listed twice: {paths}')
+        # whether each can run here, and why not: hvt needs a usable /dev/kvm
+        kvm = os.access('/dev/kvm', os.R_OK | os.W_OK)
+        for t in v:
+            if t['target'] == 'spt':
+                check(t['usable'] and 'unusable' not in t, t)
+            else:
+                check(t['usable'] == kvm, t)
+                check(kvm or ('/dev/kvm' in t['unusable'] and
+                              'build the unikernel for spt' in t['unusable']), t)
+        out = d.ok('tenders').stdout
+        check('USABLE' in out.splitlines()[0], out)
+        if not kvm:
+            check('solo5-hvt cannot run on this host' in out, out)
+            # an hvt image is refused before anything is made, saying what to do
+            img = mkimage(PATHS, os.path.join(d.dir, 'img.hvt'), target='hvt')
+            d.refused('build the unikernel for spt', 'create', 'h', img)
+            check(os.listdir(os.path.join(d.dbdir, 'images')) == [], 'image left')
+            check(gone(d, 'h'))
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_block_sector_size(_):
+    """the tender gets the block device's sector size; another one asked for is refused"""
+    d = fresh()
+    try:
+        img = image(d, blocks=['storage'])
+        d.ok('create-block', 'big', '1', '--sector-size', '4096')
+        d.refused('has sectors of 4096 bytes, not 512', 'create', 'b', img, '--block',
+                  'storage:big@512')
+        d.ok('create', 'b', img, '--block', 'storage:big', '--arg', '--run')
+        pid = d.one('b')['pid']
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            argv = f.read().split(b'\0')
+        check(b'--block-sector-size:storage=4096' in argv, argv)
+        d.ok('destroy', 'b')
+        d.ok('create', 'b', img, '--block', 'storage:big@4096', '--arg', '--exit=0')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_tender_user_tun(_):
+    """with --tender-user, a network device needs /dev/net/tun usable by that user"""
+    d = fresh(FAST + ['--tender-user', 'nobody'])
+    try:
+        img = image(d, nets=['service'])
+        st = os.stat('/dev/net/tun')
+        usable = st.st_mode & 0o006 == 0o006 or (st.st_uid == 65534 and st.st_mode & 0o600 ==
+                                                 0o600)
+        if usable:
+            d.ok('create', 'n', img, '--net', 'service:br0', '--arg', '--run')
+            check(d.one('n')['state'] == 'running')
+            d.ok('destroy', 'n')
+        else:
+            d.refused('cannot attach network devices', 'create', 'n', img, '--net',
+                      'service:br0')
+            check(taps() == [], taps())
+            check(os.listdir(os.path.join(d.dbdir, 'images')) == [], 'image left')
     finally:
         d.cleanup()
 
