@@ -435,21 +435,7 @@ int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_
 
 ALB_EXPORT int alb_console_deactivate(alb_console *console, const alb_name *name)
 {
-	if (!console)
-		return -EINVAL;
-	int r = check_name(console->ctx, name);
-	if (r < 0)
-		return r;
-	struct buffer *b = lookup(console, name);
-	if (!b)
-		return -ENOENT;
-	if (!b->active)
-		return 0;
-	complete_pending(console, b, alb_now_realtime());
-	b->active = false;
-	inactive_append(console, b);
-	apply_inactive_bound(console, name, console->inactive_max);
-	return 0;
+	return alb_console_end_run(console, name, 0);
 }
 
 ALB_EXPORT int alb_console_feed(alb_console *console, const alb_name *name, const void *buf,
