@@ -795,7 +795,8 @@ def test_echo_net(_):
 @tap.case
 def test_tender_user(_):
     """tenders as --tender-user nobody: the ticker runs as nobody, block writes its device,
-    echo answers ping through its tap (when nobody may use /dev/net/tun)"""
+    echo answers ping through its tap (refused, saying why, when nobody may not use
+    /dev/net/tun)"""
     import pwd
     try:
         nobody = pwd.getpwnam('nobody')
@@ -817,8 +818,11 @@ def test_tender_user(_):
         st = os.stat('/dev/net/tun')
         if not (st.st_mode & 0o006 == 0o006 or
                 (st.st_gid == nobody.pw_gid and st.st_mode & 0o060 == 0o060)):
-            diag(f'/dev/net/tun is mode {st.st_mode & 0o777:o}: nobody cannot attach a tap, '
-                 'the network part is left out')
+            diag(f'/dev/net/tun is mode {st.st_mode & 0o777:o}: nobody cannot attach a tap; '
+                 'the create must be refused, saying so')
+            s.d.refused('cannot attach network devices', 'create', 'echo', echo, '--net',
+                        'service:br0', '--arg', '--ipv4=10.76.0.2/24')
+            check(taps() == [], taps())
             return
         s.create('echo', echo, '--net', 'service:br0', '--arg', '--ipv4=10.76.0.2/24')
         wait(lambda: ping('10.76.0.2'), 30, 'a ping reply', lambda: s.console('echo'))
