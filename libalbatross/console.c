@@ -411,11 +411,9 @@ int alb_console_end_run(alb_console *console, const alb_name *name, uint64_t now
 	return 0;
 }
 
-int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_t bytes,
-			     uint64_t now_us)
+/* The active buffer of name, or -ENOENT (-EINVAL for a bad name) with the reason. */
+static int active_buffer(alb_console *console, const alb_name *name, struct buffer **ret)
 {
-	if (!console || bytes == 0)
-		return -EINVAL;
 	int r = check_name(console->ctx, name);
 	if (r < 0)
 		return r;
@@ -423,6 +421,19 @@ int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_
 	if (!b || !b->active)
 		return alb_error(console->ctx, ENOENT, "no active console buffer for '%s'",
 				 name->label);
+	*ret = b;
+	return 0;
+}
+
+int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_t bytes,
+			     uint64_t now_us)
+{
+	if (!console || bytes == 0)
+		return -EINVAL;
+	struct buffer *b;
+	int r = active_buffer(console, name, &b);
+	if (r < 0)
+		return r;
 	if (!now_us)
 		now_us = alb_now_realtime();
 	complete_pending(console, b, now_us);
@@ -443,13 +454,10 @@ ALB_EXPORT int alb_console_feed(alb_console *console, const alb_name *name, cons
 {
 	if (!console || (!buf && len))
 		return -EINVAL;
-	int r = check_name(console->ctx, name);
+	struct buffer *b;
+	int r = active_buffer(console, name, &b);
 	if (r < 0)
 		return r;
-	struct buffer *b = lookup(console, name);
-	if (!b || !b->active)
-		return alb_error(console->ctx, ENOENT, "no active console buffer for '%s'",
-				 name->label);
 	if (!now_us)
 		now_us = alb_now_realtime();
 	const uint8_t *p = buf, *end = p + len;

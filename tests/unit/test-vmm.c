@@ -129,6 +129,20 @@ START_TEST(test_destroy_running)
 }
 END_TEST
 
+/* The files in the image store. */
+static int stored_images(void)
+{
+	char images[4400];
+	snprintf(images, sizeof(images), "%s/db/images", test_tmpdir);
+	DIR *d = opendir(images);
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 START_TEST(test_refusals_leave_nothing)
 {
 	alb_name *name = NULL;
@@ -145,14 +159,7 @@ START_TEST(test_refusals_leave_nothing)
 	/* A device the image does not declare. */
 	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_net(c, "service", "br0", NULL));
 	ck_assert_int_lt(alb_vmm_create(vmm, name, c, image), 0);
-	char images[4400];
-	snprintf(images, sizeof(images), "%s/db/images", test_tmpdir);
-	DIR *d = opendir(images);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(stored_images(), 0);
 	ck_assert_int_eq(seen.n, 0);
 	alb_unikernel_config_free(c);
 	alb_name_free(name);
@@ -177,14 +184,7 @@ START_TEST(test_hvt_needs_kvm)
 		ck_assert_last_error_has(test_ctx, "build the unikernel for spt");
 		ck_assert_last_error_has(test_ctx, "enable KVM");
 		ck_assert_int_eq(seen.n, 0);
-		char images[4400];
-		snprintf(images, sizeof(images), "%s/db/images", test_tmpdir);
-		DIR *d = opendir(images);
-		int n = 0;
-		for (struct dirent *e; (e = readdir(d));)
-			n += e->d_name[0] != '.';
-		closedir(d);
-		ck_assert_int_eq(n, 0);
+		ck_assert_int_eq(stored_images(), 0);
 	} else {
 		ck_assert_alb_ok(test_ctx, r);
 		ck_assert_alb_ok(test_ctx, alb_vmm_destroy(vmm, name));
