@@ -196,8 +196,3 @@ char *format_u32_list(const uint32_t *v, uint32_t n);
 char *format_strv(char *const *v, uint32_t n, const char *sep);
 /* The hex of len bytes. */
 void format_hex(char *buf, const uint8_t *bytes, size_t len);
-
-/* zlib: compresses a buffer (*ret freed with free()). 0, -ENOMEM, -EINVAL. */
-int cli_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len);
-/* Compresses the rest of fd into a new anonymous file, positioned at its start. */
-int cli_deflate_fd(struct cli *cli, int in, int *ret_fd, uint64_t *ret_len);

@@ -11,14 +11,13 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include "cli-private.h"
 #include "ctx-private.h"
 #include "fileio-private.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_manifest *, alb_manifest_free);
+#include "zstream-private.h"
 
 static const char *const tender_names[] = {[ALB_TENDER_HVT] = "hvt", [ALB_TENDER_SPT] = "spt"};
 static const char *const fail_names[] = {
@@ -620,94 +619,66 @@ static int output_commit(struct cli *cli, struct output *o)
 struct sink {
 	struct cli *cli;
 	int fd;
-	bool inflate, z_ready, z_end;
-	z_stream z;
-	uint8_t *zbuf;
-	bool hashing;
-	gnutls_hash_hd_t hash;
-	uint64_t written;
+	alb_zstream *z;
 };
 
-enum { ZBUF = 256 << 10 };
-
-static int sink_init(struct cli *cli, struct sink *s, int fd, bool inflate, bool hash)
+static int sink_write(const uint8_t *buf, size_t len, void *userdata)
 {
-	*s = (struct sink){.cli = cli, .fd = fd, .inflate = inflate};
-	if (inflate) {
-		s->zbuf = malloc(ZBUF);
-		if (!s->zbuf || inflateInit(&s->z) != Z_OK)
-			return -ENOMEM;
-		s->z_ready = true;
-	}
-	if (hash) {
-		if (gnutls_hash_init(&s->hash, GNUTLS_DIG_SHA256) < 0)
-			return -ENOMEM;
-		s->hashing = true;
-	}
-	return 0;
-}
-
-static void sink_done(struct sink *s, uint8_t digest[32])
-{
-	if (s->z_ready)
-		inflateEnd(&s->z);
-	s->z_ready = false;
-	free(s->zbuf);
-	s->zbuf = NULL;
-	if (s->hashing) {
-		uint8_t scratch[32];
-		gnutls_hash_deinit(s->hash, digest ? digest : scratch);
-	}
-	s->hashing = false;
-}
-
-static int sink_write(struct sink *s, const uint8_t *buf, size_t len)
-{
+	struct sink *s = userdata;
 	int r = alb_write_full(s->fd, buf, len);
 
 	if (r < 0) {
 		s->cli->local_error = true;
 		return alb_error(s->cli->ctx, -r, "Failed to write the data: %s", strerror(-r));
 	}
-	if (s->hashing)
-		gnutls_hash(s->hash, buf, len);
-	s->written += len;
 	return 0;
+}
+
+static int sink_init(struct cli *cli, struct sink *s, int fd, bool inflate, bool hash)
+{
+	*s = (struct sink){.cli = cli, .fd = fd};
+	return alb_zstream_new(inflate ? ALB_ZSTREAM_INFLATE : ALB_ZSTREAM_COPY, UINT64_MAX, hash,
+			       sink_write, s, &s->z);
+}
+
+static void sink_done(struct sink *s, uint8_t digest[32])
+{
+	if (digest)
+		(void)alb_zstream_digest(s->z, digest);
+	s->z = alb_zstream_free(s->z);
+}
+
+/* Words a failure of the stream; a failure of the sink has its message. */
+static int sink_error(struct sink *s, int r)
+{
+	switch (alb_zstream_fault(s->z)) {
+	case ALB_ZSTREAM_FAULT_CORRUPT: {
+		const char *why = alb_zstream_zlib_message(s->z);
+		return alb_error(s->cli->ctx, EBADMSG, "the zlib stream is corrupt: %s",
+				 why ? why : "error");
+	}
+	case ALB_ZSTREAM_FAULT_TRAILING:
+		return alb_error(s->cli->ctx, EBADMSG, "data after the end of the zlib stream");
+	case ALB_ZSTREAM_FAULT_TRUNCATED:
+		return alb_error(s->cli->ctx, EBADMSG, "the zlib stream ends early");
+	default:
+		return r;
+	}
 }
 
 static int sink_chunk(const uint8_t *buf, size_t len, void *userdata)
 {
 	struct sink *s = userdata;
+	int r = alb_zstream_write(s->z, buf, len);
 
-	if (!s->inflate)
-		return sink_write(s, buf, len);
-	if (s->z_end)
-		return alb_error(s->cli->ctx, EBADMSG, "data after the end of the zlib stream");
-	s->z.next_in = (Bytef *)buf;
-	s->z.avail_in = (uInt)len;
-	while (s->z.avail_in > 0 && !s->z_end) {
-		s->z.next_out = s->zbuf;
-		s->z.avail_out = ZBUF;
-		int z = inflate(&s->z, Z_NO_FLUSH);
-		if (z != Z_OK && z != Z_STREAM_END && z != Z_BUF_ERROR)
-			return alb_error(s->cli->ctx, EBADMSG, "the zlib stream is corrupt: %s",
-					 s->z.msg ? s->z.msg : "error");
-		int r = sink_write(s, s->zbuf, ZBUF - s->z.avail_out);
-		if (r < 0)
-			return r;
-		if (z == Z_STREAM_END)
-			s->z_end = true;
-	}
-	if (s->z_end && s->z.avail_in > 0)
-		return alb_error(s->cli->ctx, EBADMSG, "data after the end of the zlib stream");
-	return 0;
+	return r < 0 ? sink_error(s, r) : 0;
 }
 
 static int sink_finish(struct sink *s)
 {
-	if (s->inflate && !s->z_end)
-		return alb_error(s->cli->ctx, EBADMSG, "the zlib stream ends early");
-	return 0;
+	int r = alb_zstream_finish(s->z);
+
+	return r < 0 ? sink_error(s, r) : 0;
 }
 
 /* ---- unikernels ---------------------------------------------------------- */
@@ -962,7 +933,7 @@ static int cmd_create(struct cli *cli, const struct cli_command *cmd, int argc, 
 	alb_unikernel_config_set_digest(config, digest);
 	const uint8_t *data = image;
 	if (compress) {
-		if (cli_deflate(image, len, &compressed, &len) < 0)
+		if (alb_zlib_deflate(image, len, &compressed, &len) < 0)
 			return cli_error(EXIT_FAILED, "Failed to compress '%s'", path);
 		data = compressed;
 	}
@@ -1070,7 +1041,8 @@ static int download(struct cli *cli, alb_client *client, const alb_msg *msg, uin
 	progress_finish(&p);
 	if (r >= 0)
 		r = sink_finish(&s);
-	sink_done(&s, got);
+	uint64_t written = alb_zstream_out_bytes(s.z);
+	sink_done(&s, r >= 0 && digest ? got : NULL);
 	if (r < 0) {
 		output_abort(&out);
 		return cli_client_error(cli, client, r);
@@ -1095,7 +1067,7 @@ static int download(struct cli *cli, alb_client *client, const alb_msg *msg, uin
 		json_object_open(&j);
 		json_kv_string(&j, "name", name);
 		json_kv_string(&j, "file", path);
-		json_kv_uint(&j, "size", s.written);
+		json_kv_uint(&j, "size", written);
 		if (digest) {
 			char hex[65];
 			format_hex(hex, digest, 32);
@@ -1104,7 +1076,7 @@ static int download(struct cli *cli, alb_client *client, const alb_msg *msg, uin
 		json_object_close(&j);
 		json_end(&j);
 	} else {
-		printf("wrote %" PRIu64 " bytes to %s\n", s.written, path);
+		printf("wrote %" PRIu64 " bytes to %s\n", written, path);
 	}
 	return EXIT_OK;
 }
@@ -1268,6 +1240,26 @@ static int cmd_block(struct cli *cli, const struct cli_command *cmd, int argc, c
 			      0);
 }
 
+/* Compresses the rest of fd in into a new anonymous file, positioned at its start. */
+static int deflate_fd(int in, int *ret_fd, uint64_t *ret_len)
+{
+	_cleanup_(alb_zstream_freep) alb_zstream *z = NULL;
+	_cleanup_close_ int out = memfd_create("albatross-client-deflate", MFD_CLOEXEC);
+	int r;
+
+	if (out < 0)
+		return -errno;
+	if ((r = alb_zstream_new(ALB_ZSTREAM_DEFLATE, UINT64_MAX, false, alb_zstream_sink_fd, &out,
+				 &z)) < 0 ||
+	    (r = alb_zstream_pump_fd(z, in)) < 0)
+		return r;
+	if (lseek(out, 0, SEEK_SET) != 0)
+		return -errno;
+	*ret_fd = TAKE_FD(out);
+	*ret_len = alb_zstream_out_bytes(z);
+	return 0;
+}
+
 /* Opens FILE to send as block data: its fd and the size to announce (compressed if asked). */
 static int block_data(struct cli *cli, const char *path, bool compress, uint64_t limit, int *ret_fd,
 		      uint64_t *ret_size)
@@ -1283,8 +1275,8 @@ static int block_data(struct cli *cli, const char *path, bool compress, uint64_t
 				 "'%s' of %" PRIu64 " bytes does not fit in %" PRIu64 " MB", path,
 				 size, limit >> 20);
 	if (compress) {
-		int zfd;
-		r = cli_deflate_fd(cli, fd, &zfd, &size);
+		int zfd = -1;
+		r = deflate_fd(fd, &zfd, &size);
 		if (r < 0)
 			return cli_error(EXIT_FAILED, "Failed to compress '%s': %s", path,
 					 strerror(-r));

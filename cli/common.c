@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: ISC */
-/* Helpers of albatross-client: messages, argument parsing, connecting, zlib. */
+/* Helpers of albatross-client: messages, argument parsing, connecting. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "cli-private.h"
+#include "parse-private.h"
 
 int cli_error(int code, const char *fmt, ...)
 {
@@ -81,21 +80,11 @@ int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd)
 
 int cli_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	if (s[0] < '0' || s[0] > '9')
-		goto bad;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		goto bad;
-	*ret = v;
+	if (alb_parse_u64(s, min, max, ret) < 0)
+		return cli_error(EXIT_USAGE,
+				 "invalid %s '%s': expected a number from %" PRIu64 " to %" PRIu64,
+				 what, s, min, max);
 	return 0;
-bad:
-	return cli_error(EXIT_USAGE,
-			 "invalid %s '%s': expected a number from %" PRIu64 " to %" PRIu64, what, s,
-			 min, max);
 }
 
 int cli_parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
@@ -267,65 +256,4 @@ alb_msg *cli_command_new(int kind, const alb_name *name)
 		return NULL;
 	msg->cmd.kind = kind;
 	return msg;
-}
-
-int cli_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
-{
-	uLongf out_len = compressBound((uLong)len);
-	uint8_t *out = malloc(out_len ? out_len : 1);
-
-	if (!out)
-		return -ENOMEM;
-	if ((uLong)len != len ||
-	    compress2(out, &out_len, in, (uLong)len, Z_BEST_COMPRESSION) != Z_OK) {
-		free(out);
-		return -ENOMEM;
-	}
-	*ret = out;
-	*ret_len = out_len;
-	return 0;
-}
-
-int cli_deflate_fd(struct cli *cli, int in, int *ret_fd, uint64_t *ret_len)
-{
-	enum { BUF = 256 << 10 };
-	_cleanup_free_ uint8_t *ibuf = malloc(BUF), *obuf = malloc(BUF);
-	_cleanup_close_ int out = -1;
-	z_stream z = {0};
-	uint64_t total = 0;
-	int flush, r = 0;
-
-	if (!ibuf || !obuf)
-		return -ENOMEM;
-	out = memfd_create("albatross-client-deflate", MFD_CLOEXEC);
-	if (out < 0)
-		return -errno;
-	if (deflateInit(&z, Z_BEST_COMPRESSION) != Z_OK)
-		return -ENOMEM;
-	do {
-		ssize_t n = alb_read_full(in, ibuf, BUF);
-		if (n < 0) {
-			r = (int)n;
-			break;
-		}
-		z.next_in = ibuf;
-		z.avail_in = (uInt)n;
-		flush = (size_t)n < BUF ? Z_FINISH : Z_NO_FLUSH;
-		do {
-			z.next_out = obuf;
-			z.avail_out = BUF;
-			deflate(&z, flush);
-			size_t have = BUF - z.avail_out;
-			r = alb_write_full(out, obuf, have);
-			total += have;
-		} while (r == 0 && z.avail_out == 0);
-	} while (r == 0 && flush != Z_FINISH);
-	deflateEnd(&z);
-	if (r < 0)
-		return r;
-	if (lseek(out, 0, SEEK_SET) != 0)
-		return -errno;
-	*ret_fd = TAKE_FD(out);
-	*ret_len = total;
-	return 0;
 }

@@ -4,18 +4,12 @@
  * alb_vmm (include/albatross/vmm.h): parse options, set up, run the loop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,19 +20,7 @@
 
 enum { EXIT_USAGE = 2, EXIT_STATE = 3 };
 
-static const char *priority_names[] = {[ALB_LOG_ERR] = "error",
-				       [ALB_LOG_WARNING] = "warning",
-				       [ALB_LOG_NOTICE] = "notice",
-				       [ALB_LOG_INFO] = "info",
-				       [ALB_LOG_DEBUG] = "debug"};
-
-static void log_stderr(alb_ctx *ctx, int priority, const char *message, void *userdata)
-{
-	(void)ctx;
-	(void)userdata;
-	/* <N> prefixes are understood by journald when stderr goes there. */
-	fprintf(stderr, "<%d>albatrossd: %s: %s\n", priority, priority_names[priority], message);
-}
+#define NAME "albatrossd"
 
 static void usage(FILE *f)
 {
@@ -77,6 +59,7 @@ static void usage(FILE *f)
 }
 
 struct daemon {
+	alb_ctx *ctx;
 	alb_loop *loop;
 	alb_vmm *vmm;
 	bool stopping;
@@ -94,21 +77,9 @@ static int on_signal(alb_source *source, int signo, void *userdata)
 	if (d->stopping)
 		return 0;
 	d->stopping = true;
-	fprintf(stderr, "<5>albatrossd: notice: stopping on signal %d\n", signo);
+	daemon_logf(d->ctx, ALB_LOG_NOTICE, "stopping on signal %d", signo);
 	alb_vmm_shutdown(d->vmm, stopped, d);
 	return 0;
-}
-
-/* sd_listen_fds(3) without libsystemd: the first passed fd, or -1. */
-static int listen_fd(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	if (!pid || !fds || strtol(pid, NULL, 10) != getpid() || strtol(fds, NULL, 10) < 1)
-		return -1;
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return 3;
 }
 
 int main(int argc, char **argv)
@@ -131,9 +102,9 @@ int main(int argc, char **argv)
 	};
 	const char *rundir = "/run/albatross", *dbdir = "/var/lib/albatross", *socket_path = NULL,
 		   *tender_dir = NULL, *tender_user = NULL, *group = NULL;
-	unsigned long stop_timeout = 5, backoff_ms = 1000, burst = 5, window = 60, backlog_kib = 0;
+	uint64_t stop_timeout_us = 5000000, backoff_ms = 1000, burst = 5, window = 60,
+		 backlog_kib = 0;
 	int verbose = 0, c;
-	char *end;
 	while ((c = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -155,39 +126,37 @@ int main(int argc, char **argv)
 			group = optarg;
 			break;
 		case 'T':
-			stop_timeout = strtoul(optarg, &end, 10);
-			if (*end || stop_timeout == 0 || stop_timeout > 3600) {
-				fprintf(stderr,
-					"albatrossd: --stop-timeout takes 1 to 3600 seconds\n");
+			if (alb_parse_seconds(optarg, 1, 3600, &stop_timeout_us) < 0) {
+				fprintf(stderr, NAME ": --stop-timeout takes 1 to 3600 seconds\n");
 				return EXIT_USAGE;
 			}
 			break;
 		case 'B':
-			backoff_ms = strtoul(optarg, &end, 10);
-			if (*end || backoff_ms == 0 || backoff_ms > 60000) {
-				fprintf(stderr,
-					"albatrossd: --restart-backoff takes 1 to 60000 ms\n");
+			if (alb_parse_u64(optarg, 1, 60000, &backoff_ms) < 0) {
+				fprintf(stderr, NAME ": --restart-backoff takes 1 to 60000 ms\n");
 				return EXIT_USAGE;
 			}
 			break;
-		case 'C':
-			if (sscanf(optarg, "%lu/%lu", &burst, &window) != 2 || burst < 1 ||
-			    burst > 1000 || window < 1 || window > 86400) {
-				fprintf(stderr,
-					"albatrossd: --crash-loop takes N/SECONDS, e.g. 5/60\n");
+		case 'C': {
+			const char *slash = strchr(optarg, '/');
+			if (!slash ||
+			    alb_parse_u64_span(optarg, (size_t)(slash - optarg), 1, 1000, &burst) <
+				0 ||
+			    alb_parse_u64(slash + 1, 1, 86400, &window) < 0) {
+				fprintf(stderr, NAME ": --crash-loop takes N/SECONDS, e.g. 5/60\n");
 				return EXIT_USAGE;
 			}
 			break;
+		}
 		case 'K':
-			backlog_kib = strtoul(optarg, &end, 10);
-			if (*end || backlog_kib < 4 || backlog_kib > 1024 * 1024) {
+			if (alb_parse_u64(optarg, 4, 1024 * 1024, &backlog_kib) < 0) {
 				fprintf(stderr,
-					"albatrossd: --console-backlog takes 4 to 1048576 KiB\n");
+					NAME ": --console-backlog takes 4 to 1048576 KiB\n");
 				return EXIT_USAGE;
 			}
 			break;
 		default: {
-			int r = daemon_common_option(c, "albatrossd", usage, &verbose);
+			int r = daemon_common_option(c, NAME, usage, &verbose);
 			if (r >= 0)
 				return r;
 			break;
@@ -195,80 +164,59 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return daemon_unexpected_argument("albatrossd", argv[optind]);
+		return daemon_unexpected_argument(NAME, argv[optind]);
 	/* Tenders get paths below these: they must not depend on a working directory. */
-	char cwd[4096], abs_db[8192], abs_run[8192];
-	if ((dbdir[0] != '/' || rundir[0] != '/') && !getcwd(cwd, sizeof(cwd))) {
-		fprintf(stderr, "albatrossd: cannot find the working directory: %s\n",
-			strerror(errno));
+	char abs_db[8192], abs_run[8192];
+	if (!(dbdir = daemon_absolute_strict(NAME, dbdir, abs_db, sizeof(abs_db))) ||
+	    !(rundir = daemon_absolute_strict(NAME, rundir, abs_run, sizeof(abs_run))))
 		return EXIT_FAILURE;
-	}
-	if (dbdir[0] != '/') {
-		snprintf(abs_db, sizeof(abs_db), "%s/%s", cwd, dbdir);
-		dbdir = abs_db;
-	}
-	if (rundir[0] != '/') {
-		snprintf(abs_run, sizeof(abs_run), "%s/%s", cwd, rundir);
-		rundir = abs_run;
-	}
 
 	/* Tenders get fds 0-2 by dup2: none of ours may be one of them. */
 	for (int fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) {
-			fprintf(stderr, "albatrossd: cannot open /dev/null\n");
+			fprintf(stderr, NAME ": cannot open /dev/null\n");
 			return EXIT_FAILURE;
 		}
-	signal(SIGPIPE, SIG_IGN);
 	umask(0022);
 	/* Each unikernel holds a few fds (console pipe, pidfd): use all we may. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	alb_ctx *ctx = NULL;
+	daemon_raise_fd_limit();
 	struct daemon d = {0};
-	alb_source *sigterm = NULL, *sigint = NULL;
-	int r = alb_ctx_new(&ctx);
+	alb_source *sources[2] = {NULL, NULL};
+	int r = daemon_ctx(NAME, verbose, &d.ctx);
 	if (r < 0)
 		return EXIT_FAILURE;
-	alb_ctx_set_log_fn(ctx, log_stderr, NULL);
-	alb_ctx_set_log_priority(ctx, verbose >= 2 ? ALB_LOG_DEBUG
-				      : verbose	   ? ALB_LOG_INFO
-						   : ALB_LOG_NOTICE);
 	int status = EXIT_FAILURE;
-	if ((r = alb_loop_new(ctx, &d.loop)) < 0 ||
-	    (r = alb_loop_add_signal(d.loop, SIGTERM, on_signal, &d, &sigterm)) < 0 ||
-	    (r = alb_loop_add_signal(d.loop, SIGINT, on_signal, &d, &sigint)) < 0 ||
-	    (r = alb_vmm_new(ctx, d.loop, dbdir, rundir, &d.vmm)) < 0)
+	if ((r = daemon_loop_with(d.ctx, on_signal, &d, &d.loop, sources)) < 0 ||
+	    (r = alb_vmm_new(d.ctx, d.loop, dbdir, rundir, &d.vmm)) < 0)
 		goto out;
 	alb_vmm_set_tender_dir(d.vmm, tender_dir);
-	alb_vmm_set_stop_timeout(d.vmm, (uint64_t)stop_timeout * 1000000);
-	alb_vmm_set_restart_backoff(d.vmm, (uint64_t)backoff_ms * 1000,
+	alb_vmm_set_stop_timeout(d.vmm, stop_timeout_us);
+	alb_vmm_set_restart_backoff(d.vmm, backoff_ms * 1000,
 				    60000000 > backoff_ms * 1000 ? 60000000 : backoff_ms * 1000);
-	alb_vmm_set_crash_loop(d.vmm, (uint32_t)burst, (uint64_t)window * 1000000);
+	alb_vmm_set_crash_loop(d.vmm, (uint32_t)burst, window * 1000000);
 	if (backlog_kib) {
 		/* The total stays 64 MiB, or the one bound if that is more. */
-		uint64_t one = (uint64_t)backlog_kib << 10, all = UINT64_C(64) << 20;
+		uint64_t one = backlog_kib << 10, all = UINT64_C(64) << 20;
 		alb_vmm_set_console_backlog(d.vmm, one, one > all ? one : all);
 	}
 	if (tender_user) {
-		struct passwd *pw = getpwnam(tender_user);
-		if (!pw) {
-			fprintf(stderr, "albatrossd: there is no user '%s'\n", tender_user);
+		uid_t uid;
+		gid_t gid;
+		if (daemon_find_user(tender_user, &uid, &gid) < 0) {
+			fprintf(stderr, NAME ": there is no user '%s'\n", tender_user);
 			status = EXIT_USAGE;
 			goto out;
 		}
-		alb_vmm_set_tender_user(d.vmm, pw->pw_uid, pw->pw_gid);
+		alb_vmm_set_tender_user(d.vmm, uid, gid);
 	}
 	if (group) {
-		struct group *gr = getgrnam(group);
-		if (!gr) {
-			fprintf(stderr, "albatrossd: there is no group '%s'\n", group);
+		gid_t gid;
+		if (daemon_find_group(group, &gid) < 0) {
+			fprintf(stderr, NAME ": there is no group '%s'\n", group);
 			status = EXIT_USAGE;
 			goto out;
 		}
-		alb_vmm_set_group(d.vmm, gr->gr_gid);
+		alb_vmm_set_group(d.vmm, gid);
 	}
 	if ((r = alb_vmm_connect_helpers(d.vmm)) < 0)
 		goto out;
@@ -277,20 +225,21 @@ int main(int argc, char **argv)
 			status = EXIT_STATE;
 		goto out;
 	}
-	int fd = listen_fd();
+	int fd = daemon_listen_fd();
 	if ((r = fd >= 0 ? alb_vmm_listen_fd(d.vmm, fd) : alb_vmm_listen(d.vmm, socket_path)) < 0)
 		goto out;
-	fprintf(stderr, "<5>albatrossd: notice: ready (dbdir %s, rundir %s)\n", dbdir, rundir);
+	daemon_logf(d.ctx, ALB_LOG_NOTICE, "ready (dbdir %s, rundir %s)", dbdir, rundir);
 	r = alb_loop_run(d.loop);
 	status = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
 	if (r < 0 && status != EXIT_SUCCESS)
-		fprintf(stderr, "<3>albatrossd: error: %s\n",
-			alb_ctx_last_error(ctx)[0] ? alb_ctx_last_error(ctx) : strerror(-r));
+		daemon_logf(d.ctx, ALB_LOG_ERR, "%s",
+			    alb_ctx_last_error(d.ctx)[0] ? alb_ctx_last_error(d.ctx)
+							 : strerror(-r));
 	alb_vmm_free(d.vmm);
-	alb_source_free(sigterm);
-	alb_source_free(sigint);
+	alb_source_free(sources[0]);
+	alb_source_free(sources[1]);
 	alb_loop_unref(d.loop);
-	alb_ctx_unref(ctx);
+	alb_ctx_unref(d.ctx);
 	return status;
 }

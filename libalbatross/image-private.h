@@ -8,6 +8,7 @@
 #include <albatross/ctx.h>
 
 #include "unikernel-private.h"
+#include "zstream-private.h" /* alb_zlib_deflate() */
 
 /* The largest image after decompression. */
 #define ALB_IMAGE_UNCOMPRESSED_MAX (UINT64_C(1) << 32)
@@ -27,9 +28,6 @@ int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool comp
 
 /* dir/<hex> into buf. */
 int alb_image_path(const char *dir, const uint8_t digest[32], char buf[PATH_MAX]);
-
-/* Compresses a whole buffer with zlib. *ret freed with free(). */
-int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len);
 
 /*
  * Copies the file in to out in 64 KiB steps, inflating it if compressed,

@@ -9,7 +9,6 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <zlib.h>
 
 #include <linux/kvm.h>
 
@@ -36,80 +35,45 @@ int alb_image_path(const char *dir, const uint8_t digest[32], char buf[PATH_MAX]
 int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t max,
 		     uint8_t digest[32], uint64_t *ret_written)
 {
-	gnutls_hash_hd_t h;
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+	_cleanup_(alb_zstream_freep) alb_zstream *z = NULL;
+	int r = alb_zstream_new(compressed ? ALB_ZSTREAM_INFLATE : ALB_ZSTREAM_COPY, max, !!digest,
+				alb_zstream_sink_fd, &out, &z);
+	if (r < 0)
+		return r;
+	_cleanup_free_ uint8_t *buf = malloc(ALB_ZSTREAM_BUF);
+	if (!buf)
 		return -ENOMEM;
-	z_stream zs = {0};
-	if (compressed && inflateInit(&zs) != Z_OK) {
-		gnutls_hash_deinit(h, NULL);
-		return -ENOMEM;
+	for (;;) {
+		ssize_t n = alb_read_full(in, buf, ALB_ZSTREAM_BUF);
+		if (n < 0)
+			return alb_error(ctx, (int)-n, "Failed to read the image: %s",
+					 strerror((int)-n));
+		if ((r = n > 0 ? alb_zstream_write(z, buf, (size_t)n) : alb_zstream_finish(z)) < 0)
+			break;
+		if (n == 0)
+			break;
 	}
-	enum { BUF = 65536 };
-	_cleanup_free_ uint8_t *ibuf = malloc(BUF), *obuf = malloc(BUF);
-	uint64_t total = 0;
-	int r = ibuf && obuf ? 0 : -ENOMEM, zr = Z_OK;
-	while (r == 0) {
-		ssize_t n = alb_read_full(in, ibuf, BUF);
-		if (n < 0) {
-			r = alb_error(ctx, (int)-n, "Failed to read the image: %s",
-				      strerror((int)-n));
-			break;
-		}
-		if (!compressed) {
-			if (n == 0)
-				break;
-			total += (uint64_t)n;
-			if (total > max) {
-				r = alb_error(ctx, EFBIG,
-					      "the data is larger than %" PRIu64 " bytes", max);
-				break;
-			}
-			gnutls_hash(h, ibuf, (size_t)n);
-			if ((r = alb_write_full(out, ibuf, (size_t)n)) < 0)
-				break;
-			continue;
-		}
-		if (n == 0 && zr != Z_STREAM_END) {
-			r = alb_error(ctx, EBADMSG, "the compressed image is cut short");
-			break;
-		}
-		zs.next_in = ibuf;
-		zs.avail_in = (uInt)n;
-		while (zs.avail_in > 0 && zr != Z_STREAM_END) {
-			zs.next_out = obuf;
-			zs.avail_out = BUF;
-			zr = inflate(&zs, Z_NO_FLUSH);
-			if (zr != Z_OK && zr != Z_STREAM_END) {
-				r = alb_error(ctx, EBADMSG, "the compressed image is corrupt: %s",
-					      zs.msg ? zs.msg : "inflate failed");
-				break;
-			}
-			size_t got = BUF - zs.avail_out;
-			total += got;
-			if (total > max) {
-				r = alb_error(
-				    ctx, EFBIG,
-				    "the data is larger than %" PRIu64 " bytes uncompressed", max);
-				break;
-			}
-			gnutls_hash(h, obuf, got);
-			if ((r = alb_write_full(out, obuf, got)) < 0)
-				break;
-		}
-		if (r < 0 || n == 0)
-			break;
-		if (zr == Z_STREAM_END && zs.avail_in > 0) {
-			r = alb_error(ctx, EBADMSG, "trailing data after the compressed image");
-			break;
-		}
+	switch (alb_zstream_fault(z)) {
+	case ALB_ZSTREAM_FAULT_TOO_BIG:
+		return alb_error(ctx, EFBIG, "the data is larger than %" PRIu64 " bytes%s", max,
+				 compressed ? " uncompressed" : "");
+	case ALB_ZSTREAM_FAULT_TRUNCATED:
+		return alb_error(ctx, EBADMSG, "the compressed image is cut short");
+	case ALB_ZSTREAM_FAULT_CORRUPT: {
+		const char *why = alb_zstream_zlib_message(z);
+		return alb_error(ctx, EBADMSG, "the compressed image is corrupt: %s",
+				 why ? why : "inflate failed");
 	}
-	if (compressed)
-		inflateEnd(&zs);
-	uint8_t scratch[32];
-	gnutls_hash_deinit(h, r < 0 || !digest ? scratch : digest);
-	if (r >= 0 && ret_written)
-		*ret_written = total;
-	return r;
+	case ALB_ZSTREAM_FAULT_TRAILING:
+		return alb_error(ctx, EBADMSG, "trailing data after the compressed image");
+	}
+	if (r < 0)
+		return r; /* writing failed */
+	if (digest)
+		(void)alb_zstream_digest(z, digest);
+	if (ret_written)
+		*ret_written = alb_zstream_plain_bytes(z);
+	return 0;
 }
 
 int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool compressed,
@@ -154,21 +118,6 @@ int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool comp
 fail:
 	unlink(tmp);
 	return r;
-}
-
-int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
-{
-	uLongf out_len = compressBound((uLong)len);
-	uint8_t *out = malloc(out_len ? out_len : 1);
-	if (!out)
-		return -ENOMEM;
-	if (compress2(out, &out_len, in, (uLong)len, Z_BEST_COMPRESSION) != Z_OK) {
-		free(out);
-		return -ENOMEM;
-	}
-	*ret = out;
-	*ret_len = out_len;
-	return 0;
 }
 
 /* Runs argv[0] --version with a 5 s bound and collects at most 4 KiB of what it prints. The
