@@ -14,6 +14,7 @@
 
 #include "client-private.h"
 #include "ctx-private.h"
+#include "frame-private.h"
 #include "wire-private.h"
 
 /* What one transport read asks for. */
@@ -236,21 +237,12 @@ ALB_EXPORT uint32_t alb_client_get_refused(const alb_client *client)
 static int write_frame(alb_client *client, const uint8_t *buf, uint64_t len)
 {
 	_cleanup_free_ uint8_t *frame = NULL;
+	size_t size;
 	int r;
 
-	if (len > UINT32_MAX)
-		return alb_error(client->ctx, EMSGSIZE,
-				 "frame of %" PRIu64 " bytes exceeds %" PRIu32, len, UINT32_MAX);
-	frame = malloc(4 + len);
-	if (!frame)
-		return -ENOMEM;
-	frame[0] = (uint8_t)(len >> 24);
-	frame[1] = (uint8_t)(len >> 16);
-	frame[2] = (uint8_t)(len >> 8);
-	frame[3] = (uint8_t)len;
-	if (len > 0)
-		memcpy(frame + 4, buf, len);
-	r = client->transport.write(client->transport.userdata, frame, 4 + len);
+	if ((r = alb_frame_build(client->ctx, buf, len, &frame, &size)) < 0)
+		return r;
+	r = client->transport.write(client->transport.userdata, frame, size);
 	if (r == -EPIPE || r == -ECONNRESET)
 		return alb_error(client->ctx, EPIPE, "the peer closed the connection");
 	if (r < 0)

@@ -3,28 +3,79 @@
 #include <inttypes.h>
 
 #include "ctx-private.h"
+#include "frame-private.h"
 #include "wire-private.h"
 
 /* What one alb_frame_reader_read() asks read(2) for. */
 #define READ_SIZE (64u << 10)
 
-static uint32_t be32(const uint8_t *p)
+/* ---- the header ------------------------------------------------------------------------- */
+
+void alb_frame_header_put(uint8_t header[static ALB_FRAME_HEADER_SIZE], uint32_t len)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	header[0] = (uint8_t)(len >> 24);
+	header[1] = (uint8_t)(len >> 16);
+	header[2] = (uint8_t)(len >> 8);
+	header[3] = (uint8_t)len;
 }
 
-static int too_long(alb_ctx *ctx, uint64_t len, uint64_t max)
+uint32_t alb_frame_header_get(const uint8_t header[static ALB_FRAME_HEADER_SIZE])
 {
+	return (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 | (uint32_t)header[2] << 8 |
+	       header[3];
+}
+
+int alb_frame_check_len(alb_ctx *ctx, uint64_t len, uint64_t max)
+{
+	if (max == 0)
+		max = ALB_FRAME_MAX_DEFAULT;
+	if (len <= max)
+		return 0;
 	return alb_error(ctx, EBADMSG, "frame of %" PRIu64 " bytes exceeds the bound %" PRIu64, len,
 			 max);
 }
+
+int alb_frame_header_parse(alb_ctx *ctx, const uint8_t *buf, size_t avail, uint64_t max,
+			   uint32_t *ret_len)
+{
+	if (avail < ALB_FRAME_HEADER_SIZE)
+		return 0;
+	uint32_t len = alb_frame_header_get(buf);
+	int r = alb_frame_check_len(ctx, len, max);
+	if (r < 0)
+		return r;
+	*ret_len = len;
+	return 1;
+}
+
+int alb_frame_build(alb_ctx *ctx, const uint8_t *payload, uint64_t len, uint8_t **ret,
+		    size_t *ret_size)
+{
+	if ((!payload && len > 0) || !ret || !ret_size)
+		return -EINVAL;
+	if (len > UINT32_MAX)
+		return alb_error(ctx, EMSGSIZE, "frame of %" PRIu64 " bytes exceeds %" PRIu32, len,
+				 UINT32_MAX);
+	uint8_t *frame = malloc(ALB_FRAME_HEADER_SIZE + len);
+	if (!frame)
+		return -ENOMEM;
+	alb_frame_header_put(frame, (uint32_t)len);
+	if (len > 0)
+		memcpy(frame + ALB_FRAME_HEADER_SIZE, payload, len);
+	*ret = frame;
+	*ret_size = ALB_FRAME_HEADER_SIZE + (size_t)len;
+	return 0;
+}
+
+/* ---- blocking reads and writes ---------------------------------------------------------- */
 
 ALB_EXPORT int alb_frame_read(alb_ctx *ctx, int fd, uint64_t max, uint8_t **ret_buf,
 			      uint64_t *ret_len)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
-	uint8_t header[4];
+	uint8_t header[ALB_FRAME_HEADER_SIZE];
 	ssize_t n;
+	int r;
 
 	if (fd < 0 || !ret_buf || !ret_len)
 		return -EINVAL;
@@ -39,9 +90,9 @@ ALB_EXPORT int alb_frame_read(alb_ctx *ctx, int fd, uint64_t max, uint8_t **ret_
 	if (n < (ssize_t)sizeof(header))
 		return alb_error(ctx, EBADMSG, "frame header cut short after %zd bytes", n);
 
-	uint32_t len = be32(header);
-	if (len > max)
-		return too_long(ctx, len, max);
+	uint32_t len = alb_frame_header_get(header);
+	if ((r = alb_frame_check_len(ctx, len, max)) < 0)
+		return r;
 	if (len > 0) {
 		buf = malloc(len);
 		if (!buf)
@@ -61,25 +112,16 @@ ALB_EXPORT int alb_frame_read(alb_ctx *ctx, int fd, uint64_t max, uint8_t **ret_
 
 ALB_EXPORT int alb_frame_write(alb_ctx *ctx, int fd, const uint8_t *buf, uint64_t len)
 {
+	_cleanup_free_ uint8_t *frame = NULL;
+	size_t size;
 	int r;
 
 	if (fd < 0 || (!buf && len > 0))
 		return -EINVAL;
-	if (len > UINT32_MAX)
-		return alb_error(ctx, EMSGSIZE, "frame of %" PRIu64 " bytes exceeds %" PRIu32, len,
-				 UINT32_MAX);
-
 	/* One write, so that header and payload travel together. */
-	_cleanup_free_ uint8_t *frame = malloc(4 + len);
-	if (!frame)
-		return -ENOMEM;
-	frame[0] = (uint8_t)(len >> 24);
-	frame[1] = (uint8_t)(len >> 16);
-	frame[2] = (uint8_t)(len >> 8);
-	frame[3] = (uint8_t)len;
-	if (len > 0)
-		memcpy(frame + 4, buf, len);
-	r = alb_write_full(fd, frame, 4 + len);
+	if ((r = alb_frame_build(ctx, buf, len, &frame, &size)) < 0)
+		return r;
+	r = alb_write_full(fd, frame, size);
 	if (r < 0)
 		return alb_error(ctx, -r, "Failed to write a frame: %s", strerror(-r));
 	return 0;
@@ -134,10 +176,10 @@ static int reserve(alb_frame_reader *reader, size_t more)
 /* Rejects the frame at start as soon as its header declares too much. */
 static int check_header(alb_ctx *ctx, const alb_frame_reader *reader)
 {
-	if (reader->end - reader->start < 4)
-		return 0;
-	uint32_t len = be32(reader->buf + reader->start);
-	return len > reader->max ? too_long(ctx, len, reader->max) : 0;
+	uint32_t len;
+	int r = alb_frame_header_parse(ctx, reader->buf + reader->start,
+				       reader->end - reader->start, reader->max, &len);
+	return r < 0 ? r : 0;
 }
 
 int alb_frame_reader_feed(alb_ctx *ctx, alb_frame_reader *reader, const void *buf, size_t len)
@@ -177,15 +219,15 @@ int alb_frame_reader_next(alb_ctx *ctx, alb_frame_reader *reader, uint8_t **ret_
 			  uint64_t *ret_len)
 {
 	size_t avail = reader->end - reader->start;
+	uint32_t len;
 	int r;
 
-	if (avail < 4)
-		return 0;
-	r = check_header(ctx, reader);
-	if (r < 0)
+	if (avail < ALB_FRAME_HEADER_SIZE)
+		return 0; /* also: nothing buffered yet, buf may be NULL */
+	r = alb_frame_header_parse(ctx, reader->buf + reader->start, avail, reader->max, &len);
+	if (r <= 0)
 		return r;
-	uint32_t len = be32(reader->buf + reader->start);
-	if (avail - 4 < len)
+	if (avail - ALB_FRAME_HEADER_SIZE < len)
 		return 0;
 
 	uint8_t *buf = NULL;
@@ -193,9 +235,9 @@ int alb_frame_reader_next(alb_ctx *ctx, alb_frame_reader *reader, uint8_t **ret_
 		buf = malloc(len);
 		if (!buf)
 			return -ENOMEM;
-		memcpy(buf, reader->buf + reader->start + 4, len);
+		memcpy(buf, reader->buf + reader->start + ALB_FRAME_HEADER_SIZE, len);
 	}
-	reader->start += 4 + (size_t)len;
+	reader->start += ALB_FRAME_HEADER_SIZE + (size_t)len;
 	*ret_buf = buf;
 	*ret_len = len;
 	return 1;

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include "ctx-private.h"
+#include "frame-private.h"
 #include "peer-private.h"
 
 #define BACKOFF_MIN_US 200000u
@@ -16,7 +17,7 @@
 struct frame {
 	struct frame *next;
 	size_t len, off;
-	uint8_t bytes[]; /* 4-byte header + payload */
+	uint8_t bytes[]; /* header + payload */
 };
 
 struct alb_peer {
@@ -238,17 +239,14 @@ int alb_peer_send(struct alb_peer *p, alb_msg *msg)
 	int r = alb_msg_encode(p->ctx, msg, &buf, &len);
 	if (r < 0)
 		return r;
-	struct frame *f = malloc(sizeof(*f) + 4 + len);
+	struct frame *f = malloc(sizeof(*f) + ALB_FRAME_HEADER_SIZE + len);
 	if (!f)
 		return -ENOMEM;
 	f->next = NULL;
-	f->len = 4 + len;
+	f->len = ALB_FRAME_HEADER_SIZE + len;
 	f->off = 0;
-	f->bytes[0] = (uint8_t)(len >> 24);
-	f->bytes[1] = (uint8_t)(len >> 16);
-	f->bytes[2] = (uint8_t)(len >> 8);
-	f->bytes[3] = (uint8_t)len;
-	memcpy(f->bytes + 4, buf, len);
+	alb_frame_header_put(f->bytes, (uint32_t)len);
+	memcpy(f->bytes + ALB_FRAME_HEADER_SIZE, buf, len);
 	/* Bounded: the oldest go first (never the one being written). */
 	while (p->queued + f->len > p->queue_max && p->head && !(p->fd >= 0 && p->head->off > 0)) {
 		queue_drop_head(p);

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include "ctx-private.h"
+#include "frame-private.h"
 #include "server-private.h"
 
 struct listener {
@@ -88,15 +89,18 @@ uint64_t alb_conn_queued(const struct alb_conn *conn)
 	return conn->out_len - conn->out_off;
 }
 
-static int queue_bytes(struct alb_conn *c, const uint8_t *hdr, const uint8_t *buf, size_t len)
+/* Queues one frame of len bytes of buf (NULL, 0: an end-of-stream frame). */
+static int queue_frame(struct alb_conn *c, const uint8_t *buf, size_t len)
 {
+	const size_t size = ALB_FRAME_HEADER_SIZE + len;
+
 	if (!c->server || c->closing || c->write_failed)
 		return -EPIPE;
-	if (alb_conn_queued(c) + 4 + len > ALB_SERVER_QUEUE_MAX)
+	if (alb_conn_queued(c) + size > ALB_SERVER_QUEUE_MAX)
 		return -ENOBUFS;
 	if (c->out_off > 0 && c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
-	if (c->out_len + 4 + len > c->out_cap) {
+	if (c->out_len + size > c->out_cap) {
 		/* Compact, then grow. */
 		if (c->out_off > 0) {
 			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
@@ -104,7 +108,7 @@ static int queue_bytes(struct alb_conn *c, const uint8_t *hdr, const uint8_t *bu
 			c->out_off = 0;
 		}
 		size_t cap = c->out_cap ? c->out_cap : 65536;
-		while (cap < c->out_len + 4 + len)
+		while (cap < c->out_len + size)
 			cap *= 2;
 		uint8_t *n = realloc(c->out, cap);
 		if (!n)
@@ -112,10 +116,10 @@ static int queue_bytes(struct alb_conn *c, const uint8_t *hdr, const uint8_t *bu
 		c->out = n;
 		c->out_cap = cap;
 	}
-	memcpy(c->out + c->out_len, hdr, 4);
+	alb_frame_header_put(c->out + c->out_len, (uint32_t)len);
 	if (len)
-		memcpy(c->out + c->out_len + 4, buf, len);
-	c->out_len += 4 + len;
+		memcpy(c->out + c->out_len + ALB_FRAME_HEADER_SIZE, buf, len);
+	c->out_len += size;
 	conn_update_events(c);
 	return 0;
 }
@@ -129,15 +133,12 @@ int alb_conn_send(struct alb_conn *conn, const alb_msg *msg)
 	int r = alb_msg_encode(conn->server->ctx, msg, &buf, &len);
 	if (r < 0)
 		return r;
-	uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-			  (uint8_t)len};
-	return queue_bytes(conn, hdr, buf, len);
+	return queue_frame(conn, buf, len);
 }
 
 int alb_conn_send_end(struct alb_conn *conn)
 {
-	static const uint8_t zero[4] = {0};
-	return queue_bytes(conn, zero, NULL, 0);
+	return queue_frame(conn, NULL, 0);
 }
 
 int alb_conn_send_failure(struct alb_conn *conn, uint64_t seq, const alb_name *name, int error,

@@ -25,6 +25,8 @@
 #include "tls-private.h"
 #include "ctx-private.h"
 #include "fileio-private.h"
+#include "hostport-private.h"
+#include "frame-private.h"
 #include "wire-private.h"
 #include "x509-private.h"
 
@@ -286,6 +288,11 @@ ALB_EXPORT int alb_tls_endpoint_add_crl(alb_tls_endpoint *ep, const char *crl_pa
 	return r;
 }
 
+uint32_t alb_tls_endpoint_get_crl_count(const alb_tls_endpoint *ep)
+{
+	return ep ? ep->n_crls : 0;
+}
+
 ALB_EXPORT int alb_tls_endpoint_reload(alb_tls_endpoint *ep)
 {
 	gnutls_certificate_credentials_t cred = NULL;
@@ -381,17 +388,11 @@ static int client_write(struct session *s, const uint8_t *buf, size_t len)
 /* Sends a frame with payload (NULL, 0: an end-of-stream frame). */
 static int client_send_frame(struct session *s, const uint8_t *payload, size_t len)
 {
-	_cleanup_free_ uint8_t *buf = malloc(4 + len);
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t size;
+	int r = alb_frame_build(s->ctx, payload, len, &buf, &size);
 
-	if (!buf)
-		return -ENOMEM;
-	buf[0] = (uint8_t)(len >> 24);
-	buf[1] = (uint8_t)(len >> 16);
-	buf[2] = (uint8_t)(len >> 8);
-	buf[3] = (uint8_t)len;
-	if (len)
-		memcpy(buf + 4, payload, len);
-	return client_write(s, buf, 4 + len);
+	return r < 0 ? r : client_write(s, buf, size);
 }
 
 static int client_send_msg(struct session *s, const alb_msg *msg)
@@ -507,18 +508,9 @@ static int daemon_queue(struct session *s, const alb_msg *msg)
 	if (r < 0)
 		return r;
 	free(s->out);
-	s->out = malloc(4 + len);
-	if (!s->out)
-		return -ENOMEM;
-	s->out[0] = (uint8_t)(len >> 24);
-	s->out[1] = (uint8_t)(len >> 16);
-	s->out[2] = (uint8_t)(len >> 8);
-	s->out[3] = (uint8_t)len;
-	if (len)
-		memcpy(s->out + 4, payload, len);
-	s->out_len = 4 + len;
-	s->out_off = 0;
-	return 0;
+	s->out = NULL;
+	s->out_len = s->out_off = 0;
+	return alb_frame_build(s->ctx, payload, len, &s->out, &s->out_len);
 }
 
 /* Writes what is queued for the daemon as far as it goes. 0 or -errno. */
@@ -1139,38 +1131,15 @@ static void tls_close(void *userdata)
 int alb_host_port_split(alb_ctx *ctx, const char *what, const char *spec,
 			char host[static ALB_HOST_MAX + 1], char port[static 6])
 {
-	const char *colon, *h = spec;
-	size_t hlen;
-
+	uint16_t p;
 	if (!spec)
 		return -EINVAL;
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-		if (!close || close[1] != ':')
-			goto bad;
-		h = spec + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (!colon || strchr(spec, ':') != colon)
-			goto bad;
-		hlen = (size_t)(colon - spec);
-	}
-	if (hlen == 0 || hlen > ALB_HOST_MAX || strlen(colon + 1) == 0 || strlen(colon + 1) > 5)
-		goto bad;
-	for (const char *p = colon + 1; *p; p++)
-		if (*p < '0' || *p > '9')
-			goto bad;
-	if (atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
-		goto bad;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	snprintf(port, 6, "%s", colon + 1);
+	/* The one grammar (hostport-private.h), with this message. */
+	if (alb_host_port_parse(NULL, spec, strlen(spec), 0, host, &p) < 0)
+		return alb_error(ctx, EINVAL, "invalid %s '%s': expected HOST:PORT or [IPV6]:PORT",
+				 what, spec);
+	snprintf(port, 6, "%u", p);
 	return 0;
-bad:
-	return alb_error(ctx, EINVAL, "invalid %s '%s': expected HOST:PORT or [IPV6]:PORT", what,
-			 spec);
 }
 
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uint32_t timeout_ms)

@@ -2,10 +2,14 @@
 /*
  * The TLS module: an endpoint's files (errors, CRLs, reload all or nothing),
  * sessions served in a forked child on loopback TCP or a socketpair, and the
- * client's side (destinations, connect and handshake failures, refusals).
+ * client's side (destinations, connect and handshake failures, refusals); the
+ * endpoint's service on the loop (a process per session, --max-sessions,
+ * reaping, SIGHUP, the end of the sessions with the service).
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -14,6 +18,7 @@
 #include <albatross/tls.h>
 
 #include "client-private.h"
+#include "tls-endpoint-private.h"
 #include "wire-private.h"
 #include "x509-private.h"
 
@@ -273,6 +278,235 @@ START_TEST(test_not_tls)
 }
 END_TEST
 
+/* ---- the service on the loop ------------------------------------------------------------ */
+
+static alb_loop *loop;
+static char logged[16384];
+
+static void log_fn(alb_ctx *ctx, int priority, const char *message, void *userdata)
+{
+	size_t n = strlen(logged);
+	snprintf(logged + n, sizeof(logged) - n, "%s\n", message);
+}
+
+static void service_setup(void)
+{
+	alb_ctx_set_log_fn(test_ctx, log_fn, NULL);
+	alb_ctx_set_log_priority(test_ctx, ALB_LOG_DEBUG);
+	logged[0] = '\0';
+	ck_assert_alb_ok(test_ctx, alb_loop_new(test_ctx, &loop));
+}
+
+static void service_teardown(void)
+{
+	loop = alb_loop_unref(loop);
+}
+
+/* A listening loopback socket on a port of the kernel's choice. */
+static int listen_loopback(int *ret_port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l, 16), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+	*ret_port = ntohs(sa.sin_port);
+	return l;
+}
+
+static int connect_loopback(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Runs the loop until cond holds, for at most 30 s. */
+#define RUN_UNTIL(cond)                                                                            \
+	do {                                                                                       \
+		uint64_t _deadline = alb_now_monotonic() + 30000000;                               \
+		while (!(cond)) {                                                                  \
+			ck_assert_msg(alb_now_monotonic() < _deadline, "timed out: %s", #cond);    \
+			ck_assert_int_ge(alb_loop_run_once(loop, 20), 0);                          \
+		}                                                                                  \
+	} while (0)
+
+/* Whether the endpoint closed fd (end of file or a reset), without blocking. */
+static bool closed_by_peer(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+START_TEST(test_service_bounds)
+{
+	struct alb_tls_service *svc = NULL;
+	int port;
+
+	make_pki();
+	alb_tls_endpoint *ep = endpoint();
+	ck_assert_int_eq(alb_tls_service_new(test_ctx, loop, ep, 0, &svc), -EINVAL);
+	ck_assert_int_eq(alb_tls_service_new(test_ctx, loop, ep, ALB_TLS_SESSIONS_MAX + 1, &svc),
+			 -EINVAL);
+	ck_assert_ptr_null(svc);
+	ck_assert_alb_ok(test_ctx, alb_tls_service_new(test_ctx, loop, ep, 2, &svc));
+	ck_assert_int_eq(alb_tls_service_listen_tcp(svc, "--listen", "nope"), -EINVAL);
+	ck_assert_last_error_has(test_ctx, "invalid --listen 'nope'");
+	int l = listen_loopback(&port);
+	close(l);
+	char spec[32];
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", port);
+	ck_assert_alb_ok(test_ctx, alb_tls_service_listen_tcp(svc, "--listen", spec));
+	ck_assert_int_eq(alb_tls_service_listen_tcp(svc, "--listen", spec), -EEXIST);
+	/* It listens: a connection becomes a session. */
+	int fd = connect_loopback(port);
+	RUN_UNTIL(alb_tls_service_session_count(svc) == 1);
+	/* The name of the other end of fd: the endpoint's address. */
+	char peer[128];
+	alb_tls_peer_name(fd, peer, sizeof(peer));
+	ck_assert_str_eq(peer, spec);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	alb_tls_peer_name(sv[0], peer, sizeof(peer));
+	ck_assert_str_eq(peer, "inetd client");
+	close(sv[0]);
+	close(sv[1]);
+	/* Freed with a session in flight: the session ends (SIGTERM), its process is reaped,
+	 * and nothing listens any more. */
+	svc = alb_tls_service_free(svc);
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+	ck_assert_int_eq(errno, ECHILD);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	ck_assert(closed_by_peer(fd));
+	close(fd);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)port)};
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	close(fd);
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
+/* --max-sessions 1: a second connection waits in the backlog until the first session
+ * ends (here at the handshake timeout), then gets its own; both processes are reaped. */
+START_TEST(test_service_max_sessions)
+{
+	struct alb_tls_service *svc = NULL;
+	const uint32_t hs_ms = 600;
+	int port;
+
+	make_pki();
+	alb_tls_endpoint *ep = endpoint();
+	ck_assert_int_eq(alb_tls_endpoint_set_timeouts(ep, hs_ms, 0), 0);
+	ck_assert_alb_ok(test_ctx, alb_tls_service_new(test_ctx, loop, ep, 1, &svc));
+	ck_assert_alb_ok(test_ctx, alb_tls_service_listen_fd(svc, listen_loopback(&port)));
+	int a = connect_loopback(port), b = connect_loopback(port);
+	uint64_t start = alb_now_monotonic(), a_end = 0, b_end = 0;
+	while (!a_end || !b_end) {
+		ck_assert_msg(alb_now_monotonic() - start < 30000000, "the sessions did not end");
+		ck_assert_int_ge(alb_loop_run_once(loop, 10), 0);
+		ck_assert_uint_le(alb_tls_service_session_count(svc), 1);
+		if (!a_end && closed_by_peer(a))
+			a_end = alb_now_monotonic();
+		if (!b_end && closed_by_peer(b))
+			b_end = alb_now_monotonic();
+	}
+	/* One after the other: the second began when the first ended. */
+	uint64_t first = a_end < b_end ? a_end : b_end, second = a_end < b_end ? b_end : a_end;
+	ck_assert_uint_ge(first - start, hs_ms * 1000 * 9 / 10);
+	ck_assert_uint_ge(second - first, hs_ms * 1000 * 9 / 10);
+	RUN_UNTIL(alb_tls_service_session_count(svc) == 0);
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+	ck_assert_int_eq(errno, ECHILD);
+	close(a);
+	close(b);
+	/* It accepts again. */
+	a = connect_loopback(port);
+	RUN_UNTIL(alb_tls_service_session_count(svc) == 1);
+	RUN_UNTIL(alb_tls_service_session_count(svc) == 0);
+	close(a);
+	alb_tls_service_free(svc);
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
+static int client_status = -1;
+
+static int on_client_exit(alb_source *source, int pid, int how, int status, void *userdata)
+{
+	client_status = how == ALB_CHILD_EXITED ? status : 1000 + status;
+	return 0;
+}
+
+/* A whole session through the service: a client in a process of its own gets the
+ * endpoint's answer (no daemon: -EAGAIN) while the loop runs. */
+START_TEST(test_service_session)
+{
+	struct alb_tls_service *svc = NULL;
+	alb_source *child = NULL;
+	int port;
+
+	make_pki();
+	make_leaf("ca", "leaf.pem");
+	alb_tls_endpoint *ep = endpoint();
+	ck_assert_alb_ok(test_ctx, alb_tls_service_new(test_ctx, loop, ep, 4, &svc));
+	ck_assert_alb_ok(test_ctx, alb_tls_service_listen_fd(svc, listen_loopback(&port)));
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alb_client *client = NULL;
+		int r =
+		    info_over_tls(port, P("leaf.pem"), P("leaf.pem.key"), P("cacert.pem"), &client);
+		alb_client_free(client);
+		_exit(r < 0 ? -r : 0);
+	}
+	ck_assert_alb_ok(test_ctx, alb_loop_add_child(loop, pid, -1, on_client_exit, NULL, &child));
+	RUN_UNTIL(client_status >= 0);
+	ck_assert_int_eq(client_status, EAGAIN);
+	RUN_UNTIL(alb_tls_service_session_count(svc) == 0);
+	alb_source_free(child);
+	alb_tls_service_free(svc);
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
+/* SIGHUP reads the files again, or says why not and keeps the old ones. */
+START_TEST(test_service_reload)
+{
+	struct alb_tls_service *svc = NULL;
+
+	make_pki();
+	alb_tls_endpoint *ep = endpoint();
+	const char *serial = "0a0b";
+	ck_assert_alb_ok(test_ctx, alb_x509_crl_revoke(test_ctx, P("cacert.pem"), P("ca.key"),
+						       P("crl.pem"), &serial, 1, 0));
+	ck_assert_alb_ok(test_ctx, alb_tls_endpoint_add_crl(ep, P("crl.pem")));
+	ck_assert_alb_ok(test_ctx, alb_tls_service_new(test_ctx, loop, ep, 1, &svc));
+	ck_assert_int_eq(kill(getpid(), SIGHUP), 0);
+	RUN_UNTIL(strstr(logged, "Reloaded the CA, certificate, key and 1 CRL file(s)"));
+	ck_assert_int_eq(unlink(P("crl.pem")), 0);
+	ck_assert_int_eq(kill(getpid(), SIGHUP), 0);
+	RUN_UNTIL(strstr(logged, "Reload failed, keeping the old files"));
+	ck_assert_ptr_nonnull(strstr(logged, "crl.pem"));
+	alb_tls_service_free(svc);
+	alb_tls_endpoint_free(ep);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -285,6 +519,17 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_daemon_unavailable);
 	tcase_add_test(tc, test_client_errors);
 	tcase_add_test(tc, test_not_tls);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("service");
+	tcase_add_checked_fixture(tc, tc_ctx_setup, tc_ctx_teardown);
+	tcase_add_checked_fixture(tc, tc_tmpdir_setup, tc_tmpdir_teardown);
+	tcase_add_checked_fixture(tc, service_setup, service_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_service_bounds);
+	tcase_add_test(tc, test_service_max_sessions);
+	tcase_add_test(tc, test_service_session);
+	tcase_add_test(tc, test_service_reload);
 	suite_add_tcase(s, tc);
 	return s;
 }

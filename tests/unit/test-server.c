@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The framed server's bounds (libalbatross/server-private.h), on a real loop
+ * with real Unix sockets: the largest frame accepted, malformed frames, the
+ * bytes queued for output per connection, the number of connections, and
+ * what happens around them (pause, end of file with frames buffered).
+ */
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+#include "frame-private.h"
+#include "server-private.h"
+
+static alb_loop *loop;
+static struct alb_server *server;
+static char sock_path[4200];
+static struct alb_conn *last_conn; /* the connection of the last message */
+static unsigned messages, ends, closes;
+static bool pause_on_message;
+
+static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
+{
+	_cleanup_(alb_msg_freep) alb_msg *m = msg;
+	last_conn = conn;
+	if (!msg) {
+		ends++;
+		return 0;
+	}
+	messages++;
+	if (pause_on_message)
+		alb_conn_pause(conn, true);
+	/* Every command is answered with its seq. */
+	return alb_conn_send_ok(conn, msg->seq, msg->name, NULL);
+}
+
+static void on_close(struct alb_conn *conn, void *userdata)
+{
+	closes++;
+	if (conn == last_conn)
+		last_conn = NULL;
+}
+
+static const struct alb_server_ops ops = {.on_message = on_message, .on_close = on_close};
+
+/* Collects the server's log messages. */
+static char logged[8192];
+
+static void log_fn(alb_ctx *ctx, int priority, const char *message, void *userdata)
+{
+	size_t n = strlen(logged);
+	snprintf(logged + n, sizeof(logged) - n, "%s\n", message);
+}
+
+static void setup_bound(uint64_t frame_max)
+{
+	ck_assert_alb_ok(test_ctx, alb_loop_new(test_ctx, &loop));
+	ck_assert_alb_ok(test_ctx, alb_server_new(test_ctx, loop, &ops, NULL, frame_max, &server));
+	ck_assert_alb_ok(test_ctx, alb_server_listen_unix(server, sock_path, 0600, (gid_t)-1));
+}
+
+static void setup(void)
+{
+	tc_ctx_setup();
+	tc_tmpdir_setup();
+	alb_ctx_set_log_fn(test_ctx, log_fn, NULL);
+	logged[0] = '\0';
+	snprintf(sock_path, sizeof(sock_path), "%s/server.sock", test_tmpdir);
+	messages = ends = closes = 0;
+	pause_on_message = false;
+	last_conn = NULL;
+}
+
+static void teardown(void)
+{
+	server = alb_server_free(server);
+	loop = alb_loop_unref(loop);
+	tc_tmpdir_teardown();
+	tc_ctx_teardown();
+}
+
+static int connect_client(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	ck_assert_uint_lt(strlen(sock_path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Runs the loop until cond holds, for at most 10 s. */
+#define RUN_UNTIL(cond)                                                                            \
+	do {                                                                                       \
+		uint64_t _deadline = alb_now_monotonic() + 10000000;                               \
+		while (!(cond)) {                                                                  \
+			ck_assert_msg(alb_now_monotonic() < _deadline, "timed out: %s", #cond);    \
+			ck_assert_int_ge(alb_loop_run_once(loop, 50), 0);                          \
+		}                                                                                  \
+	} while (0)
+
+static bool readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) > 0;
+}
+
+/* The encoded command unikernel-info of seq on the root. */
+static uint8_t *info_cmd(uint64_t seq, uint64_t *ret_len)
+{
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	uint8_t *buf = NULL;
+	ck_assert_int_eq(alb_name_new_root(&root), 0);
+	ck_assert_int_eq(alb_msg_new(&m, ALB_MSG_COMMAND, seq, root), 0);
+	m->cmd.kind = ALB_CMD_UNIKERNEL_INFO;
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, m, &buf, ret_len));
+	return buf;
+}
+
+static void send_info(int fd, uint64_t seq)
+{
+	uint64_t len;
+	_cleanup_free_ uint8_t *buf = info_cmd(seq, &len);
+	ck_assert_alb_ok(test_ctx, alb_frame_write(test_ctx, fd, buf, len));
+}
+
+/* Reads one message from fd (the loop has written it), or NULL at the end. */
+static alb_msg *read_msg(int fd)
+{
+	uint8_t *buf = NULL;
+	uint64_t len;
+	alb_msg *m = NULL;
+	RUN_UNTIL(readable(fd));
+	int r = alb_frame_read(test_ctx, fd, 0, &buf, &len);
+	if (r == -EPIPE)
+		return NULL;
+	ck_assert_alb_ok(test_ctx, r);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_alb_ok(test_ctx, alb_msg_decode(test_ctx, buf, len, &m));
+	free(buf);
+	return m;
+}
+
+/* The connection is closed by the server: end of file, after what it sent. */
+static void assert_closed(int fd)
+{
+	char c;
+	RUN_UNTIL(readable(fd));
+	ck_assert_int_eq(read(fd, &c, 1), 0);
+}
+
+START_TEST(test_serves)
+{
+	setup_bound(0);
+	int fd = connect_client();
+	send_info(fd, 7);
+	_cleanup_(alb_msg_freep) alb_msg *reply = read_msg(fd);
+	ck_assert_int_eq(reply->kind, ALB_MSG_SUCCESS);
+	ck_assert_uint_eq(reply->seq, 7);
+	ck_assert_uint_eq(alb_server_conn_count(server), 1);
+	ck_assert_uint_eq(alb_conn_peer_uid(last_conn), getuid());
+	/* An end-of-stream frame reaches the callee as NULL. */
+	ck_assert_alb_ok(test_ctx, alb_frame_write(test_ctx, fd, NULL, 0));
+	RUN_UNTIL(ends == 1);
+	close(fd);
+	RUN_UNTIL(alb_server_conn_count(server) == 0);
+	ck_assert_uint_eq(closes, 1);
+}
+END_TEST
+
+/* A frame over the bound is refused at its header (EMSGSIZE), and the connection
+ * closes; a frame of exactly the bound is read. */
+START_TEST(test_frame_max)
+{
+	uint64_t len;
+	_cleanup_free_ uint8_t *cmd = info_cmd(1, &len);
+	setup_bound(len);
+
+	int fd = connect_client();
+	send_info(fd, 1);
+	_cleanup_(alb_msg_freep) alb_msg *ok = read_msg(fd);
+	ck_assert_int_eq(ok->kind, ALB_MSG_SUCCESS);
+
+	/* Only the header of one byte more: refused without waiting for the payload. */
+	uint8_t h[ALB_FRAME_HEADER_SIZE];
+	alb_frame_header_put(h, (uint32_t)len + 1);
+	ck_assert_int_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+	_cleanup_(alb_msg_freep) alb_msg *failure = read_msg(fd);
+	ck_assert_int_eq(failure->kind, ALB_MSG_FAILURE);
+	ck_assert_uint_eq(failure->seq, 0);
+	ck_assert_uint_eq(failure->failure.code, EMSGSIZE);
+	char want[128];
+	snprintf(want, sizeof(want), "frame of %u bytes exceeds the bound %u", (unsigned)len + 1,
+		 (unsigned)len);
+	ck_assert_str_eq(failure->failure.message, want);
+	assert_closed(fd);
+	ck_assert_uint_eq(messages, 1);
+	close(fd);
+	RUN_UNTIL(alb_server_conn_count(server) == 0);
+}
+END_TEST
+
+/* A frame within the bound that is not a message: a failure, then the close. */
+START_TEST(test_malformed)
+{
+	setup_bound(0);
+	int fd = connect_client();
+	ck_assert_alb_ok(test_ctx, alb_frame_write(test_ctx, fd, (const uint8_t *)"\xff\xff", 2));
+	send_info(fd, 2); /* after the bad frame: never handled */
+	_cleanup_(alb_msg_freep) alb_msg *failure = read_msg(fd);
+	ck_assert_int_eq(failure->kind, ALB_MSG_FAILURE);
+	ck_assert_uint_eq(failure->seq, 0);
+	ck_assert_ptr_nonnull(strstr(failure->failure.message, "malformed message"));
+	assert_closed(fd);
+	ck_assert_uint_eq(messages, 0);
+	close(fd);
+}
+END_TEST
+
+/* The bytes queued for a connection that does not read: ALB_SERVER_QUEUE_MAX, then
+ * -ENOBUFS with the queue as it was; the connection still works. */
+START_TEST(test_queue_max)
+{
+	setup_bound(0);
+	int fd = connect_client();
+	send_info(fd, 1);
+	RUN_UNTIL(messages == 1 && last_conn);
+	struct alb_conn *conn = alb_conn_ref(last_conn);
+
+	_cleanup_(alb_msg_freep) alb_msg *chunk = NULL;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	_cleanup_free_ uint8_t *data = calloc(1, ALB_CHUNK_MAX);
+	uint8_t *enc = NULL;
+	uint64_t enc_len;
+	ck_assert_ptr_nonnull(data);
+	ck_assert_int_eq(alb_name_new_root(&root), 0);
+	ck_assert_int_eq(alb_msg_new(&chunk, ALB_MSG_DATA, 1, root), 0);
+	chunk->data.kind = ALB_DATA_CHUNK;
+	chunk->data.chunk = data;
+	chunk->data.chunk_len = ALB_CHUNK_MAX;
+	ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, chunk, &enc, &enc_len));
+	free(enc);
+	const uint64_t frame = ALB_FRAME_HEADER_SIZE + enc_len;
+
+	/* Without running the loop nothing is written: everything stays queued. */
+	uint64_t queued = alb_conn_queued(conn);
+	unsigned sent = 0;
+	int r;
+	while ((r = alb_conn_send(conn, chunk)) == 0) {
+		queued += frame;
+		sent++;
+		ck_assert_uint_eq(alb_conn_queued(conn), queued);
+		ck_assert_uint_le(queued, ALB_SERVER_QUEUE_MAX);
+	}
+	ck_assert_int_eq(r, -ENOBUFS);
+	ck_assert_uint_eq(alb_conn_queued(conn), queued);
+	ck_assert_uint_gt(queued + frame, ALB_SERVER_QUEUE_MAX);
+	ck_assert_uint_eq(sent, (ALB_SERVER_QUEUE_MAX - (queued - sent * frame)) / frame);
+	/* A smaller frame that fits is still taken. */
+	if (queued + ALB_FRAME_HEADER_SIZE <= ALB_SERVER_QUEUE_MAX)
+		ck_assert_int_eq(alb_conn_send_end(conn), 0);
+	chunk->data.chunk = NULL; /* borrowed */
+	alb_conn_unref(conn);
+	close(fd);
+}
+END_TEST
+
+/* ALB_SERVER_CONNS_MAX connections at once: one more is closed at once (and logged); a
+ * place that frees up is taken again. */
+START_TEST(test_conns_max)
+{
+	static int fds[ALB_SERVER_CONNS_MAX];
+	setup_bound(0);
+	for (unsigned i = 0; i < ALB_SERVER_CONNS_MAX; i++) {
+		fds[i] = connect_client();
+		RUN_UNTIL(alb_server_conn_count(server) == i + 1);
+	}
+	int extra = connect_client();
+	assert_closed(extra);
+	close(extra);
+	ck_assert_uint_eq(alb_server_conn_count(server), ALB_SERVER_CONNS_MAX);
+	ck_assert_ptr_nonnull(strstr(logged, "Refusing a connection: 256 connections are open"));
+	/* The others are served. */
+	send_info(fds[0], 3);
+	_cleanup_(alb_msg_freep) alb_msg *reply = read_msg(fds[0]);
+	ck_assert_uint_eq(reply->seq, 3);
+
+	close(fds[1]);
+	RUN_UNTIL(alb_server_conn_count(server) == ALB_SERVER_CONNS_MAX - 1);
+	fds[1] = connect_client();
+	RUN_UNTIL(alb_server_conn_count(server) == ALB_SERVER_CONNS_MAX);
+	send_info(fds[1], 4);
+	_cleanup_(alb_msg_freep) alb_msg *again = read_msg(fds[1]);
+	ck_assert_uint_eq(again->seq, 4);
+	for (unsigned i = 0; i < ALB_SERVER_CONNS_MAX; i++)
+		close(fds[i]);
+	RUN_UNTIL(alb_server_conn_count(server) == 0);
+}
+END_TEST
+
+/* A paused connection reads no further frame; resumed, it handles what waited. The
+ * peer closing with frames buffered: they are answered first, then the close. */
+START_TEST(test_pause_and_eof)
+{
+	setup_bound(0);
+	int fd = connect_client();
+	pause_on_message = true;
+	send_info(fd, 1);
+	send_info(fd, 2);
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	RUN_UNTIL(messages == 1);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_ge(alb_loop_run_once(loop, 20), 0);
+	ck_assert_uint_eq(messages, 1);
+	ck_assert_uint_eq(alb_server_conn_count(server), 1);
+	pause_on_message = false;
+	alb_conn_pause(last_conn, false);
+	RUN_UNTIL(messages == 2);
+	_cleanup_(alb_msg_freep) alb_msg *r1 = read_msg(fd);
+	_cleanup_(alb_msg_freep) alb_msg *r2 = read_msg(fd);
+	ck_assert_uint_eq(r1->seq, 1);
+	ck_assert_uint_eq(r2->seq, 2);
+	/* Everything answered, the peer gone: closed by the server. */
+	assert_closed(fd);
+	RUN_UNTIL(alb_server_conn_count(server) == 0);
+	ck_assert_uint_eq(closes, 1);
+	close(fd);
+}
+END_TEST
+
+/* Freeing the server closes every connection, each on_close once. */
+START_TEST(test_free_closes)
+{
+	setup_bound(0);
+	int a = connect_client(), b = connect_client();
+	RUN_UNTIL(alb_server_conn_count(server) == 2);
+	server = alb_server_free(server);
+	ck_assert_uint_eq(closes, 2);
+	char c;
+	ck_assert_int_eq(read(a, &c, 1), 0);
+	ck_assert_int_eq(read(b, &c, 1), 0);
+	close(a);
+	close(b);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc = tcase_create("bounds");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_serves);
+	tcase_add_test(tc, test_frame_max);
+	tcase_add_test(tc, test_malformed);
+	tcase_add_test(tc, test_queue_max);
+	tcase_add_test(tc, test_conns_max);
+	tcase_add_test(tc, test_pause_and_eof);
+	tcase_add_test(tc, test_free_closes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(server_suite());
+}
