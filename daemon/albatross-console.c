@@ -21,8 +21,6 @@
 
 #define NAME "albatross-console"
 
-enum { EXIT_USAGE = 2 };
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -56,15 +54,11 @@ static void usage(FILE *f)
 
 static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
 {
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || errno || *end || v < min || v > max) {
-		fprintf(stderr, NAME ": %s takes a number from %u to %u\n", opt, min, max);
-		return -EINVAL;
-	}
-	*ret = (uint32_t)v;
-	return 0;
+	uint64_t v;
+	int r = daemon_parse_number(NAME, opt, s, min, max, &v);
+	if (r >= 0)
+		*ret = (uint32_t)v;
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -90,7 +84,7 @@ int main(int argc, char **argv)
 	    .subscribers = ALB_CONSOLE_SUBSCRIBERS_DEFAULT,
 	};
 	const char *rundir = "/run/albatross", *socket_path = NULL, *user = NULL, *group = NULL;
-	int verbose = 0, c;
+	int verbose = 0, c, r;
 	while ((c = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -107,29 +101,26 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			if (parse_u32("--lines", optarg, 1, ALB_CONSOLE_LINES_LIMIT, &o.lines) < 0)
-				return EXIT_USAGE;
+				return 2;
 			break;
 		case 'm':
 			if (parse_u32("--line-max", optarg, 1, ALB_CONSOLE_LINE_MAX_LIMIT,
 				      &o.line_max) < 0)
-				return EXIT_USAGE;
+				return 2;
 			break;
 		case 'i':
 			if (parse_u32("--inactive", optarg, 0, ALB_CONSOLE_BUFFERS_MAX,
 				      &o.inactive_max) < 0)
-				return EXIT_USAGE;
+				return 2;
 			break;
 		case 'S':
 			if (parse_u32("--subscribers", optarg, 1, ALB_CONSOLE_SUBSCRIBERS_MAX,
 				      &o.subscribers) < 0)
-				return EXIT_USAGE;
+				return 2;
 			break;
-		default: {
-			int r = daemon_common_option(c, NAME, usage, &verbose);
-			if (r >= 0)
+		default:
+			if ((r = daemon_common_option(c, NAME, usage, &verbose)) >= 0)
 				return r;
-			break;
-		}
 		}
 	}
 	if (optind < argc)
@@ -144,8 +135,7 @@ int main(int argc, char **argv)
 	uid_t uid;
 	gid_t gid;
 	if (daemon_lookup_user(user, group, &uid, &gid) < 0)
-		return EXIT_USAGE;
-
+		return 2;
 	umask(0022);
 	/* A socket per subscriber: use all we may. */
 	struct rlimit rl;
@@ -158,23 +148,18 @@ int main(int argc, char **argv)
 	alb_loop *loop = NULL;
 	alb_source *sources[2] = {NULL, NULL};
 	struct alb_console_service *svc = NULL;
-	int status = EXIT_FAILURE, r;
-	if ((r = daemon_ctx(NAME, verbose, &ctx)) < 0)
+	int status = EXIT_FAILURE, fd = -1;
+	if (daemon_ctx(NAME, verbose, &ctx) < 0)
 		return EXIT_FAILURE;
 	if ((r = daemon_loop(ctx, &loop, sources)) < 0 ||
 	    (r = alb_console_service_new(ctx, loop, &o, &svc)) < 0)
 		goto out;
-	int fd = daemon_listen_fd();
-	if (fd >= 0) {
+	if ((fd = daemon_listen_fd()) >= 0)
 		r = alb_console_service_listen_fd(svc, fd);
-	} else {
-		if (mkdir(rundir, 0755) < 0 && errno != EEXIST) {
-			r = alb_error(ctx, errno, "Failed to create %s: %s", rundir,
-				      strerror(errno));
-			goto out;
-		}
+	else if (mkdir(rundir, 0755) < 0 && errno != EEXIST)
+		r = alb_error(ctx, errno, "Failed to create %s: %s", rundir, strerror(errno));
+	else
 		r = alb_console_service_listen_unix(svc, socket_path, 0660, gid);
-	}
 	if (r < 0 || (r = daemon_drop_privileges(uid, gid)) < 0)
 		goto out;
 	alb_log_notice(ctx, "ready (%s, %u lines of at most %u bytes per unikernel)",

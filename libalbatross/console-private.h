@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Internals of the console module: cursor queries that the service streams
- * history with, and the service itself (the protocol side of the
+ * history with, and the service (console-service.c, the protocol side of the
  * albatross-console daemon, docs/console.md): console-add, console-data and
- * console-end from albatrossd, console-subscribe and console-list-inactive from
- * clients.
+ * console-end from albatrossd, console-subscribe (through the subscription
+ * engine, sub-private.h) and console-list-inactive from clients. This header
+ * includes no protocol header: the service's handle is opaque here.
  */
 #pragma once
 
@@ -41,7 +42,8 @@ int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_
 /* Subscribers per unikernel, default and bound. */
 #define ALB_CONSOLE_SUBSCRIBERS_DEFAULT 5u
 #define ALB_CONSOLE_SUBSCRIBERS_MAX	256u
-/* A live subscriber with this many bytes queued and unread is dropped. */
+/* A live subscriber with this many bytes queued and unread is dropped (the engine's
+ * default, ALB_SUB_QUEUE_MAX_DEFAULT). */
 #define ALB_CONSOLE_SUBSCRIBER_QUEUE_MAX (UINT64_C(4) << 20)
 /* History is queued in steps while less than this is queued (then on drain). */
 #define ALB_CONSOLE_HISTORY_STEP (UINT64_C(256) << 10)

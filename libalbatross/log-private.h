@@ -1,14 +1,96 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Internals of the event log (log.h): the record format, the scanner that
+ * Internals of the event log (log.h): the event itself (the log engine owns
+ * the type; the wire only encodes it), the record format, the scanner that
  * both recovery and queries use, and record-level queries for albatross-log,
  * which streams stored records to subscribers without decoding them twice.
+ * No sockets here: the service (log-service-private.h) is the protocol side.
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include <albatross/log.h>
 
-#include "wire-private.h"
+#include "exit-private.h"
+#include "name-private.h"
+#include "util-private.h"
+
+/* ---- the event -------------------------------------------------------------------------- */
+
+enum alb_log_event_kind {
+	ALB_EVENT_DAEMON_START = 1,
+	ALB_EVENT_DAEMON_STOP,
+	ALB_EVENT_UNIKERNEL_CREATED,
+	ALB_EVENT_UNIKERNEL_STARTED,
+	ALB_EVENT_UNIKERNEL_EXITED,
+	ALB_EVENT_UNIKERNEL_RESTARTING,
+	ALB_EVENT_UNIKERNEL_FAILED,
+	ALB_EVENT_UNIKERNEL_DESTROYED,
+	ALB_EVENT_POLICY_ADDED,
+	ALB_EVENT_POLICY_REMOVED,
+	ALB_EVENT_BLOCK_ADDED,
+	ALB_EVENT_BLOCK_REMOVED,
+};
+
+/* An event owns everything it points to; alb_log_event_free() frees it all. */
+struct alb_log_event {
+	int kind; /* enum alb_log_event_kind */
+	uint64_t time_us;
+	alb_name *name;	 /* the unikernel, policy path or block; NULL for daemon events */
+	uint32_t pid;	 /* started: 0 none */
+	bool has_digest; /* started */
+	uint8_t digest[32];
+	char **taps; /* started; NULL-terminated, may be NULL */
+	uint32_t n_taps;
+	char **blocks; /* started: host block files; NULL-terminated, may be NULL */
+	uint32_t n_blocks;
+	struct alb_exit exit; /* exited */
+	uint32_t attempt;     /* restarting */
+	uint64_t delay_us;    /* restarting */
+	char *identity;	      /* who asked: "uid 0" or a certificate chain's name; may be NULL */
+	char *message;	      /* free text, e.g. why it failed; may be NULL */
+};
+
+/*
+ * The builder: a new event of kind (enum alb_log_event_kind) at time_us (0:
+ * now) about name (copied; NULL for daemon events). The setters copy what
+ * they are given and replace what was set; each returns 0, -EINVAL or -ENOMEM
+ * (the event is unchanged then). alb_log_event_free() accepts NULL.
+ */
+int alb_log_event_new(int kind, const alb_name *name, uint64_t time_us, struct alb_log_event **ret);
+void alb_log_event_free(struct alb_log_event *event);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_log_event *, alb_log_event_free);
+/* started: the tender's pid, the image's SHA-256 (may be NULL), taps and host block files. */
+int alb_log_event_set_started(struct alb_log_event *event, uint32_t pid, const uint8_t digest[32],
+			      char *const *taps, uint32_t n_taps, char *const *blocks,
+			      uint32_t n_blocks);
+/* exited: how (enum alb_exit_kind) and the code or signal. */
+int alb_log_event_set_exit(struct alb_log_event *event, int kind, uint32_t value);
+/* restarting: the attempt and the delay before it. */
+int alb_log_event_set_restart(struct alb_log_event *event, uint32_t attempt, uint64_t delay_us);
+/* Who asked (NULL: nobody said), and free text (NULL: none). */
+int alb_log_event_set_identity(struct alb_log_event *event, const char *identity);
+int alb_log_event_set_message(struct alb_log_event *event, const char *message);
+
+/* The kind's name as in docs/protocol.md ("unikernel-started"). */
+const char *alb_log_event_kind_to_string(int kind);
+
+/*
+ * The log event map alone (docs/protocol.md, log event): the format of a
+ * record's payload. to_cbor: *ret_buf freed with free(); 0, -EINVAL for an
+ * event that would not decode, -ENOMEM. from_cbor: exactly one map covering
+ * buf; 0, -EBADMSG (reason in ctx), -ENOMEM. (The codec lives with the
+ * wire's, wire.c, which encodes the same map inside messages.)
+ */
+int alb_log_event_to_cbor(alb_ctx *ctx, const struct alb_log_event *event, uint8_t **ret_buf,
+			  size_t *ret_len);
+int alb_log_event_from_cbor(alb_ctx *ctx, const uint8_t *buf, size_t len,
+			    struct alb_log_event **ret);
+
+/* ---- the file --------------------------------------------------------------------------- */
 
 /* The file: ALB_EVENT_LOG_MAGIC, then records. */
 #define ALB_EVENT_LOG_MAGIC	  "ALBLOG1\n"

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <albatross/loop.h>
+
 #include "ctx-private.h"
 #include "log-private.h"
 
@@ -546,4 +548,88 @@ ALB_EXPORT int alb_log_event_encode(alb_ctx *ctx, const alb_log_event *event, ui
 		return r;
 	*ret_len = len;
 	return 0;
+}
+
+/* ---- the builder ------------------------------------------------------------------------ */
+
+int alb_log_event_new(int kind, const alb_name *name, uint64_t time_us, struct alb_log_event **ret)
+{
+	if (kind < ALB_EVENT_DAEMON_START || kind > ALB_EVENT_BLOCK_REMOVED || !ret)
+		return -EINVAL;
+	_cleanup_(alb_log_event_freep) struct alb_log_event *ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	ev->kind = kind;
+	ev->time_us = time_us ? time_us : alb_now_realtime();
+	if (name && alb_name_dup(name, &ev->name) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(ev);
+	return 0;
+}
+
+int alb_log_event_set_started(struct alb_log_event *event, uint32_t pid, const uint8_t digest[32],
+			      char *const *taps, uint32_t n_taps, char *const *blocks,
+			      uint32_t n_blocks)
+{
+	if (!event || (n_taps && !taps) || (n_blocks && !blocks))
+		return -EINVAL;
+	char **t = NULL, **b = NULL;
+	if ((n_taps && !(t = alb_strv_dup(taps, n_taps))) ||
+	    (n_blocks && !(b = alb_strv_dup(blocks, n_blocks)))) {
+		alb_strv_free(t);
+		return -ENOMEM;
+	}
+	alb_strv_free(event->taps);
+	alb_strv_free(event->blocks);
+	event->pid = pid;
+	event->has_digest = digest != NULL;
+	if (digest)
+		memcpy(event->digest, digest, sizeof(event->digest));
+	else
+		memset(event->digest, 0, sizeof(event->digest));
+	event->taps = t;
+	event->n_taps = n_taps;
+	event->blocks = b;
+	event->n_blocks = n_blocks;
+	return 0;
+}
+
+int alb_log_event_set_exit(struct alb_log_event *event, int kind, uint32_t value)
+{
+	if (!event || (kind != ALB_EXIT_CODE && kind != ALB_EXIT_SIGNAL) ||
+	    (kind == ALB_EXIT_CODE && value > 255) ||
+	    (kind == ALB_EXIT_SIGNAL && (value < 1 || value > ALB_EXIT_SIGNAL_MAX)))
+		return -EINVAL;
+	event->exit = (struct alb_exit){kind, value};
+	return 0;
+}
+
+int alb_log_event_set_restart(struct alb_log_event *event, uint32_t attempt, uint64_t delay_us)
+{
+	if (!event)
+		return -EINVAL;
+	event->attempt = attempt;
+	event->delay_us = delay_us;
+	return 0;
+}
+
+/* Replaces *field with a copy of s (NULL: none). */
+static int set_string(char **field, const char *s)
+{
+	char *copy = NULL;
+	if (s && !(copy = strdup(s)))
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+int alb_log_event_set_identity(struct alb_log_event *event, const char *identity)
+{
+	return event ? set_string(&event->identity, identity) : -EINVAL;
+}
+
+int alb_log_event_set_message(struct alb_log_event *event, const char *message)
+{
+	return event ? set_string(&event->message, message) : -EINVAL;
 }

@@ -5,14 +5,59 @@
  * bounded line queue, and the two network ends of albatross-stats that run
  * on the event loop: an InfluxDB sender (HTTP write API or a plain TCP
  * line-protocol socket) and a minimal HTTP/1.1 server for GET /metrics.
+ * The sample type is the collector's own; the wire only encodes it. No
+ * protocol here: the service (stats-service-private.h) is albatross-stats'
+ * protocol side.
  */
 #pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <albatross/loop.h>
 #include <albatross/stats.h>
 
+#include "bounds-private.h"
 #include "util-private.h"
-#include "wire-private.h"
+
+/* ---- the sample ----------------------------------------------------------- */
+
+/* Bounds of a sample (the wire's decoder enforces them too). */
+#define ALB_STATS_IFS_MAX 64u
+#define ALB_STATS_KVM_MAX 256u
+#define ALB_STATS_KEY_MAX 64u
+
+struct alb_if_stats {
+	char *name;
+	uint64_t rx_bytes, rx_packets, rx_errors, rx_drops;
+	uint64_t tx_bytes, tx_packets, tx_errors, tx_drops;
+};
+
+struct alb_kv {
+	char *key; /* [a-z0-9_], 1 .. ALB_STATS_KEY_MAX */
+	uint64_t value;
+};
+
+/* alb_stats_sample (stats.h). A sample owns what it points to; alb_stats_free()
+ * (accepts NULL) frees it all. */
+struct alb_stats {
+	uint64_t time_us;
+	uint32_t pid;
+	uint64_t utime_us, stime_us;
+	uint64_t rss_bytes, vsize_bytes;
+	uint64_t minflt, majflt;
+	uint64_t nvcsw, nivcsw;
+	uint64_t start_time_us;
+	struct alb_if_stats *ifs;
+	uint32_t n_ifs;
+	struct alb_kv *kvm;
+	uint32_t n_kvm;
+};
+
+void alb_stats_free(struct alb_stats *stats);
+/* A deep copy: 0, -EINVAL, -ENOMEM. */
+int alb_stats_dup(const struct alb_stats *stats, struct alb_stats **ret);
 
 /* ---- an append buffer ----------------------------------------------------- */
 
@@ -114,9 +159,6 @@ void alb_line_queue_pop(struct alb_line_queue *q, uint32_t n);
 
 enum alb_influx_kind { ALB_INFLUX_HTTP = 1, ALB_INFLUX_TCP };
 
-/* "HOST:PORT" or "[V6]:PORT": host (at most 255 bytes) and port 1..65535. */
-int alb_parse_host_port(alb_ctx *ctx, const char *s, size_t len, char host[256],
-			uint16_t *ret_port);
 /* "http://HOST:PORT/PATH?QUERY" or "tcp://HOST:PORT". target is the path and
  * query (HTTP; "/write" when absent), at most 2048 bytes. */
 int alb_influx_parse_url(alb_ctx *ctx, const char *url, int *ret_kind, char host[256],

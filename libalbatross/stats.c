@@ -19,6 +19,8 @@
 #include <time.h>
 
 #include "ctx-private.h"
+#include "hostport-private.h"
+#include "parse-private.h"
 #include "stats-private.h"
 
 /* ---- append buffer -------------------------------------------------------- */
@@ -108,22 +110,10 @@ void alb_buf_free(struct alb_buf *b)
 
 /* ---- /proc parsing -------------------------------------------------------- */
 
-/* Parses a decimal unsigned number of [s, e); false if not one or overflowing. */
+/* A decimal unsigned number of [s, e); false if not one or overflowing. */
 static bool parse_u64(const char *s, const char *e, uint64_t *ret)
 {
-	uint64_t v = 0;
-	if (s >= e)
-		return false;
-	for (; s < e; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		unsigned d = (unsigned)(*s - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*ret = v;
-	return true;
+	return s <= e && alb_parse_u64_span(s, (size_t)(e - s), 0, UINT64_MAX, ret) == 0;
 }
 
 static uint64_t mul_div(uint64_t v, uint64_t mul, uint64_t div)
@@ -581,6 +571,38 @@ ALB_EXPORT int alb_stats_collect(alb_stats_collector *collector, uint32_t pid,
 	return 0;
 }
 
+int alb_stats_dup(const struct alb_stats *stats, struct alb_stats **ret)
+{
+	if (!stats || !ret)
+		return -EINVAL;
+	struct alb_stats *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	*s = *stats;
+	s->ifs = NULL;
+	s->kvm = NULL;
+	s->n_ifs = s->n_kvm = 0;
+	if (stats->n_ifs && !(s->ifs = calloc(stats->n_ifs, sizeof(*s->ifs))))
+		goto oom;
+	for (; s->n_ifs < stats->n_ifs; s->n_ifs++) {
+		s->ifs[s->n_ifs] = stats->ifs[s->n_ifs];
+		if (!(s->ifs[s->n_ifs].name = strdup(stats->ifs[s->n_ifs].name)))
+			goto oom;
+	}
+	if (stats->n_kvm && !(s->kvm = calloc(stats->n_kvm, sizeof(*s->kvm))))
+		goto oom;
+	for (; s->n_kvm < stats->n_kvm; s->n_kvm++) {
+		s->kvm[s->n_kvm] = stats->kvm[s->n_kvm];
+		if (!(s->kvm[s->n_kvm].key = strdup(stats->kvm[s->n_kvm].key)))
+			goto oom;
+	}
+	*ret = s;
+	return 0;
+oom:
+	alb_stats_free(s);
+	return -ENOMEM;
+}
+
 ALB_EXPORT alb_stats_sample *alb_stats_sample_free(alb_stats_sample *sample)
 {
 	alb_stats_free(sample);
@@ -982,37 +1004,6 @@ void alb_line_queue_pop(struct alb_line_queue *q, uint32_t n)
 
 /* ---- addresses ------------------------------------------------------------ */
 
-int alb_parse_host_port(alb_ctx *ctx, const char *s, size_t len, char host[256], uint16_t *ret_port)
-{
-	const char *end = s + len, *colon, *hs = s, *he;
-	uint64_t port;
-
-	if (len > 0 && s[0] == '[') {
-		he = memchr(s, ']', len);
-		if (!he || he + 1 >= end || he[1] != ':')
-			return alb_error(ctx, EINVAL, "'%.*s': expected [ADDRESS]:PORT", (int)len,
-					 s);
-		hs = s + 1;
-		colon = he + 1;
-	} else {
-		colon = NULL;
-		for (const char *p = s; p < end; p++)
-			if (*p == ':')
-				colon = p;
-		if (!colon)
-			return alb_error(ctx, EINVAL, "'%.*s': expected HOST:PORT", (int)len, s);
-		he = colon;
-	}
-	if (he == hs || he - hs > 255 || memchr(hs, '/', (size_t)(he - hs)))
-		return alb_error(ctx, EINVAL, "'%.*s': invalid host", (int)len, s);
-	if (!parse_u64(colon + 1, end, &port) || port == 0 || port > 65535)
-		return alb_error(ctx, EINVAL, "'%.*s': the port must be 1 to 65535", (int)len, s);
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = '\0';
-	*ret_port = (uint16_t)port;
-	return 0;
-}
-
 int alb_influx_parse_url(alb_ctx *ctx, const char *url, int *ret_kind, char host[256],
 			 uint16_t *ret_port, char target[2049])
 {
@@ -1031,7 +1022,7 @@ int alb_influx_parse_url(alb_ctx *ctx, const char *url, int *ret_kind, char host
 				 url);
 	const char *slash = strchr(rest, '/');
 	size_t hl = slash ? (size_t)(slash - rest) : strlen(rest);
-	int r = alb_parse_host_port(ctx, rest, hl, host, ret_port);
+	int r = alb_host_port_parse(ctx, rest, hl, 0, host, ret_port);
 	if (r < 0)
 		return r;
 	if (kind == ALB_INFLUX_TCP) {
@@ -1644,21 +1635,10 @@ int alb_http_new(alb_ctx *ctx, alb_loop *loop, const char *addr, alb_http_metric
 {
 	char host[256];
 	uint16_t port;
-	int r = alb_parse_host_port(ctx, addr, strlen(addr), host, &port);
-	if (r < 0 && !(strlen(addr) > 2 && streq(addr + strlen(addr) - 2, ":0")))
+	/* port 0: any free port */
+	int r = alb_host_port_parse(ctx, addr, strlen(addr), ALB_HOST_PORT_ZERO, host, &port);
+	if (r < 0)
 		return r;
-	if (r < 0) { /* port 0: any free port */
-		size_t hl = strlen(addr) - 2;
-		if (hl >= sizeof(host) || hl == 0)
-			return r;
-		memcpy(host, addr, hl);
-		host[hl] = '\0';
-		if (host[0] == '[' && host[hl - 1] == ']') {
-			memmove(host, host + 1, hl - 2);
-			host[hl - 2] = '\0';
-		}
-		port = 0;
-	}
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;

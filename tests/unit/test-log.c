@@ -519,6 +519,50 @@ START_TEST(test_scan_fd)
 }
 END_TEST
 
+START_TEST(test_builder)
+{
+	_cleanup_(alb_name_freep) alb_name *n = N("a:vm");
+	_cleanup_(alb_log_event_freep) struct alb_log_event *ev = NULL, *back = NULL;
+	char *taps[] = {"alb0"};
+	uint8_t digest[32] = {1, 2, 3};
+	ck_assert_int_eq(alb_log_event_new(0, n, 1, &ev), -EINVAL);
+	ck_assert_alb_ok(test_ctx, alb_log_event_new(ALB_EVENT_UNIKERNEL_STARTED, n, 42, &ev));
+	ck_assert_alb_ok(test_ctx, alb_log_event_set_started(ev, 7, digest, taps, 1, NULL, 0));
+	ck_assert_alb_ok(test_ctx, alb_log_event_set_identity(ev, "uid 0"));
+	ck_assert_alb_ok(test_ctx, alb_log_event_set_message(ev, "first"));
+	ck_assert_alb_ok(test_ctx, alb_log_event_set_message(ev, "second"));
+	ck_assert_int_eq(alb_log_event_set_exit(ev, ALB_EXIT_CODE, 256), -EINVAL);
+	ck_assert_int_eq(alb_log_event_set_exit(ev, ALB_EXIT_SIGNAL, 0), -EINVAL);
+	/* What the builder made encodes, and decodes to the same. */
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	ck_assert_alb_ok(test_ctx, alb_log_event_to_cbor(test_ctx, ev, &buf, &len));
+	ck_assert_alb_ok(test_ctx, alb_log_event_from_cbor(test_ctx, buf, len, &back));
+	ck_assert_int_eq(back->kind, ALB_EVENT_UNIKERNEL_STARTED);
+	ck_assert_uint_eq(back->time_us, 42);
+	ck_assert_int_eq(alb_name_equal(back->name, n), 1);
+	ck_assert_uint_eq(back->pid, 7);
+	ck_assert(back->has_digest);
+	ck_assert_int_eq(memcmp(back->digest, digest, 32), 0);
+	ck_assert_uint_eq(back->n_taps, 1);
+	ck_assert_str_eq(back->taps[0], "alb0");
+	ck_assert_str_eq(back->identity, "uid 0");
+	ck_assert_str_eq(back->message, "second");
+	/* Daemon events have no name; time 0 is now. */
+	alb_log_event_free(ev);
+	ev = NULL;
+	ck_assert_alb_ok(test_ctx, alb_log_event_new(ALB_EVENT_DAEMON_START, NULL, 0, &ev));
+	ck_assert_ptr_null(ev->name);
+	ck_assert_uint_gt(ev->time_us, 0);
+	alb_log_event_free(back);
+	back = NULL;
+	ck_assert_alb_ok(test_ctx, alb_log_event_new(ALB_EVENT_UNIKERNEL_EXITED, n, 5, &back));
+	ck_assert_alb_ok(test_ctx, alb_log_event_set_exit(back, ALB_EXIT_SIGNAL, 9));
+	ck_assert_int_eq(back->exit.kind, ALB_EXIT_SIGNAL);
+	ck_assert_uint_eq(back->exit.value, 9);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -533,6 +577,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_flipped_byte);
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_scan_fd);
+	tcase_add_test(tc, test_builder);
 	suite_add_tcase(s, tc);
 	return s;
 }
