@@ -6,9 +6,12 @@
  *   embed DBDIR RUNDIR TENDER_DIR IMAGE [ARG...]
  *
  * runs IMAGE (a Solo5 image for hvt or spt: its ABI note says which tender)
- * as the unikernel "embedded", pinned to CPU 0, with the ARGs, waits in its own poll() loop (the
- * library's loop is one fd in it) until the unikernel exits, and prints its exit code. The exit
- * status is the unikernel's (128 + N when a signal N ended it).
+ * as the unikernel "embedded", pinned to CPU 0, with the ARGs, in its own poll()
+ * loop (the library's loop is one fd in it). The operations complete through
+ * callbacks: the create, then a restart (a new tender, as after an upgrade of
+ * its image), then it waits until the unikernel exits by itself and prints its
+ * exit code; one that runs longer than a minute is destroyed. The exit status
+ * is the unikernel's (128 + N when a signal N ended it).
  */
 #include <poll.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 struct outcome {
 	int done;
 	int signal, code;
+	int destroying;
 };
 
 static void on_event(alb_vmm *vmm, const alb_name *name, int event, int signal, int code,
@@ -28,10 +32,44 @@ static void on_event(alb_vmm *vmm, const alb_name *name, int event, int signal, 
 	(void)vmm;
 	(void)name;
 	if (event == ALB_VMM_EXITED) {
+		/* The last run's end is the one that counts (a restart ends one too). */
 		o->signal = signal;
 		o->code = code;
 	} else if (event == ALB_VMM_DESTROYED || event == ALB_VMM_FAILED)
 		o->done = 1;
+}
+
+/* Completions: each long operation says how it ended, with albatrossd's words. */
+static void on_restarted(alb_vmm *vmm, const alb_name *name, int result, const char *message,
+			 void *userdata)
+{
+	(void)vmm;
+	(void)name;
+	(void)userdata;
+	printf("embedded: restart: %s\n", message);
+	(void)result;
+}
+
+static void on_created(alb_vmm *vmm, const alb_name *name, int result, const char *message,
+		       void *userdata)
+{
+	(void)userdata;
+	printf("embedded: create: %s\n", message);
+	if (result < 0)
+		return;
+	/* It may have ended already (a short-lived unikernel): nothing to restart then. */
+	if (alb_vmm_restart(vmm, name, NULL, on_restarted, NULL) < 0)
+		printf("embedded: not restarted: it ended already\n");
+}
+
+static void on_destroyed(alb_vmm *vmm, const alb_name *name, int result, const char *message,
+			 void *userdata)
+{
+	(void)vmm;
+	(void)name;
+	(void)result;
+	printf("embedded: destroy: %s\n", message);
+	((struct outcome *)userdata)->done = 1;
 }
 
 static int fail(alb_ctx *ctx, const char *what)
@@ -105,16 +143,22 @@ int main(int argc, char **argv)
 	for (int i = 5; i < argc; i++)
 		if (alb_unikernel_config_add_argument(config, argv[i]) < 0)
 			return fail(ctx, "argument");
-	if (alb_vmm_create(vmm, name, config, argv[4]) < 0)
+	if (alb_vmm_create_async(vmm, name, config, argv[4], 0, on_created, NULL) < 0)
 		return fail(ctx, "create");
 
 	/* The program's own loop: the library's work is one fd among its others. */
+	uint64_t deadline = alb_now_monotonic() + UINT64_C(60) * 1000000;
 	while (!o.done) {
 		struct pollfd pfd = {.fd = alb_loop_get_fd(loop), .events = POLLIN};
-		if (poll(&pfd, 1, 10000) < 0)
+		if (poll(&pfd, 1, 1000) < 0)
 			break;
 		if (pfd.revents & POLLIN)
 			alb_loop_run_once(loop, 0);
+		if (!o.destroying && !o.done && alb_now_monotonic() > deadline) {
+			o.destroying = 1;
+			if (alb_vmm_destroy_async(vmm, name, on_destroyed, &o) < 0)
+				return fail(ctx, "destroy");
+		}
 	}
 	if (o.signal)
 		printf("embedded was killed by signal %d\n", o.signal);

@@ -63,8 +63,6 @@ int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret);
 /* A client over a transport, which it takes (closed by alb_client_free(), also on failure). */
 int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, alb_client **ret);
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_client *, alb_client_free);
-
 /*
  * Connects to the TLS endpoint at destination ("HOST:PORT", "[IPV6]:PORT"),
  * presenting the certificate chain of cert_path with the key of key_path, and

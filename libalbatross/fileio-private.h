@@ -17,11 +17,5 @@
 int alb_atomic_write(alb_ctx *ctx, const char *path, const void *buf, size_t len, unsigned mode,
 		     bool keep_backup);
 
-/*
- * Reads a whole regular file of at most max bytes. *ret_buf is freed with
- * free(). Returns 0, -ENOENT, -EFBIG (over max), another -errno.
- */
-int alb_read_file(alb_ctx *ctx, const char *path, size_t max, uint8_t **ret_buf, size_t *ret_len);
-
 /* Copies the file src to dst atomically (as alb_atomic_write, no backup). */
 int alb_copy_file(alb_ctx *ctx, const char *src, const char *dst, size_t max);

@@ -11,5 +11,3 @@ struct alb_name {
 	bool has_label; /* a final label (a unikernel or block name) */
 	char label[ALB_LABEL_MAX + 1];
 };
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_name *, alb_name_free);

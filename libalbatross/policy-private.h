@@ -15,5 +15,3 @@ struct alb_policy {
 	char **bridges; /* sorted, unique */
 	uint32_t n_bridges;
 };
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_policy *, alb_policy_free);

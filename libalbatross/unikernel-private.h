@@ -40,7 +40,5 @@ struct alb_unikernel_config {
 	uint32_t argc;
 };
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_unikernel_config *, alb_unikernel_config_free);
-
 /* Length of the arguments joined by single spaces. */
 size_t alb_unikernel_config_args_length(const alb_unikernel_config *config);

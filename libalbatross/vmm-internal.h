@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* Internals of the supervisor, shared by vmm.c (lifecycle) and vmm-commands.c (the socket). */
+/* Internals of the supervisor engine, shared by vmm.c (lifecycle) and vmm-ops.c (the operations on
+ * unikernels, policies and block devices). Nothing above the engine includes this. */
 #pragma once
 
 #include <hwloc.h>
@@ -9,21 +10,20 @@
 #include <albatross/tree.h>
 #include <albatross/vmm.h>
 
-#include "server-private.h"
 #include "state-private.h"
-#include "wire-private.h"
+#include "supervise-private.h"
+#include "vmm-private.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_manifest *, alb_manifest_free);
+/* Bytes of a message in a log event. */
+#define VMM_MESSAGE_MAX 4096u
 
-/* The largest frame albatrossd accepts: a data chunk and its envelope, or a
- * command; uploads come in chunks, so nothing needs more. */
-#define VMM_FRAME_MAX (UINT64_C(2) << 20)
+/* Bytes of an identity: "uid N for " and a command's on-behalf-of. */
+#define VMM_IDENTITY_MAX (64 + 256)
 
-/* Someone waiting for an operation on a unikernel to finish: a reply to send. */
+/* Someone waiting for an operation on a unikernel to finish. */
 struct waiter {
-	struct alb_conn *conn; /* a reference */
-	uint64_t seq;
-	int command;
+	alb_vmm_done_fn done;
+	void *userdata;
 	struct waiter *next;
 };
 
@@ -47,19 +47,16 @@ struct uk {
 	alb_source *out_source;
 	bool out_open; /* a run of its console output began (the relay was told) */
 	/* supervision */
-	uint32_t restarts;
+	struct alb_tally tally; /* restarts, back-off, recent exits (supervise-private.h) */
 	struct alb_exit last_exit;
 	alb_source *timer; /* the restart back-off, or SIGKILL after SIGTERM */
-	uint64_t backoff_us;
-	uint64_t *exits; /* CLOCK_MONOTONIC times of the recent restarting exits */
-	uint32_t n_exits;
 	/* what happens when the tender is gone */
 	bool destroying;		    /* then release everything */
 	bool stopping;			    /* shutdown: keep it in the state */
 	alb_unikernel_config *restart_with; /* restart command: start again with this */
 	struct waiter *waiters;
-	struct alb_log_event *created_event;	      /* sent when the first start succeeds */
-	char destroyed_by[64 + ALB_ON_BEHALF_OF_MAX]; /* the identity of the destroy command */
+	struct alb_log_event *created_event; /* sent when the first start succeeds */
+	char destroyed_by[VMM_IDENTITY_MAX]; /* the identity of the destroy command */
 };
 
 struct vmm_block {
@@ -73,14 +70,14 @@ struct alb_vmm {
 	alb_loop *loop;
 	char *dbdir, *rundir, *tender_dir;
 	char state_path[PATH_MAX];
-	char socket_path[PATH_MAX]; /* removed at the end if we made it */
 	char images_dir[PATH_MAX];
+	char block_dir[PATH_MAX];
 	uint32_t tender_uid, tender_gid;
 	bool has_tender_user;
 	bool has_group;
 	uint32_t group_gid;
-	uint64_t stop_timeout_us, backoff_initial_us, backoff_max_us, crash_window_us;
-	uint32_t crash_burst;
+	uint64_t stop_timeout_us;
+	struct alb_supervise_params supervise; /* back-off and crash loop */
 	alb_vmm_event_fn event_fn;
 	void *event_userdata;
 	hwloc_topology_t topology;
@@ -90,13 +87,17 @@ struct alb_vmm {
 	struct uk *uks;
 	struct vmm_block *blocks;
 	struct alb_state *unrestored;
-	struct alb_server *server;
-	struct alb_peer *console, *log, *stats;
+	struct vmm_hooks hooks; /* to the layer above */
+	void *hooks_userdata;
+	void *service; /* albatrossd's socket (vmm-service.c), freed with the supervisor */
+	void (*service_free)(void *service);
+	void *link; /* the connections to the helper daemons (vmm-link.c) */
+	void (*link_free)(void *link);
 	struct alb_console_relay *relay;		 /* console output to albatross-console */
 	uint64_t console_backlog, console_backlog_total; /* its bounds, 0: defaults */
 	/* who asked for what is being done now ("uid 0", "uid 998 for certificate ..."); ""
 	 * for albatrossd itself */
-	char identity[64 + ALB_ON_BEHALF_OF_MAX];
+	char identity[VMM_IDENTITY_MAX];
 	bool started;
 	void (*shutdown_done)(alb_vmm *vmm, void *userdata);
 	void *shutdown_userdata;
@@ -124,18 +125,20 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 /* Inserts a checked unikernel and starts it. 0 or -errno (nothing left behind). */
 int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
 	    struct uk **ret);
-/* Starts destroying u; waiters get their reply when it is gone. */
+/* A waiter for done (NULL if done is NULL or memory is short: nobody waits). */
+struct waiter *vmm_waiter_new(alb_vmm_done_fn done, void *userdata);
+/* Starts destroying u; waiters are told when it is gone. */
 void vmm_destroy(alb_vmm *vmm, struct uk *u, struct waiter *w);
-/* Stops u and starts it again with config (or its own if NULL). */
+/* Stops u and starts it again with config (or its own if NULL). w is taken on success only. */
 int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, struct waiter *w);
 /* Removes the image file if no unikernel uses it any more. */
 void vmm_image_unref(alb_vmm *vmm, const uint8_t digest[32]);
 
 /* Log events: a new event of kind about name (may be NULL), time and identity
- * filled; then vmm_event_send() (which takes it). */
+ * filled (NULL when nobody takes events); then vmm_event_send() (which takes it). */
 struct alb_log_event *vmm_event_new(alb_vmm *vmm, int kind, const alb_name *name);
 void vmm_event_send(alb_vmm *vmm, struct alb_log_event *event);
 
-/* vmm-commands.c */
-extern const struct alb_server_ops vmm_server_ops;
-void vmm_reply_waiter(alb_vmm *vmm, struct uk *u, struct waiter *w, int r, const char *text);
+/* The unikernel name, or -ENOENT with the reason. */
+int vmm_lookup(alb_vmm *vmm, const alb_name *name, struct uk **ret);
+char *vmm_name_str(const alb_name *n);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* The supervisor: see include/albatross/vmm.h and docs/albatrossd.md. */
+/* The supervisor engine: the lifecycle of unikernels (include/albatross/vmm.h, docs/albatrossd.md).
+ * No sockets: the layers above plug in through vmm-private.h. */
 #include <fcntl.h>
 #include <grp.h>
 #include <hwloc.h>
@@ -22,19 +23,20 @@
 #include "ctx-private.h"
 #include "fileio-private.h"
 #include "image-private.h"
+#include "log-private.h"
 #include "net-private.h"
-#include "peer-private.h"
-#include "server-private.h"
 #include "state-private.h"
-#include "vmm-private.h"
+#include "vmm-internal.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static char *name_str(const alb_name *n)
+char *vmm_name_str(const alb_name *n)
 {
 	char *s = alb_name_to_string(n);
 	return s ? s : strdup("?");
 }
+
+#define name_str vmm_name_str
 
 static int mkdir_p(alb_ctx *ctx, const char *path, mode_t mode)
 {
@@ -343,11 +345,64 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 	return alb_tree_check_unikernel(vmm->tree, name, config);
 }
 
-/* ---- the helper daemons ----------------------------------------------------------------- */
+/* ---- the layer above ---------------------------------------------------------------------- */
+
+void vmm_set_hooks(alb_vmm *vmm, const struct vmm_hooks *hooks, void *userdata)
+{
+	vmm->hooks = hooks ? *hooks : (struct vmm_hooks){0};
+	vmm->hooks_userdata = userdata;
+}
+
+alb_ctx *vmm_ctx(alb_vmm *vmm)
+{
+	return vmm->ctx;
+}
+
+alb_loop *vmm_loop(alb_vmm *vmm)
+{
+	return vmm->loop;
+}
+
+const char *vmm_rundir(alb_vmm *vmm)
+{
+	return vmm->rundir;
+}
+
+void *vmm_service(alb_vmm *vmm)
+{
+	return vmm->service;
+}
+
+void vmm_set_service(alb_vmm *vmm, void *service, void (*free_fn)(void *service))
+{
+	vmm->service = service;
+	vmm->service_free = free_fn;
+}
+
+void *vmm_link(alb_vmm *vmm)
+{
+	return vmm->link;
+}
+
+void vmm_set_link(alb_vmm *vmm, void *link, void (*free_fn)(void *link))
+{
+	vmm->link = link;
+	vmm->link_free = free_fn;
+}
+
+bool vmm_stopping(alb_vmm *vmm)
+{
+	return vmm->shutdown_done != NULL;
+}
+
+void vmm_set_identity(alb_vmm *vmm, const char *identity)
+{
+	snprintf(vmm->identity, sizeof(vmm->identity), "%s", identity ? identity : "");
+}
 
 struct alb_log_event *vmm_event_new(alb_vmm *vmm, int kind, const alb_name *name)
 {
-	if (!vmm->log)
+	if (!vmm->hooks.log_event)
 		return NULL;
 	struct alb_log_event *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -366,105 +421,59 @@ void vmm_event_send(alb_vmm *vmm, struct alb_log_event *event)
 {
 	if (!event)
 		return;
-	_cleanup_(alb_name_freep) alb_name *root = NULL;
-	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	if (alb_name_new_root(&root) < 0 ||
-	    alb_msg_new(&m, ALB_MSG_COMMAND, 0, event->name ? event->name : root) < 0) {
+	if (vmm->hooks.log_event)
+		vmm->hooks.log_event(vmm, event, vmm->hooks_userdata);
+	else
 		alb_log_event_free(event);
-		return;
-	}
-	m->cmd.kind = ALB_CMD_LOG_EVENT;
-	m->cmd.event = event;
-	alb_peer_send(vmm->log, m);
 }
 
 /* An event about a unikernel, with a free-text message (may be NULL). */
 static void uk_event(struct uk *u, int kind, const char *message)
 {
 	struct alb_log_event *e = vmm_event_new(u->vmm, kind, u->name);
-	if (e && message && !(e->message = strndup(message, ALB_WIRE_STRING_MAX))) {
+	if (e && message && !(e->message = strndup(message, VMM_MESSAGE_MAX))) {
 		alb_log_event_free(e);
 		return;
 	}
 	vmm_event_send(u->vmm, e);
 }
 
-static void send_named(struct alb_peer *peer, const alb_name *name, int command,
-		       void (*fill)(struct alb_cmd *cmd, struct uk *u), struct uk *u)
-{
-	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	if (!alb_peer_connected(peer) || alb_msg_new(&m, ALB_MSG_COMMAND, 0, name) < 0)
-		return;
-	m->cmd.kind = command;
-	if (fill)
-		fill(&m->cmd, u);
-	alb_peer_send(peer, m);
-}
-
-static void fill_stats(struct alb_cmd *cmd, struct uk *u)
-{
-	cmd->pid = (uint32_t)u->pid;
-	cmd->taps = alb_strv_dup(u->taps, u->n_taps);
-	cmd->n_taps = cmd->taps ? u->n_taps : 0;
-}
-
 /* A running unikernel for albatross-stats (the console relay knows it already). */
 static void uk_register(struct uk *u)
 {
-	if (u->pid <= 0)
-		return;
-	send_named(u->vmm->stats, u->name, ALB_CMD_STATS_ADD, fill_stats, u);
+	if (u->pid > 0 && u->vmm->hooks.running)
+		u->vmm->hooks.running(u->vmm, u->name, (uint32_t)u->pid, u->taps, u->n_taps,
+				      u->vmm->hooks_userdata);
 }
 
 /* ---- console output --------------------------------------------------------------------- */
 
 /*
  * albatrossd reads every tender's stdout and stderr itself, from a pipe made
- * before the tender starts, and relays the bytes to albatross-console through
- * the console relay (docs/console.md): nothing is lost to a tender that lives
- * a millisecond, to a restart, or to albatross-console being away (up to the
- * relay's bounds, past which the loss is counted and shown).
+ * before the tender starts, and hands the bytes to the console relay
+ * (docs/console.md), which the link to albatross-console drains: nothing is
+ * lost to a tender that lives a millisecond, to a restart, or to
+ * albatross-console being away (up to the relay's bounds, past which the loss
+ * is counted and shown).
  */
-static int relay_send(void *userdata, const struct alb_console_relay_segment *seg, uint64_t *ret_id)
+int vmm_console_relay(alb_vmm *vmm,
+		      int (*send)(void *userdata, const struct alb_console_relay_segment *seg,
+				  uint64_t *ret_id),
+		      void *userdata, struct alb_console_relay **ret)
 {
-	alb_vmm *vmm = userdata;
-	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-	if (!alb_peer_connected(vmm->console))
-		return -ENOTCONN;
-	int r = alb_msg_new(&m, ALB_MSG_COMMAND, 0, seg->name);
-	if (r < 0)
+	int r;
+	if (!vmm->relay &&
+	    (r = alb_console_relay_new(vmm->ctx, vmm->console_backlog, vmm->console_backlog_total,
+				       send, userdata, &vmm->relay)) < 0)
 		return r;
-	m->cmd.kind = seg->kind == ALB_CONSOLE_RELAY_BEGIN  ? ALB_CMD_CONSOLE_ADD
-		      : seg->kind == ALB_CONSOLE_RELAY_DATA ? ALB_CMD_CONSOLE_DATA
-							    : ALB_CMD_CONSOLE_END;
-	m->cmd.time_us = seg->time_us;
-	m->cmd.output = (uint8_t *)seg->data; /* borrowed: taken back below */
-	m->cmd.output_len = seg->len;
-	m->cmd.dropped = seg->dropped;
-	r = alb_peer_send(vmm->console, m);
-	m->cmd.output = NULL;
-	if (r < 0)
-		return r;
-	*ret_id = m->seq;
+	/* Every running unikernel's output from now on goes to the relay. */
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (u->out_fd >= 0 && !u->out_open) {
+			(void)alb_console_relay_begin(vmm->relay, u->name, 0);
+			u->out_open = true;
+		}
+	*ret = vmm->relay;
 	return 0;
-}
-
-static void console_connected(struct alb_peer *peer, void *userdata)
-{
-	alb_vmm *vmm = userdata;
-	alb_console_relay_connected(vmm->relay);
-}
-
-static void console_disconnected(struct alb_peer *peer, void *userdata)
-{
-	alb_vmm *vmm = userdata;
-	alb_console_relay_disconnected(vmm->relay);
-}
-
-static void console_reply(struct alb_peer *peer, const alb_msg *reply, void *userdata)
-{
-	alb_vmm *vmm = userdata;
-	alb_console_relay_ack(vmm->relay, reply->seq, reply->kind == ALB_MSG_SUCCESS);
 }
 
 /* Reads what the tender wrote, up to a budget (so that busy ones take turns). 0 at end
@@ -527,54 +536,6 @@ static void uk_output_end(struct uk *u)
 	if (u->out_open && u->vmm->relay)
 		(void)alb_console_relay_end(u->vmm->relay, u->name, 0);
 	u->out_open = false;
-}
-
-static void stats_connected(struct alb_peer *peer, void *userdata)
-{
-	alb_vmm *vmm = userdata;
-	for (struct uk *u = vmm->uks; u; u = u->next)
-		if (u->pid > 0)
-			send_named(peer, u->name, ALB_CMD_STATS_ADD, fill_stats, u);
-}
-
-ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
-{
-	if (!vmm)
-		return -EINVAL;
-	static const struct alb_peer_ops console_ops = {
-	    .on_connect = console_connected,
-	    .on_disconnect = console_disconnected,
-	    .on_reply = console_reply,
-	};
-	static const struct alb_peer_ops stats_ops = {.on_connect = stats_connected};
-	static const struct alb_peer_ops log_ops = {0};
-	char path[PATH_MAX];
-	int r;
-	/* Every running unikernel's output from now on goes to albatross-console. */
-	if (!vmm->relay &&
-	    (r = alb_console_relay_new(vmm->ctx, vmm->console_backlog, vmm->console_backlog_total,
-				       relay_send, vmm, &vmm->relay)) < 0)
-		return r;
-	for (struct uk *u = vmm->uks; u; u = u->next)
-		if (u->out_fd >= 0 && !u->out_open) {
-			(void)alb_console_relay_begin(vmm->relay, u->name, 0);
-			u->out_open = true;
-		}
-	snprintf(path, sizeof(path), "%s/console.sock", vmm->rundir);
-	if (!vmm->console &&
-	    (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-console", path, &console_ops, vmm,
-			      false, 16 << 20, &vmm->console)) < 0)
-		return r;
-	snprintf(path, sizeof(path), "%s/stats.sock", vmm->rundir);
-	if (!vmm->stats && (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-stats", path,
-					     &stats_ops, vmm, false, 16 << 20, &vmm->stats)) < 0)
-		return r;
-	/* Events wait (bounded) for albatross-log to come back. */
-	snprintf(path, sizeof(path), "%s/log.sock", vmm->rundir);
-	if (!vmm->log && (r = alb_peer_new(vmm->ctx, vmm->loop, "albatross-log", path, &log_ops,
-					   vmm, true, 16 << 20, &vmm->log)) < 0)
-		return r;
-	return 0;
 }
 
 /* ---- running a tender ------------------------------------------------------------------- */
@@ -892,22 +853,38 @@ static void uk_free(struct uk *u)
 	alb_unikernel_config_free(u->restart_with);
 	alb_log_event_free(u->created_event);
 	free(u->message);
-	free(u->exits);
+	alb_tally_clear(&u->tally);
+	/* Nobody will be told otherwise: albatrossd is going away. */
 	for (struct waiter *w = u->waiters, *n; w; w = n) {
 		n = w->next;
-		alb_conn_unref(w->conn);
+		w->done(u->vmm, u->name, -ECANCELED, "albatrossd is stopping", w->userdata);
 		free(w);
 	}
 	free(u);
 }
 
+struct waiter *vmm_waiter_new(alb_vmm_done_fn done, void *userdata)
+{
+	if (!done)
+		return NULL;
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->done = done;
+	w->userdata = userdata;
+	return w;
+}
+
+/* Tells everyone waiting for u: r, and text (or the reason of a failure). */
 static void uk_reply_all(struct uk *u, int r, const char *text)
 {
 	struct waiter *w = u->waiters;
 	u->waiters = NULL;
+	_cleanup_free_ char *why = r < 0 ? strdup(alb_ctx_last_error(u->vmm->ctx)) : NULL;
 	while (w) {
 		struct waiter *n = w->next;
-		vmm_reply_waiter(u->vmm, u, w, r, text);
+		w->done(u->vmm, u->name, r, r < 0 ? (why ? why : strerror(-r)) : text, w->userdata);
+		free(w);
 		w = n;
 	}
 }
@@ -957,7 +934,7 @@ static int uk_restart_timer(alb_source *source, void *userdata)
 {
 	struct uk *u = userdata;
 	u->timer = alb_source_free(u->timer);
-	u->restarts++;
+	alb_tally_restarted(&u->tally);
 	int r = uk_start(u);
 	if (r < 0)
 		uk_set_failed(u, "restart failed: %s", alb_ctx_last_error(u->vmm->ctx));
@@ -997,13 +974,8 @@ static void shutdown_check(alb_vmm *vmm)
 	void (*done)(alb_vmm *, void *) = vmm->shutdown_done;
 	vmm->shutdown_done = NULL;
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_DAEMON_STOP, NULL));
-	if (vmm->log)
-		alb_peer_flush(vmm->log, 1000);
-	/* Console output still kept goes out whole, as far as albatross-console takes it. */
-	if (vmm->console) {
-		alb_console_relay_pump(vmm->relay, true);
-		alb_peer_flush(vmm->console, 1000);
-	}
+	if (vmm->hooks.flush)
+		vmm->hooks.flush(vmm, vmm->hooks_userdata);
 	done(vmm, vmm->shutdown_userdata);
 }
 
@@ -1016,9 +988,7 @@ static void uk_start_again(struct uk *u)
 	alb_unikernel_config_free(u->config);
 	u->config = c;
 	vmm_image_unref(u->vmm, old); /* a force-create may bring another image */
-	u->restarts = 0;
-	u->n_exits = 0;
-	u->backoff_us = u->vmm->backoff_initial_us;
+	(void)alb_tally_init(&u->tally, &u->vmm->supervise); /* same size: cannot fail */
 	int r = uk_start(u);
 	if (r < 0) {
 		uk_set_failed(u, "%s", alb_ctx_last_error(u->vmm->ctx));
@@ -1039,7 +1009,8 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 	uint64_t uptime = alb_now_monotonic() - u->started_mono;
 	uk_release_runtime(u);
 	u->state = ALB_STATE_STOPPED;
-	send_named(vmm->stats, u->name, ALB_CMD_STATS_REMOVE, NULL, u);
+	if (vmm->hooks.stopped)
+		vmm->hooks.stopped(vmm, u->name, vmm->hooks_userdata);
 	struct alb_log_event *e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_EXITED, u->name);
 	if (e) {
 		e->pid = (uint32_t)pid;
@@ -1076,32 +1047,23 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 		uk_start_again(u);
 		return 0;
 	}
-	if (!alb_unikernel_config_should_restart(u->config, sig, code)) {
+	uint64_t delay;
+	uint32_t attempt;
+	char reason[ALB_SUPERVISE_REASON_MAX];
+	switch (alb_tally_exit(&u->tally, &vmm->supervise, u->config, sig, code, uptime,
+			       alb_now_monotonic(), &delay, &attempt)) {
+	case ALB_VERDICT_STOP:
 		/* Done: nothing will run it again. */
 		uk_finish_destroy(u);
 		return 0;
-	}
-	/* A run longer than the crash window starts the counting afresh. */
-	if (uptime > vmm->crash_window_us) {
-		u->n_exits = 0;
-		u->backoff_us = vmm->backoff_initial_us;
-	}
-	uint64_t now = alb_now_monotonic();
-	uint32_t kept = 0;
-	for (uint32_t i = 0; i < u->n_exits; i++)
-		if (now - u->exits[i] <= vmm->crash_window_us)
-			u->exits[kept++] = u->exits[i];
-	u->exits[kept++] = now;
-	u->n_exits = kept;
-	if (u->n_exits >= vmm->crash_burst) {
-		uk_set_failed(u, "crash loop: it exited %u times within %" PRIu64 " s", u->n_exits,
-			      vmm->crash_window_us / 1000000);
+	case ALB_VERDICT_CRASH_LOOP:
+		uk_set_failed(u, "%s",
+			      alb_tally_crash_loop_reason(&u->tally, &vmm->supervise, reason));
 		return 0;
+	case ALB_VERDICT_RESTART:
+		break;
 	}
 	u->state = ALB_STATE_RESTARTING;
-	uint64_t delay = u->backoff_us;
-	u->backoff_us =
-	    u->backoff_us * 2 > vmm->backoff_max_us ? vmm->backoff_max_us : u->backoff_us * 2;
 	if (alb_loop_add_timer(vmm->loop, delay, uk_restart_timer, u, &u->timer) < 0) {
 		uk_set_failed(u, "Failed to schedule its restart");
 		return 0;
@@ -1110,7 +1072,7 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 	emit(vmm, u, ALB_VMM_RESTARTING, 0, 0);
 	e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_RESTARTING, u->name);
 	if (e) {
-		e->attempt = u->restarts + 1;
+		e->attempt = attempt;
 		e->delay_us = delay;
 		vmm_event_send(vmm, e);
 	}
@@ -1127,9 +1089,9 @@ static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config
 		return -ENOMEM;
 	u->vmm = vmm;
 	u->out_fd = -1;
-	u->backoff_us = vmm->backoff_initial_us;
-	u->exits = calloc(vmm->crash_burst + 1, sizeof(uint64_t));
-	int r = u->exits ? alb_name_dup(name, &u->name) : -ENOMEM;
+	int r = alb_tally_init(&u->tally, &vmm->supervise);
+	if (r >= 0)
+		r = alb_name_dup(name, &u->name);
 	if (r < 0 || (r = alb_unikernel_config_dup(config, &u->config)) < 0 ||
 	    !(u->name_s = name_str(name))) {
 		uk_free(u);
@@ -1247,10 +1209,7 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	vmm->ctx = alb_ctx_ref(ctx);
 	vmm->loop = alb_loop_ref(loop);
 	vmm->stop_timeout_us = 5000000;
-	vmm->backoff_initial_us = 1000000;
-	vmm->backoff_max_us = 60000000;
-	vmm->crash_burst = 5;
-	vmm->crash_window_us = 60000000;
+	alb_supervise_params_init(&vmm->supervise);
 	int r = -ENOMEM;
 	vmm->dbdir = strdup(dbdir);
 	vmm->rundir = strdup(rundir);
@@ -1263,7 +1222,8 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	 * and block files by path, and nothing else. */
 	if ((r = mkdir_p(ctx, dbdir, 0711)) < 0 || (r = mkdir_p(ctx, vmm->images_dir, 0711)) < 0)
 		goto fail;
-	snprintf(dir, sizeof(dir), "%s/block", dbdir);
+	snprintf(vmm->block_dir, sizeof(vmm->block_dir), "%s/block", dbdir);
+	snprintf(dir, sizeof(dir), "%s", vmm->block_dir);
 	if ((r = mkdir_p(ctx, dir, 0711)) < 0 || (r = mkdir_p(ctx, rundir, 0755)) < 0)
 		goto fail;
 	if ((r = alb_tree_new(ctx, &vmm->tree)) < 0 || (r = alb_net_new(ctx, &vmm->net)) < 0)
@@ -1320,20 +1280,16 @@ ALB_EXPORT int alb_vmm_set_stop_timeout(alb_vmm *vmm, uint64_t usec)
 
 ALB_EXPORT int alb_vmm_set_restart_backoff(alb_vmm *vmm, uint64_t initial_usec, uint64_t max_usec)
 {
-	if (!vmm || initial_usec == 0 || max_usec < initial_usec)
+	if (!vmm)
 		return -EINVAL;
-	vmm->backoff_initial_us = initial_usec;
-	vmm->backoff_max_us = max_usec;
-	return 0;
+	return alb_supervise_params_set_backoff(&vmm->supervise, initial_usec, max_usec);
 }
 
 ALB_EXPORT int alb_vmm_set_crash_loop(alb_vmm *vmm, uint32_t burst, uint64_t window_usec)
 {
-	if (!vmm || burst == 0 || burst > 1000 || window_usec == 0 || vmm->uks)
+	if (!vmm || vmm->uks)
 		return -EINVAL;
-	vmm->crash_burst = burst;
-	vmm->crash_window_us = window_usec;
-	return 0;
+	return alb_supervise_params_set_crash_loop(&vmm->supervise, burst, window_usec);
 }
 
 ALB_EXPORT int alb_vmm_set_console_backlog(alb_vmm *vmm, uint64_t unikernel_bytes,
@@ -1490,50 +1446,6 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 	return 0;
 }
 
-ALB_EXPORT int alb_vmm_listen(alb_vmm *vmm, const char *path)
-{
-	if (!vmm)
-		return -EINVAL;
-	char def[PATH_MAX];
-	if (!path) {
-		snprintf(def, sizeof(def), "%s/albatrossd.sock", vmm->rundir);
-		path = def;
-	}
-	int r;
-	if (!vmm->server && (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm,
-						VMM_FRAME_MAX, &vmm->server)) < 0)
-		return r;
-	if ((r = alb_server_listen_unix(vmm->server, path, 0660,
-					vmm->has_group ? vmm->group_gid : (gid_t)-1)) < 0)
-		return r;
-	snprintf(vmm->socket_path, sizeof(vmm->socket_path), "%s", path);
-	return 0;
-}
-
-ALB_EXPORT int alb_vmm_listen_fd(alb_vmm *vmm, int fd)
-{
-	if (!vmm || fd < 0)
-		return -EINVAL;
-	int r;
-	if (!vmm->server && (r = alb_server_new(vmm->ctx, vmm->loop, &vmm_server_ops, vmm,
-						VMM_FRAME_MAX, &vmm->server)) < 0)
-		return r;
-	return alb_server_add_listen_fd(vmm->server, fd);
-}
-
-ALB_EXPORT int alb_vmm_destroy(alb_vmm *vmm, const alb_name *name)
-{
-	if (!vmm || !name)
-		return -EINVAL;
-	struct uk *u = vmm_find(vmm, name);
-	if (!u) {
-		_cleanup_free_ char *s = name_str(name);
-		return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", s);
-	}
-	vmm_destroy(vmm, u, NULL);
-	return 0;
-}
-
 ALB_EXPORT int alb_vmm_shutdown(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *userdata),
 				void *userdata)
 {
@@ -1556,12 +1468,14 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 {
 	if (!vmm)
 		return NULL;
-	vmm->server = alb_server_free(vmm->server);
-	vmm->console = alb_peer_free(vmm->console);
-	vmm->stats = alb_peer_free(vmm->stats);
-	vmm->log = alb_peer_free(vmm->log);
-	if (vmm->socket_path[0])
-		(void)unlink(vmm->socket_path);
+	/* The layers above first: they hold no unikernel, only references to the engine. */
+	if (vmm->service_free)
+		vmm->service_free(vmm->service);
+	/* The relay's sink is the link: neither outlives the other. */
+	vmm->relay = alb_console_relay_free(vmm->relay);
+	if (vmm->link_free)
+		vmm->link_free(vmm->link);
+	vmm->hooks = (struct vmm_hooks){0};
 	while (vmm->uks) {
 		struct uk *u = vmm->uks;
 		vmm->uks = u->next;

@@ -11,29 +11,26 @@
 
 #include <albatross/wire.h>
 
+#include "bounds-private.h"
+#include "exit-private.h"
+#include "log-private.h"
 #include "name-private.h"
 #include "policy-private.h"
+#include "stats-private.h"
+#include "tender-private.h"
 #include "unikernel-private.h"
+#include "vmm-private.h"
 
 /* Bounds that the decoder enforces (besides those of name.h, policy.h, unikernel.h). */
-#define ALB_WIRE_STRING_MAX   4096u  /* messages, identities, paths */
-#define ALB_ON_BEHALF_OF_MAX  256u   /* a command's on-behalf-of */
-#define ALB_WIRE_LIST_MAX     65536u /* entries of an info reply */
-#define ALB_HISTORY_MAX	      65536u /* lines or events asked for */
-#define ALB_CONSOLE_LINE_MAX  65536u /* bytes of one console line on the wire */
-#define ALB_TAPS_MAX	      ALB_DEVICES_MAX
-#define ALB_STATS_IFS_MAX     64u
-#define ALB_STATS_KVM_MAX     256u
-#define ALB_STATS_KEY_MAX     64u
-#define ALB_BLOCK_SIZE_MAX_MB (UINT64_C(1) << 32)
-#define ALB_PID_MAX	      4194304u /* PID_MAX_LIMIT */
-#define ALB_ERROR_CODE_MAX    4095u
-/* Times are microseconds since the Unix epoch; later than this is invalid (year 2200). */
-#define ALB_TIME_MAX	       UINT64_C(7258118400000000)
-#define ALB_EXIT_SIGNAL_MAX    64u
+#define ALB_WIRE_STRING_MAX    4096u  /* messages, identities, paths */
+#define ALB_ON_BEHALF_OF_MAX   256u   /* a command's on-behalf-of */
+#define ALB_WIRE_LIST_MAX      65536u /* entries of an info reply */
+#define ALB_HISTORY_MAX	       65536u /* lines or events asked for */
+#define ALB_CONSOLE_LINE_MAX   65536u /* bytes of one console line on the wire */
+#define ALB_TAPS_MAX	       ALB_DEVICES_MAX
+#define ALB_BLOCK_SIZE_MAX_MB  (UINT64_C(1) << 32)
+#define ALB_ERROR_CODE_MAX     4095u
 #define ALB_TENDERS_MAX	       256u   /* entries of a tenders reply */
-#define ALB_TENDER_FILE_MAX    255u   /* NAME_MAX: a tender's file name */
-#define ALB_TENDER_VERSION_MAX 256u   /* a tender's version string */
 #define ALB_CONSOLE_OUTPUT_MAX 65536u /* bytes of console output in one console-data */
 /* Bytes of console output that may be reported lost at one place (1 TiB). */
 #define ALB_CONSOLE_DROPPED_MAX (UINT64_C(1) << 40)
@@ -47,47 +44,6 @@ struct alb_history {
 	/* console and log subscribe: after the history, follow with new entries; false: the
 	 * history ends with an end-of-stream frame */
 	bool follow;
-};
-
-/* How a process ended. */
-enum alb_exit_kind { ALB_EXIT_CODE = 1, ALB_EXIT_SIGNAL = 2 };
-
-struct alb_exit {
-	int kind;	/* 0: none */
-	uint32_t value; /* exit code 0..255, or signal 1..ALB_EXIT_SIGNAL_MAX */
-};
-
-enum alb_log_event_kind {
-	ALB_EVENT_DAEMON_START = 1,
-	ALB_EVENT_DAEMON_STOP,
-	ALB_EVENT_UNIKERNEL_CREATED,
-	ALB_EVENT_UNIKERNEL_STARTED,
-	ALB_EVENT_UNIKERNEL_EXITED,
-	ALB_EVENT_UNIKERNEL_RESTARTING,
-	ALB_EVENT_UNIKERNEL_FAILED,
-	ALB_EVENT_UNIKERNEL_DESTROYED,
-	ALB_EVENT_POLICY_ADDED,
-	ALB_EVENT_POLICY_REMOVED,
-	ALB_EVENT_BLOCK_ADDED,
-	ALB_EVENT_BLOCK_REMOVED,
-};
-
-struct alb_log_event {
-	int kind; /* enum alb_log_event_kind */
-	uint64_t time_us;
-	alb_name *name;	 /* the unikernel, policy path or block; NULL for daemon events */
-	uint32_t pid;	 /* started: 0 none */
-	bool has_digest; /* started */
-	uint8_t digest[32];
-	char **taps; /* started; NULL-terminated, may be NULL */
-	uint32_t n_taps;
-	char **blocks; /* started: host block files; NULL-terminated, may be NULL */
-	uint32_t n_blocks;
-	struct alb_exit exit; /* exited */
-	uint32_t attempt;     /* restarting */
-	uint64_t delay_us;    /* restarting */
-	char *identity;	      /* who asked: "uid 0" or a certificate chain's name; may be NULL */
-	char *message;	      /* free text, e.g. why it failed; may be NULL */
 };
 
 struct alb_cmd {
@@ -126,39 +82,6 @@ struct alb_cmd {
 	char *on_behalf_of;
 };
 
-enum alb_unikernel_state {
-	ALB_STATE_RUNNING = 1,
-	ALB_STATE_RESTARTING,
-	ALB_STATE_FAILED,
-	ALB_STATE_STOPPED,
-};
-
-struct alb_unikernel_info {
-	alb_name *name;
-	alb_unikernel_config *config;
-	int state;	     /* enum alb_unikernel_state */
-	uint32_t pid;	     /* 0 when not running */
-	uint64_t started_us; /* 0 when not running */
-	uint32_t restarts;
-	struct alb_exit last_exit;
-	char **taps; /* one per config->nets, NULL-terminated; NULL when not running */
-	uint32_t n_taps;
-	char **block_files; /* one per config->blocks, NULL-terminated; NULL when not running */
-	uint32_t n_block_files;
-};
-
-struct alb_policy_info {
-	alb_name *path;
-	alb_policy *policy;
-};
-
-struct alb_block_info {
-	alb_name *name;
-	uint64_t size_mb;
-	uint32_t sector_size; /* 0 default */
-	alb_name *used_by;    /* the unikernel using it, or NULL */
-};
-
 enum alb_reply_kind {
 	ALB_REPLY_EMPTY = 1,
 	ALB_REPLY_STRING,
@@ -168,16 +91,6 @@ enum alb_reply_kind {
 	ALB_REPLY_IMAGE,   /* unikernel get: data chunks follow */
 	ALB_REPLY_NAMES,   /* console list-inactive */
 	ALB_REPLY_TENDERS, /* tenders info */
-};
-
-/* A tender binary that albatrossd found (in --tender-dir or $PATH). */
-struct alb_tender_info {
-	char *name;	/* file name, e.g. "solo5-hvt.2": 1 .. ALB_TENDER_FILE_MAX bytes, no '/' */
-	char *path;	/* absolute path, at most ALB_WIRE_STRING_MAX bytes */
-	int target;	/* enum alb_tender */
-	char *version;	/* as "TENDER --version" prints it, e.g. "v0.12.1" */
-	uint32_t abi;	/* the Solo5 ABI version it reports */
-	char *unusable; /* why it cannot run on this host (hvt without KVM), NULL if it can */
 };
 
 struct alb_reply {
@@ -205,31 +118,6 @@ struct alb_reply {
 struct alb_failure {
 	uint32_t code; /* positive errno value, 1 .. ALB_ERROR_CODE_MAX */
 	char *message;
-};
-
-struct alb_if_stats {
-	char *name;
-	uint64_t rx_bytes, rx_packets, rx_errors, rx_drops;
-	uint64_t tx_bytes, tx_packets, tx_errors, tx_drops;
-};
-
-struct alb_kv {
-	char *key; /* [a-z0-9_], 1 .. ALB_STATS_KEY_MAX */
-	uint64_t value;
-};
-
-struct alb_stats {
-	uint64_t time_us;
-	uint32_t pid;
-	uint64_t utime_us, stime_us;
-	uint64_t rss_bytes, vsize_bytes;
-	uint64_t minflt, majflt;
-	uint64_t nvcsw, nivcsw;
-	uint64_t start_time_us;
-	struct alb_if_stats *ifs;
-	uint32_t n_ifs;
-	struct alb_kv *kvm;
-	uint32_t n_kvm;
 };
 
 enum alb_data_kind {
@@ -267,23 +155,8 @@ struct alb_msg {
 	struct alb_data data;
 };
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_msg *, alb_msg_free);
-
 /* Allocates a zeroed message of kind with the header filled (name copied). */
 int alb_msg_new(alb_msg **ret, int kind, uint64_t seq, const alb_name *name);
-
-void alb_log_event_free(struct alb_log_event *event);
-/*
- * The log event map alone (docs/protocol.md, log event), as albatross-log
- * stores it in its file. to_cbor: *ret_buf freed with free(); 0, -EINVAL for
- * an event that would not decode, -ENOMEM. from_cbor: exactly one map
- * covering buf; 0, -EBADMSG (reason in ctx), -ENOMEM.
- */
-int alb_log_event_to_cbor(alb_ctx *ctx, const struct alb_log_event *event, uint8_t **ret_buf,
-			  size_t *ret_len);
-int alb_log_event_from_cbor(alb_ctx *ctx, const uint8_t *buf, size_t len,
-			    struct alb_log_event **ret);
-void alb_stats_free(struct alb_stats *stats);
 
 /*
  * The command map alone (docs/protocol.md, section 5.1), as certificates carry
@@ -301,7 +174,6 @@ int alb_cmd_from_cbor(alb_ctx *ctx, const struct cbor_item_t *item, const char *
 
 /* Names of commands, events and states as in docs/protocol.md ("unikernel-create"). */
 const char *alb_command_to_string(int command);
-const char *alb_log_event_kind_to_string(int kind);
 const char *alb_unikernel_state_to_string(int state);
 
 /*

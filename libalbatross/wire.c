@@ -669,13 +669,6 @@ int alb_cmd_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, s
 }
 
 /* Success replies. */
-static void unikernel_info_clear(struct alb_unikernel_info *info)
-{
-	alb_name_free(info->name);
-	alb_unikernel_config_free(info->config);
-	alb_strv_free(info->taps);
-	alb_strv_free(info->block_files);
-}
 
 static cbor_item_t *unikernel_info_to_cbor(const void *elt)
 {
@@ -799,14 +792,6 @@ static int block_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const cha
 	     (r = name_kind_from_cbor(ctx, k[3].value, k[3].path, false, &info->used_by)) < 0))
 		return r;
 	return 0;
-}
-
-static void tender_info_clear(struct alb_tender_info *info)
-{
-	free(info->name);
-	free(info->path);
-	free(info->version);
-	free(info->unusable);
 }
 
 static cbor_item_t *tender_info_to_cbor(const void *elt)
@@ -1370,23 +1355,19 @@ ALB_EXPORT alb_msg *alb_msg_free(alb_msg *msg)
 	struct alb_reply *reply = &msg->reply;
 	free(reply->string);
 	for (uint32_t i = 0; reply->unikernels && i < reply->n_unikernels; i++)
-		unikernel_info_clear(&reply->unikernels[i]);
+		alb_unikernel_info_clear(&reply->unikernels[i]);
 	free(reply->unikernels);
-	for (uint32_t i = 0; reply->policies && i < reply->n_policies; i++) {
-		alb_name_free(reply->policies[i].path);
-		alb_policy_free(reply->policies[i].policy);
-	}
+	for (uint32_t i = 0; reply->policies && i < reply->n_policies; i++)
+		alb_policy_info_clear(&reply->policies[i]);
 	free(reply->policies);
-	for (uint32_t i = 0; reply->blocks && i < reply->n_blocks; i++) {
-		alb_name_free(reply->blocks[i].name);
-		alb_name_free(reply->blocks[i].used_by);
-	}
+	for (uint32_t i = 0; reply->blocks && i < reply->n_blocks; i++)
+		alb_block_info_clear(&reply->blocks[i]);
 	free(reply->blocks);
 	for (uint32_t i = 0; reply->names && i < reply->n_names; i++)
 		alb_name_free(reply->names[i]);
 	free(reply->names);
 	for (uint32_t i = 0; reply->tenders && i < reply->n_tenders; i++)
-		tender_info_clear(&reply->tenders[i]);
+		alb_tender_info_clear(&reply->tenders[i]);
 	free(reply->tenders);
 
 	free(msg->failure.message);

@@ -17,6 +17,7 @@
 #include <albatross/ctx.h>
 #include <albatross/loop.h>
 #include <albatross/name.h>
+#include <albatross/policy.h>
 #include <albatross/unikernel.h>
 
 #ifdef __cplusplus
@@ -125,6 +126,119 @@ int alb_vmm_create(alb_vmm *vmm, const alb_name *name, const alb_unikernel_confi
  * @return 0 (in progress or done), -ENOENT.
  */
 int alb_vmm_destroy(alb_vmm *vmm, const alb_name *name);
+
+/**
+ * How a long operation ended: @p result is 0 or a negative errno, @p message
+ * what albatrossd would reply ("destroyed", "restarted", or why it failed;
+ * borrowed for the call). @p name is the unikernel (borrowed).
+ */
+typedef void (*alb_vmm_done_fn)(alb_vmm *vmm, const alb_name *name, int result, const char *message,
+				void *userdata);
+
+/** alb_vmm_create_async() flag: replace a unikernel of that name (force-create). */
+#define ALB_VMM_FORCE 1u
+
+/**
+ * Creates a unikernel like alb_vmm_create(), with a completion. With
+ * ALB_VMM_FORCE a unikernel of that name is replaced: it is stopped, and the
+ * new one started in its place with its restart counters reset.
+ * @p done (may be NULL) is called once the unikernel runs (after this returns,
+ * from the loop), with the reply albatrossd would give; it is not called when
+ * this returns an error.
+ * @return 0 (done will be called), -EEXIST, -EDQUOT, -EINVAL, -ENOENT...: nothing
+ * was created.
+ */
+int alb_vmm_create_async(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+			 const char *image_path, uint32_t flags, alb_vmm_done_fn done,
+			 void *userdata);
+
+/**
+ * Destroys a unikernel like alb_vmm_destroy(); @p done (may be NULL) is called
+ * when it is gone with all its resources.
+ * @return 0 (done will be called), -ENOENT (it is not).
+ */
+int alb_vmm_destroy_async(alb_vmm *vmm, const alb_name *name, alb_vmm_done_fn done, void *userdata);
+
+/**
+ * Restarts a unikernel: stops it and starts it again with its configuration,
+ * its arguments replaced by the NULL-terminated @p argv if it is not NULL
+ * (checked against the policies first). @p done (may be NULL) is called when it
+ * runs again, or with the reason it could not start.
+ * @return 0 (done will be called), -ENOENT, -EBUSY (being destroyed), -EDQUOT...
+ */
+int alb_vmm_restart(alb_vmm *vmm, const alb_name *name, const char *const *argv,
+		    alb_vmm_done_fn done, void *userdata);
+
+/**
+ * Adds or replaces the policy of a path (a name ending in ':', not the root),
+ * checked against its parent and the unikernels below it, and persisted.
+ * @return 0, 1 (that policy was there already), -EINVAL, -EPERM, -EDQUOT.
+ */
+int alb_vmm_add_policy(alb_vmm *vmm, const alb_name *path, const alb_policy *policy);
+
+/** Removes the policy of a path, persisted. @return 0, -ENOENT, -EBUSY. */
+int alb_vmm_remove_policy(alb_vmm *vmm, const alb_name *path);
+
+/** alb_vmm_add_block() and alb_vmm_set_block() flag: the data file is zlib-compressed. */
+#define ALB_VMM_COMPRESSED 1u
+
+/**
+ * Adds a block device of @p size_mb MB (@p sector_size 0: the tender's
+ * default, else 512 to 65536, a power of two), zeros or the contents of the
+ * file @p data_path (NULL: zeros), checked against the policies and persisted.
+ * Nothing of it stays on failure.
+ * @return 0, -EEXIST, -EDQUOT, -EFBIG (the data is larger), -EINVAL.
+ */
+int alb_vmm_add_block(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint32_t sector_size,
+		      const char *data_path, uint32_t flags);
+
+/** Overwrites an unused block device with the file @p data_path. @return 0, -ENOENT, -EBUSY,
+ * -EFBIG. */
+int alb_vmm_set_block(alb_vmm *vmm, const alb_name *name, const char *data_path, uint32_t flags);
+
+/** Removes an unused block device and its file. @return 0, -ENOENT, -EBUSY. */
+int alb_vmm_remove_block(alb_vmm *vmm, const alb_name *name);
+
+/**
+ * Opens a block device's file for reading (a dump). The fd is the caller's.
+ * @return 0, -ENOENT.
+ */
+int alb_vmm_open_block(alb_vmm *vmm, const alb_name *name, int *ret_fd, uint64_t *ret_size);
+
+/** A unikernel as alb_vmm_foreach_unikernel() shows it; valid during the callback only. */
+typedef struct alb_vmm_unikernel alb_vmm_unikernel;
+
+/** Its state. */
+enum alb_vmm_unikernel_state {
+	ALB_VMM_STATE_RUNNING = 1,    /**< the tender runs */
+	ALB_VMM_STATE_RESTARTING = 2, /**< it waits for a restart after a back-off */
+	ALB_VMM_STATE_FAILED = 3,     /**< it cannot run (a crash loop, a failed start) */
+	ALB_VMM_STATE_STOPPED = 4,    /**< it is stopped */
+};
+
+/**
+ * Calls @p fn for every unikernel that @p selector selects (a path: every
+ * unikernel below it; a name: that one; NULL: all), in name order, until @p fn
+ * returns non-zero. @return the last return of @p fn, or -ENOENT (a name that is
+ * not a unikernel).
+ */
+int alb_vmm_foreach_unikernel(alb_vmm *vmm, const alb_name *selector,
+			      int (*fn)(alb_vmm *vmm, const alb_vmm_unikernel *unikernel,
+					void *userdata),
+			      void *userdata);
+
+/** Its name (borrowed). */
+const alb_name *alb_vmm_unikernel_get_name(const alb_vmm_unikernel *unikernel);
+/** Its configuration, with the stored image's digest (borrowed). */
+const alb_unikernel_config *alb_vmm_unikernel_get_config(const alb_vmm_unikernel *unikernel);
+/** enum alb_vmm_unikernel_state. */
+int alb_vmm_unikernel_get_state(const alb_vmm_unikernel *unikernel);
+/** The tender's pid, 0 when it does not run. */
+uint32_t alb_vmm_unikernel_get_pid(const alb_vmm_unikernel *unikernel);
+/** How many times it was restarted after an exit since it was created or restarted. */
+uint32_t alb_vmm_unikernel_get_restarts(const alb_vmm_unikernel *unikernel);
+/** Why it failed (ALB_VMM_STATE_FAILED), else NULL (borrowed). */
+const char *alb_vmm_unikernel_get_failure(const alb_vmm_unikernel *unikernel);
 
 /**
  * Stops every unikernel (SIGTERM, then SIGKILL after the stop timeout) and

@@ -18,6 +18,10 @@ try:
     print(r.stdout, r.stderr, end='')
     assert r.returncode == 42, f'exit status {r.returncode}'
     assert 'embedded exited with code 42' in r.stdout, r.stdout
+    # the completions: created, then restarted (or it had ended already: 100 ms)
+    assert 'embedded: create: created' in r.stdout, r.stdout
+    assert ('embedded: restart: restarted' in r.stdout or
+            'embedded: not restarted: it ended already' in r.stdout), r.stdout
     # nothing left running, the image store empty again
     assert os.listdir(os.path.join(d, 'db', 'images')) == [], 'image left'
 finally:

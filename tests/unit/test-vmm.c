@@ -166,6 +166,193 @@ START_TEST(test_refusals_leave_nothing)
 }
 END_TEST
 
+/* ---- the operations with completions ---- */
+
+struct done {
+	int calls;
+	int result;
+	char message[256];
+	char name[128];
+};
+
+static void on_done(alb_vmm *v, const alb_name *name, int result, const char *message,
+		    void *userdata)
+{
+	struct done *d = userdata;
+	d->calls++;
+	d->result = result;
+	snprintf(d->message, sizeof(d->message), "%s", message ? message : "");
+	char *s = alb_name_to_string(name);
+	snprintf(d->name, sizeof(d->name), "%s", s ? s : "");
+	free(s);
+}
+
+static void run_until_done(struct done *d)
+{
+	uint64_t end = alb_now_monotonic() + UINT64_C(60) * 1000000;
+	while (d->calls == 0 && alb_now_monotonic() < end)
+		ck_assert_int_ge(alb_loop_run_once(loop, 100), 0);
+	ck_assert_msg(d->calls == 1, "the completion came %d times", d->calls);
+}
+
+struct listing {
+	char names[8][128];
+	int states[8];
+	uint32_t pids[8];
+	size_t args[8];
+	int n;
+};
+
+static int list_one(alb_vmm *v, const alb_vmm_unikernel *uk, void *userdata)
+{
+	struct listing *l = userdata;
+	char *s = alb_name_to_string(alb_vmm_unikernel_get_name(uk));
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", s);
+	free(s);
+	l->states[l->n] = alb_vmm_unikernel_get_state(uk);
+	l->pids[l->n] = alb_vmm_unikernel_get_pid(uk);
+	l->args[l->n] = alb_unikernel_config_get_argument_count(alb_vmm_unikernel_get_config(uk));
+	ck_assert_ptr_null(alb_vmm_unikernel_get_failure(uk));
+	l->n++;
+	return 0;
+}
+
+START_TEST(test_create_restart_destroy_with_completions)
+{
+	alb_name *a = NULL, *b = NULL, *path = NULL;
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "team:b", &b));
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "team:a", &a));
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "team:", &path));
+	alb_unikernel_config *c = config("--run", NULL);
+	struct done d = {0};
+	ck_assert_alb_ok(test_ctx, alb_vmm_create_async(vmm, b, c, image, 0, on_done, &d));
+	/* The completion comes from the loop, never from inside the call. */
+	ck_assert_int_eq(d.calls, 0);
+	run_until_done(&d);
+	ck_assert_int_eq(d.result, 0);
+	ck_assert_str_eq(d.message, "created");
+	ck_assert_str_eq(d.name, "team:b");
+	ck_assert_alb_ok(test_ctx, alb_vmm_create(vmm, a, c, image));
+	/* A refused create calls nothing. */
+	struct done refused = {0};
+	ck_assert_alb_err(test_ctx, alb_vmm_create_async(vmm, a, c, image, 0, on_done, &refused),
+			  EEXIST);
+
+	/* Both, in name order, running. */
+	struct listing l = {0};
+	ck_assert_alb_ok(test_ctx, alb_vmm_foreach_unikernel(vmm, path, list_one, &l));
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_str_eq(l.names[0], "team:a");
+	ck_assert_str_eq(l.names[1], "team:b");
+	ck_assert_int_eq(l.states[0], ALB_VMM_STATE_RUNNING);
+	ck_assert_uint_gt(l.pids[1], 0);
+	uint32_t old_pid = l.pids[1];
+
+	/* A restart with new arguments: a new tender with them, done when it runs. */
+	const char *argv[] = {"--run", "--hello=again", NULL};
+	memset(&d, 0, sizeof(d));
+	ck_assert_alb_ok(test_ctx, alb_vmm_restart(vmm, b, argv, on_done, &d));
+	run_until_done(&d);
+	ck_assert_int_eq(d.result, 0);
+	ck_assert_str_eq(d.message, "restarted");
+	memset(&l, 0, sizeof(l));
+	ck_assert_alb_ok(test_ctx, alb_vmm_foreach_unikernel(vmm, b, list_one, &l));
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_uint_ne(l.pids[0], old_pid);
+	ck_assert_uint_eq(l.args[0], 2);
+
+	/* A forced create replaces it: done when the new one runs. */
+	memset(&d, 0, sizeof(d));
+	ck_assert_alb_ok(test_ctx,
+			 alb_vmm_create_async(vmm, b, c, image, ALB_VMM_FORCE, on_done, &d));
+	run_until_done(&d);
+	ck_assert_int_eq(d.result, 0);
+	memset(&l, 0, sizeof(l));
+	ck_assert_alb_ok(test_ctx, alb_vmm_foreach_unikernel(vmm, b, list_one, &l));
+	ck_assert_uint_eq(l.args[0], 1);
+
+	/* Destroy: done when it is gone; then it is not there. */
+	memset(&d, 0, sizeof(d));
+	ck_assert_alb_ok(test_ctx, alb_vmm_destroy_async(vmm, b, on_done, &d));
+	run_until_done(&d);
+	ck_assert_int_eq(d.result, 0);
+	ck_assert_str_eq(d.message, "destroyed");
+	ck_assert_alb_err(test_ctx, alb_vmm_foreach_unikernel(vmm, b, list_one, &l), ENOENT);
+	ck_assert_alb_err(test_ctx, alb_vmm_restart(vmm, b, NULL, on_done, &d), ENOENT);
+	ck_assert_alb_err(test_ctx, alb_vmm_destroy_async(vmm, b, on_done, &d), ENOENT);
+	ck_assert_int_eq(d.calls, 1);
+
+	alb_unikernel_config_free(c);
+	alb_name_free(a);
+	alb_name_free(b);
+	alb_name_free(path);
+}
+END_TEST
+
+START_TEST(test_policies_and_block_devices)
+{
+	alb_name *path = NULL, *disk = NULL, *uk = NULL;
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "small:", &path));
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "small:disk", &disk));
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "small:one", &uk));
+	alb_policy *p = NULL;
+	ck_assert_alb_ok(test_ctx, alb_policy_new(&p));
+	alb_policy_set_unikernels(p, 1);
+	alb_policy_set_memory(p, 64);
+	alb_policy_set_block(p, 2);
+	ck_assert_alb_ok(test_ctx, alb_policy_add_cpuid(p, 0));
+	ck_assert_alb_ok(test_ctx, alb_vmm_add_policy(vmm, path, p));
+	ck_assert_int_eq(alb_vmm_add_policy(vmm, path, p), 1); /* the same again */
+	ck_assert_alb_err(test_ctx, alb_vmm_add_policy(vmm, disk, p), EINVAL);
+
+	/* Block devices within the policy: 3 MB is refused, 2 MB with data taken. */
+	ck_assert_alb_err(test_ctx, alb_vmm_add_block(vmm, disk, 3, 0, NULL, 0), EDQUOT);
+	char data[4400];
+	snprintf(data, sizeof(data), "%s/data", test_tmpdir);
+	FILE *f = fopen(data, "w");
+	fputs("block data", f);
+	fclose(f);
+	ck_assert_alb_ok(test_ctx, alb_vmm_add_block(vmm, disk, 2, 4096, data, 0));
+	ck_assert_alb_err(test_ctx, alb_vmm_add_block(vmm, disk, 1, 0, NULL, 0), EEXIST);
+	int fd = -1;
+	uint64_t size = 0;
+	ck_assert_alb_ok(test_ctx, alb_vmm_open_block(vmm, disk, &fd, &size));
+	ck_assert_uint_eq(size, UINT64_C(2) << 20);
+	char buf[16] = {0};
+	ck_assert_int_eq(read(fd, buf, 10), 10);
+	ck_assert_str_eq(buf, "block data");
+	close(fd);
+
+	/* Used by a unikernel: neither rewritten nor removed. */
+	alb_unikernel_config *c = config("--run", NULL);
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_memory(c, 32));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_block(c, "storage", "disk", 0));
+	char img[4400];
+	snprintf(img, sizeof(img), "%s/blk.spt", test_tmpdir);
+	const struct test_device devs[] = {{"storage", ALB_DEVICE_BLOCK}};
+	ck_assert_int_eq(test_solo5_image_file(img, ALB_SOLO5_SPT, 2, devs, 1, 0), 0);
+	ck_assert_alb_ok(test_ctx, alb_vmm_create(vmm, uk, c, img));
+	ck_assert_alb_err(test_ctx, alb_vmm_remove_block(vmm, disk), EBUSY);
+	ck_assert_alb_err(test_ctx, alb_vmm_set_block(vmm, disk, data, 0), EBUSY);
+	/* The policy cannot shrink below what runs. */
+	alb_policy_set_unikernels(p, 0);
+	ck_assert_int_lt(alb_vmm_add_policy(vmm, path, p), 0);
+	struct done d = {0};
+	ck_assert_alb_ok(test_ctx, alb_vmm_destroy_async(vmm, uk, on_done, &d));
+	run_until_done(&d);
+	ck_assert_alb_ok(test_ctx, alb_vmm_set_block(vmm, disk, data, 0));
+	ck_assert_alb_ok(test_ctx, alb_vmm_remove_block(vmm, disk));
+	ck_assert_alb_err(test_ctx, alb_vmm_open_block(vmm, disk, &fd, &size), ENOENT);
+	ck_assert_alb_ok(test_ctx, alb_vmm_remove_policy(vmm, path));
+
+	alb_unikernel_config_free(c);
+	alb_policy_free(p);
+	alb_name_free(path);
+	alb_name_free(disk);
+	alb_name_free(uk);
+}
+END_TEST
+
 /* An hvt image on a host without KVM is refused before anything is made, saying what to
  * do; with KVM it gets past that check (and fails later only for other reasons). */
 START_TEST(test_hvt_needs_kvm)
@@ -205,6 +392,8 @@ static Suite *vmm_suite(void)
 	tcase_add_test(tc, test_destroy_running);
 	tcase_add_test(tc, test_refusals_leave_nothing);
 	tcase_add_test(tc, test_hvt_needs_kvm);
+	tcase_add_test(tc, test_create_restart_destroy_with_completions);
+	tcase_add_test(tc, test_policies_and_block_devices);
 	suite_add_tcase(s, tc);
 	return s;
 }

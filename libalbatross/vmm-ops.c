@@ -1,0 +1,863 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The supervisor's operations (vmm-private.h, include/albatross/vmm.h):
+ * creating, destroying and restarting unikernels, policies, block devices,
+ * what info and tenders show. Every check and every undo is here; albatrossd's
+ * socket (vmm-service.c) and an embedder call the same functions.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <albatross/manifest.h>
+
+#include "ctx-private.h"
+#include "fileio-private.h"
+#include "image-private.h"
+#include "log-private.h"
+#include "net-private.h"
+#include "vmm-internal.h"
+
+/* A path selects everything below it, a name just itself. */
+static bool selects(const alb_name *selector, const alb_name *name)
+{
+	return alb_name_is_path(selector) ? alb_name_is_prefix(selector, name)
+					  : alb_name_equal(selector, name);
+}
+
+int vmm_lookup(alb_vmm *vmm, const alb_name *name, struct uk **ret)
+{
+	*ret = vmm_find(vmm, name);
+	if (*ret)
+		return 0;
+	_cleanup_free_ char *s = vmm_name_str(name);
+	return alb_error(vmm->ctx, ENOENT, "no unikernel '%s'", s);
+}
+
+const char *vmm_spool_dir(alb_vmm *vmm, bool block)
+{
+	return block ? vmm->block_dir : vmm->images_dir;
+}
+
+int vmm_socket_group(alb_vmm *vmm)
+{
+	return vmm->has_group ? (int)vmm->group_gid : -1;
+}
+
+/* ---- values ------------------------------------------------------------------------------- */
+
+void alb_unikernel_info_clear(struct alb_unikernel_info *info)
+{
+	alb_name_free(info->name);
+	alb_unikernel_config_free(info->config);
+	alb_strv_free(info->taps);
+	alb_strv_free(info->block_files);
+}
+
+void alb_policy_info_clear(struct alb_policy_info *info)
+{
+	alb_name_free(info->path);
+	alb_policy_free(info->policy);
+}
+
+void alb_block_info_clear(struct alb_block_info *info)
+{
+	alb_name_free(info->name);
+	alb_name_free(info->used_by);
+}
+
+void alb_tender_info_clear(struct alb_tender_info *info)
+{
+	free(info->name);
+	free(info->path);
+	free(info->version);
+	free(info->unusable);
+}
+
+/* ---- unikernels --------------------------------------------------------------------------- */
+
+int vmm_create_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *c, bool force)
+{
+	int r;
+	if (alb_name_is_path(name))
+		return alb_error(vmm->ctx, EINVAL,
+				 "a unikernel needs a name, not a path "
+				 "(no ':' at the end)");
+	if ((r = alb_unikernel_config_validate(vmm->ctx, c)) < 0)
+		return r;
+	if (c->image_size == 0)
+		return alb_error(vmm->ctx, EINVAL, "the image is empty");
+	if (!force && vmm_find(vmm, name)) {
+		_cleanup_free_ char *s = vmm_name_str(name);
+		return alb_error(vmm->ctx, EEXIST,
+				 "unikernel '%s' exists (use --force to replace it)", s);
+	}
+	/* A tender that cannot run here (hvt without KVM) is refused before the image. */
+	if ((r = alb_tender_host_check(vmm->ctx, c->tender, vmm->has_tender_user, vmm->tender_uid,
+				       vmm->tender_gid)) < 0 ||
+	    (c->n_nets && (r = alb_tender_net_check(vmm->ctx, vmm->has_tender_user, vmm->tender_uid,
+						    vmm->tender_gid)) < 0))
+		return r;
+	for (uint32_t k = 0; k < c->n_nets; k++)
+		if ((r = alb_net_bridge_exists(vmm->net, c->nets[k].bridge)) <= 0)
+			return r < 0 ? r
+				     : alb_error_prefix(vmm->ctx, -ENOENT, "network device '%s'",
+							c->nets[k].name);
+	/* The policies first, before a byte of the image is taken. */
+	if ((r = vmm_refresh_root_policy(vmm)) < 0)
+		return r;
+	return alb_tree_check_unikernel(vmm->tree, name, c);
+}
+
+int vmm_create_stored(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+		      const char *spool, bool force, alb_vmm_done_fn done, void *userdata)
+{
+	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *c = NULL;
+	uint8_t digest[32];
+	int r = alb_unikernel_config_dup(config, &c);
+	if (r < 0 ||
+	    (r = alb_image_store(vmm->ctx, vmm->images_dir, spool, c->compressed, digest)) < 0)
+		return r;
+	/* A digest in the command (a remote create's certificate binds its image by it)
+	 * must be the image's. */
+	if (c->has_digest && memcmp(c->digest, digest, sizeof(digest)) != 0) {
+		char want[65], got[65];
+		alb_digest_hex(c->digest, want);
+		alb_digest_hex(digest, got);
+		vmm_image_unref(vmm, digest);
+		return alb_error(vmm->ctx, EBADMSG,
+				 "the image's SHA-256 digest %s is not the %s of the command", got,
+				 want);
+	}
+	alb_unikernel_config_set_digest(c, digest);
+	/* The image is stored uncompressed: the config describes what is stored. */
+	struct stat st;
+	char path[PATH_MAX];
+	alb_image_path(vmm->images_dir, digest, path);
+	if (stat(path, &st) == 0)
+		alb_unikernel_config_set_image(c, (uint64_t)st.st_size, 0);
+	struct uk *u = force ? vmm_find(vmm, name) : NULL;
+	if ((r = vmm_check(vmm, name, c, u != NULL)) < 0) {
+		vmm_image_unref(vmm, digest);
+		return r;
+	}
+	if (u) {
+		struct waiter *w = vmm_waiter_new(done, userdata);
+		if (done && !w) {
+			vmm_image_unref(vmm, digest);
+			return -ENOMEM;
+		}
+		if ((r = vmm_restart(vmm, u, c, w)) < 0) {
+			free(w);
+			vmm_image_unref(vmm, digest);
+			return r;
+		}
+		return 1;
+	}
+	if ((r = vmm_add(vmm, name, c, NULL)) < 0) {
+		vmm_image_unref(vmm, digest);
+		return r;
+	}
+	return 0;
+}
+
+int vmm_destroy_name(alb_vmm *vmm, const alb_name *name, alb_vmm_done_fn done, void *userdata)
+{
+	struct uk *u;
+	int r = vmm_lookup(vmm, name, &u);
+	if (r < 0)
+		return r;
+	struct waiter *w = vmm_waiter_new(done, userdata);
+	if (done && !w)
+		return -ENOMEM;
+	vmm_destroy(vmm, u, w);
+	return 0;
+}
+
+int vmm_restart_name(alb_vmm *vmm, const alb_name *name, bool has_argv, char *const *argv,
+		     uint32_t argc, alb_vmm_done_fn done, void *userdata)
+{
+	struct uk *u;
+	int r = vmm_lookup(vmm, name, &u);
+	if (r < 0)
+		return r;
+	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *c = NULL;
+	if (has_argv) {
+		if ((r = alb_unikernel_config_dup(u->config, &c)) < 0)
+			return r;
+		alb_unikernel_config_clear_arguments(c);
+		for (uint32_t i = 0; i < argc; i++)
+			if ((r = alb_unikernel_config_add_argument(c, argv[i])) < 0)
+				return r;
+		/* Checked against the policies with the new arguments. */
+		if ((r = vmm_check(vmm, name, c, true)) < 0)
+			return r;
+	}
+	struct waiter *w = vmm_waiter_new(done, userdata);
+	if (done && !w)
+		return -ENOMEM;
+	if ((r = vmm_restart(vmm, u, c, w)) < 0)
+		free(w);
+	return r;
+}
+
+static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
+{
+	int r;
+	if ((r = alb_name_dup(u->name, &i->name)) < 0 ||
+	    (r = alb_unikernel_config_dup(u->config, &i->config)) < 0)
+		return r;
+	i->state = u->state;
+	i->pid = u->pid > 0 ? (uint32_t)u->pid : 0;
+	i->started_us = u->pid > 0 ? u->started_us : 0;
+	i->restarts = u->tally.restarts;
+	i->last_exit = u->last_exit;
+	if (u->pid > 0) {
+		if (!(i->taps = alb_strv_dup(u->taps, u->n_taps)) ||
+		    !(i->block_files = alb_strv_dup(u->block_files, u->n_block_files)))
+			return -ENOMEM;
+		i->n_taps = u->n_taps;
+		i->n_block_files = u->n_block_files;
+	}
+	return 0;
+}
+
+static int uk_by_name(const void *a, const void *b)
+{
+	const struct uk *const *x = a, *const *y = b;
+	return strcmp((*x)->name_s, (*y)->name_s);
+}
+
+/* The unikernels selected, at most max, in name order (an array to free). */
+static int select_unikernels(alb_vmm *vmm, const alb_name *selector, uint32_t max, struct uk ***ret,
+			     uint32_t *ret_n)
+{
+	uint32_t n = 0;
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		n += !selector || selects(selector, u->name);
+	struct uk *one;
+	if (n == 0 && selector && !alb_name_is_path(selector))
+		return vmm_lookup(vmm, selector, &one);
+	struct uk **v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (!selector || selects(selector, u->name))
+			v[n++] = u;
+	/* In name order, whatever the order they were made or restored in. */
+	qsort(v, n, sizeof(*v), uk_by_name);
+	*ret = v;
+	*ret_n = n < max ? n : max;
+	return 0;
+}
+
+int vmm_unikernel_infos(alb_vmm *vmm, const alb_name *selector, uint32_t max,
+			struct alb_unikernel_info **ret, uint32_t *ret_n)
+{
+	_cleanup_free_ struct uk **v = NULL;
+	uint32_t n;
+	int r = select_unikernels(vmm, selector, max, &v, &n);
+	if (r < 0)
+		return r;
+	struct alb_unikernel_info *infos = calloc(n ? n : 1, sizeof(*infos));
+	if (!infos)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		if ((r = fill_info(&infos[i], v[i])) < 0) {
+			for (uint32_t k = 0; k <= i; k++)
+				alb_unikernel_info_clear(&infos[k]);
+			free(infos);
+			return r;
+		}
+	*ret = infos;
+	*ret_n = n;
+	return 0;
+}
+
+int vmm_image_of(alb_vmm *vmm, const alb_name *name, char path[PATH_MAX], int *ret_tender,
+		 uint8_t digest[32])
+{
+	struct uk *u;
+	int r = vmm_lookup(vmm, name, &u);
+	if (r < 0 || (r = alb_image_path(vmm->images_dir, u->config->digest, path)) < 0)
+		return r;
+	*ret_tender = u->config->tender;
+	memcpy(digest, u->config->digest, 32);
+	return 0;
+}
+
+/* ---- policies ----------------------------------------------------------------------------- */
+
+struct policies {
+	alb_vmm *vmm;
+	struct alb_policy_info *v;
+	uint32_t n, max;
+};
+
+static int collect_policy(const alb_name *name, const alb_name *relative, int kind, void *ud)
+{
+	struct policies *p = ud;
+	if (p->n >= p->max)
+		return 1;
+	struct alb_policy_info *v = realloc(p->v, (p->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->v = v;
+	struct alb_policy_info *i = &v[p->n++];
+	memset(i, 0, sizeof(*i));
+	int r = alb_name_dup(name, &i->path);
+	if (r < 0)
+		return r;
+	return alb_policy_dup(alb_tree_get_policy(p->vmm->tree, name), &i->policy);
+}
+
+int vmm_policy_infos(alb_vmm *vmm, const alb_name *path, uint32_t max, struct alb_policy_info **ret,
+		     uint32_t *ret_n)
+{
+	if (!alb_name_is_path(path))
+		return alb_error(vmm->ctx, EINVAL,
+				 "policies belong to paths (end the name with ':')");
+	int r = vmm_refresh_root_policy(vmm);
+	if (r < 0)
+		return r;
+	struct policies p = {vmm, NULL, 0, max};
+	r = alb_tree_foreach(vmm->tree, path, ALB_TREE_POLICY, collect_policy, &p);
+	if (r < 0) {
+		for (uint32_t i = 0; i < p.n; i++)
+			alb_policy_info_clear(&p.v[i]);
+		free(p.v);
+		return r;
+	}
+	*ret = p.v;
+	*ret_n = p.n;
+	return 0;
+}
+
+int vmm_policy_add(alb_vmm *vmm, const alb_name *path, const alb_policy *policy)
+{
+	if (!alb_name_is_path(path))
+		return alb_error(vmm->ctx, EINVAL,
+				 "a policy belongs to a path (end the name with ':')");
+	if (alb_name_is_root(path))
+		return alb_error(vmm->ctx, EPERM,
+				 "the root policy is the host's resources: it "
+				 "cannot be set");
+	int r = vmm_refresh_root_policy(vmm);
+	if (r < 0)
+		return r;
+	_cleanup_(alb_policy_freep) alb_policy *previous = NULL;
+	const alb_policy *old = alb_tree_get_policy(vmm->tree, path);
+	/* The TLS endpoint installs a chain's policies before every command: the same
+	 * policy again changes nothing and writes nothing. */
+	if (old && alb_policy_equal(old, policy) == 1)
+		return 1;
+	if (old && (r = alb_policy_dup(old, &previous)) < 0)
+		return r;
+	if ((r = alb_tree_insert_policy(vmm->tree, path, policy)) < 0)
+		return r;
+	if ((r = vmm_save(vmm)) < 0) {
+		/* Not persisted: not done. */
+		if (previous)
+			alb_tree_insert_policy(vmm->tree, path, previous);
+		else
+			alb_tree_remove_policy(vmm->tree, path);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_ADDED, path));
+	return 0;
+}
+
+int vmm_policy_remove(alb_vmm *vmm, const alb_name *path)
+{
+	_cleanup_(alb_policy_freep) alb_policy *previous = NULL;
+	const alb_policy *old = alb_tree_get_policy(vmm->tree, path);
+	int r = old ? alb_policy_dup(old, &previous) : 0;
+	if (r < 0 || (r = alb_tree_remove_policy(vmm->tree, path)) < 0)
+		return r;
+	if ((r = vmm_save(vmm)) < 0) {
+		alb_tree_insert_policy(vmm->tree, path, previous);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_POLICY_REMOVED, path));
+	return 0;
+}
+
+/* ---- block devices ------------------------------------------------------------------------ */
+
+static int check_block_name(alb_vmm *vmm, const alb_name *name)
+{
+	if (alb_name_is_path(name))
+		return alb_error(vmm->ctx, EINVAL, "a block device needs a name, not a path");
+	return 0;
+}
+
+static int block_info(alb_vmm *vmm, struct vmm_block *b, struct alb_block_info *i)
+{
+	int r;
+	memset(i, 0, sizeof(*i));
+	if ((r = alb_name_dup(b->name, &i->name)) < 0 ||
+	    (r = alb_tree_get_block(vmm->tree, b->name, &i->size_mb)) < 0)
+		return r;
+	i->sector_size = b->sector_size;
+	struct uk *u = vmm_block_user(vmm, b->name);
+	if (u && (r = alb_name_dup(u->name, &i->used_by)) < 0)
+		return r;
+	return 0;
+}
+
+int vmm_block_infos(alb_vmm *vmm, const alb_name *selector, uint32_t max,
+		    struct alb_block_info **ret, uint32_t *ret_n)
+{
+	struct alb_block_info *infos = NULL;
+	uint32_t n = 0;
+	int r = 0;
+	for (struct vmm_block *b = vmm->blocks; b && n < max; b = b->next) {
+		if (!selects(selector, b->name))
+			continue;
+		struct alb_block_info *v = realloc(infos, (n + 1) * sizeof(*v));
+		if (!v) {
+			r = -ENOMEM;
+			break;
+		}
+		infos = v;
+		if ((r = block_info(vmm, b, &infos[n++])) < 0)
+			break;
+	}
+	if (r >= 0 && n == 0 && !alb_name_is_path(selector)) {
+		_cleanup_free_ char *s = vmm_name_str(selector);
+		r = alb_error(vmm->ctx, ENOENT, "no block device '%s'", s);
+	}
+	if (r < 0) {
+		for (uint32_t i = 0; i < n; i++)
+			alb_block_info_clear(&infos[i]);
+		free(infos);
+		return r;
+	}
+	*ret = infos;
+	*ret_n = n;
+	return 0;
+}
+
+/* Writes data (inflating it if compressed) into the block file, bounded by its size,
+ * streaming: a block device may be far larger than memory. */
+static int block_fill(alb_vmm *vmm, const char *data, bool compressed, const char *file,
+		      uint64_t size_mb)
+{
+	_cleanup_close_ int in = open(data, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", data, strerror(errno));
+	_cleanup_close_ int out = open(file, O_WRONLY | O_CLOEXEC);
+	if (out < 0)
+		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", file, strerror(errno));
+	uint64_t written;
+	int r = alb_copy_inflate(vmm->ctx, in, out, compressed, size_mb << 20, NULL, &written);
+	if (r == -EFBIG)
+		return alb_error(vmm->ctx, EFBIG,
+				 "the data is larger than the block device (%" PRIu64 " MB)",
+				 size_mb);
+	if (r < 0)
+		return r;
+	if (fsync(out) < 0)
+		return alb_error(vmm->ctx, errno, "Failed to write '%s': %s", file,
+				 strerror(errno));
+	return 0;
+}
+
+static int block_create_file(alb_vmm *vmm, const char *file, uint64_t size_mb)
+{
+	_cleanup_close_ int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return alb_error(vmm->ctx, errno, "Failed to create '%s': %s", file,
+				 strerror(errno));
+	if (ftruncate(fd, (off_t)(size_mb << 20)) < 0) {
+		int r =
+		    alb_error(vmm->ctx, errno, "Failed to size '%s': %s", file, strerror(errno));
+		unlink(file);
+		return r;
+	}
+	return 0;
+}
+
+int vmm_block_unused_check(alb_vmm *vmm, const alb_name *name)
+{
+	int r = check_block_name(vmm, name);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *n = vmm_name_str(name);
+	if (!vmm_block_find(vmm, name))
+		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
+	struct uk *u = vmm_block_user(vmm, name);
+	if (u)
+		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n,
+				 u->name_s);
+	return 0;
+}
+
+int vmm_block_add_check(alb_vmm *vmm, const alb_name *name, uint64_t size_mb)
+{
+	int r = check_block_name(vmm, name);
+	if (r < 0)
+		return r;
+	if (vmm_block_find(vmm, name)) {
+		_cleanup_free_ char *n = vmm_name_str(name);
+		return alb_error(vmm->ctx, EEXIST, "block device '%s' exists", n);
+	}
+	if ((r = vmm_refresh_root_policy(vmm)) < 0)
+		return r;
+	char file[PATH_MAX];
+	if ((r = vmm_block_path(vmm, name, file)) < 0)
+		return r;
+	/* The policies now; inserted for good when the data is there. */
+	if ((r = alb_tree_insert_block(vmm->tree, name, size_mb)) < 0)
+		return r;
+	alb_tree_remove_block(vmm->tree, name);
+	return 0;
+}
+
+int vmm_block_create(alb_vmm *vmm, const alb_name *name, uint64_t mb, uint32_t sector_size,
+		     const char *data, bool compressed)
+{
+	char file[PATH_MAX];
+	int r;
+	if ((r = vmm_block_path(vmm, name, file)) < 0 ||
+	    (r = vmm_block_add(vmm, name, mb, sector_size)) < 0)
+		return r;
+	if ((r = block_create_file(vmm, file, mb)) < 0 ||
+	    (data && (r = block_fill(vmm, data, compressed, file, mb)) < 0))
+		goto undo;
+	if ((r = vmm_save(vmm)) < 0) {
+		r = alb_error(vmm->ctx, -r, "the state file could not be written");
+		goto undo;
+	}
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, name));
+	return 0;
+undo:
+	unlink(file);
+	vmm_block_forget(vmm, name);
+	return r;
+}
+
+int vmm_block_write(alb_vmm *vmm, const alb_name *name, const char *data, bool compressed)
+{
+	char file[PATH_MAX];
+	uint64_t size;
+	int r;
+	if ((r = vmm_block_path(vmm, name, file)) < 0 ||
+	    (r = vmm_block_unused_check(vmm, name)) < 0 ||
+	    (r = alb_tree_get_block(vmm->tree, name, &size)) < 0)
+		return r;
+	return block_fill(vmm, data, compressed, file, size);
+}
+
+int vmm_block_remove(alb_vmm *vmm, const alb_name *name)
+{
+	int r = vmm_block_unused_check(vmm, name);
+	if (r < 0)
+		return r;
+	struct vmm_block *b = vmm_block_find(vmm, name);
+	char file[PATH_MAX];
+	if ((r = vmm_block_path(vmm, name, file)) < 0)
+		return r;
+	/* Out of the state first: a file without a state entry is harmless, the
+	 * reverse is not. */
+	uint64_t size = 0;
+	uint32_t sector = b->sector_size;
+	alb_tree_get_block(vmm->tree, name, &size);
+	vmm_block_forget(vmm, name);
+	if ((r = vmm_save(vmm)) < 0) {
+		vmm_block_add(vmm, name, size, sector);
+		return alb_error(vmm->ctx, -r, "the state file could not be written");
+	}
+	if (unlink(file) < 0 && errno != ENOENT)
+		alb_log_err(vmm->ctx, "Failed to remove '%s': %s", file, strerror(errno));
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_REMOVED, name));
+	return 0;
+}
+
+int vmm_block_file(alb_vmm *vmm, const alb_name *name, char path[PATH_MAX],
+		   struct alb_block_info *ret_info)
+{
+	int r = check_block_name(vmm, name);
+	if (r < 0)
+		return r;
+	struct vmm_block *b = vmm_block_find(vmm, name);
+	if (!b) {
+		_cleanup_free_ char *n = vmm_name_str(name);
+		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
+	}
+	if ((r = vmm_block_path(vmm, name, path)) < 0)
+		return r;
+	if (ret_info && (r = block_info(vmm, b, ret_info)) < 0) {
+		alb_block_info_clear(ret_info);
+		return r;
+	}
+	return 0;
+}
+
+/* ---- tenders ------------------------------------------------------------------------------ */
+
+int vmm_tender_infos(alb_vmm *vmm, uint32_t max, struct alb_tender_info **ret, uint32_t *ret_n)
+{
+	_cleanup_free_ struct alb_tender_info_local *v = NULL;
+	uint32_t n = 0;
+	int r = alb_tender_list(vmm->ctx, &vmm->tenders, vmm->tender_dir, &v, &n);
+	if (r < 0)
+		return r;
+	if (n > max)
+		n = max;
+	struct alb_tender_info *t = calloc(n ? n : 1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		t[i].target = v[i].tender;
+		t[i].abi = v[i].abi;
+		if (!(t[i].name = strdup(v[i].name)) || !(t[i].path = strdup(v[i].path)) ||
+		    !(t[i].version = strdup(v[i].version)) ||
+		    (alb_tender_host_check(vmm->ctx, t[i].target, vmm->has_tender_user,
+					   vmm->tender_uid, vmm->tender_gid) < 0 &&
+		     !(t[i].unusable = strdup(alb_ctx_last_error(vmm->ctx))))) {
+			for (uint32_t k = 0; k <= i; k++)
+				alb_tender_info_clear(&t[k]);
+			free(t);
+			return -ENOMEM;
+		}
+	}
+	*ret = t;
+	*ret_n = n;
+	return 0;
+}
+
+/* ---- the public API ----------------------------------------------------------------------- */
+
+/* A done of the public API that happens at once: after the call returns, from the loop. */
+struct later {
+	alb_vmm *vmm;
+	alb_name *name;
+	alb_vmm_done_fn done;
+	void *userdata;
+	alb_source *source;
+};
+
+static int later_run(alb_source *source, void *userdata)
+{
+	struct later *l = userdata;
+	l->done(l->vmm, l->name, 0, "created", l->userdata);
+	alb_source_free(l->source);
+	alb_name_free(l->name);
+	free(l);
+	return 0;
+}
+
+/* Copies the embedder's image (as it is, compressed or not) into the spool: streaming. */
+static int spool_image(alb_vmm *vmm, const char *image_path, char spool[PATH_MAX])
+{
+	alb_ctx *ctx = vmm->ctx;
+	if (snprintf(spool, PATH_MAX, "%s/.upload-XXXXXX", vmm->images_dir) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	_cleanup_close_ int out = mkostemp(spool, O_CLOEXEC);
+	if (out < 0)
+		return alb_error(ctx, errno, "Failed to create '%s': %s", spool, strerror(errno));
+	_cleanup_close_ int in = open(image_path, O_RDONLY | O_CLOEXEC);
+	int r = in < 0
+		    ? alb_error(ctx, errno, "Failed to open '%s': %s", image_path, strerror(errno))
+		    : alb_copy_inflate(ctx, in, out, false, ALB_IMAGE_SIZE_MAX, NULL, NULL);
+	if (r < 0)
+		unlink(spool);
+	return r;
+}
+
+ALB_EXPORT int alb_vmm_create_async(alb_vmm *vmm, const alb_name *name,
+				    const alb_unikernel_config *config, const char *image_path,
+				    uint32_t flags, alb_vmm_done_fn done, void *userdata)
+{
+	if (!vmm || !name || !config || !image_path || (flags & ~ALB_VMM_FORCE))
+		return -EINVAL;
+	bool force = flags & ALB_VMM_FORCE;
+	bool replacing = force && vmm_find(vmm, name);
+	struct later *l = NULL;
+	if (done && !replacing) {
+		if (!(l = calloc(1, sizeof(*l))))
+			return -ENOMEM;
+		l->vmm = vmm;
+		l->done = done;
+		l->userdata = userdata;
+		int r = alb_name_dup(name, &l->name);
+		/* Armed only once the create is done. */
+		if (r < 0 || (r = alb_loop_add_timer(vmm->loop, UINT64_C(1) << 40, later_run, l,
+						     &l->source)) < 0) {
+			alb_name_free(l->name);
+			free(l);
+			return r;
+		}
+	}
+	char spool[PATH_MAX];
+	int r = spool_image(vmm, image_path, spool);
+	if (r >= 0) {
+		r = vmm_create_stored(vmm, name, config, spool, force, replacing ? done : NULL,
+				      userdata);
+		if (r == 1)
+			r = 0;
+		(void)unlink(spool); /* unless the store took it */
+	}
+	if (l) {
+		if (r < 0) {
+			alb_source_free(l->source);
+			alb_name_free(l->name);
+			free(l);
+		} else
+			(void)alb_source_set_timer(l->source, 1);
+	}
+	return r;
+}
+
+ALB_EXPORT int alb_vmm_create(alb_vmm *vmm, const alb_name *name,
+			      const alb_unikernel_config *config, const char *image_path)
+{
+	return alb_vmm_create_async(vmm, name, config, image_path, 0, NULL, NULL);
+}
+
+ALB_EXPORT int alb_vmm_destroy_async(alb_vmm *vmm, const alb_name *name, alb_vmm_done_fn done,
+				     void *userdata)
+{
+	if (!vmm || !name)
+		return -EINVAL;
+	return vmm_destroy_name(vmm, name, done, userdata);
+}
+
+ALB_EXPORT int alb_vmm_destroy(alb_vmm *vmm, const alb_name *name)
+{
+	return alb_vmm_destroy_async(vmm, name, NULL, NULL);
+}
+
+ALB_EXPORT int alb_vmm_restart(alb_vmm *vmm, const alb_name *name, const char *const *argv,
+			       alb_vmm_done_fn done, void *userdata)
+{
+	if (!vmm || !name)
+		return -EINVAL;
+	uint32_t argc = 0;
+	while (argv && argv[argc])
+		if (++argc > ALB_ARGS_MAX)
+			return alb_error(vmm->ctx, E2BIG, "more than %u arguments", ALB_ARGS_MAX);
+	return vmm_restart_name(vmm, name, argv != NULL, (char *const *)argv, argc, done, userdata);
+}
+
+ALB_EXPORT int alb_vmm_add_policy(alb_vmm *vmm, const alb_name *path, const alb_policy *policy)
+{
+	if (!vmm || !path || !policy)
+		return -EINVAL;
+	return vmm_policy_add(vmm, path, policy);
+}
+
+ALB_EXPORT int alb_vmm_remove_policy(alb_vmm *vmm, const alb_name *path)
+{
+	if (!vmm || !path)
+		return -EINVAL;
+	return vmm_policy_remove(vmm, path);
+}
+
+ALB_EXPORT int alb_vmm_add_block(alb_vmm *vmm, const alb_name *name, uint64_t size_mb,
+				 uint32_t sector_size, const char *data_path, uint32_t flags)
+{
+	if (!vmm || !name || (flags & ~ALB_VMM_COMPRESSED))
+		return -EINVAL;
+	if (size_mb == 0 || size_mb > ALB_POLICY_MB_MAX)
+		return alb_error(vmm->ctx, EINVAL, "a block device of %" PRIu64 " MB", size_mb);
+	if (sector_size &&
+	    (sector_size < 512 || sector_size > 65536 || (sector_size & (sector_size - 1))))
+		return alb_error(vmm->ctx, EINVAL,
+				 "a sector size of %u bytes (512 to 65536, a power of two)",
+				 sector_size);
+	int r = vmm_block_add_check(vmm, name, size_mb);
+	return r < 0 ? r
+		     : vmm_block_create(vmm, name, size_mb, sector_size, data_path,
+					flags & ALB_VMM_COMPRESSED);
+}
+
+ALB_EXPORT int alb_vmm_set_block(alb_vmm *vmm, const alb_name *name, const char *data_path,
+				 uint32_t flags)
+{
+	if (!vmm || !name || !data_path || (flags & ~ALB_VMM_COMPRESSED))
+		return -EINVAL;
+	return vmm_block_write(vmm, name, data_path, flags & ALB_VMM_COMPRESSED);
+}
+
+ALB_EXPORT int alb_vmm_remove_block(alb_vmm *vmm, const alb_name *name)
+{
+	if (!vmm || !name)
+		return -EINVAL;
+	return vmm_block_remove(vmm, name);
+}
+
+ALB_EXPORT int alb_vmm_open_block(alb_vmm *vmm, const alb_name *name, int *ret_fd,
+				  uint64_t *ret_size)
+{
+	if (!vmm || !name || !ret_fd || !ret_size)
+		return -EINVAL;
+	char path[PATH_MAX];
+	int r = vmm_block_file(vmm, name, path, NULL);
+	if (r < 0)
+		return r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = alb_error(vmm->ctx, errno, "Failed to open '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	*ret_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_foreach_unikernel(alb_vmm *vmm, const alb_name *selector,
+					 int (*fn)(alb_vmm *vmm, const alb_vmm_unikernel *unikernel,
+						   void *userdata),
+					 void *userdata)
+{
+	if (!vmm || !fn)
+		return -EINVAL;
+	_cleanup_free_ struct uk **v = NULL;
+	uint32_t n;
+	int r = select_unikernels(vmm, selector, UINT32_MAX, &v, &n);
+	for (uint32_t i = 0; r >= 0 && i < n; i++)
+		if ((r = fn(vmm, (const alb_vmm_unikernel *)v[i], userdata)) != 0)
+			return r;
+	return r < 0 ? r : 0;
+}
+
+#define UK(x) ((const struct uk *)(const void *)(x))
+
+ALB_EXPORT const alb_name *alb_vmm_unikernel_get_name(const alb_vmm_unikernel *unikernel)
+{
+	return unikernel ? UK(unikernel)->name : NULL;
+}
+
+ALB_EXPORT const alb_unikernel_config *
+alb_vmm_unikernel_get_config(const alb_vmm_unikernel *unikernel)
+{
+	return unikernel ? UK(unikernel)->config : NULL;
+}
+
+ALB_EXPORT int alb_vmm_unikernel_get_state(const alb_vmm_unikernel *unikernel)
+{
+	return unikernel ? UK(unikernel)->state : -EINVAL;
+}
+
+ALB_EXPORT uint32_t alb_vmm_unikernel_get_pid(const alb_vmm_unikernel *unikernel)
+{
+	return unikernel && UK(unikernel)->pid > 0 ? (uint32_t)UK(unikernel)->pid : 0;
+}
+
+ALB_EXPORT uint32_t alb_vmm_unikernel_get_restarts(const alb_vmm_unikernel *unikernel)
+{
+	return unikernel ? UK(unikernel)->tally.restarts : 0;
+}
+
+ALB_EXPORT const char *alb_vmm_unikernel_get_failure(const alb_vmm_unikernel *unikernel)
+{
+	return unikernel && UK(unikernel)->state == ALB_STATE_FAILED ? UK(unikernel)->message
+								     : NULL;
+}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The supervisor (engine layer) as the layers above it see it: the values it
+ * reports (a unikernel's info and state, policies, block devices, tenders) and
+ * every operation albatrossd's service performs, each long one with a
+ * completion. No sockets here: the service (vmm-service.c) decodes a command,
+ * calls one of these and replies in the completion; the link to the helper
+ * daemons (vmm-link.c) plugs in through struct vmm_hooks. The public face is
+ * include/albatross/vmm.h; its internals are in vmm-internal.h.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <albatross/vmm.h>
+
+#include "exit-private.h"
+#include "name-private.h"
+#include "policy-private.h"
+#include "tender-private.h"
+#include "unikernel-private.h"
+
+struct alb_log_event;
+struct alb_console_relay;
+struct alb_console_relay_segment;
+
+/* The public enum alb_vmm_unikernel_state, by its older names. */
+enum alb_unikernel_state {
+	ALB_STATE_RUNNING = ALB_VMM_STATE_RUNNING,
+	ALB_STATE_RESTARTING = ALB_VMM_STATE_RESTARTING,
+	ALB_STATE_FAILED = ALB_VMM_STATE_FAILED,
+	ALB_STATE_STOPPED = ALB_VMM_STATE_STOPPED,
+};
+
+/* A unikernel as info shows it. */
+struct alb_unikernel_info {
+	alb_name *name;
+	alb_unikernel_config *config;
+	int state;	     /* enum alb_unikernel_state */
+	uint32_t pid;	     /* 0 when not running */
+	uint64_t started_us; /* 0 when not running */
+	uint32_t restarts;
+	struct alb_exit last_exit;
+	char **taps; /* one per config->nets, NULL-terminated; NULL when not running */
+	uint32_t n_taps;
+	char **block_files; /* one per config->blocks, NULL-terminated; NULL when not running */
+	uint32_t n_block_files;
+};
+
+struct alb_policy_info {
+	alb_name *path;
+	alb_policy *policy;
+};
+
+struct alb_block_info {
+	alb_name *name;
+	uint64_t size_mb;
+	uint32_t sector_size; /* 0 default */
+	alb_name *used_by;    /* the unikernel using it, or NULL */
+};
+
+/* Free what an info points to (not the info itself). */
+void alb_unikernel_info_clear(struct alb_unikernel_info *info);
+void alb_policy_info_clear(struct alb_policy_info *info);
+void alb_block_info_clear(struct alb_block_info *info);
+
+/*
+ * What the supervisor hands to the layer above, besides the public event
+ * callback: all may be NULL. log_event takes the event. running and stopped
+ * say when a tender runs (with its pid and taps) and when it is gone. flush:
+ * albatrossd stops, what is queued for the helpers should go out now.
+ */
+struct vmm_hooks {
+	void (*log_event)(alb_vmm *vmm, struct alb_log_event *event, void *userdata);
+	void (*running)(alb_vmm *vmm, const alb_name *name, uint32_t pid, char *const *taps,
+			uint32_t n_taps, void *userdata);
+	void (*stopped)(alb_vmm *vmm, const alb_name *name, void *userdata);
+	void (*flush)(alb_vmm *vmm, void *userdata);
+};
+void vmm_set_hooks(alb_vmm *vmm, const struct vmm_hooks *hooks, void *userdata);
+
+/*
+ * The console relay that every tender's output goes into (console-relay-private.h),
+ * made on the first call with send and userdata; later calls return the same one.
+ * Unikernels already running begin their output in it.
+ */
+int vmm_console_relay(alb_vmm *vmm,
+		      int (*send)(void *userdata, const struct alb_console_relay_segment *seg,
+				  uint64_t *ret_id),
+		      void *userdata, struct alb_console_relay **ret);
+
+alb_ctx *vmm_ctx(alb_vmm *vmm);
+alb_loop *vmm_loop(alb_vmm *vmm);
+const char *vmm_rundir(alb_vmm *vmm);
+bool vmm_stopping(alb_vmm *vmm);
+/* The service (albatrossd's socket) and the link to the helper daemons that the
+ * supervisor keeps for the layers above and frees (with free_fn) before itself. */
+void *vmm_service(alb_vmm *vmm);
+void vmm_set_service(alb_vmm *vmm, void *service, void (*free_fn)(void *service));
+void *vmm_link(alb_vmm *vmm);
+void vmm_set_link(alb_vmm *vmm, void *link, void (*free_fn)(void *link));
+/* The group that albatrossd's socket belongs to (--group), -1 if none. */
+int vmm_socket_group(alb_vmm *vmm);
+
+/*
+ * Who asks for what follows ("uid 0", "uid 998 for CN=..."), for the event log;
+ * NULL or "" for albatrossd itself. Kept by long operations until they end.
+ */
+void vmm_set_identity(alb_vmm *vmm, const char *identity);
+
+/* Where an upload for a create (block false) or a block device (block true) is spooled:
+ * the same file system as where it ends up. */
+const char *vmm_spool_dir(alb_vmm *vmm, bool block);
+
+/* ---- unikernels ---- */
+
+/*
+ * Whether name may be created with config (force: replacing one of that name)
+ * before its image arrives: the name, the config, the tender on this host, the
+ * bridges and the policies. 0 or -errno with the reason.
+ */
+int vmm_create_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+		     bool force);
+/*
+ * Creates name from the image in spool (in vmm_spool_dir(vmm, false); taken or
+ * left for the caller to unlink): stored by its digest (which must match the
+ * config's if it has one), checked, started. 0: a new unikernel runs (done is not
+ * called); 1: one is being replaced (force), done is called when the old one
+ * stopped and the new one started. -errno: nothing happened.
+ */
+int vmm_create_stored(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+		      const char *spool, bool force, alb_vmm_done_fn done, void *userdata);
+/* Destroys name; done when it is gone. -ENOENT: no such unikernel (done not called). */
+int vmm_destroy_name(alb_vmm *vmm, const alb_name *name, alb_vmm_done_fn done, void *userdata);
+/* Restarts name, with new arguments if has_argv (argc of argv); done when it runs again. */
+int vmm_restart_name(alb_vmm *vmm, const alb_name *name, bool has_argv, char *const *argv,
+		     uint32_t argc, alb_vmm_done_fn done, void *userdata);
+/*
+ * The unikernels that selector selects (a path: everything below it; a name: that
+ * one, -ENOENT if it does not exist), at most max, in name order.
+ */
+int vmm_unikernel_infos(alb_vmm *vmm, const alb_name *selector, uint32_t max,
+			struct alb_unikernel_info **ret, uint32_t *ret_n);
+/* The stored image of name: its path, tender and digest. */
+int vmm_image_of(alb_vmm *vmm, const alb_name *name, char path[PATH_MAX], int *ret_tender,
+		 uint8_t digest[32]);
+
+/* ---- policies ---- */
+
+int vmm_policy_infos(alb_vmm *vmm, const alb_name *path, uint32_t max, struct alb_policy_info **ret,
+		     uint32_t *ret_n);
+/* Adds or replaces the policy of path, persisted. 1: the same policy was there already. */
+int vmm_policy_add(alb_vmm *vmm, const alb_name *path, const alb_policy *policy);
+int vmm_policy_remove(alb_vmm *vmm, const alb_name *path);
+
+/* ---- block devices ---- */
+
+int vmm_block_infos(alb_vmm *vmm, const alb_name *selector, uint32_t max,
+		    struct alb_block_info **ret, uint32_t *ret_n);
+/* Whether a block device name of size_mb may be added (before its data arrives). */
+int vmm_block_add_check(alb_vmm *vmm, const alb_name *name, uint64_t size_mb);
+/*
+ * Adds a block device of size_mb (sector_size 0: the tender's default), filled
+ * from data (zlib-compressed if compressed; NULL: zeros), persisted. Nothing of
+ * it stays on failure.
+ */
+int vmm_block_create(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint32_t sector_size,
+		     const char *data, bool compressed);
+/* Whether the block device name exists and no unikernel uses it. */
+int vmm_block_unused_check(alb_vmm *vmm, const alb_name *name);
+/* Overwrites the unused block device name with data (zlib-compressed if compressed). */
+int vmm_block_write(alb_vmm *vmm, const alb_name *name, const char *data, bool compressed);
+int vmm_block_remove(alb_vmm *vmm, const alb_name *name);
+/* The file of the block device name and its info (for a dump). */
+int vmm_block_file(alb_vmm *vmm, const alb_name *name, char path[PATH_MAX],
+		   struct alb_block_info *ret_info);
+
+/* ---- tenders ---- */
+
+/* Every tender binary found, with why it cannot run here where it cannot, at most max. */
+int vmm_tender_infos(alb_vmm *vmm, uint32_t max, struct alb_tender_info **ret, uint32_t *ret_n);
