@@ -9,9 +9,11 @@
 
 #include <albatross/albatross.h>
 
-#include "client-private.h"
-#include "util-private.h"
-#include "wire-private.h"
+#include <albatross/albatross.h>
+#include <albatross/sys/client.h>
+#include <albatross/sys/util.h>
+#include <albatross/sys/wire.h>
+#include <albatross/sys/x509.h>
 
 /* Exit codes, documented in --help and albatross-client(1). */
 enum {

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "cli-private.h"
-#include "ctx-private.h"
 
 #define CONSOLE_SOCKET_NAME "console.sock"
 

@@ -10,7 +10,6 @@
 #include <limits.h>
 
 #include "cli-private.h"
-#include "ctx-private.h"
 
 #define STATS_SOCKET_NAME "stats.sock"
 /* Without --follow, a round has ended when nothing more came for this long. */

@@ -15,9 +15,6 @@
 #include <sys/stat.h>
 
 #include "cli-private.h"
-#include "ctx-private.h"
-#include "fileio-private.h"
-#include "zstream-private.h"
 
 static const char *const tender_names[] = {[ALB_TENDER_HVT] = "hvt", [ALB_TENDER_SPT] = "spt"};
 static const char *const fail_names[] = {
@@ -46,6 +43,75 @@ static void json_strv(struct json *j, char *const *v, uint32_t n)
 	json_array_close(j);
 }
 
+/* The CPU ids (at most ALB_CPUIDS_MAX) and exit codes (at most 256) into v; their count. */
+static uint32_t config_cpuids(const alb_unikernel_config *c, uint32_t v[ALB_CPUIDS_MAX])
+{
+	uint32_t n = alb_unikernel_config_get_cpuid_count(c);
+
+	n = n < ALB_CPUIDS_MAX ? n : ALB_CPUIDS_MAX;
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = alb_unikernel_config_get_cpuid(c, i);
+	return n;
+}
+
+static uint32_t config_exit_codes(const alb_unikernel_config *c, uint32_t v[256])
+{
+	uint32_t n = alb_unikernel_config_get_exit_code_count(c);
+
+	n = n < 256 ? n : 256;
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = alb_unikernel_config_get_exit_code(c, i);
+	return n;
+}
+
+static uint32_t policy_cpuids(const alb_policy *p, uint32_t v[ALB_CPUIDS_MAX])
+{
+	uint32_t n = alb_policy_get_cpuid_count(p);
+
+	n = n < ALB_CPUIDS_MAX ? n : ALB_CPUIDS_MAX;
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = alb_policy_get_cpuid(p, i);
+	return n;
+}
+
+/* The policy's bridges joined with ",", or NULL for none (as format_strv()). */
+static char *format_bridges(const alb_policy *p)
+{
+	uint32_t n = alb_policy_get_bridge_count(p);
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (n == 0)
+		return NULL;
+	f = open_memstream(&s, &len);
+	if (!f)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? "," : "", alb_policy_get_bridge(p, i));
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* The configuration's arguments as a NULL-terminated copy; NULL after ENOMEM. */
+static char **config_argv(const alb_unikernel_config *c)
+{
+	uint32_t n = alb_unikernel_config_get_argument_count(c);
+	char **v = calloc((size_t)n + 1, sizeof(char *));
+
+	for (uint32_t i = 0; v && i < n; i++) {
+		v[i] = strdup(alb_unikernel_config_get_argument(c, i));
+		if (!v[i]) {
+			alb_strv_free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
 static void json_name(struct json *j, const char *key, const alb_name *name)
 {
 	_cleanup_free_ char *s = name ? alb_name_to_string(name) : NULL;
@@ -55,44 +121,52 @@ static void json_name(struct json *j, const char *key, const alb_name *name)
 
 static void json_config(struct json *j, const alb_unikernel_config *c)
 {
+	uint32_t v[ALB_CPUIDS_MAX], n;
+	uint8_t digest[32];
 	char hex[65];
+	int fail = alb_unikernel_config_get_fail_behaviour(c);
 
 	json_object_open(j);
-	json_kv_string(j, "tender", tender_name(c->tender));
-	json_kv_uint(j, "memory", c->memory_mb);
+	json_kv_string(j, "tender", tender_name(alb_unikernel_config_get_tender(c)));
+	json_kv_uint(j, "memory", alb_unikernel_config_get_memory(c));
 	json_key(j, "cpuids");
-	json_u32_array(j, c->cpuids, c->n_cpuids);
+	n = config_cpuids(c, v);
+	json_u32_array(j, v, n);
 	json_kv_string(j, "fail_behaviour",
-		       c->fail >= 0 && c->fail <= ALB_FAIL_RESTART_ON ? fail_names[c->fail] : "?");
+		       fail >= 0 && fail <= ALB_FAIL_RESTART_ON ? fail_names[fail] : "?");
 	json_key(j, "exit_codes");
-	json_u32_array(j, c->exit_codes, c->n_exit_codes);
-	json_kv_uint(j, "startup", c->startup);
-	json_kv_uint(j, "image_size", c->image_size);
-	json_kv_bool(j, "compressed", c->compressed);
-	if (c->has_digest) {
-		format_hex(hex, c->digest, 32);
+	n = config_exit_codes(c, v);
+	json_u32_array(j, v, n);
+	json_kv_uint(j, "startup", alb_unikernel_config_get_startup(c));
+	json_kv_uint(j, "image_size", alb_unikernel_config_get_image_size(c));
+	json_kv_bool(j, "compressed", alb_unikernel_config_get_image_compressed(c));
+	if (alb_unikernel_config_get_digest(c, digest) == 0) {
+		format_hex(hex, digest, 32);
 		json_kv_string(j, "digest", hex);
 	}
 	json_key(j, "blocks");
 	json_array_open(j);
-	for (uint32_t i = 0; i < c->n_blocks; i++) {
+	n = alb_unikernel_config_get_block_count(c);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t sector_size = alb_unikernel_config_get_block_sector_size(c, i);
 		json_object_open(j);
-		json_kv_string(j, "name", c->blocks[i].name);
-		json_kv_string(j, "host", c->blocks[i].host);
-		if (c->blocks[i].sector_size)
-			json_kv_uint(j, "sector_size", c->blocks[i].sector_size);
+		json_kv_string(j, "name", alb_unikernel_config_get_block_name(c, i));
+		json_kv_string(j, "host", alb_unikernel_config_get_block_host(c, i));
+		if (sector_size)
+			json_kv_uint(j, "sector_size", sector_size);
 		json_object_close(j);
 	}
 	json_array_close(j);
 	json_key(j, "nets");
 	json_array_open(j);
-	for (uint32_t i = 0; i < c->n_nets; i++) {
-		const uint8_t *m = c->nets[i].mac;
+	n = alb_unikernel_config_get_net_count(c);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t m[6];
 		char mac[18];
 		json_object_open(j);
-		json_kv_string(j, "name", c->nets[i].name);
-		json_kv_string(j, "bridge", c->nets[i].bridge);
-		if (c->nets[i].has_mac) {
+		json_kv_string(j, "name", alb_unikernel_config_get_net_name(c, i));
+		json_kv_string(j, "bridge", alb_unikernel_config_get_net_bridge(c, i));
+		if (alb_unikernel_config_get_net_mac(c, i, m) == 0) {
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
 				 m[2], m[3], m[4], m[5]);
 			json_kv_string(j, "mac", mac);
@@ -101,7 +175,11 @@ static void json_config(struct json *j, const alb_unikernel_config *c)
 	}
 	json_array_close(j);
 	json_key(j, "arguments");
-	json_strv(j, c->argv, c->argc);
+	json_array_open(j);
+	n = alb_unikernel_config_get_argument_count(c);
+	for (uint32_t i = 0; i < n; i++)
+		json_string(j, alb_unikernel_config_get_argument(c, i));
+	json_array_close(j);
 	json_object_close(j);
 }
 
@@ -119,18 +197,25 @@ static void json_exit(struct json *j, const char *key, const struct alb_exit *e)
 
 static void json_policy(struct json *j, const alb_policy *p)
 {
+	uint32_t v[ALB_CPUIDS_MAX], n;
+
 	json_object_open(j);
-	json_kv_uint(j, "unikernels", p->unikernels);
-	json_kv_uint(j, "memory", p->memory_mb);
+	json_kv_uint(j, "unikernels", alb_policy_get_unikernels(p));
+	json_kv_uint(j, "memory", alb_policy_get_memory(p));
 	json_key(j, "block");
-	if (p->has_block)
-		json_uint(j, p->block_mb);
+	if (alb_policy_has_block(p))
+		json_uint(j, alb_policy_get_block(p));
 	else
 		json_null(j);
 	json_key(j, "cpuids");
-	json_u32_array(j, p->cpuids, p->n_cpuids);
+	n = policy_cpuids(p, v);
+	json_u32_array(j, v, n);
 	json_key(j, "bridges");
-	json_strv(j, p->bridges, p->n_bridges);
+	json_array_open(j);
+	n = alb_policy_get_bridge_count(p);
+	for (uint32_t i = 0; i < n; i++)
+		json_string(j, alb_policy_get_bridge(p, i));
+	json_array_close(j);
 	json_object_close(j);
 }
 
@@ -159,17 +244,20 @@ static void print_json(const struct alb_reply *reply)
 			json_kv_uint(&j, "started", u->started_us);
 			json_kv_uint(&j, "restarts", u->restarts);
 			json_exit(&j, "last_exit", &u->last_exit);
+			uint32_t cpuids[ALB_CPUIDS_MAX], n_cpuids;
+			uint8_t digest[32];
 			json_key(&j, "digest");
-			if (u->config->has_digest) {
+			if (alb_unikernel_config_get_digest(u->config, digest) == 0) {
 				char hex[65];
-				format_hex(hex, u->config->digest, 32);
+				format_hex(hex, digest, 32);
 				json_string(&j, hex);
 			} else {
 				json_null(&j);
 			}
-			json_kv_uint(&j, "memory", u->config->memory_mb);
+			json_kv_uint(&j, "memory", alb_unikernel_config_get_memory(u->config));
 			json_key(&j, "cpuids");
-			json_u32_array(&j, u->config->cpuids, u->config->n_cpuids);
+			n_cpuids = config_cpuids(u->config, cpuids);
+			json_u32_array(&j, cpuids, n_cpuids);
 			json_key(&j, "taps");
 			json_strv(&j, u->taps, u->n_taps);
 			json_key(&j, "block_files");
@@ -249,20 +337,26 @@ static int print_unikernels(const struct alb_reply *reply)
 	for (uint32_t i = 0; i < reply->n_unikernels; i++) {
 		const struct alb_unikernel_info *u = &reply->unikernels[i];
 		const alb_unikernel_config *c = u->config;
+		uint32_t cpuids[ALB_CPUIDS_MAX], n_cpuids = config_cpuids(c, cpuids);
+		uint8_t bytes[32];
+		bool has_digest = alb_unikernel_config_get_digest(c, bytes) == 0;
 		_cleanup_free_ char *name = alb_name_to_string(u->name);
-		_cleanup_free_ char *cpus = format_u32_list(c->cpuids, c->n_cpuids);
+		_cleanup_free_ char *cpus = format_u32_list(cpuids, n_cpuids);
 		_cleanup_free_ char *taps = format_strv(u->taps, u->n_taps, ",");
 		char pid[16], memory[32], started[32], restarts[16], last_exit[32], digest[65];
 
 		snprintf(pid, sizeof(pid), "%" PRIu32, u->pid);
-		snprintf(memory, sizeof(memory), "%" PRIu64 " MB", c->memory_mb);
+		snprintf(memory, sizeof(memory), "%" PRIu64 " MB",
+			 alb_unikernel_config_get_memory(c));
 		format_time(started, sizeof(started), u->started_us);
 		snprintf(restarts, sizeof(restarts), "%" PRIu32, u->restarts);
 		snprintf(last_exit, sizeof(last_exit), "%s %" PRIu32,
 			 u->last_exit.kind == ALB_EXIT_SIGNAL ? "signal" : "code",
 			 u->last_exit.value);
-		format_hex(digest, c->digest, 32);
-		digest[12] = '\0';
+		if (has_digest) {
+			format_hex(digest, bytes, 32);
+			digest[12] = '\0';
+		}
 		const char *row[] = {name,
 				     alb_unikernel_state_to_string(u->state),
 				     u->pid ? pid : NULL,
@@ -271,7 +365,7 @@ static int print_unikernels(const struct alb_reply *reply)
 				     started,
 				     restarts,
 				     u->last_exit.kind ? last_exit : NULL,
-				     c->has_digest ? digest : NULL,
+				     has_digest ? digest : NULL,
 				     taps};
 		if (!name || !cpus || table_add_row(t, row) < 0)
 			return -ENOMEM;
@@ -291,14 +385,15 @@ static int print_policies(const struct alb_reply *reply)
 	for (uint32_t i = 0; i < reply->n_policies; i++) {
 		const alb_policy *p = reply->policies[i].policy;
 		_cleanup_free_ char *path = alb_name_to_string(reply->policies[i].path);
-		_cleanup_free_ char *cpus = format_u32_list(p->cpuids, p->n_cpuids);
-		_cleanup_free_ char *bridges = format_strv(p->bridges, p->n_bridges, ",");
+		uint32_t cpuids[ALB_CPUIDS_MAX], n_cpuids = policy_cpuids(p, cpuids);
+		_cleanup_free_ char *cpus = format_u32_list(cpuids, n_cpuids);
+		_cleanup_free_ char *bridges = format_bridges(p);
 		char count[16], memory[32], block[32];
 
-		snprintf(count, sizeof(count), "%" PRIu32, p->unikernels);
-		snprintf(memory, sizeof(memory), "%" PRIu64 " MB", p->memory_mb);
-		if (p->has_block)
-			snprintf(block, sizeof(block), "%" PRIu64 " MB", p->block_mb);
+		snprintf(count, sizeof(count), "%" PRIu32, alb_policy_get_unikernels(p));
+		snprintf(memory, sizeof(memory), "%" PRIu64 " MB", alb_policy_get_memory(p));
+		if (alb_policy_has_block(p))
+			snprintf(block, sizeof(block), "%" PRIu64 " MB", alb_policy_get_block(p));
 		else
 			snprintf(block, sizeof(block), "none");
 		const char *row[] = {path, count, memory, block, cpus, bridges};
@@ -998,8 +1093,8 @@ static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc,
 		return cli_error(EXIT_FAILED, "out of memory");
 	if (replace) {
 		msg->cmd.has_argv = true;
-		msg->cmd.argc = args->argc;
-		msg->cmd.argv = alb_strv_dup(args->argv, args->argc);
+		msg->cmd.argc = alb_unikernel_config_get_argument_count(args);
+		msg->cmd.argv = config_argv(args);
 		if (!msg->cmd.argv)
 			return cli_error(EXIT_FAILED, "out of memory");
 	}
@@ -1491,14 +1586,16 @@ static int certificate_upload(struct cli *cli, alb_msg *msg, const char *file)
 	if (msg->cmd.config) {
 		_cleanup_free_ uint8_t *image = NULL;
 		size_t len;
-		uint8_t digest[32];
+		uint8_t digest[32], want_digest[32];
+		const alb_unikernel_config *c = msg->cmd.config;
 		if (alb_read_file(cli->ctx, file, ALB_IMAGE_SIZE_MAX, &image, &len) < 0)
 			return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
 		if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
 			return cli_error(EXIT_FAILED, "Failed to hash '%s'", file);
-		if (msg->cmd.config->compressed || !msg->cmd.config->has_digest ||
-		    msg->cmd.config->image_size != len ||
-		    memcmp(digest, msg->cmd.config->digest, 32) != 0)
+		if (alb_unikernel_config_get_image_compressed(c) ||
+		    alb_unikernel_config_get_digest(c, want_digest) < 0 ||
+		    alb_unikernel_config_get_image_size(c) != len ||
+		    memcmp(digest, want_digest, 32) != 0)
 			return cli_error(EXIT_FAILED,
 					 "%s: '%s' is not the image the certificate was made for "
 					 "(its size or SHA-256 digest differ)",

@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include "cli-private.h"
-#include "parse-private.h"
 
 int cli_error(int code, const char *fmt, ...)
 {

@@ -10,8 +10,6 @@
 #include <sys/stat.h>
 
 #include "cli-private.h"
-#include "name-private.h"
-#include "x509-private.h"
 
 /* The leaf's common name for msg: its one label, or "." for the root path. */
 static int leaf_name(struct cli *cli, const alb_msg *msg, char *cn, size_t size)
@@ -24,7 +22,7 @@ static int leaf_name(struct cli *cli, const alb_msg *msg, char *cn, size_t size)
 		snprintf(cn, size, ".");
 		return EXIT_OK;
 	}
-	if (msg->name->depth != 0 || !msg->name->has_label)
+	if (alb_name_depth(msg->name) != 0 || alb_name_is_path(msg->name))
 		return cli_error(EXIT_USAGE,
 				 "%s: a remote or certificate command names one label ('hello', or "
 				 "nothing for the whole domain), not '%s': the domain comes from "
@@ -36,7 +34,7 @@ static int leaf_name(struct cli *cli, const alb_msg *msg, char *cn, size_t size)
 
 static bool msg_compressed(const alb_msg *msg)
 {
-	if (msg->cmd.config && msg->cmd.config->compressed)
+	if (msg->cmd.config && alb_unikernel_config_get_image_compressed(msg->cmd.config))
 		return true;
 	return (msg->cmd.kind == ALB_CMD_BLOCK_ADD || msg->cmd.kind == ALB_CMD_BLOCK_SET) &&
 	       msg->cmd.compressed;
@@ -65,7 +63,7 @@ int cli_write_csr(struct cli *cli, const alb_msg *msg)
 	int r;
 
 	if (msg->cmd.kind == ALB_CMD_POLICY_ADD) {
-		if (msg->name->depth != 1 || msg->name->has_label)
+		if (alb_name_depth(msg->name) != 1 || !alb_name_is_path(msg->name))
 			return cli_error(EXIT_USAGE,
 					 "%s: a policy request names one label ('alice:'); the "
 					 "domain above comes from the signing CA's chain",
@@ -200,7 +198,7 @@ int cli_read_certificate_command(struct cli *cli, const char *path, alb_msg **re
 		return cli_error(EXIT_FAILED, "out of memory");
 	if (alb_x509_chain_read_file(cli->ctx, chain, path) < 0)
 		return cli_error(EXIT_FAILED, "'%s': %s", path, alb_ctx_last_error(cli->ctx));
-	r = alb_x509_crt_get_ext(cli->ctx, chain->crts[0], &ext);
+	r = alb_x509_chain_get_ext(cli->ctx, chain, 0, &ext);
 	if (r == -ENOENT)
 		return cli_error(EXIT_FAILED, "'%s' carries no albatross command", path);
 	if (r < 0)
@@ -216,15 +214,9 @@ int cli_read_certificate_command(struct cli *cli, const char *path, alb_msg **re
 				 cn ? cn : "");
 	if (alb_msg_new(&msg, ALB_MSG_COMMAND, 0, name) < 0)
 		return cli_error(EXIT_FAILED, "out of memory");
-	/* The command as the certificate has it: a copy through the extension's codec. */
-	_cleanup_(alb_x509_ext_freep) alb_x509_ext *copy = NULL;
-	_cleanup_free_ uint8_t *buf = NULL;
-	uint64_t len;
-	if (alb_x509_ext_encode(cli->ctx, ext, &buf, &len) < 0 ||
-	    alb_x509_ext_decode(cli->ctx, buf, len, &copy) < 0)
-		return cli_error(EXIT_FAILED, "'%s': %s", path, alb_ctx_last_error(cli->ctx));
-	msg->cmd = copy->cmd;
-	memset(&copy->cmd, 0, sizeof(copy->cmd));
+	/* The command as the certificate has it. */
+	if (alb_x509_ext_take_cmd(ext, &msg->cmd) < 0)
+		return cli_error(EXIT_FAILED, "'%s' carries no albatross command", path);
 	*ret = TAKE_PTR(msg);
 	return EXIT_OK;
 }

@@ -16,8 +16,6 @@
 
 #include "common.h"
 #include "config.h"
-#include "console-private.h"
-#include "ctx-private.h"
 
 #define NAME "albatross-console"
 

@@ -12,8 +12,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "ctx-private.h"
-#include "log-service-private.h"
 
 #define NAME "albatross-log"
 

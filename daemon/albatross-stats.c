@@ -13,8 +13,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "ctx-private.h"
-#include "stats-service-private.h"
 
 #define NAME "albatross-stats"
 

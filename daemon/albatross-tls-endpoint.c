@@ -14,8 +14,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "ctx-private.h"
-#include "tls-endpoint-private.h"
 
 #define NAME "albatross-tls-endpoint"
 enum { EXIT_USAGE = 2 };

@@ -14,7 +14,6 @@
 
 #include "common.h"
 #include "config.h"
-#include "ctx-private.h"
 
 int daemon_common_option(int c, const char *name, void (*usage)(FILE *f), int *verbose)
 {

@@ -14,7 +14,9 @@
 #include <stdio.h>
 
 /* Numbers in options and the environment: alb_parse_u64() and its variants. */
-#include "parse-private.h"
+#include <albatross/albatross.h>
+#include <albatross/sys/services.h>
+#include <albatross/sys/util.h>
 
 /*
  * The options every daemon has, for the default case of its getopt switch:

@@ -103,7 +103,8 @@ static void fd_set_read_timeout(void *userdata, int ms)
 	((struct fd_transport *)userdata)->timeout_ms = ms;
 }
 
-int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, alb_client **ret)
+ALB_EXPORT int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport,
+			      alb_client **ret)
 {
 	alb_client *client;
 	int r;
@@ -131,7 +132,7 @@ int alb_client_new(alb_ctx *ctx, const struct alb_client_transport *transport, a
 	return 0;
 }
 
-int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret)
+ALB_EXPORT int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret)
 {
 	if (fd < 0)
 		return -EINVAL;
@@ -152,8 +153,8 @@ int alb_client_new_fd(alb_ctx *ctx, int fd, alb_client **ret)
 	return alb_client_new(ctx, &t, ret);
 }
 
-int alb_client_connect_unix_service(alb_ctx *ctx, const char *service, const char *path,
-				    alb_client **ret)
+ALB_EXPORT int alb_client_connect_unix_service(alb_ctx *ctx, const char *service, const char *path,
+					       alb_client **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -1;
@@ -191,7 +192,7 @@ int alb_client_connect_unix_service(alb_ctx *ctx, const char *service, const cha
 	return alb_client_new_fd(ctx, TAKE_FD(fd), ret);
 }
 
-int alb_client_connect_unix(alb_ctx *ctx, const char *path, alb_client **ret)
+ALB_EXPORT int alb_client_connect_unix(alb_ctx *ctx, const char *path, alb_client **ret)
 {
 	return alb_client_connect_unix_service(ctx, "albatrossd", path, ret);
 }
@@ -208,7 +209,7 @@ ALB_EXPORT alb_client *alb_client_free(alb_client *client)
 	return NULL;
 }
 
-void alb_client_set_frame_max(alb_client *client, uint64_t max)
+ALB_EXPORT void alb_client_set_frame_max(alb_client *client, uint64_t max)
 {
 	alb_frame_reader *reader = NULL;
 
@@ -223,7 +224,7 @@ void alb_client_set_frame_max(alb_client *client, uint64_t max)
 	}
 }
 
-uint64_t alb_client_next_seq(alb_client *client)
+ALB_EXPORT uint64_t alb_client_next_seq(alb_client *client)
 {
 	return ++client->seq;
 }
@@ -250,7 +251,7 @@ static int write_frame(alb_client *client, const uint8_t *buf, uint64_t len)
 	return 0;
 }
 
-int alb_client_send(alb_client *client, const alb_msg *msg)
+ALB_EXPORT int alb_client_send(alb_client *client, const alb_msg *msg)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	uint64_t len;
@@ -264,8 +265,8 @@ int alb_client_send(alb_client *client, const alb_msg *msg)
 	return write_frame(client, buf, len);
 }
 
-int alb_client_send_chunk(alb_client *client, uint64_t seq, const alb_name *name,
-			  const uint8_t *buf, size_t len)
+ALB_EXPORT int alb_client_send_chunk(alb_client *client, uint64_t seq, const alb_name *name,
+				     const uint8_t *buf, size_t len)
 {
 	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
 	int r;
@@ -284,7 +285,7 @@ int alb_client_send_chunk(alb_client *client, uint64_t seq, const alb_name *name
 	return r;
 }
 
-int alb_client_send_end(alb_client *client)
+ALB_EXPORT int alb_client_send_end(alb_client *client)
 {
 	if (!client)
 		return -EINVAL;
@@ -324,7 +325,7 @@ static int read_frame(alb_client *client, uint8_t **ret_buf, uint64_t *ret_len)
 	}
 }
 
-int alb_client_receive(alb_client *client, alb_msg **ret)
+ALB_EXPORT int alb_client_receive(alb_client *client, alb_msg **ret)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	uint64_t len;
@@ -410,7 +411,7 @@ static int send_command(alb_client *client, alb_msg *msg)
 	return alb_client_send(client, msg);
 }
 
-int alb_client_set_read_timeout(alb_client *client, int ms)
+ALB_EXPORT int alb_client_set_read_timeout(alb_client *client, int ms)
 {
 	if (!client->transport.set_read_timeout)
 		return -EOPNOTSUPP;
@@ -418,22 +419,22 @@ int alb_client_set_read_timeout(alb_client *client, int ms)
 	return 0;
 }
 
-void alb_client_set_remote(alb_client *client)
+ALB_EXPORT void alb_client_set_remote(alb_client *client)
 {
 	client->remote = true;
 }
 
-bool alb_client_is_remote(const alb_client *client)
+ALB_EXPORT bool alb_client_is_remote(const alb_client *client)
 {
 	return client->remote;
 }
 
-bool alb_client_endpoint_refused(const alb_client *client)
+ALB_EXPORT bool alb_client_endpoint_refused(const alb_client *client)
 {
 	return client->endpoint_refused;
 }
 
-int alb_client_request(alb_client *client, alb_msg *msg, alb_msg **ret)
+ALB_EXPORT int alb_client_request(alb_client *client, alb_msg *msg, alb_msg **ret)
 {
 	int r;
 
@@ -539,8 +540,9 @@ static int upload(alb_client *client, alb_msg *msg, const struct source *src, ui
 	return receive_reply(client, msg->seq, ret);
 }
 
-int alb_client_request_upload(alb_client *client, alb_msg *msg, const uint8_t *buf, uint64_t size,
-			      alb_client_progress_fn progress, void *userdata, alb_msg **ret)
+ALB_EXPORT int alb_client_request_upload(alb_client *client, alb_msg *msg, const uint8_t *buf,
+					 uint64_t size, alb_client_progress_fn progress,
+					 void *userdata, alb_msg **ret)
 {
 	if (!buf && size > 0)
 		return -EINVAL;
@@ -548,8 +550,9 @@ int alb_client_request_upload(alb_client *client, alb_msg *msg, const uint8_t *b
 	return upload(client, msg, &src, size, progress, userdata, ret);
 }
 
-int alb_client_request_upload_fd(alb_client *client, alb_msg *msg, int fd, uint64_t size,
-				 alb_client_progress_fn progress, void *userdata, alb_msg **ret)
+ALB_EXPORT int alb_client_request_upload_fd(alb_client *client, alb_msg *msg, int fd, uint64_t size,
+					    alb_client_progress_fn progress, void *userdata,
+					    alb_msg **ret)
 {
 	if (fd < 0)
 		return -EINVAL;
@@ -557,9 +560,10 @@ int alb_client_request_upload_fd(alb_client *client, alb_msg *msg, int fd, uint6
 	return upload(client, msg, &src, size, progress, userdata, ret);
 }
 
-int alb_client_download(alb_client *client, uint64_t seq, uint64_t expected,
-			alb_client_sink_fn sink, void *sink_userdata,
-			alb_client_progress_fn progress, void *userdata, uint64_t *ret_size)
+ALB_EXPORT int alb_client_download(alb_client *client, uint64_t seq, uint64_t expected,
+				   alb_client_sink_fn sink, void *sink_userdata,
+				   alb_client_progress_fn progress, void *userdata,
+				   uint64_t *ret_size)
 {
 	uint64_t done = 0;
 	int r;
@@ -616,8 +620,9 @@ static int write_to_fd(const uint8_t *buf, size_t len, void *userdata)
 	return 0;
 }
 
-int alb_client_download_fd(alb_client *client, uint64_t seq, uint64_t expected, int fd,
-			   alb_client_progress_fn progress, void *userdata, uint64_t *ret_size)
+ALB_EXPORT int alb_client_download_fd(alb_client *client, uint64_t seq, uint64_t expected, int fd,
+				      alb_client_progress_fn progress, void *userdata,
+				      uint64_t *ret_size)
 {
 	if (!client || fd < 0)
 		return -EINVAL;

@@ -13,6 +13,7 @@
 
 #include <albatross/console.h>
 #include <albatross/loop.h>
+#include <albatross/sys/services.h>
 
 #include "util-private.h"
 
@@ -37,40 +38,10 @@ int alb_console_end_run(alb_console *console, const alb_name *name, uint64_t now
 int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_t bytes,
 			     uint64_t now_us);
 
-/* ---- the service ------------------------------------------------------------------------ */
-
-/* Subscribers per unikernel, default and bound. */
-#define ALB_CONSOLE_SUBSCRIBERS_DEFAULT 5u
-#define ALB_CONSOLE_SUBSCRIBERS_MAX	256u
-/* A live subscriber with this many bytes queued and unread is dropped (the engine's
- * default, ALB_SUB_QUEUE_MAX_DEFAULT). */
-#define ALB_CONSOLE_SUBSCRIBER_QUEUE_MAX (UINT64_C(4) << 20)
-/* History is queued in steps while less than this is queued (then on drain). */
-#define ALB_CONSOLE_HISTORY_STEP (UINT64_C(256) << 10)
-
-struct alb_console_service_options {
-	uint32_t lines;	       /* 0: ALB_CONSOLE_LINES_DEFAULT */
-	uint32_t line_max;     /* 0: ALB_CONSOLE_LINE_MAX_DEFAULT */
-	uint32_t inactive_max; /* per path; UINT32_MAX: ALB_CONSOLE_INACTIVE_DEFAULT */
-	uint32_t subscribers;  /* per unikernel; 0: ALB_CONSOLE_SUBSCRIBERS_DEFAULT */
-	uint64_t queue_max;    /* per subscriber; 0: ALB_CONSOLE_SUBSCRIBER_QUEUE_MAX */
-};
-
-struct alb_console_service;
-
-int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
-			    const struct alb_console_service_options *options,
-			    struct alb_console_service **ret);
-/* Closes every connection. Accepts NULL. Returns NULL. */
-struct alb_console_service *alb_console_service_free(struct alb_console_service *service);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_console_service *, alb_console_service_free);
-
-/* Listens on path (mode, group gid unless -1), or serves a listening fd (taken). */
-int alb_console_service_listen_unix(struct alb_console_service *service, const char *path,
-				    unsigned mode, gid_t gid);
-int alb_console_service_listen_fd(struct alb_console_service *service, int fd);
+/* ---- the service (sys/services.h), what the tests see besides ---- */
 
 /* The buffers served. */
 alb_console *alb_console_service_get_console(struct alb_console_service *service);
 /* Subscribers connected. */
 unsigned alb_console_service_subscriber_count(const struct alb_console_service *service);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_console_service *, alb_console_service_free);

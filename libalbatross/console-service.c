@@ -266,9 +266,9 @@ static const struct alb_server_ops service_ops = {
     .on_drain = on_drain,
 };
 
-int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
-			    const struct alb_console_service_options *o,
-			    struct alb_console_service **ret)
+ALB_EXPORT int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
+				       const struct alb_console_service_options *o,
+				       struct alb_console_service **ret)
 {
 	_cleanup_(alb_console_service_freep) struct alb_console_service *svc = NULL;
 	int r;
@@ -306,7 +306,7 @@ int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
 	return 0;
 }
 
-struct alb_console_service *alb_console_service_free(struct alb_console_service *svc)
+ALB_EXPORT struct alb_console_service *alb_console_service_free(struct alb_console_service *svc)
 {
 	if (!svc)
 		return NULL;
@@ -318,13 +318,13 @@ struct alb_console_service *alb_console_service_free(struct alb_console_service 
 	return NULL;
 }
 
-int alb_console_service_listen_unix(struct alb_console_service *svc, const char *path,
-				    unsigned mode, gid_t gid)
+ALB_EXPORT int alb_console_service_listen_unix(struct alb_console_service *svc, const char *path,
+					       unsigned mode, gid_t gid)
 {
 	return alb_server_listen_unix(svc->server, path, mode, gid);
 }
 
-int alb_console_service_listen_fd(struct alb_console_service *svc, int fd)
+ALB_EXPORT int alb_console_service_listen_fd(struct alb_console_service *svc, int fd)
 {
 	return alb_server_add_listen_fd(svc->server, fd);
 }

@@ -85,14 +85,14 @@ ALB_EXPORT const char *alb_version(void)
 	return PACKAGE_VERSION;
 }
 
-int alb_errorv(alb_ctx *ctx, int error, const char *fmt, va_list ap)
+ALB_EXPORT int alb_errorv(alb_ctx *ctx, int error, const char *fmt, va_list ap)
 {
 	if (ctx)
 		vsnprintf(ctx->last_error, sizeof(ctx->last_error), fmt, ap);
 	return -error;
 }
 
-int alb_error(alb_ctx *ctx, int error, const char *fmt, ...)
+ALB_EXPORT int alb_error(alb_ctx *ctx, int error, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -101,7 +101,7 @@ int alb_error(alb_ctx *ctx, int error, const char *fmt, ...)
 	return -error;
 }
 
-int alb_error_prefix(alb_ctx *ctx, int r, const char *fmt, ...)
+ALB_EXPORT int alb_error_prefix(alb_ctx *ctx, int r, const char *fmt, ...)
 {
 	if (!ctx)
 		return r;
@@ -125,7 +125,7 @@ int alb_error_prefix(alb_ctx *ctx, int r, const char *fmt, ...)
 	return r;
 }
 
-void alb_log(alb_ctx *ctx, int priority, const char *fmt, ...)
+ALB_EXPORT void alb_log(alb_ctx *ctx, int priority, const char *fmt, ...)
 {
 	if (!ctx || !ctx->log_fn || priority > ctx->log_priority)
 		return;

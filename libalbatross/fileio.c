@@ -80,7 +80,8 @@ fail:
 	return r;
 }
 
-int alb_read_file(alb_ctx *ctx, const char *path, size_t max, uint8_t **ret_buf, size_t *ret_len)
+ALB_EXPORT int alb_read_file(alb_ctx *ctx, const char *path, size_t max, uint8_t **ret_buf,
+			     size_t *ret_len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)

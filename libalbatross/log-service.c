@@ -268,8 +268,9 @@ static const struct alb_server_ops service_ops = {
 
 /* ---- the service ------------------------------------------------------------------------ */
 
-int alb_log_service_new(alb_ctx *ctx, alb_loop *loop, const struct alb_log_service_options *o,
-			struct alb_log_service **ret)
+ALB_EXPORT int alb_log_service_new(alb_ctx *ctx, alb_loop *loop,
+				   const struct alb_log_service_options *o,
+				   struct alb_log_service **ret)
 {
 	_cleanup_(alb_log_service_freep) struct alb_log_service *svc = NULL;
 	char file[4096 + 16];
@@ -308,7 +309,7 @@ int alb_log_service_new(alb_ctx *ctx, alb_loop *loop, const struct alb_log_servi
 	return 0;
 }
 
-struct alb_log_service *alb_log_service_free(struct alb_log_service *svc)
+ALB_EXPORT struct alb_log_service *alb_log_service_free(struct alb_log_service *svc)
 {
 	if (!svc)
 		return NULL;
@@ -320,8 +321,8 @@ struct alb_log_service *alb_log_service_free(struct alb_log_service *svc)
 	return NULL;
 }
 
-int alb_log_service_listen_unix(struct alb_log_service *svc, const char *path, unsigned mode,
-				gid_t gid)
+ALB_EXPORT int alb_log_service_listen_unix(struct alb_log_service *svc, const char *path,
+					   unsigned mode, gid_t gid)
 {
 	char dir[4096];
 	const char *slash = strrchr(path, '/');
@@ -339,7 +340,7 @@ int alb_log_service_listen_unix(struct alb_log_service *svc, const char *path, u
 	return alb_server_listen_unix(svc->server, path, mode, gid);
 }
 
-int alb_log_service_listen_fd(struct alb_log_service *svc, int fd)
+ALB_EXPORT int alb_log_service_listen_fd(struct alb_log_service *svc, int fd)
 {
 	return alb_server_add_listen_fd(svc->server, fd);
 }

@@ -552,7 +552,20 @@ ALB_EXPORT int alb_log_event_encode(alb_ctx *ctx, const alb_log_event *event, ui
 
 /* ---- the builder ------------------------------------------------------------------------ */
 
-int alb_log_event_new(int kind, const alb_name *name, uint64_t time_us, struct alb_log_event **ret)
+ALB_EXPORT void alb_log_event_free(struct alb_log_event *event)
+{
+	if (!event)
+		return;
+	alb_name_free(event->name);
+	alb_strv_free(event->taps);
+	alb_strv_free(event->blocks);
+	free(event->identity);
+	free(event->message);
+	free(event);
+}
+
+ALB_EXPORT int alb_log_event_new(int kind, const alb_name *name, uint64_t time_us,
+				 struct alb_log_event **ret)
 {
 	if (kind < ALB_EVENT_DAEMON_START || kind > ALB_EVENT_BLOCK_REMOVED || !ret)
 		return -EINVAL;
@@ -567,9 +580,9 @@ int alb_log_event_new(int kind, const alb_name *name, uint64_t time_us, struct a
 	return 0;
 }
 
-int alb_log_event_set_started(struct alb_log_event *event, uint32_t pid, const uint8_t digest[32],
-			      char *const *taps, uint32_t n_taps, char *const *blocks,
-			      uint32_t n_blocks)
+ALB_EXPORT int alb_log_event_set_started(struct alb_log_event *event, uint32_t pid,
+					 const uint8_t digest[32], char *const *taps,
+					 uint32_t n_taps, char *const *blocks, uint32_t n_blocks)
 {
 	if (!event || (n_taps && !taps) || (n_blocks && !blocks))
 		return -EINVAL;
@@ -594,7 +607,7 @@ int alb_log_event_set_started(struct alb_log_event *event, uint32_t pid, const u
 	return 0;
 }
 
-int alb_log_event_set_exit(struct alb_log_event *event, int kind, uint32_t value)
+ALB_EXPORT int alb_log_event_set_exit(struct alb_log_event *event, int kind, uint32_t value)
 {
 	if (!event || (kind != ALB_EXIT_CODE && kind != ALB_EXIT_SIGNAL) ||
 	    (kind == ALB_EXIT_CODE && value > 255) ||
@@ -604,7 +617,8 @@ int alb_log_event_set_exit(struct alb_log_event *event, int kind, uint32_t value
 	return 0;
 }
 
-int alb_log_event_set_restart(struct alb_log_event *event, uint32_t attempt, uint64_t delay_us)
+ALB_EXPORT int alb_log_event_set_restart(struct alb_log_event *event, uint32_t attempt,
+					 uint64_t delay_us)
 {
 	if (!event)
 		return -EINVAL;
@@ -624,12 +638,12 @@ static int set_string(char **field, const char *s)
 	return 0;
 }
 
-int alb_log_event_set_identity(struct alb_log_event *event, const char *identity)
+ALB_EXPORT int alb_log_event_set_identity(struct alb_log_event *event, const char *identity)
 {
 	return event ? set_string(&event->identity, identity) : -EINVAL;
 }
 
-int alb_log_event_set_message(struct alb_log_event *event, const char *message)
+ALB_EXPORT int alb_log_event_set_message(struct alb_log_event *event, const char *message)
 {
 	return event ? set_string(&event->message, message) : -EINVAL;
 }

@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "parse-private.h"
+#include "util-private.h"
 
-int alb_parse_u64_span(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *ret)
+ALB_EXPORT int alb_parse_u64_span(const char *s, size_t len, uint64_t min, uint64_t max,
+				  uint64_t *ret)
 {
 	uint64_t v = 0;
 	bool overflow = false;
@@ -27,14 +29,14 @@ int alb_parse_u64_span(const char *s, size_t len, uint64_t min, uint64_t max, ui
 	return 0;
 }
 
-int alb_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+ALB_EXPORT int alb_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
 	if (!s)
 		return -EINVAL;
 	return alb_parse_u64_span(s, strlen(s), min, max, ret);
 }
 
-int alb_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
+ALB_EXPORT int alb_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
 {
 	uint64_t v;
 	int r = alb_parse_u64(s, min, max, &v);
@@ -45,7 +47,8 @@ int alb_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
 	return 0;
 }
 
-int alb_parse_seconds(const char *s, uint64_t min_sec, uint64_t max_sec, uint64_t *ret_usec)
+ALB_EXPORT int alb_parse_seconds(const char *s, uint64_t min_sec, uint64_t max_sec,
+				 uint64_t *ret_usec)
 {
 	uint64_t v;
 	int r;
@@ -58,7 +61,7 @@ int alb_parse_seconds(const char *s, uint64_t min_sec, uint64_t max_sec, uint64_
 	return 0;
 }
 
-int alb_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+ALB_EXPORT int alb_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
 	unsigned shift = 0;
 	uint64_t v;

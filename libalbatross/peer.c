@@ -236,7 +236,7 @@ int alb_peer_send(struct alb_peer *p, alb_msg *msg)
 	msg->seq = ++p->seq;
 	_cleanup_free_ uint8_t *buf = NULL;
 	uint64_t len;
-	int r = alb_msg_encode(p->ctx, msg, &buf, &len);
+	int r = alb_msg_encode_unchecked(p->ctx, msg, &buf, &len);
 	if (r < 0)
 		return r;
 	struct frame *f = malloc(sizeof(*f) + ALB_FRAME_HEADER_SIZE + len);

@@ -130,7 +130,7 @@ int alb_conn_send(struct alb_conn *conn, const alb_msg *msg)
 		return -EPIPE;
 	_cleanup_free_ uint8_t *buf = NULL;
 	uint64_t len;
-	int r = alb_msg_encode(conn->server->ctx, msg, &buf, &len);
+	int r = alb_msg_encode_unchecked(conn->server->ctx, msg, &buf, &len);
 	if (r < 0)
 		return r;
 	return queue_frame(conn, buf, len);

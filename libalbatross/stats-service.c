@@ -659,8 +659,8 @@ static const struct alb_server_ops service_ops = {
 
 /* ---- the service ----------------------------------------------------------- */
 
-int alb_stats_service_new(alb_ctx *ctx, alb_loop *loop, uint64_t interval_us,
-			  const char *albatrossd_socket, struct alb_stats_service **ret)
+ALB_EXPORT int alb_stats_service_new(alb_ctx *ctx, alb_loop *loop, uint64_t interval_us,
+				     const char *albatrossd_socket, struct alb_stats_service **ret)
 {
 	_cleanup_(alb_stats_service_freep) struct alb_stats_service *svc = NULL;
 	int r;
@@ -687,7 +687,7 @@ int alb_stats_service_new(alb_ctx *ctx, alb_loop *loop, uint64_t interval_us,
 	return 0;
 }
 
-struct alb_stats_service *alb_stats_service_free(struct alb_stats_service *svc)
+ALB_EXPORT struct alb_stats_service *alb_stats_service_free(struct alb_stats_service *svc)
 {
 	if (!svc)
 		return NULL;
@@ -709,19 +709,19 @@ struct alb_stats_service *alb_stats_service_free(struct alb_stats_service *svc)
 	return NULL;
 }
 
-int alb_stats_service_listen_unix(struct alb_stats_service *svc, const char *path, unsigned mode,
-				  gid_t gid)
+ALB_EXPORT int alb_stats_service_listen_unix(struct alb_stats_service *svc, const char *path,
+					     unsigned mode, gid_t gid)
 {
 	return alb_server_listen_unix(svc->server, path, mode, gid);
 }
 
-int alb_stats_service_listen_fd(struct alb_stats_service *svc, int fd)
+ALB_EXPORT int alb_stats_service_listen_fd(struct alb_stats_service *svc, int fd)
 {
 	return alb_server_add_listen_fd(svc->server, fd);
 }
 
-int alb_stats_service_set_influx(struct alb_stats_service *svc, const char *url, uint32_t queue,
-				 uint64_t retry_max_us)
+ALB_EXPORT int alb_stats_service_set_influx(struct alb_stats_service *svc, const char *url,
+					    uint32_t queue, uint64_t retry_max_us)
 {
 	int r = alb_influx_new(svc->ctx, svc->loop, url, queue, &svc->influx);
 	if (r < 0)
@@ -731,12 +731,12 @@ int alb_stats_service_set_influx(struct alb_stats_service *svc, const char *url,
 	return 0;
 }
 
-int alb_stats_service_set_prometheus(struct alb_stats_service *svc, const char *addr)
+ALB_EXPORT int alb_stats_service_set_prometheus(struct alb_stats_service *svc, const char *addr)
 {
 	return alb_http_new(svc->ctx, svc->loop, addr, metrics, svc, &svc->http);
 }
 
-uint16_t alb_stats_service_get_prometheus_port(const struct alb_stats_service *svc)
+ALB_EXPORT uint16_t alb_stats_service_get_prometheus_port(const struct alb_stats_service *svc)
 {
 	return svc->http ? alb_http_get_port(svc->http) : 0;
 }

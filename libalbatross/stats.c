@@ -571,7 +571,20 @@ ALB_EXPORT int alb_stats_collect(alb_stats_collector *collector, uint32_t pid,
 	return 0;
 }
 
-int alb_stats_dup(const struct alb_stats *stats, struct alb_stats **ret)
+ALB_EXPORT void alb_stats_free(struct alb_stats *stats)
+{
+	if (!stats)
+		return;
+	for (uint32_t i = 0; i < stats->n_ifs; i++)
+		free(stats->ifs[i].name);
+	free(stats->ifs);
+	for (uint32_t i = 0; i < stats->n_kvm; i++)
+		free(stats->kvm[i].key);
+	free(stats->kvm);
+	free(stats);
+}
+
+ALB_EXPORT int alb_stats_dup(const struct alb_stats *stats, struct alb_stats **ret)
 {
 	if (!stats || !ret)
 		return -EINVAL;

@@ -20,45 +20,12 @@
 #include <stdint.h>
 
 #include <albatross/loop.h>
+#include <albatross/sys/services.h>
 #include <albatross/tls.h>
 
 #include "util-private.h"
 
-#define ALB_TLS_SESSIONS_DEFAULT 64u
-#define ALB_TLS_SESSIONS_MAX	 4096u
-
-struct alb_tls_service;
-
-/*
- * A service of ep (borrowed: it must outlive the service) on loop, with at
- * most max_sessions (1 .. ALB_TLS_SESSIONS_MAX) sessions at once. It takes
- * SIGHUP on the loop. 0, -EINVAL, -ENOMEM, -errno of the signal source.
- */
-int alb_tls_service_new(alb_ctx *ctx, alb_loop *loop, alb_tls_endpoint *ep, uint32_t max_sessions,
-			struct alb_tls_service **ret);
-
-/*
- * Stops listening (closes the socket), ends the sessions in flight (SIGTERM
- * to each) and waits for their processes. Accepts NULL. Returns NULL.
- */
-struct alb_tls_service *alb_tls_service_free(struct alb_tls_service *svc);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_tls_service *, alb_tls_service_free);
-
-/*
- * Binds and listens (backlog 128) on spec, numeric "ADDR:PORT" or "[V6]:PORT"
- * ("[::]:PORT" takes IPv4 too); what names spec in messages ("--listen").
- * 0, -EINVAL (a bad spec), -EEXIST (already listening), -errno; the reason
- * in ctx.
- */
-int alb_tls_service_listen_tcp(struct alb_tls_service *svc, const char *what, const char *spec);
-
-/* Serves an already listening socket (socket activation); takes it over, also on failure.
- * 0, -EEXIST (already listening), -errno. */
-int alb_tls_service_listen_fd(struct alb_tls_service *svc, int fd);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_tls_service *, alb_tls_service_free)
 
 /* Sessions whose processes run now. */
 uint32_t alb_tls_service_session_count(const struct alb_tls_service *svc);
-
-/* Names the peer of the socket fd for log messages: "ADDR:PORT", "[V6]:PORT", or
- * "inetd client" if it has no IP peer. */
-void alb_tls_peer_name(int fd, char *buf, size_t size);

@@ -50,7 +50,7 @@ static void update_accepting(struct alb_tls_service *svc)
 	}
 }
 
-void alb_tls_peer_name(int fd, char *buf, size_t size)
+ALB_EXPORT void alb_tls_peer_name(int fd, char *buf, size_t size)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -170,8 +170,8 @@ static int on_hup(alb_source *source, int signo, void *userdata)
 	return 0;
 }
 
-int alb_tls_service_new(alb_ctx *ctx, alb_loop *loop, alb_tls_endpoint *ep, uint32_t max_sessions,
-			struct alb_tls_service **ret)
+ALB_EXPORT int alb_tls_service_new(alb_ctx *ctx, alb_loop *loop, alb_tls_endpoint *ep,
+				   uint32_t max_sessions, struct alb_tls_service **ret)
 {
 	if (!ctx || !loop || !ep || max_sessions < 1 || max_sessions > ALB_TLS_SESSIONS_MAX || !ret)
 		return -EINVAL;
@@ -197,7 +197,7 @@ int alb_tls_service_new(alb_ctx *ctx, alb_loop *loop, alb_tls_endpoint *ep, uint
 	return 0;
 }
 
-struct alb_tls_service *alb_tls_service_free(struct alb_tls_service *svc)
+ALB_EXPORT struct alb_tls_service *alb_tls_service_free(struct alb_tls_service *svc)
 {
 	if (!svc)
 		return NULL;
@@ -219,7 +219,7 @@ struct alb_tls_service *alb_tls_service_free(struct alb_tls_service *svc)
 	return NULL;
 }
 
-int alb_tls_service_listen_fd(struct alb_tls_service *svc, int fd)
+ALB_EXPORT int alb_tls_service_listen_fd(struct alb_tls_service *svc, int fd)
 {
 	if (!svc || fd < 0)
 		return -EINVAL;
@@ -245,7 +245,8 @@ int alb_tls_service_listen_fd(struct alb_tls_service *svc, int fd)
 	return 0;
 }
 
-int alb_tls_service_listen_tcp(struct alb_tls_service *svc, const char *what, const char *spec)
+ALB_EXPORT int alb_tls_service_listen_tcp(struct alb_tls_service *svc, const char *what,
+					  const char *spec)
 {
 	char host[ALB_HOST_MAX + 1], port[6];
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,

@@ -399,7 +399,7 @@ static int client_send_msg(struct session *s, const alb_msg *msg)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	uint64_t len;
-	int r = alb_msg_encode(s->ctx, msg, &buf, &len);
+	int r = alb_msg_encode_unchecked(s->ctx, msg, &buf, &len);
 
 	if (r < 0)
 		return r;
@@ -503,7 +503,7 @@ static int daemon_queue(struct session *s, const alb_msg *msg)
 {
 	_cleanup_free_ uint8_t *payload = NULL;
 	uint64_t len = 0;
-	int r = msg ? alb_msg_encode(s->ctx, msg, &payload, &len) : 0;
+	int r = msg ? alb_msg_encode_unchecked(s->ctx, msg, &payload, &len) : 0;
 
 	if (r < 0)
 		return r;
@@ -1210,9 +1210,9 @@ static int check_server_issuer(alb_ctx *ctx, gnutls_session_t tls, const char *s
 	return 0;
 }
 
-int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *cert_path,
-			   const char *key_path, const char *server_ca_path, uint32_t timeout_ms,
-			   alb_client **ret)
+ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, const char *cert_path,
+				      const char *key_path, const char *server_ca_path,
+				      uint32_t timeout_ms, alb_client **ret)
 {
 	char host[ALB_HOST_MAX + 1], port[6];
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;

@@ -6,7 +6,7 @@
 
 #include "util-private.h"
 
-void alb_strv_free(char **v)
+ALB_EXPORT void alb_strv_free(char **v)
 {
 	if (!v)
 		return;
@@ -15,7 +15,7 @@ void alb_strv_free(char **v)
 	free(v);
 }
 
-char **alb_strv_dup(char *const *v, uint32_t n)
+ALB_EXPORT char **alb_strv_dup(char *const *v, uint32_t n)
 {
 	char **r = calloc((size_t)n + 1, sizeof(char *));
 	if (!r)
@@ -70,7 +70,7 @@ bool alb_utf8_valid(const char *s, size_t len)
 	return true;
 }
 
-ssize_t alb_read_full(int fd, void *buf, size_t len)
+ALB_EXPORT ssize_t alb_read_full(int fd, void *buf, size_t len)
 {
 	size_t done = 0;
 
@@ -88,7 +88,7 @@ ssize_t alb_read_full(int fd, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
-int alb_write_full(int fd, const void *buf, size_t len)
+ALB_EXPORT int alb_write_full(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
 

@@ -47,7 +47,7 @@ int vmm_socket_group(alb_vmm *vmm)
 
 /* ---- values ------------------------------------------------------------------------------- */
 
-void alb_unikernel_info_clear(struct alb_unikernel_info *info)
+ALB_EXPORT void alb_unikernel_info_clear(struct alb_unikernel_info *info)
 {
 	alb_name_free(info->name);
 	alb_unikernel_config_free(info->config);
@@ -55,19 +55,19 @@ void alb_unikernel_info_clear(struct alb_unikernel_info *info)
 	alb_strv_free(info->block_files);
 }
 
-void alb_policy_info_clear(struct alb_policy_info *info)
+ALB_EXPORT void alb_policy_info_clear(struct alb_policy_info *info)
 {
 	alb_name_free(info->path);
 	alb_policy_free(info->policy);
 }
 
-void alb_block_info_clear(struct alb_block_info *info)
+ALB_EXPORT void alb_block_info_clear(struct alb_block_info *info)
 {
 	alb_name_free(info->name);
 	alb_name_free(info->used_by);
 }
 
-void alb_tender_info_clear(struct alb_tender_info *info)
+ALB_EXPORT void alb_tender_info_clear(struct alb_tender_info *info)
 {
 	free(info->name);
 	free(info->path);

@@ -14,57 +14,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <albatross/sys/vmm.h>
 #include <albatross/vmm.h>
 
-#include "exit-private.h"
 #include "name-private.h"
 #include "policy-private.h"
-#include "tender-private.h"
 #include "unikernel-private.h"
 
 struct alb_log_event;
 struct alb_console_relay;
 struct alb_console_relay_segment;
-
-/* The public enum alb_vmm_unikernel_state, by its older names. */
-enum alb_unikernel_state {
-	ALB_STATE_RUNNING = ALB_VMM_STATE_RUNNING,
-	ALB_STATE_RESTARTING = ALB_VMM_STATE_RESTARTING,
-	ALB_STATE_FAILED = ALB_VMM_STATE_FAILED,
-	ALB_STATE_STOPPED = ALB_VMM_STATE_STOPPED,
-};
-
-/* A unikernel as info shows it. */
-struct alb_unikernel_info {
-	alb_name *name;
-	alb_unikernel_config *config;
-	int state;	     /* enum alb_unikernel_state */
-	uint32_t pid;	     /* 0 when not running */
-	uint64_t started_us; /* 0 when not running */
-	uint32_t restarts;
-	struct alb_exit last_exit;
-	char **taps; /* one per config->nets, NULL-terminated; NULL when not running */
-	uint32_t n_taps;
-	char **block_files; /* one per config->blocks, NULL-terminated; NULL when not running */
-	uint32_t n_block_files;
-};
-
-struct alb_policy_info {
-	alb_name *path;
-	alb_policy *policy;
-};
-
-struct alb_block_info {
-	alb_name *name;
-	uint64_t size_mb;
-	uint32_t sector_size; /* 0 default */
-	alb_name *used_by;    /* the unikernel using it, or NULL */
-};
-
-/* Free what an info points to (not the info itself). */
-void alb_unikernel_info_clear(struct alb_unikernel_info *info);
-void alb_policy_info_clear(struct alb_policy_info *info);
-void alb_block_info_clear(struct alb_block_info *info);
 
 /*
  * What the supervisor hands to the layer above, besides the public event

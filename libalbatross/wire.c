@@ -85,17 +85,17 @@ static const char *enum_name(const char *const *names, size_t n, int value)
 	return value >= 0 && (size_t)value < n ? names[value] : NULL;
 }
 
-const char *alb_command_to_string(int command)
+ALB_EXPORT const char *alb_command_to_string(int command)
 {
 	return enum_name(command_names, ELEMENTSOF(command_names), command);
 }
 
-const char *alb_log_event_kind_to_string(int kind)
+ALB_EXPORT const char *alb_log_event_kind_to_string(int kind)
 {
 	return enum_name(event_names, ELEMENTSOF(event_names), kind);
 }
 
-const char *alb_unikernel_state_to_string(int state)
+ALB_EXPORT const char *alb_unikernel_state_to_string(int state)
 {
 	return enum_name(state_names, ELEMENTSOF(state_names), state);
 }
@@ -282,18 +282,6 @@ static int exit_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *pat
 	}
 	e->kind = ALB_EXIT_SIGNAL;
 	return alb_cbor_get_u32(ctx, k[1].value, k[1].path, 1, ALB_EXIT_SIGNAL_MAX, &e->value);
-}
-
-void alb_log_event_free(struct alb_log_event *event)
-{
-	if (!event)
-		return;
-	alb_name_free(event->name);
-	alb_strv_free(event->taps);
-	alb_strv_free(event->blocks);
-	free(event->identity);
-	free(event->message);
-	free(event);
 }
 
 static inline void log_event_freep(struct alb_log_event **event)
@@ -1071,19 +1059,6 @@ static const struct u64_field if_counters[] = {
     {"tx-drops", offsetof(struct alb_if_stats, tx_drops)},
 };
 
-void alb_stats_free(struct alb_stats *stats)
-{
-	if (!stats)
-		return;
-	for (uint32_t i = 0; i < stats->n_ifs; i++)
-		free(stats->ifs[i].name);
-	free(stats->ifs);
-	for (uint32_t i = 0; i < stats->n_kvm; i++)
-		free(stats->kvm[i].key);
-	free(stats->kvm);
-	free(stats);
-}
-
 static inline void stats_freep(struct alb_stats **stats)
 {
 	alb_stats_free(*stats);
@@ -1324,7 +1299,7 @@ static int data_from_cbor(alb_ctx *ctx, const cbor_item_t *item, struct alb_data
 }
 
 /* Messages. */
-int alb_msg_new(alb_msg **ret, int kind, uint64_t seq, const alb_name *name)
+ALB_EXPORT int alb_msg_new(alb_msg **ret, int kind, uint64_t seq, const alb_name *name)
 {
 	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
 	int r;
@@ -1417,24 +1392,31 @@ static cbor_item_t *msg_to_cbor(const alb_msg *msg)
 	return TAKE_PTR(map);
 }
 
-ALB_EXPORT int alb_msg_encode(alb_ctx *ctx, const alb_msg *msg, uint8_t **ret_buf,
-			      uint64_t *ret_len)
+int alb_msg_encode_unchecked(alb_ctx *ctx, const alb_msg *msg, uint8_t **ret_buf, uint64_t *ret_len)
 {
 	_cleanup_(cbor_decref_ptrp) cbor_item_t *item = NULL;
-	_cleanup_(alb_msg_freep) alb_msg *check = NULL;
-	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len;
-	int r;
-
 	if (!msg || !ret_buf || !ret_len)
 		return -EINVAL;
 	item = msg_to_cbor(msg);
 	if (!item)
 		return -ENOMEM;
-	r = alb_cbor_serialize(ctx, item, &buf, &len);
+	int r = alb_cbor_serialize(ctx, item, ret_buf, &len);
 	if (r < 0)
 		return r;
+	*ret_len = len;
+	return 0;
+}
 
+ALB_EXPORT int alb_msg_encode(alb_ctx *ctx, const alb_msg *msg, uint8_t **ret_buf,
+			      uint64_t *ret_len)
+{
+	_cleanup_(alb_msg_freep) alb_msg *check = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint64_t len;
+	int r = alb_msg_encode_unchecked(ctx, msg, &buf, &len);
+	if (r < 0)
+		return r;
 	/* The encoder writes what the structure holds; the decoder judges it. */
 	r = alb_msg_decode(ctx, buf, len, &check);
 	if (r == -EBADMSG || r == -EPROTO)

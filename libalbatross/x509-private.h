@@ -8,6 +8,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include <albatross/sys/x509.h>
 #include <albatross/x509.h>
 
 #include "wire-private.h"
@@ -38,15 +39,10 @@ struct alb_x509_grant {
 	uint32_t n_policies;
 };
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_x509_ext *, alb_x509_ext_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(alb_x509_chain *, alb_x509_chain_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(alb_x509_grant *, alb_x509_grant_free);
 
 /* An extension carrying a deep copy of cmd. 0, -EINVAL (would not decode), -ENOMEM. */
 int alb_x509_ext_new_cmd(alb_ctx *ctx, const struct alb_cmd *cmd, alb_x509_ext **ret);
-
-/* The command of a command extension, borrowed; NULL for a policy. */
-const struct alb_cmd *alb_x509_ext_get_cmd(const alb_x509_ext *ext);
 
 /*
  * The extension of a certificate or request: 0 and *ret, -ENOENT when it has
@@ -60,9 +56,6 @@ int alb_x509_crq_set_ext(alb_ctx *ctx, gnutls_x509_crq_t crq, const alb_x509_ext
 
 /* Appends a copy of crt. 0, -E2BIG, -ENOMEM. */
 int alb_x509_chain_add_crt(alb_ctx *ctx, alb_x509_chain *chain, gnutls_x509_crt_t crt);
-
-/* 1 if a leaf may carry this command, 0 if not (policy-add, policy-remove, daemon to daemon). */
-bool alb_x509_command_allowed(int command);
 
 /*
  * Whether the request cmd fits inside policy, as a dynamic check of the one

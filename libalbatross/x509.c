@@ -178,9 +178,26 @@ ALB_EXPORT int alb_x509_ext_get_command(const alb_x509_ext *ext)
 	return ext->kind == ALB_X509_EXT_COMMAND ? ext->cmd.kind : -ENOENT;
 }
 
-const struct alb_cmd *alb_x509_ext_get_cmd(const alb_x509_ext *ext)
+ALB_EXPORT const struct alb_cmd *alb_x509_ext_get_cmd(const alb_x509_ext *ext)
 {
 	return ext && ext->kind == ALB_X509_EXT_COMMAND ? &ext->cmd : NULL;
+}
+
+ALB_EXPORT int alb_x509_ext_take_cmd(alb_x509_ext *ext, struct alb_cmd *ret)
+{
+	if (!ext || !ret || ext->kind != ALB_X509_EXT_COMMAND)
+		return -EINVAL;
+	*ret = ext->cmd;
+	memset(&ext->cmd, 0, sizeof(ext->cmd));
+	return 0;
+}
+
+ALB_EXPORT int alb_x509_chain_get_ext(alb_ctx *ctx, const alb_x509_chain *chain, uint32_t index,
+				      alb_x509_ext **ret)
+{
+	if (!chain || !ret || index >= chain->n)
+		return -EINVAL;
+	return alb_x509_crt_get_ext(ctx, chain->crts[index], ret);
 }
 
 /* The DER header of an OCTET STRING of len bytes; its length. */
@@ -395,7 +412,7 @@ int alb_x509_crq_set_ext(alb_ctx *ctx, gnutls_x509_crq_t crq, const alb_x509_ext
 
 /* ---- commands in leaves ------------------------------------------------------------------ */
 
-bool alb_x509_command_allowed(int command)
+ALB_EXPORT bool alb_x509_command_allowed(int command)
 {
 	switch (command) {
 	case ALB_CMD_POLICY_ADD:

@@ -18,8 +18,8 @@ struct alb_zstream {
 	uint8_t *buf; /* ALB_ZSTREAM_BUF of output (inflate, deflate) */
 };
 
-int alb_zstream_new(int mode, uint64_t max, bool hash, alb_zstream_sink_fn sink, void *userdata,
-		    alb_zstream **ret)
+ALB_EXPORT int alb_zstream_new(int mode, uint64_t max, bool hash, alb_zstream_sink_fn sink,
+			       void *userdata, alb_zstream **ret)
 {
 	_cleanup_(alb_zstream_freep) alb_zstream *z = NULL;
 
@@ -47,7 +47,7 @@ int alb_zstream_new(int mode, uint64_t max, bool hash, alb_zstream_sink_fn sink,
 	return 0;
 }
 
-alb_zstream *alb_zstream_free(alb_zstream *z)
+ALB_EXPORT alb_zstream *alb_zstream_free(alb_zstream *z)
 {
 	if (!z)
 		return NULL;
@@ -143,7 +143,7 @@ static int deflate_some(alb_zstream *z, const void *buf, size_t len, int flush)
 	return 0;
 }
 
-int alb_zstream_write(alb_zstream *z, const void *buf, size_t len)
+ALB_EXPORT int alb_zstream_write(alb_zstream *z, const void *buf, size_t len)
 {
 	int r;
 
@@ -171,7 +171,7 @@ int alb_zstream_write(alb_zstream *z, const void *buf, size_t len)
 	}
 }
 
-int alb_zstream_finish(alb_zstream *z)
+ALB_EXPORT int alb_zstream_finish(alb_zstream *z)
 {
 	int r = 0;
 
@@ -188,27 +188,27 @@ int alb_zstream_finish(alb_zstream *z)
 	return r;
 }
 
-int alb_zstream_fault(const alb_zstream *z)
+ALB_EXPORT int alb_zstream_fault(const alb_zstream *z)
 {
 	return z ? z->fault : ALB_ZSTREAM_FAULT_NONE;
 }
 
-const char *alb_zstream_zlib_message(const alb_zstream *z)
+ALB_EXPORT const char *alb_zstream_zlib_message(const alb_zstream *z)
 {
 	return z && z->fault == ALB_ZSTREAM_FAULT_CORRUPT ? z->z.msg : NULL;
 }
 
-uint64_t alb_zstream_plain_bytes(const alb_zstream *z)
+ALB_EXPORT uint64_t alb_zstream_plain_bytes(const alb_zstream *z)
 {
 	return z ? z->plain : 0;
 }
 
-uint64_t alb_zstream_out_bytes(const alb_zstream *z)
+ALB_EXPORT uint64_t alb_zstream_out_bytes(const alb_zstream *z)
 {
 	return z ? z->out : 0;
 }
 
-int alb_zstream_digest(alb_zstream *z, uint8_t digest[32])
+ALB_EXPORT int alb_zstream_digest(alb_zstream *z, uint8_t digest[32])
 {
 	if (!z || !z->hashing || !z->finished || !digest)
 		return -EINVAL;
@@ -216,12 +216,12 @@ int alb_zstream_digest(alb_zstream *z, uint8_t digest[32])
 	return 0;
 }
 
-int alb_zstream_sink_fd(const uint8_t *buf, size_t len, void *userdata)
+ALB_EXPORT int alb_zstream_sink_fd(const uint8_t *buf, size_t len, void *userdata)
 {
 	return alb_write_full(*(const int *)userdata, buf, len);
 }
 
-int alb_zstream_pump_fd(alb_zstream *z, int in)
+ALB_EXPORT int alb_zstream_pump_fd(alb_zstream *z, int in)
 {
 	_cleanup_free_ uint8_t *buf = malloc(ALB_ZSTREAM_BUF);
 	int r;
@@ -240,7 +240,7 @@ int alb_zstream_pump_fd(alb_zstream *z, int in)
 	return alb_zstream_finish(z);
 }
 
-int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
+ALB_EXPORT int alb_zlib_deflate(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
 {
 	if ((uLong)len != len)
 		return -ENOMEM;

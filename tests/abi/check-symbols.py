@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-"""Checks that the symbol map, the public headers, the ALB_EXPORT definitions
+"""Checks that the symbol map, the public headers and those of the extension
+tier (sys/), the ALB_EXPORT definitions
 and the shared library's dynamic symbols all name the same functions.
 
 usage: check-symbols.py SYMFILE LIBRARY INCLUDEDIR SRCDIR
@@ -20,8 +21,10 @@ for block in re.findall(r'global:(.*?)(?:local:|\})', text, re.S):
     mapped |= set(re.findall(r'\b(alb_\w+)\s*;', block))
 
 declared = set()
-for h in sorted(Path(incdir).glob('*.h')):
+for h in sorted(Path(incdir).glob('*.h')) + sorted(Path(incdir, 'sys').glob('*.h')):
     src = re.sub(r'/\*.*?\*/', '', h.read_text(), flags=re.S)
+    # header-only helpers (sys/cleanup.h) are no symbols
+    src = re.sub(r'static inline[^{;]*\{.*?\n\}', '', src, flags=re.S)
     # function declarations: "type alb_name(" at the start of a declaration
     declared |= set(re.findall(r'^[A-Za-z_][\w \*]*?\b(alb_\w+)\s*\(', src, re.M))
 

@@ -258,6 +258,18 @@ check "pkg-config --modversion libalbatross is $version" modversion_ok
 check "albatross: daemons in /usr/sbin, albatross-client in /usr/bin" \
 	owned_by albatross /usr/sbin/albatrossd /usr/sbin/albatross-console /usr/sbin/albatross-log \
 	/usr/sbin/albatross-stats /usr/sbin/albatross-tls-endpoint /usr/bin/albatross-client
+links_ok() {
+	dpkg-query -W -f='${Depends}' albatross | grep -q 'libalbatross0' ||
+		{ echo "albatross does not depend on libalbatross0"; return 1; }
+	for p in /usr/sbin/albatrossd /usr/sbin/albatross-console /usr/sbin/albatross-log \
+		/usr/sbin/albatross-stats /usr/sbin/albatross-tls-endpoint /usr/bin/albatross-client; do
+		ldd "$p" | grep -q "libalbatross.so.0 => /usr/lib/$multiarch/libalbatross.so.0" ||
+			{ echo "$p does not link the installed libalbatross.so.0"; return 1; }
+	done
+}
+check "albatross depends on libalbatross0; every program links its libalbatross.so.0" links_ok
+check "libalbatross-dev: the extension tier (albatross/sys/)" \
+	owned_by libalbatross-dev /usr/include/albatross/sys/wire.h /usr/include/albatross/sys/services.h
 man_ok() {
 	owned_by albatross /usr/share/man/man1/albatross-client.1.gz \
 		/usr/share/man/man8/albatrossd.8.gz /usr/share/man/man8/albatross-console.8.gz \

@@ -24,6 +24,7 @@
 #include <albatross/tls.h>
 #include <albatross/unikernel.h>
 #include <albatross/wire.h>
+#include <albatross/x509.h>
 
 #define _cleanup_(f)   __attribute__((cleanup(f)))
 #define _unused_       __attribute__((unused))
@@ -90,5 +91,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(alb_manifest *, alb_manifest_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(alb_msg *, alb_msg_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(alb_client *, alb_client_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(alb_tls_endpoint *, alb_tls_endpoint_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(alb_x509_ext *, alb_x509_ext_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(alb_x509_chain *, alb_x509_chain_free)
 
 #endif
