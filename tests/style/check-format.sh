@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: ISC
-# Every C file of the tree as .clang-format wants it (STYLE.md).
+# Every C file of the tree as .clang-format wants it.
 # usage: check-format.sh SRCDIR CLANG-FORMAT
 set -euo pipefail
 cd "$1"

@@ -43,7 +43,7 @@ START_TEST(test_read)
 	alb_manifest_free(m);
 	free(img);
 
-	/* The example of solo5-abi.md: one network device, entries 2, descsz 220. */
+	/* The example of docs/solo5.md: one network device, entries 2, descsz 220. */
 	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_SPT, 2, two, 1, TEST_IMAGE_AARCH64, &img, &len),
 			 0);
 	const uint8_t *mft_note = img + sizeof(Elf64_Ehdr) + 2 * sizeof(Elf64_Phdr) + 40;
