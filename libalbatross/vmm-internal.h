@@ -91,7 +91,8 @@ struct alb_vmm {
 	void *hooks_userdata;
 	void *service; /* albatrossd's socket (vmm-service.c), freed with the supervisor */
 	void (*service_free)(void *service);
-	void *link; /* the connections to the helper daemons (vmm-link.c) */
+	void *link;		  /* the connections to the helper daemons (vmm-link.c) */
+	struct vmm_later *laters; /* completions of creates, due from the loop (vmm-ops.c) */
 	void (*link_free)(void *link);
 	struct alb_console_relay *relay;		 /* console output to albatross-console */
 	uint64_t console_backlog, console_backlog_total; /* its bounds, 0: defaults */
@@ -138,6 +139,9 @@ void vmm_image_unref(alb_vmm *vmm, const uint8_t digest[32]);
  * filled (NULL when nobody takes events); then vmm_event_send() (which takes it). */
 struct alb_log_event *vmm_event_new(alb_vmm *vmm, int kind, const alb_name *name);
 void vmm_event_send(alb_vmm *vmm, struct alb_log_event *event);
+
+/* Gives every completion still due (alb_vmm_create_async) now: the supervisor goes. */
+void vmm_laters_flush(alb_vmm *vmm);
 
 /* The unikernel name, or -ENOENT with the reason. */
 int vmm_lookup(alb_vmm *vmm, const alb_name *name, struct uk **ret);

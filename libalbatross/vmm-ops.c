@@ -632,22 +632,44 @@ int vmm_tender_infos(alb_vmm *vmm, uint32_t max, struct alb_tender_info **ret, u
 /* ---- the public API ----------------------------------------------------------------------- */
 
 /* A done of the public API that happens at once: after the call returns, from the loop. */
-struct later {
+struct vmm_later {
 	alb_vmm *vmm;
 	alb_name *name;
 	alb_vmm_done_fn done;
 	void *userdata;
 	alb_source *source;
+	struct vmm_later *next;
 };
 
-static int later_run(alb_source *source, void *userdata)
+static void later_free(struct vmm_later *l)
 {
-	struct later *l = userdata;
-	l->done(l->vmm, l->name, 0, "created", l->userdata);
 	alb_source_free(l->source);
 	alb_name_free(l->name);
 	free(l);
+}
+
+/* Tells, takes l out of the list and frees it. */
+static void later_done(struct vmm_later *l)
+{
+	for (struct vmm_later **p = &l->vmm->laters; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	l->done(l->vmm, l->name, 0, "created", l->userdata);
+	later_free(l);
+}
+
+static int later_run(alb_source *source, void *userdata)
+{
+	later_done(userdata);
 	return 0;
+}
+
+void vmm_laters_flush(alb_vmm *vmm)
+{
+	while (vmm->laters)
+		later_done(vmm->laters);
 }
 
 /* Copies the embedder's image (as it is, compressed or not) into the spool: streaming. */
@@ -676,7 +698,7 @@ ALB_EXPORT int alb_vmm_create_async(alb_vmm *vmm, const alb_name *name,
 		return -EINVAL;
 	bool force = flags & ALB_VMM_FORCE;
 	bool replacing = force && vmm_find(vmm, name);
-	struct later *l = NULL;
+	struct vmm_later *l = NULL;
 	if (done && !replacing) {
 		if (!(l = calloc(1, sizeof(*l))))
 			return -ENOMEM;
@@ -702,12 +724,13 @@ ALB_EXPORT int alb_vmm_create_async(alb_vmm *vmm, const alb_name *name,
 		(void)unlink(spool); /* unless the store took it */
 	}
 	if (l) {
-		if (r < 0) {
-			alb_source_free(l->source);
-			alb_name_free(l->name);
-			free(l);
-		} else
+		if (r < 0)
+			later_free(l);
+		else {
+			l->next = vmm->laters;
+			vmm->laters = l;
 			(void)alb_source_set_timer(l->source, 1);
+		}
 	}
 	return r;
 }

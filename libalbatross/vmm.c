@@ -1468,6 +1468,7 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 {
 	if (!vmm)
 		return NULL;
+	vmm_laters_flush(vmm);
 	/* The layers above first: they hold no unikernel, only references to the engine. */
 	if (vmm->service_free)
 		vmm->service_free(vmm->service);

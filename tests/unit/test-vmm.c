@@ -289,6 +289,23 @@ START_TEST(test_create_restart_destroy_with_completions)
 }
 END_TEST
 
+/* A completion still due when the supervisor goes is given, once, not lost. */
+START_TEST(test_completion_due_at_free)
+{
+	alb_name *name = NULL;
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "quick", &name));
+	alb_unikernel_config *c = config("--run", NULL);
+	struct done d = {0};
+	ck_assert_alb_ok(test_ctx, alb_vmm_create_async(vmm, name, c, image, 0, on_done, &d));
+	ck_assert_int_eq(d.calls, 0);
+	vmm = alb_vmm_free(vmm);
+	ck_assert_int_eq(d.calls, 1);
+	ck_assert_int_eq(d.result, 0);
+	alb_unikernel_config_free(c);
+	alb_name_free(name);
+}
+END_TEST
+
 START_TEST(test_policies_and_block_devices)
 {
 	alb_name *path = NULL, *disk = NULL, *uk = NULL;
@@ -394,6 +411,7 @@ static Suite *vmm_suite(void)
 	tcase_add_test(tc, test_hvt_needs_kvm);
 	tcase_add_test(tc, test_create_restart_destroy_with_completions);
 	tcase_add_test(tc, test_policies_and_block_devices);
+	tcase_add_test(tc, test_completion_due_at_free);
 	suite_add_tcase(s, tc);
 	return s;
 }
