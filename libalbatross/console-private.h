@@ -13,7 +13,6 @@
 
 #include <albatross/console.h>
 #include <albatross/loop.h>
-#include <albatross/sys/services.h>
 
 #include "util-private.h"
 
@@ -37,11 +36,3 @@ int alb_console_end_run(alb_console *console, const alb_name *name, uint64_t now
  * lost here, after completing a line begun. 0, -ENOENT (no active buffer), -EINVAL, -ENOMEM. */
 int alb_console_mark_dropped(alb_console *console, const alb_name *name, uint64_t bytes,
 			     uint64_t now_us);
-
-/* ---- the service (sys/services.h), what the tests see besides ---- */
-
-/* The buffers served. */
-alb_console *alb_console_service_get_console(struct alb_console_service *service);
-/* Subscribers connected. */
-unsigned alb_console_service_subscriber_count(const struct alb_console_service *service);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_console_service *, alb_console_service_free);

@@ -14,6 +14,7 @@
 #include <albatross/loop.h>
 
 #include "console-private.h"
+#include "console-service-private.h"
 #include "ctx-private.h"
 #include "name-private.h"
 #include "server-private.h"
@@ -283,6 +284,7 @@ ALB_EXPORT int alb_console_service_new(alb_ctx *ctx, alb_loop *loop,
 				 svc->subscribers, ALB_CONSOLE_SUBSCRIBERS_MAX);
 	const struct alb_subs_options so = {
 	    .what = "console output",
+	    .service = "console",
 	    .max_per_name = svc->subscribers,
 	    .per_name = "unikernel",
 	    .queue_max = o->queue_max ? o->queue_max : ALB_CONSOLE_SUBSCRIBER_QUEUE_MAX,

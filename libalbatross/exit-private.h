@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* How a process ended: declared in the extension tier (sys/vmm.h). */
+/* How a process ended: declared in the extension tier (sys/util.h). */
 #pragma once
 
-#include <albatross/sys/vmm.h>
+#include <albatross/sys/util.h>

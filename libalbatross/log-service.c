@@ -298,6 +298,7 @@ ALB_EXPORT int alb_log_service_new(alb_ctx *ctx, alb_loop *loop,
 				 (unsigned)o->uid, strerror(-r));
 	const struct alb_subs_options so = {
 	    .what = "events",
+	    .service = "log",
 	    .max = ALB_LOG_SUBSCRIBERS_MAX,
 	    .history = history,
 	    .userdata = svc,

@@ -676,6 +676,7 @@ ALB_EXPORT int alb_stats_service_new(alb_ctx *ctx, alb_loop *loop, uint64_t inte
 		return -ENOMEM;
 	const struct alb_subs_options so = {
 	    .what = "samples",
+	    .service = "stats",
 	    .max = ALB_STATS_SUBSCRIBERS_MAX,
 	};
 	if ((r = alb_subs_new(ctx, &so, &svc->subs)) < 0 ||

@@ -53,6 +53,7 @@ typedef int (*alb_sub_build_fn)(struct alb_sub *sub, void *userdata, alb_msg **r
 
 struct alb_subs_options {
 	const char *what;	    /* what subscribers get, in messages: "console output" */
+	const char *service;	    /* in "a console subscription is in progress": "console" */
 	uint32_t max;		    /* subscribers in all; 0: no bound but the server's */
 	uint32_t max_per_name;	    /* subscribers of one name; 0: no such bound */
 	const char *per_name;	    /* the name's kind in messages: "unikernel" */

@@ -280,7 +280,9 @@ int alb_subs_refuse_busy(struct alb_subs *subs, struct alb_conn *conn, const alb
 		return 0;
 	if (msg)
 		(void)alb_conn_send_failure(conn, msg->seq, msg->name, EBUSY,
-					    "a subscription is in progress on this connection");
+					    "a %s%ssubscription is in progress on this connection",
+					    subs->o.service ? subs->o.service : "",
+					    subs->o.service ? " " : "");
 	/* The subscriber goes with the connection (on_close). */
 	return -EBUSY;
 }

@@ -180,7 +180,7 @@ ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
 		return -ENOMEM;
 	l->vmm = vmm;
 	char path[PATH_MAX];
-	int r = vmm_console_relay(vmm, relay_send, l, &l->relay);
+	int r = 0;
 	snprintf(path, sizeof(path), "%s/console.sock", vmm_rundir(vmm));
 	if (r >= 0)
 		r = alb_peer_new(ctx, loop, "albatross-console", path, &console_ops, l, false,
@@ -194,6 +194,10 @@ ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
 	if (r >= 0)
 		r = alb_peer_new(ctx, loop, "albatross-log", path, &log_ops, l, true, 16 << 20,
 				 &l->log);
+	/* The relay last: it never points at a link that failed to be made. */
+	if (r >= 0 && (r = vmm_console_relay(vmm, relay_send, l, &l->relay)) >= 0 &&
+	    alb_peer_connected(l->console))
+		alb_console_relay_connected(l->relay);
 	if (r < 0) {
 		link_free(l);
 		return r;

@@ -179,14 +179,17 @@ static int cmd_create(struct session *s, alb_msg **cmdp)
 
 static int finish_create(struct session *s, const alb_msg *cmd)
 {
-	bool force = cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE;
-	struct pending *p = force ? pending_new(s->conn, cmd) : NULL;
-	if (force && !p)
+	struct pending *p = pending_new(s->conn, cmd);
+	if (!p)
 		return -ENOMEM;
-	/* A new unikernel is done at once; one replaced when the old one stopped. */
-	int r = vmm_create_stored(s->vmm, cmd->name, cmd->cmd.config, s->upload_path, force,
+	/*
+	 * A new unikernel is done at once. One of that name is replaced (done when the
+	 * old one stopped): a force-create's, or one that a create made while this
+	 * create's image was on its way (the name was free when the command came).
+	 */
+	int r = vmm_create_stored(s->vmm, cmd->name, cmd->cmd.config, s->upload_path, true,
 				  pending_done, p);
-	if (r <= 0 && p)
+	if (r <= 0)
 		pending_cancel(p); /* not taken */
 	if (r < 0)
 		return r;

@@ -875,12 +875,13 @@ struct waiter *vmm_waiter_new(alb_vmm_done_fn done, void *userdata)
 	return w;
 }
 
-/* Tells everyone waiting for u: r, and text (or the reason of a failure). */
+/* Tells everyone waiting for u: r, and text (a failure's reason: text, or the context's). */
 static void uk_reply_all(struct uk *u, int r, const char *text)
 {
 	struct waiter *w = u->waiters;
 	u->waiters = NULL;
-	_cleanup_free_ char *why = r < 0 ? strdup(alb_ctx_last_error(u->vmm->ctx)) : NULL;
+	_cleanup_free_ char *why =
+	    r < 0 ? strdup(text ? text : alb_ctx_last_error(u->vmm->ctx)) : NULL;
 	while (w) {
 		struct waiter *n = w->next;
 		w->done(u->vmm, u->name, r, r < 0 ? (why ? why : strerror(-r)) : text, w->userdata);
@@ -990,12 +991,12 @@ static void uk_start_again(struct uk *u)
 	vmm_image_unref(u->vmm, old); /* a force-create may bring another image */
 	(void)alb_tally_init(&u->tally, &u->vmm->supervise); /* same size: cannot fail */
 	int r = uk_start(u);
-	if (r < 0) {
-		uk_set_failed(u, "%s", alb_ctx_last_error(u->vmm->ctx));
-		uk_reply_all(u, r, NULL);
-	} else
-		uk_reply_all(u, 0, "restarted");
+	_cleanup_free_ char *why = r < 0 ? strdup(alb_ctx_last_error(u->vmm->ctx)) : NULL;
+	if (r < 0)
+		uk_set_failed(u, "%s", why ? why : "?");
 	vmm_save(u->vmm);
+	/* The last touch of u: a completion may destroy it. */
+	uk_reply_all(u, r < 0 ? r : 0, r < 0 ? why : "restarted");
 }
 
 static int uk_exited(alb_source *source, int pid, int how, int status, void *userdata)

@@ -131,6 +131,12 @@ int alb_vmm_destroy(alb_vmm *vmm, const alb_name *name);
  * How a long operation ended: @p result is 0 or a negative errno, @p message
  * what albatrossd would reply ("destroyed", "restarted", or why it failed;
  * borrowed for the call). @p name is the unikernel (borrowed).
+ *
+ * A completion is called once. It may come before the call that started the
+ * operation returns, when nothing has to wait (a restart or a destroy of a
+ * unikernel that is not running); it may start other operations. Operations
+ * still in progress when the supervisor is freed complete with -ECANCELED
+ * from alb_vmm_free(): such a completion must not call the supervisor.
  */
 typedef void (*alb_vmm_done_fn)(alb_vmm *vmm, const alb_name *name, int result, const char *message,
 				void *userdata);
@@ -142,9 +148,10 @@ typedef void (*alb_vmm_done_fn)(alb_vmm *vmm, const alb_name *name, int result, 
  * Creates a unikernel like alb_vmm_create(), with a completion. With
  * ALB_VMM_FORCE a unikernel of that name is replaced: it is stopped, and the
  * new one started in its place with its restart counters reset.
- * @p done (may be NULL) is called once the unikernel runs (after this returns,
- * from the loop), with the reply albatrossd would give; it is not called when
- * this returns an error.
+ * @p done (may be NULL) is called once the unikernel runs (a new one: after this
+ * returns, from the loop; one replaced: when the old one stopped and the new one
+ * started), with the reply albatrossd would give; it is not called when this
+ * returns an error.
  * @return 0 (done will be called), -EEXIST, -EDQUOT, -EINVAL, -ENOENT...: nothing
  * was created.
  */

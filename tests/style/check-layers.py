@@ -17,12 +17,13 @@ NAMES = ['values', 'engines', 'protocol', 'services', 'programs']
 LAYER = {
     # values: small types and helpers with no I/O of their own beyond files
     'util': VALUES, 'ctx': VALUES, 'name': VALUES, 'policy': VALUES, 'unikernel': VALUES,
-    'manifest': VALUES, 'exit': VALUES, 'tender': VALUES, 'parse': VALUES,
+    'manifest': VALUES, 'exit': VALUES, 'parse': VALUES,
     'hostport': VALUES, 'fileio': VALUES, 'zstream': VALUES, 'cbor': VALUES, 'codec': VALUES,
     'loop': VALUES, 'supervise': VALUES, 'config': VALUES, 'bounds': VALUES,
+    'albatross': PROGRAMS,  # the umbrella header: everything
     # engines: no sockets
     'tree': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,
-    'image': ENGINES, 'net': ENGINES, 'state': ENGINES, 'console': ENGINES,
+    'image': ENGINES, 'net': ENGINES, 'tender': ENGINES, 'state': ENGINES, 'console': ENGINES,
     'console-relay': ENGINES, 'log': ENGINES, 'stats': ENGINES,
     # protocol: the wire and what carries it
     'wire': PROTOCOL, 'frame': PROTOCOL, 'server': PROTOCOL, 'peer': PROTOCOL,
@@ -30,6 +31,18 @@ LAYER = {
     # services: one per daemon
     'vmm-service': SERVICES, 'vmm-link': SERVICES, 'console-service': SERVICES,
     'log-service': SERVICES, 'stats-service': SERVICES, 'tls-endpoint': SERVICES,
+    'console-service': SERVICES,
+}
+
+# Headers of include/albatross/ and include/albatross/sys/: the module they belong to.
+PUBLIC = {
+    'ctx.h': 'ctx', 'name.h': 'name', 'policy.h': 'policy', 'unikernel.h': 'unikernel',
+    'manifest.h': 'manifest', 'loop.h': 'loop', 'tree.h': 'tree', 'vmm.h': 'vmm',
+    'console.h': 'console', 'log.h': 'log', 'stats.h': 'stats', 'wire.h': 'wire',
+    'client.h': 'client', 'tls.h': 'tls', 'x509.h': 'x509', 'albatross.h': 'albatross',
+    'sys/cleanup.h': 'util', 'sys/util.h': 'util', 'sys/vmm.h': 'vmm', 'sys/log.h': 'log',
+    'sys/stats.h': 'stats', 'sys/wire.h': 'wire', 'sys/client.h': 'client',
+    'sys/x509.h': 'x509', 'sys/services.h': 'console-service',
 }
 
 
@@ -41,12 +54,17 @@ def module(path):
     return base
 
 
-def includes(path):
+def includes(path, public=False):
+    """(line, header) of the quoted includes; with public those of <albatross/...>
+    too, as the header of the module they belong to ("sys/vmm.h": "vmm.h")."""
     with open(path, encoding='utf-8') as f:
         for n, line in enumerate(f, 1):
             m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
             if m:
                 yield n, m.group(1)
+            m = re.match(r'\s*#\s*include\s+<albatross/([^>]+)>', line)
+            if m and public:
+                yield n, PUBLIC.get(m.group(1), m.group(1)[:-2]) + '.h'
 
 
 def main():
@@ -62,7 +80,7 @@ def main():
             results.append((False, f'libalbatross/{f} has a layer', 'add it to LAYER'))
             continue
         bad = []
-        for n, inc in includes(path):
+        for n, inc in includes(path, public=True):
             target = module(inc)
             if target not in LAYER:
                 bad.append(f'{f}:{n}: "{inc}" has no layer')

@@ -13,6 +13,7 @@
 
 #include "client-private.h"
 #include "console-private.h"
+#include "console-service-private.h"
 #include "wire-private.h"
 
 static alb_console *console;

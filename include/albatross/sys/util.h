@@ -28,6 +28,17 @@ extern "C" {
 /* Times are microseconds since the Unix epoch; later than this is invalid (year 2200). */
 #define ALB_TIME_MAX UINT64_C(7258118400000000)
 
+/* ---- how a process ended ---- */
+
+#define ALB_EXIT_SIGNAL_MAX 64u
+
+enum alb_exit_kind { ALB_EXIT_CODE = 1, ALB_EXIT_SIGNAL = 2 };
+
+struct alb_exit {
+	int kind;	/* enum alb_exit_kind; 0: none */
+	uint32_t value; /* exit code 0..255, or signal 1..ALB_EXIT_SIGNAL_MAX */
+};
+
 /* ---- failures and logging ---- */
 
 /*

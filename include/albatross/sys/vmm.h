@@ -13,23 +13,13 @@
 
 #include <albatross/name.h>
 #include <albatross/policy.h>
+#include <albatross/sys/util.h>
 #include <albatross/unikernel.h>
 #include <albatross/vmm.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* How a process ended. */
-
-#define ALB_EXIT_SIGNAL_MAX 64u
-
-enum alb_exit_kind { ALB_EXIT_CODE = 1, ALB_EXIT_SIGNAL = 2 };
-
-struct alb_exit {
-	int kind;	/* enum alb_exit_kind; 0: none */
-	uint32_t value; /* exit code 0..255, or signal 1..ALB_EXIT_SIGNAL_MAX */
-};
 
 /* The public enum alb_vmm_unikernel_state, by its older names. */
 enum alb_unikernel_state {
