@@ -259,12 +259,15 @@ check "albatross: daemons in /usr/sbin, albatross-client in /usr/bin" \
 	owned_by albatross /usr/sbin/albatrossd /usr/sbin/albatross-console /usr/sbin/albatross-log \
 	/usr/sbin/albatross-stats /usr/sbin/albatross-tls-endpoint /usr/bin/albatross-client
 links_ok() {
+	local p lib
 	dpkg-query -W -f='${Depends}' albatross | grep -q 'libalbatross0' ||
 		{ echo "albatross does not depend on libalbatross0"; return 1; }
 	for p in /usr/sbin/albatrossd /usr/sbin/albatross-console /usr/sbin/albatross-log \
 		/usr/sbin/albatross-stats /usr/sbin/albatross-tls-endpoint /usr/bin/albatross-client; do
-		ldd "$p" | grep -q "libalbatross.so.0 => /usr/lib/$multiarch/libalbatross.so.0" ||
-			{ echo "$p does not link the installed libalbatross.so.0"; return 1; }
+		lib=$(ldd "$p" | awk '$1 == "libalbatross.so.0" {print $3}')
+		[ -n "$lib" ] &&
+			[ "$(readlink -f "$lib")" = "$(readlink -f "/usr/lib/$multiarch/libalbatross.so.0")" ] ||
+			{ echo "$p does not link the installed libalbatross.so.0: $(ldd "$p")"; return 1; }
 	done
 }
 check "albatross depends on libalbatross0; every program links its libalbatross.so.0" links_ok
