@@ -72,6 +72,7 @@ struct alb_vmm {
 	char state_path[PATH_MAX];
 	char images_dir[PATH_MAX];
 	char block_dir[PATH_MAX];
+	int db_lock, run_lock; /* albatrossd.lock of dbdir and rundir, held (-1: not yet) */
 	uint32_t tender_uid, tender_gid;
 	bool has_tender_user;
 	bool has_group;

@@ -1197,6 +1197,41 @@ int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, 
 	return 0;
 }
 
+/*
+ * Locks DIR/albatrossd.lock for this process (a POSIX record lock: the kernel
+ * releases it when the process ends, however it ends) and writes our pid in it.
+ * Another holder is named: -EBUSY "another albatrossd (pid N) uses DIR".
+ */
+static int dir_lock(alb_ctx *ctx, const char *dir, int *ret_fd)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/albatrossd.lock", dir) >= (int)sizeof(path))
+		return alb_error(ctx, ENAMETOOLONG, "path '%s' is too long", dir);
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return alb_error(ctx, errno, "Failed to open '%s': %s", path, strerror(errno));
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	if (fcntl(fd, F_SETLK, &fl) < 0) {
+		int e = errno;
+		if (e != EACCES && e != EAGAIN)
+			return alb_error(ctx, e, "Failed to lock '%s': %s", path, strerror(e));
+		struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK)
+			return alb_error(ctx, EBUSY,
+					 "another albatrossd (pid %d) uses %s: one at a time (its "
+					 "lock is %s)",
+					 (int)who.l_pid, dir, path);
+		return alb_error(ctx, EBUSY, "another albatrossd uses %s (its lock is %s)", dir,
+				 path);
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		alb_log_warn(ctx, "Failed to write the pid into '%s': %s", path, strerror(errno));
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 /* ---- the public API --------------------------------------------------------------------- */
 
 ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, const char *rundir,
@@ -1207,6 +1242,7 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	alb_vmm *vmm = calloc(1, sizeof(*vmm));
 	if (!vmm)
 		return -ENOMEM;
+	vmm->db_lock = vmm->run_lock = -1;
 	vmm->ctx = alb_ctx_ref(ctx);
 	vmm->loop = alb_loop_ref(loop);
 	vmm->stop_timeout_us = 5000000;
@@ -1226,6 +1262,10 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	snprintf(vmm->block_dir, sizeof(vmm->block_dir), "%s/block", dbdir);
 	snprintf(dir, sizeof(dir), "%s", vmm->block_dir);
 	if ((r = mkdir_p(ctx, dir, 0711)) < 0 || (r = mkdir_p(ctx, rundir, 0755)) < 0)
+		goto fail;
+	/* Before anything in them is touched: one supervisor per dbdir and rundir. */
+	if ((r = dir_lock(ctx, dbdir, &vmm->db_lock)) < 0 ||
+	    (r = dir_lock(ctx, rundir, &vmm->run_lock)) < 0)
 		goto fail;
 	if ((r = alb_tree_new(ctx, &vmm->tree)) < 0 || (r = alb_net_new(ctx, &vmm->net)) < 0)
 		goto fail;
@@ -1504,6 +1544,11 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 	free(vmm->dbdir);
 	free(vmm->rundir);
 	free(vmm->tender_dir);
+	/* Last: everything of ours in the directories is done with. */
+	if (vmm->db_lock >= 0)
+		close(vmm->db_lock);
+	if (vmm->run_lock >= 0)
+		close(vmm->run_lock);
 	alb_loop_unref(vmm->loop);
 	alb_ctx_unref(vmm->ctx);
 	free(vmm);

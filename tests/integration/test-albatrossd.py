@@ -257,6 +257,45 @@ def test_kill9_restore(_):
 
 
 @tap.case
+def test_second_albatrossd_refused(_):
+    """a second albatrossd on the same dbdir or rundir exits naming the first's pid and
+    changes nothing; after a kill -9 of the first the next start is not blocked"""
+    d = fresh()
+    try:
+        img = image(d, nets=['service'])
+        d.ok('create', 'one', img, '--net', 'service:br0', '--arg', '--run')
+        before = d.one('one')
+        with open(os.path.join(d.dbdir, 'state'), 'rb') as f:
+            state = f.read()
+        sock = os.stat(d.socket).st_ino
+        used = taps()
+        other_run = os.path.join(d.dir, 'run2')
+        other_db = os.path.join(d.dir, 'db2')
+        for db, run in ((d.dbdir, d.rundir), (d.dbdir, other_run), (other_db, d.rundir)):
+            r = subprocess.run([PATHS['albatrossd'], '--rundir', run, '--dbdir', db,
+                                '--tender-dir', PATHS['tender_dir']],
+                               capture_output=True, text=True, timeout=WAIT)
+            check(r.returncode == 1, f'exit {r.returncode}: {r.stderr}')
+            want = f'another albatrossd (pid {d.proc.pid}) uses'
+            check(want in r.stderr, r.stderr)
+        # nothing changed: the same tender, taps, socket and state; still served
+        after = d.one('one')
+        check(after['pid'] == before['pid'] and alive(before['pid']), after)
+        check(taps() == used, f'taps {taps()}, were {used}')
+        check(os.stat(d.socket).st_ino == sock, 'the socket was replaced')
+        with open(os.path.join(d.dbdir, 'state'), 'rb') as f:
+            check(f.read() == state, 'the state file changed')
+        with open(os.path.join(d.dbdir, 'albatrossd.lock')) as f:
+            check(f.read().strip() == str(d.proc.pid), 'the lock names the first')
+        # the kernel releases the lock of a killed albatrossd
+        d.stop(signal.SIGKILL)
+        d.start()
+        wait_for(lambda: d.one('one')['state'] == 'running', WAIT, 'one to run again')
+    finally:
+        d.cleanup()
+
+
+@tap.case
 def test_sigterm_stops_and_keeps(_):
     """SIGTERM stops every unikernel; the next start brings them back"""
     d = fresh()
