@@ -358,6 +358,22 @@ static int download_open(alb_vmm *vmm, const char *path, bool compress, uint64_t
 	return TAKE_FD(tmp);
 }
 
+/* Sends the reply m to cmd, then the data of fd (taken) as chunks, as the socket drains. */
+static int download_start(struct session *s, const alb_msg *cmd, const alb_msg *m, int fd)
+{
+	int r;
+	if ((r = alb_conn_send(s->conn, m)) < 0 ||
+	    (r = alb_name_dup(cmd->name, &s->download_name)) < 0) {
+		close(fd);
+		return r;
+	}
+	s->download_fd = fd;
+	s->download_seq = cmd->seq;
+	alb_conn_pause(s->conn, true);
+	download_pump(s);
+	return 0;
+}
+
 static int cmd_get(struct session *s, const alb_msg *cmd)
 {
 	alb_vmm *vmm = s->vmm;
@@ -373,16 +389,7 @@ static int cmd_get(struct session *s, const alb_msg *cmd)
 		return fd;
 	m->reply.image_size = size;
 	m->reply.compressed = cmd->cmd.compress;
-	if ((r = alb_conn_send(s->conn, m)) < 0 ||
-	    (r = alb_name_dup(cmd->name, &s->download_name)) < 0) {
-		close(fd);
-		return r;
-	}
-	s->download_fd = fd;
-	s->download_seq = cmd->seq;
-	alb_conn_pause(s->conn, true);
-	download_pump(s);
-	return 0;
+	return download_start(s, cmd, m, fd);
 }
 
 static int cmd_block_dump(struct session *s, const alb_msg *cmd)
@@ -403,16 +410,7 @@ static int cmd_block_dump(struct session *s, const alb_msg *cmd)
 	int fd = download_open(vmm, path, cmd->cmd.compress, &size);
 	if (fd < 0)
 		return fd;
-	if ((r = alb_conn_send(s->conn, m)) < 0 ||
-	    (r = alb_name_dup(cmd->name, &s->download_name)) < 0) {
-		close(fd);
-		return r;
-	}
-	s->download_fd = fd;
-	s->download_seq = cmd->seq;
-	alb_conn_pause(s->conn, true);
-	download_pump(s);
-	return 0;
+	return download_start(s, cmd, m, fd);
 }
 
 /* ---- tenders ------------------------------------------------------------------------------ */
