@@ -89,23 +89,15 @@ static void entry_clear(struct entry *e)
 }
 
 /* The index of name, or where it would go (*found false). */
+static const char *entry_name(const void *elt)
+{
+	return ((const struct entry *)elt)->name_str;
+}
+
 static uint32_t entry_find(const struct alb_stats_service *svc, const char *name, bool *found)
 {
-	uint32_t lo = 0, hi = svc->n_entries;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(svc->entries[mid].name_str, name);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return alb_sorted_find(svc->entries, svc->n_entries, sizeof(*svc->entries), entry_name,
+			       name, found);
 }
 
 static int stats_add(struct alb_stats_service *svc, const alb_name *name, uint32_t pid, char **taps,

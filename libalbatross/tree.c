@@ -70,43 +70,26 @@ ALB_EXPORT alb_tree *alb_tree_free(alb_tree *tree)
 	return NULL;
 }
 
+static const char *node_label(const void *elt)
+{
+	return (*(struct node *const *)elt)->label;
+}
+
+static const char *leaf_label(const void *elt)
+{
+	return ((const struct leaf *)elt)->label;
+}
+
 /* Binary search in a sorted array of nodes or leaves; *found says whether it is there. */
 static uint32_t child_index(const struct node *n, const char *label, bool *found)
 {
-	uint32_t lo = 0, hi = n->n_children;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(n->children[mid]->label, label);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return alb_sorted_find(n->children, n->n_children, sizeof(*n->children), node_label, label,
+			       found);
 }
 
 static uint32_t leaf_index(const struct leaf *v, uint32_t n, const char *label, bool *found)
 {
-	uint32_t lo = 0, hi = n;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(v[mid].label, label);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return alb_sorted_find(v, n, sizeof(*v), leaf_label, label, found);
 }
 
 /*

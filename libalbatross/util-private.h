@@ -33,3 +33,8 @@ bool alb_u32set_subset(const uint32_t *a, uint32_t na, const uint32_t *b, uint32
 int alb_strset_add(char ***set, uint32_t *n, const char *value, uint32_t max);
 bool alb_strset_has(char *const *set, uint32_t n, const char *value);
 bool alb_strset_subset(char *const *a, uint32_t na, char *const *b, uint32_t nb);
+
+/* Binary search of key in the n elements of size bytes at base, sorted by the string
+ * key_of(element) (strcmp): its index, or the index it would go at; *found says which. */
+uint32_t alb_sorted_find(const void *base, uint32_t n, size_t size,
+			 const char *(*key_of)(const void *elt), const char *key, bool *found);

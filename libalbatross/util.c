@@ -199,3 +199,23 @@ bool alb_strset_subset(char *const *a, uint32_t na, char *const *b, uint32_t nb)
 			return false;
 	return true;
 }
+
+uint32_t alb_sorted_find(const void *base, uint32_t n, size_t size,
+			 const char *(*key_of)(const void *elt), const char *key, bool *found)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key_of((const char *)base + (size_t)mid * size), key);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
