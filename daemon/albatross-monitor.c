@@ -2,31 +2,41 @@
 /*
  * albatross-monitor: the watcher of one tender, which outlives albatrossd.
  *
- *   albatross-monitor DIR [--uid UID --gid GID] -- TENDER [ARG...]
+ *   albatross-monitor SOCKET [--uid UID --gid GID] -- TENDER [ARG...]
  *
  * albatrossd starts one per unikernel run, with the unikernel's CPU affinity
  * and in a session of its own. The monitor makes the console pipe, starts the
  * tender (as UID:GID if given) with the pipe as its stdout and stderr, and
  * tells albatrossd the tender's pid on fd 3 ("PID\n", then fd 3 is closed; on
- * a failure to start: "-ERRNO STAGE\n"). From then on it serves DIR/monitor.sock
- * to one albatrossd at a time (a newer connection replaces an older one):
+ * a failure to start: "-ERRNO STAGE\n"). From then on it serves the Unix
+ * socket SOCKET (a path unique to this run; albatrossd binds it and passes the
+ * listening socket as fd 4, else the monitor binds it) to one albatrossd at a
+ * time (a newer connection replaces an older one):
  *
  *   monitor to albatrossd, frames of a type byte, a 4-byte big-endian length,
  *   the payload:
- *     'H'  hello: be32 tender pid, be64 start time (us since the epoch),
- *          u8 1 if the tender has exited, be32 its wait status
+ *     'H'  hello: u8 protocol version (1), be32 tender pid, be64 start time
+ *          (us since the epoch), u8 1 if the tender has exited, be32 its wait
+ *          status
  *     'D'  console output (1 .. 65536 bytes)
  *     'L'  be64: bytes of console output lost here (the bound was reached
  *          while nobody read)
  *     'X'  be32: the tender's wait status (it has exited and its output is
  *          all sent)
  *   albatrossd to monitor, single bytes:
- *     'A'  the exit is taken: the monitor removes DIR/monitor.sock and ends
+ *     'T'  send SIGTERM to the tender (if it still runs)
+ *     'K'  send SIGKILL to the tender (if it still runs)
+ *     'A'  the exit is taken: the monitor removes SOCKET and ends
  *
- * While no albatrossd is connected, console output is kept up to
- * MONITOR_BUFFER_MAX bytes (the oldest go first, counted as lost); the exit
- * status is kept until an albatrossd takes it. Nothing but libc: the monitor
- * is small (docs/albatrossd.md measures it).
+ * The monitor signals the tender, not albatrossd: only the tender's parent
+ * knows that its pid is still the tender's. While no albatrossd is connected,
+ * console output is kept up to MONITOR_BUFFER_MAX bytes (the oldest go first,
+ * counted as lost); the exit status is kept until an albatrossd takes it.
+ * SIGTERM to the monitor (the host shuts down) is passed to the tender, and
+ * the monitor ends with it unless an albatrossd is connected to take the exit. The
+ * tender dies with its monitor (PR_SET_PDEATHSIG): whatever watches a tender
+ * is always there. Nothing but libc: the monitor is small (docs/albatrossd.md
+ * measures it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +59,7 @@
 
 #define MONITOR_BUFFER_MAX (UINT64_C(1) << 20) /* console bytes kept while nobody reads */
 #define MONITOR_CHUNK	   65536u
+#define MONITOR_VERSION	   1
 
 struct monitor {
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -67,6 +78,7 @@ struct monitor {
 	size_t held_off, held_len;
 	uint64_t lost;
 	bool sent_exit, acked;
+	bool terminating; /* SIGTERM came: the host shuts down */
 };
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -192,11 +204,12 @@ static void console_read(struct monitor *m)
 
 static void client_hello(struct monitor *m)
 {
-	uint8_t v[17];
-	put_be32(v, (uint32_t)m->tender);
-	put_be64(v + 4, m->started_us);
-	v[12] = m->exited;
-	put_be32(v + 13, (uint32_t)m->status);
+	uint8_t v[18];
+	v[0] = MONITOR_VERSION;
+	put_be32(v + 1, (uint32_t)m->tender);
+	put_be64(v + 5, m->started_us);
+	v[13] = m->exited;
+	put_be32(v + 14, (uint32_t)m->status);
 	if (!frame(m, 'H', v, sizeof(v)))
 		return client_drop(m);
 }
@@ -220,6 +233,8 @@ static void client_io(struct monitor *m, short revents)
 			return client_drop(m);
 		if (n == 1 && c == 'A' && m->sent_exit)
 			m->acked = true;
+		else if (n == 1 && (c == 'T' || c == 'K') && !m->exited)
+			kill(m->tender, c == 'T' ? SIGTERM : SIGKILL);
 	}
 	if (m->client >= 0 && m->out_off < m->out_len) {
 		ssize_t n = write(m->client, m->out + m->out_off, m->out_len - m->out_off);
@@ -246,8 +261,14 @@ static void client_io(struct monitor *m, short revents)
 static void reap(struct monitor *m)
 {
 	struct signalfd_siginfo si;
-	while (read(m->sig, &si, sizeof(si)) > 0)
-		;
+	while (read(m->sig, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo == SIGTERM) {
+			/* The host shuts down: the tender stops, and nobody waits for its exit
+			 * unless an albatrossd is connected (the next one starts it anew). */
+			m->terminating = true;
+			if (!m->exited)
+				kill(m->tender, SIGTERM);
+		}
 	int status;
 	if (!m->exited && waitpid(m->tender, &status, WNOHANG) == m->tender) {
 		m->exited = true;
@@ -299,6 +320,10 @@ static pid_t start_tender(char **argv, int out, bool as_user, uid_t uid, gid_t g
 		int st = 0;
 		sigset_t none;
 		sigemptyset(&none);
+		/* As albatrossd started us: nothing ignored (an ignored disposition survives
+		 * exec), nothing blocked. */
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
@@ -334,7 +359,7 @@ static pid_t start_tender(char **argv, int out, bool as_user, uid_t uid, gid_t g
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: albatross-monitor DIR [--uid UID --gid GID] -- TENDER [ARG...]\n"
+	fprintf(stderr, "usage: albatross-monitor SOCKET [--uid UID --gid GID] -- TENDER [ARG...]\n"
 			"(started by albatrossd, one per unikernel run: see albatrossd(8))\n");
 	return 2;
 }
@@ -357,7 +382,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 4)
 		return usage();
-	const char *dir = argv[1];
+	const char *sock = argv[1];
 	bool as_user = false;
 	unsigned long uid = 0, gid = 0;
 	int i = 2;
@@ -377,16 +402,17 @@ int main(int argc, char **argv)
 	(void)fcntl(3, F_SETFD, FD_CLOEXEC);
 	FILE *report = fdopen(3, "w");
 	int stage = 0, pipefd[2];
-	if (snprintf(m.sock_path, sizeof(m.sock_path), "%s/monitor.sock", dir) >=
-	    (int)sizeof(m.sock_path)) {
+	if (snprintf(m.sock_path, sizeof(m.sock_path), "%s", sock) >= (int)sizeof(m.sock_path)) {
 		errno = ENAMETOOLONG;
 		stage = 6;
 		goto fail;
 	}
-	/* SIGCHLD through a signalfd; SIGPIPE never (a gone client is an error return). */
+	/* SIGCHLD and SIGTERM through a signalfd; SIGPIPE never (a gone client is an error
+	 * return). The tender gets the default mask back. */
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
+	sigaddset(&chld, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0 ||
@@ -394,7 +420,19 @@ int main(int argc, char **argv)
 		stage = 1;
 		goto fail;
 	}
-	if ((m.listener = listen_unix(m.sock_path)) < 0) {
+	/* albatrossd binds the socket before it starts us and passes it as fd 4, so that
+	 * the socket is there for as long as we may be (a monitor that albatrossd's death
+	 * interrupted while it started is found all the same); by hand, we bind it. */
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	if (getsockopt(4, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
+		m.listener = 4;
+		/* Listening again makes the socket's credentials ours (they are those of the
+		 * last listen()): albatrossd may tell who serves it. */
+		(void)listen(4, 4);
+		(void)fcntl(4, F_SETFD, FD_CLOEXEC);
+		(void)fcntl(4, F_SETFL, O_NONBLOCK);
+	} else if ((m.listener = listen_unix(m.sock_path)) < 0) {
 		stage = 6;
 		goto fail;
 	}
@@ -425,7 +463,7 @@ int main(int argc, char **argv)
 		dup2(null, 2);
 	}
 
-	while (!(m.exited && m.console < 0 && m.acked)) {
+	while (!(m.exited && m.console < 0 && (m.acked || (m.terminating && m.client < 0)))) {
 		struct pollfd p[4] = {
 		    {.fd = m.sig, .events = POLLIN},
 		    {.fd = m.listener, .events = POLLIN},

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 	    "  --tender-user USER   run tenders as USER (taps are made owned by USER)\n"
 	    "  --group GROUP        the helper daemons' group: owns the socket\n"
 	    "  --stop-timeout SEC   SIGKILL a tender this long after SIGTERM (default 5)\n"
+	    "  --stop-unikernels    SIGTERM and SIGINT stop every unikernel too\n"
+	    "  --monitor PATH       the per-unikernel monitor (default " ALB_MONITOR_PATH ")\n"
 	    "  --restart-backoff MS first restart delay, doubled up to 60 s (default 1000)\n"
 	    "  --crash-loop N/SEC   N restarts within SEC seconds is a crash loop (default 5/60)\n"
 	    "  --console-backlog KIB\n"
@@ -51,8 +54,12 @@ static void usage(FILE *f)
 	    "Socket activation: a listening socket passed by systemd (LISTEN_FDS) is served\n"
 	    "instead of --socket.\n"
 	    "\n"
-	    "SIGTERM or SIGINT stops every unikernel (SIGTERM, then SIGKILL after the stop\n"
-	    "timeout) and exits; the state keeps them, so they come back at the next start.\n"
+	    "Each tender runs under a monitor that outlives albatrossd. SIGTERM or SIGINT\n"
+	    "makes albatrossd exit and leaves the unikernels running: the next albatrossd\n"
+	    "adopts them (same pids, taps and console). With --stop-unikernels, and always\n"
+	    "on SIGUSR2 (the host shuts down), albatrossd stops every unikernel first\n"
+	    "(SIGTERM, then SIGKILL after the stop timeout); the state keeps them, so they\n"
+	    "come back at the next start.\n"
 	    "\n"
 	    "Exit codes: 0 stopped cleanly, 1 failure, 2 usage error, 3 the state file\n"
 	    "cannot be used (it is left untouched).\n");
@@ -62,7 +69,7 @@ struct daemon {
 	alb_ctx *ctx;
 	alb_loop *loop;
 	alb_vmm *vmm;
-	bool stopping;
+	bool stopping, stop_unikernels;
 };
 
 static void stopped(alb_vmm *vmm, void *userdata)
@@ -77,8 +84,17 @@ static int on_signal(alb_source *source, int signo, void *userdata)
 	if (d->stopping)
 		return 0;
 	d->stopping = true;
-	daemon_logf(d->ctx, ALB_LOG_NOTICE, "stopping on signal %d", signo);
-	alb_vmm_shutdown(d->vmm, stopped, d);
+	if (d->stop_unikernels || signo == SIGUSR2) {
+		daemon_logf(d->ctx, ALB_LOG_NOTICE,
+			    "stopping every unikernel, then albatrossd (signal %d)", signo);
+		alb_vmm_shutdown(d->vmm, stopped, d);
+	} else {
+		daemon_logf(d->ctx, ALB_LOG_NOTICE,
+			    "stopping on signal %d: the unikernels keep running, watched by their "
+			    "monitors",
+			    signo);
+		alb_vmm_detach(d->vmm, stopped, d);
+	}
 	return 0;
 }
 
@@ -92,6 +108,8 @@ int main(int argc, char **argv)
 	    {"tender-user", required_argument, NULL, 'u'},
 	    {"group", required_argument, NULL, 'g'},
 	    {"stop-timeout", required_argument, NULL, 'T'},
+	    {"stop-unikernels", no_argument, NULL, 'S'},
+	    {"monitor", required_argument, NULL, 'M'},
 	    {"restart-backoff", required_argument, NULL, 'B'},
 	    {"crash-loop", required_argument, NULL, 'C'},
 	    {"console-backlog", required_argument, NULL, 'K'},
@@ -101,7 +119,8 @@ int main(int argc, char **argv)
 	    {0},
 	};
 	const char *rundir = "/run/albatross", *dbdir = "/var/lib/albatross", *socket_path = NULL,
-		   *tender_dir = NULL, *tender_user = NULL, *group = NULL;
+		   *tender_dir = NULL, *tender_user = NULL, *group = NULL, *monitor = NULL;
+	bool stop_unikernels = false;
 	uint64_t stop_timeout_us = 5000000, backoff_ms = 1000, burst = 5, window = 60,
 		 backlog_kib = 0;
 	int verbose = 0, c;
@@ -121,6 +140,12 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			tender_user = optarg;
+			break;
+		case 'S':
+			stop_unikernels = true;
+			break;
+		case 'M':
+			monitor = optarg;
 			break;
 		case 'g':
 			group = optarg;
@@ -180,15 +205,23 @@ int main(int argc, char **argv)
 	umask(0022);
 	/* Each unikernel holds a few fds (console pipe, pidfd): use all we may. */
 	daemon_raise_fd_limit();
-	struct daemon d = {0};
-	alb_source *sources[2] = {NULL, NULL};
+	struct daemon d = {.stop_unikernels = stop_unikernels};
+	alb_source *sources[2] = {NULL, NULL}, *usr2 = NULL;
 	int r = daemon_ctx(NAME, verbose, &d.ctx);
 	if (r < 0)
 		return EXIT_FAILURE;
 	int status = EXIT_FAILURE;
 	if ((r = daemon_loop_with(d.ctx, on_signal, &d, &d.loop, sources)) < 0 ||
+	    (r = alb_loop_add_signal(d.loop, SIGUSR2, on_signal, &d, &usr2)) < 0 ||
 	    (r = alb_vmm_new(d.ctx, d.loop, dbdir, rundir, &d.vmm)) < 0)
 		goto out;
+	char abs_monitor[8192];
+	if (monitor && alb_vmm_set_monitor(
+			   d.vmm, daemon_absolute(monitor, abs_monitor, sizeof(abs_monitor))) < 0) {
+		fprintf(stderr, NAME ": --monitor takes a path\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
 	alb_vmm_set_tender_dir(d.vmm, tender_dir);
 	alb_vmm_set_stop_timeout(d.vmm, stop_timeout_us);
 	alb_vmm_set_restart_backoff(d.vmm, backoff_ms * 1000,
@@ -239,6 +272,7 @@ out:
 	alb_vmm_free(d.vmm);
 	alb_source_free(sources[0]);
 	alb_source_free(sources[1]);
+	alb_source_free(usr2);
 	alb_loop_unref(d.loop);
 	alb_ctx_unref(d.ctx);
 	return status;

@@ -81,6 +81,9 @@ int alb_console_relay_begin(struct alb_console_relay *relay, const alb_name *nam
 int alb_console_relay_data(struct alb_console_relay *relay, const alb_name *name, uint64_t time_us,
 			   const void *buf, size_t len);
 int alb_console_relay_end(struct alb_console_relay *relay, const alb_name *name, uint64_t time_us);
+/* Bytes of name's output lost before they reached the relay (its monitor's bound): counted
+ * as dropped and reported with its next segment. 0, -EINVAL, -ENOMEM. */
+int alb_console_relay_lost(struct alb_console_relay *relay, const alb_name *name, uint64_t bytes);
 
 /*
  * The receiver is there (again): every run still open is begun again first (a

@@ -351,6 +351,21 @@ int alb_console_relay_begin(struct alb_console_relay *r, const alb_name *name, u
 	return add(r, name, ALB_CONSOLE_RELAY_BEGIN, time_us, NULL, 0);
 }
 
+int alb_console_relay_lost(struct alb_console_relay *r, const alb_name *name, uint64_t bytes)
+{
+	if (!r || !name || !name->has_label)
+		return -EINVAL;
+	if (!bytes)
+		return 0;
+	struct stream *st = stream_get(r, name);
+	if (!st)
+		return -ENOMEM;
+	/* Carried by its next segment, as the relay's own losses are. */
+	r->dropped += bytes;
+	st->dropped += bytes;
+	return 0;
+}
+
 int alb_console_relay_data(struct alb_console_relay *r, const alb_name *name, uint64_t time_us,
 			   const void *buf, size_t len)
 {

@@ -25,10 +25,13 @@ int alb_net_list_bridges(struct alb_net *net, char ***ret, uint32_t *ret_n);
  * Creates a persistent tap named after prefix (prefix plus the smallest free
  * number, e.g. "alb0"), owned by uid/gid (unless (uid_t)-1), brought up and
  * attached to bridge. On failure nothing is left. *ret_name (IFNAMSIZ) is
- * the tap's name. 0, -errno (reason in ctx).
+ * the tap's name. reserve (may be NULL) is told the name before the tap
+ * becomes persistent (from then on it would outlive a crash): a negative
+ * return value gives up (nothing is left). 0, -errno (reason in ctx).
  */
 int alb_net_tap_create(struct alb_net *net, const char *prefix, const char *bridge, uid_t uid,
-		       gid_t gid, char ret_name[16]);
+		       gid_t gid, int (*reserve)(void *userdata, const char *name), void *userdata,
+		       char ret_name[16]);
 
 /* Removes a persistent tap. 0, -ENOENT, -errno. */
 int alb_net_tap_remove(struct alb_net *net, const char *name);

@@ -177,7 +177,8 @@ out:
 }
 
 int alb_net_tap_create(struct alb_net *net, const char *prefix, const char *bridge, uid_t uid,
-		       gid_t gid, char ret_name[16])
+		       gid_t gid, int (*reserve)(void *userdata, const char *name), void *userdata,
+		       char ret_name[16])
 {
 	char name[IFNAMSIZ];
 	int r = -EEXIST;
@@ -194,6 +195,8 @@ int alb_net_tap_create(struct alb_net *net, const char *prefix, const char *brid
 		if (fd < 0)
 			return fd;
 		int persist = 1;
+		if (reserve && (r = reserve(userdata, name)) < 0)
+			return r; /* not persistent yet: it goes with fd */
 		if ((uid != (uid_t)-1 && ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0) ||
 		    (gid != (gid_t)-1 && ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0) ||
 		    ioctl(fd, TUNSETPERSIST, persist) < 0) {

@@ -10,6 +10,7 @@
 #include <albatross/tree.h>
 #include <albatross/vmm.h>
 
+#include "monitor-private.h"
 #include "state-private.h"
 #include "supervise-private.h"
 #include "vmm-private.h"
@@ -36,16 +37,21 @@ struct uk {
 	int state;		      /* enum alb_unikernel_state */
 	char *message;		      /* why it failed */
 	/* while it runs */
-	int pid;
-	alb_source *child;
+	int pid; /* of the tender */
 	uint64_t started_us, started_mono;
 	char **taps;
 	uint32_t n_taps;
 	char **block_files;
 	uint32_t n_block_files;
-	int out_fd; /* the read end of the tender's stdout and stderr */
-	alb_source *out_source;
 	bool out_open; /* a run of its console output began (the relay was told) */
+	/* its monitor (daemon/albatross-monitor.c), which watches the tender and
+	 * outlives albatrossd: <rundir>/u/<key>/ holds its socket <run>.sock and
+	 * the file "run" (vmm.c) that an albatrossd started later adopts it by */
+	char key[17];
+	uint64_t run; /* runs begun */
+	int mon_fd;   /* connected to the monitor of the current run, or -1 */
+	alb_source *mon_source;
+	struct alb_monitor_reader mon_reader;
 	/* supervision */
 	struct alb_tally tally; /* restarts, back-off, recent exits (supervise-private.h) */
 	struct alb_exit last_exit;
@@ -84,6 +90,10 @@ struct alb_vmm {
 	hwloc_topology_t topology;
 	struct alb_net *net;
 	struct alb_tender_cache *tenders;
+	char *monitor_path;	    /* albatross-monitor */
+	struct vmm_child *children; /* monitors started here, reaped when they end */
+	bool detaching;		    /* going away, leaving unikernels to their monitors */
+	char tap_pending[16];	    /* a tap being made: in <rundir>/taps before it persists */
 	alb_tree *tree;
 	struct uk *uks;
 	struct vmm_block *blocks;

@@ -15,10 +15,16 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <albatross/manifest.h>
 #include <albatross/tree.h>
 #include <albatross/vmm.h>
 
+#include "config.h"
 #include "console-relay-private.h"
 #include "ctx-private.h"
 #include "fileio-private.h"
@@ -166,7 +172,10 @@ static int collect_entry(const alb_name *name, const alb_name *relative, int kin
 	}
 	if (kind == ALB_TREE_UNIKERNEL) {
 		struct uk *u = vmm_find(vmm, name);
-		return u ? alb_state_add_unikernel(vmm->ctx, c->state, name, u->config) : 0;
+		/* A restart under way: what it starts (a restart of albatrossd carries it out). */
+		return u ? alb_state_add_unikernel(vmm->ctx, c->state, name,
+						   u->restart_with ? u->restart_with : u->config)
+			 : 0;
 	}
 	uint64_t size;
 	int r = alb_tree_get_block(vmm->tree, name, &size);
@@ -449,12 +458,13 @@ static void uk_register(struct uk *u)
 /* ---- console output --------------------------------------------------------------------- */
 
 /*
- * albatrossd reads every tender's stdout and stderr itself, from a pipe made
- * before the tender starts, and hands the bytes to the console relay
- * (docs/console.md), which the link to albatross-console drains: nothing is
- * lost to a tender that lives a millisecond, to a restart, or to
- * albatross-console being away (up to the relay's bounds, past which the loss
- * is counted and shown).
+ * Each tender's stdout and stderr go to a pipe its monitor reads; the monitor
+ * passes the bytes on through its socket, and albatrossd hands them to the
+ * console relay (docs/console.md), which the link to albatross-console drains:
+ * nothing is lost to a tender that lives a millisecond, to a restart, to
+ * albatross-console being away (up to the relay's bounds) or to albatrossd
+ * being away (up to the monitor's bound); past a bound the loss is counted and
+ * shown.
  */
 int vmm_console_relay(alb_vmm *vmm,
 		      int (*send)(void *userdata, const struct alb_console_relay_segment *seg,
@@ -468,7 +478,7 @@ int vmm_console_relay(alb_vmm *vmm,
 		return r;
 	/* Every running unikernel's output from now on goes to the relay. */
 	for (struct uk *u = vmm->uks; u; u = u->next)
-		if (u->out_fd >= 0 && !u->out_open) {
+		if (u->mon_fd >= 0 && !u->out_open) {
 			(void)alb_console_relay_begin(vmm->relay, u->name, 0);
 			u->out_open = true;
 		}
@@ -476,66 +486,363 @@ int vmm_console_relay(alb_vmm *vmm,
 	return 0;
 }
 
-/* Reads what the tender wrote, up to a budget (so that busy ones take turns). 0 at end
- * of file (every writer is gone), 1 otherwise. */
-static int uk_output_read(struct uk *u)
+/* ---- the monitors ----------------------------------------------------------------------- */
+
+static void uk_exit(struct uk *u, int how, int status);
+
+/* A monitor started here: reaped when it ends (its tender's exit comes through its socket). */
+struct vmm_child {
+	struct vmm_child *next;
+	alb_vmm *vmm;
+	alb_source *source;
+};
+
+static int child_reaped(alb_source *source, int pid, int how, int status, void *userdata)
 {
-	uint8_t buf[65536];
-	uint64_t total = 0;
-	while (total < (UINT64_C(256) << 10)) {
-		ssize_t n = read(u->out_fd, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 1;
-			alb_log_warn(u->vmm->ctx, "Failed to read the console of '%s': %s",
-				     u->name_s, strerror(errno));
-			return 0;
+	struct vmm_child *c = userdata;
+	for (struct vmm_child **p = &c->vmm->children; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
 		}
-		if (n == 0)
-			return 0;
-		if (u->vmm->relay)
-			(void)alb_console_relay_data(u->vmm->relay, u->name, 0, buf, (size_t)n);
-		else
-			alb_log_debug(u->vmm->ctx, "%s: console: %.*s", u->name_s, (int)n,
-				      (const char *)buf);
-		total += (uint64_t)n;
-	}
-	return 1;
-}
-
-static void uk_output_close(struct uk *u)
-{
-	u->out_source = alb_source_free(u->out_source);
-	if (u->out_fd >= 0)
-		close(u->out_fd);
-	u->out_fd = -1;
-}
-
-static int uk_output_io(alb_source *source, int fd, uint32_t events, void *userdata)
-{
-	struct uk *u = userdata;
-	if (uk_output_read(u) == 0)
-		uk_output_close(u);
+	alb_source_free(c->source);
+	free(c);
 	return 0;
 }
 
-/* The run is over: what the pipe still holds (a tender's last words come before its
- * exit status), then the end of the run. */
-static void uk_output_end(struct uk *u)
+static void child_watch(alb_vmm *vmm, pid_t pid)
 {
-	if (u->out_fd >= 0)
-		while (uk_output_read(u) == 1) {
-			/* Only a writer other than the tender keeps it open: stop there. */
-			struct pollfd p = {.fd = u->out_fd, .events = POLLIN};
-			if (poll(&p, 1, 0) <= 0)
-				break;
+	struct vmm_child *c = calloc(1, sizeof(*c));
+	if (!c || alb_loop_add_child(vmm->loop, pid, -1, child_reaped, c, &c->source) < 0) {
+		alb_log_warn(vmm->ctx,
+			     "Failed to watch the monitor %d: it stays a zombie when it ends",
+			     (int)pid);
+		free(c);
+		return;
+	}
+	c->vmm = vmm;
+	c->next = vmm->children;
+	vmm->children = c;
+}
+
+/* <rundir>/u/<key>, made if absent. */
+static int uk_dir(struct uk *u, char buf[PATH_MAX], bool make)
+{
+	alb_vmm *vmm = u->vmm;
+	if (snprintf(buf, PATH_MAX, "%s/u", vmm->rundir) >= PATH_MAX)
+		return alb_error(vmm->ctx, ENAMETOOLONG, "the rundir '%s' is too long",
+				 vmm->rundir);
+	if (make && mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return alb_error(vmm->ctx, errno, "Failed to create '%s': %s", buf,
+				 strerror(errno));
+	snprintf(buf + strlen(buf), PATH_MAX - strlen(buf), "/%s", u->key);
+	if (make && mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return alb_error(vmm->ctx, errno, "Failed to create '%s': %s", buf,
+				 strerror(errno));
+	return 0;
+}
+
+/* The socket of the monitor of u's current run. */
+static void uk_sock_path(struct uk *u, char buf[PATH_MAX])
+{
+	char dir[PATH_MAX];
+	(void)uk_dir(u, dir, false);
+	if (snprintf(buf, PATH_MAX, "%s/%" PRIu64 ".sock", dir, u->run) >= PATH_MAX)
+		buf[0] = '\0'; /* cannot be: uk_spawn checked it */
+}
+
+/* The SHA-256 of u's configuration as the state stores it, in hex: what its monitor runs. */
+static int uk_config_hash(struct uk *u, char hex[65])
+{
+	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	uint8_t digest[32];
+	int r;
+	if ((r = alb_state_new(&s)) < 0 ||
+	    (r = alb_state_add_unikernel(u->vmm->ctx, s, u->name, u->config)) < 0 ||
+	    (r = alb_state_encode(u->vmm->ctx, s, &buf, &len)) < 0)
+		return r;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, len, digest) < 0)
+		return alb_error(u->vmm->ctx, EIO, "Failed to hash the configuration of '%s'",
+				 u->name_s);
+	alb_digest_hex(digest, hex);
+	return 0;
+}
+
+/*
+ * Writes <rundir>/u/<key>/run: what an albatrossd started later needs to adopt
+ * the run (a text file, one "key value..." per line):
+ *   albatross-run 1
+ *   name NAME            the unikernel
+ *   run N                the monitor's socket is N.sock
+ *   config HEX           SHA-256 of its configuration (as the state stores it)
+ *   taps TAP...          its taps
+ *   tally R B N T...     restarts, next back-off (us), recent exits (CLOCK_MONOTONIC us)
+ *   destroy | restart    (if present) a destroy or restart is under way: the next
+ *                        albatrossd carries it out
+ */
+static int uk_run_write(struct uk *u, const char *intent)
+{
+	alb_vmm *vmm = u->vmm;
+	char dir[PATH_MAX], path[PATH_MAX + 8], hash[65];
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0;
+	int r;
+	if ((r = uk_dir(u, dir, true)) < 0 || (r = uk_config_hash(u, hash)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/run", dir);
+	FILE *f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "albatross-run 1\nname %s\nrun %" PRIu64 "\nconfig %s\ntaps", u->name_s, u->run,
+		hash);
+	for (uint32_t i = 0; i < u->n_taps; i++)
+		fprintf(f, " %s", u->taps[i]);
+	fprintf(f, "\ntally %" PRIu32 " %" PRIu64 " %" PRIu32, u->tally.restarts,
+		u->tally.backoff_us, u->tally.n_exits);
+	for (uint32_t i = 0; i < u->tally.n_exits; i++)
+		fprintf(f, " %" PRIu64, u->tally.exits[i]);
+	fprintf(f, "\n%s%s", intent ? intent : "", intent ? "\n" : "");
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	return alb_atomic_write(vmm->ctx, path, buf, size, 0600, false);
+}
+
+/* What a run file says (uk_run_write). */
+struct run_file {
+	char name[ALB_NAME_STRING_MAX + 1];
+	uint64_t run;
+	char config[65];
+	char **taps;
+	uint32_t n_taps;
+	uint32_t restarts, n_exits;
+	uint64_t backoff_us;
+	uint64_t *exits;
+	bool destroy, restart;
+};
+
+static void run_file_clear(struct run_file *rf)
+{
+	alb_strv_free(rf->taps);
+	free(rf->exits);
+	*rf = (struct run_file){0};
+}
+
+/* Reads dir/run; false if it is absent or not one. */
+static bool run_file_read(alb_vmm *vmm, const char *dir, struct run_file *rf)
+{
+	char path[PATH_MAX + 8];
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	*rf = (struct run_file){0};
+	if (snprintf(path, sizeof(path), "%s/run", dir) >= (int)sizeof(path))
+		return false;
+	if (alb_read_file(vmm->ctx, path, 1 << 16, &buf, &len) < 0)
+		return false;
+	buf[len] = '\0';
+	bool magic = false;
+	char *save = NULL;
+	for (char *line = strtok_r((char *)buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *rest = strchr(line, ' ');
+		if (rest)
+			*rest++ = '\0';
+		else
+			rest = line + strlen(line);
+		if (streq(line, "albatross-run"))
+			magic = streq(rest, "1");
+		else if (streq(line, "name"))
+			snprintf(rf->name, sizeof(rf->name), "%s", rest);
+		else if (streq(line, "run"))
+			(void)alb_parse_u64(rest, 1, UINT64_MAX, &rf->run);
+		else if (streq(line, "config"))
+			snprintf(rf->config, sizeof(rf->config), "%s", rest);
+		else if (streq(line, "destroy"))
+			rf->destroy = true;
+		else if (streq(line, "restart"))
+			rf->restart = true;
+		else if (streq(line, "taps") || streq(line, "tally")) {
+			bool taps = line[1] == 'a' && line[2] == 'p';
+			char *s2 = NULL;
+			uint32_t k = 0;
+			for (char *w = strtok_r(rest, " ", &s2); w;
+			     w = strtok_r(NULL, " ", &s2), k++) {
+				uint64_t v = 0;
+				if (taps) {
+					char **t = realloc(rf->taps, (rf->n_taps + 2) * sizeof(*t));
+					if (!t || !(t[rf->n_taps] = strdup(w))) {
+						if (t)
+							rf->taps = t;
+						run_file_clear(rf);
+						return false;
+					}
+					rf->taps = t;
+					t[++rf->n_taps] = NULL;
+					continue;
+				}
+				if (alb_parse_u64(w, 0, UINT64_MAX, &v) < 0)
+					break;
+				if (k == 0)
+					rf->restarts = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+				else if (k == 1)
+					rf->backoff_us = v;
+				else if (k == 2) {
+					if (v > 1000)
+						break;
+					free(rf->exits);
+					rf->exits = calloc(v + 1, sizeof(uint64_t));
+					rf->n_exits = 0;
+				} else if (rf->exits && k - 3 < 1000)
+					rf->exits[rf->n_exits++] = v;
+			}
 		}
-	uk_output_close(u);
-	if (u->out_open && u->vmm->relay)
-		(void)alb_console_relay_end(u->vmm->relay, u->name, 0);
-	u->out_open = false;
+	}
+	if (!magic || !rf->name[0] || !rf->run || strlen(rf->config) != 64) {
+		run_file_clear(rf);
+		return false;
+	}
+	return true;
+}
+
+/* The run of u is over for good (destroyed): its directory goes. */
+static void uk_dir_remove(struct uk *u)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 8];
+	if (uk_dir(u, dir, false) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/run", dir);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+/* A monitor's wait status as the loop reports a child's end. */
+static void wait_status(int st, int *how, int *status)
+{
+	if (WIFEXITED(st)) {
+		*how = ALB_CHILD_EXITED;
+		*status = WEXITSTATUS(st);
+	} else {
+		*how = WCOREDUMP(st) ? ALB_CHILD_DUMPED : ALB_CHILD_KILLED;
+		*status = WIFSIGNALED(st) ? WTERMSIG(st) : SIGKILL;
+	}
+}
+
+/* The connection to u's monitor is over. */
+static void uk_mon_close(struct uk *u)
+{
+	u->mon_source = alb_source_free(u->mon_source);
+	if (u->mon_fd >= 0)
+		close(u->mon_fd);
+	u->mon_fd = -1;
+	u->mon_reader = (struct alb_monitor_reader){0};
+}
+
+/* The monitor went away (or spoke nonsense) before the tender's exit: it is killed, and
+ * its tender with it; the run ends as killed. */
+static void uk_mon_gone(struct uk *u, const char *why, bool alive)
+{
+	char sock[PATH_MAX];
+	uk_sock_path(u, sock);
+	if (alive)
+		(void)alb_monitor_kill(u->mon_fd, sock);
+	alb_log_err(u->vmm->ctx,
+		    "The monitor of '%s' (tender pid %d) is lost (%s): its tender is "
+		    "killed with it",
+		    u->name_s, u->pid, why);
+	(void)unlink(sock);
+	uk_exit(u, ALB_CHILD_KILLED, SIGKILL);
+}
+
+static int uk_mon_frame(void *userdata, const struct alb_monitor_frame *f)
+{
+	struct uk *u = userdata;
+	alb_vmm *vmm = u->vmm;
+	switch (f->kind) {
+	case ALB_MONITOR_DATA:
+		if (vmm->relay)
+			(void)alb_console_relay_data(vmm->relay, u->name, 0, f->data, f->len);
+		else
+			alb_log_debug(vmm->ctx, "%s: console: %.*s", u->name_s, (int)f->len,
+				      (const char *)f->data);
+		return 0;
+	case ALB_MONITOR_LOST:
+		alb_log_warn(vmm->ctx,
+			     "%" PRIu64 " bytes of the console output of '%s' were lost while "
+			     "albatrossd was away (its monitor keeps 1 MiB)",
+			     f->lost, u->name_s);
+		if (vmm->relay)
+			(void)alb_console_relay_lost(vmm->relay, u->name, f->lost);
+		return 0;
+	case ALB_MONITOR_EXIT: {
+		char sock[PATH_MAX];
+		int how, status;
+		/* Taken: the monitor ends. Its socket goes now (the name is of this run only). */
+		(void)!write(u->mon_fd, "A", 1);
+		uk_sock_path(u, sock);
+		(void)unlink(sock);
+		wait_status(f->status, &how, &status);
+		uk_exit(u, how, status);
+		return 1; /* u may be gone */
+	}
+	default:
+		return 0;
+	}
+}
+
+static int uk_mon_io(alb_source *source, int fd, uint32_t events, void *userdata)
+{
+	struct uk *u = userdata;
+	uint8_t buf[65536];
+	/* A budget, so that busy unikernels take turns. */
+	for (int i = 0; i < 4; i++) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0) {
+			uk_mon_gone(u, n == 0 ? "it ended" : strerror(errno), false);
+			return 0;
+		}
+		int r =
+		    alb_monitor_feed(u->vmm->ctx, &u->mon_reader, buf, (size_t)n, uk_mon_frame, u);
+		if (r > 0)
+			return 0;
+		if (r < 0) {
+			uk_mon_gone(u, alb_ctx_last_error(u->vmm->ctx), true);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Reads the monitor of u's run from fd (connected), from now on in the loop. */
+static int uk_mon_attach(struct uk *u, int fd)
+{
+	alb_vmm *vmm = u->vmm;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    alb_loop_add_io(vmm->loop, fd, ALB_IO_IN, uk_mon_io, u, &u->mon_source) < 0) {
+		close(fd);
+		return alb_error(vmm->ctx, errno ? errno : ENOMEM,
+				 "Failed to watch the monitor of '%s'", u->name_s);
+	}
+	u->mon_fd = fd;
+	u->mon_reader = (struct alb_monitor_reader){0};
+	if (vmm->relay && !u->out_open) {
+		(void)alb_console_relay_begin(vmm->relay, u->name, 0);
+		u->out_open = true;
+	}
+	return 0;
+}
+
+/* Asks u's tender to stop: SIGTERM, or SIGKILL (through its monitor, which alone knows that
+ * the pid is still the tender's). */
+static void uk_signal(struct uk *u, int sig)
+{
+	if (u->mon_fd >= 0 && write(u->mon_fd, sig == SIGKILL ? "K" : "T", 1) != 1)
+		alb_log_warn(u->vmm->ctx, "Failed to ask the monitor of '%s' to stop it: %s",
+			     u->name_s, strerror(errno));
 }
 
 /* ---- running a tender ------------------------------------------------------------------- */
@@ -545,23 +852,50 @@ static void uk_output_end(struct uk *u)
  * albatrossd removes the ones it left (taps are persistent: they outlive their
  * tender). Written atomically whenever the set changes.
  */
-static void taps_record(alb_vmm *vmm)
+static int taps_record(alb_vmm *vmm)
 {
-	char path[PATH_MAX], *buf = NULL;
+	char path[PATH_MAX];
+	_cleanup_free_ char *buf = NULL;
 	size_t size = 0;
 	snprintf(path, sizeof(path), "%s/taps", vmm->rundir);
 	FILE *f = open_memstream(&buf, &size);
 	if (!f)
-		return;
+		return -ENOMEM;
 	for (struct uk *u = vmm->uks; u; u = u->next)
 		for (uint32_t i = 0; i < u->n_taps; i++)
 			fprintf(f, "%s\n", u->taps[i]);
-	if (fclose(f) == 0 && alb_atomic_write(vmm->ctx, path, buf, size, 0600, false) < 0)
+	if (vmm->tap_pending[0])
+		fprintf(f, "%s\n", vmm->tap_pending);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	int r = alb_atomic_write(vmm->ctx, path, buf, size, 0600, false);
+	if (r < 0)
 		alb_log_err(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
-	free(buf);
+	return r;
 }
 
-/* Removes the taps and FIFOs that a previous albatrossd left behind. */
+/* A tap is about to persist: it is recorded first, so that a crash cannot leak it. */
+static int tap_reserve(void *userdata, const char *name)
+{
+	alb_vmm *vmm = userdata;
+	snprintf(vmm->tap_pending, sizeof(vmm->tap_pending), "%s", name);
+	int r = taps_record(vmm);
+	if (r < 0)
+		vmm->tap_pending[0] = '\0';
+	return r;
+}
+
+static bool tap_in_use(alb_vmm *vmm, const char *tap)
+{
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		for (uint32_t i = 0; i < u->n_taps; i++)
+			if (streq(u->taps[i], tap))
+				return true;
+	return false;
+}
+
+/* Removes the taps and FIFOs that a previous albatrossd left behind (not those of the
+ * unikernels adopted). */
 static void leftovers_remove(alb_vmm *vmm)
 {
 	char path[PATH_MAX];
@@ -573,11 +907,16 @@ static void leftovers_remove(alb_vmm *vmm)
 		buf[len] = '\0';
 		for (char *t = strtok_r((char *)buf, "\n", &save); t;
 		     t = strtok_r(NULL, "\n", &save))
-			if (alb_net_tap_remove(vmm->net, t) == 0)
+			if (!tap_in_use(vmm, t) && alb_net_tap_remove(vmm->net, t) == 0)
 				alb_log_notice(vmm->ctx, "Removed tap '%s' left by a previous run",
 					       t);
 		(void)unlink(path);
 	}
+	/* A write of the taps file that a crash interrupted. */
+	_cleanup_(closedirp) DIR *rd = opendir(vmm->rundir);
+	for (struct dirent *e; rd && (e = readdir(rd));)
+		if (!strncmp(e->d_name, "taps.tmp.", 9))
+			(void)unlinkat(dirfd(rd), e->d_name, 0);
 	/* Console FIFOs of versions before the pipes. */
 	snprintf(path, sizeof(path), "%s/fifo", vmm->rundir);
 	_cleanup_(closedirp) DIR *d = opendir(path);
@@ -602,8 +941,12 @@ static void leftovers_remove(alb_vmm *vmm)
 static void uk_release_runtime(struct uk *u)
 {
 	alb_vmm *vmm = u->vmm;
-	uk_output_end(u);
-	for (uint32_t i = 0; i < u->n_taps; i++)
+	uk_mon_close(u);
+	if (u->out_open && vmm->relay)
+		(void)alb_console_relay_end(vmm->relay, u->name, 0);
+	u->out_open = false;
+	/* Going away and leaving u to its monitor: its taps stay, and stay recorded. */
+	for (uint32_t i = 0; i < u->n_taps && !vmm->detaching; i++)
 		if (alb_net_tap_remove(vmm->net, u->taps[i]) < 0)
 			alb_log_err(vmm->ctx, "Failed to remove tap '%s' of '%s': %s", u->taps[i],
 				    u->name_s, alb_ctx_last_error(vmm->ctx));
@@ -611,44 +954,127 @@ static void uk_release_runtime(struct uk *u)
 	alb_strv_free(u->taps);
 	u->taps = NULL;
 	u->n_taps = 0;
-	if (had_taps)
-		taps_record(vmm);
+	if (had_taps && !vmm->detaching)
+		(void)taps_record(vmm);
 	alb_strv_free(u->block_files);
 	u->block_files = NULL;
 	u->n_block_files = 0;
-	u->child = alb_source_free(u->child);
 	u->pid = 0;
 }
 
-static int uk_exited(alb_source *source, int pid, int how, int status, void *userdata);
+/* A listening Unix socket at path, close-on-exec (the monitor's child clears that). */
+static int monitor_listen(alb_ctx *ctx, const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= (int)sizeof(sa.sun_path))
+		return alb_error(ctx, ENAMETOOLONG, "the monitor's socket path '%s' is too long",
+				 path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return alb_error(ctx, errno, "Failed to create a socket: %s", strerror(errno));
+	(void)unlink(path); /* a stale one: no monitor listens there (monitors_adopt ended it) */
+	mode_t old = umask(0077);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 4) < 0) {
+		r = alb_error(ctx, errno, "Failed to listen on the monitor's socket '%s': %s", path,
+			      strerror(errno));
+		(void)unlink(path);
+		return r;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
 
-/* Runs argv with out (the write end of the console pipe) as its stdout and stderr. */
-static int uk_spawn(struct uk *u, char **argv, int out)
+/* Writes "-ERRNO STAGE\n" to fd 3 (async-signal-safe: between fork and exec). */
+static void report_failure(int err, int stage)
+{
+	char buf[32], *p = buf + sizeof(buf);
+	*--p = '\n';
+	*--p = (char)('0' + stage % 10);
+	if (stage >= 10)
+		*--p = (char)('0' + stage / 10 % 10);
+	*--p = ' ';
+	do
+		*--p = (char)('0' + err % 10);
+	while ((err /= 10) > 0);
+	*--p = '-';
+	(void)!write(3, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/*
+ * Starts the monitor of a new run of u, which starts the tender argv and tells
+ * its pid; then connects to the monitor. The monitor runs in a session of its
+ * own, pinned to u's CPUs (the tender inherits both), and outlives albatrossd.
+ */
+static int uk_spawn(struct uk *u, char **argv)
 {
 	alb_vmm *vmm = u->vmm;
-	int errpipe[2];
-	if (pipe2(errpipe, O_CLOEXEC) < 0)
-		return alb_error(vmm->ctx, errno, "Failed to create a pipe: %s", strerror(errno));
+	alb_ctx *ctx = vmm->ctx;
+	char dir[PATH_MAX], sock[PATH_MAX];
+	int r;
+	if ((r = uk_dir(u, dir, true)) < 0)
+		return r;
+	u->run++;
+	if (snprintf(sock, sizeof(sock), "%s/%" PRIu64 ".sock", dir, u->run) >=
+	    (int)sizeof(((struct sockaddr_un *)0)->sun_path))
+		return alb_error(ctx, ENAMETOOLONG,
+				 "the rundir '%s' is too long: the socket of a monitor below it "
+				 "would be longer than %zu bytes",
+				 vmm->rundir, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	/* First: whatever happens next, the next albatrossd knows this run. */
+	if ((r = uk_run_write(u, NULL)) < 0)
+		return r;
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	_cleanup_free_ char **margv = calloc(n + 8, sizeof(char *));
 	hwloc_bitmap_t set = hwloc_bitmap_alloc();
-	if (!set) {
-		close(errpipe[0]);
-		close(errpipe[1]);
+	char uid[16], gid[16];
+	if (!margv || !set) {
+		hwloc_bitmap_free(set);
 		return -ENOMEM;
 	}
+	size_t k = 0;
+	margv[k++] = vmm->monitor_path;
+	margv[k++] = sock;
+	if (vmm->has_tender_user) {
+		snprintf(uid, sizeof(uid), "%" PRIu32, vmm->tender_uid);
+		snprintf(gid, sizeof(gid), "%" PRIu32, vmm->tender_gid);
+		margv[k++] = (char *)"--uid";
+		margv[k++] = uid;
+		margv[k++] = (char *)"--gid";
+		margv[k++] = gid;
+	}
+	margv[k++] = (char *)"--";
+	for (size_t i = 0; i < n; i++)
+		margv[k++] = argv[i];
 	for (uint32_t i = 0; i < u->config->n_cpuids; i++)
 		hwloc_bitmap_set(set, u->config->cpuids[i]);
-	pid_t parent = getpid();
+	/* The monitor's socket exists before the monitor does, and as long as it lives (it
+	 * inherits it): a start after a kill of albatrossd at any moment finds it. */
+	_cleanup_close_ int listener = -1;
+	if ((r = monitor_listen(ctx, sock, &listener)) < 0) {
+		hwloc_bitmap_free(set);
+		return r;
+	}
+	int report[2];
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		hwloc_bitmap_free(set);
+		(void)unlink(sock);
+		return alb_error(ctx, errno, "Failed to create a pipe: %s", strerror(errno));
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		int r = alb_error(vmm->ctx, errno, "Failed to fork: %s", strerror(errno));
+		r = alb_error(ctx, errno, "Failed to fork: %s", strerror(errno));
 		hwloc_bitmap_free(set);
-		close(errpipe[0]);
-		close(errpipe[1]);
+		close(report[0]);
+		close(report[1]);
+		(void)unlink(sock);
 		return r;
 	}
 	if (pid == 0) {
 		/* The child: only async-signal-safe work until exec. */
-		int stage = 0, err = 0;
 		sigset_t none;
 		sigemptyset(&none);
 		for (int s = 1; s < NSIG; s++)
@@ -656,64 +1082,121 @@ static int uk_spawn(struct uk *u, char **argv, int out)
 				signal(s, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setsid();
+		/* fd 3: the report to albatrossd, fd 4: the listening socket (and nothing
+		 * else of ours). Neither may be overwritten by the other's dup2. */
+		int rep_fd = report[1], lis_fd = listener;
+		if (rep_fd == 4 && (rep_fd = fcntl(rep_fd, F_DUPFD_CLOEXEC, 5)) < 0)
+			_exit(127);
+		if (lis_fd == 3 && (lis_fd = fcntl(lis_fd, F_DUPFD_CLOEXEC, 5)) < 0)
+			_exit(127);
+		if ((rep_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(rep_fd, 3)) < 0 ||
+		    (lis_fd == 4 ? fcntl(4, F_SETFD, 0) : dup2(lis_fd, 4)) < 0)
+			_exit(127);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
-			stage = 1;
-			goto fail;
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
+			report_failure(errno, 11);
+			_exit(127);
 		}
 		if (hwloc_set_cpubind(vmm->topology, set, HWLOC_CPUBIND_PROCESS) < 0) {
-			stage = 2;
-			goto fail;
+			report_failure(errno, 12);
+			_exit(127);
 		}
-		if (vmm->has_tender_user &&
-		    (setgroups(0, NULL) < 0 || setgid(vmm->tender_gid) < 0 ||
-		     setuid(vmm->tender_uid) < 0)) {
-			stage = 3;
-			goto fail;
-		}
-		/* A tender never outlives albatrossd: after a crash of albatrossd, its
-		 * restart starts the unikernels again instead of finding orphans that
-		 * hold their taps. Set after the credentials change, which clears it. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
-			stage = 5;
-			goto fail;
-		}
-		execv(argv[0], argv);
-		stage = 4;
-	fail:
-		err = errno;
-		int msg[2] = {stage, err};
-		(void)!write(errpipe[1], msg, sizeof(msg));
+		execv(margv[0], margv);
+		report_failure(errno, 13);
 		_exit(127);
 	}
 	hwloc_bitmap_free(set);
-	close(errpipe[1]);
-	int msg[2];
-	ssize_t n;
-	while ((n = read(errpipe[0], msg, sizeof(msg))) < 0 && errno == EINTR)
-		;
-	close(errpipe[0]);
-	if (n == sizeof(msg)) {
-		static const char *const what[] = {"?",
-						   "set up its standard streams",
-						   "pin it to its CPUs",
-						   "switch to the tender user",
-						   "execute",
-						   "tie the tender to albatrossd"};
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		return alb_error(vmm->ctx, msg[1], "Failed to %s '%s' for '%s': %s",
-				 what[msg[0] >= 1 && msg[0] <= 5 ? msg[0] : 0], argv[0], u->name_s,
-				 strerror(msg[1]));
+	close(report[1]);
+	close(TAKE_FD(listener)); /* the monitor's now */
+	char rep[64];
+	size_t got = 0;
+	for (;;) {
+		ssize_t m = read(report[0], rep + got, sizeof(rep) - 1 - got);
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m <= 0)
+			break;
+		got += (size_t)m;
 	}
-	int r = alb_loop_add_child(vmm->loop, pid, -1, uk_exited, u, &u->child);
-	if (r < 0) {
-		kill(pid, SIGKILL);
+	close(report[0]);
+	rep[got] = '\0';
+	uint64_t tender = 0;
+	char *nl = strchr(rep, '\n');
+	if (nl)
+		*nl = '\0';
+	if (!nl || rep[0] == '-' || alb_parse_u64(rep, 1, ALB_PID_MAX, &tender) < 0) {
+		int err = 0, stage = 0;
+		if (nl && sscanf(rep, "-%d %d", &err, &stage) != 2)
+			err = stage = 0;
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+		(void)unlink(sock);
+		if (err <= 0)
+			return alb_error(ctx, EIO,
+					 "the monitor '%s' ended without starting the tender of "
+					 "'%s'",
+					 vmm->monitor_path, u->name_s);
+		switch (stage) {
+		case 3:
+			return alb_error(ctx, err,
+					 "Failed to switch to the tender user for '%s': %s",
+					 u->name_s, strerror(err));
+		case 4:
+			return alb_error(ctx, err, "Failed to execute '%s' for '%s': %s", argv[0],
+					 u->name_s, strerror(err));
+		case 6:
+			return alb_error(ctx, err,
+					 "Failed to create the monitor's socket '%s' for '%s': %s",
+					 sock, u->name_s, strerror(err));
+		case 12:
+			return alb_error(ctx, err, "Failed to pin '%s' to its CPUs: %s", u->name_s,
+					 strerror(err));
+		case 13:
+			return alb_error(
+			    ctx, err,
+			    "Failed to execute the monitor '%s' for '%s': %s (albatrossd "
+			    "--monitor names it)",
+			    vmm->monitor_path, u->name_s, strerror(err));
+		default:
+			return alb_error(ctx, err,
+					 "Failed to start the monitor of '%s' (stage %d): %s",
+					 u->name_s, stage, strerror(err));
+		}
+	}
+	child_watch(vmm, pid);
+	int fd;
+	if ((r = alb_monitor_connect(ctx, sock, &fd)) < 0 || (r = uk_mon_attach(u, fd)) < 0) {
+		/* Our child: its pid is its own. Its tender dies with it. */
+		kill(pid, SIGKILL);
+		(void)unlink(sock);
 		return r;
 	}
-	u->pid = pid;
+	u->pid = (int)tender;
+	return 0;
+}
+
+/* u->block_files: the files of u's block devices; sectors (if not NULL): their sector sizes. */
+static int uk_block_files(struct uk *u, uint32_t *sectors)
+{
+	alb_vmm *vmm = u->vmm;
+	const alb_unikernel_config *c = u->config;
+	int r;
+	if (!(u->block_files = calloc((size_t)c->n_blocks + 1, sizeof(char *))))
+		return -ENOMEM;
+	for (uint32_t k = 0; k < c->n_blocks; k++) {
+		_cleanup_(alb_name_freep) alb_name *b = NULL;
+		char path[PATH_MAX];
+		if ((r = vmm_block_name(vmm, u->name, c, k, &b)) < 0 ||
+		    (r = vmm_block_path(vmm, b, path)) < 0)
+			return r;
+		if (!(u->block_files[k] = strdup(path)))
+			return -ENOMEM;
+		u->n_block_files++;
+		struct vmm_block *dev = vmm_block_find(vmm, b);
+		if (sectors)
+			sectors[k] =
+			    dev && dev->sector_size ? dev->sector_size : c->blocks[k].sector_size;
+	}
 	return 0;
 }
 
@@ -739,27 +1222,9 @@ static int uk_start(struct uk *u)
 						    vmm->tender_gid)) < 0))
 		return r;
 
-	/* The console: a pipe whose read end albatrossd holds before the tender starts,
-	 * so that every byte the tender writes is read, however short its life. */
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return alb_error(ctx, errno, "Failed to create the console pipe of '%s': %s",
-				 u->name_s, strerror(errno));
-	_cleanup_close_ int out_w = pipefd[1];
-	u->out_fd = pipefd[0];
-	/* Room for a burst while albatrossd is busy (best effort: the default else). */
-	(void)fcntl(out_w, F_SETPIPE_SZ, 1 << 20);
-	if (fcntl(u->out_fd, F_SETFL, O_NONBLOCK) < 0 ||
-	    (r = alb_loop_add_io(vmm->loop, u->out_fd, ALB_IO_IN, uk_output_io, u,
-				 &u->out_source)) < 0) {
-		r = alb_error(ctx, errno, "Failed to watch the console of '%s'", u->name_s);
-		goto fail;
-	}
-
 	u->taps = calloc((size_t)c->n_nets + 1, sizeof(char *));
-	u->block_files = calloc((size_t)c->n_blocks + 1, sizeof(char *));
 	sectors = calloc((size_t)c->n_blocks + 1, sizeof(uint32_t));
-	if (!u->taps || !u->block_files || !sectors) {
+	if (!u->taps || !sectors) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -767,53 +1232,41 @@ static int uk_start(struct uk *u)
 		char tap[16];
 		r = alb_net_tap_create(vmm->net, "alb", c->nets[k].bridge,
 				       vmm->has_tender_user ? vmm->tender_uid : (uid_t)-1,
-				       vmm->has_tender_user ? vmm->tender_gid : (gid_t)-1, tap);
+				       vmm->has_tender_user ? vmm->tender_gid : (gid_t)-1,
+				       tap_reserve, vmm, tap);
 		if (r < 0) {
+			if (vmm->tap_pending[0]) {
+				vmm->tap_pending[0] = '\0';
+				(void)taps_record(vmm);
+			}
 			alb_error_prefix(ctx, r, "network device '%s' of '%s'", c->nets[k].name,
 					 u->name_s);
 			goto fail;
 		}
+		vmm->tap_pending[0] = '\0';
 		if (!(u->taps[u->n_taps] = strdup(tap))) {
 			alb_net_tap_remove(vmm->net, tap);
+			(void)taps_record(vmm);
 			r = -ENOMEM;
 			goto fail;
 		}
-		u->n_taps++;
+		u->n_taps++; /* recorded already, as the pending one */
 	}
-	if (u->n_taps)
-		taps_record(vmm);
-	for (uint32_t k = 0; k < c->n_blocks; k++) {
-		_cleanup_(alb_name_freep) alb_name *b = NULL;
-		char path[PATH_MAX];
-		if ((r = vmm_block_name(vmm, u->name, c, k, &b)) < 0 ||
-		    (r = vmm_block_path(vmm, b, path)) < 0)
-			goto fail;
-		if (!(u->block_files[k] = strdup(path))) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		u->n_block_files++;
-		struct vmm_block *dev = vmm_block_find(vmm, b);
-		sectors[k] = dev && dev->sector_size ? dev->sector_size : c->blocks[k].sector_size;
-		/* The tender opens it read-write as the tender user. */
-		if (vmm->has_tender_user && chown(path, vmm->tender_uid, vmm->tender_gid) < 0) {
+	if ((r = uk_block_files(u, sectors)) < 0)
+		goto fail;
+	/* The tender opens them read-write as the tender user. */
+	for (uint32_t k = 0; k < u->n_block_files && vmm->has_tender_user; k++)
+		if (chown(u->block_files[k], vmm->tender_uid, vmm->tender_gid) < 0) {
 			r = alb_error(ctx, errno,
 				      "Failed to hand block device '%s' to the tender "
 				      "user: %s",
-				      path, strerror(errno));
+				      u->block_files[k], strerror(errno));
 			goto fail;
 		}
-	}
 	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, sectors,
 				 &argv)) < 0 ||
-	    (r = uk_spawn(u, argv, out_w)) < 0)
+	    (r = uk_spawn(u, argv)) < 0)
 		goto fail;
-	/* Only the tender holds the write end now: its exit ends the output. */
-	close(TAKE_FD(out_w));
-	if (vmm->relay) {
-		(void)alb_console_relay_begin(vmm->relay, u->name, 0);
-		u->out_open = true;
-	}
 	u->state = ALB_STATE_RUNNING;
 	u->started_us = alb_now_realtime();
 	u->started_mono = alb_now_monotonic();
@@ -918,6 +1371,7 @@ static void uk_finish_destroy(struct uk *u)
 		}
 	alb_tree_remove_unikernel(vmm->tree, u->name);
 	uk_release_runtime(u);
+	uk_dir_remove(u);
 	vmm_image_unref(vmm, digest);
 	vmm_save(vmm);
 	alb_log_info(vmm->ctx, "Destroyed '%s'", u->name_s);
@@ -949,7 +1403,7 @@ static int uk_kill_timer(alb_source *source, void *userdata)
 	if (u->pid > 0) {
 		alb_log_warn(u->vmm->ctx, "'%s' did not stop after SIGTERM: sending SIGKILL",
 			     u->name_s);
-		kill(u->pid, SIGKILL);
+		uk_signal(u, SIGKILL);
 	}
 	return 0;
 }
@@ -959,22 +1413,30 @@ static void uk_stop(struct uk *u)
 {
 	if (u->pid <= 0 || u->timer)
 		return;
-	kill(u->pid, SIGTERM);
+	uk_signal(u, SIGTERM);
 	if (alb_loop_add_timer(u->vmm->loop, u->vmm->stop_timeout_us, uk_kill_timer, u, &u->timer) <
 	    0)
-		kill(u->pid, SIGKILL);
+		uk_signal(u, SIGKILL);
 }
 
 static void shutdown_check(alb_vmm *vmm)
 {
 	if (!vmm->shutdown_done)
 		return;
+	uint32_t running = 0;
 	for (struct uk *u = vmm->uks; u; u = u->next)
-		if (u->pid > 0)
+		if (u->pid > 0 && !vmm->detaching)
 			return;
+		else if (u->pid > 0)
+			running++;
 	void (*done)(alb_vmm *, void *) = vmm->shutdown_done;
 	vmm->shutdown_done = NULL;
-	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_DAEMON_STOP, NULL));
+	struct alb_log_event *e = vmm_event_new(vmm, ALB_EVENT_DAEMON_STOP, NULL);
+	if (e && running &&
+	    asprintf(&e->message, "%" PRIu32 " unikernel%s keep%s running", running,
+		     running == 1 ? "" : "s", running == 1 ? "s" : "") < 0)
+		e->message = NULL;
+	vmm_event_send(vmm, e);
 	if (vmm->hooks.flush)
 		vmm->hooks.flush(vmm, vmm->hooks_userdata);
 	done(vmm, vmm->shutdown_userdata);
@@ -999,10 +1461,11 @@ static void uk_start_again(struct uk *u)
 	uk_reply_all(u, r < 0 ? r : 0, r < 0 ? why : "restarted");
 }
 
-static int uk_exited(alb_source *source, int pid, int how, int status, void *userdata)
+/* The run of u is over: its tender ended (how: ALB_CHILD_*, status: its code or signal). */
+static void uk_exit(struct uk *u, int how, int status)
 {
-	struct uk *u = userdata;
 	alb_vmm *vmm = u->vmm;
+	int pid = u->pid;
 	u->timer = alb_source_free(u->timer); /* a pending SIGKILL */
 	u->last_exit.kind = how == ALB_CHILD_EXITED ? ALB_EXIT_CODE : ALB_EXIT_SIGNAL;
 	u->last_exit.value = (uint32_t)status;
@@ -1028,7 +1491,7 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 	if (u->destroying) {
 		uk_finish_destroy(u);
 		shutdown_check(vmm);
-		return 0;
+		return;
 	}
 	if (u->stopping || vmm->shutdown_done) {
 		/* Stopping for good: a pending restart takes effect at the next start. */
@@ -1042,11 +1505,11 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 			uk_reply_all(u, 0, "restarts at the next start of albatrossd");
 		}
 		shutdown_check(vmm);
-		return 0;
+		return;
 	}
 	if (u->restart_with) {
 		uk_start_again(u);
-		return 0;
+		return;
 	}
 	uint64_t delay;
 	uint32_t attempt;
@@ -1056,18 +1519,18 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 	case ALB_VERDICT_STOP:
 		/* Done: nothing will run it again. */
 		uk_finish_destroy(u);
-		return 0;
+		return;
 	case ALB_VERDICT_CRASH_LOOP:
 		uk_set_failed(u, "%s",
 			      alb_tally_crash_loop_reason(&u->tally, &vmm->supervise, reason));
-		return 0;
+		return;
 	case ALB_VERDICT_RESTART:
 		break;
 	}
 	u->state = ALB_STATE_RESTARTING;
 	if (alb_loop_add_timer(vmm->loop, delay, uk_restart_timer, u, &u->timer) < 0) {
 		uk_set_failed(u, "Failed to schedule its restart");
-		return 0;
+		return;
 	}
 	alb_log_info(vmm->ctx, "Restarting '%s' in %" PRIu64 " ms", u->name_s, delay / 1000);
 	emit(vmm, u, ALB_VMM_RESTARTING, 0, 0);
@@ -1077,7 +1540,6 @@ static int uk_exited(alb_source *source, int pid, int how, int status, void *use
 		e->delay_us = delay;
 		vmm_event_send(vmm, e);
 	}
-	return 0;
 }
 
 /* ---- the operations --------------------------------------------------------------------- */
@@ -1089,7 +1551,7 @@ static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config
 	if (!u)
 		return -ENOMEM;
 	u->vmm = vmm;
-	u->out_fd = -1;
+	u->mon_fd = -1;
 	int r = alb_tally_init(&u->tally, &vmm->supervise);
 	if (r >= 0)
 		r = alb_name_dup(name, &u->name);
@@ -1098,6 +1560,15 @@ static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config
 		uk_free(u);
 		return r < 0 ? r : -ENOMEM;
 	}
+	/* Its directory below <rundir>/u: short, whatever the name's length. */
+	uint8_t digest[32];
+	char hex[65];
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, u->name_s, strlen(u->name_s), digest) < 0) {
+		uk_free(u);
+		return -ENOMEM;
+	}
+	alb_digest_hex(digest, hex);
+	memcpy(u->key, hex, 16);
 	*ret = u;
 	return 0;
 }
@@ -1123,6 +1594,7 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 	if ((r = uk_start(u)) < 0) {
 		vmm->uks = u->next;
 		alb_tree_remove_unikernel(vmm->tree, name);
+		uk_dir_remove(u);
 		uk_free(u);
 		return r;
 	}
@@ -1154,6 +1626,9 @@ void vmm_destroy(alb_vmm *vmm, struct uk *u, struct waiter *w)
 		return;
 	u->destroying = true;
 	if (u->pid > 0) {
+		/* Should albatrossd go before the tender has: the next one ends it. */
+		if (uk_run_write(u, "destroy") < 0)
+			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
 		uk_stop(u);
 		return;
 	}
@@ -1188,9 +1663,13 @@ int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, 
 		w->next = u->waiters;
 		u->waiters = w;
 	}
-	if (u->pid > 0)
+	if (u->pid > 0) {
+		/* Should albatrossd go before the tender has: the state has the new
+		 * configuration, and the next albatrossd restarts it. */
+		if (vmm_save(vmm) < 0 || uk_run_write(u, "restart") < 0)
+			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
 		uk_stop(u);
-	else {
+	} else {
 		u->timer = alb_source_free(u->timer);
 		uk_start_again(u);
 	}
@@ -1246,6 +1725,11 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	vmm->ctx = alb_ctx_ref(ctx);
 	vmm->loop = alb_loop_ref(loop);
 	vmm->stop_timeout_us = 5000000;
+	const char *monitor = secure_getenv("ALBATROSS_MONITOR");
+	if (!(vmm->monitor_path = strdup(monitor && monitor[0] ? monitor : ALB_MONITOR_PATH))) {
+		alb_vmm_free(vmm);
+		return -ENOMEM;
+	}
 	alb_supervise_params_init(&vmm->supervise);
 	int r = -ENOMEM;
 	vmm->dbdir = strdup(dbdir);
@@ -1289,6 +1773,18 @@ ALB_EXPORT int alb_vmm_set_tender_dir(alb_vmm *vmm, const char *dir)
 		return -ENOMEM;
 	free(vmm->tender_dir);
 	vmm->tender_dir = d;
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_set_monitor(alb_vmm *vmm, const char *path)
+{
+	if (!vmm || !path || path[0] != '/')
+		return -EINVAL;
+	char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	free(vmm->monitor_path);
+	vmm->monitor_path = p;
 	return 0;
 }
 
@@ -1356,6 +1852,147 @@ ALB_EXPORT void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *us
 		return;
 	vmm->event_fn = fn;
 	vmm->event_userdata = userdata;
+}
+
+/* ---- adoption --------------------------------------------------------------------------- */
+
+/* How long a monitor may take to answer at start (it answers at once unless the host is
+ * on its knees). */
+#define MONITOR_ANSWER_US (UINT64_C(10) * 1000000)
+
+/* Takes u's run back from the monitor listening on sock, as rf describes it. */
+static int uk_adopt(struct uk *u, const struct run_file *rf, const char *sock)
+{
+	alb_vmm *vmm = u->vmm;
+	struct alb_monitor_frame hello;
+	int fd, r;
+	if ((r = alb_monitor_connect(vmm->ctx, sock, &fd)) < 0)
+		return r;
+	if ((r = alb_monitor_hello(vmm->ctx, fd, MONITOR_ANSWER_US, &hello)) < 0) {
+		close(fd);
+		return r;
+	}
+	if ((r = uk_block_files(u, NULL)) < 0 ||
+	    (rf->n_taps && !(u->taps = alb_strv_dup(rf->taps, rf->n_taps)))) {
+		close(fd);
+		alb_strv_free(u->block_files);
+		u->block_files = NULL;
+		u->n_block_files = 0;
+		return r < 0 ? r : -ENOMEM;
+	}
+	u->n_taps = rf->n_taps;
+	u->run = rf->run;
+	u->pid = (int)hello.pid;
+	u->started_us = hello.started_us;
+	uint64_t now = alb_now_realtime(), mono = alb_now_monotonic();
+	uint64_t age = now > hello.started_us ? now - hello.started_us : 0;
+	u->started_mono = mono > age ? mono - age : 0;
+	/* Its restarts and back-off go on where they were. */
+	u->tally.restarts = rf->restarts;
+	if (rf->backoff_us)
+		u->tally.backoff_us = rf->backoff_us;
+	for (uint32_t i = 0; i < rf->n_exits && u->tally.n_exits < u->tally.cap; i++)
+		if (rf->exits[i] <= mono)
+			u->tally.exits[u->tally.n_exits++] = rf->exits[i];
+	if ((r = uk_mon_attach(u, fd)) < 0) {
+		uk_release_runtime(u);
+		return r;
+	}
+	u->state = ALB_STATE_RUNNING;
+	alb_log_info(vmm->ctx, "Adopted '%s' (pid %d%s), started by an earlier albatrossd",
+		     u->name_s, u->pid, hello.exited ? ", which has exited since" : "");
+	uk_register(u);
+	return 0;
+}
+
+/* Ends every monitor in dir but the one listening on keep (may be NULL), and removes what
+ * an interrupted write of the run file left. */
+static void monitors_end(alb_vmm *vmm, const char *dir, const char *keep, const char *name,
+			 const char *why)
+{
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t len = strlen(e->d_name);
+		char path[PATH_MAX + 300];
+		/* A write of the run file that a kill cut short. */
+		if (!strncmp(e->d_name, "run.tmp.", 8)) {
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+			continue;
+		}
+		if (len < 6 || strcmp(e->d_name + len - 5, ".sock"))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
+		if (keep && streq(path, keep))
+			continue;
+		uint32_t pid;
+		if (alb_monitor_end(vmm->ctx, path, MONITOR_ANSWER_US, &pid) == 0 && pid)
+			alb_log_notice(vmm->ctx,
+				       "Stopped the tender of '%s' (pid %" PRIu32 ") that an "
+				       "earlier albatrossd left: %s",
+				       name, pid, why);
+	}
+}
+
+/*
+ * At start, before anything else runs: every unikernel of the state whose
+ * monitor still runs its configuration is adopted; every other monitor is
+ * ended (a create, restart or destroy cut short, a unikernel no longer in the
+ * state or whose configuration changed), so that no unikernel ever has two
+ * tenders. A destroy under way is finished.
+ */
+static void monitors_adopt(alb_vmm *vmm)
+{
+	char top[PATH_MAX];
+	snprintf(top, sizeof(top), "%s/u", vmm->rundir);
+	_cleanup_(closedirp) DIR *d = opendir(top);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char dir[PATH_MAX + 300], sock[PATH_MAX + 330], hash[65];
+		snprintf(dir, sizeof(dir), "%s/%s", top, e->d_name);
+		struct run_file rf;
+		struct uk *u = NULL;
+		const char *why = "it is not in the state";
+		if (run_file_read(vmm, dir, &rf)) {
+			_cleanup_(alb_name_freep) alb_name *n = NULL;
+			if (alb_name_parse(vmm->ctx, rf.name, &n) == 0)
+				u = vmm_find(vmm, n);
+			if (u && (!streq(u->key, e->d_name) || u->pid > 0))
+				u = NULL;
+			if (u && (uk_config_hash(u, hash) < 0 || !streq(hash, rf.config))) {
+				why = "its configuration in the state is another";
+				u = NULL;
+			}
+		}
+		snprintf(sock, sizeof(sock), "%s/%" PRIu64 ".sock", dir, rf.run);
+		if (u) {
+			int r = uk_adopt(u, &rf, sock);
+			if (r < 0 && r != -ENOENT && r != -ECONNREFUSED)
+				alb_log_warn(vmm->ctx, "Failed to adopt '%s': %s", u->name_s,
+					     alb_ctx_last_error(vmm->ctx));
+			if (r < 0)
+				u = NULL;
+		}
+		monitors_end(vmm, dir, u ? sock : NULL, rf.name[0] ? rf.name : e->d_name,
+			     u ? "an older run" : why);
+		if (u && rf.destroy) {
+			alb_log_notice(vmm->ctx, "Destroying '%s', as asked before albatrossd went",
+				       u->name_s);
+			vmm_destroy(vmm, u, NULL);
+		} else if (u && rf.restart) {
+			alb_log_notice(vmm->ctx, "Restarting '%s', as asked before albatrossd went",
+				       u->name_s);
+			if (vmm_restart(vmm, u, NULL, NULL) < 0)
+				alb_log_err(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		} else if (!u) {
+			char path[PATH_MAX + 310];
+			snprintf(path, sizeof(path), "%s/run", dir);
+			(void)unlink(path);
+			(void)rmdir(dir);
+		}
+		run_file_clear(&rf);
+	}
 }
 
 /* Removes stored images that no unikernel refers to (a create that a crash cut short). */
@@ -1432,8 +2069,13 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 			return alb_error(ctx, errno, "Failed to open '%s' to the tender user: %s",
 					 vmm->dbdir, strerror(errno));
 	}
+	if (access(vmm->monitor_path, X_OK) < 0)
+		return alb_error(
+		    ctx, errno,
+		    "the monitor '%s' cannot be run (%s): albatrossd runs every tender "
+		    "under one (install it, or name it with --monitor)",
+		    vmm->monitor_path, strerror(errno));
 	vmm->started = true;
-	leftovers_remove(vmm);
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_DAEMON_START, NULL));
 
 	for (uint32_t i = 0; i < s->n_blocks; i++) {
@@ -1480,7 +2122,15 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 		}
 		u->next = vmm->uks;
 		vmm->uks = u;
-		if (uk_start(u) < 0)
+	}
+	/* What still runs is taken back; what an interrupted operation left is ended. */
+	monitors_adopt(vmm);
+	leftovers_remove(vmm);
+	(void)taps_record(vmm);
+	/* The rest starts, by startup priority. */
+	for (uint32_t i = 0; i < s->n_unikernels; i++) {
+		struct uk *u = vmm_find(vmm, s->unikernels[i].name);
+		if (u && u->pid == 0 && !u->destroying && uk_start(u) < 0)
 			uk_set_failed(u, "%s", alb_ctx_last_error(ctx));
 	}
 	images_collect(vmm);
@@ -1505,6 +2155,22 @@ ALB_EXPORT int alb_vmm_shutdown(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *u
 	return 0;
 }
 
+ALB_EXPORT int alb_vmm_detach(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *userdata),
+			      void *userdata)
+{
+	if (!vmm)
+		return -EINVAL;
+	vmm->shutdown_done = done;
+	vmm->shutdown_userdata = userdata;
+	vmm->detaching = true;
+	/* A pending restart happens at the next start. */
+	for (struct uk *u = vmm->uks; u; u = u->next)
+		if (u->pid <= 0)
+			u->timer = alb_source_free(u->timer);
+	shutdown_check(vmm);
+	return 0;
+}
+
 ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 {
 	if (!vmm)
@@ -1518,15 +2184,18 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 	if (vmm->link_free)
 		vmm->link_free(vmm->link);
 	vmm->hooks = (struct vmm_hooks){0};
+	/* Running unikernels stay with their monitors: the next start adopts them. */
+	vmm->detaching = true;
 	while (vmm->uks) {
 		struct uk *u = vmm->uks;
 		vmm->uks = u->next;
-		if (u->pid > 0) {
-			kill(u->pid, SIGKILL);
-			while (waitpid(u->pid, NULL, 0) < 0 && errno == EINTR)
-				;
-		}
 		uk_free(u);
+	}
+	while (vmm->children) {
+		struct vmm_child *c = vmm->children;
+		vmm->children = c->next;
+		alb_source_free(c->source);
+		free(c);
 	}
 	while (vmm->blocks) {
 		struct vmm_block *b = vmm->blocks;
@@ -1544,6 +2213,7 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 	free(vmm->dbdir);
 	free(vmm->rundir);
 	free(vmm->tender_dir);
+	free(vmm->monitor_path);
 	/* Last: everything of ours in the directories is done with. */
 	if (vmm->db_lock >= 0)
 		close(vmm->db_lock);

@@ -54,6 +54,13 @@ int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, const char *run
 
 /** Looks for tenders in @p dir before $PATH. @return 0, -ENOMEM. */
 int alb_vmm_set_tender_dir(alb_vmm *vmm, const char *dir);
+/**
+ * Runs every tender under the monitor @p path (an absolute path) instead of
+ * the installed albatross-monitor (or $ALBATROSS_MONITOR when set). A monitor
+ * watches one tender, holds its console output and exit status, and outlives
+ * the supervisor. @return 0, -EINVAL, -ENOMEM.
+ */
+int alb_vmm_set_monitor(alb_vmm *vmm, const char *path);
 /** Runs tenders as this user and group, and makes taps owned by them. @return 0. */
 int alb_vmm_set_tender_user(alb_vmm *vmm, uint32_t uid, uint32_t gid);
 /**
@@ -83,9 +90,13 @@ void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *userdata);
 
 /**
  * Discovers the root policy (CPUs and memory with hwloc, the bridges, the
- * block directory's free space), reads the state file and starts the
- * unikernels it holds, lowest startup priority first. A state file that
- * cannot be read fails with -EBADMSG or -EPROTO and is left untouched.
+ * block directory's free space), reads the state file, adopts the unikernels
+ * of the state that still run (started by an earlier supervisor on the same
+ * directories: same pid, taps and console; an exit while no supervisor was
+ * there is handled now by its fail behaviour), ends every other tender that
+ * an earlier supervisor left, and starts the unikernels that do not run,
+ * lowest startup priority first. A state file that cannot be read fails with
+ * -EBADMSG or -EPROTO and is left untouched.
  * @return 0 or -errno with the reason in the context.
  */
 int alb_vmm_start(alb_vmm *vmm);
@@ -255,7 +266,20 @@ const char *alb_vmm_unikernel_get_failure(const alb_vmm_unikernel *unikernel);
  */
 int alb_vmm_shutdown(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *userdata), void *userdata);
 
-/** Frees the supervisor; unikernels still running are killed first. Accepts NULL. */
+/**
+ * Lets go of every unikernel: they keep running, each watched by its monitor,
+ * which keeps its console output (up to 1 MiB) and its exit status until a
+ * supervisor started later on the same directories adopts it
+ * (alb_vmm_start()). No operation is accepted any more; @p done is called at
+ * once, and then the supervisor may be freed.
+ * @return 0.
+ */
+int alb_vmm_detach(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *userdata), void *userdata);
+
+/**
+ * Frees the supervisor. Unikernels still running stay with their monitors (as
+ * alb_vmm_detach()); alb_vmm_shutdown() first stops them. Accepts NULL.
+ */
 alb_vmm *alb_vmm_free(alb_vmm *vmm);
 
 #ifdef __cplusplus

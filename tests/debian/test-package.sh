@@ -271,6 +271,12 @@ links_ok() {
 	done
 }
 check "albatross depends on libalbatross0; every program links its libalbatross.so.0" links_ok
+monitor_ok() {
+	local f=/usr/libexec/albatross/albatross-monitor
+	owned_by albatross "$f" || return 1
+	[ -x "$f" ] || { echo "$f is not executable"; return 1; }
+}
+check "albatross: the monitor /usr/libexec/albatross/albatross-monitor" monitor_ok
 check "libalbatross-dev: the extension tier (albatross/sys/)" \
 	owned_by libalbatross-dev /usr/include/albatross/sys/wire.h /usr/include/albatross/sys/services.h
 man_ok() {
@@ -289,6 +295,7 @@ units=()
 for u in albatrossd albatross-console albatross-log albatross-stats albatross-tls-endpoint; do
 	units+=("$unitdir/$u.service" "$unitdir/$u.socket")
 done
+units+=("$unitdir/albatross-unikernels.service") # no socket: it stops the unikernels
 check "systemd units (${#units[@]}) in ${unitdir:-/lib/systemd/system}" owned_by albatross "${units[@]}"
 check "sysusers.d, tmpfiles.d and bash completion" owned_by albatross \
 	/usr/lib/sysusers.d/albatross.conf /usr/lib/tmpfiles.d/albatross.conf \
@@ -407,7 +414,7 @@ no_files() {
 		! compgen -G '/lib/systemd/system/albatross*' &&
 		! compgen -G '/usr/lib/systemd/system/albatross*' &&
 		! compgen -G '/usr/lib/*/libalbatross*' &&
-		! compgen -G '/usr/sbin/albatross*' &&
+		! compgen -G '/usr/sbin/albatross*' && [ ! -e /usr/libexec/albatross ] &&
 		[ ! -e /usr/bin/albatross-client ] && [ ! -e /usr/include/albatross ]
 }
 check "no file of the packages left (units enabled by postinst, libraries, headers)" no_files

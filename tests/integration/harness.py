@@ -196,6 +196,34 @@ def wait_for(pred, timeout=WAIT, what='condition', interval=0.02):
         time.sleep(interval)
 
 
+def monitors(rundir):
+    """{monitor pid: its argv} of the monitors of the unikernels of rundir."""
+    prefix = os.path.join(rundir, 'u') + '/'
+    found = {}
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f'/proc/{p}/cmdline', 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue
+        if len(argv) > 2 and argv[0].endswith(b'albatross-monitor') and \
+                argv[1].decode(errors='replace').startswith(prefix):
+            found[int(p)] = [a.decode(errors='replace') for a in argv if a]
+    return found
+
+
+def kill_monitors(rundir):
+    """Kills what a test left running below rundir: the monitors, and their tenders
+    with them (PR_SET_PDEATHSIG)."""
+    for pid in monitors(rundir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 class Daemon:
     """A real albatrossd in a temporary directory."""
 
@@ -258,9 +286,12 @@ class Daemon:
 
     def cleanup(self):
         try:
-            self.stop(signal.SIGTERM)  # releases taps; SIGKILL would leave them
+            # SIGUSR2 stops the unikernels and releases their taps; SIGTERM would leave
+            # them running under their monitors, SIGKILL their taps too.
+            self.stop(signal.SIGUSR2)
         except AssertionError:
             pass
+        kill_monitors(self.rundir)
         snapshot_logs(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 

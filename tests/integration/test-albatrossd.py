@@ -6,7 +6,9 @@ tender, as root in a private network namespace (exit 77 otherwise).
 usage: test-albatrossd.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE"""
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -16,8 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WAIT, Daemon, Skip, Tap, alive, cbor, check, frame,  # noqa: E402
-                     link_exists, link_master, mkimage, proc_status, raw_exchange,
-                     require_netns, taps, wait_for)
+                     kill_monitors, link_exists, link_master, mkimage, monitors,
+                     proc_status, raw_exchange, require_netns, taps, wait_for)
 
 require_netns(sys.argv)
 PATHS = dict(zip(('albatrossd', 'client', 'tender_dir', 'mkimage'), sys.argv[1:5]))
@@ -70,7 +72,8 @@ def gone(d, name):
 
 @tap.case
 def test_lifecycle(_):
-    """create: running, pinned, tap in the bridge, console pipe; destroy leaves nothing"""
+    """create: running under its monitor, pinned, tap in the bridge, console pipe; destroy
+    leaves nothing"""
     d = fresh()
     try:
         img = image(d, nets=['service'])
@@ -86,10 +89,16 @@ def test_lifecycle(_):
         check(len(u['taps']) == 1, u)
         t = u['taps'][0]
         check(link_exists(t) and link_master(t) == 'br0', f'tap {t} is not in br0')
-        # stdout and stderr: one pipe, whose read end albatrossd holds
+        # its parent is its monitor, in a session of its own, pinned as the tender is;
+        # stdout and stderr: one pipe, whose read end the monitor holds
+        mon = int(st['PPid'])
+        check(mon != d.proc.pid and list(monitors(d.rundir)) == [mon], (mon, monitors(d.rundir)))
+        check(os.getsid(mon) == mon, 'the monitor is not in a session of its own')
+        check(proc_status(mon)['Cpus_allowed_list'] == cpu, 'the monitor is not pinned')
         out = os.readlink(f'/proc/{pid}/fd/1')
         check(out.startswith('pipe:') and os.readlink(f'/proc/{pid}/fd/2') == out, out)
-        check(out in fds(d.proc.pid), f'albatrossd does not hold the read end of {out}')
+        check(out in fds(mon), f'the monitor does not hold the read end of {out}')
+        check(out not in fds(d.proc.pid), f'albatrossd holds {out}')
         images = os.listdir(os.path.join(d.dbdir, 'images'))
         check(len(images) == 1 and images[0] == u['digest'], images)
         # the tender got exactly the documented command line
@@ -107,8 +116,9 @@ def test_lifecycle(_):
         check(gone(d, 'hello'), 'still listed')
         check(not alive(pid), 'tender still running')
         check(not link_exists(t), f'tap {t} left')
-        # it reads the pipe to its end (after the reply, perhaps): then it closes it
-        wait_for(lambda: out not in fds(d.proc.pid), WAIT, f'albatrossd to close {out}')
+        # the monitor ends once albatrossd took the exit; its directory goes
+        wait_for(lambda: not alive(mon), WAIT, 'the monitor to end')
+        check(os.listdir(os.path.join(d.rundir, 'u')) == [], os.listdir(os.path.join(d.rundir, 'u')))
         check(not os.path.exists(os.path.join(d.rundir, 'fifo')), 'FIFO directory made')
         check(os.listdir(os.path.join(d.dbdir, 'images')) == [], 'image left')
         check(taps() == [], f'taps left: {taps()}')
@@ -228,8 +238,54 @@ def test_restart_with_new_arguments(_):
 
 
 @tap.case
-def test_kill9_restore(_):
-    """after kill -9 of albatrossd every persisted unikernel comes back, no tap is left"""
+def test_outage_keeps_unikernels(_):
+    """kill -9, SIGTERM and a copied binary: the next albatrossd adopts the same tenders
+    (same pids and taps, one monitor each), starts none again, and serves them as before"""
+    d = fresh()
+    try:
+        img = image(d, nets=['service'])
+        for n, prio in (('a:one', '20'), ('b:two', '10'), ('c:three', '15')):
+            d.ok('create', n, img, '--net', 'service:br0', '--arg', '--run', '--startup', prio)
+        old = {u['name']: u for u in d.info()}
+        used = sorted(t for u in old.values() for t in u['taps'])
+        mons = monitors(d.rundir)
+        check(len(mons) == 3, mons)
+        copy = os.path.join(d.dir, 'albatrossd-copy')
+        shutil.copy(PATHS['albatrossd'], copy)
+        for how in ('kill -9', 'SIGTERM', 'a copied binary'):
+            if how == 'kill -9':
+                d.stop(signal.SIGKILL)
+            else:
+                check(d.stop() == 0, f'{how}: albatrossd did not exit 0')
+            check(all(alive(u['pid']) for u in old.values()), f'{how}: a tender died')
+            if how == 'a copied binary':
+                d.paths = dict(d.paths, albatrossd=copy)
+            d.start()
+            new = {u['name']: u for u in d.info()}
+            for n, u in old.items():
+                check(new[n]['state'] == 'running' and new[n]['pid'] == u['pid'] and
+                      new[n]['taps'] == u['taps'], f'{how}: {n} was {u}, is {new[n]}')
+            check(taps() == used, f'{how}: taps {taps()}, in use {used}')
+            check(monitors(d.rundir) == mons, f'{how}: monitors {monitors(d.rundir)}')
+            log = d.log_text()[d.log_start:]
+            check(log.count('Adopted ') == 3 and 'Started ' not in log, log)
+        # served as any other: restart (a new pid), destroy (nothing left)
+        d.ok('restart', 'a:one')
+        check(d.one('a:one')['pid'] != old['a:one']['pid'], 'not restarted')
+        check(not alive(old['a:one']['pid']), 'the old tender lives on')
+        for n in old:
+            d.ok('destroy', n)
+        check(taps() == [] and monitors(d.rundir) == {}, (taps(), monitors(d.rundir)))
+        wait_for(lambda: os.listdir(os.path.join(d.rundir, 'u')) == [], WAIT,
+                 'the monitors\' directories to go')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_host_reboot_restores_by_priority(_):
+    """after a host reboot (albatrossd and every tender killed) every unikernel of the
+    state starts again, lowest startup priority first, and no tap is left"""
     d = fresh()
     try:
         img = image(d, nets=['service'])
@@ -237,8 +293,9 @@ def test_kill9_restore(_):
         d.ok('create', 'b:two', img, '--net', 'service:br0', '--arg', '--run', '--startup', '10')
         old = {u['name']: u for u in d.info()}
         d.stop(signal.SIGKILL)
+        kill_monitors(d.rundir)
         for u in old.values():
-            wait_for(lambda: not alive(u['pid']), WAIT, 'the tenders to follow albatrossd')
+            wait_for(lambda: not alive(u['pid']), WAIT, 'the tenders to follow their monitors')
         d.start()
 
         def both_running():
@@ -246,12 +303,123 @@ def test_kill9_restore(_):
             return running if len(running) == 2 else None
         new = wait_for(both_running, WAIT, 'both to run again')
         check({u['name'] for u in new} == {'a:one', 'b:two'}, new)
+        check(not {u['pid'] for u in new} & {u['pid'] for u in old.values()}, 'same pids')
         used = sorted(t for u in new for t in u['taps'])
         check(taps() == used, f'taps {taps()} but in use {used}')
         # the lower startup priority came first
         log = d.log_text()
         check(log.rfind("Started 'b:two'") < log.rfind("Started 'a:one'"), 'startup order')
         check(os.path.exists(os.path.join(d.dbdir, 'state.started')))
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_exit_during_outage(_):
+    """a unikernel that exits while albatrossd is down is handled by its fail behaviour
+    when albatrossd is back (restarted for a restart code, gone for a quit), and the
+    event log records the exits"""
+    d = fresh()
+    try:
+        img = image(d)
+        d.ok('create', 'again', img, '--arg', '--wait=USR1', '--arg', '--exit=3',
+             '--exit-code', '3')
+        d.ok('create', 'quits', img, '--arg', '--wait=USR1', '--arg', '--exit=0')
+        old = {u['name']: u for u in d.info()}
+        check(d.stop() == 0)
+        # they exit with 3 and 0 while nobody supervises: the monitors keep the exits
+        for u in old.values():
+            os.kill(u['pid'], signal.SIGUSR1)
+        for u in old.values():
+            wait_for(lambda: not alive(u['pid']), WAIT, 'the tenders to exit')
+        check(len(monitors(d.rundir)) == 2, 'a monitor went with its tender')
+        d.start()
+        u = wait_for(lambda: [v for v in d.info() if v['name'] == 'again' and
+                              v['state'] == 'running' and v['pid'] != old['again']['pid']],
+                     WAIT, 'again to be restarted')[0]
+        check(u['restarts'] == 1 and u['last_exit'] == {'code': 3}, u)
+        wait_for(lambda: gone(d, 'quits'), WAIT, 'quits to be gone')
+        check(len(monitors(d.rundir)) == 1, monitors(d.rundir))
+    finally:
+        d.cleanup()
+
+
+def tenders_of(rundir):
+    """{tender pid: monitor pid} of the monitors of rundir (a monitor's only child)."""
+    mons = monitors(rundir)
+    out = {}
+    for p in os.listdir('/proc'):
+        if p.isdigit():
+            st = proc_status(int(p)) or {}
+            if int(st.get('PPid', '0')) in mons:
+                out[int(p)] = int(st['PPid'])
+    return out
+
+
+@tap.case
+def test_kill9_during_operations(_):
+    """kill -9 at random points of 200 create, destroy, restart and force-create
+    operations: afterwards exactly one tender per unikernel of the state, none for the
+    others, no tap, monitor or image left over"""
+    d = fresh()
+    try:
+        rnd = random.Random(20261206)
+        img = image(d, nets=['service'])
+        names = [f'k{i}' for i in range(5)]
+        ops = kills = 0
+
+        def consistent():
+            us = d.info()
+            running = {u['name']: u['pid'] for u in us if u['state'] == 'running'}
+            if any(u['state'] not in ('running', 'failed') for u in us):
+                return None  # an exit or a restart is being handled
+            tenders = tenders_of(d.rundir)
+            if sorted(running.values()) != sorted(tenders) or \
+                    len(monitors(d.rundir)) != len(running):
+                return None
+            used = sorted(t for u in us if u['state'] == 'running' for t in u['taps'])
+            return (us, used) if taps() == used else None
+
+        while ops < 200:
+            batch = []
+            for _ in range(rnd.randint(1, 4)):
+                n, op = rnd.choice(names), rnd.choice(['create', 'destroy', 'restart', 'force'])
+                args = {'create': ['create', n, img, '--net', 'service:br0', '--arg', '--run'],
+                        'force': ['create', n, img, '--net', 'service:br0', '--arg', '--run',
+                                  '--arg', f'--hello={ops}', '--force'],
+                        'destroy': ['destroy', n], 'restart': ['restart', n]}[op]
+                batch.append(subprocess.Popen([PATHS['client'], '--socket', d.socket] + args,
+                                              stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))
+            ops += len(batch)
+            # the kill comes after a random number of them ended (0: at once)
+            k = rnd.randint(0, len(batch))
+            wait_for(lambda: sum(p.poll() is not None for p in batch) >= k, 2 * WAIT,
+                     f'{k} operations to end')
+            d.stop(signal.SIGKILL)
+            kills += 1
+            for p in batch:
+                p.wait(WAIT)
+            d.start()
+            try:
+                us, used = wait_for(consistent, WAIT, f'one tender per unikernel (kill {kills})')
+            except AssertionError:
+                raise AssertionError(f'kill {kills}: info {d.info()}, tenders '
+                                     f'{tenders_of(d.rundir)}, monitors {monitors(d.rundir)}, '
+                                     f'taps {taps()}')
+        # images: exactly those of the unikernels; the monitors' directories: theirs
+        digests = {u['digest'] for u in us}
+        check(set(os.listdir(os.path.join(d.dbdir, 'images'))) == digests, 'images')
+        for n in names:
+            d.cli('destroy', n)
+        udir = os.path.join(d.rundir, 'u')
+        left = lambda: (monitors(d.rundir), taps(),  # noqa: E731
+                        [(n, os.listdir(os.path.join(udir, n))) for n in os.listdir(udir)])
+        try:
+            wait_for(lambda: left() == ({}, [], []), WAIT, 'nothing left')
+        except AssertionError:
+            raise AssertionError(f'left: {left()}')
+        print(f'# {ops} operations, {kills} kills, {len(us)} unikernels at the end')
     finally:
         d.cleanup()
 
@@ -297,17 +465,35 @@ def test_second_albatrossd_refused(_):
 
 @tap.case
 def test_sigterm_stops_and_keeps(_):
-    """SIGTERM stops every unikernel; the next start brings them back"""
+    """SIGTERM leaves the unikernels running; SIGUSR2, and SIGTERM with
+    --stop-unikernels, stop every one first; the next start brings them back"""
     d = fresh()
     try:
         img = image(d)
         d.ok('create', 'keep', img, '--arg', '--run')
         pid = d.one('keep')['pid']
         check(d.stop() == 0, 'albatrossd did not exit 0')
-        check(not alive(pid), 'tender still running')
+        check(alive(pid), 'SIGTERM stopped the tender')
         check(not os.path.exists(d.socket), 'socket left')
-        d.start()
-        wait_for(lambda: d.one('keep')['state'] == 'running', WAIT, 'keep to run again')
+        for how in ('SIGUSR2', '--stop-unikernels'):
+            if how == 'SIGUSR2':
+                d.start()
+                check(d.one('keep')['pid'] == pid, 'not adopted')
+                check(d.stop(signal.SIGUSR2) == 0, 'albatrossd did not exit 0')
+            else:
+                check(d.stop() == 0 and alive(pid), 'SIGTERM stopped the tender')
+                d.extra.append('--stop-unikernels')
+                d.start()
+                check(d.one('keep')['pid'] == pid, 'not adopted')
+                check(d.stop() == 0, 'albatrossd did not exit 0')
+                d.extra.remove('--stop-unikernels')
+            check(not alive(pid), f'{how}: tender still running')
+            check(monitors(d.rundir) == {}, f'{how}: {monitors(d.rundir)}')
+            check(not os.path.exists(d.socket), 'socket left')
+            d.start()
+            wait_for(lambda: d.one('keep')['state'] == 'running', WAIT, 'keep to run again')
+            check(d.one('keep')['pid'] != pid, 'the same tender')
+            pid = d.one('keep')['pid']
     finally:
         d.cleanup()
 

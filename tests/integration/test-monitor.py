@@ -3,7 +3,8 @@
 """The per-unikernel monitor alone (daemon/albatross-monitor.c), with the test tender:
 the tender's pid on fd 3, its console output and exit status through the socket, kept
 while nobody reads (bounded, losses counted), the exit held until it is taken, a newer
-reader replacing an older one, a failed start reported.
+reader replacing an older one, the tender stopped on request ('T', 'K') and when the
+monitor gets SIGTERM, a failed start reported.
 
 usage: test-monitor.py MONITOR TENDER_DIR MKIMAGE   (TAP)"""
 import os
@@ -59,7 +60,7 @@ def start(d, args, extra=()):
         os.set_inheritable(3, True)
         os.setsid()
     # fd 3 must stay open into the monitor: no close_fds (the test opens nothing else)
-    p = subprocess.Popen([MONITOR, d, *extra, '--', *args], preexec_fn=pre,
+    p = subprocess.Popen([MONITOR, os.path.join(d, 'monitor.sock'), *extra, '--', *args], preexec_fn=pre,
                          stdin=subprocess.DEVNULL, close_fds=False)
     os.close(w)
     out = b''
@@ -73,7 +74,7 @@ def start(d, args, extra=()):
 
 
 class Reader:
-    """An albatrossd: reads frames from DIR/monitor.sock."""
+    """An albatrossd: reads frames from the monitor's socket DIR/monitor.sock."""
 
     def __init__(self, d):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -93,10 +94,11 @@ class Reader:
             check(b, 'the monitor closed the connection')
             self.buf += b
 
-    def until_exit(self):
-        """(hello, console bytes, lost bytes, wait status)"""
-        t, hello = self.frame()
-        check(t == 'H', f'first frame {t}')
+    def until_exit(self, hello=True):
+        """(hello, console bytes, lost bytes, wait status); hello=False: it was read"""
+        if hello:
+            t, hello = self.frame()
+            check(t == 'H', f'first frame {t}')
         out, lost = b'', 0
         while True:
             t, p = self.frame()
@@ -117,7 +119,8 @@ class Reader:
 
 
 def hello_fields(h):
-    pid, started, exited, status = struct.unpack('>IQBI', h)
+    version, pid, started, exited, status = struct.unpack('>BIQBI', h)
+    check(version == 1, f'protocol version {version}')
     return pid, started, exited, status
 
 
@@ -171,9 +174,9 @@ def test_newer_reader_replaces_older():
     second = Reader(d)
     check(hello_fields(second.frame()[1])[0] == pid)
     first.s.settimeout(WAIT)
-    check(first.s.recv(1024) == b'' or True)
-    os.kill(pid, signal.SIGTERM)
-    hello_out = []
+    while first.s.recv(65536):  # what was sent to it before, then the end
+        pass
+    second.s.send(b'T')  # the monitor signals its tender
     while True:
         t, payload = second.frame()
         if t == 'X':
@@ -182,6 +185,28 @@ def test_newer_reader_replaces_older():
     check(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status)
     second.ack()
     check(p.wait(WAIT) == 0, 'monitor exit')
+
+
+@case
+def test_kill_and_sigterm():
+    """'K' kills the tender; SIGTERM to the monitor (the host shuts down) stops its tender
+    and the monitor with it, when nobody is connected to take the exit"""
+    d = os.path.join(work, 'k')
+    p, rep = start(d, SPT + ['--run'])
+    r = Reader(d)
+    check(r.frame()[0] == 'H')
+    r.s.send(b'K')
+    hello_out, out, lost, status = r.until_exit(hello=False)
+    check(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status)
+    r.ack()
+    check(p.wait(WAIT) == 0, 'monitor exit')
+    d = os.path.join(work, 'l')
+    p, rep = start(d, SPT + ['--run'])
+    pid = int(rep)
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(WAIT) == 0, 'monitor exit')
+    check(not os.path.exists(f'/proc/{pid}'), 'the tender outlived its monitor')
+    check(not os.path.exists(os.path.join(d, 'monitor.sock')), 'socket left')
 
 
 @case

@@ -22,7 +22,7 @@ LAYER = {
     'loop': VALUES, 'supervise': VALUES, 'config': VALUES, 'bounds': VALUES,
     'albatross': PROGRAMS,  # the umbrella header: everything
     # engines: no sockets
-    'tree': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,
+    'tree': ENGINES, 'monitor': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,
     'image': ENGINES, 'net': ENGINES, 'tender': ENGINES, 'state': ENGINES, 'console': ENGINES,
     'console-relay': ENGINES, 'log': ENGINES, 'stats': ENGINES,
     # protocol: the wire and what carries it

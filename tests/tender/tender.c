@@ -877,6 +877,16 @@ static _Noreturn void run_guest(char **args, int n)
 		} else if (strcmp(a, "--abort") == 0) {
 			solo5_log(LOG_INFO, "Solo5: solo5_abort() called\n");
 			exit(255);
+		} else if ((v = after(a, "--wait=")) && (signo = parse_signal(v)) > 0 &&
+			   signo != SIGKILL && signo != SIGSTOP) {
+			/* A test's trigger: the arguments after it run when signo comes. */
+			sigset_t set;
+			int got;
+			sigemptyset(&set);
+			sigaddset(&set, signo);
+			sigprocmask(SIG_BLOCK, &set, NULL);
+			while (sigwait(&set, &got) != 0)
+				;
 		} else if (strcmp(a, "--run") == 0) {
 			for (;;)
 				pause();

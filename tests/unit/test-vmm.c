@@ -33,19 +33,14 @@ static alb_vmm *vmm;
 static struct seen seen;
 static char image[4300];
 
-static void setup(void)
+/* A supervisor on the test's directories, started (it adopts what an earlier one left). */
+static void vmm_open(void)
 {
-	tc_ctx_setup();
-	tc_tmpdir_setup();
 	const char *tenders = getenv("ALB_TEST_TENDER_DIR");
 	ck_assert_ptr_nonnull(tenders);
 	char db[4300], run[4300];
 	snprintf(db, sizeof(db), "%s/db", test_tmpdir);
 	snprintf(run, sizeof(run), "%s/run", test_tmpdir);
-	snprintf(image, sizeof(image), "%s/img.spt", test_tmpdir);
-	ck_assert_int_eq(test_solo5_image_file(image, ALB_SOLO5_SPT, 2, NULL, 0, 0), 0);
-	memset(&seen, 0, sizeof(seen));
-	ck_assert_alb_ok(test_ctx, alb_loop_new(test_ctx, &loop));
 	ck_assert_alb_ok(test_ctx, alb_vmm_new(test_ctx, loop, db, run, &vmm));
 	ck_assert_alb_ok(test_ctx, alb_vmm_set_tender_dir(vmm, tenders));
 	/* A SIGTERM ends the test tender at once: SIGKILL only if that failed, however slow
@@ -55,8 +50,34 @@ static void setup(void)
 	ck_assert_alb_ok(test_ctx, alb_vmm_start(vmm));
 }
 
+static void setup(void)
+{
+	tc_ctx_setup();
+	tc_tmpdir_setup();
+	snprintf(image, sizeof(image), "%s/img.spt", test_tmpdir);
+	ck_assert_int_eq(test_solo5_image_file(image, ALB_SOLO5_SPT, 2, NULL, 0, 0), 0);
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_alb_ok(test_ctx, alb_loop_new(test_ctx, &loop));
+	vmm_open();
+}
+
+static void stopped(alb_vmm *v, void *userdata)
+{
+	*(bool *)userdata = true;
+}
+
 static void teardown(void)
 {
+	/* Unikernels outlive a freed supervisor: a new one adopts what a test left, and
+	 * stops it (a generous cap: it takes milliseconds). */
+	if (!vmm)
+		vmm_open();
+	bool done = false;
+	ck_assert_alb_ok(test_ctx, alb_vmm_shutdown(vmm, stopped, &done));
+	uint64_t end = alb_now_monotonic() + UINT64_C(120) * 1000000;
+	while (!done && alb_now_monotonic() < end)
+		ck_assert_int_ge(alb_loop_run_once(loop, 100), 0);
+	ck_assert_msg(done, "the unikernels did not stop");
 	vmm = alb_vmm_free(vmm);
 	loop = alb_loop_unref(loop);
 	tc_tmpdir_teardown();
@@ -289,6 +310,41 @@ START_TEST(test_create_restart_destroy_with_completions)
 }
 END_TEST
 
+static uint32_t pid_of(const char *n)
+{
+	alb_name *name = NULL;
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, n, &name));
+	struct listing l = {0};
+	int r = alb_vmm_foreach_unikernel(vmm, name, list_one, &l);
+	alb_name_free(name);
+	return r < 0 || l.n != 1 ? 0 : l.pids[0];
+}
+
+/* A supervisor freed while a unikernel runs leaves it running; the next one on the same
+ * directories adopts it (same pid), and destroys it as any other. */
+START_TEST(test_adopted_after_free)
+{
+	alb_name *name = NULL;
+	ck_assert_alb_ok(test_ctx, alb_name_parse(test_ctx, "kept", &name));
+	alb_unikernel_config *c = config("--run", NULL);
+	ck_assert_alb_ok(test_ctx, alb_vmm_create(vmm, name, c, image));
+	uint32_t pid = pid_of("kept");
+	ck_assert_uint_gt(pid, 0);
+	vmm = alb_vmm_free(vmm);
+	ck_assert_int_eq(kill((pid_t)pid, 0), 0);
+	memset(&seen, 0, sizeof(seen));
+	vmm_open();
+	ck_assert_uint_eq(pid_of("kept"), pid);
+	ck_assert_int_eq(seen.n, 0); /* adopted, not started */
+	ck_assert_alb_ok(test_ctx, alb_vmm_destroy(vmm, name));
+	run_until(ALB_VMM_DESTROYED);
+	ck_assert_int_eq(seen.events[0], ALB_VMM_EXITED);
+	ck_assert_msg(seen.codes[0] == -SIGTERM, "ended with %d", seen.codes[0]);
+	alb_unikernel_config_free(c);
+	alb_name_free(name);
+}
+END_TEST
+
 /* A completion still due when the supervisor goes is given, once, not lost. */
 START_TEST(test_completion_due_at_free)
 {
@@ -412,6 +468,7 @@ static Suite *vmm_suite(void)
 	tcase_add_test(tc, test_create_restart_destroy_with_completions);
 	tcase_add_test(tc, test_policies_and_block_devices);
 	tcase_add_test(tc, test_completion_due_at_free);
+	tcase_add_test(tc, test_adopted_after_free);
 	suite_add_tcase(s, tc);
 	return s;
 }

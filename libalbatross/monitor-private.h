@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The albatrossd side of the per-unikernel monitor (daemon/albatross-monitor.c,
+ * whose header comment is the protocol): reading its frames, connecting to it,
+ * and ending a monitor that nobody should keep.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <albatross/ctx.h>
+
+#define ALB_MONITOR_VERSION  1
+#define ALB_MONITOR_DATA_MAX 65536u /* bytes of console output in one frame */
+
+enum alb_monitor_kind {
+	ALB_MONITOR_HELLO = 'H',
+	ALB_MONITOR_DATA = 'D',
+	ALB_MONITOR_LOST = 'L',
+	ALB_MONITOR_EXIT = 'X',
+};
+
+/* A frame as the reader hands it over (borrowed for the call). */
+struct alb_monitor_frame {
+	int kind; /* enum alb_monitor_kind */
+	/* HELLO */
+	uint32_t pid;	     /* the tender */
+	uint64_t started_us; /* when it started, us since the epoch */
+	bool exited;	     /* HELLO: it has exited already (an EXIT frame follows) */
+	/* HELLO (if exited) and EXIT: the tender's wait status */
+	int status;
+	/* DATA: a piece of console output (a frame may come in several pieces) */
+	const uint8_t *data;
+	size_t len;
+	/* LOST: bytes of console output the monitor dropped */
+	uint64_t lost;
+};
+
+/* The state of reading a stream of frames; zero it to begin. */
+struct alb_monitor_reader {
+	uint8_t head[5];
+	uint32_t head_len;
+	uint32_t left; /* payload bytes of the current frame still to come */
+	uint8_t small[18];
+	uint32_t small_len;
+};
+
+/* Called for each frame; non-zero stops the reading and is returned by alb_monitor_feed(). */
+typedef int (*alb_monitor_frame_fn)(void *userdata, const struct alb_monitor_frame *frame);
+
+/*
+ * Feeds len bytes read from a monitor. 0 when all were read, fn's non-zero
+ * return value, or -EPROTO (with the context's error) on a frame that is not
+ * one: an unknown type, a wrong length, another protocol version.
+ */
+int alb_monitor_feed(alb_ctx *ctx, struct alb_monitor_reader *reader, const uint8_t *buf,
+		     size_t len, alb_monitor_frame_fn fn, void *userdata);
+
+/* Connects to the monitor listening on path: a blocking, close-on-exec fd.
+ * -ENOENT or -ECONNREFUSED when none listens there (it is gone). */
+int alb_monitor_connect(alb_ctx *ctx, const char *path, int *ret_fd);
+
+/*
+ * Reads the hello of a monitor just connected (fd blocking), waiting at most
+ * timeout_us, and nothing after it. 0, -ETIMEDOUT, -ECONNRESET (it went
+ * away), -EPROTO.
+ */
+int alb_monitor_hello(alb_ctx *ctx, int fd, uint64_t timeout_us, struct alb_monitor_frame *ret);
+
+/*
+ * Ends the run of the monitor listening on path: SIGKILL to its tender, its
+ * exit taken, the socket removed. When the monitor does not answer within
+ * timeout_us, the monitor itself is killed (its tender dies with it). 0 with
+ * *ret_pid the tender's pid (0 if none was running), or -ENOENT when no
+ * monitor listened there (the stale socket file is removed).
+ */
+int alb_monitor_end(alb_ctx *ctx, const char *path, uint64_t timeout_us, uint32_t *ret_pid);
+
+/*
+ * Kills the monitor connected on fd, listening on path (its tender dies with
+ * it), if the socket's peer is still that monitor (its command line names
+ * path) and not this process. true if it was killed.
+ */
+bool alb_monitor_kill(int fd, const char *path);

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <albatross/loop.h>
+
+#include "ctx-private.h"
+#include "monitor-private.h"
+#include "util-private.h"
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* The payload length of each small frame (DATA is 1 .. ALB_MONITOR_DATA_MAX). */
+static int small_len(int kind)
+{
+	switch (kind) {
+	case ALB_MONITOR_HELLO:
+		return 18;
+	case ALB_MONITOR_LOST:
+		return 8;
+	case ALB_MONITOR_EXIT:
+		return 4;
+	default:
+		return -1;
+	}
+}
+
+static int small_frame(alb_ctx *ctx, const struct alb_monitor_reader *r, alb_monitor_frame_fn fn,
+		       void *userdata)
+{
+	struct alb_monitor_frame f = {.kind = r->head[0]};
+	const uint8_t *p = r->small;
+	switch (f.kind) {
+	case ALB_MONITOR_HELLO:
+		if (p[0] != ALB_MONITOR_VERSION)
+			return alb_error(ctx, EPROTO,
+					 "the monitor speaks protocol version %u, albatrossd %u: "
+					 "the monitor is of another release",
+					 p[0], ALB_MONITOR_VERSION);
+		f.pid = be32(p + 1);
+		f.started_us = be64(p + 5);
+		if (p[13] > 1 || f.pid == 0 || f.pid > ALB_PID_MAX)
+			return alb_error(ctx, EPROTO, "the monitor's hello is malformed");
+		f.exited = p[13];
+		f.status = (int)be32(p + 14);
+		break;
+	case ALB_MONITOR_LOST:
+		f.lost = be64(p);
+		break;
+	case ALB_MONITOR_EXIT:
+		f.status = (int)be32(p);
+		break;
+	}
+	return fn(userdata, &f);
+}
+
+int alb_monitor_feed(alb_ctx *ctx, struct alb_monitor_reader *r, const uint8_t *buf, size_t len,
+		     alb_monitor_frame_fn fn, void *userdata)
+{
+	while (len > 0) {
+		if (r->head_len < 5) {
+			size_t n = 5 - r->head_len < len ? 5 - r->head_len : len;
+			memcpy(r->head + r->head_len, buf, n);
+			r->head_len += (uint32_t)n;
+			buf += n;
+			len -= n;
+			if (r->head_len < 5)
+				return 0;
+			uint32_t size = be32(r->head + 1);
+			int want = small_len(r->head[0]);
+			if (r->head[0] == ALB_MONITOR_DATA
+				? size == 0 || size > ALB_MONITOR_DATA_MAX
+				: want < 0 || size != (uint32_t)want)
+				return alb_error(ctx, EPROTO,
+						 "the monitor sent a malformed frame (type 0x%02x, "
+						 "%" PRIu32 " bytes)",
+						 r->head[0], size);
+			r->left = size;
+			r->small_len = 0;
+			if (len == 0)
+				return 0;
+		}
+		if (r->head[0] == ALB_MONITOR_DATA) {
+			size_t n = r->left < len ? r->left : len;
+			struct alb_monitor_frame f = {
+			    .kind = ALB_MONITOR_DATA, .data = buf, .len = n};
+			r->left -= (uint32_t)n;
+			buf += n;
+			len -= n;
+			if (r->left == 0)
+				r->head_len = 0;
+			int v = fn(userdata, &f);
+			if (v)
+				return v;
+			continue;
+		}
+		size_t n = r->left < len ? r->left : len;
+		memcpy(r->small + r->small_len, buf, n);
+		r->small_len += (uint32_t)n;
+		r->left -= (uint32_t)n;
+		buf += n;
+		len -= n;
+		if (r->left == 0) {
+			r->head_len = 0;
+			int v = small_frame(ctx, r, fn, userdata);
+			if (v)
+				return v;
+		}
+	}
+	return 0;
+}
+
+int alb_monitor_connect(alb_ctx *ctx, const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return alb_error(ctx, ENAMETOOLONG, "the monitor's socket path '%s' is too long",
+				 path);
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return alb_error(ctx, errno, "Failed to create a socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return alb_error(ctx, errno, "Failed to connect to the monitor '%s': %s", path,
+				 strerror(errno));
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Reads exactly len bytes within the deadline (CLOCK_MONOTONIC us). */
+static int read_exact(alb_ctx *ctx, int fd, void *buf, size_t len, uint64_t deadline)
+{
+	uint8_t *p = buf;
+	while (len > 0) {
+		uint64_t now = alb_now_monotonic();
+		if (now >= deadline)
+			return alb_error(ctx, ETIMEDOUT, "the monitor did not answer");
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int ms = (int)((deadline - now + 999) / 1000);
+		int r = poll(&pfd, 1, ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return alb_error(ctx, errno, "Failed to wait for the monitor: %s",
+					 strerror(errno));
+		if (r == 0)
+			continue;
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return alb_error(ctx, ECONNRESET, "the monitor went away");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+struct one {
+	struct alb_monitor_frame frame;
+	bool got;
+};
+
+static int take_one(void *userdata, const struct alb_monitor_frame *f)
+{
+	struct one *o = userdata;
+	if (f->kind == ALB_MONITOR_DATA)
+		return 0;
+	o->frame = *f;
+	o->got = true;
+	return 1;
+}
+
+/* Reads the next frame other than console output (which is dropped). */
+static int next_frame(alb_ctx *ctx, int fd, uint64_t deadline, struct alb_monitor_frame *ret)
+{
+	struct alb_monitor_reader r = {0};
+	struct one o = {0};
+	uint8_t head[5];
+	for (;;) {
+		int v = read_exact(ctx, fd, head, sizeof(head), deadline);
+		if (v < 0 || (v = alb_monitor_feed(ctx, &r, head, sizeof(head), take_one, &o)) < 0)
+			return v;
+		uint8_t payload[4096];
+		uint32_t left = r.left;
+		while (left > 0) {
+			size_t n = left < sizeof(payload) ? left : sizeof(payload);
+			if ((v = read_exact(ctx, fd, payload, n, deadline)) < 0 ||
+			    (v = alb_monitor_feed(ctx, &r, payload, n, take_one, &o)) < 0)
+				return v;
+			left -= (uint32_t)n;
+		}
+		if (o.got) {
+			*ret = o.frame;
+			return 0;
+		}
+	}
+}
+
+int alb_monitor_hello(alb_ctx *ctx, int fd, uint64_t timeout_us, struct alb_monitor_frame *ret)
+{
+	int r = next_frame(ctx, fd, alb_now_monotonic() + timeout_us, ret);
+	if (r >= 0 && ret->kind != ALB_MONITOR_HELLO)
+		return alb_error(ctx, EPROTO, "the monitor did not begin with its hello");
+	return r;
+}
+
+int alb_monitor_end(alb_ctx *ctx, const char *path, uint64_t timeout_us, uint32_t *ret_pid)
+{
+	_cleanup_close_ int fd = -1;
+	int r = alb_monitor_connect(ctx, path, &fd);
+	*ret_pid = 0;
+	if (r < 0) {
+		(void)unlink(path);
+		return r == -ECONNREFUSED || r == -ENOENT ? -ENOENT : r;
+	}
+	uint64_t deadline = alb_now_monotonic() + timeout_us;
+	struct alb_monitor_frame f;
+	if ((r = alb_monitor_hello(ctx, fd, timeout_us, &f)) >= 0) {
+		*ret_pid = f.exited ? 0 : f.pid;
+		if (write(fd, "K", 1) != 1)
+			r = -errno;
+		while (r >= 0 && (r = next_frame(ctx, fd, deadline, &f)) >= 0 &&
+		       f.kind != ALB_MONITOR_EXIT)
+			;
+	}
+	if (r >= 0) {
+		(void)!write(fd, "A", 1); /* it ends, and removes its socket */
+		(void)unlink(path);
+		return 0;
+	}
+	/* It does not answer: the monitor itself goes, and its tender with it. */
+	(void)alb_monitor_kill(fd, path);
+	(void)unlink(path);
+	return 0;
+}
+
+bool alb_monitor_kill(int fd, const char *path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0 ||
+	    cred.pid == getpid())
+		return false;
+	/* The credentials are those of the last listen(): make sure they name this
+	 * monitor, whose second argument is its socket, and no other process. */
+	char proc[64], argv[PATH_MAX + 64];
+	snprintf(proc, sizeof(proc), "/proc/%d/cmdline", (int)cred.pid);
+	_cleanup_close_ int cf = open(proc, O_RDONLY | O_CLOEXEC);
+	ssize_t n = cf >= 0 ? read(cf, argv, sizeof(argv) - 1) : -1;
+	if (n <= 0)
+		return false;
+	argv[n] = '\0';
+	const char *second = argv + strlen(argv) + 1;
+	if (second >= argv + n || strcmp(second, path) != 0)
+		return false;
+	return kill(cred.pid, SIGKILL) == 0;
+}
