@@ -118,7 +118,8 @@ def test_lifecycle(_):
         check(not link_exists(t), f'tap {t} left')
         # the monitor ends once albatrossd took the exit; its directory goes
         wait_for(lambda: not alive(mon), WAIT, 'the monitor to end')
-        check(os.listdir(os.path.join(d.rundir, 'u')) == [], os.listdir(os.path.join(d.rundir, 'u')))
+        left = os.listdir(os.path.join(d.rundir, 'u'))
+        check(left == [], f'monitor directories left: {left}')
         check(not os.path.exists(os.path.join(d.rundir, 'fifo')), 'FIFO directory made')
         check(os.listdir(os.path.join(d.dbdir, 'images')) == [], 'image left')
         check(taps() == [], f'taps left: {taps()}')

@@ -272,6 +272,39 @@ def test_every_kind_in_order():
 
 
 @tap.case
+def test_exit_while_albatrossd_away():
+    """albatrossd stops (its unikernels keep running), one exits with a restart code while
+    it is away: the next albatrossd logs that exit and the restart, and its own stop says
+    how many unikernels kept running"""
+    def run(d, lg):
+        img = mkimage(PATHS, os.path.join(d.dir, 'img.spt'))
+        d.ok('create', 'away', img, '--exit-code', '4', '--arg', '--wait=USR1', '--arg',
+             '--exit=4')
+        pid = d.one('away')['pid']
+        check(d.stop() == 0)
+        stop = events_when(d.rundir, lambda evs: any(e['kind'] == 'daemon-stop' for e in evs),
+                           'daemon-stop')
+        check([e.get('message') for e in stop if e['kind'] == 'daemon-stop'] ==
+              ['1 unikernel keeps running'], stop)
+        os.kill(pid, signal.SIGUSR1)
+        wait_for(lambda: not os.path.exists(f'/proc/{pid}/stat') or
+                 open(f'/proc/{pid}/stat').read().split()[2] == 'Z', WAIT, 'the exit')
+        d.start()
+        evs = events_when(d.rundir, lambda evs: any(e['kind'] == 'unikernel-restarting'
+                                                   for e in evs), 'the restart')
+        kinds = [e['kind'] for e in evs]
+        exited = evs[first_index(evs, 'unikernel-exited', 'away')]
+        check(exited['pid'] == pid and exited['exit'] == {'code': 4}, exited)
+        check(kinds.index('daemon-stop') < kinds.index('daemon-start', kinds.index('daemon-stop'))
+              < kinds.index('unikernel-exited') < kinds.index('unikernel-restarting'), kinds)
+        # started once by the create, once by the restart: never by the adoption
+        wait_for(lambda: d.one('away')['state'] == 'running', WAIT, 'the restart')
+        evs = events(d.rundir)
+        check([e['kind'] for e in evs].count('unikernel-started') == 2, evs)
+    with_daemons(run)
+
+
+@tap.case
 def test_queries():
     """--count, --since (µs and RFC 3339), a path filter, a name"""
     def run(d, lg):

@@ -60,7 +60,8 @@ def start(d, args, extra=()):
         os.set_inheritable(3, True)
         os.setsid()
     # fd 3 must stay open into the monitor: no close_fds (the test opens nothing else)
-    p = subprocess.Popen([MONITOR, os.path.join(d, 'monitor.sock'), *extra, '--', *args], preexec_fn=pre,
+    p = subprocess.Popen([MONITOR, os.path.join(d, 'monitor.sock'), *extra, '--', *args],
+                         preexec_fn=pre,
                          stdin=subprocess.DEVNULL, close_fds=False)
     os.close(w)
     out = b''

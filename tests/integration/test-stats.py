@@ -277,6 +277,14 @@ def test_albatrossd_tap_counters(_):
                     ) and s1
         s1 = wait_for(risen, WAIT, 'tap counters to rise')
         print(f'# tap {t}: {s0["ifs"][0]} -> {s1}', flush=True)
+        # albatrossd killed and started again: it adopts netvm and registers it again
+        # (albatross-stats forgets it when the connection of its registrar ends)
+        d.stop(signal.SIGKILL)
+        d.start()
+        check(d.one('netvm')['pid'] == u['pid'], 'not adopted')
+        s2 = wait_for(lambda: st.cli('netvm', rc=None).returncode == 0 and
+                      st.sample('netvm'), WAIT, 'albatrossd to register netvm again')
+        check(s2['pid'] == u['pid'] and [i['name'] for i in s2['ifs']] == [t], s2)
         d.ok('destroy', 'netvm')
     finally:
         if st:

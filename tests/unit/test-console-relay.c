@@ -303,6 +303,37 @@ START_TEST(test_bound_keeps_the_end_and_its_count)
 }
 END_TEST
 
+/* Bytes lost before the relay (a monitor's bound while albatrossd was away) are counted
+ * and carried by the next segment of that unikernel, as the relay's own losses are. */
+START_TEST(test_lost_upstream_is_carried)
+{
+	acked = 0;
+	new_relay(0, 0);
+	alb_console_relay_connected(relay);
+	ck_assert_alb_ok(test_ctx, alb_console_relay_begin(relay, nm("vm"), 0));
+	data("vm", "before\n");
+	ck_assert_alb_ok(test_ctx, alb_console_relay_lost(relay, nm("vm"), 0));
+	ck_assert_alb_ok(test_ctx, alb_console_relay_lost(relay, nm("vm"), 4096));
+	ck_assert_alb_ok(test_ctx, alb_console_relay_lost(relay, nm("vm"), 100));
+	data("other", "x");
+	data("vm", "after\n");
+	ck_assert_uint_eq(n_sent, 4);
+	ck_assert_str_eq(sent[2].name, "other");
+	ck_assert_uint_eq(sent[2].dropped, 0);
+	ck_assert_str_eq(sent[3].name, "vm");
+	ck_assert_mem_eq(sent[3].data, "after\n", 6);
+	ck_assert_uint_eq(sent[3].dropped, 4196);
+	ck_assert_uint_eq(alb_console_relay_dropped(relay), 4196);
+	/* A loss with no output after it: the end of the run carries it. */
+	ck_assert_alb_ok(test_ctx, alb_console_relay_lost(relay, nm("vm"), 7));
+	ck_assert_alb_ok(test_ctx, alb_console_relay_end(relay, nm("vm"), 0));
+	ck_assert_int_eq(sent[n_sent - 1].kind, ALB_CONSOLE_RELAY_END);
+	ck_assert_uint_eq(sent[n_sent - 1].dropped, 7);
+	ck_assert_alb_err(test_ctx, alb_console_relay_lost(NULL, nm("vm"), 1), EINVAL);
+	ack_all();
+}
+END_TEST
+
 START_TEST(test_total_bound_takes_from_the_largest)
 {
 	acked = 0;
@@ -357,6 +388,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_in_flight_does_not_count);
 	tcase_add_test(tc, test_bound_keeps_the_end_and_its_count);
 	tcase_add_test(tc, test_total_bound_takes_from_the_largest);
+	tcase_add_test(tc, test_lost_upstream_is_carried);
 	tcase_add_test(tc, test_refused_and_failed_sends);
 	suite_add_tcase(s, tc);
 	return s;
