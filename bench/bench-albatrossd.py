@@ -6,7 +6,10 @@
    spawning and stopping the same tender directly: the ratio of the medians of
    CYCLES cycles each.
 2. albatrossd's RSS with 0, 100 and 1000 unikernels (the test tender in
-   run-until-SIGTERM mode).
+   run-until-SIGTERM mode), and what each unikernel's monitor costs (RSS, PSS,
+   anonymous memory: /proc/PID/smaps_rollup).
+3. albatrossd stopped (SIGTERM: the unikernels keep running) and started again:
+   the time until every unikernel is adopted; then SIGUSR2, which stops them all.
 
 usage: bench-albatrossd.py BUILDDIR [CYCLES]   (as root; default 200 cycles)"""
 import os
@@ -21,6 +24,7 @@ import time
 build = os.path.abspath(sys.argv[1])
 cycles = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 albatrossd = os.path.join(build, 'daemon', 'albatrossd')
+monitor = os.path.join(build, 'daemon', 'albatross-monitor')
 client = os.path.join(build, 'cli', 'albatross-client')
 tender_dir = os.path.join(build, 'tests', 'tender')
 spt = os.path.join(tender_dir, 'solo5-spt')
@@ -37,18 +41,49 @@ def rss_kb(pid):
                 return int(line.split()[1])
 
 
+def rollup(pid):
+    """{Rss, Pss, Anonymous} of a process in kB."""
+    out = {}
+    with open(f'/proc/{pid}/smaps_rollup') as f:
+        for line in f:
+            k = line.split(':')[0]
+            if k in ('Rss', 'Pss', 'Anonymous'):
+                out[k] = int(line.split()[1])
+    return out
+
+
+def monitors():
+    """Pids of the monitors of this run."""
+    out = []
+    for p in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{p}/cmdline', 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[0].endswith(b'albatross-monitor') and \
+                argv[1].startswith(work.encode()):
+            out.append(int(p))
+    return out
+
+
+def start():
+    p = subprocess.Popen([albatrossd, '--rundir', os.path.join(work, 'run'), '--dbdir',
+                          os.path.join(work, 'db'), '--tender-dir', tender_dir, '--monitor',
+                          monitor], stdout=log, stderr=log)
+    while not os.path.exists(sock):
+        time.sleep(0.01)
+    return p
+
+
 def cli(*args):
     subprocess.run([client, '--socket', sock] + list(args), check=True,
                    stdout=subprocess.DEVNULL)
 
 
 log = open(os.path.join(work, 'albatrossd.log'), 'w')
-d = subprocess.Popen([albatrossd, '--rundir', os.path.join(work, 'run'), '--dbdir',
-                      os.path.join(work, 'db'), '--tender-dir', tender_dir],
-                     stdout=log, stderr=log)
+d = start()
 try:
-    while not os.path.exists(sock):
-        time.sleep(0.01)
     time.sleep(0.1)
 
     # 1. create + destroy through the socket, against the tender spawned directly
@@ -81,15 +116,38 @@ try:
             cli('create', f'r{n}', img, '--mem', '2', '--cpu', '0', '--arg', '--run')
             n += 1
         print(f'albatrossd RSS with {target} unikernels: {rss_kb(d.pid)} kB')
+        m = [rollup(p) for p in monitors()]
+        if m:
+            avg = {k: sum(x[k] for x in m) / len(m) for k in m[0]}
+            print(f'per monitor ({len(m)}): RSS {avg["Rss"]:.0f} kB, PSS {avg["Pss"]:.0f} kB, '
+                  f'anonymous {avg["Anonymous"]:.0f} kB')
     running = subprocess.run([client, '--socket', sock, 'info', '--json'], check=True,
                              capture_output=True, text=True).stdout.count('"running"')
     print(f'running: {running}')
+
+    # 3. stopped and started again: the unikernels are adopted
     t0 = time.perf_counter()
     d.send_signal(signal.SIGTERM)
     d.wait(120)
-    print(f'SIGTERM with {n} unikernels: stopped in {time.perf_counter() - t0:.2f} s')
+    print(f'SIGTERM with {n} unikernels: albatrossd gone in {time.perf_counter() - t0:.2f} s, '
+          f'{len(monitors())} monitors left running')
+    t0 = time.perf_counter()
+    d = start()
+    adopted = subprocess.run([client, '--socket', sock, 'info', '--json'], check=True,
+                             capture_output=True, text=True).stdout.count('"running"')
+    print(f'start adopting {adopted} unikernels: serving in {time.perf_counter() - t0:.2f} s')
+    t0 = time.perf_counter()
+    d.send_signal(signal.SIGUSR2)
+    d.wait(300)
+    print(f'SIGUSR2 with {n} unikernels: all stopped in {time.perf_counter() - t0:.2f} s')
 finally:
     if d.poll() is None:
-        d.kill()
-        d.wait()
+        d.send_signal(signal.SIGUSR2)
+        try:
+            d.wait(300)
+        except subprocess.TimeoutExpired:
+            d.kill()
+            d.wait()
+    for p in monitors():
+        os.kill(p, signal.SIGKILL)
     shutil.rmtree(work, ignore_errors=True)

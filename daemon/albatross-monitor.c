@@ -486,6 +486,8 @@ int main(int argc, char **argv)
 			client_io(&m, p[3].revents);
 	}
 	(void)unlink(m.sock_path);
+	client_drop(&m);
+	free(m.held);
 	return 0;
 
 fail:

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <albatross/ctx.h>
+#include <albatross/name.h>
 
 #define ALB_MONITOR_VERSION  1
 #define ALB_MONITOR_DATA_MAX 65536u /* bytes of console output in one frame */
@@ -84,3 +85,38 @@ int alb_monitor_end(alb_ctx *ctx, const char *path, uint64_t timeout_us, uint32_
  * path) and not this process. true if it was killed.
  */
 bool alb_monitor_kill(int fd, const char *path);
+
+/*
+ * The run file <rundir>/u/<key>/run: what an albatrossd started later needs to
+ * adopt a run (a text file, one "key value..." per line):
+ *   albatross-run 1
+ *   name NAME            the unikernel
+ *   run N                the monitor's socket is N.sock
+ *   config HEX           SHA-256 of its configuration (as the state stores it)
+ *   taps TAP...          its taps
+ *   tally R B N T...     restarts, next back-off (us), N recent exits (CLOCK_MONOTONIC us)
+ *   destroy | restart    (if present) a destroy or restart is under way: the next
+ *                        albatrossd carries it out
+ */
+#define ALB_RUN_TAPS_MAX  256u	/* taps of one unikernel */
+#define ALB_RUN_EXITS_MAX 1001u /* recent exits (one more than the largest crash burst) */
+
+struct alb_run_file {
+	char name[ALB_NAME_STRING_MAX + 1];
+	uint64_t run; /* >= 1 */
+	char config[65];
+	char **taps; /* n_taps names of at most 15 characters; NULL if none */
+	uint32_t n_taps;
+	uint32_t restarts;
+	uint64_t backoff_us;
+	uint64_t *exits; /* n_exits; NULL if none */
+	uint32_t n_exits;
+	bool destroy, restart;
+};
+
+/* Its text (NUL-terminated, *ret_len bytes without the NUL). 0, -EINVAL, -ENOMEM. */
+int alb_run_file_format(const struct alb_run_file *rf, char **ret, size_t *ret_len);
+/* Parses len bytes of a run file. 0, -EBADMSG (not one: nothing is kept), -ENOMEM. */
+int alb_run_file_parse(const char *text, size_t len, struct alb_run_file *ret);
+/* Frees what a parsed run file holds (its taps and exits). */
+void alb_run_file_clear(struct alb_run_file *rf);

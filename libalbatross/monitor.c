@@ -16,6 +16,7 @@
 #include "ctx-private.h"
 #include "monitor-private.h"
 #include "util-private.h"
+#include <stdlib.h>
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -272,4 +273,165 @@ bool alb_monitor_kill(int fd, const char *path)
 	if (second >= argv + n || strcmp(second, path) != 0)
 		return false;
 	return kill(cred.pid, SIGKILL) == 0;
+}
+
+/* ---- the run file ----------------------------------------------------------------------- */
+
+static bool tap_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 1 && n <= 15 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789") == n;
+}
+
+static bool hex64(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+int alb_run_file_format(const struct alb_run_file *rf, char **ret, size_t *ret_len)
+{
+	if (!rf || !rf->name[0] || strchr(rf->name, '\n') || strchr(rf->name, ' ') ||
+	    rf->run == 0 || !hex64(rf->config) || rf->n_taps > ALB_RUN_TAPS_MAX ||
+	    rf->n_exits > ALB_RUN_EXITS_MAX || (rf->destroy && rf->restart))
+		return -EINVAL;
+	for (uint32_t i = 0; i < rf->n_taps; i++)
+		if (!tap_name_ok(rf->taps[i]))
+			return -EINVAL;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "albatross-run 1\nname %s\nrun %" PRIu64 "\nconfig %s\ntaps", rf->name, rf->run,
+		rf->config);
+	for (uint32_t i = 0; i < rf->n_taps; i++)
+		fprintf(f, " %s", rf->taps[i]);
+	fprintf(f, "\ntally %" PRIu32 " %" PRIu64 " %" PRIu32, rf->restarts, rf->backoff_us,
+		rf->n_exits);
+	for (uint32_t i = 0; i < rf->n_exits; i++)
+		fprintf(f, " %" PRIu64, rf->exits[i]);
+	fprintf(f, "\n%s", rf->destroy ? "destroy\n" : rf->restart ? "restart\n" : "");
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	*ret_len = size;
+	return 0;
+}
+
+void alb_run_file_clear(struct alb_run_file *rf)
+{
+	if (!rf)
+		return;
+	alb_strv_free(rf->taps);
+	free(rf->exits);
+	*rf = (struct alb_run_file){0};
+}
+
+/* A decimal number of the words of a tally line. */
+static bool word_u64(const char *w, uint64_t *ret)
+{
+	return alb_parse_u64(w, 0, UINT64_MAX, ret) == 0;
+}
+
+static int parse_line(char *key, char *rest, struct alb_run_file *rf, unsigned *seen)
+{
+	char *save = NULL;
+	if (streq(key, "albatross-run")) {
+		if (!streq(rest, "1"))
+			return -EBADMSG;
+		*seen |= 1;
+	} else if (streq(key, "name")) {
+		if (!rest[0] || strlen(rest) > ALB_NAME_STRING_MAX || strchr(rest, ' '))
+			return -EBADMSG;
+		memcpy(rf->name, rest, strlen(rest) + 1);
+		*seen |= 2;
+	} else if (streq(key, "run")) {
+		if (alb_parse_u64(rest, 1, UINT64_MAX, &rf->run) < 0)
+			return -EBADMSG;
+		*seen |= 4;
+	} else if (streq(key, "config")) {
+		if (!hex64(rest))
+			return -EBADMSG;
+		memcpy(rf->config, rest, 65);
+		*seen |= 8;
+	} else if (streq(key, "taps")) {
+		if (*seen & 16)
+			return -EBADMSG;
+		*seen |= 16;
+		for (char *w = strtok_r(rest, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			if (!tap_name_ok(w) || rf->n_taps >= ALB_RUN_TAPS_MAX)
+				return -EBADMSG;
+			char **t = realloc(rf->taps, (rf->n_taps + 2) * sizeof(*t));
+			if (!t)
+				return -ENOMEM;
+			rf->taps = t;
+			if (!(t[rf->n_taps] = strdup(w)))
+				return -ENOMEM;
+			t[++rf->n_taps] = NULL;
+		}
+	} else if (streq(key, "tally")) {
+		if (*seen & 32)
+			return -EBADMSG;
+		*seen |= 32;
+		uint64_t v[3];
+		char *w = strtok_r(rest, " ", &save);
+		for (int i = 0; i < 3; i++, w = strtok_r(NULL, " ", &save))
+			if (!w || !word_u64(w, &v[i]))
+				return -EBADMSG;
+		if (v[0] > UINT32_MAX || v[2] > ALB_RUN_EXITS_MAX)
+			return -EBADMSG;
+		rf->restarts = (uint32_t)v[0];
+		rf->backoff_us = v[1];
+		if (v[2] && !(rf->exits = calloc(v[2], sizeof(uint64_t))))
+			return -ENOMEM;
+		for (; w; w = strtok_r(NULL, " ", &save)) {
+			if (rf->n_exits >= v[2] || !word_u64(w, &rf->exits[rf->n_exits]))
+				return -EBADMSG;
+			rf->n_exits++;
+		}
+		if (rf->n_exits != v[2])
+			return -EBADMSG;
+	} else if (streq(key, "destroy") || streq(key, "restart")) {
+		if (rest[0] || rf->destroy || rf->restart)
+			return -EBADMSG;
+		if (key[0] == 'd')
+			rf->destroy = true;
+		else
+			rf->restart = true;
+	} else
+		return -EBADMSG;
+	return 0;
+}
+
+int alb_run_file_parse(const char *text, size_t len, struct alb_run_file *ret)
+{
+	*ret = (struct alb_run_file){0};
+	if (!text || len > (1u << 16) || memchr(text, '\0', len))
+		return -EBADMSG;
+	_cleanup_free_ char *buf = strndup(text, len);
+	if (!buf)
+		return -ENOMEM;
+	unsigned seen = 0;
+	int r = 0;
+	for (char *line = buf, *next; r == 0 && line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (!next) {
+			r = -EBADMSG; /* every line ends: a file cut short is not one */
+			break;
+		}
+		*next++ = '\0';
+		char *rest = strchr(line, ' ');
+		if (rest)
+			*rest++ = '\0';
+		else
+			rest = line + strlen(line);
+		r = parse_line(line, rest, ret, &seen);
+	}
+	if (r == 0 && seen != 63)
+		r = -EBADMSG;
+	if (r < 0)
+		alb_run_file_clear(ret);
+	return r;
 }

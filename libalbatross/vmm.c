@@ -570,136 +570,48 @@ static int uk_config_hash(struct uk *u, char hex[65])
 	return 0;
 }
 
-/*
- * Writes <rundir>/u/<key>/run: what an albatrossd started later needs to adopt
- * the run (a text file, one "key value..." per line):
- *   albatross-run 1
- *   name NAME            the unikernel
- *   run N                the monitor's socket is N.sock
- *   config HEX           SHA-256 of its configuration (as the state stores it)
- *   taps TAP...          its taps
- *   tally R B N T...     restarts, next back-off (us), recent exits (CLOCK_MONOTONIC us)
- *   destroy | restart    (if present) a destroy or restart is under way: the next
- *                        albatrossd carries it out
- */
+/* Writes <rundir>/u/<key>/run (monitor-private.h): what an albatrossd started later needs
+ * to adopt u's run. intent: NULL, "destroy" or "restart" (under way). */
 static int uk_run_write(struct uk *u, const char *intent)
 {
 	alb_vmm *vmm = u->vmm;
-	char dir[PATH_MAX], path[PATH_MAX + 8], hash[65];
+	char dir[PATH_MAX], path[PATH_MAX + 8];
 	_cleanup_free_ char *buf = NULL;
 	size_t size = 0;
+	struct alb_run_file rf = {
+	    .run = u->run,
+	    .taps = u->taps,
+	    .n_taps = u->n_taps,
+	    .restarts = u->tally.restarts,
+	    .backoff_us = u->tally.backoff_us,
+	    .exits = u->tally.exits,
+	    .n_exits = u->tally.n_exits,
+	    .destroy = intent && streq(intent, "destroy"),
+	    .restart = intent && streq(intent, "restart"),
+	};
+	snprintf(rf.name, sizeof(rf.name), "%s", u->name_s);
 	int r;
-	if ((r = uk_dir(u, dir, true)) < 0 || (r = uk_config_hash(u, hash)) < 0)
+	if ((r = uk_dir(u, dir, true)) < 0 || (r = uk_config_hash(u, rf.config)) < 0)
 		return r;
+	if ((r = alb_run_file_format(&rf, &buf, &size)) < 0)
+		return alb_error(vmm->ctx, -r, "Failed to write the run file of '%s'", u->name_s);
 	snprintf(path, sizeof(path), "%s/run", dir);
-	FILE *f = open_memstream(&buf, &size);
-	if (!f)
-		return -ENOMEM;
-	fprintf(f, "albatross-run 1\nname %s\nrun %" PRIu64 "\nconfig %s\ntaps", u->name_s, u->run,
-		hash);
-	for (uint32_t i = 0; i < u->n_taps; i++)
-		fprintf(f, " %s", u->taps[i]);
-	fprintf(f, "\ntally %" PRIu32 " %" PRIu64 " %" PRIu32, u->tally.restarts,
-		u->tally.backoff_us, u->tally.n_exits);
-	for (uint32_t i = 0; i < u->tally.n_exits; i++)
-		fprintf(f, " %" PRIu64, u->tally.exits[i]);
-	fprintf(f, "\n%s%s", intent ? intent : "", intent ? "\n" : "");
-	if (fclose(f) != 0)
-		return -ENOMEM;
 	return alb_atomic_write(vmm->ctx, path, buf, size, 0600, false);
 }
 
-/* What a run file says (uk_run_write). */
-struct run_file {
-	char name[ALB_NAME_STRING_MAX + 1];
-	uint64_t run;
-	char config[65];
-	char **taps;
-	uint32_t n_taps;
-	uint32_t restarts, n_exits;
-	uint64_t backoff_us;
-	uint64_t *exits;
-	bool destroy, restart;
-};
-
-static void run_file_clear(struct run_file *rf)
-{
-	alb_strv_free(rf->taps);
-	free(rf->exits);
-	*rf = (struct run_file){0};
-}
-
 /* Reads dir/run; false if it is absent or not one. */
-static bool run_file_read(alb_vmm *vmm, const char *dir, struct run_file *rf)
+static bool run_file_read(alb_vmm *vmm, const char *dir, struct alb_run_file *rf)
 {
 	char path[PATH_MAX + 8];
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len;
-	*rf = (struct run_file){0};
-	if (snprintf(path, sizeof(path), "%s/run", dir) >= (int)sizeof(path))
+	*rf = (struct alb_run_file){0};
+	if (snprintf(path, sizeof(path), "%s/run", dir) >= (int)sizeof(path) ||
+	    alb_read_file(vmm->ctx, path, 1 << 16, &buf, &len) < 0)
 		return false;
-	if (alb_read_file(vmm->ctx, path, 1 << 16, &buf, &len) < 0)
-		return false;
-	buf[len] = '\0';
-	bool magic = false;
-	char *save = NULL;
-	for (char *line = strtok_r((char *)buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *rest = strchr(line, ' ');
-		if (rest)
-			*rest++ = '\0';
-		else
-			rest = line + strlen(line);
-		if (streq(line, "albatross-run"))
-			magic = streq(rest, "1");
-		else if (streq(line, "name"))
-			snprintf(rf->name, sizeof(rf->name), "%s", rest);
-		else if (streq(line, "run"))
-			(void)alb_parse_u64(rest, 1, UINT64_MAX, &rf->run);
-		else if (streq(line, "config"))
-			snprintf(rf->config, sizeof(rf->config), "%s", rest);
-		else if (streq(line, "destroy"))
-			rf->destroy = true;
-		else if (streq(line, "restart"))
-			rf->restart = true;
-		else if (streq(line, "taps") || streq(line, "tally")) {
-			bool taps = line[1] == 'a' && line[2] == 'p';
-			char *s2 = NULL;
-			uint32_t k = 0;
-			for (char *w = strtok_r(rest, " ", &s2); w;
-			     w = strtok_r(NULL, " ", &s2), k++) {
-				uint64_t v = 0;
-				if (taps) {
-					char **t = realloc(rf->taps, (rf->n_taps + 2) * sizeof(*t));
-					if (!t || !(t[rf->n_taps] = strdup(w))) {
-						if (t)
-							rf->taps = t;
-						run_file_clear(rf);
-						return false;
-					}
-					rf->taps = t;
-					t[++rf->n_taps] = NULL;
-					continue;
-				}
-				if (alb_parse_u64(w, 0, UINT64_MAX, &v) < 0)
-					break;
-				if (k == 0)
-					rf->restarts = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-				else if (k == 1)
-					rf->backoff_us = v;
-				else if (k == 2) {
-					if (v > 1000)
-						break;
-					free(rf->exits);
-					rf->exits = calloc(v + 1, sizeof(uint64_t));
-					rf->n_exits = 0;
-				} else if (rf->exits && k - 3 < 1000)
-					rf->exits[rf->n_exits++] = v;
-			}
-		}
-	}
-	if (!magic || !rf->name[0] || !rf->run || strlen(rf->config) != 64) {
-		run_file_clear(rf);
+	if (alb_run_file_parse((const char *)buf, len, rf) < 0) {
+		alb_log_warn(vmm->ctx, "'%s' is not a run file: what it names is not adopted",
+			     path);
 		return false;
 	}
 	return true;
@@ -1861,7 +1773,7 @@ ALB_EXPORT void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *us
 #define MONITOR_ANSWER_US (UINT64_C(10) * 1000000)
 
 /* Takes u's run back from the monitor listening on sock, as rf describes it. */
-static int uk_adopt(struct uk *u, const struct run_file *rf, const char *sock)
+static int uk_adopt(struct uk *u, const struct alb_run_file *rf, const char *sock)
 {
 	alb_vmm *vmm = u->vmm;
 	struct alb_monitor_frame hello;
@@ -1951,7 +1863,7 @@ static void monitors_adopt(alb_vmm *vmm)
 			continue;
 		char dir[PATH_MAX + 300], sock[PATH_MAX + 330], hash[65];
 		snprintf(dir, sizeof(dir), "%s/%s", top, e->d_name);
-		struct run_file rf;
+		struct alb_run_file rf;
 		struct uk *u = NULL;
 		const char *why = "it is not in the state";
 		if (run_file_read(vmm, dir, &rf)) {
@@ -1991,7 +1903,7 @@ static void monitors_adopt(alb_vmm *vmm)
 			(void)unlink(path);
 			(void)rmdir(dir);
 		}
-		run_file_clear(&rf);
+		alb_run_file_clear(&rf);
 	}
 }
 
