@@ -17,5 +17,12 @@
 int alb_atomic_write(alb_ctx *ctx, const char *path, const void *buf, size_t len, unsigned mode,
 		     bool keep_backup);
 
+/*
+ * As alb_atomic_write() without a backup and without fsync: atomic against a
+ * crash of the process (a reader sees the old content or the new, whole), not
+ * against one of the host. For runtime files, which a reboot makes moot.
+ */
+int alb_atomic_replace(alb_ctx *ctx, const char *path, const void *buf, size_t len, unsigned mode);
+
 /* Copies the file src to dst atomically (as alb_atomic_write, no backup). */
 int alb_copy_file(alb_ctx *ctx, const char *src, const char *dst, size_t max);

@@ -38,8 +38,8 @@ static int keep_previous(alb_ctx *ctx, const char *path, const char *bak, const 
 	return 0;
 }
 
-int alb_atomic_write(alb_ctx *ctx, const char *path, const void *buf, size_t len, unsigned mode,
-		     bool keep_backup)
+static int atomic_write(alb_ctx *ctx, const char *path, const void *buf, size_t len, unsigned mode,
+			bool keep_backup, bool durable)
 {
 	char tmp[PATH_MAX], bak[PATH_MAX], baktmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
@@ -56,7 +56,7 @@ int alb_atomic_write(alb_ctx *ctx, const char *path, const void *buf, size_t len
 		alb_error(ctx, -r, "Failed to write '%s': %s", tmp, strerror(-r));
 		goto fail;
 	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, mode) < 0 || (durable && fsync(fd) < 0)) {
 		r = alb_error(ctx, errno, "Failed to sync '%s': %s", tmp, strerror(errno));
 		goto fail;
 	}
@@ -73,11 +73,22 @@ int alb_atomic_write(alb_ctx *ctx, const char *path, const void *buf, size_t len
 			      strerror(errno));
 		goto fail;
 	}
-	return fsync_dir_of(ctx, path);
+	return durable ? fsync_dir_of(ctx, path) : 0;
 
 fail:
 	(void)unlink(tmp);
 	return r;
+}
+
+int alb_atomic_write(alb_ctx *ctx, const char *path, const void *buf, size_t len, unsigned mode,
+		     bool keep_backup)
+{
+	return atomic_write(ctx, path, buf, len, mode, keep_backup, true);
+}
+
+int alb_atomic_replace(alb_ctx *ctx, const char *path, const void *buf, size_t len, unsigned mode)
+{
+	return atomic_write(ctx, path, buf, len, mode, false, false);
 }
 
 ALB_EXPORT int alb_read_file(alb_ctx *ctx, const char *path, size_t max, uint8_t **ret_buf,

@@ -596,7 +596,7 @@ static int uk_run_write(struct uk *u, const char *intent)
 	if ((r = alb_run_file_format(&rf, &buf, &size)) < 0)
 		return alb_error(vmm->ctx, -r, "Failed to write the run file of '%s'", u->name_s);
 	snprintf(path, sizeof(path), "%s/run", dir);
-	return alb_atomic_write(vmm->ctx, path, buf, size, 0600, false);
+	return alb_atomic_replace(vmm->ctx, path, buf, size, 0600);
 }
 
 /* Reads dir/run; false if it is absent or not one. */
@@ -780,7 +780,7 @@ static int taps_record(alb_vmm *vmm)
 		fprintf(f, "%s\n", vmm->tap_pending);
 	if (fclose(f) != 0)
 		return -ENOMEM;
-	int r = alb_atomic_write(vmm->ctx, path, buf, size, 0600, false);
+	int r = alb_atomic_replace(vmm->ctx, path, buf, size, 0600);
 	if (r < 0)
 		alb_log_err(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
 	return r;
