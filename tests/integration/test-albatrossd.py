@@ -241,16 +241,25 @@ def test_restart_with_new_arguments(_):
 @tap.case
 def test_outage_keeps_unikernels(_):
     """kill -9, SIGTERM and a copied binary: the next albatrossd adopts the same tenders
-    (same pids and taps, one monitor each), starts none again, and serves them as before"""
+    (same pids and taps, one monitor each, restart counts kept), starts none again, and
+    serves them as before"""
     d = fresh()
     try:
         img = image(d, nets=['service'])
         for n, prio in (('a:one', '20'), ('b:two', '10'), ('c:three', '15')):
             d.ok('create', n, img, '--net', 'service:br0', '--arg', '--run', '--startup', prio)
+        # one that restarted once already: its count survives the outages
+        d.ok('create', 'd:again', img, '--net', 'service:br0', '--exit-code', '3', '--arg',
+             '--wait=USR1', '--arg', '--exit=3')
+        first = d.one('d:again')['pid']
+        os.kill(first, signal.SIGUSR1)
+        wait_for(lambda: d.one('d:again')['state'] == 'running' and
+                 d.one('d:again')['pid'] != first, WAIT, 'd:again to restart')
         old = {u['name']: u for u in d.info()}
+        check(old['d:again']['restarts'] == 1, old['d:again'])
         used = sorted(t for u in old.values() for t in u['taps'])
         mons = monitors(d.rundir)
-        check(len(mons) == 3, mons)
+        check(len(mons) == 4, mons)
         copy = os.path.join(d.dir, 'albatrossd-copy')
         shutil.copy(PATHS['albatrossd'], copy)
         for how in ('kill -9', 'SIGTERM', 'a copied binary'):
@@ -265,11 +274,12 @@ def test_outage_keeps_unikernels(_):
             new = {u['name']: u for u in d.info()}
             for n, u in old.items():
                 check(new[n]['state'] == 'running' and new[n]['pid'] == u['pid'] and
-                      new[n]['taps'] == u['taps'], f'{how}: {n} was {u}, is {new[n]}')
+                      new[n]['taps'] == u['taps'] and new[n]['restarts'] == u['restarts'],
+                      f'{how}: {n} was {u}, is {new[n]}')
             check(taps() == used, f'{how}: taps {taps()}, in use {used}')
             check(monitors(d.rundir) == mons, f'{how}: monitors {monitors(d.rundir)}')
             log = d.log_text()[d.log_start:]
-            check(log.count('Adopted ') == 3 and 'Started ' not in log, log)
+            check(log.count('Adopted ') == 4 and 'Started ' not in log, log)
         # served as any other: restart (a new pid), destroy (nothing left)
         d.ok('restart', 'a:one')
         check(d.one('a:one')['pid'] != old['a:one']['pid'], 'not restarted')
