@@ -17,23 +17,31 @@
  *   the payload:
  *     'H'  hello: u8 protocol version (1), be32 tender pid, be64 start time
  *          (us since the epoch), u8 1 if the tender has exited, be32 its wait
- *          status
+ *          status, be64 its exit time (us since the epoch), u8 1 if the monitor
+ *          stopped it on SIGTERM (the last three 0 while it runs)
  *     'D'  console output (1 .. 65536 bytes)
  *     'L'  be64: bytes of console output lost here (the bound was reached
  *          while nobody read)
- *     'X'  be32: the tender's wait status (it has exited and its output is
- *          all sent)
- *   albatrossd to monitor, single bytes:
+ *     'X'  the tender has exited and its output is all acknowledged: be32 its
+ *          wait status, be64 its exit time, u8 1 if the monitor stopped it on
+ *          SIGTERM
+ *   albatrossd to monitor:
+ *     'C' be64  the console output taken so far on this connection, in bytes:
+ *          the monitor forgets it (what is not acknowledged is sent again to
+ *          the next connection: albatrossd may see a few bytes twice after a
+ *          crash, never fewer)
  *     'T'  send SIGTERM to the tender (if it still runs)
  *     'K'  send SIGKILL to the tender (if it still runs)
- *     'A'  the exit is taken: the monitor removes SOCKET and ends
+ *     'A'  the exit is taken: the monitor ends (albatrossd removes SOCKET
+ *          before it sends 'A': another run may bind that name later)
  *
  * The monitor signals the tender, not albatrossd: only the tender's parent
- * knows that its pid is still the tender's. While no albatrossd is connected,
- * console output is kept up to MONITOR_BUFFER_MAX bytes (the oldest go first,
+ * knows that its pid is still the tender's. Console output not acknowledged is
+ * kept up to MONITOR_BUFFER_MAX bytes (the oldest not yet sent go first,
  * counted as lost); the exit status is kept until an albatrossd takes it.
  * SIGTERM to the monitor (the host shuts down) is passed to the tender, and
- * the monitor ends with it unless an albatrossd is connected to take the exit. The
+ * the monitor ends with it unless an albatrossd is connected to take the exit
+ * (marked as stopped on SIGTERM: albatrossd keeps the unikernel). The
  * tender dies with its monitor (PR_SET_PDEATHSIG): whatever watches a tender
  * is always there. Nothing but libc: the monitor is small (docs/albatrossd.md
  * measures it).
@@ -64,7 +72,7 @@
 struct monitor {
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	pid_t tender;
-	uint64_t started_us;
+	uint64_t started_us, exited_us;
 	bool exited;
 	int status;
 	int console; /* read end of the console pipe, -1 at its end */
@@ -72,13 +80,19 @@ struct monitor {
 	/* output to the client: frames not yet written */
 	uint8_t *out;
 	size_t out_len, out_cap, out_off;
-	size_t out_data; /* console bytes of held[] in the frame being written */
-	/* console output not yet written to a client: held_len bytes at held + held_off */
+	uint64_t out_lost; /* the count of an 'L' frame in out, not yet written whole */
+	/* console output not yet acknowledged by a client: held_len bytes at held + held_off,
+	 * of which the first sent were framed for the current client */
 	uint8_t *held;
-	size_t held_off, held_len;
+	size_t held_off, held_len, sent;
+	uint64_t acked_total; /* bytes the current client acknowledged ('C') */
 	uint64_t lost;
+	/* commands from the client, not yet whole */
+	uint8_t in[16];
+	size_t in_len;
 	bool sent_exit, acked;
 	bool terminating; /* SIGTERM came: the host shuts down */
+	bool host_stop;	  /* the tender was stopped on that SIGTERM */
 };
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -122,16 +136,22 @@ static void client_drop(struct monitor *m)
 	if (m->client >= 0)
 		close(m->client);
 	m->client = -1;
-	/* A frame cut short is dropped by its reader; its console bytes are still held,
-	 * and the next albatrossd gets them. */
+	/* What was framed but not acknowledged goes to the next client again (it may see
+	 * again what this one read and did not acknowledge: never less). */
 	free(m->out);
 	m->out = NULL;
-	m->out_len = m->out_cap = m->out_off = m->out_data = 0;
+	m->out_len = m->out_cap = m->out_off = 0;
+	m->lost += m->out_lost;
+	m->out_lost = 0;
+	m->sent = 0;
+	m->acked_total = 0;
+	m->in_len = 0;
 	m->sent_exit = false;
 }
 
 /* The next frame for the client, when what was framed is all written: what was lost,
- * then console output (a chunk at a time), then the exit once the output is done. */
+ * then console output (a chunk at a time), then the exit once the output is all
+ * acknowledged. */
 static void pump(struct monitor *m)
 {
 	if (m->client < 0 || m->out_len)
@@ -141,23 +161,28 @@ static void pump(struct monitor *m)
 		put_be64(v, m->lost);
 		if (!frame(m, 'L', v, sizeof(v)))
 			return client_drop(m);
+		m->out_lost = m->lost;
 		m->lost = 0;
-	} else if (m->held_len) {
-		size_t n = m->held_len > MONITOR_CHUNK ? MONITOR_CHUNK : m->held_len;
-		if (!frame(m, 'D', m->held + m->held_off, n))
+	} else if (m->sent < m->held_len) {
+		size_t n = m->held_len - m->sent;
+		if (n > MONITOR_CHUNK)
+			n = MONITOR_CHUNK;
+		if (!frame(m, 'D', m->held + m->held_off + m->sent, n))
 			return client_drop(m);
-		m->out_data = n;
-	} else if (m->exited && m->console < 0 && !m->sent_exit) {
-		uint8_t v[4];
+		m->sent += n;
+	} else if (m->exited && m->console < 0 && m->held_len == 0 && !m->sent_exit) {
+		uint8_t v[13];
 		put_be32(v, (uint32_t)m->status);
+		put_be64(v + 4, m->exited_us);
+		v[12] = m->host_stop;
 		if (!frame(m, 'X', v, sizeof(v)))
 			return client_drop(m);
 		m->sent_exit = true;
 	}
 }
 
-/* Keeps console output for the client, within the bound (the oldest bytes go, and are
- * counted as lost; never the ones framed for the client now). */
+/* Keeps console output for a client, within the bound: the oldest bytes not yet sent go,
+ * and are counted as lost (those sent and not yet acknowledged stay). */
 static void hold(struct monitor *m, const uint8_t *buf, size_t len)
 {
 	if (m->held_off && m->held_off >= m->held_len) {
@@ -166,18 +191,21 @@ static void hold(struct monitor *m, const uint8_t *buf, size_t len)
 	}
 	if (m->held_len + len > MONITOR_BUFFER_MAX) {
 		size_t over = m->held_len + len - MONITOR_BUFFER_MAX;
-		size_t old = m->held_len - m->out_data; /* not framed */
-		size_t drop = over < old ? over : old;
-		memmove(m->held + m->held_off + m->out_data,
-			m->held + m->held_off + m->out_data + drop, old - drop);
+		size_t unsent = m->held_len - m->sent;
+		size_t drop = over < unsent ? over : unsent;
+		memmove(m->held + m->held_off + m->sent, m->held + m->held_off + m->sent + drop,
+			unsent - drop);
 		m->held_len -= drop;
 		m->lost += drop;
 		if (over > drop) { /* a huge read: its own first bytes go */
-			buf += over - drop;
-			len -= over - drop;
-			m->lost += over - drop;
+			size_t own = over - drop < len ? over - drop : len;
+			buf += own;
+			len -= own;
+			m->lost += own;
 		}
 	}
+	if (!len)
+		return;
 	uint8_t *p = realloc(m->held, m->held_off + m->held_len + len);
 	if (!p) {
 		m->lost += len;
@@ -186,6 +214,24 @@ static void hold(struct monitor *m, const uint8_t *buf, size_t len)
 	m->held = p;
 	memcpy(m->held + m->held_off + m->held_len, buf, len);
 	m->held_len += len;
+}
+
+/* The client acknowledges total bytes of console output since it connected. */
+static bool client_ack(struct monitor *m, uint64_t total)
+{
+	if (total < m->acked_total || total - m->acked_total > m->sent)
+		return false;
+	size_t n = (size_t)(total - m->acked_total);
+	m->acked_total = total;
+	m->held_off += n;
+	m->held_len -= n;
+	m->sent -= n;
+	if (m->held_len == 0) {
+		free(m->held);
+		m->held = NULL;
+		m->held_off = 0;
+	}
+	return true;
 }
 
 static void console_read(struct monitor *m)
@@ -204,12 +250,14 @@ static void console_read(struct monitor *m)
 
 static void client_hello(struct monitor *m)
 {
-	uint8_t v[18];
+	uint8_t v[27];
 	v[0] = MONITOR_VERSION;
 	put_be32(v + 1, (uint32_t)m->tender);
 	put_be64(v + 5, m->started_us);
 	v[13] = m->exited;
 	put_be32(v + 14, (uint32_t)m->status);
+	put_be64(v + 18, m->exited_us);
+	v[26] = m->host_stop;
 	if (!frame(m, 'H', v, sizeof(v)))
 		return client_drop(m);
 }
@@ -224,38 +272,61 @@ static void client_accept(struct monitor *m)
 	client_hello(m);
 }
 
+/* Carries out the client's commands read so far; false if one is not a command. */
+static bool client_commands(struct monitor *m)
+{
+	size_t i = 0;
+	while (i < m->in_len) {
+		uint8_t c = m->in[i];
+		if (c == 'C') {
+			if (m->in_len - i < 9)
+				break;
+			uint64_t total = 0;
+			for (int k = 1; k <= 8; k++)
+				total = total << 8 | m->in[i + k];
+			if (!client_ack(m, total))
+				return false;
+			i += 9;
+			continue;
+		}
+		if (c == 'A' && m->sent_exit)
+			m->acked = true;
+		else if ((c == 'T' || c == 'K') && !m->exited)
+			kill(m->tender, c == 'T' ? SIGTERM : SIGKILL);
+		else if (c != 'A' && c != 'T' && c != 'K')
+			return false;
+		i++;
+	}
+	memmove(m->in, m->in + i, m->in_len - i);
+	m->in_len -= i;
+	return true;
+}
+
 static void client_io(struct monitor *m, short revents)
 {
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
-		char c;
-		ssize_t n = read(m->client, &c, 1);
+		ssize_t n = read(m->client, m->in + m->in_len, sizeof(m->in) - m->in_len);
 		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
 			return client_drop(m);
-		if (n == 1 && c == 'A' && m->sent_exit)
-			m->acked = true;
-		else if (n == 1 && (c == 'T' || c == 'K') && !m->exited)
-			kill(m->tender, c == 'T' ? SIGTERM : SIGKILL);
+		if (n > 0) {
+			m->in_len += (size_t)n;
+			if (!client_commands(m))
+				return client_drop(m);
+		}
 	}
 	if (m->client >= 0 && m->out_off < m->out_len) {
-		ssize_t n = write(m->client, m->out + m->out_off, m->out_len - m->out_off);
+		ssize_t n =
+		    send(m->client, m->out + m->out_off, m->out_len - m->out_off, MSG_NOSIGNAL);
 		if (n < 0 && errno != EINTR && errno != EAGAIN)
 			return client_drop(m);
 		if (n > 0)
 			m->out_off += (size_t)n;
 		if (m->out_off == m->out_len) {
-			/* Written: the console bytes it carried are no longer held. */
-			m->held_off += m->out_data;
-			m->held_len -= m->out_data;
-			m->out_data = 0;
 			m->out_off = m->out_len = 0;
-			if (m->held_len == 0) {
-				free(m->held);
-				m->held = NULL;
-				m->held_off = 0;
-			}
-			pump(m);
+			m->out_lost = 0;
 		}
 	}
+	pump(m);
 }
 
 static void reap(struct monitor *m)
@@ -266,11 +337,16 @@ static void reap(struct monitor *m)
 			/* The host shuts down: the tender stops, and nobody waits for its exit
 			 * unless an albatrossd is connected (the next one starts it anew). */
 			m->terminating = true;
-			if (!m->exited)
+			if (!m->exited) {
+				m->host_stop = true;
 				kill(m->tender, SIGTERM);
+			}
 		}
 	int status;
 	if (!m->exited && waitpid(m->tender, &status, WNOHANG) == m->tender) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		m->exited_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
 		m->exited = true;
 		m->status = status;
 		pump(m);
@@ -485,7 +561,10 @@ int main(int argc, char **argv)
 		if (m.client >= 0 && p[3].revents)
 			client_io(&m, p[3].revents);
 	}
-	(void)unlink(m.sock_path);
+	/* Its exit taken, the socket is albatrossd's to remove (it did, before 'A'); with
+	 * nobody to take it (the host shuts down), it is ours. */
+	if (!m.acked)
+		(void)unlink(m.sock_path);
 	client_drop(&m);
 	free(m.held);
 	return 0;

@@ -30,8 +30,11 @@ struct alb_monitor_frame {
 	uint32_t pid;	     /* the tender */
 	uint64_t started_us; /* when it started, us since the epoch */
 	bool exited;	     /* HELLO: it has exited already (an EXIT frame follows) */
-	/* HELLO (if exited) and EXIT: the tender's wait status */
+	/* HELLO (if exited) and EXIT: the tender's wait status, when it exited (us since the
+	 * epoch), and whether the monitor stopped it on SIGTERM (the host shut down) */
 	int status;
+	uint64_t exited_us;
+	bool host_stop;
 	/* DATA: a piece of console output (a frame may come in several pieces) */
 	const uint8_t *data;
 	size_t len;
@@ -43,8 +46,8 @@ struct alb_monitor_frame {
 struct alb_monitor_reader {
 	uint8_t head[5];
 	uint32_t head_len;
-	uint32_t left; /* payload bytes of the current frame still to come */
-	uint8_t small[18];
+	uint32_t left;	   /* payload bytes of the current frame still to come */
+	uint8_t small[32]; /* the largest small frame: 27 bytes */
 	uint32_t small_len;
 };
 
@@ -58,6 +61,11 @@ typedef int (*alb_monitor_frame_fn)(void *userdata, const struct alb_monitor_fra
  */
 int alb_monitor_feed(alb_ctx *ctx, struct alb_monitor_reader *reader, const uint8_t *buf,
 		     size_t len, alb_monitor_frame_fn fn, void *userdata);
+
+/* Acknowledges total bytes of console output taken on this connection ('C'), and sends a
+ * one-byte command ('T', 'K', 'A'); never blocks, never raises SIGPIPE. 0, -errno. */
+int alb_monitor_ack(int fd, uint64_t total);
+int alb_monitor_send(int fd, char command);
 
 /* Connects to the monitor listening on path: a blocking, close-on-exec fd.
  * -ENOENT or -ECONNREFUSED when none listens there (it is gone). */
@@ -73,9 +81,11 @@ int alb_monitor_hello(alb_ctx *ctx, int fd, uint64_t timeout_us, struct alb_moni
 /*
  * Ends the run of the monitor listening on path: SIGKILL to its tender, its
  * exit taken, the socket removed. When the monitor does not answer within
- * timeout_us, the monitor itself is killed (its tender dies with it). 0 with
- * *ret_pid the tender's pid (0 if none was running), or -ENOENT when no
- * monitor listened there (the stale socket file is removed).
+ * timeout_us, the monitor itself is killed (its tender dies with it: waited
+ * for, at most timeout_us). 0 with *ret_pid the tender's pid (0 if none was
+ * running); -ENOENT when no monitor listened there (the stale socket file is
+ * removed); -EBUSY when something listens there that can be neither ended nor
+ * killed (the socket stays: its tender may run).
  */
 int alb_monitor_end(alb_ctx *ctx, const char *path, uint64_t timeout_us, uint32_t *ret_pid);
 

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -28,16 +29,19 @@ static uint64_t be64(const uint8_t *p)
 	return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
+_Static_assert(sizeof(((struct alb_monitor_reader *)0)->small) >= 27,
+	       "the reader holds the largest small frame");
+
 /* The payload length of each small frame (DATA is 1 .. ALB_MONITOR_DATA_MAX). */
 static int small_len(int kind)
 {
 	switch (kind) {
 	case ALB_MONITOR_HELLO:
-		return 18;
+		return 27;
 	case ALB_MONITOR_LOST:
 		return 8;
 	case ALB_MONITOR_EXIT:
-		return 4;
+		return 13;
 	default:
 		return -1;
 	}
@@ -57,16 +61,22 @@ static int small_frame(alb_ctx *ctx, const struct alb_monitor_reader *r, alb_mon
 					 p[0], ALB_MONITOR_VERSION);
 		f.pid = be32(p + 1);
 		f.started_us = be64(p + 5);
-		if (p[13] > 1 || f.pid == 0 || f.pid > ALB_PID_MAX)
+		if (p[13] > 1 || p[26] > 1 || f.pid == 0 || f.pid > ALB_PID_MAX)
 			return alb_error(ctx, EPROTO, "the monitor's hello is malformed");
 		f.exited = p[13];
 		f.status = (int)be32(p + 14);
+		f.exited_us = be64(p + 18);
+		f.host_stop = p[26];
 		break;
 	case ALB_MONITOR_LOST:
 		f.lost = be64(p);
 		break;
 	case ALB_MONITOR_EXIT:
+		if (p[12] > 1)
+			return alb_error(ctx, EPROTO, "the monitor's exit frame is malformed");
 		f.status = (int)be32(p);
+		f.exited_us = be64(p + 4);
+		f.host_stop = p[12];
 		break;
 	}
 	return fn(userdata, &f);
@@ -177,23 +187,42 @@ static int read_exact(alb_ctx *ctx, int fd, void *buf, size_t len, uint64_t dead
 struct one {
 	struct alb_monitor_frame frame;
 	bool got;
+	uint64_t data; /* console bytes read (and dropped) */
 };
 
 static int take_one(void *userdata, const struct alb_monitor_frame *f)
 {
 	struct one *o = userdata;
-	if (f->kind == ALB_MONITOR_DATA)
+	if (f->kind == ALB_MONITOR_DATA) {
+		o->data += f->len;
 		return 0;
+	}
 	o->frame = *f;
 	o->got = true;
 	return 1;
 }
 
-/* Reads the next frame other than console output (which is dropped). */
-static int next_frame(alb_ctx *ctx, int fd, uint64_t deadline, struct alb_monitor_frame *ret)
+int alb_monitor_ack(int fd, uint64_t total)
+{
+	uint8_t msg[9] = {'C'};
+	for (int k = 0; k < 8; k++)
+		msg[1 + k] = (uint8_t)(total >> (56 - 8 * k));
+	ssize_t n = send(fd, msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+	return n == (ssize_t)sizeof(msg) ? 0 : n < 0 ? -errno : -EAGAIN;
+}
+
+int alb_monitor_send(int fd, char command)
+{
+	return send(fd, &command, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 ? 0 : -errno;
+}
+
+/* Reads the next frame other than console output (which is dropped, and acknowledged:
+ * *acked counts it). */
+static int next_frame(alb_ctx *ctx, int fd, uint64_t deadline, uint64_t *acked,
+		      struct alb_monitor_frame *ret)
 {
 	struct alb_monitor_reader r = {0};
-	struct one o = {0};
+	struct one o = {.data = *acked};
 	uint8_t head[5];
 	for (;;) {
 		int v = read_exact(ctx, fd, head, sizeof(head), deadline);
@@ -208,6 +237,11 @@ static int next_frame(alb_ctx *ctx, int fd, uint64_t deadline, struct alb_monito
 				return v;
 			left -= (uint32_t)n;
 		}
+		if (o.data != *acked) {
+			*acked = o.data;
+			if (alb_monitor_ack(fd, *acked) < 0)
+				return alb_error(ctx, ECONNRESET, "the monitor went away");
+		}
 		if (o.got) {
 			*ret = o.frame;
 			return 0;
@@ -217,10 +251,31 @@ static int next_frame(alb_ctx *ctx, int fd, uint64_t deadline, struct alb_monito
 
 int alb_monitor_hello(alb_ctx *ctx, int fd, uint64_t timeout_us, struct alb_monitor_frame *ret)
 {
-	int r = next_frame(ctx, fd, alb_now_monotonic() + timeout_us, ret);
+	uint64_t acked = 0;
+	int r = next_frame(ctx, fd, alb_now_monotonic() + timeout_us, &acked, ret);
 	if (r >= 0 && ret->kind != ALB_MONITOR_HELLO)
 		return alb_error(ctx, EPROTO, "the monitor did not begin with its hello");
 	return r;
+}
+
+/* Waits until pid is gone (not there, or a zombie), at most until deadline. */
+static void wait_gone(pid_t pid, uint64_t deadline)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	while (alb_now_monotonic() < deadline) {
+		char buf[512];
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (n <= 0)
+			return;
+		buf[n] = '\0';
+		const char *state = strrchr(buf, ')');
+		if (!state || state[1] == '\0' || state[2] == 'Z' || state[2] == 'X')
+			return;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 int alb_monitor_end(alb_ctx *ctx, const char *path, uint64_t timeout_us, uint32_t *ret_pid)
@@ -228,28 +283,39 @@ int alb_monitor_end(alb_ctx *ctx, const char *path, uint64_t timeout_us, uint32_
 	_cleanup_close_ int fd = -1;
 	int r = alb_monitor_connect(ctx, path, &fd);
 	*ret_pid = 0;
-	if (r < 0) {
-		(void)unlink(path);
-		return r == -ECONNREFUSED || r == -ENOENT ? -ENOENT : r;
+	if (r == -ECONNREFUSED || r == -ENOENT) {
+		(void)unlink(path); /* nobody listens: its monitor is gone, and its tender */
+		return -ENOENT;
 	}
-	uint64_t deadline = alb_now_monotonic() + timeout_us;
-	struct alb_monitor_frame f;
-	if ((r = alb_monitor_hello(ctx, fd, timeout_us, &f)) >= 0) {
-		*ret_pid = f.exited ? 0 : f.pid;
-		if (write(fd, "K", 1) != 1)
-			r = -errno;
-		while (r >= 0 && (r = next_frame(ctx, fd, deadline, &f)) >= 0 &&
-		       f.kind != ALB_MONITOR_EXIT)
-			;
-	}
+	if (r < 0)
+		return r;
+	uint64_t deadline = alb_now_monotonic() + timeout_us, acked = 0;
+	struct alb_monitor_frame f = {0};
+	if ((r = next_frame(ctx, fd, deadline, &acked, &f)) >= 0 && f.kind != ALB_MONITOR_HELLO)
+		r = alb_error(ctx, EPROTO, "the monitor did not begin with its hello");
+	uint32_t tender = r >= 0 && !f.exited ? f.pid : 0;
+	if (r >= 0 && (r = alb_monitor_send(fd, 'K')) < 0)
+		r = alb_error(ctx, -r, "the monitor went away");
+	while (r >= 0 && (r = next_frame(ctx, fd, deadline, &acked, &f)) >= 0 &&
+	       f.kind != ALB_MONITOR_EXIT)
+		;
 	if (r >= 0) {
-		(void)!write(fd, "A", 1); /* it ends, and removes its socket */
+		/* Its exit is taken: the socket goes, then the monitor. */
 		(void)unlink(path);
+		(void)alb_monitor_send(fd, 'A');
+		*ret_pid = tender;
 		return 0;
 	}
-	/* It does not answer: the monitor itself goes, and its tender with it. */
-	(void)alb_monitor_kill(fd, path);
+	/* It does not answer as a monitor does: it goes itself, and its tender with it. */
+	if (!alb_monitor_kill(fd, path))
+		return alb_error(ctx, EBUSY,
+				 "the monitor listening on '%s' neither answers nor can be "
+				 "stopped: stop it by hand",
+				 path);
+	if (tender)
+		wait_gone((pid_t)tender, alb_now_monotonic() + timeout_us);
 	(void)unlink(path);
+	*ret_pid = tender;
 	return 0;
 }
 

@@ -52,6 +52,9 @@ struct uk {
 	int mon_fd;   /* connected to the monitor of the current run, or -1 */
 	alb_source *mon_source;
 	struct alb_monitor_reader mon_reader;
+	uint64_t mon_data, mon_acked; /* console bytes taken and acknowledged, this connection */
+	uint32_t mon_reconnects;      /* connections made again since the last frame */
+	bool warned_lost;	      /* said that its monitor lost output (this run) */
 	/* supervision */
 	struct alb_tally tally; /* restarts, back-off, recent exits (supervise-private.h) */
 	struct alb_exit last_exit;
@@ -93,7 +96,11 @@ struct alb_vmm {
 	char *monitor_path;	    /* albatross-monitor */
 	struct vmm_child *children; /* monitors started here, reaped when they end */
 	bool detaching;		    /* going away, leaving unikernels to their monitors */
-	char tap_pending[16];	    /* a tap being made: in <rundir>/taps before it persists */
+	const char *crash_at;	    /* a test's crash point (ALBATROSS_CRASH_AT), or NULL */
+	char **stale_taps;	    /* taps still held by a dying tender: removed later */
+	uint32_t n_stale_taps;
+	alb_source *stale_timer;
+	char tap_pending[16]; /* a tap being made: in <rundir>/taps before it persists */
 	alb_tree *tree;
 	struct uk *uks;
 	struct vmm_block *blocks;

@@ -6,6 +6,7 @@
 #include <hwloc.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -43,6 +44,18 @@ char *vmm_name_str(const alb_name *n)
 }
 
 #define name_str vmm_name_str
+
+/*
+ * A test's hook: with ALBATROSS_CRASH_AT=POINT in its environment albatrossd
+ * kills itself (SIGKILL) at that point of an operation, so that a test may
+ * show what a crash at each point leaves (tests/integration/test-albatrossd.py,
+ * test_crash_points). The points are the strings passed here.
+ */
+static void crash_point(alb_vmm *vmm, const char *point)
+{
+	if (vmm->crash_at && streq(vmm->crash_at, point))
+		raise(SIGKILL);
+}
 
 static int mkdir_p(alb_ctx *ctx, const char *path, mode_t mode)
 {
@@ -488,7 +501,14 @@ int vmm_console_relay(alb_vmm *vmm,
 
 /* ---- the monitors ----------------------------------------------------------------------- */
 
-static void uk_exit(struct uk *u, int how, int status);
+/* How a run ended, beyond its tender's exit status. */
+enum uk_end {
+	END_EXIT,	  /* the tender exited (or was killed): its fail behaviour decides */
+	END_HOST_STOP,	  /* its monitor stopped it on SIGTERM: the host shuts down */
+	END_MONITOR_LOST, /* its monitor is gone: the tender died with it */
+};
+
+static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum uk_end end);
 
 /* A monitor started here: reaped when it ends (its tender's exit comes through its socket). */
 struct vmm_child {
@@ -650,28 +670,73 @@ static void uk_mon_close(struct uk *u)
 	u->mon_reader = (struct alb_monitor_reader){0};
 }
 
-/* The monitor went away (or spoke nonsense) before the tender's exit: it is killed, and
- * its tender with it; the run ends as killed. */
-static void uk_mon_gone(struct uk *u, const char *why, bool alive)
+static int uk_mon_attach(struct uk *u, int fd);
+static void uk_taps_keep(struct uk *u);
+static void uk_set_failed(struct uk *u, const char *fmt, ...) _printf_(2, 3);
+
+/*
+ * The connection to u's monitor ended before the tender's exit (!alive), or the
+ * monitor spoke nonsense (alive). A connection that ended is made again: a
+ * newer connection replaces an older one, and that alone does not mean the
+ * monitor is gone. A monitor that is gone took its tender with it; one that
+ * speaks nonsense is ended. Either way u is failed, not forgotten: it stays in
+ * the state, and a restart runs it again.
+ */
+static void uk_mon_lost(struct uk *u, const char *why, bool alive)
 {
+	alb_vmm *vmm = u->vmm;
 	char sock[PATH_MAX];
 	uk_sock_path(u, sock);
-	if (alive)
-		(void)alb_monitor_kill(u->mon_fd, sock);
-	alb_log_err(u->vmm->ctx,
-		    "The monitor of '%s' (tender pid %d) is lost (%s): its tender is "
-		    "killed with it",
+	if (!alive && u->mon_reconnects < 100) {
+		int fd;
+		if (alb_monitor_connect(vmm->ctx, sock, &fd) == 0) {
+			u->mon_reconnects++;
+			uk_mon_close(u);
+			if (uk_mon_attach(u, fd) == 0) {
+				alb_log_info(vmm->ctx,
+					     "Connected again to the monitor of '%s' (%s: another "
+					     "connection replaced ours)",
+					     u->name_s, why);
+				return;
+			}
+		}
+	}
+	if (alive) {
+		(void)alb_monitor_send(u->mon_fd, 'K');
+		if (!alb_monitor_kill(u->mon_fd, sock)) {
+			/* Its tender may run on: nothing of u's is released or started again. */
+			alb_log_err(
+			    vmm->ctx,
+			    "The monitor of '%s' (tender pid %d, socket %s) speaks nonsense "
+			    "(%s) and cannot be stopped: stop it by hand, then restart '%s'",
+			    u->name_s, u->pid, sock, why, u->name_s);
+			uk_mon_close(u);
+			uk_taps_keep(u);
+			u->pid = 0;
+			u->timer = alb_source_free(u->timer);
+			uk_set_failed(u,
+				      "its monitor (socket %s) speaks nonsense and cannot be "
+				      "stopped",
+				      sock);
+			return;
+		}
+	}
+	alb_log_err(vmm->ctx,
+		    "The monitor of '%s' (tender pid %d) is gone (%s): its tender dies "
+		    "with it",
 		    u->name_s, u->pid, why);
 	(void)unlink(sock);
-	uk_exit(u, ALB_CHILD_KILLED, SIGKILL);
+	uk_exit(u, ALB_CHILD_KILLED, SIGKILL, 0, END_MONITOR_LOST);
 }
 
 static int uk_mon_frame(void *userdata, const struct alb_monitor_frame *f)
 {
 	struct uk *u = userdata;
 	alb_vmm *vmm = u->vmm;
+	u->mon_reconnects = 0;
 	switch (f->kind) {
 	case ALB_MONITOR_DATA:
+		u->mon_data += f->len;
 		if (vmm->relay)
 			(void)alb_console_relay_data(vmm->relay, u->name, 0, f->data, f->len);
 		else
@@ -679,22 +744,36 @@ static int uk_mon_frame(void *userdata, const struct alb_monitor_frame *f)
 				      (const char *)f->data);
 		return 0;
 	case ALB_MONITOR_LOST:
-		alb_log_warn(vmm->ctx,
-			     "%" PRIu64 " bytes of the console output of '%s' were lost while "
-			     "albatrossd was away (its monitor keeps 1 MiB)",
-			     f->lost, u->name_s);
+		if (!u->warned_lost)
+			alb_log_warn(vmm->ctx,
+				     "%" PRIu64 " bytes of the console output of '%s' were lost "
+				     "in its monitor, which keeps 1 MiB while albatrossd does not "
+				     "read (later losses of this run are counted in its console)",
+				     f->lost, u->name_s);
+		u->warned_lost = true;
 		if (vmm->relay)
 			(void)alb_console_relay_lost(vmm->relay, u->name, f->lost);
 		return 0;
 	case ALB_MONITOR_EXIT: {
 		char sock[PATH_MAX];
 		int how, status;
-		/* Taken: the monitor ends. Its socket goes now (the name is of this run only). */
-		(void)!write(u->mon_fd, "A", 1);
 		uk_sock_path(u, sock);
-		(void)unlink(sock);
+		/* The exit is handled (and what must last, saved) before the monitor is told
+		 * that it is taken: a kill in between leaves the exit to the next albatrossd. */
+		int fd = TAKE_FD(u->mon_fd);
+		u->mon_source = alb_source_free(u->mon_source);
 		wait_status(f->status, &how, &status);
-		uk_exit(u, how, status);
+		char dir[PATH_MAX];
+		(void)uk_dir(u, dir, false);
+		uk_exit(u, how, status, f->exited_us, f->host_stop ? END_HOST_STOP : END_EXIT);
+		crash_point(vmm, "exit-handled");
+		/* Taken: the monitor ends; its socket (stale from now on, whoever removes it:
+		 * a start removes what nobody listens on) and, if u is gone, its directory. */
+		(void)alb_monitor_send(fd, 'A');
+		close(fd);
+		crash_point(vmm, "exit-acknowledged");
+		(void)unlink(sock);
+		(void)rmdir(dir);
 		return 1; /* u may be gone */
 	}
 	default:
@@ -706,26 +785,29 @@ static int uk_mon_io(alb_source *source, int fd, uint32_t events, void *userdata
 {
 	struct uk *u = userdata;
 	uint8_t buf[65536];
+	int r = 0;
 	/* A budget, so that busy unikernels take turns. */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 4 && r == 0; i++) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return 0;
+			break;
 		if (n <= 0) {
-			uk_mon_gone(u, n == 0 ? "it ended" : strerror(errno), false);
+			uk_mon_lost(u, n == 0 ? "its connection ended" : strerror(errno), false);
 			return 0;
 		}
-		int r =
-		    alb_monitor_feed(u->vmm->ctx, &u->mon_reader, buf, (size_t)n, uk_mon_frame, u);
+		r = alb_monitor_feed(u->vmm->ctx, &u->mon_reader, buf, (size_t)n, uk_mon_frame, u);
 		if (r > 0)
-			return 0;
+			return 0; /* the exit: u may be gone */
 		if (r < 0) {
-			uk_mon_gone(u, alb_ctx_last_error(u->vmm->ctx), true);
+			uk_mon_lost(u, alb_ctx_last_error(u->vmm->ctx), true);
 			return 0;
 		}
 	}
+	/* What was taken is the monitor's to forget. */
+	if (u->mon_data != u->mon_acked && alb_monitor_ack(fd, u->mon_data) == 0)
+		u->mon_acked = u->mon_data;
 	return 0;
 }
 
@@ -741,6 +823,7 @@ static int uk_mon_attach(struct uk *u, int fd)
 	}
 	u->mon_fd = fd;
 	u->mon_reader = (struct alb_monitor_reader){0};
+	u->mon_data = u->mon_acked = 0; /* counted per connection */
 	if (vmm->relay && !u->out_open) {
 		(void)alb_console_relay_begin(vmm->relay, u->name, 0);
 		u->out_open = true;
@@ -752,7 +835,7 @@ static int uk_mon_attach(struct uk *u, int fd)
  * the pid is still the tender's). */
 static void uk_signal(struct uk *u, int sig)
 {
-	if (u->mon_fd >= 0 && write(u->mon_fd, sig == SIGKILL ? "K" : "T", 1) != 1)
+	if (u->mon_fd >= 0 && alb_monitor_send(u->mon_fd, sig == SIGKILL ? 'K' : 'T') < 0)
 		alb_log_warn(u->vmm->ctx, "Failed to ask the monitor of '%s' to stop it: %s",
 			     u->name_s, strerror(errno));
 }
@@ -776,6 +859,8 @@ static int taps_record(alb_vmm *vmm)
 	for (struct uk *u = vmm->uks; u; u = u->next)
 		for (uint32_t i = 0; i < u->n_taps; i++)
 			fprintf(f, "%s\n", u->taps[i]);
+	for (uint32_t i = 0; i < vmm->n_stale_taps; i++)
+		fprintf(f, "%s\n", vmm->stale_taps[i]);
 	if (vmm->tap_pending[0])
 		fprintf(f, "%s\n", vmm->tap_pending);
 	if (fclose(f) != 0)
@@ -794,6 +879,8 @@ static int tap_reserve(void *userdata, const char *name)
 	int r = taps_record(vmm);
 	if (r < 0)
 		vmm->tap_pending[0] = '\0';
+	else
+		crash_point(vmm, "tap-reserved");
 	return r;
 }
 
@@ -850,6 +937,58 @@ static void leftovers_remove(alb_vmm *vmm)
 	}
 }
 
+/* Removes the taps kept for later; again while some are still held. */
+static int stale_taps_timer(alb_source *source, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < vmm->n_stale_taps; i++) {
+		int r = alb_net_tap_remove(vmm->net, vmm->stale_taps[i]);
+		if (r == 0 || r == -ENOENT) {
+			alb_log_info(vmm->ctx, "Removed tap '%s', released by its tender",
+				     vmm->stale_taps[i]);
+			free(vmm->stale_taps[i]);
+		} else
+			vmm->stale_taps[k++] = vmm->stale_taps[i];
+	}
+	bool changed = k != vmm->n_stale_taps;
+	vmm->n_stale_taps = k;
+	if (vmm->stale_taps)
+		vmm->stale_taps[k] = NULL;
+	if (changed)
+		(void)taps_record(vmm);
+	if (k == 0 || alb_source_set_timer(source, 1000000) < 0)
+		vmm->stale_timer = alb_source_free(vmm->stale_timer);
+	return 0;
+}
+
+/* A tap that could not be removed yet: recorded, and tried again every second. */
+static int stale_tap_add(alb_vmm *vmm, const char *tap)
+{
+	char **v = realloc(vmm->stale_taps, (vmm->n_stale_taps + 2) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	vmm->stale_taps = v;
+	if (!(v[vmm->n_stale_taps] = strdup(tap)))
+		return -ENOMEM;
+	v[++vmm->n_stale_taps] = NULL;
+	if (!vmm->stale_timer &&
+	    alb_loop_add_timer(vmm->loop, 1000000, stale_taps_timer, vmm, &vmm->stale_timer) < 0)
+		alb_log_warn(vmm->ctx, "Failed to schedule the removal of tap '%s'", tap);
+	return 0;
+}
+
+/* u's taps, which a tender may still hold, are kept for a later removal (u lets go). */
+static void uk_taps_keep(struct uk *u)
+{
+	for (uint32_t i = 0; i < u->n_taps; i++)
+		(void)stale_tap_add(u->vmm, u->taps[i]);
+	alb_strv_free(u->taps);
+	u->taps = NULL;
+	u->n_taps = 0;
+	(void)taps_record(u->vmm);
+}
+
 static void uk_release_runtime(struct uk *u)
 {
 	alb_vmm *vmm = u->vmm;
@@ -857,11 +996,15 @@ static void uk_release_runtime(struct uk *u)
 	if (u->out_open && vmm->relay)
 		(void)alb_console_relay_end(vmm->relay, u->name, 0);
 	u->out_open = false;
-	/* Going away and leaving u to its monitor: its taps stay, and stay recorded. */
-	for (uint32_t i = 0; i < u->n_taps && !vmm->detaching; i++)
-		if (alb_net_tap_remove(vmm->net, u->taps[i]) < 0)
+	/* Going away and leaving u to its monitor: its taps stay, and stay recorded. A tap
+	 * still held (a tender that dies with its monitor dies a moment later) is kept
+	 * and removed later. */
+	for (uint32_t i = 0; i < u->n_taps && !vmm->detaching; i++) {
+		int r = alb_net_tap_remove(vmm->net, u->taps[i]);
+		if (r < 0 && r != -ENOENT && stale_tap_add(vmm, u->taps[i]) < 0)
 			alb_log_err(vmm->ctx, "Failed to remove tap '%s' of '%s': %s", u->taps[i],
 				    u->name_s, alb_ctx_last_error(vmm->ctx));
+	}
 	bool had_taps = u->n_taps > 0;
 	alb_strv_free(u->taps);
 	u->taps = NULL;
@@ -898,6 +1041,12 @@ static int monitor_listen(alb_ctx *ctx, const char *path, int *ret_fd)
 	return 0;
 }
 
+static void cpu_freep(cpu_set_t **p)
+{
+	if (*p)
+		CPU_FREE(*p);
+}
+
 /* Writes "-ERRNO STAGE\n" to fd 3 (async-signal-safe: between fork and exec). */
 static void report_failure(int err, int stage)
 {
@@ -927,7 +1076,10 @@ static int uk_spawn(struct uk *u, char **argv)
 	int r;
 	if ((r = uk_dir(u, dir, true)) < 0)
 		return r;
-	u->run++;
+	/* A run's number is its own for the life of the rundir: the start time in us, or
+	 * one more than the last. */
+	uint64_t now = alb_now_realtime();
+	u->run = now > u->run ? now : u->run + 1;
 	if (snprintf(sock, sizeof(sock), "%s/%" PRIu64 ".sock", dir, u->run) >=
 	    (int)sizeof(((struct sockaddr_un *)0)->sun_path))
 		return alb_error(ctx, ENAMETOOLONG,
@@ -937,16 +1089,14 @@ static int uk_spawn(struct uk *u, char **argv)
 	/* First: whatever happens next, the next albatrossd knows this run. */
 	if ((r = uk_run_write(u, NULL)) < 0)
 		return r;
+	crash_point(vmm, "spawn-run-file");
 	size_t n = 0;
 	while (argv[n])
 		n++;
 	_cleanup_free_ char **margv = calloc(n + 8, sizeof(char *));
-	hwloc_bitmap_t set = hwloc_bitmap_alloc();
 	char uid[16], gid[16];
-	if (!margv || !set) {
-		hwloc_bitmap_free(set);
+	if (!margv)
 		return -ENOMEM;
-	}
 	size_t k = 0;
 	margv[k++] = vmm->monitor_path;
 	margv[k++] = sock;
@@ -961,25 +1111,32 @@ static int uk_spawn(struct uk *u, char **argv)
 	margv[k++] = (char *)"--";
 	for (size_t i = 0; i < n; i++)
 		margv[k++] = argv[i];
+	/* The CPU set, made before the fork: the child only calls sched_setaffinity(). */
+	uint32_t max_cpu = 0;
 	for (uint32_t i = 0; i < u->config->n_cpuids; i++)
-		hwloc_bitmap_set(set, u->config->cpuids[i]);
+		if (u->config->cpuids[i] > max_cpu)
+			max_cpu = u->config->cpuids[i];
+	size_t cpus_size = CPU_ALLOC_SIZE(max_cpu + 1);
+	_cleanup_(cpu_freep) cpu_set_t *cpus = CPU_ALLOC(max_cpu + 1);
+	if (!cpus)
+		return -ENOMEM;
+	CPU_ZERO_S(cpus_size, cpus);
+	for (uint32_t i = 0; i < u->config->n_cpuids; i++)
+		CPU_SET_S(u->config->cpuids[i], cpus_size, cpus);
 	/* The monitor's socket exists before the monitor does, and as long as it lives (it
 	 * inherits it): a start after a kill of albatrossd at any moment finds it. */
 	_cleanup_close_ int listener = -1;
 	if ((r = monitor_listen(ctx, sock, &listener)) < 0) {
-		hwloc_bitmap_free(set);
 		return r;
 	}
 	int report[2];
 	if (pipe2(report, O_CLOEXEC) < 0) {
-		hwloc_bitmap_free(set);
 		(void)unlink(sock);
 		return alb_error(ctx, errno, "Failed to create a pipe: %s", strerror(errno));
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		r = alb_error(ctx, errno, "Failed to fork: %s", strerror(errno));
-		hwloc_bitmap_free(set);
 		close(report[0]);
 		close(report[1]);
 		(void)unlink(sock);
@@ -1009,7 +1166,7 @@ static int uk_spawn(struct uk *u, char **argv)
 			report_failure(errno, 11);
 			_exit(127);
 		}
-		if (hwloc_set_cpubind(vmm->topology, set, HWLOC_CPUBIND_PROCESS) < 0) {
+		if (sched_setaffinity(0, cpus_size, cpus) < 0) {
 			report_failure(errno, 12);
 			_exit(127);
 		}
@@ -1017,7 +1174,6 @@ static int uk_spawn(struct uk *u, char **argv)
 		report_failure(errno, 13);
 		_exit(127);
 	}
-	hwloc_bitmap_free(set);
 	close(report[1]);
 	close(TAKE_FD(listener)); /* the monitor's now */
 	char rep[64];
@@ -1076,6 +1232,7 @@ static int uk_spawn(struct uk *u, char **argv)
 		}
 	}
 	child_watch(vmm, pid);
+	crash_point(vmm, "spawn-forked");
 	int fd;
 	if ((r = alb_monitor_connect(ctx, sock, &fd)) < 0 || (r = uk_mon_attach(u, fd)) < 0) {
 		/* Our child: its pid is its own. Its tender dies with it. */
@@ -1164,6 +1321,8 @@ static int uk_start(struct uk *u)
 		}
 		u->n_taps++; /* recorded already, as the pending one */
 	}
+	if (u->n_taps)
+		crash_point(vmm, "tap-created");
 	if ((r = uk_block_files(u, sectors)) < 0)
 		goto fail;
 	/* The tender opens them read-write as the tender user. */
@@ -1373,8 +1532,11 @@ static void uk_start_again(struct uk *u)
 	uk_reply_all(u, r < 0 ? r : 0, r < 0 ? why : "restarted");
 }
 
-/* The run of u is over: its tender ended (how: ALB_CHILD_*, status: its code or signal). */
-static void uk_exit(struct uk *u, int how, int status)
+/*
+ * The run of u is over: its tender ended (how: ALB_CHILD_*, status: its code or
+ * signal) at exited_us (us since the epoch; 0: now), and end says how.
+ */
+static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum uk_end end)
 {
 	alb_vmm *vmm = u->vmm;
 	int pid = u->pid;
@@ -1382,7 +1544,11 @@ static void uk_exit(struct uk *u, int how, int status)
 	u->last_exit.kind = how == ALB_CHILD_EXITED ? ALB_EXIT_CODE : ALB_EXIT_SIGNAL;
 	u->last_exit.value = (uint32_t)status;
 	int sig = how == ALB_CHILD_EXITED ? 0 : status, code = how == ALB_CHILD_EXITED ? status : 0;
-	uint64_t uptime = alb_now_monotonic() - u->started_mono;
+	/* An exit while albatrossd was away counts when it happened (the crash window). */
+	uint64_t now = alb_now_monotonic(), real = alb_now_realtime();
+	uint64_t ago = exited_us && real > exited_us ? real - exited_us : 0;
+	uint64_t at = now > ago ? now - ago : 0;
+	uint64_t uptime = at > u->started_mono ? at - u->started_mono : 0;
 	uk_release_runtime(u);
 	u->state = ALB_STATE_STOPPED;
 	if (vmm->hooks.stopped)
@@ -1405,7 +1571,12 @@ static void uk_exit(struct uk *u, int how, int status)
 		shutdown_check(vmm);
 		return;
 	}
-	if (u->stopping || vmm->shutdown_done) {
+	if (end == END_MONITOR_LOST && !u->restart_with) {
+		/* Not the unikernel's doing: kept, failed, until a restart runs it again. */
+		uk_set_failed(u, "its monitor ended unexpectedly, and its tender with it");
+		return;
+	}
+	if (u->stopping || vmm->shutdown_done || end == END_HOST_STOP) {
 		/* Stopping for good: a pending restart takes effect at the next start. */
 		if (u->restart_with) {
 			uint8_t old[32];
@@ -1426,8 +1597,8 @@ static void uk_exit(struct uk *u, int how, int status)
 	uint64_t delay;
 	uint32_t attempt;
 	char reason[ALB_SUPERVISE_REASON_MAX];
-	switch (alb_tally_exit(&u->tally, &vmm->supervise, u->config, sig, code, uptime,
-			       alb_now_monotonic(), &delay, &attempt)) {
+	switch (alb_tally_exit(&u->tally, &vmm->supervise, u->config, sig, code, uptime, at, &delay,
+			       &attempt)) {
 	case ALB_VERDICT_STOP:
 		/* Done: nothing will run it again. */
 		uk_finish_destroy(u);
@@ -1510,6 +1681,7 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 		uk_free(u);
 		return r;
 	}
+	crash_point(vmm, "create-started");
 	if ((r = vmm_save(vmm)) < 0) {
 		/* It would not come back after a restart: do not keep it at all. */
 		char why[512], n[ALB_NAME_STRING_MAX + 1];
@@ -1520,6 +1692,7 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 				 "the state file could not be written (%s): '%s' is stopped again",
 				 why, n);
 	}
+	crash_point(vmm, "create-saved");
 	if (ret)
 		*ret = u;
 	return 0;
@@ -1541,6 +1714,7 @@ void vmm_destroy(alb_vmm *vmm, struct uk *u, struct waiter *w)
 		/* Should albatrossd go before the tender has: the next one ends it. */
 		if (uk_run_write(u, "destroy") < 0)
 			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		crash_point(vmm, "destroy-intent");
 		uk_stop(u);
 		return;
 	}
@@ -1578,8 +1752,12 @@ int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, 
 	if (u->pid > 0) {
 		/* Should albatrossd go before the tender has: the state has the new
 		 * configuration, and the next albatrossd restarts it. */
-		if (vmm_save(vmm) < 0 || uk_run_write(u, "restart") < 0)
+		if (vmm_save(vmm) < 0)
 			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		crash_point(vmm, "restart-saved");
+		if (uk_run_write(u, "restart") < 0)
+			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		crash_point(vmm, "restart-intent");
 		uk_stop(u);
 	} else {
 		u->timer = alb_source_free(u->timer);
@@ -1637,6 +1815,7 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	vmm->ctx = alb_ctx_ref(ctx);
 	vmm->loop = alb_loop_ref(loop);
 	vmm->stop_timeout_us = 5000000;
+	vmm->crash_at = secure_getenv("ALBATROSS_CRASH_AT");
 	const char *monitor = secure_getenv("ALBATROSS_MONITOR");
 	if (!(vmm->monitor_path = strdup(monitor && monitor[0] ? monitor : ALB_MONITOR_PATH))) {
 		alb_vmm_free(vmm);
@@ -1807,7 +1986,15 @@ static int uk_adopt(struct uk *u, const struct alb_run_file *rf, const char *soc
 		if (rf->exits[i] <= mono)
 			u->tally.exits[u->tally.n_exits++] = rf->exits[i];
 	if ((r = uk_mon_attach(u, fd)) < 0) {
-		uk_release_runtime(u);
+		/* Not adopted: it is ended with the others (its taps are not ours to remove
+		 * while its tender may hold them: the leftovers' removal does it). */
+		alb_strv_free(u->taps);
+		u->taps = NULL;
+		u->n_taps = 0;
+		alb_strv_free(u->block_files);
+		u->block_files = NULL;
+		u->n_block_files = 0;
+		u->pid = 0;
 		return r;
 	}
 	u->state = ALB_STATE_RUNNING;
@@ -1818,10 +2005,12 @@ static int uk_adopt(struct uk *u, const struct alb_run_file *rf, const char *soc
 }
 
 /* Ends every monitor in dir but the one listening on keep (may be NULL), and removes what
- * an interrupted write of the run file left. */
-static void monitors_end(alb_vmm *vmm, const char *dir, const char *keep, const char *name,
+ * an interrupted write of the run file left. false if one could not be ended (its tender
+ * may run: nothing of that unikernel may start). */
+static bool monitors_end(alb_vmm *vmm, const char *dir, const char *keep, const char *name,
 			 const char *why)
 {
+	bool all = true;
 	_cleanup_(closedirp) DIR *d = opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		size_t len = strlen(e->d_name);
@@ -1838,12 +2027,18 @@ static void monitors_end(alb_vmm *vmm, const char *dir, const char *keep, const 
 		if (keep && streq(path, keep))
 			continue;
 		uint32_t pid;
-		if (alb_monitor_end(vmm->ctx, path, MONITOR_ANSWER_US, &pid) == 0 && pid)
+		int r = alb_monitor_end(vmm->ctx, path, MONITOR_ANSWER_US, &pid);
+		if (r == 0 && pid)
 			alb_log_notice(vmm->ctx,
 				       "Stopped the tender of '%s' (pid %" PRIu32 ") that an "
 				       "earlier albatrossd left: %s",
 				       name, pid, why);
+		else if (r < 0 && r != -ENOENT) {
+			alb_log_err(vmm->ctx, "'%s': %s", name, alb_ctx_last_error(vmm->ctx));
+			all = false;
+		}
 	}
+	return all;
 }
 
 /*
@@ -1864,14 +2059,15 @@ static void monitors_adopt(alb_vmm *vmm)
 		char dir[PATH_MAX + 300], sock[PATH_MAX + 330], hash[65];
 		snprintf(dir, sizeof(dir), "%s/%s", top, e->d_name);
 		struct alb_run_file rf;
-		struct uk *u = NULL;
-		const char *why = "it is not in the state";
+		struct uk *u = NULL, *known = NULL; /* adopted; of the state */
+		const char *why = "it is not among the unikernels restored from the state";
 		if (run_file_read(vmm, dir, &rf)) {
 			_cleanup_(alb_name_freep) alb_name *n = NULL;
 			if (alb_name_parse(vmm->ctx, rf.name, &n) == 0)
-				u = vmm_find(vmm, n);
-			if (u && (!streq(u->key, e->d_name) || u->pid > 0))
-				u = NULL;
+				known = vmm_find(vmm, n);
+			if (known && (!streq(known->key, e->d_name) || known->pid > 0))
+				known = NULL;
+			u = known;
 			if (u && (uk_config_hash(u, hash) < 0 || !streq(hash, rf.config))) {
 				why = "its configuration in the state is another";
 				u = NULL;
@@ -1886,12 +2082,23 @@ static void monitors_adopt(alb_vmm *vmm)
 			if (r < 0)
 				u = NULL;
 		}
-		monitors_end(vmm, dir, u ? sock : NULL, rf.name[0] ? rf.name : e->d_name,
-			     u ? "an older run" : why);
-		if (u && rf.destroy) {
+		bool ended =
+		    monitors_end(vmm, dir, u ? sock : NULL, rf.name[0] ? rf.name : e->d_name,
+				 u ? "an older run" : why);
+		if (!ended && known && !u) {
+			/* A tender of it may run on: it is not started. */
+			uk_set_failed(known,
+				      "a tender started by an earlier albatrossd could not be "
+				      "stopped (see the log): stop it, then restart '%s'",
+				      known->name_s);
+			alb_run_file_clear(&rf);
+			continue;
+		}
+		if (known && rf.destroy) {
+			/* Finished, whether its tender still ran or not. */
 			alb_log_notice(vmm->ctx, "Destroying '%s', as asked before albatrossd went",
-				       u->name_s);
-			vmm_destroy(vmm, u, NULL);
+				       known->name_s);
+			vmm_destroy(vmm, known, NULL);
 		} else if (u && rf.restart) {
 			alb_log_notice(vmm->ctx, "Restarting '%s', as asked before albatrossd went",
 				       u->name_s);
@@ -2042,7 +2249,8 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 	/* The rest starts, by startup priority. */
 	for (uint32_t i = 0; i < s->n_unikernels; i++) {
 		struct uk *u = vmm_find(vmm, s->unikernels[i].name);
-		if (u && u->pid == 0 && !u->destroying && uk_start(u) < 0)
+		if (u && u->pid == 0 && !u->destroying && u->state != ALB_STATE_FAILED &&
+		    uk_start(u) < 0)
 			uk_set_failed(u, "%s", alb_ctx_last_error(ctx));
 	}
 	images_collect(vmm);
@@ -2075,10 +2283,13 @@ ALB_EXPORT int alb_vmm_detach(alb_vmm *vmm, void (*done)(alb_vmm *vmm, void *use
 	vmm->shutdown_done = done;
 	vmm->shutdown_userdata = userdata;
 	vmm->detaching = true;
-	/* A pending restart happens at the next start. */
-	for (struct uk *u = vmm->uks; u; u = u->next)
+	for (struct uk *u = vmm->uks; u; u = u->next) {
+		/* Nothing more is taken from the monitors: an exit from now on is the next
+		 * albatrossd's to handle. A pending restart happens at the next start. */
+		uk_mon_close(u);
 		if (u->pid <= 0)
 			u->timer = alb_source_free(u->timer);
+	}
 	shutdown_check(vmm);
 	return 0;
 }
@@ -2103,6 +2314,9 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 		vmm->uks = u->next;
 		uk_free(u);
 	}
+	/* Taps still held stay recorded in <rundir>/taps: the next start removes them. */
+	vmm->stale_timer = alb_source_free(vmm->stale_timer);
+	alb_strv_free(vmm->stale_taps);
 	while (vmm->children) {
 		struct vmm_child *c = vmm->children;
 		vmm->children = c->next;

@@ -357,6 +357,54 @@ def test_exit_during_outage(_):
         d.cleanup()
 
 
+@tap.case
+def test_monitor_trouble(_):
+    """another connection to a monitor (which replaces albatrossd's) changes nothing; a
+    SIGTERM to a monitor while albatrossd runs stops the unikernel but keeps it; a killed
+    monitor takes its tender with it and leaves the unikernel failed, kept, restartable;
+    no tap is left behind"""
+    d = fresh()
+    try:
+        img = image(d, nets=['service'])
+        for n in ('a', 'b', 'c'):
+            d.ok('create', n, img, '--net', 'service:br0', '--restart-on-fail', '--arg',
+                 '--run')
+        us = {u['name']: u for u in d.info()}
+        mons = {pid: argv[1] for pid, argv in monitors(d.rundir).items()}
+        by_tender = {t: m for t, m in tenders_of(d.rundir).items()}
+        # a: someone else connects to its monitor, albatrossd's connection is dropped
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(mons[by_tender[us['a']['pid']]])
+        wait_for(lambda: s.recv(1), WAIT, 'the monitor to answer the intruder')
+        wait_for(lambda: "Connected again to the monitor of 'a'" in d.log_text(), WAIT,
+                 'albatrossd to connect again')
+        s.settimeout(WAIT)
+        while s.recv(65536):  # replaced in turn
+            pass
+        s.close()
+        check('is gone' not in d.log_text(), 'albatrossd took a replaced connection for a '
+              'gone monitor')
+        check(alive(us['a']['pid']) and d.one('a')['state'] == 'running' and
+              d.one('a')['pid'] == us['a']['pid'], d.one('a'))
+        # b: its monitor gets SIGTERM (the host shuts down): stopped, kept in the state
+        os.kill(by_tender[us['b']['pid']], signal.SIGTERM)
+        wait_for(lambda: d.one('b')['state'] == 'stopped', WAIT, 'b to stop')
+        check(not alive(us['b']['pid']) and d.one('b')['restarts'] == 0, d.one('b'))
+        # c: its monitor is killed: its tender dies with it; c is failed, and kept
+        os.kill(by_tender[us['c']['pid']], signal.SIGKILL)
+        wait_for(lambda: d.one('c')['state'] == 'failed', WAIT, 'c to fail')
+        wait_for(lambda: not alive(us['c']['pid']), WAIT, "c's tender to die")
+        check('monitor ended unexpectedly' in d.log_text(), 'no reason given')
+        wait_for(lambda: taps() == sorted(us['a']['taps']), WAIT, 'the taps of b and c to go')
+        # both run again on a restart
+        for n in ('b', 'c'):
+            d.ok('restart', n)
+            check(d.one(n)['state'] == 'running', d.one(n))
+        check(len(monitors(d.rundir)) == 3, monitors(d.rundir))
+    finally:
+        d.cleanup()
+
+
 def tenders_of(rundir):
     """{tender pid: monitor pid} of the monitors of rundir (a monitor's only child)."""
     mons = monitors(rundir)
@@ -367,6 +415,97 @@ def tenders_of(rundir):
             if int(st.get('PPid', '0')) in mons:
                 out[int(p)] = int(st['PPid'])
     return out
+
+
+def settled(d):
+    """What albatrossd runs, once it has settled after a start: every unikernel listed
+    running or failed, exactly one tender for each running one and none for the others,
+    the taps those of the running ones, a directory below <rundir>/u only for listed
+    ones, the stored images theirs. [{name: info}] or None."""
+    us = d.info()
+    if any(u['state'] not in ('running', 'failed') for u in us):
+        return None
+    running = {u['name']: u['pid'] for u in us if u['state'] == 'running'}
+    tenders = tenders_of(d.rundir)
+    if sorted(running.values()) != sorted(tenders) or len(monitors(d.rundir)) != len(running):
+        return None
+    if taps() != sorted(t for u in us if u['state'] == 'running' for t in u['taps']):
+        return None
+    udir = os.path.join(d.rundir, 'u')
+    if os.path.isdir(udir) and len(os.listdir(udir)) > len(us):
+        return None
+    if not set(os.listdir(os.path.join(d.dbdir, 'images'))) <= {u['digest'] for u in us}:
+        return None
+    return [{u['name']: u for u in us}]
+
+
+CRASH_POINTS = {
+    # point: (operation, what may come of it after the restart)
+    'tap-reserved': ('create', ('absent', 'running')),
+    'tap-created': ('create', ('absent', 'running')),
+    'spawn-run-file': ('create', ('absent', 'running')),
+    'spawn-forked': ('create', ('absent', 'running')),
+    'create-started': ('create', ('absent', 'running')),
+    'create-saved': ('create', ('running',)),
+    'destroy-intent': ('destroy', ('absent',)),
+    'restart-saved': ('restart', ('new',)),
+    'restart-intent': ('restart', ('new',)),
+    'exit-handled': ('exit', ('absent',)),
+    'exit-acknowledged': ('exit', ('absent',)),
+}
+
+
+@tap.case
+def test_crash_points(_):
+    """albatrossd killed at each point of a create, destroy, restart and exit (a test
+    hook, ALBATROSS_CRASH_AT): after the next start the operation is done or not done,
+    never half: one tender per unikernel, no tap, monitor, directory or image left"""
+    for point, (op, outcomes) in CRASH_POINTS.items():
+        d = fresh()
+        try:
+            img = image(d, nets=['service'])
+            if op != 'create':
+                args = ['--arg', '--run'] if op != 'exit' else \
+                    ['--arg', '--wait=USR1', '--arg', '--exit=0']
+                d.ok('create', 'x', img, '--net', 'service:br0', *args)
+                before = d.one('x')
+            check(d.stop() == 0)  # a unikernel keeps running
+            d.env['ALBATROSS_CRASH_AT'] = point
+            d.start()
+            if op == 'create':
+                d.cli('create', 'x', img, '--net', 'service:br0', '--arg', '--run')
+            elif op == 'destroy':
+                d.cli('destroy', 'x')
+            elif op == 'restart':
+                d.cli('restart', 'x', '--replace-arguments', '--arg', '--run', '--arg',
+                      '--hello=new')
+            else:
+                os.kill(before['pid'], signal.SIGUSR1)
+            d.proc.wait(WAIT)
+            check(d.proc.returncode == -signal.SIGKILL,
+                  f'{point}: albatrossd did not crash there ({d.proc.returncode})')
+            d.proc = None
+            d.logf.close()
+            del d.env['ALBATROSS_CRASH_AT']
+            d.start()
+            try:
+                now = wait_for(lambda: settled(d), WAIT, f'{point}: albatrossd to settle')[0]
+            except AssertionError:
+                udir = os.path.join(d.rundir, 'u')
+                raise AssertionError(f'{point}: info {d.info()}, tenders '
+                                     f'{tenders_of(d.rundir)}, taps {taps()}, dirs '
+                                     f'{os.listdir(udir) if os.path.isdir(udir) else None}, '
+                                     f'images {os.listdir(os.path.join(d.dbdir, "images"))}')
+            x = now.get('x')
+            got = 'absent' if x is None else \
+                'new' if op == 'restart' and x['pid'] != before['pid'] else x['state']
+            if op == 'restart' and got == 'new':
+                with open(f'/proc/{x["pid"]}/cmdline', 'rb') as f:
+                    check(b'--hello=new' in f.read().split(b'\0'), f'{point}: old arguments')
+            check(got in outcomes, f'{point}: x is {got}, expected one of {outcomes}')
+            print(f'# {point}: {op} -> {got}', flush=True)
+        finally:
+            d.cleanup()
 
 
 @tap.case

@@ -46,6 +46,15 @@ def wait_for(pred, what):
     raise AssertionError(f'{what} did not happen within {WAIT} s')
 
 
+def ended(pid):
+    """The process is gone, or a zombie."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except OSError:
+        return True
+
+
 def start(d, args, extra=()):
     """Starts a monitor in DIR d as albatrossd does: fd 3 a pipe, a session of its own.
     Returns the process and what it reported on fd 3."""
@@ -82,6 +91,11 @@ class Reader:
         self.s.connect(os.path.join(d, 'monitor.sock'))
         self.s.settimeout(WAIT)
         self.buf = b''
+        self.taken = 0  # console bytes read, acknowledged as albatrossd does
+
+    def take(self, n):
+        self.taken += n
+        self.s.send(b'C' + struct.pack('>Q', self.taken))
 
     def frame(self):
         while True:
@@ -105,10 +119,14 @@ class Reader:
             t, p = self.frame()
             if t == 'D':
                 out += p
+                self.take(len(p))
             elif t == 'L':
                 lost += struct.unpack('>Q', p)[0]
             elif t == 'X':
-                return hello, out, lost, struct.unpack('>I', p)[0]
+                status, exited_us, host_stop = struct.unpack('>IQB', p)
+                check(exited_us > 0 and host_stop in (0, 1), (exited_us, host_stop))
+                self.host_stop = host_stop
+                return hello, out, lost, status
             else:
                 raise AssertionError(f'frame {t}')
 
@@ -120,8 +138,9 @@ class Reader:
 
 
 def hello_fields(h):
-    version, pid, started, exited, status = struct.unpack('>BIQBI', h)
+    version, pid, started, exited, status, exited_us, host_stop = struct.unpack('>BIQBIQB', h)
     check(version == 1, f'protocol version {version}')
+    check(exited or (status, exited_us, host_stop) == (0, 0, 0), (status, exited_us, host_stop))
     return pid, started, exited, status
 
 
@@ -138,7 +157,8 @@ def test_run_to_exit():
     check(lost == 0 and os.WEXITSTATUS(status) == 7, (lost, status))
     r.ack()
     check(p.wait(WAIT) == 0, 'monitor exit')
-    check(not os.path.exists(os.path.join(d, 'monitor.sock')), 'socket left')
+    # the socket is albatrossd's to remove (before its 'A'): the monitor leaves it
+    check(os.path.exists(os.path.join(d, 'monitor.sock')), 'the monitor removed its socket')
 
 
 @case
@@ -148,8 +168,7 @@ def test_exit_kept_while_nobody_reads():
     d = os.path.join(work, 'b')
     p, rep = start(d, SPT + ['--lines=5', '--exit=3'])
     pid = int(rep)
-    wait_for(lambda: not os.path.exists(f'/proc/{pid}') or
-             open(f'/proc/{pid}/stat').read().split()[2] == 'Z', 'the tender to end')
+    wait_for(lambda: ended(pid), 'the tender to end')
     time.sleep(0.2)
     check(p.poll() is None, 'the monitor ended before its exit was taken')
     r = Reader(d)
@@ -160,6 +179,29 @@ def test_exit_kept_while_nobody_reads():
     r = Reader(d)
     hello, out, lost, status = r.until_exit()
     check(os.WEXITSTATUS(status) == 3 and out == b'', (out, status))
+    r.ack()
+    check(p.wait(WAIT) == 0, 'monitor exit')
+
+
+@case
+def test_unacknowledged_output_sent_again():
+    """output a reader read but did not acknowledge (albatrossd died with it) goes to the
+    next reader again; the exit comes once all output is acknowledged"""
+    d = os.path.join(work, 'r')
+    p, rep = start(d, SPT + ['--lines=20000', '--exit=4'])
+    r = Reader(d)
+    check(r.frame()[0] == 'H')
+    got = b''
+    while len(got) < 100000:  # read, never acknowledged
+        t, payload = r.frame()
+        check(t == 'D', t)
+        got += payload
+    r.close()
+    r = Reader(d)
+    hello, out, lost, status = r.until_exit()
+    check(out.startswith(got), 'the unacknowledged output was not sent again')
+    check(lost == 0 and out.count(b'line ') == 20000, (lost, out.count(b'line ')))
+    check(os.WEXITSTATUS(status) == 4, status)
     r.ack()
     check(p.wait(WAIT) == 0, 'monitor exit')
 
@@ -180,8 +222,10 @@ def test_newer_reader_replaces_older():
     second.s.send(b'T')  # the monitor signals its tender
     while True:
         t, payload = second.frame()
+        if t == 'D':
+            second.take(len(payload))
         if t == 'X':
-            status = struct.unpack('>I', payload)[0]
+            status = struct.unpack('>I', payload[:4])[0]
             break
     check(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status)
     second.ack()
@@ -199,6 +243,17 @@ def test_kill_and_sigterm():
     r.s.send(b'K')
     hello_out, out, lost, status = r.until_exit(hello=False)
     check(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status)
+    check(r.host_stop == 0, 'a stop on request is not the host\'s')
+    r.ack()
+    check(p.wait(WAIT) == 0, 'monitor exit')
+    # SIGTERM while a reader is connected: the exit says the monitor stopped it
+    d = os.path.join(work, 'm')
+    p, rep = start(d, SPT + ['--run'])
+    r = Reader(d)
+    check(r.frame()[0] == 'H')
+    p.send_signal(signal.SIGTERM)
+    hello_out, out, lost, status = r.until_exit(hello=False)
+    check(r.host_stop == 1 and os.WTERMSIG(status) == signal.SIGTERM, (r.host_stop, status))
     r.ack()
     check(p.wait(WAIT) == 0, 'monitor exit')
     d = os.path.join(work, 'l')
@@ -206,7 +261,7 @@ def test_kill_and_sigterm():
     pid = int(rep)
     p.send_signal(signal.SIGTERM)
     check(p.wait(WAIT) == 0, 'monitor exit')
-    check(not os.path.exists(f'/proc/{pid}'), 'the tender outlived its monitor')
+    check(ended(pid), 'the tender outlived its monitor')
     check(not os.path.exists(os.path.join(d, 'monitor.sock')), 'socket left')
 
 
@@ -217,8 +272,7 @@ def test_bound_counts_losses():
     # about 3.6 MB of console output (more than the 1 MiB bound), then exit 0
     p, rep = start(d, SPT + ['--lines=300000', '--exit=0'])
     pid = int(rep)
-    wait_for(lambda: not os.path.exists(f'/proc/{pid}') or
-             open(f'/proc/{pid}/stat').read().split()[2] == 'Z', 'the tender to end')
+    wait_for(lambda: ended(pid), 'the tender to end')
     time.sleep(0.2)
     r = Reader(d)
     hello, out, lost, status = r.until_exit()

@@ -46,9 +46,9 @@ START_TEST(test_frames_in_any_pieces)
 {
 	uint8_t stream[256];
 	size_t n = 0;
-	uint8_t hello[18] = {1, 0, 0, 0x30, 0x39, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 0, 0};
+	uint8_t hello[27] = {1, 0, 0, 0x30, 0x39, 0, 0, 0, 0, 0, 0, 0, 42};
 	uint8_t lost[8] = {0, 0, 0, 0, 0, 0, 0x10, 0};
-	uint8_t exit_status[4] = {0, 0, 7, 0}; /* exited with code 7 */
+	uint8_t exit_status[13] = {0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 99, 1}; /* code 7 */
 	n += frame(stream + n, 'H', hello, sizeof(hello));
 	n += frame(stream + n, 'D', "hello ", 6);
 	n += frame(stream + n, 'L', lost, sizeof(lost));
@@ -71,10 +71,12 @@ START_TEST(test_frames_in_any_pieces)
 		ck_assert_uint_eq(g.len, 12);
 		ck_assert_mem_eq(g.data, "hello world\n", 12);
 		ck_assert_int_eq(g.last.status, 7 << 8);
+		ck_assert_uint_eq(g.last.exited_us, 99);
+		ck_assert(g.last.host_stop);
 	}
 	struct got g = {0};
 	struct alb_monitor_reader r = {0};
-	ck_assert_int_eq(alb_monitor_feed(test_ctx, &r, stream, 23, on_frame, &g), 0);
+	ck_assert_int_eq(alb_monitor_feed(test_ctx, &r, stream, 32, on_frame, &g), 0);
 	ck_assert_uint_eq(g.last.pid, 12345);
 	ck_assert_uint_eq(g.last.started_us, 42);
 	ck_assert(!g.last.exited);
@@ -84,15 +86,15 @@ END_TEST
 START_TEST(test_bad_frames)
 {
 	uint8_t buf[64];
-	uint8_t hello[18] = {2, 0, 0, 0, 1};
+	uint8_t hello[27] = {2, 0, 0, 0, 1};
 	struct {
 		char type;
 		uint32_t len;
 		const char *why;
 	} bad[] = {{'D', 0, "malformed frame"},
-		   {'X', 5, "malformed frame"},
+		   {'X', 4, "malformed frame"},
 		   {'Z', 4, "malformed frame"},
-		   {'H', 18, "protocol version 2"}};
+		   {'H', 27, "protocol version 2"}};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		struct got g = {0};
 		struct alb_monitor_reader r = {0};
@@ -152,18 +154,13 @@ START_TEST(test_run_file)
 	/* More exits than it says, a bad tap, both intents: refused. */
 	rf.n_exits = 1002;
 	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), -EINVAL);
+#define F64 "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 	const char *bad[] = {
-	    "albatross-run 1\nname a\nrun 1\nconfig "
-	    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\ntaps\ntally 0 0 1 "
-	    "5 6\n",
-	    "albatross-run 1\nname a\nrun 1\nconfig "
-	    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\ntaps Alb/0\ntally "
-	    "0 0 0\n",
-	    "albatross-run 1\nname a\nrun 1\nconfig "
-	    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\ntaps\ntally 0 0 "
-	    "0\ndestroy\nrestart\n",
-	    "albatross-run 1\nname a\nrun 0\nconfig "
-	    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\ntaps\ntally 0 0 0\n",
+	    ("albatross-run 1\nname a\nrun 1\nconfig " F64 "\ntaps\ntally 0 0 1 5 6\n"),
+	    ("albatross-run 1\nname a\nrun 1\nconfig " F64 "\ntaps Alb/0\ntally 0 0 0\n"),
+	    ("albatross-run 1\nname a\nrun 1\nconfig " F64
+	     "\ntaps\ntally 0 0 0\ndestroy\nrestart\n"),
+	    ("albatross-run 1\nname a\nrun 0\nconfig " F64 "\ntaps\ntally 0 0 0\n"),
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 		ck_assert_int_eq(alb_run_file_parse(bad[i], strlen(bad[i]), &back), -EBADMSG);
