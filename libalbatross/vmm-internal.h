@@ -100,6 +100,7 @@ struct alb_vmm {
 	char **stale_taps;	    /* taps still held by a dying tender: removed later */
 	uint32_t n_stale_taps;
 	alb_source *stale_timer;
+	uint32_t stale_tries; /* removals of them tried without success */
 	char tap_pending[16]; /* a tap being made: in <rundir>/taps before it persists */
 	alb_tree *tree;
 	struct uk *uks;

@@ -895,6 +895,8 @@ static bool tap_in_use(alb_vmm *vmm, const char *tap)
 
 /* Removes the taps and FIFOs that a previous albatrossd left behind (not those of the
  * unikernels adopted). */
+static int stale_tap_add(alb_vmm *vmm, const char *tap);
+
 static void leftovers_remove(alb_vmm *vmm)
 {
 	char path[PATH_MAX];
@@ -905,10 +907,16 @@ static void leftovers_remove(alb_vmm *vmm)
 		char *save = NULL;
 		buf[len] = '\0';
 		for (char *t = strtok_r((char *)buf, "\n", &save); t;
-		     t = strtok_r(NULL, "\n", &save))
-			if (!tap_in_use(vmm, t) && alb_net_tap_remove(vmm->net, t) == 0)
+		     t = strtok_r(NULL, "\n", &save)) {
+			if (tap_in_use(vmm, t))
+				continue;
+			int r = alb_net_tap_remove(vmm->net, t);
+			if (r == 0)
 				alb_log_notice(vmm->ctx, "Removed tap '%s' left by a previous run",
 					       t);
+			else if (r != -ENOENT)
+				(void)stale_tap_add(vmm, t); /* still held: later */
+		}
 		(void)unlink(path);
 	}
 	/* A write of the taps file that a crash interrupted. */
@@ -957,6 +965,17 @@ static int stale_taps_timer(alb_source *source, void *userdata)
 		vmm->stale_taps[k] = NULL;
 	if (changed)
 		(void)taps_record(vmm);
+	vmm->stale_tries = changed ? 0 : vmm->stale_tries + 1;
+	if (k && vmm->stale_tries >= 600) {
+		/* Ten minutes: no dying tender takes that long. They stay recorded for the
+		 * next start. */
+		for (uint32_t i = 0; i < k; i++)
+			alb_log_err(vmm->ctx,
+				    "Tap '%s' is still held: it is left, and recorded in "
+				    "<rundir>/taps",
+				    vmm->stale_taps[i]);
+		k = 0;
+	}
 	if (k == 0 || alb_source_set_timer(source, 1000000) < 0)
 		vmm->stale_timer = alb_source_free(vmm->stale_timer);
 	return 0;
@@ -1076,6 +1095,7 @@ static int uk_spawn(struct uk *u, char **argv)
 	int r;
 	if ((r = uk_dir(u, dir, true)) < 0)
 		return r;
+	u->warned_lost = false;
 	/* A run's number is its own for the life of the rundir: the start time in us, or
 	 * one more than the last. */
 	uint64_t now = alb_now_realtime();

@@ -330,8 +330,8 @@ def test_host_reboot_restores_by_priority(_):
 @tap.case
 def test_exit_during_outage(_):
     """a unikernel that exits while albatrossd is down is handled by its fail behaviour
-    when albatrossd is back (restarted for a restart code, gone for a quit), and the
-    event log records the exits"""
+    when albatrossd is back (restarted for a restart code, gone for a quit); the event
+    log's record of it is test-log.py's test_exit_while_albatrossd_away"""
     d = fresh()
     try:
         img = image(d)
