@@ -32,8 +32,8 @@
  *          crash, never fewer)
  *     'T'  send SIGTERM to the tender (if it still runs)
  *     'K'  send SIGKILL to the tender (if it still runs)
- *     'A'  the exit is taken: the monitor ends (albatrossd removes SOCKET
- *          before it sends 'A': another run may bind that name later)
+ *     'A'  the exit is taken: the monitor ends, and leaves SOCKET for
+ *          albatrossd to remove (names of runs are never used twice)
  *
  * The monitor signals the tender, not albatrossd: only the tender's parent
  * knows that its pid is still the tender's. Console output not acknowledged is

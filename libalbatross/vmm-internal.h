@@ -53,6 +53,8 @@ struct uk {
 	alb_source *mon_source;
 	struct alb_monitor_reader mon_reader;
 	uint64_t mon_data, mon_acked; /* console bytes taken and acknowledged, this connection */
+	uint64_t mon_skip;	      /* bytes the monitor sends again that were passed on */
+	alb_source *ack_timer;	      /* an acknowledgement to try again */
 	uint32_t mon_reconnects;      /* connections made again since the last frame */
 	bool warned_lost;	      /* said that its monitor lost output (this run) */
 	/* supervision */

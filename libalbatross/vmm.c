@@ -664,6 +664,7 @@ static void wait_status(int st, int *how, int *status)
 static void uk_mon_close(struct uk *u)
 {
 	u->mon_source = alb_source_free(u->mon_source);
+	u->ack_timer = alb_source_free(u->ack_timer);
 	if (u->mon_fd >= 0)
 		close(u->mon_fd);
 	u->mon_fd = -1;
@@ -672,6 +673,8 @@ static void uk_mon_close(struct uk *u)
 
 static int uk_mon_attach(struct uk *u, int fd);
 static void uk_taps_keep(struct uk *u);
+static void uk_reply_all(struct uk *u, int r, const char *text);
+static void shutdown_check(alb_vmm *vmm);
 static void uk_set_failed(struct uk *u, const char *fmt, ...) _printf_(2, 3);
 
 /*
@@ -682,44 +685,63 @@ static void uk_set_failed(struct uk *u, const char *fmt, ...) _printf_(2, 3);
  * speaks nonsense is ended. Either way u is failed, not forgotten: it stays in
  * the state, and a restart runs it again.
  */
+/* u's monitor may run on, and its tender with it, out of reach: nothing of u's is released
+ * or started again; u is failed until someone stops them and restarts it. */
+static void uk_mon_unreachable(struct uk *u, const char *sock, const char *why)
+{
+	alb_vmm *vmm = u->vmm;
+	alb_log_err(vmm->ctx,
+		    "The monitor of '%s' (tender pid %d, socket %s) %s and cannot be stopped: "
+		    "stop it by hand, then restart '%s'",
+		    u->name_s, u->pid, sock, why, u->name_s);
+	uk_mon_close(u);
+	if (u->out_open && vmm->relay)
+		(void)alb_console_relay_end(vmm->relay, u->name, 0);
+	u->out_open = false;
+	uk_taps_keep(u);
+	alb_strv_free(u->block_files);
+	u->block_files = NULL;
+	u->n_block_files = 0;
+	u->pid = 0;
+	u->timer = alb_source_free(u->timer);
+	u->destroying = false;
+	if (vmm->hooks.stopped)
+		vmm->hooks.stopped(vmm, u->name, vmm->hooks_userdata);
+	uk_set_failed(u, "its monitor (socket %s) %s and cannot be stopped", sock, why);
+	uk_reply_all(u, -EBUSY, "its monitor cannot be stopped (see albatrossd's log)");
+	shutdown_check(vmm);
+}
+
 static void uk_mon_lost(struct uk *u, const char *why, bool alive)
 {
 	alb_vmm *vmm = u->vmm;
 	char sock[PATH_MAX];
 	uk_sock_path(u, sock);
-	if (!alive && u->mon_reconnects < 100) {
-		int fd;
-		if (alb_monitor_connect(vmm->ctx, sock, &fd) == 0) {
-			u->mon_reconnects++;
+	if (!alive) {
+		int fd, r = alb_monitor_connect(vmm->ctx, sock, &fd);
+		if (r == 0 && u->mon_reconnects++ < 100) {
+			/* What was taken and not acknowledged comes again: not passed on twice. */
+			uint64_t skip = u->mon_data - u->mon_acked;
 			uk_mon_close(u);
-			if (uk_mon_attach(u, fd) == 0) {
-				alb_log_info(vmm->ctx,
-					     "Connected again to the monitor of '%s' (%s: another "
-					     "connection replaced ours)",
-					     u->name_s, why);
-				return;
-			}
+			if (uk_mon_attach(u, fd) < 0)
+				return uk_mon_unreachable(u, sock, "cannot be read");
+			u->mon_skip = skip;
+			alb_log_info(vmm->ctx,
+				     "Connected again to the monitor of '%s' (%s: another "
+				     "connection replaced ours)",
+				     u->name_s, why);
+			return;
 		}
+		if (r == 0)
+			close(fd); /* there, but it keeps dropping us: ended as a rogue */
+		else if (r != -ECONNREFUSED && r != -ENOENT)
+			return uk_mon_unreachable(u, sock, alb_ctx_last_error(vmm->ctx));
+		alive = r == 0;
 	}
 	if (alive) {
 		(void)alb_monitor_send(u->mon_fd, 'K');
-		if (!alb_monitor_kill(u->mon_fd, sock)) {
-			/* Its tender may run on: nothing of u's is released or started again. */
-			alb_log_err(
-			    vmm->ctx,
-			    "The monitor of '%s' (tender pid %d, socket %s) speaks nonsense "
-			    "(%s) and cannot be stopped: stop it by hand, then restart '%s'",
-			    u->name_s, u->pid, sock, why, u->name_s);
-			uk_mon_close(u);
-			uk_taps_keep(u);
-			u->pid = 0;
-			u->timer = alb_source_free(u->timer);
-			uk_set_failed(u,
-				      "its monitor (socket %s) speaks nonsense and cannot be "
-				      "stopped",
-				      sock);
-			return;
-		}
+		if (!alb_monitor_kill(u->mon_fd, sock))
+			return uk_mon_unreachable(u, sock, why);
 	}
 	alb_log_err(vmm->ctx,
 		    "The monitor of '%s' (tender pid %d) is gone (%s): its tender dies "
@@ -733,16 +755,22 @@ static int uk_mon_frame(void *userdata, const struct alb_monitor_frame *f)
 {
 	struct uk *u = userdata;
 	alb_vmm *vmm = u->vmm;
-	u->mon_reconnects = 0;
 	switch (f->kind) {
-	case ALB_MONITOR_DATA:
+	case ALB_MONITOR_DATA: {
+		u->mon_reconnects = 0;
 		u->mon_data += f->len;
+		size_t skip = u->mon_skip < f->len ? (size_t)u->mon_skip : f->len;
+		u->mon_skip -= skip;
+		if (skip == f->len)
+			return 0;
 		if (vmm->relay)
-			(void)alb_console_relay_data(vmm->relay, u->name, 0, f->data, f->len);
+			(void)alb_console_relay_data(vmm->relay, u->name, 0, f->data + skip,
+						     f->len - skip);
 		else
-			alb_log_debug(vmm->ctx, "%s: console: %.*s", u->name_s, (int)f->len,
-				      (const char *)f->data);
+			alb_log_debug(vmm->ctx, "%s: console: %.*s", u->name_s,
+				      (int)(f->len - skip), (const char *)f->data + skip);
 		return 0;
+	}
 	case ALB_MONITOR_LOST:
 		if (!u->warned_lost)
 			alb_log_warn(vmm->ctx,
@@ -781,6 +809,29 @@ static int uk_mon_frame(void *userdata, const struct alb_monitor_frame *f)
 	}
 }
 
+static int uk_ack_timer(alb_source *source, void *userdata);
+
+/* What was taken is the monitor's to forget (its exit waits for that): told now, or
+ * again shortly when its socket is full. */
+static void uk_mon_ack(struct uk *u)
+{
+	if (u->mon_fd < 0 || u->mon_data == u->mon_acked || u->ack_timer)
+		return;
+	if (alb_monitor_ack(u->mon_fd, u->mon_data) == 0)
+		u->mon_acked = u->mon_data;
+	else if (alb_loop_add_timer(u->vmm->loop, 10000, uk_ack_timer, u, &u->ack_timer) < 0)
+		alb_log_warn(u->vmm->ctx, "Failed to acknowledge the console output of '%s'",
+			     u->name_s);
+}
+
+static int uk_ack_timer(alb_source *source, void *userdata)
+{
+	struct uk *u = userdata;
+	u->ack_timer = alb_source_free(u->ack_timer);
+	uk_mon_ack(u);
+	return 0;
+}
+
 static int uk_mon_io(alb_source *source, int fd, uint32_t events, void *userdata)
 {
 	struct uk *u = userdata;
@@ -805,9 +856,7 @@ static int uk_mon_io(alb_source *source, int fd, uint32_t events, void *userdata
 			return 0;
 		}
 	}
-	/* What was taken is the monitor's to forget. */
-	if (u->mon_data != u->mon_acked && alb_monitor_ack(fd, u->mon_data) == 0)
-		u->mon_acked = u->mon_data;
+	uk_mon_ack(u);
 	return 0;
 }
 
@@ -823,7 +872,7 @@ static int uk_mon_attach(struct uk *u, int fd)
 	}
 	u->mon_fd = fd;
 	u->mon_reader = (struct alb_monitor_reader){0};
-	u->mon_data = u->mon_acked = 0; /* counted per connection */
+	u->mon_data = u->mon_acked = u->mon_skip = 0; /* counted per connection */
 	if (vmm->relay && !u->out_open) {
 		(void)alb_console_relay_begin(vmm->relay, u->name, 0);
 		u->out_open = true;
@@ -917,7 +966,7 @@ static void leftovers_remove(alb_vmm *vmm)
 			else if (r != -ENOENT)
 				(void)stale_tap_add(vmm, t); /* still held: later */
 		}
-		(void)unlink(path);
+		/* Not removed: alb_vmm_start() replaces it with the taps in use. */
 	}
 	/* A write of the taps file that a crash interrupted. */
 	_cleanup_(closedirp) DIR *rd = opendir(vmm->rundir);
@@ -991,6 +1040,7 @@ static int stale_tap_add(alb_vmm *vmm, const char *tap)
 	if (!(v[vmm->n_stale_taps] = strdup(tap)))
 		return -ENOMEM;
 	v[++vmm->n_stale_taps] = NULL;
+	vmm->stale_tries = 0;
 	if (!vmm->stale_timer &&
 	    alb_loop_add_timer(vmm->loop, 1000000, stale_taps_timer, vmm, &vmm->stale_timer) < 0)
 		alb_log_warn(vmm->ctx, "Failed to schedule the removal of tap '%s'", tap);
@@ -1591,11 +1641,6 @@ static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum 
 		shutdown_check(vmm);
 		return;
 	}
-	if (end == END_MONITOR_LOST && !u->restart_with) {
-		/* Not the unikernel's doing: kept, failed, until a restart runs it again. */
-		uk_set_failed(u, "its monitor ended unexpectedly, and its tender with it");
-		return;
-	}
 	if (u->stopping || vmm->shutdown_done || end == END_HOST_STOP) {
 		/* Stopping for good: a pending restart takes effect at the next start. */
 		if (u->restart_with) {
@@ -1612,6 +1657,11 @@ static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum 
 	}
 	if (u->restart_with) {
 		uk_start_again(u);
+		return;
+	}
+	if (end == END_MONITOR_LOST) {
+		/* Not the unikernel's doing: kept, failed, until a restart runs it again. */
+		uk_set_failed(u, "its monitor ended unexpectedly, and its tender with it");
 		return;
 	}
 	uint64_t delay;

@@ -405,6 +405,32 @@ def test_monitor_trouble(_):
         d.cleanup()
 
 
+@tap.case
+def test_monitor_lost_while_stopping(_):
+    """a monitor killed while albatrossd stops every unikernel: albatrossd still ends, and
+    the unikernel stays in the state (the next start runs it again)"""
+    d = fresh()
+    try:
+        img = image(d, nets=['service'])
+        d.ok('create', 'x', img, '--net', 'service:br0', '--arg', '--run')
+        pid = d.one('x')['pid']
+        mon = int(proc_status(pid)['PPid'])
+        os.kill(mon, signal.SIGSTOP)  # it takes no request now
+        d.proc.send_signal(signal.SIGUSR2)
+        wait_for(lambda: 'stopping every unikernel' in d.log_text(), WAIT, 'the stop')
+        os.kill(mon, signal.SIGKILL)
+        check(d.proc.wait(WAIT) == 0, 'albatrossd did not end')
+        d.proc = None
+        d.logf.close()
+        wait_for(lambda: not alive(pid), WAIT, 'the tender to die with its monitor')
+        d.start()
+        wait_for(lambda: d.one('x')['state'] == 'running' and d.one('x')['pid'] != pid, WAIT,
+                 'x to run again')
+        wait_for(lambda: taps() == d.one('x')['taps'], WAIT, 'the old tap to go')
+    finally:
+        d.cleanup()
+
+
 def tenders_of(rundir):
     """{tender pid: monitor pid} of the monitors of rundir (a monitor's only child)."""
     mons = monitors(rundir)
