@@ -35,6 +35,9 @@ static int keep_previous(alb_ctx *ctx, const char *path, const char *bak, const 
 		(void)unlink(baktmp);
 		return r;
 	}
+	/* When bak already was a link to path (a kill came after this, the last time,
+	 * before path was replaced), the rename did nothing and baktmp is still there. */
+	(void)unlink(baktmp);
 	return 0;
 }
 

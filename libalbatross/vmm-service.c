@@ -437,6 +437,17 @@ static int upload_data(struct session *s, alb_msg *msg)
 			upload_abort(s);
 			return -EPROTO; /* closes the connection */
 		}
+		/* A chunk carries its command's sequence number and name (docs/protocol.md). */
+		if (m->seq != s->upload->seq || !alb_name_equal(m->name, s->upload->name)) {
+			_cleanup_free_ char *n = alb_name_to_string(m->name);
+			alb_conn_send_failure(s->conn, s->upload->seq, s->upload->name, EPROTO,
+					      "a data chunk of sequence number %" PRIu64
+					      " and name '%s' in the upload of sequence number "
+					      "%" PRIu64 ": a chunk carries its command's",
+					      m->seq, n ? n : "?", s->upload->seq);
+			upload_abort(s);
+			return -EPROTO;
+		}
 		if (s->received + m->data.chunk_len > s->expected) {
 			alb_conn_send_failure(s->conn, s->upload->seq, s->upload->name, EBADMSG,
 					      "more data than the %" PRIu64 " bytes announced",

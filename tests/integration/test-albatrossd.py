@@ -887,6 +887,32 @@ def test_bad_input_keeps_serving(_):
 
 
 @tap.case
+def test_upload_chunks_carry_their_command(_):
+    """a data chunk of another sequence number or name in an upload: refused, saying why,
+    nothing stored, and albatrossd serves on"""
+    d = fresh()
+    try:
+        d.ok('create-block', 'disk', '1')
+        d.ok('create-block', 'other', '1')
+        for seq, name in ((8, 'disk'), (7, 'other')):
+            cmd = {'version': 1, 'seq': 7, 'name': 'disk',
+                   'command': {'op': 'block-set', 'data-size': 4, 'compressed': False}}
+            chunk = {'version': 1, 'seq': seq, 'name': name,
+                     'data': {'kind': 'chunk', 'chunk': b'abcd'}}
+            r = raw_exchange(d.socket, frame(cbor(cmd)) + frame(cbor(chunk)) +
+                             struct.pack('>I', 0))
+            check(b'failure' in r and b"carries its command's" in r, r)
+        for n in ('disk', 'other'):
+            out = os.path.join(d.dir, n)
+            d.ok('dump-block', n, out)
+            with open(out, 'rb') as f:
+                check(f.read(4) == b'\0' * 4, f'{n} was written')
+        check(d.proc.poll() is None and d.info() == [], 'albatrossd does not serve')
+    finally:
+        d.cleanup()
+
+
+@tap.case
 def test_blocks(_):
     """blocks: create, set, dump identical, refused while in use, size limits"""
     d = fresh()

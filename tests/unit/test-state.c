@@ -243,6 +243,26 @@ START_TEST(test_atomic_write_backup)
 }
 END_TEST
 
+/* A kill after the previous content was kept and before the new one took its place leaves
+ * state.bak a second name of state: the next write still keeps it and leaves nothing. */
+START_TEST(test_atomic_write_after_a_kill)
+{
+	char path[4200], bak[4300];
+	snprintf(path, sizeof(path), "%s/state", test_tmpdir);
+	snprintf(bak, sizeof(bak), "%s.bak", path);
+	ck_assert_alb_ok(test_ctx, alb_atomic_write(test_ctx, path, "one", 3, 0600, true));
+	ck_assert_int_eq(link(path, bak), 0); /* as the kill left it */
+	ck_assert_alb_ok(test_ctx, alb_atomic_write(test_ctx, path, "two!", 4, 0600, true));
+	uint8_t *buf;
+	size_t len;
+	ck_assert_alb_ok(test_ctx, alb_read_file(test_ctx, bak, 100, &buf, &len));
+	ck_assert_uint_eq(len, 3);
+	ck_assert_mem_eq(buf, "one", 3);
+	free(buf);
+	ck_assert_int_eq(count_files(test_tmpdir), 2); /* no state.bak.tmp */
+}
+END_TEST
+
 START_TEST(test_atomic_write_failure_leaves_nothing)
 {
 	char path[4200];
@@ -312,6 +332,7 @@ static Suite *state_suite(void)
 	tcase_add_checked_fixture(io, setup, teardown);
 	tcase_add_test(io, test_atomic_write_backup);
 	tcase_add_test(io, test_atomic_write_failure_leaves_nothing);
+	tcase_add_test(io, test_atomic_write_after_a_kill);
 	tcase_add_test(io, test_save_load);
 	suite_add_tcase(s, io);
 	return s;
