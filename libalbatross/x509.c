@@ -360,27 +360,42 @@ static int ext_from_datums(alb_ctx *ctx, int g0, gnutls_datum_t *d0, int g1, alb
 	return alb_x509_ext_decode(ctx, d0->data, d0->size, ret);
 }
 
+/* Our extension is never critical: a TLS peer (GnuTLS among them) refuses a certificate
+ * with a critical extension it does not know, so such a certificate could not be used. */
+static int not_critical(alb_ctx *ctx, int g0, unsigned critical)
+{
+	if (g0 >= 0 && critical)
+		return alb_error(ctx, EBADMSG,
+				 "x509 extension: marked critical, which it must not be (TLS "
+				 "refuses a certificate with an unknown critical extension)");
+	return 0;
+}
+
 int alb_x509_crt_get_ext(alb_ctx *ctx, gnutls_x509_crt_t crt, alb_x509_ext **ret)
 {
 	_cleanup_datum_ gnutls_datum_t d0 = {0}, d1 = {0};
-	unsigned critical;
-	int g0, g1;
+	unsigned critical = 0, critical1;
+	int g0, g1, r;
 
 	g0 = gnutls_x509_crt_get_extension_by_oid2(crt, ALB_X509_OID, 0, &d0, &critical);
+	if ((r = not_critical(ctx, g0, critical)) < 0)
+		return r;
 	g1 = g0 < 0 ? 0
-		    : gnutls_x509_crt_get_extension_by_oid2(crt, ALB_X509_OID, 1, &d1, &critical);
+		    : gnutls_x509_crt_get_extension_by_oid2(crt, ALB_X509_OID, 1, &d1, &critical1);
 	return ext_from_datums(ctx, g0, &d0, g1, ret);
 }
 
 int alb_x509_crq_get_ext(alb_ctx *ctx, gnutls_x509_crq_t crq, alb_x509_ext **ret)
 {
 	_cleanup_datum_ gnutls_datum_t d0 = {0}, d1 = {0};
-	unsigned critical;
-	int g0, g1;
+	unsigned critical = 0, critical1;
+	int g0, g1, r;
 
 	g0 = gnutls_x509_crq_get_extension_by_oid2(crq, ALB_X509_OID, 0, &d0, &critical);
+	if ((r = not_critical(ctx, g0, critical)) < 0)
+		return r;
 	g1 = g0 < 0 ? 0
-		    : gnutls_x509_crq_get_extension_by_oid2(crq, ALB_X509_OID, 1, &d1, &critical);
+		    : gnutls_x509_crq_get_extension_by_oid2(crq, ALB_X509_OID, 1, &d1, &critical1);
 	return ext_from_datums(ctx, g0, &d0, g1, ret);
 }
 
@@ -751,7 +766,21 @@ ALB_EXPORT int alb_x509_chain_evaluate(alb_ctx *ctx, const alb_x509_chain *chain
 		if (!gnutls_x509_crt_check_issuer(chain->crts[i], issuer))
 			return alb_error(ctx, EACCES, "certificate %" PRIu32 " is not issued by %s",
 					 i, i + 1 < m ? "the next one" : "the trust anchor");
-		if (gnutls_x509_crt_verify(chain->crts[i], &issuer, 1, 0, &status) < 0 || status)
+		if (gnutls_x509_crt_verify(chain->crts[i], &issuer, 1, 0, &status) < 0)
+			status = GNUTLS_CERT_INVALID;
+		if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS) {
+			/* Ours marked critical, most likely (in it or its issuer): say so. */
+			for (uint32_t k = i; k <= i + 1 && k < m; k++) {
+				_cleanup_(alb_x509_ext_freep) alb_x509_ext *e = NULL;
+				int q = alb_x509_crt_get_ext(ctx, chain->crts[k], &e);
+				if (q == -EBADMSG)
+					return alb_error_prefix(ctx, q, "certificate %" PRIu32, k);
+			}
+			return alb_error(
+			    ctx, EBADMSG,
+			    "certificate %" PRIu32 " has a critical extension unknown to TLS", i);
+		}
+		if (status)
 			return alb_error(ctx, EACCES,
 					 "certificate %" PRIu32
 					 " is not signed by %s (its signature "
@@ -826,6 +855,16 @@ ALB_EXPORT int alb_x509_chain_evaluate(alb_ctx *ctx, const alb_x509_chain *chain
 	if (r < 0)
 		return alb_error_prefix(ctx, r, "%s", describe(what, 0, true, NULL));
 	describe(what, 0, true, leaf_cn);
+	/* A command goes in an end-entity certificate: a CA is a domain's, and its
+	 * extension a policy. */
+	unsigned leaf_critical, leaf_ca = 0;
+	if (gnutls_x509_crt_get_basic_constraints(chain->crts[0], &leaf_critical, &leaf_ca, NULL) >=
+		0 &&
+	    leaf_ca)
+		return alb_error(ctx, EACCES,
+				 "%s: is a CA certificate (basic constraints CA:TRUE): a command "
+				 "goes in an end-entity certificate",
+				 what);
 	r = alb_x509_crt_get_ext(ctx, chain->crts[0], &leaf_ext);
 	if (r == -ENOENT)
 		return alb_error(ctx, EACCES, "%s: carries no command", what);

@@ -523,6 +523,8 @@ static void cert_clear(struct cert *c)
  * A certificate with cn (NULL: none), the raw extension value ext (NULL:
  * none), a CA or not, signed by issuer (NULL: self-signed).
  */
+static unsigned ext_critical; /* make_cert marks the extension critical */
+
 static struct cert make_cert(const char *cn, const uint8_t *ext, size_t ext_len, bool ca,
 			     const struct cert *issuer)
 {
@@ -550,8 +552,9 @@ static struct cert make_cert(const char *cn, const uint8_t *ext, size_t ext_len,
 	ck_assert_int_ge(gnutls_x509_crt_set_key(c.crt, c.key), 0);
 	ck_assert_int_ge(gnutls_x509_crt_set_basic_constraints(c.crt, ca, -1), 0);
 	if (ext)
-		ck_assert_int_ge(
-		    gnutls_x509_crt_set_extension_by_oid(c.crt, ALB_X509_OID, ext, ext_len, 0), 0);
+		ck_assert_int_ge(gnutls_x509_crt_set_extension_by_oid(c.crt, ALB_X509_OID, ext,
+								      ext_len, ext_critical),
+				 0);
 	ck_assert_int_ge(gnutls_x509_crt_sign2(c.crt, issuer ? issuer->crt : c.crt,
 					       issuer ? issuer->key : c.key, GNUTLS_DIG_SHA512, 0),
 			 0);
@@ -763,6 +766,43 @@ static int evaluate_length(size_t n, alb_x509_grant **ret)
 		cert_clear(&c[i]);
 	return r;
 }
+
+/* The two decisions of docs/x509.md: the extension is never critical, and a command goes
+ * in an end-entity certificate, never in a CA. */
+START_TEST(test_eval_critical_and_ca_leaf)
+{
+	alb_x509_grant *grant = NULL;
+	struct cert c[3];
+	c[2] = make_cert("root", NULL, 0, true, NULL);
+	c[1] = make_cert_ext("alice", ext_policy(alice_policy()), true, &c[2]);
+	c[0] = make_cert_ext("hello", ext_command(ALB_CMD_UNIKERNEL_INFO, 0), true, &c[1]);
+	ck_assert_alb_err(test_ctx, evaluate_certs(c, 2, &c[2], &grant), EACCES);
+	ck_assert_last_error_has(test_ctx, "certificate 0 (leaf, CN 'hello'): is a CA certificate");
+	cert_clear(&c[0]);
+	ext_critical = 1;
+	c[0] = make_cert_ext("hello", ext_command(ALB_CMD_UNIKERNEL_INFO, 0), false, &c[1]);
+	ext_critical = 0;
+	ck_assert_alb_err(test_ctx, evaluate_certs(c, 2, &c[2], &grant), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "certificate 0: x509 extension: marked critical");
+	cert_clear(&c[0]);
+	cert_clear(&c[1]);
+	ext_critical = 1; /* the CA's */
+	c[1] = make_cert_ext("alice", ext_policy(alice_policy()), true, &c[2]);
+	ext_critical = 0;
+	c[0] = make_cert_ext("hello", ext_command(ALB_CMD_UNIKERNEL_INFO, 0), false, &c[1]);
+	ck_assert_alb_err(test_ctx, evaluate_certs(c, 2, &c[2], &grant), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "certificate 1: x509 extension: marked critical");
+	/* Not critical, an end entity: taken. */
+	cert_clear(&c[0]);
+	cert_clear(&c[1]);
+	c[1] = make_cert_ext("alice", ext_policy(alice_policy()), true, &c[2]);
+	c[0] = make_cert_ext("hello", ext_command(ALB_CMD_UNIKERNEL_INFO, 0), false, &c[1]);
+	ck_assert_alb_ok(test_ctx, evaluate_certs(c, 2, &c[2], &grant));
+	alb_x509_grant_free(grant);
+	for (size_t i = 0; i < 3; i++)
+		cert_clear(&c[i]);
+}
+END_TEST
 
 START_TEST(test_eval_chain_length)
 {
@@ -1160,6 +1200,7 @@ static Suite *x509_suite(void)
 	tcase_add_test(tc, test_eval_exceeding_intermediate);
 	tcase_add_test(tc, test_eval_refusals);
 	tcase_add_test(tc, test_eval_chain_length);
+	tcase_add_test(tc, test_eval_critical_and_ca_leaf);
 	tcase_add_test(tc, test_eval_wrong_issuer);
 	tcase_add_test(tc, test_eval_forged_links);
 	suite_add_tcase(s, tc);
