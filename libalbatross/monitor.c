@@ -429,13 +429,8 @@ static int parse_line(char *key, char *rest, struct alb_run_file *rf, unsigned *
 		for (char *w = strtok_r(rest, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
 			if (!tap_name_ok(w) || rf->n_taps >= ALB_RUN_TAPS_MAX)
 				return -EBADMSG;
-			char **t = realloc(rf->taps, (rf->n_taps + 2) * sizeof(*t));
-			if (!t)
+			if (alb_strv_push(&rf->taps, &rf->n_taps, w) < 0)
 				return -ENOMEM;
-			rf->taps = t;
-			if (!(t[rf->n_taps] = strdup(w)))
-				return -ENOMEM;
-			t[++rf->n_taps] = NULL;
 		}
 	} else if (streq(key, "tally")) {
 		if (*seen & 32)

@@ -22,6 +22,20 @@ static inline void alb_strv_freep(char ***v)
 }
 #define _cleanup_strv_free_ _cleanup_(alb_strv_freep)
 
+/* Appends a copy of s to the NULL-terminated *v of *n strings. 0 or -ENOMEM (*v unchanged
+ * but for its room). */
+static inline int alb_strv_push(char ***v, uint32_t *n, const char *s)
+{
+	char **t = realloc(*v, (*n + 2) * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	*v = t;
+	if (!(t[*n] = strdup(s)))
+		return -ENOMEM;
+	t[++*n] = NULL;
+	return 0;
+}
+
 /* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool alb_utf8_valid(const char *s, size_t len);
 

@@ -1033,13 +1033,8 @@ static int stale_taps_timer(alb_source *source, void *userdata)
 /* A tap that could not be removed yet: recorded, and tried again every second. */
 static int stale_tap_add(alb_vmm *vmm, const char *tap)
 {
-	char **v = realloc(vmm->stale_taps, (vmm->n_stale_taps + 2) * sizeof(*v));
-	if (!v)
+	if (alb_strv_push(&vmm->stale_taps, &vmm->n_stale_taps, tap) < 0)
 		return -ENOMEM;
-	vmm->stale_taps = v;
-	if (!(v[vmm->n_stale_taps] = strdup(tap)))
-		return -ENOMEM;
-	v[++vmm->n_stale_taps] = NULL;
 	vmm->stale_tries = 0;
 	if (!vmm->stale_timer &&
 	    alb_loop_add_timer(vmm->loop, 1000000, stale_taps_timer, vmm, &vmm->stale_timer) < 0)
