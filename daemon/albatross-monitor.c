@@ -262,6 +262,8 @@ static void client_hello(struct monitor *m)
 		return client_drop(m);
 }
 
+static bool client_flush(struct monitor *m);
+
 static void client_accept(struct monitor *m)
 {
 	int fd = accept4(m->listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -270,6 +272,9 @@ static void client_accept(struct monitor *m)
 	client_drop(m); /* a newer albatrossd replaces an older one */
 	m->client = fd;
 	client_hello(m);
+	/* Written now: a client replaced before the next poll still gets its hello. */
+	if (client_flush(m))
+		pump(m);
 }
 
 /* Carries out the client's commands read so far; false if one is not a command. */
@@ -302,6 +307,25 @@ static bool client_commands(struct monitor *m)
 	return true;
 }
 
+/* Writes what the socket takes of the framed output; false if the client was dropped. */
+static bool client_flush(struct monitor *m)
+{
+	if (m->client < 0 || m->out_off >= m->out_len)
+		return m->client >= 0;
+	ssize_t n = send(m->client, m->out + m->out_off, m->out_len - m->out_off, MSG_NOSIGNAL);
+	if (n < 0 && errno != EINTR && errno != EAGAIN) {
+		client_drop(m);
+		return false;
+	}
+	if (n > 0)
+		m->out_off += (size_t)n;
+	if (m->out_off == m->out_len) {
+		m->out_off = m->out_len = 0;
+		m->out_lost = 0;
+	}
+	return true;
+}
+
 static void client_io(struct monitor *m, short revents)
 {
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -314,19 +338,8 @@ static void client_io(struct monitor *m, short revents)
 				return client_drop(m);
 		}
 	}
-	if (m->client >= 0 && m->out_off < m->out_len) {
-		ssize_t n =
-		    send(m->client, m->out + m->out_off, m->out_len - m->out_off, MSG_NOSIGNAL);
-		if (n < 0 && errno != EINTR && errno != EAGAIN)
-			return client_drop(m);
-		if (n > 0)
-			m->out_off += (size_t)n;
-		if (m->out_off == m->out_len) {
-			m->out_off = m->out_len = 0;
-			m->out_lost = 0;
-		}
-	}
-	pump(m);
+	if (client_flush(m))
+		pump(m);
 }
 
 static void reap(struct monitor *m)
@@ -554,12 +567,13 @@ int main(int argc, char **argv)
 		}
 		if (p[0].revents)
 			reap(&m);
+		/* The client's events first: an accept below may replace it. */
+		if (m.client >= 0 && m.client == p[3].fd && p[3].revents)
+			client_io(&m, p[3].revents);
 		if (p[1].revents)
 			client_accept(&m);
 		if (m.console >= 0 && p[2].revents)
 			console_read(&m);
-		if (m.client >= 0 && p[3].revents)
-			client_io(&m, p[3].revents);
 	}
 	/* Its exit taken, the socket is albatrossd's to remove (it did, before 'A'); with
 	 * nobody to take it (the host shuts down), it is ours. */

@@ -376,10 +376,10 @@ def test_monitor_trouble(_):
         # a: someone else connects to its monitor, albatrossd's connection is dropped
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(mons[by_tender[us['a']['pid']]])
-        wait_for(lambda: s.recv(1), WAIT, 'the monitor to answer the intruder')
+        s.settimeout(WAIT)
+        check(s.recv(1) == b'H', 'the monitor did not greet the intruder')
         wait_for(lambda: "Connected again to the monitor of 'a'" in d.log_text(), WAIT,
                  'albatrossd to connect again')
-        s.settimeout(WAIT)
         while s.recv(65536):  # replaced in turn
             pass
         s.close()
