@@ -130,6 +130,7 @@ static int cmd_output(struct alb_console_service *svc, struct alb_conn *conn, co
 	if (uid != 0 && uid != geteuid())
 		return alb_error(ctx, EPERM, "%s is for albatrossd (root) only",
 				 alb_command_to_string(c->kind));
+	alb_conn_set_feed(conn);
 	if (!m->name->has_label)
 		return alb_error(ctx, EINVAL, "%s needs a unikernel name, not a path",
 				 alb_command_to_string(c->kind));

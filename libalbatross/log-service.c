@@ -166,6 +166,7 @@ static int handle_event(struct alb_log_service *svc, struct alb_conn *conn, alb_
 		return alb_conn_send_failure(conn, msg->seq, msg->name, EPERM,
 					     "log-event: only albatrossd may add events (uid %u)",
 					     (unsigned)uid);
+	alb_conn_set_feed(conn);
 	r = alb_log_event_to_cbor(svc->ctx, msg->cmd.event, &buf, &len);
 	if (r >= 0)
 		r = alb_event_log_append(svc->log, buf, len);

@@ -29,6 +29,25 @@ struct alb_server_ops {
 /* Bounds: connections at once, bytes queued for output per connection. */
 #define ALB_SERVER_CONNS_MAX 256u
 #define ALB_SERVER_QUEUE_MAX (UINT64_C(128) << 20)
+/* Frames of one connection handled in one turn of the loop, before the others'. */
+#define ALB_SERVER_BURST 32u
+
+/*
+ * Fair share (docs/protocol.md): when every slot is taken, a newcomer takes the slot
+ * of the idlest connection of the uid that holds the most (its own when it holds as
+ * many); a connection closes when it has nothing under way for idle_ms, when its
+ * reader has read nothing of its output for idle_ms, and when a message or an upload
+ * in progress brings less than min_rate bytes/s over a window of min(idle_ms, 10 s).
+ * A connection whose command runs is never closed by these. The environment sets the
+ * defaults: ALBATROSS_IDLE_TIMEOUT (seconds), ALBATROSS_MIN_RATE (bytes/s).
+ */
+#define ALB_SERVER_IDLE_MS_DEFAULT  60000u
+#define ALB_SERVER_MIN_RATE_DEFAULT 1024u
+struct alb_server_limits {
+	uint64_t conns_max;
+	uint64_t idle_ms;
+	uint64_t min_rate;
+};
 
 int alb_server_new(alb_ctx *ctx, alb_loop *loop, const struct alb_server_ops *ops, void *userdata,
 		   uint64_t frame_max, struct alb_server **ret);
@@ -41,6 +60,8 @@ int alb_server_listen_unix(struct alb_server *server, const char *path, unsigned
 int alb_server_add_listen_fd(struct alb_server *server, int fd);
 /* Number of open connections. */
 unsigned alb_server_conn_count(const struct alb_server *server);
+/* Replaces the bounds (conns_max 0 is taken as 1, idle_ms 0 as the default). */
+void alb_server_set_limits(struct alb_server *server, const struct alb_server_limits *limits);
 
 struct alb_conn *alb_conn_ref(struct alb_conn *conn);
 struct alb_conn *alb_conn_unref(struct alb_conn *conn);
@@ -63,5 +84,14 @@ void alb_conn_close(struct alb_conn *conn);
 bool alb_conn_is_closed(const struct alb_conn *conn);
 void alb_conn_set_data(struct alb_conn *conn, void *data);
 void *alb_conn_get_data(const struct alb_conn *conn);
+/* A subscription holds the connection (true): waiting for data is not idleness. */
+void alb_conn_set_streaming(struct alb_conn *conn, bool streaming);
+/* The service waits for more frames of a command (an upload): they must keep coming at
+ * the minimum rate. */
+void alb_conn_set_receiving(struct alb_conn *conn, bool receiving);
+/* albatrossd's connection that feeds a helper daemon (console output, events, stats
+ * registrations): lasting by design, it is never closed by the bounds. For a privileged
+ * peer only. */
+void alb_conn_set_feed(struct alb_conn *conn);
 /* The peer's credentials (SO_PEERCRED). */
 uid_t alb_conn_peer_uid(const struct alb_conn *conn);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -26,6 +27,8 @@ struct alb_server {
 	unsigned n_listeners;
 	struct alb_conn *conns; /* list */
 	unsigned n_conns;
+	struct alb_server_limits limits;
+	alb_source *sweep; /* the timeouts, while connections are open */
 };
 
 struct alb_conn {
@@ -39,8 +42,16 @@ struct alb_conn {
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
 	bool paused, closing, eof;
+	bool yielding;	   /* its turn is over: the rest of its frames on the loop's next turn */
 	bool write_failed; /* the peer stopped reading: what it sent is still handled */
+	bool streaming;	   /* a subscription: waiting for data is not idleness */
+	bool receiving;	   /* the service waits for more frames (an upload) */
+	bool feed;	   /* albatrossd's own: never closed by the bounds */
+	unsigned burst;	   /* frames handled since the loop last turned */
 	uid_t uid;
+	uint64_t active_us;		  /* the last byte in or out, or the last command's end */
+	uint64_t wrote_us;		  /* the last byte out, or when output began to wait */
+	uint64_t window_us, window_bytes; /* the progress window: its start, bytes read */
 	void *data;
 };
 
@@ -100,6 +111,8 @@ static int queue_frame(struct alb_conn *c, const uint8_t *buf, size_t len)
 		return -ENOBUFS;
 	if (c->out_off > 0 && c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
+	if (c->out_off == c->out_len)
+		c->wrote_us = alb_now_monotonic(); /* the stall is counted from now */
 	if (c->out_len + size > c->out_cap) {
 		/* Compact, then grow. */
 		if (c->out_off > 0) {
@@ -184,7 +197,7 @@ static void conn_update_events(struct alb_conn *c)
 	if (!c->server || !c->source)
 		return;
 	uint32_t ev = 0;
-	if (!c->paused && !c->closing && !c->eof)
+	if (!c->paused && !c->closing && !c->eof && !c->yielding)
 		ev |= ALB_IO_IN;
 	if (alb_conn_queued(c) > 0)
 		ev |= ALB_IO_OUT;
@@ -198,24 +211,59 @@ static int conn_kick(alb_source *source, void *userdata)
 	struct alb_conn *c = userdata;
 	_cleanup_(alb_conn_unrefp) _unused_ struct alb_conn *hold = c; /* the kick's reference */
 	c->kick = alb_source_free(c->kick);
+	c->yielding = false;
+	c->burst = 0;
 	if (!c->server || c->paused)
 		return 0;
+	conn_update_events(c);
 	conn_pump(c);
 	/* The peer is gone and everything is answered. */
-	if (c->server && c->eof && !c->paused && alb_conn_queued(c) == 0)
+	if (c->server && c->eof && !c->paused && !c->yielding && alb_conn_queued(c) == 0)
 		conn_destroy(c);
 	return 0;
+}
+
+/* Looks at the connection again from the loop's next turn. */
+static void conn_schedule_kick(struct alb_conn *c)
+{
+	if (c->server && !c->kick &&
+	    alb_loop_add_timer(c->server->loop, 0, conn_kick, c, &c->kick) >= 0)
+		alb_conn_ref(c);
 }
 
 void alb_conn_pause(struct alb_conn *conn, bool pause)
 {
 	conn->paused = pause;
+	if (!pause) { /* its command ended: idleness and progress are counted from now */
+		conn->active_us = conn->window_us = alb_now_monotonic();
+		conn->window_bytes = 0;
+	}
 	conn_update_events(conn);
 	/* Frames may wait in the reader, or the peer may be gone: look again from the
 	 * loop (not from here: the caller may be in the middle of a reply). */
-	if (!pause && conn->server && !conn->kick &&
-	    alb_loop_add_timer(conn->server->loop, 0, conn_kick, conn, &conn->kick) >= 0)
-		alb_conn_ref(conn);
+	if (!pause)
+		conn_schedule_kick(conn);
+}
+
+void alb_conn_set_streaming(struct alb_conn *conn, bool streaming)
+{
+	conn->streaming = streaming;
+	if (!streaming)
+		conn->active_us = alb_now_monotonic();
+}
+
+void alb_conn_set_feed(struct alb_conn *conn)
+{
+	conn->feed = true;
+}
+
+void alb_conn_set_receiving(struct alb_conn *conn, bool receiving)
+{
+	if (receiving && !conn->receiving) {
+		conn->window_us = alb_now_monotonic();
+		conn->window_bytes = 0;
+	}
+	conn->receiving = receiving;
 }
 
 static void conn_destroy(struct alb_conn *c)
@@ -238,6 +286,8 @@ static void conn_destroy(struct alb_conn *c)
 		c->next->prev = c->prev;
 	s->n_conns--;
 	c->server = NULL;
+	if (!s->n_conns)
+		s->sweep = alb_source_free(s->sweep);
 	if (s->ops.on_close)
 		s->ops.on_close(c, s->userdata);
 	alb_conn_unref(c);
@@ -259,11 +309,19 @@ static void conn_pump(struct alb_conn *c)
 {
 	struct alb_server *s = c->server;
 	while (c->server && !c->paused && !c->closing) {
+		if (c->burst >= ALB_SERVER_BURST) {
+			/* Enough for one turn: the other connections are served first. */
+			c->yielding = true;
+			conn_update_events(c);
+			conn_schedule_kick(c);
+			return;
+		}
 		_cleanup_free_ uint8_t *buf = NULL;
 		uint64_t len;
 		int r = alb_frame_reader_next(s->ctx, c->reader, &buf, &len);
 		if (r == 0)
 			break;
+		c->burst++;
 		if (r < 0) {
 			alb_conn_send_failure(c, 0, NULL, EBADMSG, "%s",
 					      alb_ctx_last_error(s->ctx));
@@ -294,6 +352,8 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 	_cleanup_(alb_conn_unrefp) _unused_ struct alb_conn *hold = alb_conn_ref(c);
 	struct alb_server *s = c->server;
 
+	if (!c->yielding)
+		c->burst = 0; /* a new turn */
 	if (events & ALB_IO_OUT) {
 		while (alb_conn_queued(c) > 0) {
 			ssize_t n = send(fd, c->out + c->out_off, alb_conn_queued(c),
@@ -308,6 +368,7 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 				break;
 			}
 			c->out_off += (size_t)n;
+			c->wrote_us = c->active_us = alb_now_monotonic();
 		}
 		if (alb_conn_queued(c) == 0) {
 			c->out_off = c->out_len = 0;
@@ -323,8 +384,18 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 		conn_update_events(c);
 	}
 	if ((events & (ALB_IO_IN | ALB_IO_HUP | ALB_IO_ERR)) && !c->paused && !c->closing &&
-	    !c->eof) {
+	    !c->eof && !c->yielding) {
+		bool was_empty = alb_frame_reader_is_empty(c->reader) && !c->receiving;
 		ssize_t n = alb_frame_reader_read(s->ctx, c->reader, fd);
+		if (n > 0) {
+			uint64_t now = alb_now_monotonic();
+			if (was_empty) { /* a message begins: its progress is counted from now */
+				c->window_us = now;
+				c->window_bytes = 0;
+			}
+			c->window_bytes += (uint64_t)n;
+			c->active_us = now;
+		}
 		if (n == -EAGAIN)
 			return 0;
 		if (n == -EBADMSG) {
@@ -341,14 +412,14 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 			c->eof = true;
 			/* Frames already buffered are still handled. */
 			conn_pump(c);
-			if (c->server && alb_conn_queued(c) == 0 && !c->paused)
+			if (c->server && alb_conn_queued(c) == 0 && !c->paused && !c->yielding)
 				conn_destroy(c);
 			else
 				conn_update_events(c);
 			return 0;
 		}
 		conn_pump(c);
-	} else if ((events & (ALB_IO_HUP | ALB_IO_ERR)) && c->server) {
+	} else if ((events & (ALB_IO_HUP | ALB_IO_ERR)) && c->server && !c->yielding) {
 		if (!c->paused && alb_conn_queued(c) == 0)
 			conn_destroy(c);
 		else if (c->paused) {
@@ -363,6 +434,110 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 	return 0;
 }
 
+/* Connections of uid now. */
+static unsigned uid_conns(const struct alb_server *s, uid_t uid)
+{
+	unsigned n = 0;
+	for (const struct alb_conn *c = s->conns; c; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
+/* How readily a connection goes to make room: idle ones first (0), then those streaming
+ * or waiting for their reader or for more input (1); one whose command runs never (-1). */
+static int evict_rank(const struct alb_conn *c)
+{
+	if (c->paused || c->closing || c->feed)
+		return -1;
+	if (c->streaming || c->receiving || alb_conn_queued(c) > 0 ||
+	    !alb_frame_reader_is_empty(c->reader))
+		return 1;
+	return 0;
+}
+
+/*
+ * Every slot is taken and a peer of uid comes: the connection that goes is one of the
+ * peer that holds the most (the newcomer's own when it holds as many), the idlest of
+ * them, least recently active first. NULL if every connection of theirs runs a command.
+ */
+static struct alb_conn *evict_choose(struct alb_server *s, uid_t newcomer, unsigned *ret_held)
+{
+	struct alb_conn *best = NULL;
+	unsigned best_held = 0;
+	int best_rank = 0;
+	for (struct alb_conn *c = s->conns; c; c = c->next) {
+		int rank = evict_rank(c);
+		if (rank < 0)
+			continue;
+		unsigned held = uid_conns(s, c->uid);
+		bool better;
+		if (!best || held != best_held)
+			better = !best || held > best_held;
+		else if (c->uid != best->uid)
+			better = c->uid == newcomer;
+		else if (rank != best_rank)
+			better = rank < best_rank;
+		else
+			better = c->active_us < best->active_us;
+		if (better) {
+			best = c;
+			best_held = held;
+			best_rank = rank;
+		}
+	}
+	*ret_held = best_held;
+	return best;
+}
+
+/* Ends c at once, with a failure that says why (written if the socket takes it now). */
+static void conn_end_now(struct alb_conn *c, int error, const char *why)
+{
+	c->out_off = c->out_len = 0; /* a half-written frame would garble the failure */
+	if (!c->write_failed && alb_conn_send_failure(c, 0, NULL, error, "%s", why) == 0)
+		(void)send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	conn_destroy(c);
+}
+
+/* Refuses a connection that could not be served: a failure frame, then close. */
+static void refuse(struct alb_server *s, int fd, const char *why)
+{
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint64_t len;
+	if (alb_name_new_root(&root) >= 0 && alb_msg_new(&m, ALB_MSG_FAILURE, 0, root) >= 0 &&
+	    (m->failure.message = strdup(why))) {
+		m->failure.code = EUSERS;
+		if (alb_msg_encode_unchecked(s->ctx, m, &buf, &len) == 0 && len <= UINT32_MAX) {
+			uint8_t h[ALB_FRAME_HEADER_SIZE];
+			alb_frame_header_put(h, (uint32_t)len);
+			struct iovec iov[2] = {{h, sizeof(h)}, {buf, (size_t)len}};
+			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+			(void)sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+	}
+	close(fd);
+}
+
+static int sweep(alb_source *source, void *userdata);
+
+/* The timeouts are looked at while connections are open. */
+static void sweep_update(struct alb_server *s)
+{
+	if (!s->n_conns) {
+		s->sweep = alb_source_free(s->sweep);
+		return;
+	}
+	if (s->sweep)
+		return;
+	uint64_t period = s->limits.idle_ms * 1000 / 4;
+	if (period > 1000000)
+		period = 1000000;
+	if (period < 50000)
+		period = 50000;
+	(void)alb_loop_add_timer(s->loop, period, sweep, s, &s->sweep);
+}
+
 static int accept_one(alb_source *source, int fd, uint32_t events, void *userdata)
 {
 	struct listener *l = userdata;
@@ -370,10 +545,35 @@ static int accept_one(alb_source *source, int fd, uint32_t events, void *userdat
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0)
 		return 0;
-	if (s->n_conns >= ALB_SERVER_CONNS_MAX) {
-		alb_log_warn(s->ctx, "Refusing a connection: %u connections are open", s->n_conns);
-		close(cfd);
-		return 0;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	uid_t uid =
+	    getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 ? cred.uid : (uid_t)-1;
+	if (s->n_conns >= s->limits.conns_max) {
+		unsigned held = 0;
+		struct alb_conn *victim = evict_choose(s, uid, &held);
+		char why[200];
+		if (!victim) {
+			snprintf(why, sizeof(why),
+				 "refused: %u connections are open (the bound) and each runs a "
+				 "command; try again",
+				 s->n_conns);
+			alb_log_warn(s->ctx,
+				     "Refusing a connection of uid %u: %u are open, all busy",
+				     (unsigned)uid, s->n_conns);
+			refuse(s, cfd, why);
+			return 0;
+		}
+		snprintf(why, sizeof(why),
+			 "closed to make room: %u connections are open (the bound), uid %u holds "
+			 "%u of them, and this one was its idlest",
+			 s->n_conns, (unsigned)victim->uid, held);
+		alb_log_info(s->ctx,
+			     "Closing a connection of uid %u for one of uid %u: %u are open, "
+			     "%u of them uid %u's",
+			     (unsigned)victim->uid, (unsigned)uid, s->n_conns, held,
+			     (unsigned)victim->uid);
+		conn_end_now(victim, EUSERS, why);
 	}
 	struct alb_conn *c = calloc(1, sizeof(*c));
 	if (!c || alb_frame_reader_new(s->frame_max, &c->reader) < 0) {
@@ -384,9 +584,8 @@ static int accept_one(alb_source *source, int fd, uint32_t events, void *userdat
 	c->refcount = 1;
 	c->fd = cfd;
 	c->server = s;
-	struct ucred cred;
-	socklen_t cl = sizeof(cred);
-	c->uid = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 ? cred.uid : (uid_t)-1;
+	c->uid = uid;
+	c->active_us = c->wrote_us = c->window_us = alb_now_monotonic();
 	if (alb_loop_add_io(s->loop, cfd, ALB_IO_IN, conn_io, c, &c->source) < 0) {
 		alb_frame_reader_free(c->reader);
 		free(c);
@@ -398,7 +597,103 @@ static int accept_one(alb_source *source, int fd, uint32_t events, void *userdat
 		s->conns->prev = c;
 	s->conns = c;
 	s->n_conns++;
+	sweep_update(s);
 	return 0;
+}
+
+/*
+ * The timeouts: a connection whose reader has read nothing of what waits for it, one
+ * with nothing under way, and one whose message or upload trickles below the minimum
+ * rate are closed. A connection whose command runs is left alone.
+ */
+static int sweep(alb_source *source, void *userdata)
+{
+	struct alb_server *s = userdata;
+	const struct alb_server_limits *lim = &s->limits;
+	uint64_t now = alb_now_monotonic(), idle_us = lim->idle_ms * 1000;
+	uint64_t window_us = idle_us < 10000000 ? idle_us : 10000000;
+	s->sweep = alb_source_free(s->sweep);
+	for (struct alb_conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->paused || c->feed)
+			continue;
+		char why[200];
+		if (alb_conn_queued(c) > 0) {
+			if (now - c->wrote_us < idle_us)
+				continue;
+			alb_log_info(
+			    s->ctx,
+			    "Closing a connection of uid %u: it read nothing of its %" PRIu64
+			    " bytes for %" PRIu64 " ms",
+			    (unsigned)c->uid, alb_conn_queued(c), lim->idle_ms);
+			conn_destroy(c); /* it does not read: no failure would reach it */
+		} else if (c->receiving || !alb_frame_reader_is_empty(c->reader)) {
+			if (now - c->window_us < window_us)
+				continue;
+			uint64_t need = lim->min_rate * (window_us / 1000) / 1000;
+			if (c->window_bytes >= need) {
+				c->window_us = now;
+				c->window_bytes = 0;
+				continue;
+			}
+			snprintf(why, sizeof(why),
+				 "closed: %" PRIu64 " bytes came in the last %" PRIu64
+				 " ms of a message or an upload, %" PRIu64
+				 " at least are expected (%" PRIu64 " bytes/s)",
+				 c->window_bytes, (now - c->window_us) / 1000, need, lim->min_rate);
+			alb_log_info(s->ctx, "Closing a connection of uid %u: it trickles (%s)",
+				     (unsigned)c->uid, why);
+			conn_end_now(c, ETIMEDOUT, why);
+		} else if (!c->streaming && now - c->active_us >= idle_us) {
+			snprintf(why, sizeof(why), "closed: idle for %" PRIu64 " ms", lim->idle_ms);
+			alb_log_debug(s->ctx, "Closing a connection of uid %u: %s",
+				      (unsigned)c->uid, why);
+			conn_end_now(c, ETIMEDOUT, why);
+		}
+	}
+	sweep_update(s);
+	return 0;
+}
+
+/* The bounds, and those the environment sets (docs/protocol.md, "Fair share"). */
+static void limits_from_env(alb_ctx *ctx, struct alb_server_limits *l)
+{
+	static const struct {
+		const char *var;
+		uint64_t min, max, scale;
+		size_t off;
+	} vars[] = {
+	    {"ALBATROSS_IDLE_TIMEOUT", 1, 86400, 1000, offsetof(struct alb_server_limits, idle_ms)},
+	    {"ALBATROSS_MIN_RATE", 0, UINT32_MAX, 1, offsetof(struct alb_server_limits, min_rate)},
+	};
+	*l = (struct alb_server_limits){.conns_max = ALB_SERVER_CONNS_MAX,
+					.idle_ms = ALB_SERVER_IDLE_MS_DEFAULT,
+					.min_rate = ALB_SERVER_MIN_RATE_DEFAULT};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i].var);
+		uint64_t n;
+		if (!v || !*v)
+			continue;
+		if (alb_parse_u64(v, vars[i].min, vars[i].max, &n) < 0) {
+			alb_log_warn(ctx,
+				     "%s: '%s' is not a number from %" PRIu64 " to %" PRIu64
+				     "; ignored",
+				     vars[i].var, v, vars[i].min, vars[i].max);
+			continue;
+		}
+		*(uint64_t *)((char *)l + vars[i].off) = n * vars[i].scale;
+	}
+}
+
+void alb_server_set_limits(struct alb_server *server, const struct alb_server_limits *limits)
+{
+	server->limits = *limits;
+	if (!server->limits.conns_max)
+		server->limits.conns_max = 1;
+	if (!server->limits.idle_ms)
+		server->limits.idle_ms = ALB_SERVER_IDLE_MS_DEFAULT;
+	server->sweep = alb_source_free(server->sweep);
+	sweep_update(server);
 }
 
 int alb_server_new(alb_ctx *ctx, alb_loop *loop, const struct alb_server_ops *ops, void *userdata,
@@ -412,6 +707,7 @@ int alb_server_new(alb_ctx *ctx, alb_loop *loop, const struct alb_server_ops *op
 	s->ops = *ops;
 	s->userdata = userdata;
 	s->frame_max = frame_max ? frame_max : ALB_FRAME_MAX_DEFAULT;
+	limits_from_env(ctx, &s->limits);
 	*ret = s;
 	return 0;
 }
@@ -422,6 +718,7 @@ struct alb_server *alb_server_free(struct alb_server *server)
 		return NULL;
 	while (server->conns)
 		conn_destroy(server->conns);
+	server->sweep = alb_source_free(server->sweep);
 	for (unsigned i = 0; i < server->n_listeners; i++) {
 		alb_source_free(server->listeners[i].source);
 		close(server->listeners[i].fd);

@@ -598,6 +598,15 @@ static int on_message(struct alb_conn *conn, alb_msg *m, void *userdata)
 					     "expected a command"),
 		       -EBADMSG;
 	name = alb_name_to_string(msg->name);
+	if (msg->cmd.kind == ALB_CMD_STATS_ADD || msg->cmd.kind == ALB_CMD_STATS_REMOVE) {
+		/* Only albatrossd (root, or whoever runs this daemon) registers unikernels. */
+		uid_t uid = alb_conn_peer_uid(conn);
+		if (uid != 0 && uid != geteuid())
+			return alb_conn_send_failure(conn, msg->seq, msg->name, EPERM,
+						     "%s is for albatrossd (root) only",
+						     alb_command_to_string(msg->cmd.kind));
+		alb_conn_set_feed(conn);
+	}
 	switch (msg->cmd.kind) {
 	case ALB_CMD_STATS_ADD:
 		if (alb_name_is_path(msg->name))

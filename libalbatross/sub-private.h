@@ -14,8 +14,9 @@
  *   ALB_SUB_SLOW ("dropped: more than N bytes of WHAT unread"), then its
  *   connection closes.
  * - The number of subscribers is bounded (in all, and per name): over a
- *   bound, the oldest subscriber goes first, with a failure of ALB_SUB_FULL
- *   ("dropped: a newer subscriber came, ..."); the newer one is served.
+ *   bound, the newer one is served and the oldest subscriber of the peer
+ *   (uid, and first label of the name) holding the most goes, with a failure
+ *   of ALB_SUB_FULL ("dropped: a newer subscriber came, ...").
  * - Without follow, the end of the history is an end-of-stream frame, and the
  *   connection takes commands again. While a subscription lasts, anything
  *   that comes in on its connection is refused with EBUSY and closes it.

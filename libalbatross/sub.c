@@ -81,6 +81,7 @@ static void sub_free(struct alb_sub *s)
 	}
 	if (s->free_data)
 		s->free_data(s->data);
+	alb_conn_set_streaming(s->conn, false);
 	alb_conn_set_data(s->conn, NULL);
 	alb_conn_unref(s->conn);
 	free(s);
@@ -165,27 +166,77 @@ static void sub_pump(struct alb_sub *s)
 	}
 }
 
-/* Applies a bound of max subscribers (of name, or in all if name is NULL) before one more. */
-static void apply_bound(struct alb_subs *subs, const alb_name *name, uint32_t max)
+/* Whose a subscription is, for fair shares: the peer's uid and the tenant, the first label
+ * of the name (remote clients share the TLS endpoint's uid; their names begin with their
+ * tenant's). */
+static const char *tenant_of(const alb_name *name)
+{
+	return name->depth ? name->path[0] : "";
+}
+
+static bool same_peer(const struct alb_sub *s, uid_t uid, const alb_name *name)
+{
+	return alb_conn_peer_uid(s->conn) == uid &&
+	       strcmp(tenant_of(&s->name), tenant_of(name)) == 0;
+}
+
+/* Whether s counts in the bound: of name, or of all if name is NULL. */
+static bool in_bound(const struct alb_sub *s, const alb_name *name)
+{
+	return !name || alb_name_equal(&s->name, name) == 1;
+}
+
+/*
+ * Applies a bound of max subscribers (of name, or in all if name is NULL) before one more
+ * of the peer (uid, for) comes: over it, the oldest subscriber of the peer that holds the
+ * most goes (the newcomer's own peer when it holds as many).
+ */
+static void apply_bound(struct alb_subs *subs, const alb_name *name, uint32_t max, uid_t uid,
+			const alb_name *for_name)
 {
 	unsigned n = 0;
 	for (struct alb_sub *s = subs->head; s; s = s->next)
-		n += !name || alb_name_equal(&s->name, name) == 1;
-	for (struct alb_sub *s = subs->head, *next; s && n >= max; s = next) {
-		next = s->next;
-		if (name && alb_name_equal(&s->name, name) != 1)
-			continue;
-		char why[160];
+		n += in_bound(s, name);
+	while (n >= max) {
+		struct alb_sub *victim = NULL;
+		unsigned victim_held = 0;
+		for (struct alb_sub *s = subs->head; s; s = s->next) { /* oldest first */
+			if (!in_bound(s, name))
+				continue;
+			unsigned held = 0;
+			for (struct alb_sub *t = subs->head; t; t = t->next)
+				held += in_bound(t, name) &&
+					alb_conn_peer_uid(t->conn) == alb_conn_peer_uid(s->conn) &&
+					strcmp(tenant_of(&t->name), tenant_of(&s->name)) == 0;
+			if (!victim || held > victim_held ||
+			    (held == victim_held && same_peer(s, uid, for_name) &&
+			     !same_peer(victim, uid, for_name))) {
+				victim = s;
+				victim_held = held;
+			}
+		}
+		if (!victim)
+			return;
+		char why[256];
+		const char *tenant = tenant_of(&victim->name);
+		char peer[96];
+		if (*tenant)
+			snprintf(peer, sizeof(peer), "uid %u for '%s'",
+				 (unsigned)alb_conn_peer_uid(victim->conn), tenant);
+		else
+			snprintf(peer, sizeof(peer), "uid %u",
+				 (unsigned)alb_conn_peer_uid(victim->conn));
 		if (name)
-			snprintf(
-			    why, sizeof(why),
-			    "dropped: a newer subscriber came, and %u at most are served per %s",
-			    max, subs->o.per_name);
+			snprintf(why, sizeof(why),
+				 "dropped: a newer subscriber came, and %u at most are served per "
+				 "%s; %s holds %u of them",
+				 max, subs->o.per_name, peer, victim_held);
 		else
 			snprintf(why, sizeof(why),
-				 "dropped: a newer subscriber came, and %u at most are served",
-				 max);
-		sub_drop(s, ALB_SUB_FULL, why);
+				 "dropped: a newer subscriber came, and %u at most are served; "
+				 "%s holds %u of them",
+				 max, peer, victim_held);
+		sub_drop(victim, ALB_SUB_FULL, why);
 		n--;
 	}
 }
@@ -198,10 +249,11 @@ int alb_subs_add(struct alb_subs *subs, struct alb_conn *conn, uint64_t seq, con
 			free_data(data);
 		return -EINVAL;
 	}
+	uid_t uid = alb_conn_peer_uid(conn);
 	if (subs->o.max_per_name)
-		apply_bound(subs, name, subs->o.max_per_name);
+		apply_bound(subs, name, subs->o.max_per_name, uid, name);
 	if (subs->o.max)
-		apply_bound(subs, NULL, subs->o.max);
+		apply_bound(subs, NULL, subs->o.max, uid, name);
 	struct alb_sub *s = calloc(1, sizeof(*s));
 	if (!s) {
 		if (free_data)
@@ -232,6 +284,7 @@ int alb_subs_add(struct alb_subs *subs, struct alb_conn *conn, uint64_t seq, con
 	subs->tail = s;
 	subs->n++;
 	alb_conn_set_data(conn, s);
+	alb_conn_set_streaming(conn, true);
 	sub_pump(s);
 	return 0;
 }

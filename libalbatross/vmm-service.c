@@ -154,6 +154,7 @@ static int upload_begin(struct session *s, alb_msg **cmd, const char *dir, uint6
 	s->upload = TAKE_PTR(*cmd);
 	s->expected = expected;
 	s->received = 0;
+	alb_conn_set_receiving(s->conn, true); /* at the minimum rate (server-private.h) */
 	return 0;
 }
 
@@ -165,6 +166,7 @@ static void upload_abort(struct session *s)
 	}
 	s->upload_fd = -1;
 	s->upload = alb_msg_free(s->upload);
+	alb_conn_set_receiving(s->conn, false);
 }
 
 static int cmd_create(struct session *s, alb_msg **cmdp)
@@ -466,6 +468,7 @@ static int upload_data(struct session *s, alb_msg *msg)
 		return 0;
 	}
 	/* The end of the stream. */
+	alb_conn_set_receiving(s->conn, false);
 	_cleanup_(alb_msg_freep) alb_msg *cmd = TAKE_PTR(s->upload);
 	close(s->upload_fd);
 	s->upload_fd = -1;
@@ -515,6 +518,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 	if (s->discarding) {
 		if (!msg) {
 			s->discarding = false;
+			alb_conn_set_receiving(conn, false);
 			return 0;
 		}
 		if (msg->kind == ALB_MSG_DATA && msg->seq == s->discard_seq) {
@@ -522,6 +526,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 			return 0;
 		}
 		s->discarding = false; /* a client that stopped without an end frame */
+		alb_conn_set_receiving(conn, false);
 	}
 	if (s->upload) {
 		set_identity(vmm, conn, s->upload);
@@ -602,6 +607,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		     (c->cmd.kind == ALB_CMD_BLOCK_ADD && c->cmd.data_size > 0))) {
 			s->discarding = true;
 			s->discard_seq = c->seq;
+			alb_conn_set_receiving(conn, true);
 		}
 		if (!cmd)
 			upload_abort(s);

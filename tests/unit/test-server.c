@@ -21,6 +21,7 @@ static char sock_path[4200];
 static struct alb_conn *last_conn; /* the connection of the last message */
 static unsigned messages, ends, closes;
 static bool pause_on_message;
+static uint64_t order[1024]; /* the seqs of the messages, as they were handled */
 
 static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 {
@@ -31,6 +32,8 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		ends++;
 		return 0;
 	}
+	if (messages < sizeof(order) / sizeof(order[0]))
+		order[messages] = msg->seq;
 	messages++;
 	if (pause_on_message)
 		alb_conn_pause(conn, true);
@@ -68,6 +71,7 @@ static void setup(void)
 	tc_ctx_setup();
 	tc_tmpdir_setup();
 	alb_ctx_set_log_fn(test_ctx, log_fn, NULL);
+	alb_ctx_set_log_priority(test_ctx, ALB_LOG_DEBUG);
 	logged[0] = '\0';
 	snprintf(sock_path, sizeof(sock_path), "%s/server.sock", test_tmpdir);
 	messages = ends = closes = 0;
@@ -271,8 +275,9 @@ START_TEST(test_queue_max)
 }
 END_TEST
 
-/* ALB_SERVER_CONNS_MAX connections at once: one more is closed at once (and logged); a
- * place that frees up is taken again. */
+/* ALB_SERVER_CONNS_MAX connections at once: one more takes the slot of the idlest
+ * connection of the uid that holds the most (here every one is ours: the least recently
+ * active), which gets a failure naming the bound; the others are served. */
 START_TEST(test_conns_max)
 {
 	static int fds[ALB_SERVER_CONNS_MAX];
@@ -281,26 +286,200 @@ START_TEST(test_conns_max)
 		fds[i] = connect_client();
 		RUN_UNTIL(alb_server_conn_count(server) == i + 1);
 	}
-	int extra = connect_client();
-	assert_closed(extra);
-	close(extra);
-	ck_assert_uint_eq(alb_server_conn_count(server), ALB_SERVER_CONNS_MAX);
-	ck_assert_ptr_nonnull(strstr(logged, "Refusing a connection: 256 connections are open"));
-	/* The others are served. */
+	/* fds[0] is active now: fds[1] is the idlest. */
 	send_info(fds[0], 3);
 	_cleanup_(alb_msg_freep) alb_msg *reply = read_msg(fds[0]);
 	ck_assert_uint_eq(reply->seq, 3);
-
+	int extra = connect_client();
+	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(fds[1]);
+	ck_assert_int_eq(gone->kind, ALB_MSG_FAILURE);
+	ck_assert_uint_eq(gone->failure.code, EUSERS);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "closed to make room: %u connections are open (the bound), uid %u holds %u",
+		 ALB_SERVER_CONNS_MAX, (unsigned)getuid(), ALB_SERVER_CONNS_MAX);
+	ck_assert_msg(strstr(gone->failure.message, want), "%s", gone->failure.message);
+	assert_closed(fds[1]);
 	close(fds[1]);
-	RUN_UNTIL(alb_server_conn_count(server) == ALB_SERVER_CONNS_MAX - 1);
-	fds[1] = connect_client();
-	RUN_UNTIL(alb_server_conn_count(server) == ALB_SERVER_CONNS_MAX);
-	send_info(fds[1], 4);
-	_cleanup_(alb_msg_freep) alb_msg *again = read_msg(fds[1]);
+	fds[1] = extra;
+	ck_assert_uint_eq(alb_server_conn_count(server), ALB_SERVER_CONNS_MAX);
+	ck_assert_ptr_nonnull(strstr(logged, "Closing a connection of uid"));
+	/* The newcomer and the others are served. */
+	send_info(extra, 4);
+	_cleanup_(alb_msg_freep) alb_msg *again = read_msg(extra);
 	ck_assert_uint_eq(again->seq, 4);
+	send_info(fds[0], 5);
+	_cleanup_(alb_msg_freep) alb_msg *first = read_msg(fds[0]);
+	ck_assert_uint_eq(first->seq, 5);
 	for (unsigned i = 0; i < ALB_SERVER_CONNS_MAX; i++)
 		close(fds[i]);
 	RUN_UNTIL(alb_server_conn_count(server) == 0);
+}
+END_TEST
+
+static void set_limits(uint64_t conns_max, uint64_t idle_ms, uint64_t min_rate)
+{
+	struct alb_server_limits l = {
+	    .conns_max = conns_max, .idle_ms = idle_ms, .min_rate = min_rate};
+	alb_server_set_limits(server, &l);
+}
+
+/* Every slot runs a command: the newcomer is refused, with the bound in the failure. A
+ * connection whose command runs is never taken. */
+START_TEST(test_conns_all_busy)
+{
+	int fds[3];
+	setup_bound(0);
+	set_limits(3, 0, 0);
+	pause_on_message = true;
+	for (unsigned i = 0; i < 3; i++) {
+		fds[i] = connect_client();
+		send_info(fds[i], i + 1);
+		RUN_UNTIL(messages == i + 1);
+	}
+	int extra = connect_client();
+	_cleanup_(alb_msg_freep) alb_msg *refused = read_msg(extra);
+	ck_assert_int_eq(refused->kind, ALB_MSG_FAILURE);
+	ck_assert_uint_eq(refused->failure.code, EUSERS);
+	ck_assert_str_eq(refused->failure.message,
+			 "refused: 3 connections are open (the bound) and each runs a command; "
+			 "try again");
+	assert_closed(extra);
+	close(extra);
+	ck_assert_uint_eq(alb_server_conn_count(server), 3);
+	for (unsigned i = 0; i < 3; i++)
+		close(fds[i]);
+}
+END_TEST
+
+/* A connection with nothing under way is closed after the idle timeout, with a failure
+ * saying so; a subscription (streaming) is not, nor one whose command runs. */
+START_TEST(test_idle_timeout)
+{
+	setup_bound(0);
+	set_limits(ALB_SERVER_CONNS_MAX, 200, 0);
+	int idle = connect_client();
+	int stream = connect_client();
+	send_info(stream, 1);
+	RUN_UNTIL(messages == 1 && last_conn);
+	alb_conn_set_streaming(last_conn, true);
+	_cleanup_(alb_msg_freep) alb_msg *ok = read_msg(stream);
+	pause_on_message = true;
+	int busy = connect_client();
+	send_info(busy, 2);
+	RUN_UNTIL(messages == 2 && last_conn);
+	struct alb_conn *busy_conn = alb_conn_ref(last_conn);
+
+	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(idle);
+	ck_assert_int_eq(gone->kind, ALB_MSG_FAILURE);
+	ck_assert_uint_eq(gone->failure.code, ETIMEDOUT);
+	ck_assert_str_eq(gone->failure.message, "closed: idle for 200 ms");
+	assert_closed(idle);
+	close(idle);
+	/* Ten timeouts later, the other two are still there. */
+	uint64_t until = alb_now_monotonic() + 2000000;
+	while (alb_now_monotonic() < until)
+		ck_assert_int_ge(alb_loop_run_once(loop, 50), 0);
+	ck_assert_uint_eq(alb_server_conn_count(server), 2);
+	ck_assert(!alb_conn_is_closed(busy_conn));
+	/* Its command done, the busy one is idle from then on. */
+	alb_conn_pause(busy_conn, false);
+	_cleanup_(alb_msg_freep) alb_msg *reply = read_msg(busy);
+	ck_assert_uint_eq(reply->seq, 2);
+	_cleanup_(alb_msg_freep) alb_msg *later = read_msg(busy);
+	ck_assert_str_eq(later->failure.message, "closed: idle for 200 ms");
+	alb_conn_unref(busy_conn);
+	close(busy);
+	close(stream);
+}
+END_TEST
+
+/* A message that trickles in below the minimum rate is cut off with a failure naming the
+ * rate; one that keeps it goes through. */
+START_TEST(test_trickle)
+{
+	setup_bound(0);
+	set_limits(ALB_SERVER_CONNS_MAX, 300, 1000); /* 300 bytes in each 300 ms */
+	int fd = connect_client();
+	uint64_t len;
+	_cleanup_free_ uint8_t *cmd = info_cmd(1, &len);
+	uint8_t h[ALB_FRAME_HEADER_SIZE];
+	alb_frame_header_put(h, (uint32_t)len);
+	ck_assert_int_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h)); /* then nothing */
+	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(fd);
+	ck_assert_int_eq(gone->kind, ALB_MSG_FAILURE);
+	ck_assert_uint_eq(gone->failure.code, ETIMEDOUT);
+	ck_assert_msg(strstr(gone->failure.message, "of a message or an upload, 300 at least are "
+						    "expected (1000 bytes/s)"),
+		      "%s", gone->failure.message);
+	assert_closed(fd);
+	close(fd);
+	ck_assert_uint_eq(messages, 0);
+}
+END_TEST
+
+/* A reader that reads nothing of what waits for it is closed after the idle timeout. */
+START_TEST(test_stalled_reader)
+{
+	setup_bound(0);
+	set_limits(ALB_SERVER_CONNS_MAX, 200, 0);
+	int fd = connect_client();
+	send_info(fd, 1);
+	RUN_UNTIL(messages == 1 && last_conn);
+	struct alb_conn *conn = alb_conn_ref(last_conn);
+	alb_conn_set_streaming(conn, true);
+	/* More than the socket takes: output waits, unread. */
+	_cleanup_free_ uint8_t *big = calloc(1, 1 << 20);
+	ck_assert_ptr_nonnull(big);
+	_cleanup_(alb_msg_freep) alb_msg *chunk = NULL;
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	ck_assert_int_eq(alb_name_new_root(&root), 0);
+	ck_assert_int_eq(alb_msg_new(&chunk, ALB_MSG_DATA, 1, root), 0);
+	chunk->data.kind = ALB_DATA_CHUNK;
+	chunk->data.chunk = big;
+	chunk->data.chunk_len = ALB_CHUNK_MAX;
+	for (int i = 0; i < 16; i++)
+		ck_assert_int_eq(alb_conn_send(conn, chunk), 0);
+	chunk->data.chunk = NULL;
+	RUN_UNTIL(alb_conn_is_closed(conn));
+	ck_assert_ptr_nonnull(strstr(logged, "it read nothing of its"));
+	alb_conn_unref(conn);
+	close(fd);
+}
+END_TEST
+
+/* One connection's burst of frames does not hold up another's: the other's command is
+ * answered before the burst is done. */
+START_TEST(test_burst_yields)
+{
+	setup_bound(0);
+	int a = connect_client(), b = connect_client();
+	uint64_t len;
+	_cleanup_free_ uint8_t *cmd = info_cmd(1, &len);
+	size_t n = 4 * ALB_SERVER_BURST, one = ALB_FRAME_HEADER_SIZE + len;
+	_cleanup_free_ uint8_t *burst = malloc(n * one);
+	ck_assert_ptr_nonnull(burst);
+	for (size_t i = 0; i < n; i++) {
+		alb_frame_header_put(burst + i * one, (uint32_t)len);
+		memcpy(burst + i * one + ALB_FRAME_HEADER_SIZE, cmd, len);
+	}
+	ck_assert_int_eq(write(a, burst, n * one), (ssize_t)(n * one));
+	send_info(b, 2);
+	/* Both are readable to the loop in one turn: b's command is handled after at most one
+	 * burst of a's, not after all of them. */
+	RUN_UNTIL(messages == n + 1);
+	size_t at = 0;
+	while (order[at] != 2)
+		at++;
+	ck_assert_uint_le(at, ALB_SERVER_BURST);
+	_cleanup_(alb_msg_freep) alb_msg *rb = read_msg(b);
+	ck_assert_uint_eq(rb->seq, 2);
+	for (size_t i = 0; i < n; i++) { /* all of a's are answered */
+		_cleanup_(alb_msg_freep) alb_msg *ra = read_msg(a);
+		ck_assert_uint_eq(ra->seq, 1);
+	}
+	close(a);
+	close(b);
 }
 END_TEST
 
@@ -361,6 +540,11 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_queue_max);
 	tcase_add_test(tc, test_conns_max);
+	tcase_add_test(tc, test_conns_all_busy);
+	tcase_add_test(tc, test_idle_timeout);
+	tcase_add_test(tc, test_trickle);
+	tcase_add_test(tc, test_stalled_reader);
+	tcase_add_test(tc, test_burst_yields);
 	tcase_add_test(tc, test_pause_and_eof);
 	tcase_add_test(tc, test_free_closes);
 	suite_add_tcase(s, tc);

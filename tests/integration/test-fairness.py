@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""Fair share under hostile load, on the local sockets (docs/protocol.md, "Fair share"):
+attacks on the real albatrossd and albatross-log, each while a legitimate client is served
+by the real albatross-client. As root in a private network namespace (exit 77 otherwise).
+
+usage: test-fairness.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE CONSOLE LOG STATS"""
+import glob
+import os
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (WAIT, Daemon, Tap, cbor, check, frame,  # noqa: E402
+                     require_netns, wait_for, watch_log)
+
+require_netns(sys.argv)
+PATHS = dict(zip(('albatrossd', 'client', 'tender_dir', 'mkimage', 'console', 'log', 'stats'),
+                 sys.argv[1:8]))
+tap = Tap()
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)  # blocking: it waits while the backlog is full
+    s.settimeout(WAIT)
+    return s
+
+
+def recv_frame(s):
+    """One whole frame's payload, or None at the end."""
+    head = b''
+    while len(head) < 4:
+        b = s.recv(4 - len(head))
+        if not b:
+            return None
+        head += b
+    n = struct.unpack('>I', head)[0]
+    out = b''
+    while len(out) < n:
+        b = s.recv(n - len(out))
+        if not b:
+            return None
+        out += b
+    return out
+
+
+def closed_with(s):
+    """What came on s before the server closed it (s is readable): the failure, or b''."""
+    out = b''
+    s.settimeout(WAIT)
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return out
+            out += b
+    except OSError:
+        return out
+
+
+def readable(socks):
+    r, _, _ = select.select(socks, [], [], 0)
+    return r
+
+
+class LogDaemon:
+    """A real albatross-log serving RUNDIR/log.sock."""
+
+    def __init__(self, rundir, logdir, env=None):
+        self.rundir, self.logdir = rundir, logdir
+        self.env = dict(os.environ, **(env or {}))
+        self.out = logdir.rstrip('/') + '-daemon.log'
+        watch_log('albatross-log', self.out)
+
+    def start(self):
+        self.f = open(self.out, 'a')
+        self.proc = subprocess.Popen([PATHS['log'], '--rundir', self.rundir, '--logdir',
+                                      self.logdir, '-vv'], stdout=self.f, stderr=self.f,
+                                     env=self.env)
+        wait_for(lambda: 'notice: ready' in self.text() or self.proc.poll() is not None,
+                 WAIT, 'albatross-log')
+        check(self.proc.poll() is None, f'albatross-log exited: {self.text()}')
+        return self
+
+    def text(self):
+        with open(self.out) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(WAIT)
+        self.f.close()
+
+    @property
+    def socket(self):
+        return os.path.join(self.rundir, 'log.sock')
+
+
+@tap.case
+def test_idle_connections():
+    """300 idle connections to albatrossd (more than its 256 slots): the real client is
+    served all along, each newcomer taking the slot of the idlest, which is told why"""
+    d = Daemon(PATHS).start()  # the idle timeout is 60 s: none goes for that here
+    held = []
+    try:
+        for _ in range(300):
+            held.append(connect(d.socket))
+        for _ in range(5):
+            check(d.info() == [], 'info')
+        # 300 came for 256 slots, then the client's: 45 of the idle ones went, told why.
+        wait_for(lambda: len(readable(held)) >= 300 - 256 + 1, WAIT, 'the idlest to go')
+        for s in readable(held):
+            r = closed_with(s)
+            check(b'closed to make room: 256 connections are open (the bound), uid 0 holds'
+                  in r, r)
+        check('Closing a connection of uid 0 for one of uid 0' in d.log_text(), 'not logged')
+        check(d.proc.poll() is None and d.info() == [], 'albatrossd does not serve')
+    finally:
+        for s in held:
+            s.close()
+        d.cleanup()
+
+
+@tap.case
+def test_idle_timeout():
+    """a connection with nothing under way is closed after the idle timeout, saying so; one
+    that sends a command in time is served"""
+    d = Daemon(PATHS, env={'ALBATROSS_IDLE_TIMEOUT': '1'}).start()
+    try:
+        s = connect(d.socket)
+        wait_for(lambda: readable([s]), WAIT, 'the idle timeout')
+        r = closed_with(s)
+        check(b'closed: idle for 1000 ms' in r, r)
+        s.close()
+        check(d.info() == [], 'info')
+    finally:
+        d.cleanup()
+
+
+def blocks_under(d):
+    return glob.glob(os.path.join(d.dir, '**', '.upload-*'), recursive=True)
+
+
+@tap.case
+def test_trickling_upload():
+    """an upload that trickles (a byte every 0.2 s) below the minimum rate is cut off with a
+    failure naming the rate, its spool file removed; the block device keeps its data, and
+    others are served meanwhile"""
+    d = Daemon(PATHS, env={'ALBATROSS_IDLE_TIMEOUT': '3',
+                           'ALBATROSS_MIN_RATE': '100'}).start()
+    try:
+        d.ok('create-block', 'disk', '1')
+        s = connect(d.socket)
+        cmd = {'version': 1, 'seq': 3, 'name': 'disk',
+               'command': {'op': 'block-set', 'data-size': 4096, 'compressed': False}}
+        chunk = frame(cbor({'version': 1, 'seq': 3, 'name': 'disk',
+                            'data': {'kind': 'chunk', 'chunk': b'x' * 4096}}))
+        s.sendall(frame(cbor(cmd)) + chunk[:100])
+        wait_for(lambda: blocks_under(d), WAIT, 'the upload to begin')
+        # A byte every 0.2 s: 5 bytes/s, the minimum is 100. It is cut off; meanwhile the
+        # real client is served.
+        sent = 100
+        while not readable([s]) and sent < len(chunk):
+            check(d.info() == [], 'info')
+            s.sendall(chunk[sent:sent + 1])
+            sent += 1
+            time.sleep(0.2)  # the trickle itself: the pace of the attack, not a wait
+        check(sent < len(chunk), 'the trickle went through')
+        r = closed_with(s)
+        check(b'failure' in r and b'of a message or an upload, 300 at least are expected '
+              b'(100 bytes/s)' in r, r)
+        s.close()
+        wait_for(lambda: not blocks_under(d), WAIT, 'the spool file to go')
+        out = os.path.join(d.dir, 'out')
+        d.ok('dump-block', 'disk', out)
+        with open(out, 'rb') as f:
+            check(f.read(4096) == b'\0' * 4096, 'the block device was written')
+        # An honest upload of the same size goes through.
+        data = os.path.join(d.dir, 'data')
+        with open(data, 'wb') as f:
+            f.write(b'y' * 4096)
+        d.ok('set-block', 'disk', data)
+        check('it trickles' in d.log_text(), 'not logged')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_log_subscribers():
+    """64 idle `log --follow` subscribers of tenant mallory (albatross-log's bound): one-shot
+    reads are served; alice's follower is served, and when mallory subscribes 64 more it is
+    mallory's oldest that go, told why, never alice's"""
+    d = Daemon(PATHS)
+    os.makedirs(d.rundir, exist_ok=True)
+    lg = LogDaemon(d.rundir, os.path.join(d.dir, 'logs')).start()
+    mallory = []
+    try:
+        d.start()
+
+        def follow(name):
+            s = connect(lg.socket)
+            s.sendall(frame(cbor({'version': 1, 'seq': 1, 'name': name,
+                                  'command': {'op': 'log-subscribe', 'follow': True}})))
+            r = recv_frame(s)
+            check(r and b'success' in r, r)
+            return s
+
+        for _ in range(64):
+            mallory.append(follow('mallory:'))
+        for _ in range(3):
+            r = subprocess.run([PATHS['client'], '--rundir', d.rundir, 'log', '--count', '1'],
+                               capture_output=True, text=True, timeout=2 * WAIT)
+            check(r.returncode == 0 and 'daemon-start' in r.stdout, r)
+        alice = follow('alice:')
+        for _ in range(64):
+            mallory.append(follow('mallory:'))
+        check(not readable([alice]), "alice's subscription was dropped")
+        gone = [s for s in mallory if readable([s])]
+        check(len(gone) >= 64, f'{len(gone)} of mallory\'s went')
+        r = closed_with(gone[0])
+        check(b"dropped: a newer subscriber came, and 64 at most are served; uid 0 for "
+              b"'mallory' holds 64 of them" in r, r)
+        # alice still gets live events.
+        d.ok('add-policy', 'alice:', '1', '--mem', '64', '--cpu', '0')
+        alice.settimeout(WAIT)
+        r = recv_frame(alice)
+        check(r and b'policy-added' in r, r)
+        check(lg.proc.poll() is None, 'albatross-log exited')
+        alice.close()
+    finally:
+        for s in mallory:
+            s.close()
+        d.cleanup()
+        lg.stop()
+        shutil.rmtree(d.dir, ignore_errors=True)
+
+
+@tap.case
+def test_feeds_last():
+    """albatrossd's own connections to the helper daemons (events, console output, stats
+    registrations) are never closed as idle: past the idle timeout, events still flow on
+    the connection albatrossd opened at its start"""
+    d = Daemon(PATHS)
+    os.makedirs(d.rundir, exist_ok=True)
+    lg = LogDaemon(d.rundir, os.path.join(d.dir, 'logs'),
+                   env={'ALBATROSS_IDLE_TIMEOUT': '1'}).start()
+    try:
+        d.start()
+        wait_for(lambda: 'daemon-start' in client_log(d), WAIT, 'the first event')
+        # A client's idle connection is closed after 1 s; albatrossd's, idle as long, is not.
+        s = connect(lg.socket)
+        wait_for(lambda: readable([s]), WAIT, 'the idle timeout')
+        check(b'closed: idle for 1000 ms' in closed_with(s), 'not closed as idle')
+        s.close()
+        d.ok('add-policy', 'alice:', '1', '--mem', '64', '--cpu', '0')
+        wait_for(lambda: 'policy-added' in client_log(d), WAIT, 'the event')
+        check(d.log_text().count('Connected to albatross-log') <= 1, d.log_text())
+    finally:
+        d.cleanup()
+        lg.stop()
+        shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def client_log(d):
+    r = subprocess.run([PATHS['client'], '--rundir', d.rundir, 'log', '--count', '100'],
+                       capture_output=True, text=True, timeout=2 * WAIT)
+    return r.stdout
+
+
+sys.exit(tap.run())
