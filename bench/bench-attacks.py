@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""How long a legitimate local client waits while the daemons are attacked (a program,
+not a test).
+
+A real albatrossd and albatross-log in a temporary directory; for each attack, the attack
+is mounted and held, and the real albatross-client runs `info` (albatross-log: `log
+--count 1`) ROUNDS times meanwhile. One line per attack: the median and the worst wall
+time of those commands, whole processes (the goal: under 100 ms).
+
+usage: bench-attacks.py BUILDDIR [ROUNDS]   (as root; default 20 rounds)"""
+import os
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+build = os.path.abspath(sys.argv[1])
+rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+albatrossd = os.path.join(build, 'daemon', 'albatrossd')
+albatross_log = os.path.join(build, 'daemon', 'albatross-log')
+monitor = os.path.join(build, 'daemon', 'albatross-monitor')
+client = os.path.join(build, 'cli', 'albatross-client')
+tender_dir = os.path.join(build, 'tests', 'tender')
+work = tempfile.mkdtemp(prefix='alb-bench-')
+rundir = os.path.join(work, 'run')
+sock = os.path.join(rundir, 'albatrossd.sock')
+log_sock = os.path.join(rundir, 'log.sock')
+out = open(os.path.join(work, 'daemons.log'), 'w')
+
+
+def _head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for ai, fmt in ((24, '>B'), (25, '>H'), (26, '>I'), (27, '>Q')):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([major << 5 | ai]) + struct.pack(fmt, n)
+
+
+def cbor(v):
+    if isinstance(v, bool):
+        return b'\xf5' if v else b'\xf4'
+    if isinstance(v, int):
+        return _head(0, v)
+    if isinstance(v, bytes):
+        return _head(2, len(v)) + v
+    if isinstance(v, str):
+        return _head(3, len(v.encode())) + v.encode()
+    if isinstance(v, dict):
+        return _head(5, len(v)) + b''.join(cbor(k) + cbor(x) for k, x in v.items())
+    raise TypeError(v)
+
+
+def frame(payload):
+    return struct.pack('>I', len(payload)) + payload
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+def wait_path(path):
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def measure(*args):
+    times = []
+    for _ in range(rounds):
+        t = time.monotonic()
+        subprocess.run([client, '--rundir', rundir] + list(args), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append((time.monotonic() - t) * 1000)
+    return statistics.median(times), max(times)
+
+
+def report(what, args=('info',)):
+    med, worst = measure(*args)
+    print(f'{what:<58} {" ".join(args):<12} median {med:6.1f} ms, worst {worst:6.1f} ms',
+          flush=True)
+
+
+class Background:
+    """A loop run in a thread until stopped."""
+
+    def __init__(self, fn):
+        self.stop = False
+        self.t = threading.Thread(target=self.run, args=(fn,), daemon=True)
+        self.t.start()
+
+    def run(self, fn):
+        while not self.stop:
+            try:
+                fn(self)
+            except OSError:
+                time.sleep(0.01)
+
+    def end(self):
+        self.stop = True
+        self.t.join()
+
+
+os.makedirs(rundir)
+lg = subprocess.Popen([albatross_log, '--rundir', rundir, '--logdir',
+                       os.path.join(work, 'logs')], stdout=out, stderr=out)
+d = subprocess.Popen([albatrossd, '--rundir', rundir, '--dbdir', os.path.join(work, 'db'),
+                      '--tender-dir', tender_dir, '--monitor', monitor], stdout=out, stderr=out)
+try:
+    wait_path(sock)
+    wait_path(log_sock)
+    subprocess.run([client, '--rundir', rundir, 'create-block', 'disk', '64'], check=True,
+                   stdout=subprocess.DEVNULL)
+    report('no attack')
+    report('no attack', ('log', '--count', '1'))
+
+    # 1. 300 idle connections (more than the 256 slots), renewed as they are closed.
+    held = [connect(sock) for _ in range(300)]
+    report('300 idle connections to albatrossd')
+    for s in held:
+        s.close()
+
+    # 2. A client that sends commands as fast as it can (and reads the replies).
+    info = frame(cbor({'version': 1, 'seq': 1, 'name': ':',
+                       'command': {'op': 'unikernel-info'}}))
+
+    def drain(s):
+        try:
+            while s.recv(1 << 16):
+                pass
+        except OSError:
+            pass
+
+    def burst(bg):
+        s = connect(sock)
+        threading.Thread(target=drain, args=(s,), daemon=True).start()
+        while not bg.stop:
+            s.sendall(info * 1000)
+        s.close()
+    bg = [Background(burst) for _ in range(2)]
+    report('2 clients pipelining info commands without pause')
+    for b in bg:
+        b.end()
+
+    # 3. 50 uploads that trickle (a byte every 0.5 s), renewed when cut off.
+    cmd = frame(cbor({'version': 1, 'seq': 1, 'name': 'disk',
+                      'command': {'op': 'block-set', 'data-size': 1 << 20,
+                                  'compressed': False}}))
+    chunk = frame(cbor({'version': 1, 'seq': 1, 'name': 'disk',
+                        'data': {'kind': 'chunk', 'chunk': b'x' * 65536}}))
+
+    def trickle(bg):
+        s = connect(sock)
+        s.sendall(cmd)
+        for b in chunk:
+            if bg.stop:
+                break
+            s.sendall(bytes([b]))
+            time.sleep(0.5)
+        s.close()
+    bg = [Background(trickle) for _ in range(50)]
+    time.sleep(1)  # the attack in place
+    report('50 uploads trickling a byte every 0.5 s')
+    for b in bg:
+        b.stop = True
+
+    # 4. A zlib bomb: block data of 1 MiB compressed, 64 MiB inflated (the device), again
+    # and again, from two clients.
+    bomb = zlib.compress(b'\0' * (64 << 20), 9)
+    bomb_cmd = frame(cbor({'version': 1, 'seq': 1, 'name': 'disk',
+                           'command': {'op': 'block-set', 'data-size': len(bomb),
+                                       'compressed': True}}))
+    bomb_data = b''.join(frame(cbor({'version': 1, 'seq': 1, 'name': 'disk',
+                                     'data': {'kind': 'chunk',
+                                              'chunk': bomb[i:i + 65536]}}))
+                         for i in range(0, len(bomb), 65536)) + struct.pack('>I', 0)
+
+    def bomber(bg):
+        s = connect(sock)
+        s.sendall(bomb_cmd + bomb_data)
+        s.recv(65536)
+        s.close()
+    bg = [Background(bomber) for _ in range(2)]
+    time.sleep(1)
+    report(f'2 clients writing a zlib bomb ({len(bomb) >> 10} KiB -> 64 MiB) in a loop')
+    for b in bg:
+        b.end()
+
+    # 5. 200 log followers of one tenant (albatross-log takes 64), renewed when dropped.
+    sub = frame(cbor({'version': 1, 'seq': 1, 'name': 'mallory:',
+                      'command': {'op': 'log-subscribe', 'follow': True}}))
+
+    def follower(bg):
+        s = connect(log_sock)
+        s.sendall(sub)
+        while not bg.stop and s.recv(65536):
+            pass
+        s.close()
+    bg = [Background(follower) for _ in range(200)]
+    time.sleep(1)
+    report('200 log followers of one tenant (64 are served)', ('log', '--count', '1'))
+    for b in bg:
+        b.stop = True
+finally:
+    d.terminate()
+    d.wait()
+    lg.terminate()
+    lg.wait()
+    subprocess.run(['pkill', '-f', f'albatross-monitor {work}'])
+    shutil.rmtree(work, ignore_errors=True)
