@@ -296,7 +296,7 @@ int cli_run_console(struct cli *cli, alb_msg *msg, const char *socket_path)
 			fflush(stdout);
 			return cli_client_error(cli, client, r);
 		}
-		if (m->seq == msg->seq && m->kind == ALB_MSG_FAILURE) {
+		if ((m->seq == msg->seq || m->seq == 0) && m->kind == ALB_MSG_FAILURE) {
 			fflush(stdout);
 			return cli_error(EXIT_FAILED, "console: %s", m->failure.message);
 		}

@@ -384,7 +384,9 @@ static int receive_reply(alb_client *client, uint64_t seq, alb_msg **ret)
 	if (r == ALB_CLIENT_END)
 		return alb_error(client->ctx, EBADMSG,
 				 "expected a reply, got an end-of-stream frame");
-	if ((msg->seq == seq || (client->remote && msg->seq == 0)) && msg->kind == ALB_MSG_FAILURE)
+	/* A failure of sequence number 0 is about the connection (closed by a bound, a
+	 * malformed frame): the daemon's reason, as the reply. */
+	if ((msg->seq == seq || msg->seq == 0) && msg->kind == ALB_MSG_FAILURE)
 		return refused(client, msg);
 	if (msg->seq != seq || msg->kind != ALB_MSG_SUCCESS)
 		return unexpected(client, msg, seq, "a reply");
@@ -579,7 +581,7 @@ ALB_EXPORT int alb_client_download(alb_client *client, uint64_t seq, uint64_t ex
 			return r;
 		if (r == ALB_CLIENT_END)
 			break;
-		if (msg->seq == seq && msg->kind == ALB_MSG_FAILURE)
+		if ((msg->seq == seq || msg->seq == 0) && msg->kind == ALB_MSG_FAILURE)
 			return refused(client, msg);
 		if (msg->seq != seq || msg->kind != ALB_MSG_DATA ||
 		    msg->data.kind != ALB_DATA_CHUNK)

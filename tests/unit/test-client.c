@@ -595,6 +595,7 @@ enum {
 	BAD_COMMAND,	    /* a command instead of a reply */
 	BAD_END,	    /* an end-of-stream frame instead of a reply */
 	BAD_VERSION,	    /* a message of protocol version 2 */
+	BAD_CONN_FAILURE,   /* a failure of seq 0: about the connection (closed by a bound) */
 	BAD_N,
 };
 
@@ -610,6 +611,7 @@ static const struct {
     [BAD_COMMAND] = {EBADMSG, "expected a reply, got a command"},
     [BAD_END] = {EBADMSG, "expected a reply, got an end-of-stream frame"},
     [BAD_VERSION] = {EPROTO, "unsupported protocol version 2"},
+    [BAD_CONN_FAILURE] = {ETIMEDOUT, "closed: idle for 60000 ms"},
 };
 
 static int bad_case;
@@ -655,6 +657,11 @@ static void peer_bad(int fd)
 	case BAD_END:
 		PEER_ASSERT(alb_frame_write(peer_ctx, fd, NULL, 0) == 0);
 		break;
+	case BAD_CONN_FAILURE:
+		reply = failure_to(cmd, ETIMEDOUT, "closed: idle for 60000 ms");
+		reply->seq = 0;
+		peer_send(fd, reply);
+		break;
 	default: {
 		static const uint8_t v2[] = {0xa1, 0x67, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x02};
 		PEER_ASSERT(alb_frame_write(peer_ctx, fd, v2, sizeof(v2)) == 0);
@@ -675,7 +682,8 @@ START_TEST(test_peer_misbehaves)
 	ck_assert_alb_err(test_ctx, alb_client_request(client, msg, &reply), bad_cases[_i].err);
 	ck_assert_last_error_has(test_ctx, bad_cases[_i].needle);
 	ck_assert_ptr_null(reply);
-	ck_assert_uint_eq(alb_client_get_refused(client), 0);
+	/* Only the daemon's failure is a refusal. */
+	ck_assert_uint_eq(alb_client_get_refused(client), _i == BAD_CONN_FAILURE ? ETIMEDOUT : 0);
 	alb_msg_free(msg);
 	alb_client_free(client);
 	wait_peer(pid);
