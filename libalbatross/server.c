@@ -489,12 +489,20 @@ static struct alb_conn *evict_choose(struct alb_server *s, uid_t newcomer, unsig
 	return best;
 }
 
-/* Ends c at once, with a failure that says why (written if the socket takes it now). */
+/* Ends c at once, with a failure that says why after what was queued for it (what the
+ * socket takes now of the two is written; the rest is lost with the connection). */
 static void conn_end_now(struct alb_conn *c, int error, const char *why)
 {
-	c->out_off = c->out_len = 0; /* a half-written frame would garble the failure */
-	if (!c->write_failed && alb_conn_send_failure(c, 0, NULL, error, "%s", why) == 0)
-		(void)send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (!c->write_failed) {
+		(void)alb_conn_send_failure(c, 0, NULL, error, "%s", why);
+		while (alb_conn_queued(c) > 0) {
+			ssize_t n = send(c->fd, c->out + c->out_off, alb_conn_queued(c),
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			c->out_off += (size_t)n;
+		}
+	}
 	conn_destroy(c);
 }
 
