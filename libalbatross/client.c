@@ -530,7 +530,8 @@ static int upload(alb_client *client, alb_msg *msg, const struct source *src, ui
 		/* The peer may have refused the command before it closed. */
 		_cleanup_(alb_msg_freep) alb_msg *reply = NULL;
 		int q = alb_client_receive(client, &reply);
-		if (q == 0 && reply->seq == msg->seq && reply->kind == ALB_MSG_FAILURE)
+		if (q == 0 && (reply->seq == msg->seq || reply->seq == 0) &&
+		    reply->kind == ALB_MSG_FAILURE)
 			return refused(client, reply);
 		return alb_error(client->ctx, EPIPE,
 				 "the peer closed the connection after %" PRIu64 " of %" PRIu64

@@ -235,6 +235,8 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 	case ALB_CMD_CONSOLE_LIST_INACTIVE:
 		r = cmd_list_inactive(svc, conn, m);
 		break;
+	case ALB_CMD_FEED:
+		return alb_conn_take_feed(conn, m) < 0 ? -EPIPE : 0;
 	default:
 		r = alb_error(svc->ctx, EOPNOTSUPP, "albatross-console does not handle '%s'",
 			      alb_command_to_string(m->cmd.kind));

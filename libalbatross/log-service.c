@@ -241,6 +241,9 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 	case ALB_CMD_LOG_SUBSCRIBE:
 		(void)handle_subscribe(svc, conn, m);
 		return 0;
+	case ALB_CMD_FEED:
+		(void)alb_conn_take_feed(conn, m);
+		return 0;
 	default:
 		(void)alb_conn_send_failure(conn, m->seq, m->name, EOPNOTSUPP,
 					    "%s: not a command of albatross-log",

@@ -93,5 +93,9 @@ void alb_conn_set_receiving(struct alb_conn *conn, bool receiving);
  * registrations): lasting by design, it is never closed by the bounds. For a privileged
  * peer only. */
 void alb_conn_set_feed(struct alb_conn *conn);
+/* The command feed (docs/protocol.md): from root or this process's uid, the connection is
+ * a feed and a success is queued; from anyone else, a failure (EPERM). The queueing's
+ * result. */
+int alb_conn_take_feed(struct alb_conn *conn, const alb_msg *msg);
 /* The peer's credentials (SO_PEERCRED). */
 uid_t alb_conn_peer_uid(const struct alb_conn *conn);

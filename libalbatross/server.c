@@ -223,12 +223,15 @@ static int conn_kick(alb_source *source, void *userdata)
 	return 0;
 }
 
-/* Looks at the connection again from the loop's next turn. */
-static void conn_schedule_kick(struct alb_conn *c)
+/* Looks at the connection again from the loop's next turn: whether it will. */
+static bool conn_schedule_kick(struct alb_conn *c)
 {
-	if (c->server && !c->kick &&
-	    alb_loop_add_timer(c->server->loop, 0, conn_kick, c, &c->kick) >= 0)
-		alb_conn_ref(c);
+	if (c->kick)
+		return true;
+	if (!c->server || alb_loop_add_timer(c->server->loop, 0, conn_kick, c, &c->kick) < 0)
+		return false;
+	alb_conn_ref(c);
+	return true;
 }
 
 void alb_conn_pause(struct alb_conn *conn, bool pause)
@@ -255,6 +258,16 @@ void alb_conn_set_streaming(struct alb_conn *conn, bool streaming)
 void alb_conn_set_feed(struct alb_conn *conn)
 {
 	conn->feed = true;
+}
+
+int alb_conn_take_feed(struct alb_conn *conn, const alb_msg *msg)
+{
+	if (conn->uid != 0 && conn->uid != geteuid())
+		return alb_conn_send_failure(conn, msg->seq, msg->name, EPERM,
+					     "feed: only albatrossd may feed this daemon (uid %u)",
+					     (unsigned)conn->uid);
+	conn->feed = true;
+	return alb_conn_send_ok(conn, msg->seq, msg->name, NULL);
 }
 
 void alb_conn_set_receiving(struct alb_conn *conn, bool receiving)
@@ -309,11 +322,10 @@ static void conn_pump(struct alb_conn *c)
 {
 	struct alb_server *s = c->server;
 	while (c->server && !c->paused && !c->closing) {
-		if (c->burst >= ALB_SERVER_BURST) {
+		if (c->burst >= ALB_SERVER_BURST && conn_schedule_kick(c)) {
 			/* Enough for one turn: the other connections are served first. */
 			c->yielding = true;
 			conn_update_events(c);
-			conn_schedule_kick(c);
 			return;
 		}
 		_cleanup_free_ uint8_t *buf = NULL;
@@ -372,7 +384,7 @@ static int conn_io(alb_source *source, int fd, uint32_t events, void *userdata)
 		}
 		if (alb_conn_queued(c) == 0) {
 			c->out_off = c->out_len = 0;
-			if (c->closing || (c->eof && !c->paused)) {
+			if (c->closing || (c->eof && !c->paused && !c->yielding)) {
 				conn_destroy(c);
 				return 0;
 			}
@@ -444,10 +456,11 @@ static unsigned uid_conns(const struct alb_server *s, uid_t uid)
 }
 
 /* How readily a connection goes to make room: idle ones first (0), then those streaming
- * or waiting for their reader or for more input (1); one whose command runs never (-1). */
+ * or waiting for their reader or for more input (1); one whose command runs never (-1),
+ * unless the command is a download waiting for its reader. */
 static int evict_rank(const struct alb_conn *c)
 {
-	if (c->paused || c->closing || c->feed)
+	if (c->closing || c->feed || (c->paused && alb_conn_queued(c) == 0))
 		return -1;
 	if (c->streaming || c->receiving || alb_conn_queued(c) > 0 ||
 	    !alb_frame_reader_is_empty(c->reader))
@@ -610,32 +623,52 @@ static int accept_one(alb_source *source, int fd, uint32_t events, void *userdat
 }
 
 /*
+ * The slow bound: how long an upload may go without a further frame, and a reader without
+ * reading anything of what waits for it. Frames are written whole by clients (and by the
+ * TLS endpoint, which passes a remote client's frames on as they are complete), so one
+ * chunk (ALB_CHUNK_MAX) may take its time at the minimum rate; never less than the idle
+ * timeout.
+ */
+static uint64_t slow_us(const struct alb_server_limits *lim)
+{
+	uint64_t idle_us = lim->idle_ms * 1000;
+	if (!lim->min_rate)
+		return idle_us;
+	uint64_t chunk_us = (uint64_t)ALB_CHUNK_MAX * 1000000 / lim->min_rate;
+	return chunk_us > idle_us ? chunk_us : idle_us;
+}
+
+/*
  * The timeouts: a connection whose reader has read nothing of what waits for it, one
- * with nothing under way, and one whose message or upload trickles below the minimum
- * rate are closed. A connection whose command runs is left alone.
+ * with nothing under way, one whose message trickles in below the minimum rate, and one
+ * whose upload brings no further frame for the slow bound are closed. One whose command
+ * runs (paused) is left alone, unless it is a download that its reader does not read.
  */
 static int sweep(alb_source *source, void *userdata)
 {
 	struct alb_server *s = userdata;
 	const struct alb_server_limits *lim = &s->limits;
-	uint64_t now = alb_now_monotonic(), idle_us = lim->idle_ms * 1000;
+	uint64_t now = alb_now_monotonic(), idle_us = lim->idle_ms * 1000, slow = slow_us(lim);
 	uint64_t window_us = idle_us < 10000000 ? idle_us : 10000000;
 	s->sweep = alb_source_free(s->sweep);
 	for (struct alb_conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->paused || c->feed)
+		if (c->feed)
 			continue;
 		char why[200];
 		if (alb_conn_queued(c) > 0) {
-			if (now - c->wrote_us < idle_us)
+			if (now - c->wrote_us < slow)
 				continue;
 			alb_log_info(
 			    s->ctx,
 			    "Closing a connection of uid %u: it read nothing of its %" PRIu64
 			    " bytes for %" PRIu64 " ms",
-			    (unsigned)c->uid, alb_conn_queued(c), lim->idle_ms);
+			    (unsigned)c->uid, alb_conn_queued(c), (now - c->wrote_us) / 1000);
 			conn_destroy(c); /* it does not read: no failure would reach it */
-		} else if (c->receiving || !alb_frame_reader_is_empty(c->reader)) {
+		} else if (c->paused) {
+			continue;
+		} else if (!alb_frame_reader_is_empty(c->reader) && lim->min_rate) {
+			/* A message under way: at the minimum rate over each window. */
 			if (now - c->window_us < window_us)
 				continue;
 			uint64_t need = lim->min_rate * (window_us / 1000) / 1000;
@@ -646,13 +679,26 @@ static int sweep(alb_source *source, void *userdata)
 			}
 			snprintf(why, sizeof(why),
 				 "closed: %" PRIu64 " bytes came in the last %" PRIu64
-				 " ms of a message or an upload, %" PRIu64
-				 " at least are expected (%" PRIu64 " bytes/s)",
+				 " ms of a message, %" PRIu64 " at least are expected (%" PRIu64
+				 " bytes/s)",
 				 c->window_bytes, (now - c->window_us) / 1000, need, lim->min_rate);
 			alb_log_info(s->ctx, "Closing a connection of uid %u: it trickles (%s)",
 				     (unsigned)c->uid, why);
 			conn_end_now(c, ETIMEDOUT, why);
+		} else if (c->receiving) {
+			/* Between the frames of an upload: the next one within the slow bound. */
+			if (now - c->active_us < slow)
+				continue;
+			snprintf(
+			    why, sizeof(why),
+			    "closed: no data of the upload for %" PRIu64
+			    " ms (a chunk of %u bytes is expected at %" PRIu64 " bytes/s at least)",
+			    (now - c->active_us) / 1000, (unsigned)ALB_CHUNK_MAX, lim->min_rate);
+			alb_log_info(s->ctx, "Closing a connection of uid %u: it trickles (%s)",
+				     (unsigned)c->uid, why);
+			conn_end_now(c, ETIMEDOUT, why);
 		} else if (!c->streaming && now - c->active_us >= idle_us) {
+			/* Nothing under way (or a message with no minimum rate to keep). */
 			snprintf(why, sizeof(why), "closed: idle for %" PRIu64 " ms", lim->idle_ms);
 			alb_log_debug(s->ctx, "Closing a connection of uid %u: %s",
 				      (unsigned)c->uid, why);

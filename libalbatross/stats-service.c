@@ -633,6 +633,8 @@ static int on_message(struct alb_conn *conn, alb_msg *m, void *userdata)
 		return alb_conn_send_ok(conn, msg->seq, msg->name, NULL);
 	case ALB_CMD_STATS_SUBSCRIBE:
 		return subscribe(svc, conn, msg);
+	case ALB_CMD_FEED:
+		return alb_conn_take_feed(conn, msg);
 	default:
 		return alb_conn_send_failure(conn, msg->seq, msg->name, EINVAL,
 					     "albatross-stats does not do %s",

@@ -186,10 +186,23 @@ static bool in_bound(const struct alb_sub *s, const alb_name *name)
 	return !name || alb_name_equal(&s->name, name) == 1;
 }
 
+/* Subscribers counted in the bound of uid (and of its tenant, when for is not NULL). */
+static unsigned held_by(const struct alb_subs *subs, const alb_name *name, uid_t uid,
+			const alb_name *for_name)
+{
+	unsigned n = 0;
+	for (const struct alb_sub *t = subs->head; t; t = t->next)
+		n += in_bound(t, name) && alb_conn_peer_uid(t->conn) == uid &&
+		     (!for_name || strcmp(tenant_of(&t->name), tenant_of(for_name)) == 0);
+	return n;
+}
+
 /*
  * Applies a bound of max subscribers (of name, or in all if name is NULL) before one more
- * of the peer (uid, for) comes: over it, the oldest subscriber of the peer that holds the
- * most goes (the newcomer's own peer when it holds as many).
+ * of the peer (uid, for) comes: over it, the oldest subscriber goes of the uid that holds
+ * the most, and among its tenants of the one that holds the most (the newcomer's own when
+ * it holds as many). Fair between uids first: a local uid gains nothing by spreading its
+ * subscriptions over names.
  */
 static void apply_bound(struct alb_subs *subs, const alb_name *name, uint32_t max, uid_t uid,
 			const alb_name *for_name)
@@ -199,20 +212,27 @@ static void apply_bound(struct alb_subs *subs, const alb_name *name, uint32_t ma
 		n += in_bound(s, name);
 	while (n >= max) {
 		struct alb_sub *victim = NULL;
-		unsigned victim_held = 0;
+		unsigned v_uid = 0, v_peer = 0;
 		for (struct alb_sub *s = subs->head; s; s = s->next) { /* oldest first */
 			if (!in_bound(s, name))
 				continue;
-			unsigned held = 0;
-			for (struct alb_sub *t = subs->head; t; t = t->next)
-				held += in_bound(t, name) &&
-					alb_conn_peer_uid(t->conn) == alb_conn_peer_uid(s->conn) &&
-					strcmp(tenant_of(&t->name), tenant_of(&s->name)) == 0;
-			if (!victim || held > victim_held ||
-			    (held == victim_held && same_peer(s, uid, for_name) &&
-			     !same_peer(victim, uid, for_name))) {
+			uid_t su = alb_conn_peer_uid(s->conn);
+			unsigned h_uid = held_by(subs, name, su, NULL);
+			unsigned h_peer = held_by(subs, name, su, &s->name);
+			bool better;
+			if (!victim || h_uid != v_uid)
+				better = !victim || h_uid > v_uid;
+			else if (su != alb_conn_peer_uid(victim->conn))
+				better = su == uid; /* as many: the newcomer's own uid */
+			else if (h_peer != v_peer)
+				better = h_peer > v_peer;
+			else
+				better = same_peer(s, uid, for_name) &&
+					 !same_peer(victim, uid, for_name);
+			if (better) {
 				victim = s;
-				victim_held = held;
+				v_uid = h_uid;
+				v_peer = h_peer;
 			}
 		}
 		if (!victim)
@@ -230,12 +250,12 @@ static void apply_bound(struct alb_subs *subs, const alb_name *name, uint32_t ma
 			snprintf(why, sizeof(why),
 				 "dropped: a newer subscriber came, and %u at most are served per "
 				 "%s; %s holds %u of them",
-				 max, subs->o.per_name, peer, victim_held);
+				 max, subs->o.per_name, peer, v_peer);
 		else
 			snprintf(why, sizeof(why),
 				 "dropped: a newer subscriber came, and %u at most are served; "
 				 "%s holds %u of them",
-				 max, peer, victim_held);
+				 max, peer, v_peer);
 		sub_drop(victim, ALB_SUB_FULL, why);
 		n--;
 	}

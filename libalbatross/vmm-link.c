@@ -36,6 +36,23 @@ static void send_named(struct alb_peer *peer, const alb_name *name, int command,
 	alb_peer_send(peer, m);
 }
 
+/* The first command on each connection to a helper daemon: it is albatrossd's feed, never
+ * closed by the bounds of its socket (docs/protocol.md, "Fair share"). */
+static void send_feed(struct alb_peer *peer)
+{
+	_cleanup_(alb_name_freep) alb_name *root = NULL;
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	if (alb_name_new_root(&root) < 0 || alb_msg_new(&m, ALB_MSG_COMMAND, 0, root) < 0)
+		return;
+	m->cmd.kind = ALB_CMD_FEED;
+	alb_peer_send(peer, m);
+}
+
+static void log_connected(struct alb_peer *peer, void *userdata)
+{
+	send_feed(peer);
+}
+
 /* ---- hooks of the supervisor ---- */
 
 static void log_event(alb_vmm *vmm, struct alb_log_event *event, void *userdata)
@@ -104,6 +121,7 @@ static int relay_send(void *userdata, const struct alb_console_relay_segment *se
 static void console_connected(struct alb_peer *peer, void *userdata)
 {
 	struct link *l = userdata;
+	send_feed(peer);
 	alb_console_relay_connected(l->relay);
 }
 
@@ -140,6 +158,7 @@ static int register_running(alb_vmm *vmm, const alb_vmm_unikernel *uk, void *use
 static void stats_connected(struct alb_peer *peer, void *userdata)
 {
 	struct link *l = userdata;
+	send_feed(peer);
 	(void)alb_vmm_foreach_unikernel(l->vmm, NULL, register_running, l);
 }
 
@@ -164,7 +183,7 @@ ALB_EXPORT int alb_vmm_connect_helpers(alb_vmm *vmm)
 	    .on_reply = console_reply,
 	};
 	static const struct alb_peer_ops stats_ops = {.on_connect = stats_connected};
-	static const struct alb_peer_ops log_ops = {0};
+	static const struct alb_peer_ops log_ops = {.on_connect = log_connected};
 	static const struct vmm_hooks hooks = {
 	    .log_event = log_event,
 	    .running = running,

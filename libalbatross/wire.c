@@ -37,6 +37,7 @@ static const char *const command_names[] = {
     [ALB_CMD_TENDERS_INFO] = "tenders-info",
     [ALB_CMD_CONSOLE_DATA] = "console-data",
     [ALB_CMD_CONSOLE_END] = "console-end",
+    [ALB_CMD_FEED] = "feed",
 };
 
 static const char *const event_names[] = {
@@ -472,6 +473,7 @@ static const uint32_t command_fields[ELEMENTSOF(command_names)] = {
     [ALB_CMD_TENDERS_INFO] = ANY,
     [ALB_CMD_CONSOLE_DATA] = ANY | BIT(C_TIME) | BIT(C_OUTPUT) | BIT(C_DROPPED),
     [ALB_CMD_CONSOLE_END] = ANY | BIT(C_DROPPED),
+    [ALB_CMD_FEED] = ANY,
 };
 #undef ANY
 

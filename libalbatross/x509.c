@@ -436,6 +436,9 @@ ALB_EXPORT bool alb_x509_command_allowed(int command)
 	case ALB_CMD_STATS_ADD:
 	case ALB_CMD_STATS_REMOVE:
 	case ALB_CMD_LOG_EVENT:
+	case ALB_CMD_CONSOLE_DATA:
+	case ALB_CMD_CONSOLE_END:
+	case ALB_CMD_FEED:
 		return false;
 	default:
 		return true;

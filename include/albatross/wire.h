@@ -70,6 +70,7 @@ enum alb_command {
 	ALB_CMD_TENDERS_INFO, /**< the tender binaries albatrossd found, with their ABIs */
 	ALB_CMD_CONSOLE_DATA, /**< daemon to daemon: console output of a unikernel */
 	ALB_CMD_CONSOLE_END,  /**< daemon to daemon: the run whose output it was ended */
+	ALB_CMD_FEED,	      /**< daemon to daemon: this connection is albatrossd's, lasting */
 };
 
 /** Opaque decoded message; an owned value. */

@@ -357,8 +357,6 @@ END_TEST
 START_TEST(test_idle_timeout)
 {
 	setup_bound(0);
-	set_limits(ALB_SERVER_CONNS_MAX, 200, 0);
-	int idle = connect_client();
 	int stream = connect_client();
 	send_info(stream, 1);
 	RUN_UNTIL(messages == 1 && last_conn);
@@ -369,6 +367,9 @@ START_TEST(test_idle_timeout)
 	send_info(busy, 2);
 	RUN_UNTIL(messages == 2 && last_conn);
 	struct alb_conn *busy_conn = alb_conn_ref(last_conn);
+	/* The bound from now on (the two above are set up, however slowly). */
+	set_limits(ALB_SERVER_CONNS_MAX, 200, 0);
+	int idle = connect_client();
 
 	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(idle);
 	ck_assert_int_eq(gone->kind, ALB_MSG_FAILURE);
@@ -409,8 +410,8 @@ START_TEST(test_trickle)
 	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(fd);
 	ck_assert_int_eq(gone->kind, ALB_MSG_FAILURE);
 	ck_assert_uint_eq(gone->failure.code, ETIMEDOUT);
-	ck_assert_msg(strstr(gone->failure.message, "of a message or an upload, 300 at least are "
-						    "expected (1000 bytes/s)"),
+	ck_assert_msg(strstr(gone->failure.message, "of a message, 300 at least are expected (1000 "
+						    "bytes/s)"),
 		      "%s", gone->failure.message);
 	assert_closed(fd);
 	close(fd);
@@ -418,16 +419,17 @@ START_TEST(test_trickle)
 }
 END_TEST
 
-/* A reader that reads nothing of what waits for it is closed after the idle timeout. */
+/* A reader that reads nothing of what waits for it is closed after the idle timeout, even
+ * while its command runs (a download). */
 START_TEST(test_stalled_reader)
 {
 	setup_bound(0);
-	set_limits(ALB_SERVER_CONNS_MAX, 200, 0);
 	int fd = connect_client();
+	pause_on_message = true;
 	send_info(fd, 1);
 	RUN_UNTIL(messages == 1 && last_conn);
 	struct alb_conn *conn = alb_conn_ref(last_conn);
-	alb_conn_set_streaming(conn, true);
+	set_limits(ALB_SERVER_CONNS_MAX, 200, 0);
 	/* More than the socket takes: output waits, unread. */
 	_cleanup_free_ uint8_t *big = calloc(1, 1 << 20);
 	ck_assert_ptr_nonnull(big);
@@ -445,6 +447,63 @@ START_TEST(test_stalled_reader)
 	ck_assert_ptr_nonnull(strstr(logged, "it read nothing of its"));
 	alb_conn_unref(conn);
 	close(fd);
+}
+END_TEST
+
+/* An upload whose next frame does not come within the slow bound (a chunk at the minimum
+ * rate) is cut off, saying so. */
+START_TEST(test_upload_gap)
+{
+	setup_bound(0);
+	int fd = connect_client();
+	send_info(fd, 1);
+	RUN_UNTIL(messages == 1 && last_conn);
+	_cleanup_(alb_msg_freep) alb_msg *ok = read_msg(fd);
+	alb_conn_set_receiving(last_conn, true);
+	set_limits(ALB_SERVER_CONNS_MAX, 100, 4u << 20); /* a chunk of 1 MiB in 250 ms */
+	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(fd);
+	ck_assert_int_eq(gone->kind, ALB_MSG_FAILURE);
+	ck_assert_uint_eq(gone->failure.code, ETIMEDOUT);
+	ck_assert_msg(strstr(gone->failure.message, "closed: no data of the upload for"), "%s",
+		      gone->failure.message);
+	assert_closed(fd);
+	close(fd);
+}
+END_TEST
+
+/* A client that sends many frames and closes while they are handled a burst at a time: every
+ * one is answered before the close. */
+START_TEST(test_burst_then_eof)
+{
+	setup_bound(0);
+	int a = connect_client();
+	uint64_t len;
+	_cleanup_free_ uint8_t *cmd = info_cmd(1, &len);
+	size_t n = 4 * ALB_SERVER_BURST + 5, one = ALB_FRAME_HEADER_SIZE + len;
+	_cleanup_free_ uint8_t *burst = malloc(n * one);
+	ck_assert_ptr_nonnull(burst);
+	for (size_t i = 0; i < n; i++) {
+		alb_frame_header_put(burst + i * one, (uint32_t)len);
+		memcpy(burst + i * one + ALB_FRAME_HEADER_SIZE, cmd, len);
+	}
+	/* The first command pauses the connection; the rest wait, then the peer closes. */
+	pause_on_message = true;
+	ck_assert_int_eq(write(a, burst, one), (ssize_t)one);
+	RUN_UNTIL(messages == 1 && last_conn);
+	struct alb_conn *conn = alb_conn_ref(last_conn);
+	pause_on_message = false;
+	ck_assert_int_eq(write(a, burst + one, (n - 1) * one), (ssize_t)((n - 1) * one));
+	ck_assert_int_eq(shutdown(a, SHUT_WR), 0);
+	alb_conn_pause(conn, false);
+	alb_conn_unref(conn);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_(alb_msg_freep) alb_msg *r = read_msg(a);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_uint_eq(r->seq, 1);
+	}
+	RUN_UNTIL(alb_server_conn_count(server) == 0);
+	ck_assert_uint_eq(messages, n);
+	close(a);
 }
 END_TEST
 
@@ -545,6 +604,8 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_trickle);
 	tcase_add_test(tc, test_stalled_reader);
 	tcase_add_test(tc, test_burst_yields);
+	tcase_add_test(tc, test_upload_gap);
+	tcase_add_test(tc, test_burst_then_eof);
 	tcase_add_test(tc, test_pause_and_eof);
 	tcase_add_test(tc, test_free_closes);
 	suite_add_tcase(s, tc);

@@ -642,7 +642,9 @@ START_TEST(test_accessors)
 	ck_assert_str_eq(alb_command_to_string(ALB_CMD_CONSOLE_END), "console-end");
 	ck_assert_int_eq(ALB_CMD_LOG_EVENT, 22); /* appending kept the values */
 	ck_assert_int_eq(ALB_CMD_TENDERS_INFO, 23);
-	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_CONSOLE_END + 1));
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_FEED), "feed");
+	ck_assert_int_eq(ALB_CMD_FEED, ALB_CMD_CONSOLE_END + 1);
+	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_FEED + 1));
 	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_BLOCK_REMOVED), "block-removed");
 	ck_assert_str_eq(alb_unikernel_state_to_string(ALB_STATE_RESTARTING), "restarting");
 	ck_assert_ptr_null(alb_unikernel_state_to_string(-1));
