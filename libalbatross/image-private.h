@@ -19,12 +19,21 @@ void alb_digest_hex(const uint8_t digest[32], char hex[65]);
 /*
  * Moves the uploaded file upload (zlib-compressed if compressed) into the
  * store dir as dir/<sha256 of the uncompressed image>, decompressing it
- * (bounded by ALB_IMAGE_UNCOMPRESSED_MAX) and computing the digest on the way.
- * An image already there is kept and upload removed. upload is always gone
- * afterwards. 0, -EBADMSG (bad compressed data), -EFBIG, -errno.
+ * (bounded by max, at most ALB_IMAGE_UNCOMPRESSED_MAX) and computing the digest
+ * on the way. An image already there is kept and upload removed. upload is
+ * always gone afterwards. 0, -EBADMSG (bad compressed data), -EFBIG, -errno.
+ * It runs where it is called: albatrossd's uploads go through an ingest
+ * (ingest-private.h) off the loop and alb_image_commit().
  */
 int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool compressed,
-		    uint8_t ret_digest[32]);
+		    uint64_t max, uint8_t ret_digest[32]);
+
+/*
+ * Stores tmp, a complete image in dir (mode 0644, synced) whose SHA-256 is
+ * digest, as dir/<sha256>; an identical image already there is kept. tmp is gone
+ * afterwards. 0, -errno.
+ */
+int alb_image_commit(alb_ctx *ctx, const char *dir, const char *tmp, const uint8_t digest[32]);
 
 /* dir/<hex> into buf. */
 int alb_image_path(const char *dir, const uint8_t digest[32], char buf[PATH_MAX]);

@@ -76,10 +76,32 @@ int alb_copy_inflate(alb_ctx *ctx, int in, int out, bool compressed, uint64_t ma
 	return 0;
 }
 
-int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool compressed,
-		    uint8_t ret_digest[32])
+int alb_image_commit(alb_ctx *ctx, const char *dir, const char *tmp, const uint8_t digest[32])
 {
-	char tmp[PATH_MAX], final[PATH_MAX];
+	char final[PATH_MAX];
+	int r = alb_image_path(dir, digest, final);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	/* Identical images share one file: keep the one that is there. */
+	if (access(final, F_OK) == 0) {
+		unlink(tmp);
+		return 0;
+	}
+	if (rename(tmp, final) < 0) {
+		r = alb_error(ctx, errno, "Failed to store the image as '%s': %s", final,
+			      strerror(errno));
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
+int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool compressed,
+		    uint64_t max, uint8_t ret_digest[32])
+{
+	char tmp[PATH_MAX];
 	int r;
 	if (snprintf(tmp, sizeof(tmp), "%s/.image-XXXXXX", dir) >= (int)sizeof(tmp)) {
 		unlink(upload);
@@ -96,23 +118,14 @@ int alb_image_store(alb_ctx *ctx, const char *dir, const char *upload, bool comp
 	if (out < 0)
 		return alb_error(ctx, errno, "Failed to create '%s': %s", tmp, strerror(errno));
 	uint8_t digest[32];
-	if ((r = alb_copy_inflate(ctx, in, out, compressed, ALB_IMAGE_UNCOMPRESSED_MAX, digest,
-				  NULL)) < 0)
+	if ((r = alb_copy_inflate(ctx, in, out, compressed, max, digest, NULL)) < 0)
 		goto fail;
 	if (fchmod(out, 0644) < 0 || fsync(out) < 0) {
 		r = alb_error(ctx, errno, "Failed to write '%s': %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if ((r = alb_image_path(dir, digest, final)) < 0)
-		goto fail;
-	/* Identical images share one file: keep the one that is there. */
-	if (access(final, F_OK) == 0)
-		unlink(tmp);
-	else if (rename(tmp, final) < 0) {
-		r = alb_error(ctx, errno, "Failed to store the image as '%s': %s", final,
-			      strerror(errno));
-		goto fail;
-	}
+	if ((r = alb_image_commit(ctx, dir, tmp, digest)) < 0)
+		return r;
 	memcpy(ret_digest, digest, 32);
 	return 0;
 fail:

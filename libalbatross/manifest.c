@@ -6,6 +6,7 @@
 #include <albatross/manifest.h>
 
 #include "ctx-private.h"
+#include "manifest-private.h"
 #include "unikernel-private.h"
 
 #define NOTE_OWNER	  "Solo5"
@@ -118,21 +119,32 @@ static int parse_manifest(alb_ctx *ctx, alb_manifest *m, const uint8_t *desc, ui
 	return 0;
 }
 
-ALB_EXPORT int alb_manifest_read(alb_ctx *ctx, const uint8_t *image, uint64_t size,
-				 alb_manifest **ret_manifest)
+_Static_assert(sizeof(Elf64_Ehdr) == ALB_MANIFEST_HEADER_SIZE, "the ELF64 header");
+
+int alb_manifest_check_header(alb_ctx *ctx, const uint8_t *head, size_t len)
 {
-	if (!image || !ret_manifest)
-		return alb_error(ctx, EINVAL, "no image");
-	if (size < sizeof(Elf64_Ehdr) || memcmp(image, ELFMAG, SELFMAG) != 0)
+	if (!head || len < sizeof(Elf64_Ehdr) || memcmp(head, ELFMAG, SELFMAG) != 0)
 		return alb_error(ctx, EBADMSG, "the image is not an ELF file");
-	if (image[EI_CLASS] != ELFCLASS64 || image[EI_DATA] != ELFDATA2LSB)
+	if (head[EI_CLASS] != ELFCLASS64 || head[EI_DATA] != ELFDATA2LSB)
 		return alb_error(ctx, EBADMSG, "the image is not a little-endian ELF64 file");
-	uint16_t machine = le16(image + offsetof(Elf64_Ehdr, e_machine));
+	uint16_t machine = le16(head + offsetof(Elf64_Ehdr, e_machine));
 	if (machine != EM_X86_64 && machine != EM_AARCH64)
 		return alb_error(ctx, EBADMSG,
 				 "the image is for ELF machine %u, not x86_64 or "
 				 "aarch64",
 				 machine);
+	return 0;
+}
+
+ALB_EXPORT int alb_manifest_read(alb_ctx *ctx, const uint8_t *image, uint64_t size,
+				 alb_manifest **ret_manifest)
+{
+	if (!image || !ret_manifest)
+		return alb_error(ctx, EINVAL, "no image");
+	int r = alb_manifest_check_header(
+	    ctx, image, size < ALB_MANIFEST_HEADER_SIZE ? (size_t)size : ALB_MANIFEST_HEADER_SIZE);
+	if (r < 0)
+		return r;
 	uint64_t phoff = le64(image + offsetof(Elf64_Ehdr, e_phoff));
 	uint16_t phentsize = le16(image + offsetof(Elf64_Ehdr, e_phentsize));
 	uint16_t phnum = le16(image + offsetof(Elf64_Ehdr, e_phnum));
@@ -164,7 +176,6 @@ ALB_EXPORT int alb_manifest_read(alb_ctx *ctx, const uint8_t *image, uint64_t si
 		if (namesz != sizeof(NOTE_OWNER) || memcmp(n + 12, NOTE_OWNER, sizeof(NOTE_OWNER)))
 			continue;
 		const uint8_t *desc = n + 12 + name_padded;
-		int r;
 		if (type == NOTE_TYPE_ABI && !have_abi) {
 			if ((r = parse_abi(ctx, m, desc, descsz)) < 0)
 				return r;

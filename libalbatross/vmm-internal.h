@@ -74,6 +74,7 @@ struct vmm_block {
 	struct vmm_block *next;
 	alb_name *name;
 	uint32_t sector_size;
+	bool writing; /* an upload writes its data (vmm_upload_block_set()): not to be used */
 };
 
 struct alb_vmm {

@@ -15,7 +15,9 @@
 #include "ctx-private.h"
 #include "fileio-private.h"
 #include "image-private.h"
+#include "ingest-private.h"
 #include "log-private.h"
+#include "manifest-private.h"
 #include "net-private.h"
 #include "vmm-internal.h"
 
@@ -43,6 +45,222 @@ const char *vmm_spool_dir(alb_vmm *vmm, bool block)
 int vmm_socket_group(alb_vmm *vmm)
 {
 	return vmm->has_group ? (int)vmm->group_gid : -1;
+}
+
+/* ---- uploads ------------------------------------------------------------------------------ */
+
+enum { UPLOAD_IMAGE, UPLOAD_BLOCK_NEW, UPLOAD_BLOCK_SET };
+
+struct vmm_upload {
+	alb_vmm *vmm;
+	int kind;
+	alb_ingest *ingest;
+	char path[PATH_MAX]; /* the temporary file written: removed unless taken ("": none) */
+	uint64_t max;	     /* the most bytes it may write */
+	uint64_t memory_mb;  /* an image: the memory of its unikernel */
+	bool compressed;
+	alb_name *block; /* a block set: the device marked as being written */
+	const struct vmm_upload_ops *ops;
+	void *userdata;
+};
+
+/*
+ * The most an image may be, uncompressed: the memory it will run in (a Solo5
+ * tender loads the whole image into the unikernel's memory: a bigger one cannot
+ * run), and the store's bound.
+ */
+static uint64_t image_bound(uint64_t memory_mb)
+{
+	return memory_mb < (ALB_IMAGE_UNCOMPRESSED_MAX >> 20) ? memory_mb << 20
+							      : ALB_IMAGE_UNCOMPRESSED_MAX;
+}
+
+/* The refusal of an image over image_bound(), naming the bound. */
+static int image_too_big(alb_vmm *vmm, uint64_t memory_mb, bool compressed)
+{
+	const char *how = compressed ? "inflates past" : "is larger than";
+	if (memory_mb <= (ALB_IMAGE_UNCOMPRESSED_MAX >> 20))
+		return alb_error(vmm->ctx, EFBIG,
+				 "the image %s %" PRIu64 " MB, the unikernel's memory", how,
+				 memory_mb);
+	return alb_error(vmm->ctx, EFBIG,
+			 "the image %s %" PRIu64 " MB, the largest image albatrossd stores", how,
+			 ALB_IMAGE_UNCOMPRESSED_MAX >> 20);
+}
+
+/* A new temporary file dir/<prefix>XXXXXX (its path in path, "" on failure). */
+static int temp_file(alb_vmm *vmm, const char *dir, const char *prefix, char path[PATH_MAX])
+{
+	if (snprintf(path, PATH_MAX, "%s/%sXXXXXX", dir, prefix) >= PATH_MAX) {
+		path[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		int r =
+		    alb_error(vmm->ctx, errno, "Failed to create '%s': %s", path, strerror(errno));
+		path[0] = '\0';
+		return r;
+	}
+	return fd;
+}
+
+/* The ingest is done: the reason of a failure in the supervisor's context, naming the
+ * bound that the data went past. */
+static void upload_done(alb_ingest *ingest, int r, void *userdata)
+{
+	struct vmm_upload *up = userdata;
+	alb_vmm *vmm = up->vmm;
+	if (r < 0 && alb_ingest_fault(ingest) == ALB_ZSTREAM_FAULT_TOO_BIG)
+		r = up->kind == UPLOAD_IMAGE
+			? image_too_big(vmm, up->memory_mb, up->compressed)
+			: alb_error(vmm->ctx, EFBIG,
+				    "the data is larger than the block device (%" PRIu64 " MB)",
+				    up->max >> 20);
+	else if (r < 0)
+		r = alb_error(vmm->ctx, -r, "%s", alb_ingest_error(ingest));
+	up->ops->done(up, r, up->userdata);
+}
+
+static void upload_drained(alb_ingest *ingest, void *userdata)
+{
+	struct vmm_upload *up = userdata;
+	if (up->ops->drained)
+		up->ops->drained(up, up->userdata);
+}
+
+static struct vmm_upload *upload_new(alb_vmm *vmm, int kind, bool compressed, uint64_t max,
+				     const struct vmm_upload_ops *ops, void *userdata)
+{
+	struct vmm_upload *up = calloc(1, sizeof(*up));
+	if (up)
+		*up = (struct vmm_upload){.vmm = vmm,
+					  .kind = kind,
+					  .compressed = compressed,
+					  .max = max,
+					  .ops = ops,
+					  .userdata = userdata};
+	return up;
+}
+
+/* Starts the thread that writes into fd (taken). */
+static int upload_start(struct vmm_upload *up, int fd, const char *what, bool hash, size_t head_len,
+			int (*head_check)(alb_ctx *, const uint8_t *, size_t))
+{
+	struct alb_ingest_options o = {
+	    .fd = fd,
+	    .what = what,
+	    .compressed = up->compressed,
+	    .max = up->max,
+	    .hash = hash,
+	    .sync = true,
+	    .head_len = head_len,
+	    .head_check = head_check,
+	    .on_done = upload_done,
+	    .on_drained = upload_drained,
+	    .userdata = up,
+	};
+	return alb_ingest_new(up->vmm->loop, &o, &up->ingest);
+}
+
+int vmm_upload_image(alb_vmm *vmm, const alb_unikernel_config *config,
+		     const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret)
+{
+	_cleanup_(vmm_upload_freep) struct vmm_upload *up = upload_new(
+	    vmm, UPLOAD_IMAGE, config->compressed, image_bound(config->memory_mb), ops, userdata);
+	if (!up)
+		return -ENOMEM;
+	up->memory_mb = config->memory_mb;
+	int fd = temp_file(vmm, vmm->images_dir, ".image-", up->path);
+	if (fd < 0)
+		return fd;
+	if (fchmod(fd, 0644) < 0) {
+		int r = alb_error(vmm->ctx, errno, "Failed to create '%s': %s", up->path,
+				  strerror(errno));
+		close(fd);
+		return r;
+	}
+	/* The first bytes are an ELF header, or the image is refused right there. */
+	int r = upload_start(up, fd, "image", true, ALB_MANIFEST_HEADER_SIZE,
+			     alb_manifest_check_header);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(up);
+	return 0;
+}
+
+int vmm_upload_block_new(alb_vmm *vmm, uint64_t size_mb, bool compressed,
+			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret)
+{
+	_cleanup_(vmm_upload_freep) struct vmm_upload *up =
+	    upload_new(vmm, UPLOAD_BLOCK_NEW, compressed, size_mb << 20, ops, userdata);
+	if (!up)
+		return -ENOMEM;
+	int fd = temp_file(vmm, vmm->block_dir, ".upload-", up->path);
+	if (fd < 0)
+		return fd;
+	if (ftruncate(fd, (off_t)(size_mb << 20)) < 0) {
+		int r = alb_error(vmm->ctx, errno, "Failed to size '%s': %s", up->path,
+				  strerror(errno));
+		close(fd);
+		return r;
+	}
+	int r = upload_start(up, fd, "data", false, 0, NULL);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(up);
+	return 0;
+}
+
+int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
+			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret)
+{
+	char file[PATH_MAX];
+	uint64_t size;
+	int r;
+	if ((r = vmm_block_unused_check(vmm, name)) < 0 ||
+	    (r = vmm_block_path(vmm, name, file)) < 0 ||
+	    (r = alb_tree_get_block(vmm->tree, name, &size)) < 0)
+		return r;
+	_cleanup_(vmm_upload_freep) struct vmm_upload *up =
+	    upload_new(vmm, UPLOAD_BLOCK_SET, compressed, size << 20, ops, userdata);
+	if (!up || (r = alb_name_dup(name, &up->block)) < 0)
+		return -ENOMEM;
+	int fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", file, strerror(errno));
+	vmm_block_find(vmm, name)->writing = true;
+	if ((r = upload_start(up, fd, "data", false, 0, NULL)) < 0)
+		return r;
+	*ret = TAKE_PTR(up);
+	return 0;
+}
+
+int vmm_upload_push(struct vmm_upload *up, uint8_t *buf, size_t len)
+{
+	return alb_ingest_push(up->ingest, buf, len);
+}
+
+void vmm_upload_end(struct vmm_upload *up)
+{
+	alb_ingest_end(up->ingest);
+}
+
+struct vmm_upload *vmm_upload_free(struct vmm_upload *up)
+{
+	if (!up)
+		return NULL;
+	alb_ingest_free(up->ingest); /* stops and waits for the thread */
+	if (up->path[0])
+		(void)unlink(up->path);
+	if (up->block) {
+		struct vmm_block *b = vmm_block_find(up->vmm, up->block);
+		if (b)
+			b->writing = false;
+		alb_name_free(up->block);
+	}
+	free(up);
+	return NULL;
 }
 
 /* ---- values ------------------------------------------------------------------------------- */
@@ -88,6 +306,8 @@ int vmm_create_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_con
 		return r;
 	if (c->image_size == 0)
 		return alb_error(vmm->ctx, EINVAL, "the image is empty");
+	if (!c->compressed && c->image_size > image_bound(c->memory_mb))
+		return image_too_big(vmm, c->memory_mb, false);
 	if (!force && vmm_find(vmm, name)) {
 		_cleanup_free_ char *s = vmm_name_str(name);
 		return alb_error(vmm->ctx, EEXIST,
@@ -110,18 +330,20 @@ int vmm_create_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_con
 	return alb_tree_check_unikernel(vmm->tree, name, c);
 }
 
-int vmm_create_stored(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
-		      const char *spool, bool force, alb_vmm_done_fn done, void *userdata)
+/* Creates name from the image of digest in the store (taken: unreferenced on failure). */
+static int create_stored_digest(alb_vmm *vmm, const alb_name *name,
+				const alb_unikernel_config *config, const uint8_t digest[32],
+				bool force, alb_vmm_done_fn done, void *userdata)
 {
 	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *c = NULL;
-	uint8_t digest[32];
 	int r = alb_unikernel_config_dup(config, &c);
-	if (r < 0 ||
-	    (r = alb_image_store(vmm->ctx, vmm->images_dir, spool, c->compressed, digest)) < 0)
+	if (r < 0) {
+		vmm_image_unref(vmm, digest);
 		return r;
+	}
 	/* A digest in the command (a remote create's certificate binds its image by it)
 	 * must be the image's. */
-	if (c->has_digest && memcmp(c->digest, digest, sizeof(digest)) != 0) {
+	if (c->has_digest && memcmp(c->digest, digest, 32) != 0) {
 		char want[65], got[65];
 		alb_digest_hex(c->digest, want);
 		alb_digest_hex(digest, got);
@@ -160,6 +382,33 @@ int vmm_create_stored(alb_vmm *vmm, const alb_name *name, const alb_unikernel_co
 		return r;
 	}
 	return 0;
+}
+
+int vmm_create_stored(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+		      const char *spool, bool force, alb_vmm_done_fn done, void *userdata)
+{
+	uint8_t digest[32];
+	int r = alb_image_store(vmm->ctx, vmm->images_dir, spool, config->compressed,
+				image_bound(config->memory_mb), digest);
+	if (r == -EFBIG)
+		return image_too_big(vmm, config->memory_mb, config->compressed);
+	if (r < 0)
+		return r;
+	return create_stored_digest(vmm, name, config, digest, force, done, userdata);
+}
+
+int vmm_create_uploaded(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+			struct vmm_upload *up, bool force, alb_vmm_done_fn done, void *userdata)
+{
+	uint8_t digest[32];
+	int r;
+	if (up->kind != UPLOAD_IMAGE || (r = alb_ingest_digest(up->ingest, digest)) < 0)
+		return -EINVAL;
+	r = alb_image_commit(vmm->ctx, vmm->images_dir, up->path, digest);
+	up->path[0] = '\0'; /* in the store, or gone */
+	if (r < 0)
+		return r;
+	return create_stored_digest(vmm, name, config, digest, force, done, userdata);
 }
 
 int vmm_destroy_name(alb_vmm *vmm, const alb_name *name, alb_vmm_done_fn done, void *userdata)
@@ -440,17 +689,13 @@ int vmm_block_infos(alb_vmm *vmm, const alb_name *selector, uint32_t max,
 	return 0;
 }
 
-/* Writes data (inflating it if compressed) into the block file, bounded by its size,
- * streaming: a block device may be far larger than memory. */
-static int block_fill(alb_vmm *vmm, const char *data, bool compressed, const char *file,
-		      uint64_t size_mb)
+/* Writes data (inflating it if compressed) into the block file open as out, bounded by its
+ * size, streaming: a block device may be far larger than memory. */
+static int block_fill(alb_vmm *vmm, const char *data, bool compressed, int out, uint64_t size_mb)
 {
 	_cleanup_close_ int in = open(data, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", data, strerror(errno));
-	_cleanup_close_ int out = open(file, O_WRONLY | O_CLOEXEC);
-	if (out < 0)
-		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", file, strerror(errno));
 	uint64_t written;
 	int r = alb_copy_inflate(vmm->ctx, in, out, compressed, size_mb << 20, NULL, &written);
 	if (r == -EFBIG)
@@ -460,23 +705,40 @@ static int block_fill(alb_vmm *vmm, const char *data, bool compressed, const cha
 	if (r < 0)
 		return r;
 	if (fsync(out) < 0)
-		return alb_error(vmm->ctx, errno, "Failed to write '%s': %s", file,
+		return alb_error(vmm->ctx, errno, "Failed to write the block device: %s",
 				 strerror(errno));
 	return 0;
 }
 
-static int block_create_file(alb_vmm *vmm, const char *file, uint64_t size_mb)
+/* Adds the block device name with tmp (its complete file, in the block directory) as its
+ * file, persisted. tmp is gone afterwards; nothing of the device stays on failure. */
+static int block_commit(alb_vmm *vmm, const alb_name *name, uint64_t mb, uint32_t sector_size,
+			const char *tmp)
 {
-	_cleanup_close_ int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return alb_error(vmm->ctx, errno, "Failed to create '%s': %s", file,
-				 strerror(errno));
-	if (ftruncate(fd, (off_t)(size_mb << 20)) < 0) {
-		int r =
-		    alb_error(vmm->ctx, errno, "Failed to size '%s': %s", file, strerror(errno));
-		unlink(file);
+	char file[PATH_MAX];
+	int r;
+	if ((r = vmm_block_path(vmm, name, file)) < 0 ||
+	    (r = vmm_block_add(vmm, name, mb, sector_size)) < 0) {
+		unlink(tmp);
 		return r;
 	}
+	/* Never over a file that is there (the tree has no such device: a stray one). */
+	r = renameat2(AT_FDCWD, tmp, AT_FDCWD, file, RENAME_NOREPLACE);
+	if (r < 0 && errno == EINVAL) /* a file system that cannot: as it can */
+		r = link(tmp, file) < 0 ? -1 : unlink(tmp);
+	if (r < 0) {
+		r = alb_error(vmm->ctx, errno, "Failed to create '%s': %s", file, strerror(errno));
+		unlink(tmp);
+		vmm_block_forget(vmm, name);
+		return r;
+	}
+	if ((r = vmm_save(vmm)) < 0) {
+		r = alb_error(vmm->ctx, -r, "the state file could not be written");
+		unlink(file);
+		vmm_block_forget(vmm, name);
+		return r;
+	}
+	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, name));
 	return 0;
 }
 
@@ -486,12 +748,15 @@ int vmm_block_unused_check(alb_vmm *vmm, const alb_name *name)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *n = vmm_name_str(name);
-	if (!vmm_block_find(vmm, name))
+	struct vmm_block *b = vmm_block_find(vmm, name);
+	if (!b)
 		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
 	struct uk *u = vmm_block_user(vmm, name);
 	if (u)
 		return alb_error(vmm->ctx, EBUSY, "block device '%s' is used by '%s'", n,
 				 u->name_s);
+	if (b->writing)
+		return alb_error(vmm->ctx, EBUSY, "block device '%s' is being written", n);
 	return 0;
 }
 
@@ -519,23 +784,29 @@ int vmm_block_add_check(alb_vmm *vmm, const alb_name *name, uint64_t size_mb)
 int vmm_block_create(alb_vmm *vmm, const alb_name *name, uint64_t mb, uint32_t sector_size,
 		     const char *data, bool compressed)
 {
-	char file[PATH_MAX];
-	int r;
-	if ((r = vmm_block_path(vmm, name, file)) < 0 ||
-	    (r = vmm_block_add(vmm, name, mb, sector_size)) < 0)
+	char tmp[PATH_MAX];
+	_cleanup_close_ int fd = temp_file(vmm, vmm->block_dir, ".upload-", tmp);
+	if (fd < 0)
+		return fd;
+	int r = 0;
+	if (ftruncate(fd, (off_t)(mb << 20)) < 0)
+		r = alb_error(vmm->ctx, errno, "Failed to size '%s': %s", tmp, strerror(errno));
+	else if (data)
+		r = block_fill(vmm, data, compressed, fd, mb);
+	if (r < 0) {
+		unlink(tmp);
 		return r;
-	if ((r = block_create_file(vmm, file, mb)) < 0 ||
-	    (data && (r = block_fill(vmm, data, compressed, file, mb)) < 0))
-		goto undo;
-	if ((r = vmm_save(vmm)) < 0) {
-		r = alb_error(vmm->ctx, -r, "the state file could not be written");
-		goto undo;
 	}
-	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_ADDED, name));
-	return 0;
-undo:
-	unlink(file);
-	vmm_block_forget(vmm, name);
+	return block_commit(vmm, name, mb, sector_size, tmp);
+}
+
+int vmm_block_create_uploaded(alb_vmm *vmm, const alb_name *name, uint64_t size_mb,
+			      uint32_t sector_size, struct vmm_upload *up)
+{
+	if (up->kind != UPLOAD_BLOCK_NEW || size_mb << 20 != up->max)
+		return -EINVAL;
+	int r = block_commit(vmm, name, size_mb, sector_size, up->path);
+	up->path[0] = '\0'; /* the device's file, or gone */
 	return r;
 }
 
@@ -548,7 +819,10 @@ int vmm_block_write(alb_vmm *vmm, const alb_name *name, const char *data, bool c
 	    (r = vmm_block_unused_check(vmm, name)) < 0 ||
 	    (r = alb_tree_get_block(vmm->tree, name, &size)) < 0)
 		return r;
-	return block_fill(vmm, data, compressed, file, size);
+	_cleanup_close_ int out = open(file, O_WRONLY | O_CLOEXEC);
+	if (out < 0)
+		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", file, strerror(errno));
+	return block_fill(vmm, data, compressed, out, size);
 }
 
 int vmm_block_remove(alb_vmm *vmm, const alb_name *name)
@@ -583,9 +857,10 @@ int vmm_block_file(alb_vmm *vmm, const alb_name *name, char path[PATH_MAX],
 	if (r < 0)
 		return r;
 	struct vmm_block *b = vmm_block_find(vmm, name);
-	if (!b) {
+	if (!b || b->writing) {
 		_cleanup_free_ char *n = vmm_name_str(name);
-		return alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
+		return b ? alb_error(vmm->ctx, EBUSY, "block device '%s' is being written", n)
+			 : alb_error(vmm->ctx, ENOENT, "no block device '%s'", n);
 	}
 	if ((r = vmm_block_path(vmm, name, path)) < 0)
 		return r;

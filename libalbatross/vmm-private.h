@@ -69,9 +69,52 @@ int vmm_socket_group(alb_vmm *vmm);
  */
 void vmm_set_identity(alb_vmm *vmm, const char *identity);
 
-/* Where an upload for a create (block false) or a block device (block true) is spooled:
- * the same file system as where it ends up. */
+/* Where a temporary file for an image (block false) or a block device (block true) is
+ * made: the same file system as where it ends up. */
 const char *vmm_spool_dir(alb_vmm *vmm, bool block);
+
+/* ---- uploads ---- */
+
+/*
+ * An upload under way. A thread of its own (ingest-private.h) writes the data
+ * into its file as the chunks arrive, off the loop: inflated if compressed,
+ * within its bound (checked as it goes), an image's first bytes checked (an
+ * ELF header) and its SHA-256 computed. done is called on the loop when all of
+ * it is written (0, after vmm_upload_end()) or at its first failure (-errno,
+ * the reason in the context, as soon as it happens: maybe before the end);
+ * drained when vmm_upload_push() said to wait and the thread caught up.
+ * Freeing an upload that was not taken (vmm_create_uploaded(),
+ * vmm_block_create_uploaded()) stops its thread and leaves nothing behind: no
+ * file, no mark on a block device.
+ */
+struct vmm_upload;
+struct vmm_upload_ops {
+	void (*done)(struct vmm_upload *up, int r, void *userdata);
+	void (*drained)(struct vmm_upload *up, void *userdata);
+};
+/*
+ * The image of a create with config (vmm_create_check() passed), into a
+ * temporary file of the image store; it may inflate to the unikernel's memory
+ * at most (and to ALB_IMAGE_UNCOMPRESSED_MAX).
+ */
+int vmm_upload_image(alb_vmm *vmm, const alb_unikernel_config *config,
+		     const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret);
+/* The data of a new block device of size_mb (vmm_block_add_check() passed), into a
+ * temporary file of that size; at most size_mb. */
+int vmm_upload_block_new(alb_vmm *vmm, uint64_t size_mb, bool compressed,
+			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret);
+/* The data of the existing, unused block device name, written into it; the device is
+ * marked as being written until the upload is freed (no create, set, dump or removal
+ * meanwhile). At most its size. */
+int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
+			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret);
+/* Queues a chunk (buf taken, malloc'd). 0; 1: queued, push more only after drained
+ * (or done); -errno. */
+int vmm_upload_push(struct vmm_upload *up, uint8_t *buf, size_t len);
+/* The data is complete. */
+void vmm_upload_end(struct vmm_upload *up);
+struct vmm_upload *vmm_upload_free(struct vmm_upload *up);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct vmm_upload *, vmm_upload_free);
 
 /* ---- unikernels ---- */
 
@@ -91,6 +134,12 @@ int vmm_create_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_con
  */
 int vmm_create_stored(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
 		      const char *spool, bool force, alb_vmm_done_fn done, void *userdata);
+/*
+ * As vmm_create_stored(), from an image upload that is done with 0: its file is
+ * taken into the store (whatever the outcome; up is still to be freed).
+ */
+int vmm_create_uploaded(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *config,
+			struct vmm_upload *up, bool force, alb_vmm_done_fn done, void *userdata);
 /* Destroys name; done when it is gone. -ENOENT: no such unikernel (done not called). */
 int vmm_destroy_name(alb_vmm *vmm, const alb_name *name, alb_vmm_done_fn done, void *userdata);
 /* Restarts name, with new arguments if has_argv (argc of argv); done when it runs again. */
@@ -127,7 +176,14 @@ int vmm_block_add_check(alb_vmm *vmm, const alb_name *name, uint64_t size_mb);
  */
 int vmm_block_create(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint32_t sector_size,
 		     const char *data, bool compressed);
-/* Whether the block device name exists and no unikernel uses it. */
+/*
+ * As vmm_block_create(), with the data of an upload of vmm_upload_block_new() that
+ * is done with 0: its file becomes the device's (whatever the outcome; up is still
+ * to be freed).
+ */
+int vmm_block_create_uploaded(alb_vmm *vmm, const alb_name *name, uint64_t size_mb,
+			      uint32_t sector_size, struct vmm_upload *up);
+/* Whether the block device name exists, no unikernel uses it and no upload writes it. */
 int vmm_block_unused_check(alb_vmm *vmm, const alb_name *name);
 /* Overwrites the unused block device name with data (zlib-compressed if compressed). */
 int vmm_block_write(alb_vmm *vmm, const alb_name *name, const char *data, bool compressed);

@@ -2,8 +2,10 @@
 /*
  * albatrossd's service: the supervisor's socket. It decodes the commands of
  * docs/protocol.md, calls the supervisor (vmm-private.h) and replies, at once or
- * in the operation's completion; uploads are spooled to a file first, downloads
- * streamed as the socket drains. No decision about unikernels is taken here.
+ * in the operation's completion; uploads are handed chunk by chunk to a thread
+ * that writes them out (vmm_upload_*: inflated, bounded and checked off the
+ * loop), downloads streamed as the socket drains. No decision about unikernels
+ * is taken here.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,11 +35,13 @@ struct session {
 	alb_vmm *vmm;
 	alb_ctx *ctx;
 	struct alb_conn *conn;
-	/* an upload: the command that waits for its data */
+	/* an upload: the command that waits for its data, which a thread writes out as it
+	 * comes; the connection pauses while the thread's queue is full (full) and from
+	 * the end frame until the thread is done (ended) */
 	alb_msg *upload; /* the command */
-	int upload_fd;
-	char upload_path[PATH_MAX];
+	struct vmm_upload *up;
 	uint64_t expected, received;
+	bool upload_full, upload_ended;
 	/* a download: what remains to be sent */
 	int download_fd;
 	uint64_t download_seq;
@@ -141,42 +145,40 @@ static int cmd_restart(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 	return r;
 }
 
-/* Starts an upload of expected bytes for cmd into a temporary file in dir. */
-static int upload_begin(struct session *s, alb_msg **cmd, const char *dir, uint64_t expected)
+static void upload_done(struct vmm_upload *up, int r, void *userdata);
+static void upload_drained(struct vmm_upload *up, void *userdata);
+static const struct vmm_upload_ops upload_ops = {.done = upload_done, .drained = upload_drained};
+
+/* Starts the upload up (taken) of expected bytes for cmd. */
+static int upload_begin(struct session *s, alb_msg **cmd, struct vmm_upload *up, uint64_t expected)
 {
-	if (snprintf(s->upload_path, sizeof(s->upload_path), "%s/.upload-XXXXXX", dir) >=
-	    (int)sizeof(s->upload_path))
-		return -ENAMETOOLONG;
-	s->upload_fd = mkostemp(s->upload_path, O_CLOEXEC);
-	if (s->upload_fd < 0)
-		return alb_error(s->ctx, errno, "Failed to create '%s': %s", s->upload_path,
-				 strerror(errno));
+	s->up = up;
 	s->upload = TAKE_PTR(*cmd);
 	s->expected = expected;
 	s->received = 0;
-	alb_conn_set_receiving(s->conn, true); /* at the minimum rate (server-private.h) */
+	s->upload_full = s->upload_ended = false;
+	alb_conn_set_receiving(s->conn, true); /* the slow bound (server-private.h) */
 	return 0;
 }
 
+/* Stops the upload (its thread) and removes what it wrote; the command goes. */
 static void upload_abort(struct session *s)
 {
-	if (s->upload_fd >= 0) {
-		close(s->upload_fd);
-		unlink(s->upload_path);
-	}
-	s->upload_fd = -1;
+	s->up = vmm_upload_free(s->up);
 	s->upload = alb_msg_free(s->upload);
+	s->upload_full = s->upload_ended = false;
 	alb_conn_set_receiving(s->conn, false);
 }
 
 static int cmd_create(struct session *s, alb_msg **cmdp)
 {
 	const alb_msg *cmd = *cmdp;
+	struct vmm_upload *up;
 	int r = vmm_create_check(s->vmm, cmd->name, cmd->cmd.config,
 				 cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE);
-	if (r < 0)
+	if (r < 0 || (r = vmm_upload_image(s->vmm, cmd->cmd.config, &upload_ops, s, &up)) < 0)
 		return r;
-	return upload_begin(s, cmdp, vmm_spool_dir(s->vmm, false), cmd->cmd.config->image_size);
+	return upload_begin(s, cmdp, up, cmd->cmd.config->image_size);
 }
 
 static int finish_create(struct session *s, const alb_msg *cmd)
@@ -189,8 +191,8 @@ static int finish_create(struct session *s, const alb_msg *cmd)
 	 * old one stopped): a force-create's, or one that a create made while this
 	 * create's image was on its way (the name was free when the command came).
 	 */
-	int r = vmm_create_stored(s->vmm, cmd->name, cmd->cmd.config, s->upload_path, true,
-				  pending_done, p);
+	int r =
+	    vmm_create_uploaded(s->vmm, cmd->name, cmd->cmd.config, s->up, true, pending_done, p);
 	if (r <= 0)
 		pending_cancel(p); /* not taken */
 	if (r < 0)
@@ -239,27 +241,26 @@ static int cmd_block_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 
 static int finish_block(struct session *s, const alb_msg *cmd)
 {
-	int r;
-	if (cmd->cmd.kind == ALB_CMD_BLOCK_SET) {
-		/* Checked again: the upload took time. */
-		r = vmm_block_write(s->vmm, cmd->name, s->upload_path, cmd->cmd.compressed);
-		return r < 0
-			   ? r
-			   : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device written");
-	}
-	r = vmm_block_create(s->vmm, cmd->name, cmd->cmd.block_size_mb, cmd->cmd.sector_size,
-			     s->upload_path, cmd->cmd.compressed);
+	if (cmd->cmd.kind == ALB_CMD_BLOCK_SET) /* written: the device was kept for it */
+		return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device written");
+	int r = vmm_block_create_uploaded(s->vmm, cmd->name, cmd->cmd.block_size_mb,
+					  cmd->cmd.sector_size, s->up);
 	return r < 0 ? r : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
 }
 
 static int cmd_block_add(struct session *s, alb_msg **cmdp)
 {
 	const alb_msg *cmd = *cmdp;
+	struct vmm_upload *up;
 	int r = vmm_block_add_check(s->vmm, cmd->name, cmd->cmd.block_size_mb);
 	if (r < 0)
 		return r;
-	if (cmd->cmd.data_size > 0)
-		return upload_begin(s, cmdp, vmm_spool_dir(s->vmm, true), cmd->cmd.data_size);
+	if (cmd->cmd.data_size > 0) {
+		if ((r = vmm_upload_block_new(s->vmm, cmd->cmd.block_size_mb, cmd->cmd.compressed,
+					      &upload_ops, s, &up)) < 0)
+			return r;
+		return upload_begin(s, cmdp, up, cmd->cmd.data_size);
+	}
 	r = vmm_block_create(s->vmm, cmd->name, cmd->cmd.block_size_mb, cmd->cmd.sector_size, NULL,
 			     false);
 	return r < 0 ? r : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
@@ -274,10 +275,11 @@ static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *
 static int cmd_block_set(struct session *s, alb_msg **cmdp)
 {
 	const alb_msg *cmd = *cmdp;
-	int r = vmm_block_unused_check(s->vmm, cmd->name);
+	struct vmm_upload *up;
+	int r = vmm_upload_block_set(s->vmm, cmd->name, cmd->cmd.compressed, &upload_ops, s, &up);
 	if (r < 0)
 		return r;
-	return upload_begin(s, cmdp, vmm_spool_dir(s->vmm, true), cmd->cmd.data_size);
+	return upload_begin(s, cmdp, up, cmd->cmd.data_size);
 }
 
 /* ---- downloads -------------------------------------------------------------------------- */
@@ -457,34 +459,84 @@ static int upload_data(struct session *s, alb_msg *msg)
 			upload_abort(s);
 			return -EBADMSG;
 		}
-		int r = alb_write_full(s->upload_fd, m->data.chunk, m->data.chunk_len);
+		s->received += m->data.chunk_len;
+		/* To the thread: the loop neither inflates nor writes. */
+		int r = vmm_upload_push(s->up, TAKE_PTR(m->data.chunk), m->data.chunk_len);
 		if (r < 0) {
 			alb_conn_send_failure(s->conn, s->upload->seq, s->upload->name, -r,
 					      "Failed to store the upload: %s", strerror(-r));
 			upload_abort(s);
 			return r;
 		}
-		s->received += m->data.chunk_len;
+		if (r == 1) {
+			/* The thread is behind: no more frames until it caught up. */
+			s->upload_full = true;
+			alb_conn_pause(s->conn, true);
+		}
 		return 0;
 	}
 	/* The end of the stream. */
 	alb_conn_set_receiving(s->conn, false);
+	if (s->received != s->expected) {
+		_cleanup_(alb_msg_freep) alb_msg *cmd = TAKE_PTR(s->upload);
+		upload_abort(s);
+		reply_error(s->conn, cmd,
+			    alb_error(s->ctx, EBADMSG,
+				      "%" PRIu64 " bytes arrived, %" PRIu64 " announced",
+				      s->received, s->expected),
+			    s->ctx);
+		return 0;
+	}
+	/* The reply comes when the thread is done. */
+	s->upload_ended = true;
+	alb_conn_pause(s->conn, true);
+	vmm_upload_end(s->up);
+	return 0;
+}
+
+/* The thread caught up: the next chunks. */
+static void upload_drained(struct vmm_upload *up, void *userdata)
+{
+	struct session *s = userdata;
+	if (s->upload_full) {
+		s->upload_full = false;
+		alb_conn_pause(s->conn, false);
+	}
+}
+
+static void set_identity(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd);
+
+/* The thread is done: all written (after the end frame), or refused (maybe before it). */
+static void upload_done(struct vmm_upload *up, int r, void *userdata)
+{
+	struct session *s = userdata;
 	_cleanup_(alb_msg_freep) alb_msg *cmd = TAKE_PTR(s->upload);
-	close(s->upload_fd);
-	s->upload_fd = -1;
-	int r;
-	if (s->received != s->expected)
-		r = alb_error(s->ctx, EBADMSG, "%" PRIu64 " bytes arrived, %" PRIu64 " announced",
-			      s->received, s->expected);
-	else if (cmd->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
-		 cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE)
-		r = finish_create(s, cmd);
-	else
-		r = finish_block(s, cmd);
-	(void)unlink(s->upload_path); /* unless alb_image_store took it */
+	bool ended = s->upload_ended;
+	/* Resumed first: a completion that waits pauses the connection again. */
+	if (s->upload_full || s->upload_ended)
+		alb_conn_pause(s->conn, false);
+	s->upload_full = s->upload_ended = false;
+	set_identity(s->vmm, s->conn, cmd);
+	if (r >= 0) {
+		alb_ctx_clear_error(s->ctx);
+		if (cmd->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
+		    cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE)
+			r = finish_create(s, cmd);
+		else
+			r = finish_block(s, cmd);
+	}
+	/* What was not taken is removed: the image or block file, the device's mark. */
+	s->up = vmm_upload_free(s->up);
+	vmm_set_identity(s->vmm, NULL);
 	if (r < 0)
 		reply_error(s->conn, cmd, r, s->ctx);
-	return 0;
+	if (!ended) {
+		/* Refused before its end: the rest of it is dropped, the connection stays
+		 * usable. */
+		s->discarding = true;
+		s->discard_seq = cmd->seq;
+		alb_conn_set_receiving(s->conn, true);
+	}
 }
 
 /* Who asks: "uid N", or "uid N for WHO" for a remote client's command. */
@@ -511,7 +563,6 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		s->vmm = vmm;
 		s->ctx = svc->ctx;
 		s->conn = conn;
-		s->upload_fd = -1;
 		s->download_fd = -1;
 		alb_conn_set_data(conn, s);
 	}
@@ -607,10 +658,11 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		     (c->cmd.kind == ALB_CMD_BLOCK_ADD && c->cmd.data_size > 0))) {
 			s->discarding = true;
 			s->discard_seq = c->seq;
-			alb_conn_set_receiving(conn, true);
 		}
 		if (!cmd)
 			upload_abort(s);
+		if (s->discarding)
+			alb_conn_set_receiving(conn, true);
 	}
 	return 0;
 }

@@ -349,6 +349,8 @@ int vmm_check(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *co
 		if (!dev)
 			return alb_error(ctx, ENOENT,
 					 "there is no block device '%s' (create it first)", bs);
+		if (dev->writing)
+			return alb_error(ctx, EBUSY, "block device '%s' is being written", bs);
 		/* The device's sector size is the one the unikernel gets: asking for another
 		 * would make it read the device wrong. */
 		uint32_t want = config->blocks[k].sector_size, have = dev->sector_size;

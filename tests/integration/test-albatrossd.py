@@ -14,7 +14,9 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WAIT, Daemon, Skip, Tap, alive, cbor, check, frame,  # noqa: E402
@@ -946,6 +948,320 @@ def test_blocks(_):
         d.ok('dump-block', 'seeded', out)
         with open(out, 'rb') as a:
             check(a.read()[:len(want)] == want, 'seeded data differs')
+    finally:
+        d.cleanup()
+
+
+# ---- compressed uploads: bombs, bounds, what is left behind ----
+
+MIB = 1 << 20
+ZEROS = bytes(MIB)
+
+
+def zlib_bomb(head, mib):
+    """A zlib stream of head, then mib MiB of zeros (about 1 KB per MiB), made without
+    compressing them: after a full flush, every MiB of zeros compresses to the same bytes."""
+    c = zlib.compressobj(9)
+    first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
+    one = c.compress(ZEROS) + c.flush(zlib.Z_FULL_FLUSH)
+    adler = zlib.adler32(head)
+    for _ in range(mib):
+        adler = zlib.adler32(ZEROS, adler)
+    # a final empty block (fixed Huffman, end of block), then the checksum
+    return first + one * mib + b'\x03\x00' + struct.pack('>I', adler)
+
+
+def create_command(name, size, memory, compressed=True, seq=1):
+    config = {'tender': 'spt', 'memory': memory, 'cpuids': [0], 'fail-behaviour': 'quit',
+              'exit-codes': [], 'startup': 50, 'image-size': size, 'compressed': compressed,
+              'blocks': [], 'nets': [], 'arguments': ['--run']}
+    return {'version': 1, 'seq': seq, 'name': name,
+            'command': {'op': 'unikernel-create', 'config': config}}
+
+
+class Raw:
+    """A connection to albatrossd that speaks the protocol itself, as a client that
+    crafts its upload would."""
+
+    def __init__(self, d):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(2 * WAIT)
+        self.s.connect(d.socket)
+
+    def send(self, msg):
+        self.s.sendall(frame(cbor(msg)))
+
+    def upload(self, cmd, data, end=True):
+        """The command, its data in chunks of 1 MiB, the end frame."""
+        self.send(cmd)
+        for i in range(0, len(data), MIB):
+            self.send({'version': 1, 'seq': cmd['seq'], 'name': cmd['name'],
+                       'data': {'kind': 'chunk', 'chunk': data[i:i + MIB]}})
+        if end:
+            self.s.sendall(struct.pack('>I', 0))
+
+    def reply(self):
+        """The payload of the next frame."""
+        def exactly(n):
+            b = b''
+            while len(b) < n:
+                got = self.s.recv(n - len(b))
+                check(got, f'albatrossd closed the connection after {b!r}')
+                b += got
+            return b
+        return exactly(struct.unpack('>I', exactly(4))[0])
+
+    def info(self, seq):
+        self.send({'version': 1, 'seq': seq, 'name': ':', 'command': {'op': 'unikernel-info'}})
+        r = self.reply()
+        check(b'success' in r, r)
+
+    def close(self):
+        self.s.close()
+
+
+def refused_upload(d, cmd, data, needle):
+    """Uploads on a connection of its own: refused with needle in the reason, and the
+    connection still serves."""
+    c = Raw(d)
+    try:
+        c.upload(cmd, data)
+        r = c.reply()
+        check(b'failure' in r and needle.encode() in r, f'expected "{needle}" in {r!r}')
+        c.info(cmd['seq'] + 1)
+    finally:
+        c.close()
+    return r
+
+
+def left_over(d):
+    """Temporary files of uploads, in the image store and the block directory."""
+    out = []
+    for sub in ('images', 'block'):
+        try:
+            out += [f'{sub}/{n}' for n in os.listdir(os.path.join(d.dbdir, sub))
+                    if n.startswith('.')]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def root_memory(d):
+    return [p['policy']['memory'] for p in json.loads(d.ok('policy', '--json').stdout)
+            if p['path'] == ':'][0]
+
+
+@tap.case
+def test_zlib_bombs_refused_early(_):
+    """a zlib bomb is refused on its first bytes when they are not an ELF header, and at
+    the unikernel's memory when they are; an image larger than its memory is refused
+    before its data; nothing is left behind, and the connection serves on"""
+    d = fresh()
+    try:
+        before = fds(d.proc.pid, sockets=False)
+        # 1 GiB of zeros (1 MB compressed): not an ELF file, refused on the first bytes,
+        # before the memory bound (32 MB) would stop it
+        bomb = zlib_bomb(b'', 1024)
+        check(len(bomb) < 2 * MIB, len(bomb))
+        refused_upload(d, create_command('bomb', len(bomb), 32), bomb,
+                       'the image is not an ELF file')
+        # an ELF header, then zeros: a valid image inflated to 1 GiB; the memory bounds it
+        with open(image(d), 'rb') as f:
+            head = f.read()
+        bomb = zlib_bomb(head, 1024)
+        refused_upload(d, create_command('bomb', len(bomb), 32), bomb,
+                       "the image inflates past 32 MB, the unikernel's memory")
+        # the same image, a little larger than its memory: refused as it goes, too
+        bomb = zlib_bomb(head, 33)
+        refused_upload(d, create_command('bomb', len(bomb), 32), bomb,
+                       "the image inflates past 32 MB, the unikernel's memory")
+        # and just within it: it runs
+        fits = zlib_bomb(head, 31)
+        c = Raw(d)
+        c.upload(create_command('fits', len(fits), 32), fits)
+        r = c.reply()
+        check(b'success' in r and b'created' in r, r)
+        c.close()
+        check(d.one('fits')['state'] == 'running')
+        d.ok('destroy', 'fits')
+        # uncompressed and larger than the memory: refused before its data comes
+        plain = head + bytes(2 * MIB)
+        refused_upload(d, create_command('big', len(plain), 1, compressed=False), plain,
+                       "the image is larger than 1 MB, the unikernel's memory")
+        # a compressed file that is no image at all, shorter than an ELF header
+        junk = zlib.compress(b'#!/bin/sh\necho hello\n')
+        refused_upload(d, create_command('junk', len(junk), 32), junk,
+                       'the image is not an ELF file')
+        # an ELF header of another machine
+        other = bytearray(head[:64])
+        other[18] = 40  # EM_ARM
+        other = zlib.compress(bytes(other) + bytes(MIB))
+        refused_upload(d, create_command('arm', len(other), 32), other, 'ELF machine 40')
+        # corrupt compressed data
+        bad = bytearray(zlib.compress(head))
+        bad[len(bad) // 2] ^= 0xff
+        refused_upload(d, create_command('bad', len(bad), 32), bytes(bad),
+                       'the compressed image is')
+        check(left_over(d) == [], f'left behind: {left_over(d)}')
+        check(os.listdir(os.path.join(d.dbdir, 'images')) == [], 'an image was kept')
+        check(fds(d.proc.pid, sockets=False) == before,
+              f'fds left: {fds(d.proc.pid, sockets=False) - before}')
+        check(d.info() == [], 'not serving')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_zlib_bomb_off_the_loop(_):
+    """while a bomb with a valid start is inflated (up to the unikernel's memory), other
+    clients are served: their infos are answered before the bomb's refusal comes"""
+    d = fresh()
+    try:
+        with open(image(d), 'rb') as f:
+            head = f.read()
+        # A bound that takes the thread a while, however fast the machine: 1 GiB (less on
+        # a host with less memory, whose root policy would refuse the create).
+        mem = min(1024, root_memory(d) - 1)
+        bomb = zlib_bomb(head, mem + 64)
+        c = Raw(d)
+        replied = threading.Event()
+        got = []
+
+        def bomb_client():
+            try:
+                c.upload(create_command('bomb', len(bomb), mem), bomb)
+                got.append(c.reply())
+            finally:
+                replied.set()
+        t = threading.Thread(target=bomb_client, daemon=True)
+        t.start()
+        images = os.path.join(d.dbdir, 'images')
+
+        def inflated():
+            n = 0
+            for name in os.listdir(images):
+                try:
+                    n += os.stat(os.path.join(images, name)).st_size
+                except FileNotFoundError:
+                    pass
+            return n
+        # The thread has begun: part of the image is written.
+        wait_for(lambda: inflated() >= MIB or replied.is_set(), WAIT, 'the inflation to begin')
+        check(not replied.is_set(), f'the bomb was answered at once: {got}')
+        # Other clients are served meanwhile (albatrossd blocked in the inflation would
+        # answer them only after the bomb).
+        other = Raw(d)
+        for seq in range(1, 6):
+            other.info(seq)
+        other.close()
+        served_during = not replied.is_set()
+        replied.wait(2 * WAIT)
+        t.join(WAIT)
+        check(served_during, 'the infos were answered only after the bomb')
+        check(got and b'failure' in got[0] and
+              f"the image inflates past {mem} MB, the unikernel's memory".encode() in got[0],
+              got)
+        c.close()
+        check(left_over(d) == [], f'left behind: {left_over(d)}')
+        check(os.listdir(images) == [], 'an image was kept')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_compressed_blocks_bounded(_):
+    """compressed block data larger than the device is refused (a bomb too, as it
+    inflates), leaves no device or file behind; a block device being written is not
+    used, set, dumped or removed meanwhile"""
+    d = fresh()
+    try:
+        d.ok('create-block', 'disk', '1')
+        # a bomb: 1 GiB of zeros for a device of 1 MB
+        bomb = zlib_bomb(b'', 1024)
+        cmd = {'version': 1, 'seq': 1, 'name': 'disk',
+               'command': {'op': 'block-set', 'data-size': len(bomb), 'compressed': True}}
+        refused_upload(d, cmd, bomb, 'larger than the block device (1 MB)')
+        cmd = {'version': 1, 'seq': 1, 'name': 'new',
+               'command': {'op': 'block-add', 'size': 1, 'data-size': len(bomb),
+                           'compressed': True}}
+        refused_upload(d, cmd, bomb, 'larger than the block device (1 MB)')
+        check(d.cli('block', 'new', '--json').returncode == 1, 'the new device was kept')
+        check(not os.path.exists(os.path.join(d.dbdir, 'block', 'new')), 'its file was kept')
+        # through the client: compressed data that inflates past the device
+        big = os.path.join(d.dir, 'big')
+        with open(big, 'wb') as f:
+            f.write(b'x' * (MIB + 1))
+        d.refused('larger than the block device', 'set-block', 'disk', big, '--compress')
+        # compressed data that fits: written, and dumped back
+        data = os.path.join(d.dir, 'data')
+        with open(data, 'wb') as f:
+            f.write(os.urandom(1000) + bytes(300000) + b'end')
+        d.ok('set-block', 'disk', data, '--compress')
+        d.ok('create-block', 'seeded', '1', '--data', data, '--compress')
+        for n in ('disk', 'seeded'):
+            out = os.path.join(d.dir, n + '.out')
+            d.ok('dump-block', n, out)
+            with open(out, 'rb') as a, open(data, 'rb') as b:
+                want = b.read()
+                check(a.read()[:len(want)] == want, f'{n}: the data differs')
+        # a set under way (its end not sent yet) keeps the device to itself
+        c = Raw(d)
+        part = zlib.compress(b'y' * 1000)
+        cmd = {'version': 1, 'seq': 1, 'name': 'disk',
+               'command': {'op': 'block-set', 'data-size': len(part) + 1, 'compressed': True}}
+        c.upload(cmd, part, end=False)
+        img = image(d, blocks=['storage'])
+        # another connection may be served before that command: wait for the mark (with
+        # a command that changes nothing when it is not there yet)
+        wait_for(lambda: 'being written' in d.cli('dump-block', 'disk',
+                                                  os.path.join(d.dir, 'x')).stderr,
+                 WAIT, 'the device to be marked')
+        d.refused('being written', 'destroy-block', 'disk')
+        d.refused('being written', 'set-block', 'disk', data)
+        d.refused('being written', 'create', 'db', img, '--block', 'storage:disk')
+        c.close()  # the upload goes, and the mark with it
+        wait_for(lambda: d.cli('dump-block', 'disk', os.path.join(d.dir, 'x')).returncode == 0,
+                 WAIT, 'the mark to go')
+        d.ok('create', 'db', img, '--block', 'storage:disk', '--arg', '--run')
+        d.ok('destroy', 'db')
+        check(left_over(d) == [], f'left behind: {left_over(d)}')
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_compressed_image_and_cut_uploads(_):
+    """an honest compressed image runs and is got back as it was; an upload cut short
+    (the client leaves, or sends less than it announced) leaves nothing behind"""
+    d = fresh()
+    try:
+        img = image(d)
+        d.ok('create', 'z', img, '--compress', '--arg', '--run')
+        check(d.one('z')['state'] == 'running')
+        out = os.path.join(d.dir, 'got')
+        d.ok('get', 'z', out)
+        with open(img, 'rb') as a, open(out, 'rb') as b:
+            check(a.read() == b.read(), 'image differs')
+        d.ok('destroy', 'z')
+        with open(img, 'rb') as f:
+            head = f.read()
+        data = zlib_bomb(head, 8)
+        # fewer bytes than announced
+        c = Raw(d)
+        cmd = create_command('short', len(data) + 10, 32)
+        c.upload(cmd, data)
+        r = c.reply()
+        check(b'failure' in r and b'announced' in r, r)
+        c.info(2)
+        c.close()
+        # a client that leaves in the middle
+        c = Raw(d)
+        c.upload(create_command('gone', len(data), 32), data[:len(data) // 2], end=False)
+        wait_for(lambda: left_over(d), WAIT, 'the upload to begin')
+        c.close()
+        wait_for(lambda: left_over(d) == [], WAIT, 'what the upload wrote to go')
+        check(os.listdir(os.path.join(d.dbdir, 'images')) == [], 'an image was kept')
+        check(d.info() == [], 'not serving')
     finally:
         d.cleanup()
 

@@ -46,7 +46,8 @@ START_TEST(test_store_dedup_and_compressed)
 	snprintf(up, sizeof(up), "%s/upload", test_tmpdir);
 
 	write_file(up, data, sizeof(data), 0600);
-	ck_assert_alb_ok(test_ctx, alb_image_store(test_ctx, test_tmpdir, up, false, d1));
+	ck_assert_alb_ok(test_ctx, alb_image_store(test_ctx, test_tmpdir, up, false,
+						   ALB_IMAGE_UNCOMPRESSED_MAX, d1));
 	ck_assert_int_eq(access(up, F_OK), -1); /* the upload is consumed */
 	ck_assert_int_eq(alb_image_path(test_tmpdir, d1, path), 0);
 	struct stat st;
@@ -59,16 +60,20 @@ START_TEST(test_store_dedup_and_compressed)
 	size_t zlen;
 	ck_assert_int_eq(alb_zlib_deflate((const uint8_t *)data, sizeof(data), &z, &zlen), 0);
 	write_file(up, z, zlen, 0600);
-	ck_assert_alb_ok(test_ctx, alb_image_store(test_ctx, test_tmpdir, up, true, d2));
+	ck_assert_alb_ok(test_ctx, alb_image_store(test_ctx, test_tmpdir, up, true,
+						   ALB_IMAGE_UNCOMPRESSED_MAX, d2));
 	ck_assert_mem_eq(d1, d2, 32);
 	ck_assert_int_eq(count_entries(test_tmpdir), 1);
 
 	/* Corrupt compressed data: refused, nothing left behind. */
 	z[zlen / 2] ^= 0xff;
 	write_file(up, z, zlen, 0600);
-	ck_assert_alb_err(test_ctx, alb_image_store(test_ctx, test_tmpdir, up, true, d3), EBADMSG);
+	ck_assert_alb_err(
+	    test_ctx,
+	    alb_image_store(test_ctx, test_tmpdir, up, true, ALB_IMAGE_UNCOMPRESSED_MAX, d3),
+	    EBADMSG);
 	write_file(up, z, zlen / 2, 0600);
-	int r = alb_image_store(test_ctx, test_tmpdir, up, true, d3);
+	int r = alb_image_store(test_ctx, test_tmpdir, up, true, ALB_IMAGE_UNCOMPRESSED_MAX, d3);
 	ck_assert_int_eq(r, -EBADMSG);
 	ck_assert_int_eq(count_entries(test_tmpdir), 1);
 	free(z);
@@ -77,6 +82,48 @@ START_TEST(test_store_dedup_and_compressed)
 	alb_digest_hex(d1, hex);
 	ck_assert_uint_eq(strlen(hex), 64);
 	ck_assert_str_eq(path + strlen(test_tmpdir) + 1, hex);
+}
+END_TEST
+
+START_TEST(test_store_bound_and_commit)
+{
+	char up[4300], tmp[4300], path[PATH_MAX];
+	uint8_t d[32];
+	const char data[] = "an image of 33 bytes, with a NUL";
+	snprintf(up, sizeof(up), "%s/upload", test_tmpdir);
+	/* A bound under the image: refused, nothing stored, the upload gone. */
+	write_file(up, data, sizeof(data), 0600);
+	ck_assert_alb_err(test_ctx,
+			  alb_image_store(test_ctx, test_tmpdir, up, false, sizeof(data) - 1, d),
+			  EFBIG);
+	ck_assert_int_eq(access(up, F_OK), -1);
+	ck_assert_int_eq(count_entries(test_tmpdir), 0);
+	write_file(up, data, sizeof(data), 0600);
+	ck_assert_alb_ok(test_ctx,
+			 alb_image_store(test_ctx, test_tmpdir, up, false, sizeof(data), d));
+	ck_assert_int_eq(count_entries(test_tmpdir), 1);
+
+	/* Commit: a complete file moves into the store by its digest; the same image again
+	 * is dropped, the stored one kept. */
+	snprintf(tmp, sizeof(tmp), "%s/.image-x", test_tmpdir);
+	write_file(tmp, data, sizeof(data), 0644);
+	ck_assert_alb_ok(test_ctx, alb_image_commit(test_ctx, test_tmpdir, tmp, d));
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_int_eq(count_entries(test_tmpdir), 1);
+	uint8_t other[32];
+	memset(other, 0xab, sizeof(other));
+	write_file(tmp, "other", 5, 0644);
+	ck_assert_alb_ok(test_ctx, alb_image_commit(test_ctx, test_tmpdir, tmp, other));
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_int_eq(alb_image_path(test_tmpdir, other, path), 0);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_int_eq(count_entries(test_tmpdir), 2);
+	/* A file that is not there: the reason, nothing stored. */
+	ck_assert_int_lt(alb_image_commit(test_ctx, test_tmpdir, tmp, (uint8_t[32]){1}), 0);
+	ck_assert_last_error_has(test_ctx, "Failed to store the image");
+	ck_assert_int_eq(count_entries(test_tmpdir), 2);
 }
 END_TEST
 
@@ -272,6 +319,7 @@ static Suite *image_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_store_dedup_and_compressed);
+	tcase_add_test(tc, test_store_bound_and_commit);
 	tcase_add_test(tc, test_copy_inflate_bound);
 	tcase_add_test(tc, test_tender_probe_and_find);
 	tcase_add_test(tc, test_tender_probe_cache);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include <elf.h>
 
+#include "manifest-private.h"
 #include "solo5-image.h"
 #include "test-common.h"
 
@@ -91,6 +92,43 @@ START_TEST(test_not_solo5)
 	free(img);
 	ck_assert_int_eq(test_solo5_image(9, 2, two, 2, 0, &img, &len), 0);
 	read_bad(img, len, "unknown Solo5 target 9");
+	free(img);
+}
+END_TEST
+
+START_TEST(test_check_header)
+{
+	/* The first bytes of an upload say whether it can be an image, as alb_manifest_read()
+	 * would, with the same reasons. */
+	uint8_t *img;
+	size_t len;
+	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_HVT, 2, two, 2, 0, &img, &len), 0);
+	ck_assert_alb_ok(test_ctx,
+			 alb_manifest_check_header(test_ctx, img, ALB_MANIFEST_HEADER_SIZE));
+	ck_assert_alb_ok(test_ctx, alb_manifest_check_header(test_ctx, img, len));
+	for (size_t cut = 0; cut < ALB_MANIFEST_HEADER_SIZE; cut++) {
+		ck_assert_alb_err(test_ctx, alb_manifest_check_header(test_ctx, img, cut), EBADMSG);
+		ck_assert_last_error_has(test_ctx, "the image is not an ELF file");
+	}
+	ck_assert_alb_err(test_ctx, alb_manifest_check_header(test_ctx, NULL, 64), EBADMSG);
+	img[EI_DATA] = ELFDATA2MSB;
+	ck_assert_alb_err(test_ctx, alb_manifest_check_header(test_ctx, img, len), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "not a little-endian ELF64 file");
+	img[EI_DATA] = ELFDATA2LSB;
+	img[offsetof(Elf64_Ehdr, e_machine)] = EM_ARM;
+	ck_assert_alb_err(test_ctx, alb_manifest_check_header(test_ctx, img, len), EBADMSG);
+	ck_assert_last_error_has(test_ctx,
+				 "the image is for ELF machine 40, not x86_64 or aarch64");
+	img[offsetof(Elf64_Ehdr, e_machine)] = EM_X86_64;
+	img[1] = 'e';
+	ck_assert_alb_err(test_ctx, alb_manifest_check_header(test_ctx, img, len), EBADMSG);
+	ck_assert_last_error_has(test_ctx, "the image is not an ELF file");
+	free(img);
+	/* An aarch64 image too. */
+	ck_assert_int_eq(test_solo5_image(ALB_SOLO5_SPT, 2, two, 1, TEST_IMAGE_AARCH64, &img, &len),
+			 0);
+	ck_assert_alb_ok(test_ctx,
+			 alb_manifest_check_header(test_ctx, img, ALB_MANIFEST_HEADER_SIZE));
 	free(img);
 }
 END_TEST
@@ -195,6 +233,7 @@ static Suite *manifest_suite(void)
 	tcase_add_checked_fixture(tc, tc_ctx_setup, tc_ctx_teardown);
 	tcase_add_test(tc, test_read);
 	tcase_add_test(tc, test_not_solo5);
+	tcase_add_test(tc, test_check_header);
 	tcase_add_test(tc, test_bad_manifest);
 	tcase_add_test(tc, test_check_config);
 	suite_add_tcase(s, tc);
