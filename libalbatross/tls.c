@@ -1459,14 +1459,21 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 		return alb_error(ctx, EHOSTUNREACH, "Failed to resolve '%s': %s", host,
 				 gai_strerror(g));
 	}
+	/* One bound for the connection and the handshake together. */
+	uint64_t deadline = now_ms() + timeout_ms;
 	r = -EHOSTUNREACH;
 	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		uint64_t now = now_ms();
+		if (now >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
 		if (fd < 0) {
 			r = -errno;
 			continue;
 		}
-		r = connect_timeout(fd, a->ai_addr, a->ai_addrlen, timeout_ms);
+		r = connect_timeout(fd, a->ai_addr, a->ai_addrlen, (uint32_t)(deadline - now));
 		if (r == 0)
 			break;
 		close(fd);
@@ -1475,6 +1482,11 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 	freeaddrinfo(ai);
 	if (fd < 0) {
 		tls_close(t);
+		if (r == -ETIMEDOUT)
+			return alb_error(ctx, ETIMEDOUT,
+					 "Failed to connect to %s: timed out after %u ms (the "
+					 "handshake timeout)",
+					 destination, timeout_ms);
 		return alb_error(ctx, -r, "Failed to connect to %s: %s", destination, strerror(-r));
 	}
 	t->fd = fd;
@@ -1491,7 +1503,8 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 	if (inet_pton(AF_INET, host, &a6) != 1 && inet_pton(AF_INET6, host, &a6) != 1)
 		(void)gnutls_server_name_set(t->tls, GNUTLS_NAME_DNS, host, strlen(host));
 	gnutls_session_set_verify_cert(t->tls, host, 0);
-	gnutls_handshake_set_timeout(t->tls, timeout_ms);
+	uint64_t now = now_ms();
+	gnutls_handshake_set_timeout(t->tls, now < deadline ? (unsigned)(deadline - now) : 1u);
 	gnutls_transport_set_int(t->tls, fd);
 	do
 		g = gnutls_handshake(t->tls);
@@ -1506,6 +1519,10 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 			snprintf(why, sizeof(why), "the server's certificate is not accepted: %s",
 				 out.data ? (const char *)out.data : "?");
 			gnutls_free(out.data);
+		} else if (g == GNUTLS_E_TIMEDOUT) {
+			snprintf(why, sizeof(why),
+				 "timed out: no answer within %u ms (the handshake timeout)",
+				 timeout_ms);
 		} else if (g == GNUTLS_E_FATAL_ALERT_RECEIVED ||
 			   g == GNUTLS_E_WARNING_ALERT_RECEIVED) {
 			snprintf(why, sizeof(why), "the server refused: %s",
