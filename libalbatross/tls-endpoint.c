@@ -284,15 +284,19 @@ static void end_for_arrival(struct alb_tls_service *svc, struct conn *v, const s
 static int on_session_exit(alb_source *source, int pid, int how, int status, void *userdata);
 static int on_ctl(alb_source *source, int fd, uint32_t events, void *userdata);
 
-/* Starts the handshake of a waiting connection in a process of its own. */
-static void conn_start(struct alb_tls_service *svc, struct conn *c)
+/*
+ * Starts the handshake of a waiting connection in a process of its own. 0, or
+ * -errno when no process could be made: the connection stays in the waiting room
+ * (until its deadline; the next change tries again).
+ */
+static int conn_start(struct alb_tls_service *svc, struct conn *c)
 {
 	int sv[2], r;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		alb_log_err(svc->ctx, "%s: socketpair: %s", c->peer, strerror(errno));
-		conn_free(svc, c);
-		return;
+		r = -errno;
+		alb_log_err(svc->ctx, "%s: socketpair: %s", c->peer, strerror(-r));
+		return r;
 	}
 	(void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	/* No signal reaches the child before it has set its own handling. */
@@ -307,14 +311,13 @@ static void conn_start(struct alb_tls_service *svc, struct conn *c)
 	int e = errno;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(sv[1]);
-	close(c->fd);
-	c->fd = -1;
 	if (pid < 0) {
 		alb_log_err(svc->ctx, "%s: fork: %s", c->peer, strerror(e));
 		close(sv[0]);
-		conn_free(svc, c);
-		return;
+		return -e;
 	}
+	close(c->fd);
+	c->fd = -1;
 	c->ctl = sv[0];
 	r = alb_loop_add_child(svc->loop, pid, -1, on_session_exit, svc, &c->child);
 	if (r < 0) {
@@ -324,7 +327,7 @@ static void conn_start(struct alb_tls_service *svc, struct conn *c)
 		kill(pid, SIGKILL);
 		(void)waitpid(pid, NULL, 0);
 		conn_free(svc, c);
-		return;
+		return 0;
 	}
 	c->pid = pid;
 	svc->processes++;
@@ -334,6 +337,7 @@ static void conn_start(struct alb_tls_service *svc, struct conn *c)
 		alb_log_err(svc->ctx, "%s: Failed to watch the session: %s", c->peer, strerror(-r));
 		conn_kill(svc, c);
 	}
+	return 0;
 }
 
 static int on_deadline(alb_source *source, void *userdata);
@@ -409,7 +413,8 @@ static void schedule(struct alb_tls_service *svc)
 	}
 	struct alb_pool_entry *w;
 	while ((w = alb_pool_next(&svc->pool)))
-		conn_start(svc, conn_of(w));
+		if (conn_start(svc, conn_of(w)) < 0)
+			break;
 	arm_timer(svc);
 }
 
@@ -588,7 +593,7 @@ static int on_accept(alb_source *source, int lfd, uint32_t events, void *userdat
 		if (victim && victim != &c->e)
 			end_for_arrival(svc, conn_of(victim), c);
 		if (start)
-			conn_start(svc, c);
+			(void)conn_start(svc, c); /* or it waits */
 	}
 	schedule(svc);
 	return 0;
