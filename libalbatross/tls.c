@@ -391,10 +391,13 @@ static int client_write(struct session *s, const uint8_t *buf, size_t len)
 		if (n == GNUTLS_E_INTERRUPTED)
 			continue;
 		/* SO_SNDTIMEO ran out: the client has not read for the idle timeout. */
-		if (n == GNUTLS_E_AGAIN)
+		if (n == GNUTLS_E_AGAIN) {
+			alb_log_notice(s->ctx, "%s%s%s: the client read nothing for %u ms: ended",
+				       s->peer, s->who[0] ? " " : "", s->who, s->ep->idle_ms);
 			return alb_error(s->ctx, ETIMEDOUT,
 					 "%s: the client read nothing for %u ms: session ended",
 					 s->peer, s->ep->idle_ms);
+		}
 		if (n < 0)
 			return alb_error(s->ctx, ECONNRESET, "%s: Failed to send: %s", s->peer,
 					 gnutls_strerror((int)n));
