@@ -33,6 +33,9 @@ static void usage(FILE *f)
 	      "                                  [IPV6]) in a certificate signed with:\n"
 	      "      --ca CACERT, --ca-key CAKEY a CA (CACERT with its chain) and its key\n"
 	      "      --server-ca FILE            the CA of the endpoint's certificate\n"
+	      "      --handshake-timeout SEC     the connection and TLS handshake must end\n"
+	      "                                  within SEC seconds (default 10); nothing is\n"
+	      "                                  ever retried: a failure is reported\n"
 	      "  A remote command names one label ('hello') or nothing (the whole domain): the\n"
 	      "  domain comes from the signing CA's chain. --compress cannot go with --csr.\n"
 	      "\n"
@@ -178,6 +181,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SERVER_CA:
 			cli.server_ca = optarg;
+			break;
+		case OPT_HANDSHAKE_TIMEOUT:
+			if (cli_parse_handshake_timeout(&cli, optarg) != 0)
+				return EXIT_USAGE;
 			break;
 		case ':':
 			return cli_usage_error(NULL, "option '%s' needs an argument",

@@ -45,6 +45,7 @@ struct cli {
 	const char *ca, *ca_key; /* --ca, --ca-key: sign a request in one step */
 	const char *server_ca;	 /* --server-ca: the CA of the endpoint's certificate */
 	const char *cert, *key;	 /* the certificate command's CERT and KEY */
+	uint32_t handshake_ms;	 /* --handshake-timeout, 0: the library's default (10 s) */
 };
 
 /* A command: argv[0] is its name; returns an exit code. */
@@ -77,6 +78,7 @@ enum {
 	OPT_CA,
 	OPT_CA_KEY,
 	OPT_SERVER_CA,
+	OPT_HANDSHAKE_TIMEOUT,
 	OPT_COMMAND_BASE, /* the first value free for a command's own options */
 };
 /* clang-format off */
@@ -85,7 +87,9 @@ enum {
 	{"rundir", required_argument, NULL, OPT_RUNDIR}, {"csr", no_argument, NULL, OPT_CSR},      \
 	{"destination", required_argument, NULL, OPT_DESTINATION},                                 \
 	{"ca", required_argument, NULL, OPT_CA}, {"ca-key", required_argument, NULL, OPT_CA_KEY},  \
-	{"server-ca", required_argument, NULL, OPT_SERVER_CA}, {"help", no_argument, NULL, 'h'}
+	{"server-ca", required_argument, NULL, OPT_SERVER_CA},                                     \
+	{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},                     \
+	{"help", no_argument, NULL, 'h'}
 /* clang-format on */
 
 /*
@@ -105,6 +109,8 @@ int cli_parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, u
 /* kind: 'n' a unikernel or block name (not a path), 'p' a path, 'a' either. */
 int cli_parse_name(struct cli *cli, const char *s, int kind, alb_name **ret);
 int cli_parse_mac(const char *s, uint8_t mac[6]);
+/* --handshake-timeout SECONDS (1 .. 3600) into cli->handshake_ms. */
+int cli_parse_handshake_timeout(struct cli *cli, const char *s);
 /* --since: RFC 3339 in UTC or microseconds since the epoch (not a tiny number: a
  * year or seconds by mistake), not in the future. */
 int cli_parse_time(const char *s, uint64_t *ret);

@@ -63,6 +63,8 @@ int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd)
 	case OPT_SERVER_CA:
 		cli->server_ca = optarg;
 		return -2;
+	case OPT_HANDSHAKE_TIMEOUT:
+		return cli_parse_handshake_timeout(cli, optarg) == 0 ? -2 : EXIT_USAGE;
 	case 'h':
 		printf("Usage: albatross-client [OPTIONS] %s %s\n"
 		       "See 'albatross-client --help' for the options.\n",
@@ -75,6 +77,16 @@ int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd)
 	default:
 		return -1;
 	}
+}
+
+int cli_parse_handshake_timeout(struct cli *cli, const char *s)
+{
+	uint32_t sec;
+
+	if (cli_parse_u32("--handshake-timeout", s, 1, 3600, &sec) != 0)
+		return EXIT_USAGE;
+	cli->handshake_ms = sec * 1000u;
+	return 0;
 }
 
 int cli_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -150,9 +162,10 @@ int cli_connect_service(struct cli *cli, const alb_msg *msg, const char *service
 		return cli_write_csr(cli, msg);
 	if (cli->destination)
 		return cli_connect_remote(cli, msg, ret);
-	if (cli->ca || cli->ca_key || cli->server_ca)
+	if (cli->ca || cli->ca_key || cli->server_ca || cli->handshake_ms)
 		return cli_error(EXIT_USAGE,
-				 "--ca, --ca-key and --server-ca go with --destination");
+				 "--ca, --ca-key, --server-ca and --handshake-timeout go "
+				 "with --destination");
 	if (alb_client_connect_unix_service(cli->ctx, service, path, ret) < 0)
 		return cli_error(EXIT_CONNECT, "%s", alb_ctx_last_error(cli->ctx));
 	return EXIT_OK;

@@ -127,8 +127,8 @@ static void remove_tree(const char *dir)
 
 static int connect_tls(struct cli *cli, const char *cert, const char *key, alb_client **ret)
 {
-	int r =
-	    alb_client_connect_tls(cli->ctx, cli->destination, cert, key, cli->server_ca, 0, ret);
+	int r = alb_client_connect_tls(cli->ctx, cli->destination, cert, key, cli->server_ca,
+				       cli->handshake_ms, ret);
 	if (r == -EINVAL)
 		return cli_error(EXIT_USAGE, "%s", alb_ctx_last_error(cli->ctx));
 	if (r == -EKEYREJECTED)

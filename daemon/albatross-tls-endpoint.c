@@ -37,9 +37,30 @@ static void usage(FILE *f)
 	    "                           (default [::]:1025, IPv4 and IPv6)\n"
 	    "  --inetd                  serve one session on stdin/stdout, then exit\n"
 	    "  --rundir DIR             the daemons' sockets are in DIR (default /run/albatross)\n"
-	    "  --max-sessions N         sessions at once, 1..4096 (default 64); more wait\n"
-	    "  --handshake-timeout SEC  the TLS handshake must end within SEC (default 10)\n"
+	    "\n"
+	    "Bounds (docs/tls.md; a bound that is hit ends the oldest of its holder first):\n"
+	    "  --max-handshakes N       connections not yet admitted as sessions, each in a\n"
+	    "                           process, 1..4096 (default 32); 4 times as many more\n"
+	    "                           wait without a process\n"
+	    "  --max-handshakes-per-source N\n"
+	    "                           a source address below N of them takes a slot from\n"
+	    "                           the biggest holder when all are taken (default: a\n"
+	    "                           quarter of --max-handshakes)\n"
+	    "  --handshake-timeout SEC  from its accept, a connection must be authenticated\n"
+	    "                           and admitted within SEC (default 5)\n"
+	    "  --max-sessions N         sessions at once, 1..4096 (default 64)\n"
+	    "  --max-sessions-per-tenant N\n"
+	    "                           sessions of one tenant, the first CA below --ca\n"
+	    "                           (default: a quarter of --max-sessions)\n"
+	    "  --max-sessions-per-source N\n"
+	    "                           sessions from one source address (default: half\n"
+	    "                           of --max-sessions)\n"
 	    "  --idle-timeout SEC       an upload or a reply may pause SEC (default 60)\n"
+	    "  --min-rate BYTES         an upload must bring BYTES per second over each rate\n"
+	    "                           window (default 1024; 0: no minimum)\n"
+	    "  --rate-window SEC        the window of --min-rate (default 10)\n"
+	    "\n"
+	    "Other options:\n"
 	    "  --user USER              run as USER after binding and reading the files\n"
 	    "  --group GROUP            run as GROUP\n"
 	    "  -v, --verbose            log more (repeat for debug)\n"
@@ -77,6 +98,12 @@ int main(int argc, char **argv)
 	    {"inetd", no_argument, NULL, 'i'},
 	    {"rundir", required_argument, NULL, 'r'},
 	    {"max-sessions", required_argument, NULL, 'm'},
+	    {"max-sessions-per-tenant", required_argument, NULL, 'T'},
+	    {"max-sessions-per-source", required_argument, NULL, 'S'},
+	    {"max-handshakes", required_argument, NULL, 'M'},
+	    {"max-handshakes-per-source", required_argument, NULL, 'P'},
+	    {"min-rate", required_argument, NULL, 'R'},
+	    {"rate-window", required_argument, NULL, 'W'},
 	    {"handshake-timeout", required_argument, NULL, 'H'},
 	    {"idle-timeout", required_argument, NULL, 'I'},
 	    {"user", required_argument, NULL, 'u'},
@@ -90,6 +117,8 @@ int main(int argc, char **argv)
 		   *rundir = "/run/albatross", *user = NULL, *group = NULL;
 	const char *crls[ALB_TLS_CRLS_MAX];
 	uint32_t n_crls = 0, max_sessions = ALB_TLS_SESSIONS_DEFAULT, hs_s = 0, idle_s = 0;
+	uint32_t per_tenant = 0, per_source = 0, max_handshakes = ALB_TLS_HANDSHAKES_DEFAULT,
+		 hs_per_source = 0, min_rate = ALB_TLS_MIN_RATE_DEFAULT, window_s = 0;
 	bool inetd = false;
 	int verbose = 0, c, r;
 
@@ -123,6 +152,33 @@ int main(int argc, char **argv)
 		case 'm':
 			if (parse_count("max-sessions", optarg, ALB_TLS_SESSIONS_MAX, "",
 					&max_sessions) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'T':
+		case 'S':
+			if (parse_count(c == 'T' ? "max-sessions-per-tenant"
+						 : "max-sessions-per-source",
+					optarg, ALB_TLS_SESSIONS_MAX, "",
+					c == 'T' ? &per_tenant : &per_source) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'M':
+		case 'P':
+			if (parse_count(c == 'M' ? "max-handshakes" : "max-handshakes-per-source",
+					optarg, ALB_TLS_HANDSHAKES_MAX, "",
+					c == 'M' ? &max_handshakes : &hs_per_source) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'R':
+			if (alb_parse_u32(optarg, 0, UINT32_MAX, &min_rate) < 0) {
+				fprintf(stderr,
+					NAME ": --min-rate takes bytes per second, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'W':
+			if (parse_count("rate-window", optarg, 86400, " seconds", &window_s) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'H':
@@ -177,6 +233,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	alb_tls_endpoint_set_timeouts(ep, hs_s * 1000u, idle_s * 1000u);
+	alb_tls_endpoint_set_min_rate(ep, min_rate, window_s * 1000u);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (inetd) {
@@ -193,8 +250,11 @@ int main(int argc, char **argv)
 	struct alb_tls_service *svc = NULL;
 	int status = EXIT_FAILURE, lfd = daemon_listen_fd();
 	const char *where = listen_spec ? listen_spec : "[::]:1025";
+	daemon_raise_fd_limit(); /* a descriptor per waiting connection, two per process */
 	if ((r = daemon_loop(ctx, &loop, sources)) < 0 ||
 	    (r = alb_tls_service_new(ctx, loop, ep, max_sessions, &svc)) < 0 ||
+	    (r = alb_tls_service_set_handshakes(svc, max_handshakes, hs_per_source)) < 0 ||
+	    (r = alb_tls_service_set_session_shares(svc, per_tenant, per_source)) < 0 ||
 	    (r = lfd >= 0 ? alb_tls_service_listen_fd(svc, lfd)
 			  : alb_tls_service_listen_tcp(svc, "--listen", where)) < 0) {
 		alb_log_err(ctx, "%s",
@@ -203,11 +263,11 @@ int main(int argc, char **argv)
 	}
 	if (daemon_drop_privileges(uid, gid) < 0)
 		goto out;
-	alb_log_notice(ctx, "ready (%s, at most %u sessions, daemons in %s)",
+	alb_log_notice(ctx, "ready (%s, at most %u sessions, %u handshakes at once, daemons in %s)",
 		       listen_spec ? listen_spec
 		       : lfd >= 0  ? "socket activation"
 				   : where,
-		       max_sessions, rundir);
+		       max_sessions, max_handshakes, rundir);
 	status = alb_loop_run(loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	svc = alb_tls_service_free(svc); /* sessions in flight end with the endpoint */
 	alb_log_notice(ctx, "stopped");

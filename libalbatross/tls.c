@@ -61,6 +61,7 @@ struct alb_tls_endpoint {
 	struct pem cert, key; /* the server's files as last read */
 	char *rundir;
 	uint32_t handshake_ms, idle_ms;
+	uint32_t min_rate, rate_window_ms; /* of an upload: bytes/s over windows of ms; 0: none */
 };
 
 static const char *orempty(const char *s)
@@ -224,8 +225,10 @@ ALB_EXPORT int alb_tls_endpoint_new(alb_ctx *ctx, const char *ca_path, const cha
 	if (!ep)
 		return -ENOMEM;
 	ep->ctx = alb_ctx_ref(ctx);
-	ep->handshake_ms = ALB_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
+	ep->handshake_ms = ALB_TLS_ENDPOINT_HANDSHAKE_TIMEOUT_DEFAULT;
 	ep->idle_ms = ALB_TLS_IDLE_TIMEOUT_DEFAULT;
+	ep->min_rate = ALB_TLS_MIN_RATE_DEFAULT;
+	ep->rate_window_ms = ALB_TLS_RATE_WINDOW_DEFAULT;
 	ep->ca_path = strdup(ca_path);
 	ep->cert_path = strdup(cert_path);
 	ep->key_path = strdup(key_path);
@@ -339,6 +342,21 @@ ALB_EXPORT int alb_tls_endpoint_set_timeouts(alb_tls_endpoint *ep, uint32_t hand
 	return 0;
 }
 
+ALB_EXPORT int alb_tls_endpoint_set_min_rate(alb_tls_endpoint *ep, uint32_t bytes_per_s,
+					     uint32_t window_ms)
+{
+	if (!ep || (window_ms && (window_ms < 1000 || window_ms > TIMEOUT_MAX_MS)))
+		return -EINVAL;
+	ep->min_rate = bytes_per_s;
+	ep->rate_window_ms = window_ms ? window_ms : ALB_TLS_RATE_WINDOW_DEFAULT;
+	return 0;
+}
+
+uint32_t alb_tls_endpoint_get_handshake_ms(const alb_tls_endpoint *ep)
+{
+	return ep->handshake_ms;
+}
+
 /* ---- a session -------------------------------------------------------------------------- */
 
 struct session {
@@ -355,6 +373,7 @@ struct session {
 	size_t out_len, out_off;
 	char who[160];			   /* the leaf's name and path, for messages */
 	char behalf[ALB_ON_BEHALF_OF_MAX]; /* the commands' on-behalf-of: leaf, serial, peer */
+	int ctl_fd;			   /* to the service (tls-private.h), or -1 */
 };
 
 static uint64_t now_ms(void)
@@ -372,10 +391,13 @@ static int client_write(struct session *s, const uint8_t *buf, size_t len)
 		if (n == GNUTLS_E_INTERRUPTED)
 			continue;
 		/* SO_SNDTIMEO ran out: the client has not read for the idle timeout. */
-		if (n == GNUTLS_E_AGAIN)
+		if (n == GNUTLS_E_AGAIN) {
+			alb_log_notice(s->ctx, "%s%s%s: the client read nothing for %u ms: ended",
+				       s->peer, s->who[0] ? " " : "", s->who, s->ep->idle_ms);
 			return alb_error(s->ctx, ETIMEDOUT,
 					 "%s: the client read nothing for %u ms: session ended",
 					 s->peer, s->ep->idle_ms);
+		}
 		if (n < 0)
 			return alb_error(s->ctx, ECONNRESET, "%s: Failed to send: %s", s->peer,
 					 gnutls_strerror((int)n));
@@ -406,23 +428,12 @@ static int client_send_msg(struct session *s, const alb_msg *msg)
 	return client_send_frame(s, buf, len);
 }
 
-/*
- * Tells the client why the session ends, as a failure message of sequence
- * number seq (0: the endpoint refused the session), and logs it. Returns -error.
- */
-static int session_fail(struct session *s, uint64_t seq, int error, const char *fmt, ...)
-    _printf_(4, 5);
-static int session_fail(struct session *s, uint64_t seq, int error, const char *fmt, ...)
+/* Sends the client a failure message of sequence number seq. */
+static void send_failure(struct session *s, uint64_t seq, int error, const char *text)
 {
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
 	_cleanup_(alb_name_freep) alb_name *root = NULL;
-	char text[1024];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	alb_log_notice(s->ctx, "%s%s%s: refused: %s", s->peer, s->who[0] ? " " : "", s->who, text);
 	if (alb_name_parse(NULL, ":", &root) >= 0 &&
 	    alb_msg_new(&m, ALB_MSG_FAILURE, seq, root) >= 0) {
 		m->failure.code =
@@ -431,7 +442,70 @@ static int session_fail(struct session *s, uint64_t seq, int error, const char *
 		if (m->failure.message)
 			(void)client_send_msg(s, m);
 	}
+}
+
+/*
+ * Tells the client why the session ends, as a failure message of sequence
+ * number seq (0: the endpoint refused the session), and logs it. Returns -error.
+ */
+static int session_fail(struct session *s, uint64_t seq, int error, const char *fmt, ...)
+    _printf_(4, 5);
+static int session_fail(struct session *s, uint64_t seq, int error, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	alb_log_notice(s->ctx, "%s%s%s: refused: %s", s->peer, s->who[0] ? " " : "", s->who, text);
+	send_failure(s, seq, error, text);
 	return alb_error(s->ctx, error, "%s", text);
+}
+
+/* The service ends the session (a bound, tls-endpoint.c): the client is told as the
+ * service says it. Returns -error. */
+static int session_ended(struct session *s, const struct alb_tls_ctl *m)
+{
+	int error = m->code ? (int)m->code : EUSERS;
+	char text[ALB_TLS_CTL_TEXT_MAX];
+
+	snprintf(text, sizeof(text), "%.*s", (int)sizeof(m->text) - 1, m->text);
+	alb_log_notice(s->ctx, "%s%s%s: %s", s->peer, s->who[0] ? " " : "", s->who, text);
+	send_failure(s, ALB_TLS_COMMAND_SEQ, error, text);
+	return alb_error(s->ctx, error, "%s", text);
+}
+
+/* To the service: 0, or -errno (it went away). */
+static int ctl_send(struct session *s, uint8_t kind, const char *text)
+{
+	struct alb_tls_ctl m = {.kind = kind};
+
+	if (s->ctl_fd < 0)
+		return 0;
+	snprintf(m.text, sizeof(m.text), "%s", text ? text : "");
+	for (;;) {
+		if (send(s->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m))
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* From the service: 1 and a message, 0 if it closed, -errno. */
+static int ctl_recv(struct session *s, bool wait, struct alb_tls_ctl *ret)
+{
+	for (;;) {
+		ssize_t n = recv(s->ctl_fd, ret, sizeof(*ret), wait ? 0 : MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(*ret))
+			return 1;
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			return -EBADMSG;
+		if (errno != EINTR)
+			return -errno;
+	}
 }
 
 static void set_socket_options(int fd, uint32_t idle_ms)
@@ -629,7 +703,8 @@ static bool has_stream_out(int kind)
 	       kind == ALB_CMD_STATS_SUBSCRIBE;
 }
 
-/* Reads from the client into its frame reader: >0, 0 at its end, <0 on an error. */
+/* Reads from the client into its frame reader: the bytes read (>0), 0 at its end, <0 on
+ * an error. */
 static int client_read(struct session *s)
 {
 	uint8_t buf[RECORD_BUF];
@@ -646,7 +721,7 @@ static int client_read(struct session *s)
 		if (n == 0)
 			return 0;
 		int r = alb_frame_reader_feed(s->ctx, s->from_client, buf, (size_t)n);
-		return r < 0 ? r : 1;
+		return r < 0 ? r : (int)n;
 	}
 }
 
@@ -714,15 +789,55 @@ static int client_frame(struct session *s, const alb_msg *cmd, uint8_t *buf, uin
 }
 
 /*
+ * The minimum rate of an upload: within each window (the endpoint's rate window)
+ * the client must send min_rate bytes per second of it, or the session ends. A
+ * window in which the daemon did not take what we had for it (the client was not
+ * the slow one) is not judged.
+ */
+struct rate {
+	uint64_t start_ms, bytes;
+	bool blocked;
+};
+
+/* 0, or the failure of a trickling upload. Sets *timeout_ms to the window's end. */
+static int rate_check(struct session *s, const alb_msg *cmd, struct rate *rt, int *timeout_ms)
+{
+	const alb_tls_endpoint *ep = s->ep;
+	uint64_t now = now_ms();
+
+	if (!ep->min_rate)
+		return 0;
+	if (s->out_len)
+		rt->blocked = true;
+	if (now - rt->start_ms >= ep->rate_window_ms) {
+		uint64_t need = (uint64_t)ep->min_rate * ep->rate_window_ms / 1000u;
+		if (!rt->blocked && rt->bytes < need)
+			return session_fail(s, cmd->seq, ETIMEDOUT,
+					    "the upload trickles: %" PRIu64 " bytes in the last %u "
+					    "ms, the minimum is %u bytes/s (--min-rate)",
+					    rt->bytes, ep->rate_window_ms, ep->min_rate);
+		*rt = (struct rate){.start_ms = now, .blocked = s->out_len != 0};
+	}
+	uint64_t left = rt->start_ms + ep->rate_window_ms - now;
+	if (*timeout_ms < 0 || left < (uint64_t)*timeout_ms)
+		*timeout_ms = (int)left;
+	return 0;
+}
+
+/*
  * Runs the command on its daemon and relays between it and the client. Whatever
  * the client sent ahead (several frames in one record) is passed on before the
  * next poll; a client that closes its side after sending everything still gets
- * the reply of a command without a stream.
+ * the reply of a command without a stream. Under a service, its control socket
+ * is watched too: the service may end the session (a bound), and is told when
+ * the session only holds a stream.
  */
 static int relay(struct session *s, const alb_msg *cmd)
 {
 	bool uploading = has_upload(&cmd->cmd), stream_out = has_stream_out(cmd->cmd.kind);
 	bool replied = false, client_eof = false;
+	struct rate rt = {.start_ms = now_ms()};
+	uint64_t active_ms = rt.start_ms; /* the last event, for the idle timeout */
 	int r;
 
 	if ((r = daemon_queue(s, cmd)) < 0)
@@ -755,6 +870,9 @@ static int relay(struct session *s, const alb_msg *cmd)
 				}
 				if (!stream_out)
 					return 0;
+				/* From now on it only holds a stream: a bound may end it. */
+				if (ctl_send(s, ALB_TLS_CTL_STREAMING, NULL) < 0)
+					s->ctl_fd = -1;
 				continue;
 			}
 			if ((r = client_send_frame(s, payload, len)) < 0)
@@ -799,24 +917,48 @@ static int relay(struct session *s, const alb_msg *cmd)
 				    s, cmd->seq, r == -ETIMEDOUT ? ETIMEDOUT : EBADMSG,
 				    "reading from the client: %s", alb_ctx_last_error(s->ctx));
 			client_eof = r == 0;
+			rt.bytes += (uint64_t)r;
+			active_ms = now_ms();
 			continue;
 		}
-		struct pollfd p[2] = {
+		/* A reply or an upload is awaited within the idle timeout; a stream is not. */
+		bool awaiting = uploading || !replied;
+		int timeout = -1;
+		if (awaiting) {
+			uint64_t now = now_ms(), end = active_ms + s->ep->idle_ms;
+			timeout = end > now ? (int)(end - now) : 0;
+		}
+		if (uploading && (r = rate_check(s, cmd, &rt, &timeout)) < 0)
+			return r;
+		struct pollfd p[3] = {
 		    {.fd = s->dfd, .events = POLLIN | (s->out_len ? POLLOUT : 0)},
 		    {.fd = want_client ? s->in_fd : -1, .events = POLLIN},
+		    {.fd = s->ctl_fd, .events = POLLIN},
 		};
-		/* A reply or an upload is awaited within the idle timeout; a stream is not. */
-		int timeout = (uploading || !replied) ? (int)s->ep->idle_ms : -1;
-		r = poll(p, 2, timeout);
+		r = poll(p, 3, timeout);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (r == 0)
-			return session_fail(
-			    s, cmd->seq, ETIMEDOUT, "idle for %u ms %s", s->ep->idle_ms,
-			    uploading ? "during the upload" : "waiting for the daemon's reply");
+		if (r == 0) {
+			/* The idle timeout, or the end of a rate window (judged above). */
+			if (awaiting && now_ms() - active_ms >= s->ep->idle_ms)
+				return session_fail(s, cmd->seq, ETIMEDOUT, "idle for %u ms %s",
+						    s->ep->idle_ms,
+						    uploading ? "during the upload"
+							      : "waiting for the daemon's reply");
+			continue;
+		}
+		active_ms = now_ms();
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			struct alb_tls_ctl m;
+			r = ctl_recv(s, false, &m);
+			if (r == 1 && m.kind == ALB_TLS_CTL_END)
+				return session_ended(s, &m);
+			if (r == 0 || (r < 0 && r != -EAGAIN))
+				s->ctl_fd = -1; /* the service went away: nothing more from it */
+		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t n = alb_frame_reader_read(s->ctx, s->from_daemon, s->dfd);
 			if (n == 0 || (n < 0 && n != -EAGAIN)) {
@@ -840,6 +982,7 @@ static int relay(struct session *s, const alb_msg *cmd)
 				alb_log_debug(s->ctx, "%s: the client closed its side", s->peer);
 				client_eof = true;
 			}
+			rt.bytes += (uint64_t)r;
 		}
 	}
 }
@@ -943,17 +1086,43 @@ static int msg_copy(alb_ctx *ctx, const alb_msg *msg, alb_msg **ret)
 	return r < 0 ? r : alb_msg_decode(ctx, buf, len, ret);
 }
 
-ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_fd, const char *peer)
+/*
+ * Under a service: tells it the session is authenticated, for which tenant (the
+ * first label of the chain's path: a tenant's own sub-CAs stay within its share),
+ * and waits for its word. 0 to go on, or the failure that ends the session.
+ */
+static int admission(struct session *s, const alb_x509_grant *grant)
+{
+	const alb_name *path = alb_x509_grant_get_path(grant);
+	const char *top = alb_name_depth(path) > 0 ? alb_name_path_label(path, 0) : NULL;
+	struct alb_tls_ctl m;
+	int r;
+
+	if (s->ctl_fd < 0)
+		return 0;
+	if ((r = ctl_send(s, ALB_TLS_CTL_AUTHENTICATED, top ? top : ":")) < 0 ||
+	    (r = ctl_recv(s, true, &m)) <= 0)
+		return alb_error(s->ctx, ECONNRESET, "%s: the endpoint's service went away: %s",
+				 s->peer, r < 0 ? strerror(-r) : "closed");
+	if (m.kind == ALB_TLS_CTL_END)
+		return session_ended(s, &m);
+	if (m.kind != ALB_TLS_CTL_ADMITTED)
+		return alb_error(s->ctx, EPROTO, "%s: an unexpected word from the service",
+				 s->peer);
+	return 0;
+}
+
+static int serve(alb_tls_endpoint *ep, int in_fd, int out_fd, const char *peer,
+		 const struct alb_tls_supervision *sup)
 {
 	_cleanup_(alb_x509_grant_freep) alb_x509_grant *grant = NULL;
 	_cleanup_(alb_msg_freep) alb_msg *cmd = NULL;
-	struct session s = {.ep = ep, .dfd = -1};
+	struct session s = {.ep = ep, .dfd = -1, .ctl_fd = sup ? sup->ctl_fd : -1};
 	_cleanup_free_ char *name = NULL;
 	const char *service;
+	uint32_t handshake_ms = ep->handshake_ms;
 	int g, r;
 
-	if (!ep || in_fd < 0 || out_fd < 0)
-		return -EINVAL;
 	s.ctx = ep->ctx;
 	s.peer = peer ? peer : "client";
 	s.in_fd = in_fd;
@@ -975,7 +1144,15 @@ ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_f
 	gnutls_certificate_server_set_request(s.tls, GNUTLS_CERT_REQUIRE);
 	/* Clients present their chain whatever CA names we would list. */
 	gnutls_certificate_send_x509_rdn_sequence(s.tls, 1);
-	gnutls_handshake_set_timeout(s.tls, ep->handshake_ms);
+	/* Under a service, what is left of its deadline (counted from the accept). */
+	if (sup) {
+		uint64_t now = now_ms() * 1000u;
+		handshake_ms =
+		    sup->deadline_us > now ? (uint32_t)((sup->deadline_us - now) / 1000u) : 0;
+		if (!handshake_ms)
+			handshake_ms = 1;
+	}
+	gnutls_handshake_set_timeout(s.tls, handshake_ms);
 	gnutls_transport_set_int2(s.tls, in_fd, out_fd);
 
 	do
@@ -1019,6 +1196,11 @@ ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_f
 	alb_log_info(ep->ctx, "%s: %s %s", s.peer, alb_command_to_string(cmd->cmd.kind),
 		     orempty(name));
 
+	if ((r = admission(&s, grant)) < 0) {
+		if (r != -ENOMEM)
+			r = -EACCES;
+		goto bye;
+	}
 	if ((r = install_policies(&s, grant)) < 0) {
 		if (r != -ENOMEM)
 			r = -EACCES;
@@ -1046,6 +1228,21 @@ out:
 	if (s.dfd >= 0)
 		close(s.dfd);
 	return r;
+}
+
+ALB_EXPORT int alb_tls_endpoint_serve(alb_tls_endpoint *ep, int in_fd, int out_fd, const char *peer)
+{
+	if (!ep || in_fd < 0 || out_fd < 0)
+		return -EINVAL;
+	return serve(ep, in_fd, out_fd, peer, NULL);
+}
+
+int alb_tls_endpoint_serve_supervised(alb_tls_endpoint *ep, int fd, const char *peer,
+				      const struct alb_tls_supervision *sup)
+{
+	if (!ep || fd < 0 || !sup || sup->ctl_fd < 0)
+		return -EINVAL;
+	return serve(ep, fd, fd, peer, sup);
 }
 
 /* ---- the client's side ------------------------------------------------------------------ */
@@ -1265,14 +1462,21 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 		return alb_error(ctx, EHOSTUNREACH, "Failed to resolve '%s': %s", host,
 				 gai_strerror(g));
 	}
+	/* One bound for the connection and the handshake together. */
+	uint64_t deadline = now_ms() + timeout_ms;
 	r = -EHOSTUNREACH;
 	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		uint64_t now = now_ms();
+		if (now >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
 		if (fd < 0) {
 			r = -errno;
 			continue;
 		}
-		r = connect_timeout(fd, a->ai_addr, a->ai_addrlen, timeout_ms);
+		r = connect_timeout(fd, a->ai_addr, a->ai_addrlen, (uint32_t)(deadline - now));
 		if (r == 0)
 			break;
 		close(fd);
@@ -1281,6 +1485,11 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 	freeaddrinfo(ai);
 	if (fd < 0) {
 		tls_close(t);
+		if (r == -ETIMEDOUT)
+			return alb_error(ctx, ETIMEDOUT,
+					 "Failed to connect to %s: timed out after %u ms (the "
+					 "handshake timeout)",
+					 destination, timeout_ms);
 		return alb_error(ctx, -r, "Failed to connect to %s: %s", destination, strerror(-r));
 	}
 	t->fd = fd;
@@ -1297,7 +1506,8 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 	if (inet_pton(AF_INET, host, &a6) != 1 && inet_pton(AF_INET6, host, &a6) != 1)
 		(void)gnutls_server_name_set(t->tls, GNUTLS_NAME_DNS, host, strlen(host));
 	gnutls_session_set_verify_cert(t->tls, host, 0);
-	gnutls_handshake_set_timeout(t->tls, timeout_ms);
+	uint64_t now = now_ms();
+	gnutls_handshake_set_timeout(t->tls, now < deadline ? (unsigned)(deadline - now) : 1u);
 	gnutls_transport_set_int(t->tls, fd);
 	do
 		g = gnutls_handshake(t->tls);
@@ -1312,6 +1522,10 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 			snprintf(why, sizeof(why), "the server's certificate is not accepted: %s",
 				 out.data ? (const char *)out.data : "?");
 			gnutls_free(out.data);
+		} else if (g == GNUTLS_E_TIMEDOUT) {
+			snprintf(why, sizeof(why),
+				 "timed out: no answer within %u ms (the handshake timeout)",
+				 timeout_ms);
 		} else if (g == GNUTLS_E_FATAL_ALERT_RECEIVED ||
 			   g == GNUTLS_E_WARNING_ALERT_RECEIVED) {
 			snprintf(why, sizeof(why), "the server refused: %s",

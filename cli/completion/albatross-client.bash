@@ -16,7 +16,7 @@ _albatross_client() {
 	local commands="create destroy restart info get policy add-policy remove-policy block
 		create-block set-block dump-block destroy-block tenders console log stats
 		generate sign revoke certificate"
-	local remote="--csr --destination --ca --ca-key --server-ca"
+	local remote="--csr --destination --ca --ca-key --server-ca --handshake-timeout"
 	local global="--socket --rundir --json --help --version $remote"
 	_albatross_global=()
 
@@ -54,7 +54,8 @@ _albatross_client() {
 		return
 		;;
 	--mem | --cpu | --arg | --exit-code | --startup | --net | --block | --bridge | \
-		--sector-size | --days | --since | --count | --server | --destination)
+		--sector-size | --days | --since | --count | --server | --destination | \
+		--handshake-timeout)
 		return
 		;;
 	esac
@@ -83,7 +84,7 @@ _albatross_client() {
 	generate) opts="--server --days --key-type" ;;
 	sign) opts="--days" ;;
 	revoke) opts="--crl --days" ;;
-	certificate) opts="--destination --server-ca" ;;
+	certificate) opts="--destination --server-ca --handshake-timeout" ;;
 	*) opts= ;;
 	esac
 	case $cmd in

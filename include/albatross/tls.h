@@ -36,10 +36,19 @@ extern "C" {
 
 /** The sequence number of the certificate's command and everything about it. */
 #define ALB_TLS_COMMAND_SEQ 1u
-/** Default handshake timeout, ms. */
+/** The client's default bound of the connection and handshake, ms (alb_client_connect_tls()). */
 #define ALB_TLS_HANDSHAKE_TIMEOUT_DEFAULT 10000u
+/**
+ * The endpoint's default handshake timeout, ms: shorter than the client's, so
+ * that connections that never authenticate hold a handshake slot briefly.
+ */
+#define ALB_TLS_ENDPOINT_HANDSHAKE_TIMEOUT_DEFAULT 5000u
 /** Default idle timeout (no byte from the client while one is expected, or from a daemon), ms. */
 #define ALB_TLS_IDLE_TIMEOUT_DEFAULT 60000u
+/** Default minimum rate of an upload, bytes per second (alb_tls_endpoint_set_min_rate()). */
+#define ALB_TLS_MIN_RATE_DEFAULT 1024u
+/** Default window over which the rate of an upload is judged, ms. */
+#define ALB_TLS_RATE_WINDOW_DEFAULT 10000u
 /** Most CRL files of an endpoint. */
 #define ALB_TLS_CRLS_MAX 64u
 
@@ -83,13 +92,29 @@ int alb_tls_endpoint_set_rundir(alb_tls_endpoint *endpoint, const char *rundir);
 
 /**
  * Sets the timeouts in milliseconds (0 keeps the current value): the whole
- * handshake, and idleness while a byte is awaited from the client (an
- * upload) or a daemon (a reply). A subscription waits for its data without
- * a timeout; a client that went away is found by TCP keepalive.
- * @return 0.
+ * handshake (default ALB_TLS_ENDPOINT_HANDSHAKE_TIMEOUT_DEFAULT; under the
+ * daemon's service it counts from the connection's acceptance to its
+ * admission as a session), and idleness while a byte is awaited from the
+ * client (an upload) or a daemon (a reply). A subscription waits for its data
+ * without a timeout; a client that went away is found by TCP keepalive, one
+ * that reads nothing of what is sent to it ends after the idle timeout.
+ * @return 0, -EINVAL (over a day).
  */
 int alb_tls_endpoint_set_timeouts(alb_tls_endpoint *endpoint, uint32_t handshake_ms,
 				  uint32_t idle_ms);
+
+/**
+ * Sets the minimum rate of an upload from the client: within every window of
+ * @p window_ms (1000 .. 86400000; 0: ALB_TLS_RATE_WINDOW_DEFAULT) the client
+ * must send @p bytes_per_s bytes per second of the window, or the session
+ * ends with a failure (ETIMEDOUT, "the upload trickles: ..."), so that a
+ * client sending a byte now and then does not hold a session. A window in
+ * which the daemon did not take what the endpoint had for it is not judged.
+ * @p bytes_per_s 0 turns the check off. Default ALB_TLS_MIN_RATE_DEFAULT.
+ * @return 0, -EINVAL.
+ */
+int alb_tls_endpoint_set_min_rate(alb_tls_endpoint *endpoint, uint32_t bytes_per_s,
+				  uint32_t window_ms);
 
 /**
  * Serves one session on a connected stream: reads TLS from @p in_fd and writes

@@ -823,6 +823,278 @@ def ipv6_listen():
     check(p.wait(WAIT) == 0, 'stopped cleanly')
 
 
+# ---- issue 13: fairness, pre-authentication bounds, minimum rate ----
+
+def tenant(name):
+    """A tenant's CA below the root (made once), with room for a unikernel of 32 MB."""
+    if not hasattr(S, 'tenants'):
+        S.tenants = {}
+    if name not in S.tenants:
+        S.tenants[name] = S.user_ca(name, '2', '--mem', '64', '--cpu', '0', '--bridge', 'br0')
+    return S.tenants[name]
+
+
+def endpoint_at(*extra):
+    """Another endpoint on a port of its own: (process, destination)."""
+    port = free_port()
+    dest = f'127.0.0.1:{port}'
+    return S.start_endpoint(['--listen', dest] + list(extra)), dest
+
+
+def remote_at(dest, ca_dir, *args, rc=0, timeout=60):
+    """A command in one step, signed with the CA of ca_dir, sent to dest."""
+    ca = os.path.basename(ca_dir)
+    return S.client(*args, '--destination', dest, '--ca', f'{ca}.pem', '--ca-key', f'{ca}.key',
+                    '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=ca_dir, rc=rc,
+                    timeout=timeout)
+
+
+class Follow:
+    """`log --follow --count 1` of a tenant, in the background: streaming once it printed
+    the tenant's last event (its policy was installed: there is one)."""
+
+    def __init__(self, dest, ca_dir):
+        ca = os.path.basename(ca_dir)
+        self.err = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(
+            [PATHS['client'], 'log', '--follow', '--count', '1', '--destination', dest,
+             '--ca', f'{ca}.pem', '--ca-key', f'{ca}.key', '--server-ca',
+             os.path.join(S.pki, 'rootcert.pem')], cwd=ca_dir, stdout=subprocess.PIPE,
+            stderr=self.err)
+        os.set_blocking(self.p.stdout.fileno(), False)
+        self.out = b''
+
+    def read(self):
+        try:
+            b = self.p.stdout.read()
+        except (BlockingIOError, ValueError):
+            b = None
+        if b:
+            self.out += b
+        return self.out
+
+    def streaming(self):
+        check(self.p.poll() is None or self.read(),
+              f'the follow exited: {self.stderr()}')
+        return b'\n' in self.read()
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors='replace')
+
+    def ended(self):
+        return self.p.poll() is not None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            self.p.wait(WAIT)
+        self.p.stdout.close()
+        self.err.close()
+
+
+def follows(dest, ca_dir, n):
+    """n follows of the tenant, started one after the other, each streaming before the
+    next starts (so that their age is their order)."""
+    out = []
+    for _ in range(n):
+        f = Follow(dest, ca_dir)
+        out.append(f)
+        wait_for(f.streaming, 2 * WAIT, 'a follow to stream')
+    return out
+
+
+@tap.case
+def one_tenant_cannot_hold_every_session():
+    """One tenant holding every session: its oldest stream ends, told why; others served.
+
+    Issue 13.4: with --max-sessions 8 (2 per tenant by default), 8 `log --follow` of
+    ann: each new one ends ann's oldest stream, which is told the bound; ben's info is
+    served. With a tenant share as large as the endpoint, ann holds all 8 streams, and
+    ben's info ends her oldest one, naming --max-sessions."""
+    ann, ben = tenant('ann'), tenant('ben')
+    p, dest = endpoint_at('--max-sessions', '8')
+    try:
+        remote_at(dest, ann, 'info')  # her policy installed: an event in her log
+        fs = follows(dest, ann, 8)
+        for f in fs[:6]:
+            wait_for(f.ended, 2 * WAIT, 'an older follow of ann to end')
+            err = f.stderr()
+            check(f.p.returncode == EXIT_FAILED and
+                  "ended: tenant 'ann' holds 2 sessions, the bound "
+                  "(--max-sessions-per-tenant)" in err, (f.p.returncode, err))
+        check(not fs[6].ended() and not fs[7].ended(), 'her two newest streams go on')
+        check(json.loads(remote_at(dest, ben, 'info', '--json').stdout) == [], 'ben served')
+        check(not fs[6].ended() and not fs[7].ended(), 'ben took nothing of hers')
+    finally:
+        for f in locals().get('fs', []):
+            f.stop()
+        p.send_signal(signal.SIGTERM)
+        check(p.wait(WAIT) == 0, 'stopped cleanly')
+    p, dest = endpoint_at('--max-sessions', '8', '--max-sessions-per-tenant', '8',
+                          '--max-sessions-per-source', '16')
+    try:
+        fs = follows(dest, ann, 8)
+        check(not any(f.ended() for f in fs), 'ann holds all 8')
+        check(json.loads(remote_at(dest, ben, 'info', '--json').stdout) == [], 'ben served')
+        wait_for(fs[0].ended, 2 * WAIT, "ann's oldest stream to end")
+        err = fs[0].stderr()
+        check(fs[0].p.returncode == EXIT_FAILED and
+              "ended: the endpoint holds 8 sessions, the bound (--max-sessions), tenant "
+              "'ann' 8 of them" in err, (fs[0].p.returncode, err))
+        check(not any(f.ended() for f in fs[1:]), 'only her oldest ended')
+    finally:
+        for f in locals().get('fs', []):
+            f.stop()
+        p.send_signal(signal.SIGTERM)
+        check(p.wait(WAIT) == 0, 'stopped cleanly')
+
+
+def session_processes(pid):
+    """The session processes of the endpoint pid."""
+    out = []
+    for d in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+@tap.case
+def strangers_cannot_starve_the_endpoint():
+    """Strangers that never handshake do not keep a client of another address waiting.
+
+    Issue 13.5: three times --max-handshakes connections from 127.0.0.5 that never
+    start a handshake, held open: the endpoint takes them all (a process for as many as
+    the handshake pool holds, the rest waiting without one), and a client from 127.0.0.1
+    is served meanwhile, within its own handshake bound."""
+    cid = tenant('cid')
+    p, dest = endpoint_at('--max-handshakes', '8', '--handshake-timeout', str(2 * int(WAIT)))
+    port = int(dest.rsplit(':', 1)[1])
+    strangers = []
+    try:
+        for _ in range(24):
+            s = socket.socket()
+            s.bind(('127.0.0.5', 0))
+            s.connect(('127.0.0.1', port))
+            strangers.append(s)
+        # All taken: 8 in the pool, each in a process; 16 waiting without one.
+        wait_for(lambda: len(session_processes(p.pid)) == 8, WAIT, 'the pool to fill')
+        r = remote_at(dest, cid, 'info', '--json')
+        check(json.loads(r.stdout) == [], r.stdout)
+
+        def held(s):
+            try:
+                return s.recv(1, socket.MSG_DONTWAIT) != b''
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+        # Still held (their deadline is far): the client did not wait for them to go.
+        check(sum(held(s) for s in strangers) >= 16,
+              f'{sum(held(s) for s in strangers)} of the 24 strangers held')
+        check(len(session_processes(p.pid)) <= 8 + 1, 'the pool bounds the processes')
+    finally:
+        for s in strangers:
+            s.close()
+        p.send_signal(signal.SIGTERM)
+        check(p.wait(WAIT) == 0, 'stopped cleanly')
+
+
+def trickle(dest, d, base, head, body, every=0.25, cap=2 * WAIT):
+    """A session of our own that sends head at once, then body a byte at a time every
+    `every` seconds; returns what it received until the endpoint closed."""
+    import ssl
+    import time
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(os.path.join(S.pki, 'rootcert.pem'))
+    ctx.load_cert_chain(os.path.join(d, base + '.pem'), os.path.join(d, base + '.key'))
+    host, port = dest.rsplit(':', 1)
+    raw = socket.create_connection((host, int(port)), timeout=cap)
+    got = b''
+    end = time.monotonic() + cap
+    with ctx.wrap_socket(raw, server_hostname=host) as t:
+        t.sendall(head)
+        t.settimeout(every)
+        i = 0
+        while time.monotonic() < end:
+            if i < len(body):
+                try:
+                    t.sendall(body[i:i + 1])
+                    i += 1
+                except OSError:
+                    i = len(body)  # it closed: read what it said
+            try:
+                b = t.recv(65536)
+                if not b:
+                    break
+                got += b
+            except (socket.timeout, TimeoutError):
+                continue
+            except (ssl.SSLError, OSError):
+                break
+    return got
+
+
+@tap.case
+def trickling_upload_is_ended():
+    """A trickling upload is ended, naming --min-rate; an honest one is not.
+
+    Issue 13.4: an upload that trickles (a byte every 0.25 s) is ended after a rate
+    window (here --min-rate 200 over --rate-window 2) with a failure naming the bound;
+    an honest upload through the same endpoint is not."""
+    dee = tenant('dee')
+    p, dest = endpoint_at('--min-rate', '200', '--rate-window', '2')
+    try:
+        d = os.path.join(dee, 'leaves', 'trickle')
+        os.makedirs(d, exist_ok=True)
+        S.client('create', 'trickle', S.image, '--net', 'service:br0', '--csr', cwd=d)
+        S.client('sign', os.path.join(dee, 'dee.pem'), os.path.join(S.pki, 'certs.db'),
+                 os.path.join(dee, 'dee.key'), 'trickle.req', cwd=d)
+        with open(S.image, 'rb') as f:
+            image = f.read()
+        chunk = cbor({'version': 1, 'seq': 1, 'name': 'trickle',
+                      'data': {'kind': 'chunk', 'chunk': image}})
+        got = trickle(dest, d, 'trickle', len(chunk).to_bytes(4, 'big'), chunk)
+        check(b'the upload trickles' in got and b'the minimum is 200 bytes/s (--min-rate)'
+              in got, got[-300:])
+        check(json.loads(S.local('info', 'dee:', '--json').stdout) == [], 'nothing created')
+        # An honest client on the same endpoint.
+        remote_at(dest, dee, 'create', 'honest', S.image, '--net', 'service:br0', '--arg',
+                  '--run')
+        remote_at(dest, dee, 'destroy', 'honest')
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check(p.wait(WAIT) == 0, 'stopped cleanly')
+
+
+@tap.case
+def client_handshake_timeout_option():
+    """albatross-client --handshake-timeout: a small bound fails with a timeout message.
+
+    Against a listener that never answers, --handshake-timeout 1 fails with the timeout
+    message (exit 5); a bad value, or the option without --destination, is a usage
+    error."""
+    eve = tenant('eve')
+    l = socket.socket()
+    l.bind(('127.0.0.1', 0))
+    l.listen(8)  # never accepted: the kernel completes the connection, nobody answers
+    try:
+        dest = f'127.0.0.1:{l.getsockname()[1]}'
+        r = remote_at(dest, eve, 'info', '--handshake-timeout', '1', rc=EXIT_TLS)
+        check('timed out' in r.stderr and 'within 1000 ms' in r.stderr, r.stderr)
+        r = remote_at(dest, eve, 'info', '--handshake-timeout', '0', rc=2)
+        check('--handshake-timeout' in r.stderr, r.stderr)
+        r = S.client('info', '--handshake-timeout', '3', rc=2)
+        check('go with --destination' in r.stderr, r.stderr)
+    finally:
+        l.close()
+
+
 try:
     S.start()
     _root_links()

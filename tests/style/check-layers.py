@@ -24,7 +24,7 @@ LAYER = {
     # engines: no sockets
     'tree': ENGINES, 'monitor': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,
     'image': ENGINES, 'ingest': ENGINES, 'net': ENGINES, 'tender': ENGINES, 'state': ENGINES, 'console': ENGINES,
-    'console-relay': ENGINES, 'log': ENGINES, 'stats': ENGINES,
+    'console-relay': ENGINES, 'log': ENGINES, 'stats': ENGINES, 'tls-pool': ENGINES,
     # protocol: the wire and what carries it
     'wire': PROTOCOL, 'frame': PROTOCOL, 'server': PROTOCOL, 'peer': PROTOCOL,
     'client': PROTOCOL, 'sub': PROTOCOL, 'tls': PROTOCOL, 'x509': PROTOCOL,

@@ -3,7 +3,7 @@
  * The TLS module: an endpoint's files (errors, CRLs, reload all or nothing),
  * sessions served in a forked child on loopback TCP or a socketpair, and the
  * client's side (destinations, connect and handshake failures, refusals); the
- * endpoint's service on the loop (a process per session, --max-sessions,
+ * endpoint's service on the loop (a process per connection, the handshake pool,
  * reaping, SIGHUP, the end of the sessions with the service).
  */
 #include <arpa/inet.h>
@@ -401,35 +401,47 @@ START_TEST(test_service_bounds)
 }
 END_TEST
 
-/* --max-sessions 1: a second connection waits in the backlog until the first session
- * ends (here at the handshake timeout), then gets its own; both processes are reaped. */
-START_TEST(test_service_max_sessions)
+/* A handshake pool of 1: the second connection waits without a process (the waiting
+ * room) while the first handshakes; neither authenticates, both are closed by their
+ * deadline (counted from the accept), and every process is reaped. */
+START_TEST(test_service_handshake_pool)
 {
 	struct alb_tls_service *svc = NULL;
-	const uint32_t hs_ms = 600;
+	uint32_t waiting, handshakes, sessions;
+	bool saw_waiting = false;
 	int port;
 
 	make_pki();
 	alb_tls_endpoint *ep = endpoint();
-	ck_assert_int_eq(alb_tls_endpoint_set_timeouts(ep, hs_ms, 0), 0);
+	ck_assert_int_eq(alb_tls_endpoint_set_timeouts(ep, 600, 0), 0);
 	ck_assert_alb_ok(test_ctx, alb_tls_service_new(test_ctx, loop, ep, 1, &svc));
+	ck_assert_int_eq(alb_tls_service_set_handshakes(svc, 0, 0), -EINVAL);
+	ck_assert_int_eq(alb_tls_service_set_handshakes(svc, ALB_TLS_HANDSHAKES_MAX + 1, 0),
+			 -EINVAL);
+	ck_assert_int_eq(alb_tls_service_set_handshakes(svc, 1, 0), 0);
+	ck_assert_int_eq(alb_tls_service_set_session_shares(svc, 0, 0), 0);
 	ck_assert_alb_ok(test_ctx, alb_tls_service_listen_fd(svc, listen_loopback(&port)));
+	/* Set before listening only. */
+	ck_assert_int_eq(alb_tls_service_set_handshakes(svc, 2, 0), -EBUSY);
+	ck_assert_int_eq(alb_tls_service_set_session_shares(svc, 1, 1), -EBUSY);
 	int a = connect_loopback(port), b = connect_loopback(port);
-	uint64_t start = alb_now_monotonic(), a_end = 0, b_end = 0;
+	bool a_end = false, b_end = false;
+	uint64_t start = alb_now_monotonic();
 	while (!a_end || !b_end) {
-		ck_assert_msg(alb_now_monotonic() - start < 30000000, "the sessions did not end");
+		ck_assert_msg(alb_now_monotonic() - start < 30000000, "the connections stay");
 		ck_assert_int_ge(alb_loop_run_once(loop, 10), 0);
 		ck_assert_uint_le(alb_tls_service_session_count(svc), 1);
-		if (!a_end && closed_by_peer(a))
-			a_end = alb_now_monotonic();
-		if (!b_end && closed_by_peer(b))
-			b_end = alb_now_monotonic();
+		alb_tls_service_get_counts(svc, &waiting, &handshakes, &sessions);
+		ck_assert_uint_le(handshakes, 1);
+		ck_assert_uint_eq(sessions, 0);
+		saw_waiting |= waiting == 1;
+		a_end = a_end || closed_by_peer(a);
+		b_end = b_end || closed_by_peer(b);
 	}
-	/* One after the other: the second began when the first ended. */
-	uint64_t first = a_end < b_end ? a_end : b_end, second = a_end < b_end ? b_end : a_end;
-	ck_assert_uint_ge(first - start, hs_ms * 1000 * 9 / 10);
-	ck_assert_uint_ge(second - first, hs_ms * 1000 * 9 / 10);
+	ck_assert(saw_waiting);
 	RUN_UNTIL(alb_tls_service_session_count(svc) == 0);
+	alb_tls_service_get_counts(svc, &waiting, &handshakes, &sessions);
+	ck_assert_uint_eq(waiting + handshakes + sessions, 0);
 	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
 	ck_assert_int_eq(errno, ECHILD);
 	close(a);
@@ -527,7 +539,7 @@ static Suite *tls_suite(void)
 	tcase_add_checked_fixture(tc, service_setup, service_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_service_bounds);
-	tcase_add_test(tc, test_service_max_sessions);
+	tcase_add_test(tc, test_service_handshake_pool);
 	tcase_add_test(tc, test_service_session);
 	tcase_add_test(tc, test_service_reload);
 	suite_add_tcase(s, tc);

@@ -118,6 +118,13 @@ uint16_t alb_stats_service_get_prometheus_port(const struct alb_stats_service *s
 
 #define ALB_TLS_SESSIONS_DEFAULT 64u
 #define ALB_TLS_SESSIONS_MAX	 4096u
+/* Connections in the handshake pool (a process each, not yet admitted as a session). */
+#define ALB_TLS_HANDSHAKES_DEFAULT 32u
+#define ALB_TLS_HANDSHAKES_MAX	   4096u
+/* The waiting room (accepted connections without a process): this many per handshake slot. */
+#define ALB_TLS_WAITING_PER_HANDSHAKE 4u
+/* A session told to end (a bound) that has not ended after this long is killed, ms. */
+#define ALB_TLS_END_GRACE_MS 5000u
 
 struct alb_tls_service;
 
@@ -125,9 +132,36 @@ struct alb_tls_service;
  * A service of ep (borrowed: it must outlive the service) on loop, with at
  * most max_sessions (1 .. ALB_TLS_SESSIONS_MAX) sessions at once. It takes
  * SIGHUP on the loop. 0, -EINVAL, -ENOMEM, -errno of the signal source.
+ *
+ * It accepts every connection it can (docs/tls.md §2.3): a handshake pool of
+ * ALB_TLS_HANDSHAKES_DEFAULT processes, each with the endpoint's handshake
+ * timeout counted from the accept (past it, it is killed), a waiting room
+ * without processes for the connections beyond, and the sessions admitted
+ * after authentication, bounded per tenant (the chain's first CA below the
+ * anchor) and per source address; a new session of a holder at its bound ends
+ * the holder's oldest stream, which is told why.
  */
 int alb_tls_service_new(alb_ctx *ctx, alb_loop *loop, alb_tls_endpoint *ep, uint32_t max_sessions,
 			struct alb_tls_service **ret);
+
+/*
+ * The handshake pool: at most max (1 .. ALB_TLS_HANDSHAKES_MAX) connections
+ * between their acceptance and their admission as a session; a source holding
+ * fewer than per_source of them (0: a quarter of max, at least 1) takes the
+ * slot of the oldest handshake of the source holding the most when the pool
+ * is full. The waiting room holds ALB_TLS_WAITING_PER_HANDSHAKE * max.
+ * Before listening only. 0, -EINVAL, -EBUSY (listening already).
+ */
+int alb_tls_service_set_handshakes(struct alb_tls_service *svc, uint32_t max, uint32_t per_source);
+
+/*
+ * The shares of the sessions: at most per_tenant (0: a quarter of
+ * max_sessions, at least 1) per tenant, and per_source (0: half of
+ * max_sessions, at least 1) per source address. Before listening only. 0,
+ * -EINVAL, -EBUSY (listening already).
+ */
+int alb_tls_service_set_session_shares(struct alb_tls_service *svc, uint32_t per_tenant,
+				       uint32_t per_source);
 
 /*
  * Stops listening (closes the socket), ends the sessions in flight (SIGTERM
