@@ -851,8 +851,14 @@ static int relay(struct session *s, const alb_msg *cmd)
 			_cleanup_free_ uint8_t *payload = buf;
 			if (!replied) {
 				_cleanup_(alb_msg_freep) alb_msg *m = NULL;
-				if (!payload || alb_msg_decode(s->ctx, payload, len, &m) < 0 ||
-				    m->seq != cmd->seq ||
+				if (payload && alb_msg_decode(s->ctx, payload, len, &m) >= 0 &&
+				    m->seq == 0 && m->kind == ALB_MSG_FAILURE) {
+					/* The daemon closed the connection for a bound: its
+					 * reason, as the command's reply. */
+					return session_fail(s, cmd->seq, (int)m->failure.code, "%s",
+							    orempty(m->failure.message));
+				}
+				if (!m || m->seq != cmd->seq ||
 				    (m->kind != ALB_MSG_SUCCESS && m->kind != ALB_MSG_FAILURE))
 					return session_fail(s, cmd->seq, EPROTO,
 							    "the daemon answered with something "
