@@ -73,19 +73,20 @@ def wait_path(path):
 
 
 def measure(*args):
-    times = []
+    times, failed = [], 0
     for _ in range(rounds):
         t = time.monotonic()
-        subprocess.run([client, '--rundir', rundir] + list(args), check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = subprocess.run([client, '--rundir', rundir] + list(args),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append((time.monotonic() - t) * 1000)
-    return statistics.median(times), max(times)
+        failed += r.returncode != 0
+    return statistics.median(times), max(times), failed
 
 
 def report(what, args=('info',)):
-    med, worst = measure(*args)
-    print(f'{what:<58} {" ".join(args):<12} median {med:6.1f} ms, worst {worst:6.1f} ms',
-          flush=True)
+    med, worst, failed = measure(*args)
+    print(f'{what:<58} {" ".join(args):<12} median {med:6.1f} ms, worst {worst:6.1f} ms'
+          + (f', {failed} of {rounds} FAILED' if failed else ''), flush=True)
 
 
 class Background:
