@@ -9,7 +9,11 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 
 #include "ctx-private.h"
@@ -46,6 +50,8 @@ struct session {
 	int download_fd;
 	uint64_t download_seq;
 	alb_name *download_name;
+	/* a download compressed first, by a thread of its own (the connection is paused) */
+	struct deflate_job *deflating;
 	/* an upload refused before its data: its chunks are dropped up to its end frame */
 	bool discarding;
 	uint64_t discard_seq;
@@ -330,36 +336,167 @@ static void download_pump(struct session *s)
 	}
 }
 
-/* An fd to stream: the file, or (compress) its zlib-compressed copy in an unnamed temp file. */
-static int download_open(alb_vmm *vmm, const char *path, bool compress, uint64_t *ret_size)
+/*
+ * A compressed download: the file is compressed into an unnamed temporary file by a
+ * thread of its own, off the loop (compressing an image of a gigabyte takes seconds);
+ * the reply, which holds the compressed size, and the data follow when it is done. The
+ * thread shares nothing with the loop but the stop flag, and its eventfd says it ended.
+ */
+struct deflate_job {
+	struct session *s;
+	alb_msg *cmd, *reply; /* the command, and its reply waiting for the size */
+	int src, tmp, efd;
+	alb_source *done;
+	pthread_t thread;
+	atomic_bool stop;
+	int result; /* the thread's: 0 or -errno (read after the join) */
+};
+
+static void *deflate_main(void *userdata)
 {
+	struct deflate_job *j = userdata;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the loop's */
+	_cleanup_(alb_zstream_freep) alb_zstream *z = NULL;
+	_cleanup_free_ uint8_t *buf = malloc(ALB_ZSTREAM_BUF);
+	int r = buf ? alb_zstream_new(ALB_ZSTREAM_DEFLATE, UINT64_MAX, false, alb_zstream_sink_fd,
+				      &j->tmp, &z)
+		    : -ENOMEM;
+	while (r >= 0) {
+		if (atomic_load(&j->stop)) {
+			r = -ECANCELED;
+			break;
+		}
+		ssize_t n = read(j->src, buf, ALB_ZSTREAM_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0) {
+			r = alb_zstream_finish(z);
+			break;
+		}
+		r = alb_zstream_write(z, buf, (size_t)n);
+	}
+	j->result = r < 0 ? r : 0;
+	uint64_t one = 1;
+	(void)!write(j->efd, &one, sizeof(one));
+	return NULL;
+}
+
+/* Frees what the job holds; its thread has ended (joined). */
+static void deflate_job_release(struct deflate_job *j)
+{
+	alb_source_free(j->done);
+	if (j->efd >= 0)
+		close(j->efd);
+	if (j->src >= 0)
+		close(j->src);
+	if (j->tmp >= 0)
+		close(j->tmp);
+	alb_msg_free(j->cmd);
+	alb_msg_free(j->reply);
+	free(j);
+}
+
+/* Stops the thread (at its next 64 KiB), waits for it, and frees the job. */
+static struct deflate_job *deflate_job_free(struct deflate_job *j)
+{
+	if (!j)
+		return NULL;
+	atomic_store(&j->stop, true);
+	pthread_join(j->thread, NULL);
+	deflate_job_release(j);
+	return NULL;
+}
+
+static int download_start(struct session *s, const alb_msg *cmd, const alb_msg *m, int fd);
+
+/* On the loop: the thread is done; the reply and the data, or the failure. */
+static int deflate_done(alb_source *source, int fd, uint32_t events, void *userdata)
+{
+	struct deflate_job *j = userdata;
+	struct session *s = j->s;
+	s->deflating = NULL;
+	pthread_join(j->thread, NULL);
+	alb_conn_pause(s->conn, false);
+	int r = j->result;
+	off_t size = r < 0 ? -1 : lseek(j->tmp, 0, SEEK_CUR);
+	if (r >= 0 && (size < 0 || lseek(j->tmp, 0, SEEK_SET) < 0))
+		r = -errno;
+	if (r >= 0) {
+		if (j->reply->reply.kind == ALB_REPLY_IMAGE)
+			j->reply->reply.image_size = (uint64_t)size;
+		int tmp = j->tmp;
+		j->tmp = -1;
+		r = download_start(s, j->cmd, j->reply, tmp);
+	} else
+		r = alb_error(s->ctx, -r, "Failed to compress the data: %s", strerror(-r));
+	if (r < 0)
+		reply_error(s->conn, j->cmd, r, s->ctx);
+	deflate_job_release(j);
+	return 0;
+}
+
+/* A copy of a message, through its encoding. */
+static int msg_copy(alb_ctx *ctx, const alb_msg *msg, alb_msg **ret)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint64_t len;
+	int r = alb_msg_encode_unchecked(ctx, msg, &buf, &len);
+	return r < 0 ? r : alb_msg_decode(ctx, buf, len, ret);
+}
+
+/* Sends the reply *mp (taken) to cmd and the data of the file at path: at once, or,
+ * compressed, when a thread has compressed it (the connection paused meanwhile). */
+static int download_file(struct session *s, const alb_msg *cmd, alb_msg **mp, const char *path)
+{
+	alb_vmm *vmm = s->vmm;
+	_cleanup_(alb_msg_freep) alb_msg *m = TAKE_PTR(*mp);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return alb_error(vmm_ctx(vmm), errno, "Failed to open '%s': %s", path,
 				 strerror(errno));
-	if (!compress) {
-		*ret_size = (uint64_t)st.st_size;
-		return TAKE_FD(fd);
+	if (!cmd->cmd.compress) {
+		if (m->reply.kind == ALB_REPLY_IMAGE)
+			m->reply.image_size = (uint64_t)st.st_size;
+		return download_start(s, cmd, m, TAKE_FD(fd));
 	}
-	_cleanup_close_ int tmp =
-	    open(vmm_spool_dir(vmm, false), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (tmp < 0)
-		return alb_error(vmm_ctx(vmm), errno, "Failed to make a temporary file: %s",
-				 strerror(errno));
-	_cleanup_(alb_zstream_freep) alb_zstream *z = NULL;
-	int r =
-	    alb_zstream_new(ALB_ZSTREAM_DEFLATE, UINT64_MAX, false, alb_zstream_sink_fd, &tmp, &z);
-	if (r >= 0)
-		r = alb_zstream_pump_fd(z, fd);
+	struct deflate_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->s = s;
+	j->src = j->tmp = j->efd = -1;
+	j->reply = TAKE_PTR(m);
+	int r = msg_copy(s->ctx, cmd, &j->cmd);
 	if (r < 0)
-		return alb_error(vmm_ctx(vmm), -r, "Failed to compress '%s': %s", path,
-				 strerror(-r));
-	off_t size = lseek(tmp, 0, SEEK_CUR);
-	if (size < 0 || lseek(tmp, 0, SEEK_SET) < 0)
-		return -errno;
-	*ret_size = (uint64_t)size;
-	return TAKE_FD(tmp);
+		goto fail;
+	j->tmp = open(vmm_spool_dir(vmm, false), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (j->tmp < 0) {
+		r = alb_error(vmm_ctx(vmm), errno, "Failed to make a temporary file: %s",
+			      strerror(errno));
+		goto fail;
+	}
+	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->efd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	j->src = TAKE_FD(fd);
+	if ((r = alb_loop_add_io(vmm_loop(vmm), j->efd, ALB_IO_IN, deflate_done, j, &j->done)) < 0)
+		goto fail;
+	if ((r = -pthread_create(&j->thread, NULL, deflate_main, j)) < 0)
+		goto fail;
+	s->deflating = j;
+	alb_conn_pause(s->conn, true);
+	return 0;
+fail:
+	deflate_job_release(j);
+	return r;
 }
 
 /* Sends the reply m to cmd, then the data of fd (taken) as chunks, as the socket drains. */
@@ -382,25 +519,19 @@ static int cmd_get(struct session *s, const alb_msg *cmd)
 {
 	alb_vmm *vmm = s->vmm;
 	char path[PATH_MAX];
-	uint64_t size;
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
 	int r = reply_new(cmd, ALB_REPLY_IMAGE, &m);
 	if (r < 0 ||
 	    (r = vmm_image_of(vmm, cmd->name, path, &m->reply.tender, m->reply.digest)) < 0)
 		return r;
-	int fd = download_open(vmm, path, cmd->cmd.compress, &size);
-	if (fd < 0)
-		return fd;
-	m->reply.image_size = size;
 	m->reply.compressed = cmd->cmd.compress;
-	return download_start(s, cmd, m, fd);
+	return download_file(s, cmd, &m, path);
 }
 
 static int cmd_block_dump(struct session *s, const alb_msg *cmd)
 {
 	alb_vmm *vmm = s->vmm;
 	char path[PATH_MAX];
-	uint64_t size;
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
 	int r = reply_new(cmd, ALB_REPLY_BLOCKS, &m);
 	if (r < 0)
@@ -411,10 +542,7 @@ static int cmd_block_dump(struct session *s, const alb_msg *cmd)
 		return r;
 	m->reply.n_blocks = 1;
 	m->reply.blocks[0].used_by = alb_name_free(m->reply.blocks[0].used_by);
-	int fd = download_open(vmm, path, cmd->cmd.compress, &size);
-	if (fd < 0)
-		return fd;
-	return download_start(s, cmd, m, fd);
+	return download_file(s, cmd, &m, path);
 }
 
 /* ---- tenders ------------------------------------------------------------------------------ */
@@ -673,6 +801,7 @@ static void on_close(struct alb_conn *conn, void *userdata)
 	if (!s)
 		return;
 	upload_abort(s);
+	s->deflating = deflate_job_free(s->deflating);
 	if (s->download_fd >= 0)
 		close(s->download_fd);
 	alb_name_free(s->download_name);

@@ -1230,6 +1230,43 @@ def test_compressed_blocks_bounded(_):
 
 
 @tap.case
+def test_compressed_downloads(_):
+    """get and dump-block --compress (compressed by a thread, off the loop) give back the
+    data as it was; a client that leaves while its download is being compressed leaves
+    albatrossd serving, with no thread or file behind"""
+    d = fresh()
+    try:
+        data = os.path.join(d.dir, 'data')
+        with open(data, 'wb') as f:
+            f.write(os.urandom(3 * MIB) + b'\0' * (5 * MIB))
+        d.ok('create-block', 'disk', '8', '--data', data)
+        out = os.path.join(d.dir, 'out')
+        d.ok('dump-block', 'disk', out, '--compress')
+        with open(data, 'rb') as a, open(out, 'rb') as b:
+            check(a.read() == b.read(), 'the compressed dump differs')
+        img = image(d)
+        d.ok('create', 'z', img, '--arg', '--run')
+        got = os.path.join(d.dir, 'got')
+        d.ok('get', 'z', got, '--compress')
+        with open(img, 'rb') as a, open(got, 'rb') as b:
+            check(a.read() == b.read(), 'the compressed image differs')
+        threads = len(os.listdir(f'/proc/{d.proc.pid}/task'))
+        for seq in range(5):  # gone at once: the compression is stopped, nothing kept
+            c = Raw(d)
+            c.send({'version': 1, 'seq': seq + 1, 'name': 'disk',
+                    'command': {'op': 'block-dump', 'compress': True}})
+            c.close()
+        c = Raw(d)
+        c.info(9)
+        c.close()
+        wait_for(lambda: len(os.listdir(f'/proc/{d.proc.pid}/task')) == threads, WAIT,
+                 'the compressing threads to end')
+        check(d.proc.poll() is None and d.one('z')['state'] == 'running', 'albatrossd')
+    finally:
+        d.cleanup()
+
+
+@tap.case
 def test_compressed_image_and_cut_uploads(_):
     """an honest compressed image runs and is got back as it was; an upload cut short
     (the client leaves, or sends less than it announced) leaves nothing behind"""
