@@ -39,6 +39,9 @@ struct alb_ingest_options {
 	uint64_t max;	  /* the most bytes written (after inflating): -EFBIG past it */
 	bool hash;	  /* SHA-256 of what is written: alb_ingest_digest() */
 	bool sync;	  /* fsync() before the end is reported */
+	bool seed;	  /* with seed_fd: */
+	int seed_fd;	  /* taken: its content is copied into fd first (a reflink where the
+			   * file system can), then the data is written over it from offset 0 */
 	size_t head_len;  /* 0 .. ALB_INGEST_HEAD_MAX: the bytes head_check gets */
 	/*
 	 * Called in the thread, once, with the first head_len bytes of the output (all

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <linux/fs.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 
 #include "ctx-private.h"
 #include "ingest-private.h"
@@ -137,11 +139,35 @@ static int reason(alb_ingest *g, int r)
 	return r;
 }
 
+/* In the thread: fd gets the seed's content, then its offset goes back to 0. */
+static int seed(alb_ingest *g)
+{
+	int in = g->o.seed_fd, out = g->o.fd;
+	if (ioctl(out, FICLONE, in) < 0) {
+		loff_t off_in = 0, off_out = 0;
+		for (;;) {
+			if (atomic_load(&g->cancel))
+				return -ECANCELED;
+			ssize_t n = copy_file_range(in, &off_in, out, &off_out, 64u << 20, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return alb_error(g->tctx, errno, "Failed to copy the %s: %s",
+						 g->o.what, strerror(errno));
+			if (n == 0)
+				break;
+		}
+	}
+	if (lseek(out, 0, SEEK_SET) < 0)
+		return -errno;
+	return 0;
+}
+
 static void *run(void *userdata)
 {
 	alb_ingest *g = userdata;
-	int r;
-	for (;;) {
+	int r = g->o.seed ? seed(g) : 0;
+	for (; r >= 0;) {
 		pthread_mutex_lock(&g->lock);
 		while (!g->first && !g->ended && !atomic_load(&g->cancel))
 			pthread_cond_wait(&g->cond, &g->lock);
@@ -212,6 +238,7 @@ int alb_ingest_new(alb_loop *loop, const struct alb_ingest_options *options, alb
 	if (!options || options->fd < 0)
 		return -EINVAL;
 	_cleanup_close_ int fd = options->fd;
+	_cleanup_close_ int seed_fd = options->seed ? options->seed_fd : -1;
 	if (!loop || !options->on_done || !ret || options->head_len > ALB_INGEST_HEAD_MAX ||
 	    (options->head_check && options->head_len == 0))
 		return -EINVAL;
@@ -222,6 +249,7 @@ int alb_ingest_new(alb_loop *loop, const struct alb_ingest_options *options, alb
 	if (!g->o.what)
 		g->o.what = "data";
 	g->o.fd = TAKE_FD(fd);
+	g->o.seed_fd = g->o.seed ? TAKE_FD(seed_fd) : -1;
 	g->first = NULL;
 	g->last = &g->first;
 	g->efd = -1;
@@ -326,6 +354,8 @@ alb_ingest *alb_ingest_free(alb_ingest *g)
 		close(g->efd);
 	if (g->o.fd >= 0)
 		close(g->o.fd);
+	if (g->o.seed_fd >= 0)
+		close(g->o.seed_fd);
 	alb_zstream_free(g->z);
 	alb_ctx_unref(g->tctx);
 	free(g);

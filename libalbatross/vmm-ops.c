@@ -143,12 +143,14 @@ static struct vmm_upload *upload_new(alb_vmm *vmm, int kind, bool compressed, ui
 	return up;
 }
 
-/* Starts the thread that writes into fd (taken). */
-static int upload_start(struct vmm_upload *up, int fd, const char *what, bool hash, size_t head_len,
-			int (*head_check)(alb_ctx *, const uint8_t *, size_t))
+/* Starts the thread that writes into fd (taken), over a copy of seed_fd (taken) if >= 0. */
+static int upload_start(struct vmm_upload *up, int fd, int seed_fd, const char *what, bool hash,
+			size_t head_len, int (*head_check)(alb_ctx *, const uint8_t *, size_t))
 {
 	struct alb_ingest_options o = {
 	    .fd = fd,
+	    .seed = seed_fd >= 0,
+	    .seed_fd = seed_fd,
 	    .what = what,
 	    .compressed = up->compressed,
 	    .max = up->max,
@@ -181,7 +183,7 @@ int vmm_upload_image(alb_vmm *vmm, const alb_unikernel_config *config,
 		return r;
 	}
 	/* The first bytes are an ELF header, or the image is refused right there. */
-	int r = upload_start(up, fd, "image", true, ALB_MANIFEST_HEADER_SIZE,
+	int r = upload_start(up, fd, -1, "image", true, ALB_MANIFEST_HEADER_SIZE,
 			     alb_manifest_check_header);
 	if (r < 0)
 		return r;
@@ -205,13 +207,19 @@ int vmm_upload_block_new(alb_vmm *vmm, uint64_t size_mb, bool compressed,
 		close(fd);
 		return r;
 	}
-	int r = upload_start(up, fd, "data", false, 0, NULL);
+	int r = upload_start(up, fd, -1, "data", false, 0, NULL);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(up);
 	return 0;
 }
 
+/*
+ * block-set: the data goes into a copy of the device (block/.upload-*, a reflink where
+ * the file system can), which replaces the device only when all of it is written
+ * (vmm_block_set_uploaded()): an upload refused, cut short or killed leaves the device as
+ * it was.
+ */
 int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
 			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret)
 {
@@ -226,11 +234,16 @@ int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
 	    upload_new(vmm, UPLOAD_BLOCK_SET, compressed, size << 20, ops, userdata);
 	if (!up || (r = alb_name_dup(name, &up->block)) < 0)
 		return -ENOMEM;
-	int fd = open(file, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
+	int seed = open(file, O_RDONLY | O_CLOEXEC);
+	if (seed < 0)
 		return alb_error(vmm->ctx, errno, "Failed to open '%s': %s", file, strerror(errno));
+	int fd = temp_file(vmm, vmm->block_dir, ".upload-", up->path);
+	if (fd < 0) {
+		close(seed);
+		return fd;
+	}
 	vmm_block_find(vmm, name)->writing = true;
-	if ((r = upload_start(up, fd, "data", false, 0, NULL)) < 0)
+	if ((r = upload_start(up, fd, seed, "data", false, 0, NULL)) < 0)
 		return r;
 	*ret = TAKE_PTR(up);
 	return 0;
@@ -798,6 +811,21 @@ int vmm_block_create(alb_vmm *vmm, const alb_name *name, uint64_t mb, uint32_t s
 		return r;
 	}
 	return block_commit(vmm, name, mb, sector_size, tmp);
+}
+
+int vmm_block_set_uploaded(alb_vmm *vmm, struct vmm_upload *up)
+{
+	char file[PATH_MAX];
+	int r;
+	if (up->kind != UPLOAD_BLOCK_SET || !up->path[0])
+		return -EINVAL;
+	if ((r = vmm_block_path(vmm, up->block, file)) < 0)
+		return r;
+	if (rename(up->path, file) < 0)
+		return alb_error(vmm->ctx, errno, "Failed to replace '%s': %s", file,
+				 strerror(errno));
+	up->path[0] = '\0'; /* the device's file now */
+	return 0;
 }
 
 int vmm_block_create_uploaded(alb_vmm *vmm, const alb_name *name, uint64_t size_mb,

@@ -183,6 +183,8 @@ int vmm_block_create(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint3
  */
 int vmm_block_create_uploaded(alb_vmm *vmm, const alb_name *name, uint64_t size_mb,
 			      uint32_t sector_size, struct vmm_upload *up);
+/* A block-set's upload, all written: its copy replaces the device's file. 0 or -errno. */
+int vmm_block_set_uploaded(alb_vmm *vmm, struct vmm_upload *up);
 /* Whether the block device name exists, no unikernel uses it and no upload writes it. */
 int vmm_block_unused_check(alb_vmm *vmm, const alb_name *name);
 /* Overwrites the unused block device name with data (zlib-compressed if compressed). */

@@ -247,8 +247,12 @@ static int cmd_block_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 
 static int finish_block(struct session *s, const alb_msg *cmd)
 {
-	if (cmd->cmd.kind == ALB_CMD_BLOCK_SET) /* written: the device was kept for it */
-		return alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device written");
+	if (cmd->cmd.kind == ALB_CMD_BLOCK_SET) { /* written: it replaces the device */
+		int r = vmm_block_set_uploaded(s->vmm, s->up);
+		return r < 0
+			   ? r
+			   : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device written");
+	}
 	int r = vmm_block_create_uploaded(s->vmm, cmd->name, cmd->cmd.block_size_mb,
 					  cmd->cmd.sector_size, s->up);
 	return r < 0 ? r : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");

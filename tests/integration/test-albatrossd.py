@@ -1230,6 +1230,43 @@ def test_compressed_blocks_bounded(_):
 
 
 @tap.case
+def test_block_set_cut_short(_):
+    """a block-set whose client leaves half-way, or sends less than it announced, leaves
+    the device as it was (its data goes into a copy that replaces it only when complete)"""
+    d = fresh()
+    try:
+        data = os.path.join(d.dir, 'data')
+        with open(data, 'wb') as f:
+            f.write(b'A' * (2 * MIB))
+        d.ok('create-block', 'disk', '2', '--data', data)
+        cmd = {'version': 1, 'seq': 1, 'name': 'disk',
+               'command': {'op': 'block-set', 'data-size': 2 * MIB, 'compressed': False}}
+        c = Raw(d)
+        c.upload(cmd, b'B' * MIB, end=False)  # half, then gone
+        wait_for(lambda: left_over(d), WAIT, 'the upload to begin')
+        c.close()
+        c = Raw(d)
+        c.upload(cmd, b'B' * MIB)  # half, then the end frame
+        r = c.reply()
+        check(b'failure' in r and b'announced' in r, r)
+        c.close()
+        wait_for(lambda: not left_over(d), WAIT, 'the copies to go')
+        out = os.path.join(d.dir, 'out')
+        d.ok('dump-block', 'disk', out)
+        with open(out, 'rb') as f:
+            check(f.read() == b'A' * (2 * MIB), 'the device was written')
+        # a whole one replaces it
+        with open(data, 'wb') as f:
+            f.write(b'C' * MIB)
+        d.ok('set-block', 'disk', data)
+        d.ok('dump-block', 'disk', out)
+        with open(out, 'rb') as f:
+            check(f.read() == b'C' * MIB + b'A' * MIB, 'set-block')
+    finally:
+        d.cleanup()
+
+
+@tap.case
 def test_compressed_downloads(_):
     """get and dump-block --compress (compressed by a thread, off the loop) give back the
     data as it was; a client that leaves while its download is being compressed leaves
