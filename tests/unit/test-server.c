@@ -362,6 +362,7 @@ START_TEST(test_idle_timeout)
 	RUN_UNTIL(messages == 1 && last_conn);
 	alb_conn_set_streaming(last_conn, true);
 	_cleanup_(alb_msg_freep) alb_msg *ok = read_msg(stream);
+	ck_assert_int_eq(ok->kind, ALB_MSG_SUCCESS);
 	pause_on_message = true;
 	int busy = connect_client();
 	send_info(busy, 2);
@@ -406,7 +407,8 @@ START_TEST(test_trickle)
 	_cleanup_free_ uint8_t *cmd = info_cmd(1, &len);
 	uint8_t h[ALB_FRAME_HEADER_SIZE];
 	alb_frame_header_put(h, (uint32_t)len);
-	ck_assert_int_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h)); /* then nothing */
+	ck_assert_int_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+	ck_assert_int_eq(write(fd, cmd, 1), 1); /* then nothing */
 	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(fd);
 	ck_assert_int_eq(gone->kind, ALB_MSG_FAILURE);
 	ck_assert_uint_eq(gone->failure.code, ETIMEDOUT);
@@ -459,6 +461,7 @@ START_TEST(test_upload_gap)
 	send_info(fd, 1);
 	RUN_UNTIL(messages == 1 && last_conn);
 	_cleanup_(alb_msg_freep) alb_msg *ok = read_msg(fd);
+	ck_assert_int_eq(ok->kind, ALB_MSG_SUCCESS);
 	alb_conn_set_receiving(last_conn, true);
 	set_limits(ALB_SERVER_CONNS_MAX, 100, 4u << 20); /* a chunk of 1 MiB in 250 ms */
 	_cleanup_(alb_msg_freep) alb_msg *gone = read_msg(fd);
