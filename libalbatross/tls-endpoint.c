@@ -48,6 +48,7 @@ struct alb_tls_service {
 	alb_source *hup, *timer;
 	struct alb_pool pool;
 	bool paused;	    /* out of descriptors: not accepting until a connection ends */
+	alb_source *retry;  /* while paused: accepting again a second later all the same */
 	uint32_t processes; /* session processes not yet reaped */
 	bool handshake_share_set, tenant_share_set, source_share_set;
 };
@@ -408,8 +409,10 @@ static void schedule(struct alb_tls_service *svc)
 			conn_tell_end(svc, v, text);
 		}
 		struct alb_tls_ctl m = {.kind = ALB_TLS_CTL_ADMITTED};
-		/* If it went, its process's end says so. */
-		(void)send(c->ctl, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* If it went, its process's end says so; if the word is lost, it would wait
+		 * for ever: ended. */
+		if (send(c->ctl, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(m))
+			conn_kill(svc, c);
 	}
 	struct alb_pool_entry *w;
 	while ((w = alb_pool_next(&svc->pool)))
@@ -485,7 +488,9 @@ static int on_ctl(alb_source *source, int fd, uint32_t events, void *userdata)
 	struct alb_tls_service *svc = c->svc;
 	struct alb_tls_ctl m;
 
-	for (;;) {
+	/* A few words at a time: a process that floods its socket does not hold the loop
+	 * (it has two words to say in its life). */
+	for (int k = 0; k < 4; k++) {
 		ssize_t n = recv(fd, &m, sizeof(m), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -504,6 +509,13 @@ static int on_ctl(alb_source *source, int fd, uint32_t events, void *userdata)
 				conn_kill(svc, c);
 		} else if (m.kind == ALB_TLS_CTL_STREAMING && c->e.state == ALB_POOL_RUNNING) {
 			alb_pool_set_state(&svc->pool, &c->e, ALB_POOL_STREAMING);
+		} else if (c->e.state != ALB_POOL_ENDING) {
+			/* Out of turn: a process that does not follow the protocol goes. */
+			alb_log_warn(svc->ctx, "%s: its session process said something out of turn",
+				     c->peer);
+			c->ctl_source = alb_source_free(c->ctl_source);
+			conn_kill(svc, c);
+			break;
 		}
 	}
 	schedule(svc);
@@ -527,11 +539,24 @@ static int on_session_exit(alb_source *source, int pid, int how, int status, voi
 	return 0;
 }
 
+static int on_retry(alb_source *source, void *userdata)
+{
+	struct alb_tls_service *svc = userdata;
+	svc->retry = alb_source_free(svc->retry);
+	if (svc->paused) {
+		svc->paused = false;
+		update_accepting(svc);
+	}
+	return 0;
+}
+
 /* Out of descriptors: the waiting room gives one up, or nothing is accepted until a
- * connection ends. True if one was given up. */
+ * connection ends or a second has passed (memory short: a descriptor given up would
+ * not help). True if one was given up. */
 static bool make_room(struct alb_tls_service *svc, int error)
 {
-	struct alb_pool_entry *w = alb_pool_waiting_victim(&svc->pool);
+	struct alb_pool_entry *w =
+	    (error == EMFILE || error == ENFILE) ? alb_pool_waiting_victim(&svc->pool) : NULL;
 
 	if (w) {
 		alb_log_info(svc->ctx, "%s: closed before its handshake: out of descriptors (%s)",
@@ -539,10 +564,12 @@ static bool make_room(struct alb_tls_service *svc, int error)
 		conn_free(svc, conn_of(w));
 		return true;
 	}
-	alb_log_warn(svc->ctx, "accept: %s: accepting again when a connection ends",
+	alb_log_warn(svc->ctx, "accept: %s: accepting again when a connection ends, or in 1 s",
 		     strerror(error));
 	svc->paused = true;
 	update_accepting(svc);
+	if (!svc->retry)
+		(void)alb_loop_add_timer(svc->loop, 1000000, on_retry, svc, &svc->retry);
 	return false;
 }
 
@@ -711,6 +738,7 @@ ALB_EXPORT struct alb_tls_service *alb_tls_service_free(struct alb_tls_service *
 	}
 	alb_pool_clear(&svc->pool);
 	alb_source_free(svc->hup);
+	alb_source_free(svc->retry);
 	free(svc);
 	return NULL;
 }

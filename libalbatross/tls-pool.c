@@ -152,7 +152,8 @@ static bool in_handshake_pool(const struct alb_pool_entry *e)
 
 /* The oldest handshake of the source holding the most of the pool (ties: the source
  * of the oldest), its unauthenticated ones first. */
-static struct alb_pool_entry *handshake_victim(const struct alb_pool *pool)
+static struct alb_pool_entry *handshake_victim(const struct alb_pool *pool,
+					       const struct alb_pool_group *newcomer)
 {
 	struct alb_pool_group *biggest = NULL;
 	uint32_t most = 0;
@@ -166,7 +167,10 @@ static struct alb_pool_entry *handshake_victim(const struct alb_pool *pool)
 			biggest = e->source;
 		}
 	}
-	if (!biggest)
+	/* Only from a source that holds two more than the newcomer's (never its own): each
+	 * such eviction narrows the spread, so a flood from many sources at their share
+	 * cannot make every arrival cost a kill and a fork. */
+	if (!biggest || biggest == newcomer || most < alb_pool_group_handshakes(newcomer) + 2)
 		return NULL;
 	struct alb_pool_entry *admitting = NULL;
 	for (struct alb_pool_entry *e = pool->head; e; e = e->next) {
@@ -212,7 +216,7 @@ bool alb_pool_arrive(struct alb_pool *pool, struct alb_pool_entry *e,
 	if (alb_pool_handshakes(pool) < pool->lim.handshakes)
 		return true;
 	if (alb_pool_group_handshakes(e->source) < pool->lim.handshakes_per_source) {
-		*ret_victim = handshake_victim(pool);
+		*ret_victim = handshake_victim(pool, e->source);
 		if (*ret_victim)
 			return true;
 	}

@@ -134,6 +134,31 @@ START_TEST(test_handshake_pool)
 }
 END_TEST
 
+/* A slot is taken only from a source holding two more than the newcomer's: sources near
+ * their share do not take each other's in turn (a kill and a fork per arrival). */
+START_TEST(test_handshake_margin)
+{
+	struct alb_pool_entry *v, *a0;
+	bool started;
+
+	setup(4, 2, 8, 8, 8, 8);
+	a0 = arrive("10.0.0.1", &started, &v);
+	arrive("10.0.0.1", &started, &v);
+	arrive("10.0.0.2", &started, &v);
+	arrive("10.0.0.2", &started, &v);
+	ck_assert_uint_eq(alb_pool_handshakes(&pool), 4);
+	/* 10.0.0.3 holds none, 10.0.0.1 two: it takes 10.0.0.1's oldest. */
+	arrive("10.0.0.3", &started, &v);
+	ck_assert(started);
+	ck_assert_ptr_eq(v, a0);
+	/* Now it holds one, the biggest two: no slot is taken, it waits. */
+	arrive("10.0.0.3", &started, &v);
+	ck_assert(!started);
+	ck_assert_ptr_null(v);
+	teardown();
+}
+END_TEST
+
 /* The biggest holder's unauthenticated handshakes go before its authenticated ones. */
 START_TEST(test_handshake_victim_prefers_unauthenticated)
 {
@@ -291,6 +316,7 @@ static Suite *pool_suite(void)
 	TCase *tc = tcase_create("pool");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_handshake_pool);
+	tcase_add_test(tc, test_handshake_margin);
 	tcase_add_test(tc, test_handshake_victim_prefers_unauthenticated);
 	tcase_add_test(tc, test_tenant_bound);
 	tcase_add_test(tc, test_source_bound);
