@@ -106,6 +106,8 @@ static int finish(alb_ingest *g)
 	/* Shorter than the head: checked as it is. */
 	if (g->o.head_check && !g->head_checked && (r = head_done(g)) < 0)
 		return r;
+	if (atomic_load(&g->cancel))
+		return -ECANCELED; /* nobody waits for it: no fsync to hold the loop's join */
 	if (g->o.sync && fsync(g->o.fd) < 0)
 		return alb_error(g->tctx, errno, "Failed to write the %s: %s", g->o.what,
 				 strerror(errno));

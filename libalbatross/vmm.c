@@ -107,16 +107,26 @@ int vmm_block_name(alb_vmm *vmm, const alb_name *uk, const alb_unikernel_config 
 	return alb_name_append(vmm->ctx, path, c->blocks[k].host, 0, ret);
 }
 
-/* The unikernel using the block device, or NULL. */
+/* Whether config (of the unikernel named uk) uses the block device. */
+static bool config_uses(alb_vmm *vmm, const alb_name *uk, const alb_unikernel_config *c,
+			const alb_name *block)
+{
+	for (uint32_t k = 0; c && k < c->n_blocks; k++) {
+		_cleanup_(alb_name_freep) alb_name *b = NULL;
+		if (vmm_block_name(vmm, uk, c, k, &b) >= 0 && alb_name_equal(b, block))
+			return true;
+	}
+	return false;
+}
+
+/* The unikernel using the block device, or NULL: by its configuration, or by the one it
+ * starts again with when its tender has stopped (a force-create, a restart under way). */
 struct uk *vmm_block_user(alb_vmm *vmm, const alb_name *block)
 {
 	for (struct uk *u = vmm->uks; u; u = u->next)
-		for (uint32_t k = 0; k < u->config->n_blocks; k++) {
-			_cleanup_(alb_name_freep) alb_name *b = NULL;
-			if (vmm_block_name(vmm, u->name, u->config, k, &b) >= 0 &&
-			    alb_name_equal(b, block))
-				return u;
-		}
+		if (config_uses(vmm, u->name, u->config, block) ||
+		    config_uses(vmm, u->name, u->restart_with, block))
+			return u;
 	return NULL;
 }
 
