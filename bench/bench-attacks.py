@@ -21,6 +21,10 @@ import threading
 import time
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests',
+                                'integration'))
+from harness import cbor, frame  # noqa: E402
+
 build = os.path.abspath(sys.argv[1])
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 albatrossd = os.path.join(build, 'daemon', 'albatrossd')
@@ -33,32 +37,6 @@ rundir = os.path.join(work, 'run')
 sock = os.path.join(rundir, 'albatrossd.sock')
 log_sock = os.path.join(rundir, 'log.sock')
 out = open(os.path.join(work, 'daemons.log'), 'w')
-
-
-def _head(major, n):
-    if n < 24:
-        return bytes([major << 5 | n])
-    for ai, fmt in ((24, '>B'), (25, '>H'), (26, '>I'), (27, '>Q')):
-        if n < 1 << (8 * struct.calcsize(fmt)):
-            return bytes([major << 5 | ai]) + struct.pack(fmt, n)
-
-
-def cbor(v):
-    if isinstance(v, bool):
-        return b'\xf5' if v else b'\xf4'
-    if isinstance(v, int):
-        return _head(0, v)
-    if isinstance(v, bytes):
-        return _head(2, len(v)) + v
-    if isinstance(v, str):
-        return _head(3, len(v.encode())) + v.encode()
-    if isinstance(v, dict):
-        return _head(5, len(v)) + b''.join(cbor(k) + cbor(x) for k, x in v.items())
-    raise TypeError(v)
-
-
-def frame(payload):
-    return struct.pack('>I', len(payload)) + payload
 
 
 def connect(path):

@@ -1083,15 +1083,6 @@ static void linger(struct session *s, unsigned ms)
 	}
 }
 
-static int msg_copy(alb_ctx *ctx, const alb_msg *msg, alb_msg **ret)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-	uint64_t len;
-	int r = alb_msg_encode(ctx, msg, &buf, &len);
-
-	return r < 0 ? r : alb_msg_decode(ctx, buf, len, ret);
-}
-
 /*
  * Under a service: tells it the session is authenticated, for which tenant (the
  * first label of the chain's path: a tenant's own sub-CAs stay within its share),
@@ -1182,7 +1173,7 @@ static int serve(alb_tls_endpoint *ep, int in_fd, int out_fd, const char *peer,
 			r = -EACCES;
 		goto bye;
 	}
-	if ((r = msg_copy(s.ctx, alb_x509_grant_get_command(grant), &cmd)) < 0)
+	if ((r = alb_msg_copy(s.ctx, alb_x509_grant_get_command(grant), &cmd)) < 0)
 		goto bye;
 	cmd->seq = ALB_TLS_COMMAND_SEQ;
 	/* Whatever the certificate says of whom it runs for is replaced by what we know. */

@@ -445,15 +445,6 @@ static int deflate_done(alb_source *source, int fd, uint32_t events, void *userd
 	return 0;
 }
 
-/* A copy of a message, through its encoding. */
-static int msg_copy(alb_ctx *ctx, const alb_msg *msg, alb_msg **ret)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-	uint64_t len;
-	int r = alb_msg_encode_unchecked(ctx, msg, &buf, &len);
-	return r < 0 ? r : alb_msg_decode(ctx, buf, len, ret);
-}
-
 /* Sends the reply *mp (taken) to cmd and the data of the file at path: at once, or,
  * compressed, when a thread has compressed it (the connection paused meanwhile). */
 static int download_file(struct session *s, const alb_msg *cmd, alb_msg **mp, const char *path)
@@ -476,7 +467,7 @@ static int download_file(struct session *s, const alb_msg *cmd, alb_msg **mp, co
 	j->s = s;
 	j->src = j->tmp = j->efd = -1;
 	j->reply = TAKE_PTR(m);
-	int r = msg_copy(s->ctx, cmd, &j->cmd);
+	int r = alb_msg_copy(s->ctx, cmd, &j->cmd);
 	if (r < 0)
 		goto fail;
 	j->tmp = open(vmm_spool_dir(vmm, false), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

@@ -31,6 +31,9 @@
 int alb_msg_encode_unchecked(alb_ctx *ctx, const alb_msg *msg, uint8_t **ret_buf,
 			     uint64_t *ret_len);
 
+/* A copy of msg (through its encoding, which it must pass): 0, or as encode and decode. */
+int alb_msg_copy(alb_ctx *ctx, const alb_msg *msg, alb_msg **ret);
+
 /*
  * The command map alone (docs/protocol.md, section 5.1), as certificates carry
  * it (docs/x509.md). alb_cmd_clear() frees what cmd points to and zeroes it.

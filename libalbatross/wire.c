@@ -1518,3 +1518,11 @@ ALB_EXPORT int alb_msg_get_failure(const alb_msg *msg, int32_t *ret_code, const 
 	*ret_message = msg->failure.message;
 	return 0;
 }
+
+int alb_msg_copy(alb_ctx *ctx, const alb_msg *msg, alb_msg **ret)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint64_t len;
+	int r = alb_msg_encode(ctx, msg, &buf, &len);
+	return r < 0 ? r : alb_msg_decode(ctx, buf, len, ret);
+}
