@@ -979,11 +979,9 @@ void vmm_laters_flush(alb_vmm *vmm)
 static int spool_image(alb_vmm *vmm, const char *image_path, char spool[PATH_MAX])
 {
 	alb_ctx *ctx = vmm->ctx;
-	if (snprintf(spool, PATH_MAX, "%s/.upload-XXXXXX", vmm->images_dir) >= PATH_MAX)
-		return -ENAMETOOLONG;
-	_cleanup_close_ int out = mkostemp(spool, O_CLOEXEC);
+	_cleanup_close_ int out = temp_file(vmm, vmm->images_dir, ".upload-", spool);
 	if (out < 0)
-		return alb_error(ctx, errno, "Failed to create '%s': %s", spool, strerror(errno));
+		return out;
 	_cleanup_close_ int in = open(image_path, O_RDONLY | O_CLOEXEC);
 	int r = in < 0
 		    ? alb_error(ctx, errno, "Failed to open '%s': %s", image_path, strerror(errno))
