@@ -1245,6 +1245,8 @@ def test_block_set_cut_short(_):
         c.upload(cmd, b'B' * MIB, end=False)  # half, then gone
         wait_for(lambda: left_over(d), WAIT, 'the upload to begin')
         c.close()
+        # the device is "being written" until albatrossd has seen the client go
+        wait_for(lambda: not left_over(d), WAIT, 'the first copy to go')
         c = Raw(d)
         c.upload(cmd, b'B' * MIB)  # half, then the end frame
         r = c.reply()
