@@ -567,7 +567,7 @@ ALB_EXPORT void alb_log_event_free(struct alb_log_event *event)
 ALB_EXPORT int alb_log_event_new(int kind, const alb_name *name, uint64_t time_us,
 				 struct alb_log_event **ret)
 {
-	if (kind < ALB_EVENT_DAEMON_START || kind > ALB_EVENT_BLOCK_REMOVED || !ret)
+	if (kind < ALB_EVENT_DAEMON_START || kind > ALB_EVENT_SERVICE_REMOVED || !ret)
 		return -EINVAL;
 	_cleanup_(alb_log_event_freep) struct alb_log_event *ev = calloc(1, sizeof(*ev));
 	if (!ev)

@@ -110,6 +110,8 @@ struct alb_vmm {
 	struct vmm_block *blocks;
 	struct alb_state *unrestored;
 	struct vmm_hooks hooks; /* to the layer above */
+	struct vmm_watch watch; /* to the services */
+	void *watch_userdata;
 	void *hooks_userdata;
 	void *service; /* albatrossd's socket (vmm-service.c), freed with the supervisor */
 	void (*service_free)(void *service);

@@ -41,6 +41,21 @@ struct vmm_hooks {
 void vmm_set_hooks(alb_vmm *vmm, const struct vmm_hooks *hooks, void *userdata);
 
 /*
+ * What the services (svc-private.h) watch: every unikernel's console output as it
+ * comes from its tender, and the events of the public callback (enum alb_vmm_event).
+ * Either may be NULL.
+ */
+struct vmm_watch {
+	void (*console)(alb_vmm *vmm, const alb_name *name, const uint8_t *data, size_t len,
+			void *userdata);
+	void (*event)(alb_vmm *vmm, const alb_name *name, int event, int signal, int code,
+		      void *userdata);
+};
+void vmm_set_watch(alb_vmm *vmm, const struct vmm_watch *watch, void *userdata);
+/* The dbdir (where the services keep their file). */
+const char *vmm_dbdir(alb_vmm *vmm);
+
+/*
  * The console relay that every tender's output goes into (console-relay-private.h),
  * made on the first call with send and userdata; later calls return the same one.
  * Unikernels already running begin their output in it.

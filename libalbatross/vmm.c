@@ -87,6 +87,19 @@ static void emit(alb_vmm *vmm, struct uk *u, int event, int signal, int code)
 {
 	if (vmm->event_fn)
 		vmm->event_fn(vmm, u->name, event, signal, code, vmm->event_userdata);
+	if (vmm->watch.event)
+		vmm->watch.event(vmm, u->name, event, signal, code, vmm->watch_userdata);
+}
+
+void vmm_set_watch(alb_vmm *vmm, const struct vmm_watch *watch, void *userdata)
+{
+	vmm->watch = watch ? *watch : (struct vmm_watch){0};
+	vmm->watch_userdata = userdata;
+}
+
+const char *vmm_dbdir(alb_vmm *vmm)
+{
+	return vmm->dbdir;
 }
 
 int vmm_block_path(alb_vmm *vmm, const alb_name *block, char buf[PATH_MAX])
@@ -775,6 +788,9 @@ static int uk_mon_frame(void *userdata, const struct alb_monitor_frame *f)
 		u->mon_skip -= skip;
 		if (skip == f->len)
 			return 0;
+		if (vmm->watch.console)
+			vmm->watch.console(vmm, u->name, f->data + skip, f->len - skip,
+					   vmm->watch_userdata);
 		if (vmm->relay)
 			(void)alb_console_relay_data(vmm->relay, u->name, 0, f->data + skip,
 						     f->len - skip);

@@ -6,6 +6,7 @@
 #include "cbor-private.h"
 #include "ctx-private.h"
 #include "wire-private.h"
+#include "svcwire-private.h"
 
 #define BIT(id) (1u << (id))
 /* The largest data-size of block add and set: a whole block device, in bytes. */
@@ -38,6 +39,10 @@ static const char *const command_names[] = {
     [ALB_CMD_CONSOLE_DATA] = "console-data",
     [ALB_CMD_CONSOLE_END] = "console-end",
     [ALB_CMD_FEED] = "feed",
+    [ALB_CMD_SERVICE_DEPLOY] = "service-deploy",
+    [ALB_CMD_SERVICE_INFO] = "service-info",
+    [ALB_CMD_SERVICE_REMOVE] = "service-remove",
+    [ALB_CMD_COLLECT] = "collect",
 };
 
 static const char *const event_names[] = {
@@ -53,6 +58,11 @@ static const char *const event_names[] = {
     [ALB_EVENT_POLICY_REMOVED] = "policy-removed",
     [ALB_EVENT_BLOCK_ADDED] = "block-added",
     [ALB_EVENT_BLOCK_REMOVED] = "block-removed",
+    [ALB_EVENT_SERVICE_ALLOCATED] = "service-allocated",
+    [ALB_EVENT_SERVICE_SWITCHED] = "service-switched",
+    [ALB_EVENT_SERVICE_RETIRED] = "service-retired",
+    [ALB_EVENT_SERVICE_UPDATE_FAILED] = "service-update-failed",
+    [ALB_EVENT_SERVICE_REMOVED] = "service-removed",
 };
 
 static const char *const state_names[] = {
@@ -67,6 +77,7 @@ static const char *const reply_names[] = {
     [ALB_REPLY_UNIKERNELS] = "unikernels", [ALB_REPLY_POLICIES] = "policies",
     [ALB_REPLY_BLOCKS] = "blocks",	   [ALB_REPLY_IMAGE] = "image",
     [ALB_REPLY_NAMES] = "names",	   [ALB_REPLY_TENDERS] = "tenders",
+    [ALB_REPLY_SERVICES] = "services",	   [ALB_REPLY_COLLECTED] = "collected",
 };
 
 static const char *const data_names[] = {
@@ -419,6 +430,7 @@ enum {
 	C_EVENT,
 	C_FOLLOW,
 	C_ON_BEHALF_OF,
+	C_SERVICE,
 	C_N,
 };
 
@@ -442,6 +454,7 @@ static const struct key_def command_keys[C_N] = {
     [C_EVENT] = {"event"},
     [C_FOLLOW] = {"follow", true},
     [C_ON_BEHALF_OF] = {"on-behalf-of", true},
+    [C_SERVICE] = {"service"},
 };
 
 /* Every command may say whom it runs for (the TLS endpoint's client): ANY. */
@@ -474,6 +487,10 @@ static const uint32_t command_fields[ELEMENTSOF(command_names)] = {
     [ALB_CMD_CONSOLE_DATA] = ANY | BIT(C_TIME) | BIT(C_OUTPUT) | BIT(C_DROPPED),
     [ALB_CMD_CONSOLE_END] = ANY | BIT(C_DROPPED),
     [ALB_CMD_FEED] = ANY,
+    [ALB_CMD_SERVICE_DEPLOY] = ANY | BIT(C_CONFIG) | BIT(C_SERVICE),
+    [ALB_CMD_SERVICE_INFO] = ANY,
+    [ALB_CMD_SERVICE_REMOVE] = ANY,
+    [ALB_CMD_COLLECT] = ANY,
 };
 #undef ANY
 
@@ -524,6 +541,8 @@ static bool command_put(cbor_item_t *map, const void *obj, size_t id, const char
 	case C_ON_BEHALF_OF:
 		return !cmd->on_behalf_of ||
 		       alb_cbor_put(map, key, alb_cbor_text(cmd->on_behalf_of));
+	case C_SERVICE:
+		return alb_cbor_put(map, key, alb_service_spec_to_cbor(cmd->service));
 	default: /* C_EVENT */
 		return alb_cbor_put(map, key, event_to_cbor(cmd->event));
 	}
@@ -604,7 +623,9 @@ static int command_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *
 	     (r = alb_cbor_get_bool(ctx, v[C_FOLLOW], p[C_FOLLOW], &cmd->history.follow)) < 0) ||
 	    (v[C_ON_BEHALF_OF] &&
 	     (r = alb_cbor_get_text(ctx, v[C_ON_BEHALF_OF], p[C_ON_BEHALF_OF], ALB_ON_BEHALF_OF_MAX,
-				    &cmd->on_behalf_of)) < 0))
+				    &cmd->on_behalf_of)) < 0) ||
+	    (v[C_SERVICE] &&
+	     (r = alb_service_spec_from_cbor(ctx, v[C_SERVICE], p[C_SERVICE], &cmd->service)) < 0))
 		return r;
 	if (v[C_ON_BEHALF_OF] && !cmd->on_behalf_of[0])
 		return alb_error(ctx, EBADMSG, "%s: empty", p[C_ON_BEHALF_OF]);
@@ -631,6 +652,7 @@ void alb_cmd_clear(struct alb_cmd *cmd)
 	free(cmd->on_behalf_of);
 	alb_strv_free(cmd->taps);
 	alb_log_event_free(cmd->event);
+	alb_service_spec_free(cmd->service);
 	*cmd = (struct alb_cmd){0};
 }
 
@@ -845,6 +867,8 @@ enum {
 	R_TENDER,
 	R_NAMES,
 	R_TENDERS,
+	R_SERVICES,
+	R_COLLECTED,
 	R_N,
 };
 _Static_assert(R_N <= VARIANT_KEYS_MAX, "keys do not fit in struct variant_values");
@@ -853,7 +877,7 @@ static const struct key_def reply_keys[R_N] = {
     [R_STRING] = {"string"},   [R_UNIKERNELS] = {"unikernels"}, [R_POLICIES] = {"policies"},
     [R_BLOCKS] = {"blocks"},   [R_IMAGE_SIZE] = {"image-size"}, [R_COMPRESSED] = {"compressed"},
     [R_DIGEST] = {"digest"},   [R_TENDER] = {"tender"},		[R_NAMES] = {"names"},
-    [R_TENDERS] = {"tenders"},
+    [R_TENDERS] = {"tenders"}, [R_SERVICES] = {"services"}, [R_COLLECTED] = {"collected"},
 };
 
 static const uint32_t reply_fields[ELEMENTSOF(reply_names)] = {
@@ -864,6 +888,8 @@ static const uint32_t reply_fields[ELEMENTSOF(reply_names)] = {
     [ALB_REPLY_IMAGE] = BIT(R_IMAGE_SIZE) | BIT(R_COMPRESSED) | BIT(R_DIGEST) | BIT(R_TENDER),
     [ALB_REPLY_NAMES] = BIT(R_NAMES),
     [ALB_REPLY_TENDERS] = BIT(R_TENDERS),
+    [ALB_REPLY_SERVICES] = BIT(R_SERVICES),
+    [ALB_REPLY_COLLECTED] = BIT(R_COLLECTED),
 };
 
 static const struct variant reply_variant = {
@@ -956,6 +982,14 @@ static bool reply_put(cbor_item_t *map, const void *obj, size_t id, const char *
 		return alb_cbor_put(map, key,
 				    list_to_cbor(reply->names, reply->n_names,
 						 sizeof(*reply->names), name_to_cbor_v));
+	case R_SERVICES:
+		return alb_cbor_put(map, key,
+				    list_to_cbor(reply->services, reply->n_services,
+						 sizeof(*reply->services), alb_service_info_to_cbor));
+	case R_COLLECTED:
+		return alb_cbor_put(map, key,
+				    list_to_cbor(reply->collected, reply->n_collected,
+						 sizeof(*reply->collected), alb_collected_to_cbor));
 	default: /* R_TENDERS */
 		return alb_cbor_put(map, key,
 				    list_to_cbor(reply->tenders, reply->n_tenders,
@@ -999,7 +1033,15 @@ static int reply_from_cbor(alb_ctx *ctx, const cbor_item_t *item, struct alb_rep
 				    ELEMENTSOF(tender_names), &reply->tender)) < 0) ||
 	    (v[R_NAMES] &&
 	     (r = list_from_cbor(ctx, v[R_NAMES], p[R_NAMES], sizeof(*reply->names),
-				 name_from_cbor_v, (void **)&reply->names, &reply->n_names)) < 0))
+				 name_from_cbor_v, (void **)&reply->names, &reply->n_names)) < 0) ||
+	    (v[R_SERVICES] &&
+	     (r = list_from_cbor(ctx, v[R_SERVICES], p[R_SERVICES], sizeof(*reply->services),
+				 alb_service_info_from_cbor, (void **)&reply->services,
+				 &reply->n_services)) < 0) ||
+	    (v[R_COLLECTED] &&
+	     (r = list_from_cbor(ctx, v[R_COLLECTED], p[R_COLLECTED], sizeof(*reply->collected),
+				 alb_collected_from_cbor, (void **)&reply->collected,
+				 &reply->n_collected)) < 0))
 		return r;
 	if (v[R_TENDERS]) {
 		size_t n;
@@ -1346,6 +1388,12 @@ ALB_EXPORT alb_msg *alb_msg_free(alb_msg *msg)
 	for (uint32_t i = 0; reply->tenders && i < reply->n_tenders; i++)
 		alb_tender_info_clear(&reply->tenders[i]);
 	free(reply->tenders);
+	for (uint32_t i = 0; reply->services && i < reply->n_services; i++)
+		alb_service_info_clear(&reply->services[i]);
+	free(reply->services);
+	for (uint32_t i = 0; reply->collected && i < reply->n_collected; i++)
+		alb_collected_clear(&reply->collected[i]);
+	free(reply->collected);
 
 	free(msg->failure.message);
 

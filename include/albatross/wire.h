@@ -71,6 +71,10 @@ enum alb_command {
 	ALB_CMD_CONSOLE_DATA, /**< daemon to daemon: console output of a unikernel */
 	ALB_CMD_CONSOLE_END,  /**< daemon to daemon: the run whose output it was ended */
 	ALB_CMD_FEED,	      /**< daemon to daemon: this connection is albatrossd's, lasting */
+	ALB_CMD_SERVICE_DEPLOY, /**< a service's new configuration and image (docs/services.md) */
+	ALB_CMD_SERVICE_INFO,	/**< the services of a name or path */
+	ALB_CMD_SERVICE_REMOVE, /**< a service, with its instances, rules and addresses */
+	ALB_CMD_COLLECT,	/**< instances and addresses that no service owns */
 };
 
 /** Opaque decoded message; an owned value. */

@@ -26,10 +26,10 @@ LAYER = {
     'image': ENGINES, 'ingest': ENGINES, 'net': ENGINES, 'tender': ENGINES, 'state': ENGINES, 'console': ENGINES,
     'console-relay': ENGINES, 'log': ENGINES, 'stats': ENGINES, 'tls-pool': ENGINES,
     # protocol: the wire and what carries it
-    'wire': PROTOCOL, 'frame': PROTOCOL, 'server': PROTOCOL, 'peer': PROTOCOL,
+    'wire': PROTOCOL, 'svcwire': PROTOCOL, 'frame': PROTOCOL, 'server': PROTOCOL, 'peer': PROTOCOL,
     'client': PROTOCOL, 'sub': PROTOCOL, 'tls': PROTOCOL, 'x509': PROTOCOL,
     # services: one per daemon
-    'vmm-service': SERVICES, 'vmm-link': SERVICES, 'console-service': SERVICES,
+    'vmm-service': SERVICES, 'svc': SERVICES, 'vmm-link': SERVICES, 'console-service': SERVICES,
     'log-service': SERVICES, 'stats-service': SERVICES, 'tls-endpoint': SERVICES,
     'console-service': SERVICES,
 }

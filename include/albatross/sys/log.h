@@ -32,6 +32,13 @@ enum alb_log_event_kind {
 	ALB_EVENT_POLICY_REMOVED,
 	ALB_EVENT_BLOCK_ADDED,
 	ALB_EVENT_BLOCK_REMOVED,
+	/* services (docs/services.md): name is the instance (allocated, switched, retired) or
+	 * the service (update-failed, removed); message says the address and the rest */
+	ALB_EVENT_SERVICE_ALLOCATED,
+	ALB_EVENT_SERVICE_SWITCHED,
+	ALB_EVENT_SERVICE_RETIRED,
+	ALB_EVENT_SERVICE_UPDATE_FAILED,
+	ALB_EVENT_SERVICE_REMOVED,
 };
 
 /* An event owns everything it points to; alb_log_event_free() frees it all. */

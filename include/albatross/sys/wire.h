@@ -53,6 +53,85 @@ struct alb_history {
 	bool follow;
 };
 
+/*
+ * Services (docs/services.md): a named unikernel configuration whose instances get an
+ * address from a prefix, with host ports published to the current instance. IPv4
+ * addresses are uint32_t in host byte order.
+ */
+#define ALB_SERVICE_PUBLISH_MAX	  64u	/* published ports of one service */
+#define ALB_SERVICE_EXCLUDE_MAX	  256u	/* excluded addresses of one service */
+#define ALB_SERVICE_INSTANCES_MAX 2u	/* instances of one service at once */
+#define ALB_READY_LINE_MAX	  1024u /* bytes of a readiness console line */
+#define ALB_SERVICE_MS_MAX	  (UINT64_C(86400000)) /* a readiness or drain time: a day */
+
+enum alb_ready_kind {
+	ALB_READY_NONE = 0,  /* ready as soon as it runs */
+	ALB_READY_LINE = 1,  /* a console line that contains ready_line */
+	ALB_READY_TCP = 2,   /* a TCP connect to the instance's address and ready_port */
+	ALB_READY_UDP = 3,   /* an answer to a UDP datagram sent to that address and port */
+	ALB_READY_DELAY = 4, /* ready_delay_ms after it runs */
+};
+
+struct alb_publish {
+	uint32_t proto;	    /* 6 (tcp) or 17 (udp) */
+	uint32_t host_addr; /* 0: every address of the host */
+	uint32_t host_port; /* 1 .. 65535 */
+	uint32_t port;	    /* 1 .. 65535: the instance's */
+};
+
+struct alb_service_spec {
+	char *device; /* the instance's net device the address is on: "service" */
+	char *bridge; /* the bridge that device is on */
+	uint32_t prefix, prefix_len;
+	uint32_t gateway; /* 0: none; else inside the prefix, never allocated */
+	uint32_t *excluded;
+	uint32_t n_excluded;
+	struct alb_publish *publish;
+	uint32_t n_publish;
+	int ready; /* enum alb_ready_kind */
+	char *ready_line;
+	uint32_t ready_port;
+	uint64_t ready_delay_ms;
+	uint64_t ready_timeout_ms; /* 1 .. ALB_SERVICE_MS_MAX */
+	uint64_t drain_ms;	   /* 0 .. ALB_SERVICE_MS_MAX */
+};
+
+enum alb_instance_state {
+	ALB_INSTANCE_STARTING = 1,  /* started by an update, waiting to be ready */
+	ALB_INSTANCE_PUBLISHED = 2, /* the published ports lead to it */
+	ALB_INSTANCE_DRAINING = 3,  /* replaced: kept until its drain ends */
+};
+
+struct alb_service_instance {
+	uint64_t generation;
+	alb_name *unikernel; /* "PATH:LABEL.GENERATION" */
+	uint32_t address;
+	int state;	   /* enum alb_instance_state */
+	uint64_t until_us; /* starting: the readiness deadline; draining: the drain's end
+			      (wall clock); 0 otherwise */
+};
+
+struct alb_service_info {
+	alb_name *name;
+	alb_unikernel_config *config;	 /* its arguments are templates */
+	struct alb_service_spec *spec;
+	uint64_t generation;		 /* the last generation made, 0 before the first */
+	struct alb_service_instance *instances;
+	uint32_t n_instances;
+	char *last_error; /* why the last update failed; NULL when it did not */
+};
+
+/* What a collect removed: a unikernel and its address, or an address alone. */
+struct alb_collected {
+	alb_name *unikernel; /* NULL: an address no unikernel held */
+	char *bridge;
+	uint32_t address;
+};
+
+struct alb_service_spec *alb_service_spec_free(struct alb_service_spec *spec);
+void alb_service_info_clear(struct alb_service_info *info);
+void alb_collected_clear(struct alb_collected *c);
+
 struct alb_cmd {
 	int kind; /* enum alb_command */
 	/* unikernel create, force-create */
@@ -84,6 +163,8 @@ struct alb_cmd {
 	uint32_t n_taps;
 	/* log event */
 	struct alb_log_event *event;
+	/* service deploy (with config: the image follows as for a create) */
+	struct alb_service_spec *service;
 	/* any command, optional: whom it runs for, when a daemon passes on a remote
 	 * client's command (the TLS endpoint); part of the identity that is logged */
 	char *on_behalf_of;
@@ -98,6 +179,8 @@ enum alb_reply_kind {
 	ALB_REPLY_IMAGE,   /* unikernel get: data chunks follow */
 	ALB_REPLY_NAMES,   /* console list-inactive */
 	ALB_REPLY_TENDERS, /* tenders info */
+	ALB_REPLY_SERVICES,  /* service info */
+	ALB_REPLY_COLLECTED, /* collect */
 };
 
 struct alb_reply {
@@ -120,6 +203,12 @@ struct alb_reply {
 	/* tenders */
 	struct alb_tender_info *tenders;
 	uint32_t n_tenders;
+	/* services */
+	struct alb_service_info *services;
+	uint32_t n_services;
+	/* collected */
+	struct alb_collected *collected;
+	uint32_t n_collected;
 };
 
 struct alb_failure {
