@@ -65,6 +65,23 @@ int cli_cmd_generate(struct cli *cli, const struct cli_command *cmd, int argc, c
 int cli_cmd_sign(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_revoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
+/* Services (cmd-service.c): service deploy|info|remove, collect. */
+struct json;
+int cli_cmd_service(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_collect(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+void cli_print_services(const struct alb_reply *reply);
+void cli_json_services(struct json *j, const struct alb_reply *reply);
+/* What commands.c shares with cmd-service.c. */
+int cli_parse_net(struct cli *cli, alb_unikernel_config *config, const char *arg);
+int cli_parse_block(struct cli *cli, alb_unikernel_config *config, const char *arg);
+int cli_parse_tender(const char *s, int *ret);
+int cli_check_image(struct cli *cli, alb_unikernel_config *config, const char *path,
+		    const uint8_t *image, size_t len, int tender);
+int cli_request_and_print(struct cli *cli, alb_msg *msg, int kind, int kind2);
+int cli_upload_and_print(struct cli *cli, alb_msg *msg, const uint8_t *buf, int fd, uint64_t size,
+			 const char *what);
+void cli_json_config(struct json *j, const alb_unikernel_config *c);
+
 extern const struct cli_command cli_commands[];
 extern const size_t cli_n_commands;
 

@@ -300,6 +300,10 @@ static void print_json(const struct alb_reply *reply)
 		}
 		json_array_close(&j);
 		break;
+	case ALB_REPLY_SERVICES:
+	case ALB_REPLY_COLLECTED:
+		cli_json_services(&j, reply);
+		break;
 	case ALB_REPLY_TENDERS:
 		json_array_open(&j);
 		for (uint32_t i = 0; i < reply->n_tenders; i++) {
@@ -481,6 +485,10 @@ static int print_reply(struct cli *cli, const alb_msg *msg)
 		break;
 	case ALB_REPLY_TENDERS:
 		r = print_tenders(reply);
+		break;
+	case ALB_REPLY_SERVICES:
+	case ALB_REPLY_COLLECTED:
+		cli_print_services(reply);
 		break;
 	case ALB_REPLY_NAMES:
 		for (uint32_t i = 0; i < reply->n_names; i++) {
@@ -1654,8 +1662,13 @@ int cli_cmd_certificate(struct cli *cli, const struct cli_command *cmd, int argc
 		return request_and_print(cli, msg, ALB_REPLY_NAMES, 0);
 	case ALB_CMD_UNIKERNEL_CREATE:
 	case ALB_CMD_UNIKERNEL_FORCE_CREATE:
+	case ALB_CMD_SERVICE_DEPLOY:
 	case ALB_CMD_BLOCK_SET:
 		return certificate_upload(cli, msg, file);
+	case ALB_CMD_SERVICE_INFO:
+		return request_and_print(cli, msg, ALB_REPLY_SERVICES, 0);
+	case ALB_CMD_COLLECT:
+		return request_and_print(cli, msg, ALB_REPLY_COLLECTED, 0);
 	case ALB_CMD_BLOCK_ADD:
 		if (msg->cmd.data_size > 0)
 			return certificate_upload(cli, msg, file);
@@ -1695,6 +1708,16 @@ const struct cli_command cli_commands[] = {
     {"dump-block", "NAME FILE [--compress]", cmd_dump_block},
     {"destroy-block", "NAME", cmd_destroy_block},
     {"tenders", "", cmd_tenders},
+    {"service",
+     "deploy NAME IMAGE --net BRIDGE --prefix A.B.C.D/N [--gateway IP|none] [--exclude IP]... "
+     "[--publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]]... [--arg-template S]... [--arg S]... "
+     "[--ready-line TEXT | --ready-tcp PORT | --ready-udp PORT | --ready-delay MS] "
+     "[--ready-timeout MS] [--drain MS] [--device NAME] [--mem MB] [--cpu N]... "
+     "[--extra-net NAME[:BRIDGE][@MAC]]... [--block NAME[:HOST][@SECTOR]]... "
+     "[--restart-on-fail] [--exit-code N]... [--startup N] [--compress] [--tender hvt|spt] | "
+     "info [NAME|PATH] | remove NAME",
+     cli_cmd_service},
+    {"collect", "[PATH]", cli_cmd_collect},
     {"console", "NAME [--since T | --count N] [--follow]", cli_cmd_console},
     {"log", "[PATH] [--since T | --count N] [--follow]", cli_cmd_log},
     {"stats", "[NAME|PATH] [--follow]", cli_cmd_stats},
@@ -1705,3 +1728,42 @@ const struct cli_command cli_commands[] = {
     {"certificate", "CERT KEY [FILE] --destination HOST:PORT --server-ca CA", cli_cmd_certificate},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);
+
+/* ---- shared with cmd-service.c ------------------------------------------- */
+
+int cli_parse_net(struct cli *cli, alb_unikernel_config *config, const char *arg)
+{
+	return parse_net(cli, config, arg);
+}
+
+int cli_parse_block(struct cli *cli, alb_unikernel_config *config, const char *arg)
+{
+	return parse_block(cli, config, arg);
+}
+
+int cli_parse_tender(const char *s, int *ret)
+{
+	return parse_tender(s, ret);
+}
+
+int cli_check_image(struct cli *cli, alb_unikernel_config *config, const char *path,
+		    const uint8_t *image, size_t len, int tender)
+{
+	return check_image(cli, config, path, image, len, tender);
+}
+
+int cli_request_and_print(struct cli *cli, alb_msg *msg, int kind, int kind2)
+{
+	return request_and_print(cli, msg, kind, kind2);
+}
+
+int cli_upload_and_print(struct cli *cli, alb_msg *msg, const uint8_t *buf, int fd, uint64_t size,
+			 const char *what)
+{
+	return upload_and_print(cli, msg, buf, fd, size, what);
+}
+
+void cli_json_config(struct json *j, const alb_unikernel_config *c)
+{
+	json_config(j, c);
+}

@@ -675,7 +675,9 @@ static void failed_gone(struct alb_svcs *m, const alb_name *uk, int r, void *use
 		instance_drop(s, in);
 	}
 	s->update = NULL;
-	_cleanup_free_ char *sn = vmm_name_str(s->info.name);
+	_cleanup_(alb_name_freep) alb_name *sname = NULL;
+	if (alb_name_dup(s->info.name, &sname) < 0)
+		sname = NULL;
 	free(s->info.last_error);
 	s->info.last_error = u && u->why ? strdup(u->why) : NULL;
 	log_event(m, ALB_EVENT_SERVICE_UPDATE_FAILED, s->info.name, "%s",
@@ -690,14 +692,15 @@ static void failed_gone(struct alb_svcs *m, const alb_name *uk, int r, void *use
 			}
 		(void)save(m);
 		if (u && u->done)
-			u->done(m->vmm, uk, u->error, u->why, u->userdata);
+			u->done(m->vmm, sname ? sname : uk, u->error, u->why ? u->why : "failed",
+				u->userdata);
 		update_free(u);
 		svc_free(s);
 		return;
 	}
 	(void)save(m);
 	if (u && u->done)
-		u->done(m->vmm, s->info.name, u->error, u->why, u->userdata);
+		u->done(m->vmm, s->info.name, u->error, u->why ? u->why : "failed", u->userdata);
 	update_free(u);
 }
 
@@ -1006,7 +1009,6 @@ int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikerne
 	s->update = u;
 	r = vmm_create_uploaded(m->vmm, uk, c, up, false, NULL, NULL);
 	if (r < 0) {
-		s->update = NULL;
 		update_fail(u, r, "the new instance could not be created: %s",
 			    alb_ctx_last_error(m->ctx));
 		/* done is called by the failure: this call succeeded in starting it */

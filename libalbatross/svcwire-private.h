@@ -19,7 +19,6 @@ int alb_service_spec_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char
  * readiness fields that its kind needs and no other. 0 or -EINVAL with the reason. */
 int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_spec *spec);
 int alb_service_spec_dup(const struct alb_service_spec *spec, struct alb_service_spec **ret);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_service_spec *, alb_service_spec_free);
 
 /* elt: a struct alb_service_info / struct alb_collected (for lists of the wire). */
 cbor_item_t *alb_service_info_to_cbor(const void *elt);

@@ -81,7 +81,7 @@ static void *memdup(const void *p, size_t n)
 	return d ? memcpy(d, p, n) : NULL;
 }
 
-struct alb_service_spec *alb_service_spec_free(struct alb_service_spec *spec)
+ALB_EXPORT struct alb_service_spec *alb_service_spec_free(struct alb_service_spec *spec)
 {
 	if (!spec)
 		return NULL;
@@ -315,7 +315,7 @@ static void instance_clear(struct alb_service_instance *in)
 	*in = (struct alb_service_instance){0};
 }
 
-void alb_service_info_clear(struct alb_service_info *info)
+ALB_EXPORT void alb_service_info_clear(struct alb_service_info *info)
 {
 	if (!info)
 		return;
@@ -329,7 +329,7 @@ void alb_service_info_clear(struct alb_service_info *info)
 	*info = (struct alb_service_info){0};
 }
 
-void alb_collected_clear(struct alb_collected *c)
+ALB_EXPORT void alb_collected_clear(struct alb_collected *c)
 {
 	if (!c)
 		return;

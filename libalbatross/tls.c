@@ -693,7 +693,7 @@ static int install_policies(struct session *s, const alb_x509_grant *grant)
 static bool has_upload(const struct alb_cmd *c)
 {
 	return c->kind == ALB_CMD_UNIKERNEL_CREATE || c->kind == ALB_CMD_UNIKERNEL_FORCE_CREATE ||
-	       c->kind == ALB_CMD_BLOCK_SET || (c->kind == ALB_CMD_BLOCK_ADD && c->data_size > 0);
+	       c->kind == ALB_CMD_SERVICE_DEPLOY || c->kind == ALB_CMD_BLOCK_SET || (c->kind == ALB_CMD_BLOCK_ADD && c->data_size > 0);
 }
 
 static bool has_stream_out(int kind)
@@ -1180,7 +1180,8 @@ static int serve(alb_tls_endpoint *ep, int in_fd, int out_fd, const char *peer,
 	free(cmd->cmd.on_behalf_of);
 	cmd->cmd.on_behalf_of = s.behalf[0] ? strdup(s.behalf) : NULL;
 	if ((cmd->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
-	     cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE) &&
+	     cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE ||
+	     cmd->cmd.kind == ALB_CMD_SERVICE_DEPLOY) &&
 	    !cmd->cmd.config->has_digest) {
 		r = session_fail(&s, 0, EPERM,
 				 "a create certificate must bind its image by its SHA-256 digest "

@@ -631,6 +631,11 @@ int vmm_policy_add(alb_vmm *vmm, const alb_name *path, const alb_policy *policy)
 	return 0;
 }
 
+const alb_policy *vmm_policy_of(alb_vmm *vmm, const alb_name *path)
+{
+	return alb_tree_get_policy(vmm->tree, path);
+}
+
 int vmm_policy_remove(alb_vmm *vmm, const alb_name *path)
 {
 	_cleanup_(alb_policy_freep) alb_policy *previous = NULL;

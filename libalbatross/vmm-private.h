@@ -177,6 +177,8 @@ int vmm_policy_infos(alb_vmm *vmm, const alb_name *path, uint32_t max, struct al
 /* Adds or replaces the policy of path, persisted. 1: the same policy was there already. */
 int vmm_policy_add(alb_vmm *vmm, const alb_name *path, const alb_policy *policy);
 int vmm_policy_remove(alb_vmm *vmm, const alb_name *path);
+/* The policy of exactly path (borrowed), NULL if it has none. */
+const alb_policy *vmm_policy_of(alb_vmm *vmm, const alb_name *path);
 
 /* ---- block devices ---- */
 

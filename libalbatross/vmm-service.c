@@ -19,6 +19,7 @@
 #include "ctx-private.h"
 #include "fileio-private.h"
 #include "server-private.h"
+#include "svc-private.h"
 #include "vmm-private.h"
 #include "wire-private.h"
 #include "zstream-private.h"
@@ -29,6 +30,7 @@
 
 struct service {
 	alb_vmm *vmm;
+	struct alb_svcs *svcs; /* the services (svc-private.h) */
 	alb_ctx *ctx;
 	struct alb_server *server;
 	char socket_path[PATH_MAX]; /* removed at the end if we made it */
@@ -37,6 +39,7 @@ struct service {
 /* Per connection. */
 struct session {
 	alb_vmm *vmm;
+	struct alb_svcs *svcs;
 	alb_ctx *ctx;
 	struct alb_conn *conn;
 	/* an upload: the command that waits for its data, which a thread writes out as it
@@ -204,6 +207,95 @@ static int finish_create(struct session *s, const alb_msg *cmd)
 	if (r < 0)
 		return r;
 	return r == 1 ? 0 : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "created");
+}
+
+/* ---- services ---------------------------------------------------------------------------- */
+
+static int cmd_deploy(struct session *s, alb_msg **cmdp)
+{
+	const alb_msg *cmd = *cmdp;
+	struct vmm_upload *up;
+	int r = alb_svcs_deploy_check(s->svcs, cmd->name, cmd->cmd.config, cmd->cmd.service);
+	if (r < 0 || (r = vmm_upload_image(s->vmm, cmd->cmd.config, &upload_ops, s, &up)) < 0)
+		return r;
+	return upload_begin(s, cmdp, up, cmd->cmd.config->image_size);
+}
+
+static int finish_deploy(struct session *s, const alb_msg *cmd)
+{
+	struct pending *p = pending_new(s->conn, cmd);
+	if (!p)
+		return -ENOMEM;
+	int r = alb_svcs_deploy(s->svcs, cmd->name, cmd->cmd.config, cmd->cmd.service, s->up,
+				pending_done, p);
+	if (r < 0)
+		pending_cancel(p);
+	return r;
+}
+
+static int cmd_service_info(struct session *s, const alb_msg *cmd)
+{
+	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
+	int r = reply_new(cmd, ALB_REPLY_SERVICES, &m);
+	if (r < 0 ||
+	    (r = alb_svcs_infos(s->svcs, cmd->name, &m->reply.services, &m->reply.n_services)) < 0)
+		return r;
+	return alb_conn_send(s->conn, m);
+}
+
+static int cmd_service_remove(struct session *s, const alb_msg *cmd)
+{
+	struct pending *p = pending_new(s->conn, cmd);
+	if (!p)
+		return -ENOMEM;
+	int r = alb_svcs_remove(s->svcs, cmd->name, pending_done, p);
+	if (r < 0)
+		pending_cancel(p);
+	return r;
+}
+
+/* A collect's reply waits for the unikernels it destroys. */
+struct collect {
+	struct alb_conn *conn;
+	alb_msg *reply;
+};
+
+static void collect_done(alb_vmm *vmm, const alb_name *name, int r, const char *text,
+			 void *userdata)
+{
+	struct collect *c = userdata;
+	if (!alb_conn_is_closed(c->conn)) {
+		(void)alb_conn_send(c->conn, c->reply);
+		alb_conn_pause(c->conn, false);
+	}
+	alb_msg_free(c->reply);
+	alb_conn_unref(c->conn);
+	free(c);
+}
+
+static int cmd_collect(struct session *s, const alb_msg *cmd)
+{
+	if (!alb_name_is_path(cmd->name))
+		return alb_error(s->ctx, EINVAL, "collect takes a path (':' at the end)");
+	struct collect *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int r = reply_new(cmd, ALB_REPLY_COLLECTED, &c->reply);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	c->conn = alb_conn_ref(s->conn);
+	alb_conn_pause(s->conn, true);
+	r = alb_svcs_collect(s->svcs, cmd->name, &c->reply->reply.collected,
+			     &c->reply->reply.n_collected, collect_done, c);
+	if (r < 0) {
+		alb_conn_pause(s->conn, false);
+		alb_conn_unref(c->conn);
+		alb_msg_free(c->reply);
+		free(c);
+	}
+	return r;
 }
 
 /* ---- policies ---------------------------------------------------------------------------- */
@@ -645,6 +737,8 @@ static void upload_done(struct vmm_upload *up, int r, void *userdata)
 		if (cmd->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
 		    cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE)
 			r = finish_create(s, cmd);
+		else if (cmd->cmd.kind == ALB_CMD_SERVICE_DEPLOY)
+			r = finish_deploy(s, cmd);
 		else
 			r = finish_block(s, cmd);
 	}
@@ -684,6 +778,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 			return -ENOMEM;
 		}
 		s->vmm = vmm;
+		s->svcs = svc->svcs;
 		s->ctx = svc->ctx;
 		s->conn = conn;
 		s->download_fd = -1;
@@ -762,6 +857,18 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 	case ALB_CMD_TENDERS_INFO:
 		r = cmd_tenders(vmm, conn, cmd);
 		break;
+	case ALB_CMD_SERVICE_DEPLOY:
+		r = cmd_deploy(s, &cmd);
+		break;
+	case ALB_CMD_SERVICE_INFO:
+		r = cmd_service_info(s, cmd);
+		break;
+	case ALB_CMD_SERVICE_REMOVE:
+		r = cmd_service_remove(s, cmd);
+		break;
+	case ALB_CMD_COLLECT:
+		r = cmd_collect(s, cmd);
+		break;
 	default:
 		r = alb_error(svc->ctx, EOPNOTSUPP, "albatrossd does not handle '%s'",
 			      alb_command_to_string(cmd->cmd.kind));
@@ -777,6 +884,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		if (c && c->kind == ALB_MSG_COMMAND &&
 		    (c->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
 		     c->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE ||
+		     c->cmd.kind == ALB_CMD_SERVICE_DEPLOY ||
 		     c->cmd.kind == ALB_CMD_BLOCK_SET ||
 		     (c->cmd.kind == ALB_CMD_BLOCK_ADD && c->cmd.data_size > 0))) {
 			s->discarding = true;
@@ -823,6 +931,7 @@ static void service_free(void *userdata)
 	if (!svc)
 		return;
 	alb_server_free(svc->server);
+	alb_svcs_free(svc->svcs);
 	if (svc->socket_path[0])
 		(void)unlink(svc->socket_path);
 	free(svc);
@@ -840,6 +949,12 @@ static int service_get(alb_vmm *vmm, struct service **ret)
 		int r = alb_server_new(svc->ctx, vmm_loop(vmm), &server_ops, svc, VMM_FRAME_MAX,
 				       &svc->server);
 		if (r < 0) {
+			free(svc);
+			return r;
+		}
+		/* The services, restored before the first command. */
+		if ((r = alb_svcs_new(vmm, &svc->svcs)) < 0) {
+			alb_server_free(svc->server);
 			free(svc);
 			return r;
 		}

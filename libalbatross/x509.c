@@ -457,9 +457,11 @@ int alb_x509_command_fits(alb_ctx *ctx, const struct alb_cmd *cmd, const alb_pol
 	if (r < 0)
 		return r;
 	if ((cmd->kind == ALB_CMD_UNIKERNEL_CREATE ||
-	     cmd->kind == ALB_CMD_UNIKERNEL_FORCE_CREATE) &&
+	     cmd->kind == ALB_CMD_UNIKERNEL_FORCE_CREATE || cmd->kind == ALB_CMD_SERVICE_DEPLOY) &&
 	    c) {
 		use->unikernels = 1;
+		if (cmd->service && (r = alb_policy_add_bridge(use, cmd->service->bridge)) < 0)
+			return r;
 		use->memory_mb = c->memory_mb;
 		for (uint32_t i = 0; i < c->n_cpuids; i++)
 			if ((r = alb_policy_add_cpuid(use, c->cpuids[i])) < 0)

@@ -129,6 +129,7 @@ struct alb_collected {
 };
 
 struct alb_service_spec *alb_service_spec_free(struct alb_service_spec *spec);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_service_spec *, alb_service_spec_free)
 void alb_service_info_clear(struct alb_service_info *info);
 void alb_collected_clear(struct alb_collected *c);
 
