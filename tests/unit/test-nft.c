@@ -490,57 +490,6 @@ START_TEST(test_output_dnat_and_conntrack)
 }
 END_TEST
 
-/*
- * From another namespace over a veth pair: the prerouting chain takes a datagram for
- * 10.9.1.1:8080 to 10.9.0.1:9000, and the answer goes back from 10.9.1.1:8080.
- */
-START_TEST(test_prerouting_dnat)
-{
-	add_addr("10.9.0.1/32");
-	int go[2], done[2];
-	ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(done, O_CLOEXEC), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		/* The client: its own namespace, told when its end of the pair is there. */
-		char c = 1;
-		if (unshare(CLONE_NEWNET) < 0 || write(done[1], &c, 1) != 1 ||
-		    read(go[0], &c, 1) != 1)
-			_exit(2);
-		run((const char *const[]){"ip", "addr", "add", "10.9.1.2/24", "dev", "vc", NULL});
-		run((const char *const[]){"ip", "link", "set", "vc", "up", NULL});
-		run((const char *const[]){"ip", "link", "set", "lo", "up", NULL});
-		int fd = udp_socket("10.9.1.2", 0);
-		udp_send(fd, "10.9.1.1", 8080, "hello");
-		struct sockaddr_in from = udp_expect(fd, "olleh");
-		_exit(from.sin_addr.s_addr == ip("10.9.1.1") && ntohs(from.sin_port) == 8080 ? 0
-											     : 3);
-	}
-	char c;
-	ck_assert_int_eq(read(done[0], &c, 1), 1);
-	char pidstr[32];
-	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
-	run((const char *const[]){"ip", "link", "add", "vh", "type", "veth", "peer", "name", "vc",
-				  "netns", pidstr, NULL});
-	run((const char *const[]){"ip", "addr", "add", "10.9.1.1/24", "dev", "vh", NULL});
-	run((const char *const[]){"ip", "link", "set", "vh", "up", NULL});
-	struct alb_nft_port p = {IPPROTO_UDP, ip("10.9.1.1"), 8080, ip("10.9.0.1"), 9000, "t:pre"};
-	ck_assert_alb_ok(test_ctx, alb_nft_apply(test_ctx, &p, 1));
-	int server = udp_socket("10.9.0.1", 9000);
-	ck_assert_int_eq(write(go[1], &c, 1), 1);
-
-	struct sockaddr_in from = udp_expect(server, "hello");
-	ck_assert_uint_eq(from.sin_addr.s_addr, ip("10.9.1.2"));
-	ck_assert_int_eq(sendto(server, "olleh", 5, 0, (struct sockaddr *)&from, sizeof(from)), 5);
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client: status %d", status);
-	ck_assert_uint_eq(ct_count(IPPROTO_UDP, ip("10.9.0.1")), 1);
-	close(server);
-}
-END_TEST
-
 static void write_forward(const char *v)
 {
 	int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
@@ -548,6 +497,121 @@ static void write_forward(const char *v)
 	ck_assert_int_eq(write(fd, v, strlen(v)), (ssize_t)strlen(v));
 	close(fd);
 }
+
+/* A process in a network namespace of its own, linked to this one by a veth pair: here
+ * host_if with host_cidr, there peer_if with peer_cidr (and a default route via gw unless
+ * NULL); then it runs body(arg) and exits with its return value. */
+struct peer {
+	pid_t pid;
+};
+
+static struct peer peer_start(const char *host_if, const char *host_cidr, const char *peer_if,
+			      const char *peer_cidr, const char *gw, int (*body)(const char *arg),
+			      const char *arg)
+{
+	int go[2], ready[2];
+	ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	char c = 1;
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET) < 0 || write(ready[1], &c, 1) != 1 ||
+		    read(go[0], &c, 1) != 1)
+			_exit(2);
+		run((const char *const[]){"ip", "addr", "add", peer_cidr, "dev", peer_if, NULL});
+		run((const char *const[]){"ip", "link", "set", peer_if, "up", NULL});
+		run((const char *const[]){"ip", "link", "set", "lo", "up", NULL});
+		if (gw)
+			run((const char *const[]){"ip", "route", "add", "default", "via", gw,
+						  NULL});
+		_exit(body(arg));
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	char pidstr[32];
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	run((const char *const[]){"ip", "link", "add", host_if, "type", "veth", "peer", "name",
+				  peer_if, "netns", pidstr, NULL});
+	run((const char *const[]){"ip", "addr", "add", host_cidr, "dev", host_if, NULL});
+	run((const char *const[]){"ip", "link", "set", host_if, "up", NULL});
+	ck_assert_int_eq(write(go[1], &c, 1), 1);
+	close(go[0]);
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+	return (struct peer){pid};
+}
+
+static void peer_wait(struct peer p)
+{
+	int status;
+	ck_assert_int_eq(waitpid(p.pid, &status, 0), p.pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer: status %d", status);
+}
+
+/* The client: sends "hello" to 10.9.1.1:8080, expects "olleh" back from there. */
+static int client_body(const char *arg)
+{
+	int fd = udp_socket(arg, 0);
+	udp_send(fd, "10.9.1.1", 8080, "hello");
+	struct sockaddr_in from = udp_expect(fd, "olleh");
+	return from.sin_addr.s_addr == ip("10.9.1.1") && ntohs(from.sin_port) == 8080 ? 0 : 3;
+}
+
+/* A server: answers one "hello" with "olleh" on arg:9000. */
+static int server_body(const char *arg)
+{
+	int fd = udp_socket(arg, 9000);
+	struct sockaddr_in from = udp_expect(fd, "hello");
+	if (from.sin_addr.s_addr != ip("10.9.1.2"))
+		return 3;
+	return sendto(fd, "olleh", 5, 0, (struct sockaddr *)&from, sizeof(from)) == 5 ? 0 : 4;
+}
+
+/*
+ * From another namespace over a veth pair: the prerouting chain takes a datagram for
+ * 10.9.1.1:8080 to 10.9.0.1:9000 (here), and the answer goes back from 10.9.1.1:8080.
+ */
+START_TEST(test_prerouting_dnat)
+{
+	add_addr("10.9.0.1/32");
+	struct alb_nft_port p = {IPPROTO_UDP, ip("10.9.1.1"), 8080, ip("10.9.0.1"), 9000, "t:pre"};
+	ck_assert_alb_ok(test_ctx, alb_nft_apply(test_ctx, &p, 1));
+	int server = udp_socket("10.9.0.1", 9000);
+	struct peer client =
+	    peer_start("vh", "10.9.1.1/24", "vc", "10.9.1.2/24", NULL, client_body, "10.9.1.2");
+
+	struct sockaddr_in from = udp_expect(server, "hello");
+	ck_assert_uint_eq(from.sin_addr.s_addr, ip("10.9.1.2"));
+	ck_assert_int_eq(sendto(server, "olleh", 5, 0, (struct sockaddr *)&from, sizeof(from)), 5);
+	peer_wait(client);
+	ck_assert_uint_eq(ct_count(IPPROTO_UDP, ip("10.9.0.1")), 1);
+	close(server);
+}
+END_TEST
+
+/*
+ * The real thing: the client in one namespace, the "unikernel" in another behind this one
+ * (its default route via this host), forwarding on: the datagram for 10.9.1.1:8080 is
+ * forwarded to 10.9.2.2:9000 and the answer comes back from 10.9.1.1:8080.
+ */
+START_TEST(test_forwarded_dnat)
+{
+	write_forward("1\n");
+	ck_assert_int_eq(alb_ip_forward_enabled(), 1);
+	struct alb_nft_port p = {IPPROTO_UDP, 0, 8080, ip("10.9.2.2"), 9000, "t:fwd"};
+	ck_assert_alb_ok(test_ctx, alb_nft_apply(test_ctx, &p, 1));
+	struct peer server = peer_start("vh2", "10.9.2.1/24", "vu", "10.9.2.2/24", "10.9.2.1",
+					server_body, "10.9.2.2");
+	struct peer client =
+	    peer_start("vh1", "10.9.1.1/24", "vc", "10.9.1.2/24", NULL, client_body, "10.9.1.2");
+	peer_wait(client);
+	peer_wait(server);
+	ck_assert_uint_eq(ct_count(IPPROTO_UDP, ip("10.9.2.2")), 1);
+	ck_assert_int_eq(alb_conntrack_forget(test_ctx, IPPROTO_UDP, ip("10.9.2.2")), 1);
+	ck_assert_uint_eq(ct_count(IPPROTO_UDP, ip("10.9.2.2")), 0);
+}
+END_TEST
 
 START_TEST(test_ip_forward)
 {
@@ -574,6 +638,7 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, test_empty_and_remove);
 	tcase_add_test(tc, test_output_dnat_and_conntrack);
 	tcase_add_test(tc, test_prerouting_dnat);
+	tcase_add_test(tc, test_forwarded_dnat);
 	tcase_add_test(tc, test_ip_forward);
 	suite_add_tcase(s, tc);
 	return s;
