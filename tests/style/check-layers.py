@@ -16,13 +16,13 @@ NAMES = ['values', 'engines', 'protocol', 'services', 'programs']
 # module (file name without -private.h / .c) -> layer
 LAYER = {
     # values: small types and helpers with no I/O of their own beyond files
-    'util': VALUES, 'ctx': VALUES, 'name': VALUES, 'policy': VALUES, 'unikernel': VALUES,
+    'util': VALUES, 'ipam': VALUES, 'inet': VALUES, 'ctx': VALUES, 'name': VALUES, 'policy': VALUES, 'unikernel': VALUES,
     'manifest': VALUES, 'exit': VALUES, 'parse': VALUES,
     'hostport': VALUES, 'fileio': VALUES, 'zstream': VALUES, 'cbor': VALUES, 'codec': VALUES,
     'loop': VALUES, 'supervise': VALUES, 'config': VALUES, 'bounds': VALUES,
     'albatross': PROGRAMS,  # the umbrella header: everything
     # engines: no sockets
-    'tree': ENGINES, 'monitor': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,
+    'tree': ENGINES, 'nft': ENGINES, 'monitor': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,
     'image': ENGINES, 'ingest': ENGINES, 'net': ENGINES, 'tender': ENGINES, 'state': ENGINES, 'console': ENGINES,
     'console-relay': ENGINES, 'log': ENGINES, 'stats': ENGINES, 'tls-pool': ENGINES,
     # protocol: the wire and what carries it
