@@ -2,6 +2,7 @@
 /* CBOR codecs of policies, unikernel configurations and names (docs/protocol.md). */
 #include "cbor-private.h"
 #include "ctx-private.h"
+#include "inet-private.h"
 
 static const char *const tender_names[] = {
     [ALB_TENDER_HVT] = "hvt",
@@ -44,20 +45,107 @@ cbor_item_t *alb_policy_to_cbor(const alb_policy *policy)
 	if (!policy)
 		return cbor_new_null();
 
-	_cleanup_(cbor_decref_ptrp) cbor_item_t *map = cbor_new_definite_map(5);
+	/* ports and prefixes only when set: a policy without them encodes as before, and
+	 * peers, state files and certificates of older versions read it. */
+	_cleanup_(cbor_decref_ptrp) cbor_item_t *map = cbor_new_definite_map(7);
 	if (!alb_cbor_put(map, "unikernels", alb_cbor_uint(policy->unikernels)) ||
 	    !alb_cbor_put(map, "memory", alb_cbor_uint(policy->memory_mb)) ||
 	    (policy->has_block && !alb_cbor_put(map, "block", alb_cbor_uint(policy->block_mb))) ||
 	    !alb_cbor_put(map, "cpuids", alb_cbor_u32_array(policy->cpuids, policy->n_cpuids)) ||
 	    !alb_cbor_put(map, "bridges", alb_cbor_strv(policy->bridges, policy->n_bridges)))
 		return NULL;
+	if (policy->has_ports) {
+		uint32_t range[2] = {policy->port_first, policy->port_last};
+		if (!alb_cbor_put(map, "ports", alb_cbor_u32_array(range, 2)))
+			return NULL;
+	}
+	if (policy->n_prefixes) {
+		_cleanup_(cbor_decref_ptrp) cbor_item_t *array =
+		    cbor_new_definite_array(policy->n_prefixes);
+		for (uint32_t i = 0; i < policy->n_prefixes; i++) {
+			cbor_item_t *pair = cbor_new_definite_map(2);
+			if (!alb_cbor_push(array, pair) ||
+			    !alb_cbor_put(pair, "bridge",
+					  alb_cbor_text(policy->prefixes[i].bridge)) ||
+			    !alb_cbor_put(pair, "prefix", alb_cbor_text(policy->prefixes[i].text)))
+				return NULL;
+		}
+		if (!alb_cbor_put(map, "prefixes", TAKE_PTR(array)))
+			return NULL;
+	}
 	return TAKE_PTR(map);
+}
+
+/* "ports": [first, last], 1 <= first <= last <= 65535. */
+static int ports_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *field,
+			   alb_policy *policy)
+{
+	char p[ALB_CBOR_PATH_MAX];
+	uint32_t first, last;
+	size_t n;
+	int r;
+
+	if ((r = alb_cbor_get_array(ctx, item, field, 2, &n)) < 0)
+		return r;
+	if (n != 2)
+		return alb_error(ctx, EBADMSG, "%s: expected [first, last]", field);
+	if ((r = alb_cbor_get_u32(ctx, cbor_array_handle(item)[0], alb_cbor_path_index(p, field, 0),
+				  1, 65535, &first)) < 0 ||
+	    (r = alb_cbor_get_u32(ctx, cbor_array_handle(item)[1], alb_cbor_path_index(p, field, 1),
+				  1, 65535, &last)) < 0)
+		return r;
+	if (first > last)
+		return alb_error(ctx, EBADMSG, "%s: the first port %u is above the last %u", field,
+				 first, last);
+	return alb_policy_set_ports(policy, first, last);
+}
+
+/* "prefixes": [{bridge, prefix}], strictly ascending (bridge bytewise, address, length);
+ * each bridge one of the policy's (decoded before). */
+static int prefixes_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *field,
+			      alb_policy *policy)
+{
+	size_t n;
+	int r;
+
+	if ((r = alb_cbor_get_array(ctx, item, field, ALB_POLICY_PREFIXES_MAX, &n)) < 0)
+		return r;
+	if (n == 0)
+		return alb_error(ctx, EBADMSG, "%s: none is written by leaving the key out", field);
+	for (size_t i = 0; i < n; i++) {
+		struct alb_cbor_key k[] = {{"bridge"}, {"prefix"}};
+		_cleanup_free_ char *bridge = NULL, *prefix = NULL;
+		char p[ALB_CBOR_PATH_MAX];
+
+		alb_cbor_path_index(p, field, i);
+		if ((r = alb_cbor_map_keys(ctx, cbor_array_handle(item)[i], p, k, ELEMENTSOF(k))) <
+			0 ||
+		    (r = alb_cbor_get_text(ctx, k[0].value, k[0].path, ALB_BRIDGE_NAME_MAX,
+					   &bridge)) < 0 ||
+		    (r = alb_cbor_get_text(ctx, k[1].value, k[1].path, ALB_PREFIX_STRING_MAX - 1,
+					   &prefix)) < 0)
+			return r;
+		uint32_t before = policy->n_prefixes;
+		r = alb_policy_add_prefix_ctx(ctx, policy, bridge, prefix);
+		if (r < 0)
+			return alb_cbor_field_error(ctx, r, p);
+		/* Added last, or the set was not strictly ascending. */
+		if (policy->n_prefixes != before + 1 ||
+		    !streq(policy->prefixes[before].bridge, bridge) ||
+		    !streq(policy->prefixes[before].text, prefix))
+			return alb_error(ctx, EBADMSG,
+					 "%s: %s=%s does not sort after the previous pair (sets "
+					 "are strictly ascending: bridge, address, length)",
+					 p, bridge, prefix);
+	}
+	return 0;
 }
 
 int alb_policy_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *field, alb_policy **ret)
 {
 	struct alb_cbor_key k[] = {
-	    {"unikernels"}, {"memory"}, {"block", true}, {"cpuids"}, {"bridges"},
+	    {"unikernels"}, {"memory"},	     {"block", true},	 {"cpuids"},
+	    {"bridges"},    {"ports", true}, {"prefixes", true},
 	};
 	_cleanup_(alb_policy_freep) alb_policy *policy = NULL;
 	_cleanup_free_ uint32_t *cpuids = NULL;
@@ -110,6 +198,10 @@ int alb_policy_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *fiel
 		if ((r = alb_policy_add_bridge(policy, bridges[i])) < 0)
 			return r;
 	}
+	if (k[5].value && (r = ports_from_cbor(ctx, k[5].value, k[5].path, policy)) < 0)
+		return r;
+	if (k[6].value && (r = prefixes_from_cbor(ctx, k[6].value, k[6].path, policy)) < 0)
+		return r;
 	*ret = TAKE_PTR(policy);
 	return 0;
 }

@@ -55,9 +55,8 @@ int alb_ipam_pick(alb_ctx *ctx, uint32_t net, uint32_t len, const uint32_t *excl
 		  size_t n_excluded, bool (*used)(uint32_t addr, void *userdata), void *userdata,
 		  const char *seed, uint64_t generation, uint32_t *ret);
 
-/* Formats addr (host byte order) as a dotted quad into buf ("10.0.0.5"). Returns buf. */
+#include "inet-private.h" /* alb_ipv4_format() */
 #define ALB_IPV4_STRING_MAX 16u
-char *alb_ipv4_format(uint32_t addr, char buf[static ALB_IPV4_STRING_MAX]);
 
 /* Longest argument template: an argument of ALB_ARGS_LENGTH_MAX bytes escaped
  * (alb_template_escape() doubles each brace). */

@@ -7,13 +7,6 @@
 #include "ctx-private.h"
 #include "ipam-private.h"
 
-char *alb_ipv4_format(uint32_t addr, char buf[static ALB_IPV4_STRING_MAX])
-{
-	snprintf(buf, ALB_IPV4_STRING_MAX, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xffu,
-		 (addr >> 8) & 0xffu, addr & 0xffu);
-	return buf;
-}
-
 static int u32_compare(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;

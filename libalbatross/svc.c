@@ -26,6 +26,7 @@
 #include "svc-private.h"
 #include "svcwire-private.h"
 #include "unikernel-private.h"
+#include "vmm-internal.h" /* vmm_event_new(), vmm_event_send() */
 #include "vmm-private.h"
 
 #define SVC_FILE_VERSION 1u
@@ -87,6 +88,19 @@ struct alb_svcs {
 };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
+
+static char *vmm_name_str_(const alb_name *n)
+{
+	char *s = n ? alb_name_to_string(n) : NULL;
+	return s ? s : strdup("?");
+}
+#define vmm_name_str vmm_name_str_
+
+static const char *startswith(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
 
 static void crash_point(struct alb_svcs *m, const char *point)
 {

@@ -18,7 +18,7 @@ LAYER = {
     # values: small types and helpers with no I/O of their own beyond files
     'util': VALUES, 'ipam': VALUES, 'inet': VALUES, 'ctx': VALUES, 'name': VALUES, 'policy': VALUES, 'unikernel': VALUES,
     'manifest': VALUES, 'exit': VALUES, 'parse': VALUES,
-    'hostport': VALUES, 'fileio': VALUES, 'zstream': VALUES, 'cbor': VALUES, 'codec': VALUES,
+    'hostport': VALUES, 'inet': VALUES, 'fileio': VALUES, 'zstream': VALUES, 'cbor': VALUES, 'codec': VALUES,
     'loop': VALUES, 'supervise': VALUES, 'config': VALUES, 'bounds': VALUES,
     'albatross': PROGRAMS,  # the umbrella header: everything
     # engines: no sockets

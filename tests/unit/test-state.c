@@ -41,6 +41,17 @@ static struct alb_state *sample(void)
 	alb_policy_set_block(p, 100);
 	alb_name *alice = N("alice:"), *hello = N("alice:hello"), *disk = N("alice:disk");
 	ck_assert_alb_ok(test_ctx, alb_state_add_policy(test_ctx, s, alice, p));
+	/* A policy with the services' ports and prefixes. */
+	alb_policy *services = NULL;
+	alb_name *bob = N("bob:");
+	ck_assert_alb_ok(test_ctx, alb_policy_dup(p, &services));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_bridge(services, "br1"));
+	ck_assert_alb_ok(test_ctx, alb_policy_set_ports(services, 8000, 8080));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(services, "br1", "192.168.0.0/16"));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(services, "br0", "10.0.0.0/24"));
+	ck_assert_alb_ok(test_ctx, alb_state_add_policy(test_ctx, s, bob, services));
+	alb_policy_free(services);
+	alb_name_free(bob);
 
 	alb_unikernel_config *c = NULL;
 	alb_unikernel_config_new(test_ctx, &c);
@@ -109,6 +120,39 @@ START_TEST(test_roundtrip)
 	free(buf);
 	free(buf2);
 	alb_state_free(t);
+	alb_state_free(s);
+}
+END_TEST
+
+/* A state file written before policies had ports and prefixes still loads (CBOR, from
+ * {"version": 1, "policies": [{"path": "alice:", "policy": {"unikernels": 2, "memory": 64,
+ * "block": 100, "cpuids": [0], "bridges": ["br0"]}}], "unikernels": [], "blocks": []}). */
+static const char old_state_hex[] =
+    "a46776657273696f6e0168706f6c696369657381a2647061746866616c6963653a66706f6c696379a56a756e"
+    "696b65726e656c7302666d656d6f7279184065626c6f636b1864666370756964738100676272696467657381"
+    "636272306a756e696b65726e656c738066626c6f636b7380";
+
+START_TEST(test_old_file_loads)
+{
+	uint8_t buf[sizeof(old_state_hex) / 2];
+	size_t len = strlen(old_state_hex) / 2;
+	for (size_t i = 0; i < len; i++)
+		ck_assert_int_eq(sscanf(old_state_hex + 2 * i, "%2hhx", &buf[i]), 1);
+	struct alb_state *s = NULL;
+	ck_assert_alb_ok(test_ctx, alb_state_decode(test_ctx, buf, len, &s));
+	ck_assert_uint_eq(s->n_policies, 1);
+	const alb_policy *p = s->policies[0].policy;
+	ck_assert_uint_eq(alb_policy_get_unikernels(p), 2);
+	ck_assert_uint_eq(alb_policy_get_block(p), 100);
+	ck_assert_int_eq(alb_policy_get_ports(p, NULL, NULL), 0);
+	ck_assert_uint_eq(alb_policy_get_prefix_count(p), 0);
+	/* ... and is written as it was: without the new keys. */
+	uint8_t *again = NULL;
+	size_t len2;
+	ck_assert_alb_ok(test_ctx, alb_state_encode(test_ctx, s, &again, &len2));
+	ck_assert_uint_eq(len2, len);
+	ck_assert_mem_eq(again, buf, len);
+	free(again);
 	alb_state_free(s);
 }
 END_TEST
@@ -327,6 +371,7 @@ static Suite *state_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_malformed);
+	tcase_add_test(tc, test_old_file_loads);
 	suite_add_tcase(s, tc);
 	TCase *io = tcase_create("files");
 	tcase_add_checked_fixture(io, setup, teardown);

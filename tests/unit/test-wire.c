@@ -74,6 +74,18 @@ static alb_policy *sample_policy(void)
 	return p;
 }
 
+/* sample_policy() with the services' ports and prefixes. */
+static alb_policy *sample_services_policy(void)
+{
+	alb_policy *p = sample_policy();
+
+	ck_assert_alb_ok(test_ctx, alb_policy_set_ports(p, 8000, 8080));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(p, "br1", "192.168.0.0/16"));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(p, "br0", "10.1.0.0/16"));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(p, "br0", "10.0.0.0/24"));
+	return p;
+}
+
 static struct alb_log_event *sample_event(int kind)
 {
 	struct alb_log_event *ev = calloc(1, sizeof(*ev));
@@ -165,7 +177,7 @@ static alb_msg *sample_command(int command, int variant)
 		cmd->compress = variant == 1;
 		break;
 	case ALB_CMD_POLICY_ADD:
-		cmd->policy = sample_policy();
+		cmd->policy = variant == 1 ? sample_policy() : sample_services_policy();
 		if (variant == 1)
 			alb_policy_set_block_none(cmd->policy);
 		break;
@@ -254,7 +266,7 @@ static alb_msg *sample_reply(int kind)
 		reply->n_policies = 2;
 		reply->policies = calloc(2, sizeof(*reply->policies));
 		ck_assert_ptr_nonnull(reply->policies);
-		reply->policies[0] = (struct alb_policy_info){N(":"), sample_policy()};
+		reply->policies[0] = (struct alb_policy_info){N(":"), sample_services_policy()};
 		reply->policies[1] = (struct alb_policy_info){N("alice:"), sample_policy()};
 		alb_policy_set_block_none(reply->policies[1].policy);
 		break;
@@ -1052,6 +1064,46 @@ static const struct mutation_case mutation_cases[] = {
      "command.policy.bridges[0]: bridge name has an invalid byte 0x20"},
     {B_POLICY_ADD, "command.policy.block", "f6", EBADMSG,
      "command.policy.block: expected an unsigned integer, got null"},
+    {B_POLICY_ADD, "command.policy.ports", "82 19 1f90 19 1f40", EBADMSG,
+     "command.policy.ports: the first port 8080 is above the last 8000"},
+    {B_POLICY_ADD, "command.policy.ports", "82 00 19 1f40", EBADMSG,
+     "command.policy.ports[0]: 0 is out of range 1..65535"},
+    {B_POLICY_ADD, "command.policy.ports", "82 01 1a 00010000", EBADMSG,
+     "command.policy.ports[1]: 65536 is out of range 1..65535"},
+    {B_POLICY_ADD, "command.policy.ports", "81 01", EBADMSG,
+     "command.policy.ports: expected [first, last]"},
+    {B_POLICY_ADD, "command.policy.ports", "83 01 02 03", EBADMSG,
+     "command.policy.ports: 3 elements exceed the bound 2"},
+    {B_POLICY_ADD, "command.policy.ports", "a0", EBADMSG,
+     "command.policy.ports: expected an array"},
+    {B_POLICY_ADD, "command.policy.prefixes", "80", EBADMSG,
+     "command.policy.prefixes: none is written by leaving the key out"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.prefix", "T:31302e302e302e312f3234", EBADMSG,
+     "command.policy.prefixes[0]: invalid prefix '10.0.0.1/24'"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.prefix", "T:31302e302e302e302f3331", EBADMSG,
+     "command.policy.prefixes[0]: invalid prefix '10.0.0.0/31'"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.prefix", "T:31302e302e302e302f303234", EBADMSG,
+     "command.policy.prefixes[0]: invalid prefix"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.prefix", "T:3235352e3235352e3235352e3235352f333231",
+     EBADMSG, "command.policy.prefixes[0].prefix: string of 19 bytes exceeds the bound 18"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.prefix", "0a", EBADMSG,
+     "command.policy.prefixes[0].prefix: expected a text string"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.bridge", "T:627239", EBADMSG,
+     "command.policy.prefixes[0]: prefix 10.0.0.0/24: bridge 'br9' is not one of the "
+     "policy's bridges"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.bridge", "T:62722030", EBADMSG,
+     "command.policy.prefixes[0]: bridge name has an invalid byte 0x20"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.prefix", "T:31302e322e302e302f3136", EBADMSG,
+     "command.policy.prefixes[1]: br0=10.1.0.0/16 does not sort after the previous pair"},
+    {B_POLICY_ADD, "command.policy.prefixes.1.prefix", "T:31302e302e302e302f3234", EBADMSG,
+     "command.policy.prefixes[1]: br0=10.0.0.0/24 does not sort after the previous pair"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.vlan", "01", EBADMSG,
+     "command.policy.prefixes[0]: unknown key 'vlan'"},
+    {B_POLICY_ADD, "command.policy.prefixes.0.bridge", NULL, EBADMSG,
+     "command.policy.prefixes[0].bridge: missing"},
+    {B_POLICY_ADD, "command.policy.bridges", "81 63 627231", EBADMSG,
+     "command.policy.prefixes[0]: prefix 10.0.0.0/24: bridge 'br0' is not one of the "
+     "policy's bridges"},
     {B_BLOCK_ADD, "command.size", "00", EBADMSG, "command.size: 0 is out of range"},
     {B_BLOCK_ADD, "command.sector-size", "19 03e8", EBADMSG,
      "command.sector-size: 1000 is not a power of two"},

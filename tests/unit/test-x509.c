@@ -53,6 +53,17 @@ static alb_policy *alice_policy(void)
 	return policy_make(2, 64, 0, -1, "br0", NULL);
 }
 
+/* alice_policy() with services: br1 too, ports 8000-8080, 10.0.0.0/16 on br0, 192.168.1.0/24
+ * on br1. */
+static alb_policy *alice_services_policy(void)
+{
+	alb_policy *p = policy_make(2, 64, 0, -1, "br0", "br1", NULL);
+	ck_assert_alb_ok(test_ctx, alb_policy_set_ports(p, 8000, 8080));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(p, "br0", "10.0.0.0/16"));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(p, "br1", "192.168.1.0/24"));
+	return p;
+}
+
 /* A command message for name with the command of kind; a create of memory MB on CPU 0, br0. */
 static alb_msg *command_make(int kind, uint64_t memory)
 {
@@ -170,6 +181,7 @@ START_TEST(test_ext_round_trip)
 	alb_x509_ext *exts[] = {
 	    ext_policy(alice_policy()),
 	    ext_policy(policy_make(0, 0, -1, NULL)),
+	    ext_policy(alice_services_policy()),
 	    ext_command(ALB_CMD_UNIKERNEL_CREATE, 32),
 	    ext_command(ALB_CMD_UNIKERNEL_INFO, 0),
 	    ext_command(ALB_CMD_POLICY_ADD, 0),
@@ -259,6 +271,34 @@ START_TEST(test_ext_malformed)
 			  bad_exts[_i].err);
 	ck_assert_last_error_has(test_ctx, bad_exts[_i].reason);
 	ck_assert_ptr_null(ext);
+}
+END_TEST
+
+/* An extension made before policies had ports and prefixes (docs/x509.md's example):
+ * {"version": 1, "policy": {"unikernels": 2, "memory": 64, "cpuids": [0], "bridges": ["br0"]}}
+ * decodes, as alice's policy without ports and prefixes, and encodes to the same bytes. */
+START_TEST(test_ext_old_policy)
+{
+	static const char hex[] = "a26776657273696f6e0166706f6c696379a46a756e696b65726e656c7302666d"
+				  "656d6f7279184066637075696473810067627269646765738163627230";
+	uint8_t buf[128];
+	size_t len = wrap_hex(hex, buf);
+	alb_x509_ext *ext = NULL;
+	ck_assert_alb_ok(test_ctx, alb_x509_ext_decode(test_ctx, buf, len, &ext));
+	const alb_policy *p = alb_x509_ext_get_policy(ext);
+	ck_assert_ptr_nonnull(p);
+	alb_policy *expected = alice_policy();
+	ck_assert(alb_policy_equal(p, expected));
+	ck_assert_int_eq(alb_policy_get_ports(p, NULL, NULL), 0);
+	ck_assert_uint_eq(alb_policy_get_prefix_count(p), 0);
+	uint8_t *again = NULL;
+	uint64_t len2;
+	ck_assert_alb_ok(test_ctx, alb_x509_ext_encode(test_ctx, ext, &again, &len2));
+	ck_assert_uint_eq(len2, len);
+	ck_assert_mem_eq(again, buf, len);
+	alb_free(again);
+	alb_policy_free(expected);
+	alb_x509_ext_free(ext);
 }
 END_TEST
 
@@ -1168,6 +1208,77 @@ START_TEST(test_write_corpus)
 }
 END_TEST
 
+/* A CA certificate carries ports and prefixes; a sub-CA outside them is refused, naming the
+ * limit; one inside is signed and its certificate reads back with them. */
+START_TEST(test_sign_services)
+{
+	alb_policy *root = alice_services_policy();
+	ck_assert_alb_ok(test_ctx, alb_x509_ca_generate(test_ctx, "ca", root, 0, 0, P("cacert.pem"),
+							P("ca.key")));
+	alb_x509_chain *chain = chain_read("cacert.pem");
+	alb_x509_ext *ext = NULL;
+	ck_assert_alb_ok(test_ctx, alb_x509_chain_get_ext(test_ctx, chain, 0, &ext));
+	ck_assert(alb_policy_equal(alb_x509_ext_get_policy(ext), root));
+	alb_x509_ext_free(ext);
+	alb_x509_chain_free(chain);
+
+	static const struct {
+		uint32_t first, last;
+		const char *bridge, *prefix, *needle;
+	} bad[] = {
+	    {80, 80, NULL, NULL, "ports 80-80 exceed 8000-8080"},
+	    {0, 0, "br1", "10.0.1.0/24", "prefix 10.0.1.0/24 on bridge 'br1' is not allowed"},
+	    {0, 0, "br0", "10.0.0.0/8", "prefix 10.0.0.0/8 on bridge 'br0' is not allowed"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		alb_policy *p = policy_make(1, 32, 0, -1, "br0", "br1", NULL);
+		if (bad[i].first)
+			ck_assert_alb_ok(test_ctx,
+					 alb_policy_set_ports(p, bad[i].first, bad[i].last));
+		if (bad[i].prefix)
+			ck_assert_alb_ok(test_ctx,
+					 alb_policy_add_prefix(p, bad[i].bridge, bad[i].prefix));
+		ext = ext_policy(p);
+		ck_assert_alb_ok(test_ctx, alb_x509_csr_generate(test_ctx, "bob", ext, 0,
+								 P("bob.req"), P("bob.key")));
+		alb_x509_ext_free(ext);
+		ck_assert_alb_err(test_ctx,
+				  alb_x509_csr_sign(test_ctx, P("cacert.pem"), P("ca.key"),
+						    P("bob.req"), 0, NULL, P("bob.pem")),
+				  EACCES);
+		ck_assert_last_error_has(test_ctx, "does not fit");
+		ck_assert_last_error_has(test_ctx, bad[i].needle);
+		ck_assert_int_eq(access(P("bob.pem"), F_OK), -1);
+		ck_assert_int_eq(unlink(P("bob.req")), 0);
+		ck_assert_int_eq(unlink(P("bob.key")), 0);
+	}
+
+	alb_policy *inside = policy_make(1, 32, 0, -1, "br0", NULL);
+	ck_assert_alb_ok(test_ctx, alb_policy_set_ports(inside, 8080, 8080));
+	ck_assert_alb_ok(test_ctx, alb_policy_add_prefix(inside, "br0", "10.0.5.0/24"));
+	ck_assert_alb_ok(test_ctx, alb_x509_ext_new_policy(inside, &ext));
+	ck_assert_alb_ok(
+	    test_ctx, alb_x509_csr_generate(test_ctx, "bob", ext, 0, P("bob.req"), P("bob.key")));
+	alb_x509_ext_free(ext);
+	ck_assert_issued(alb_x509_csr_sign(test_ctx, P("cacert.pem"), P("ca.key"), P("bob.req"), 0,
+					   NULL, P("bob.pem")),
+			 ALB_X509_CERT_CA);
+	chain = chain_read("bob.pem");
+	ck_assert_alb_ok(test_ctx, alb_x509_chain_get_ext(test_ctx, chain, 0, &ext));
+	const alb_policy *back = alb_x509_ext_get_policy(ext);
+	ck_assert(alb_policy_equal(back, inside));
+	uint32_t first = 0, last = 0;
+	ck_assert_int_eq(alb_policy_get_ports(back, &first, &last), 1);
+	ck_assert_uint_eq(first, 8080);
+	ck_assert_uint_eq(last, 8080);
+	ck_assert_str_eq(alb_policy_get_prefix(back, 0), "10.0.5.0/24");
+	alb_x509_ext_free(ext);
+	alb_x509_chain_free(chain);
+	alb_policy_free(inside);
+	alb_policy_free(root);
+}
+END_TEST
+
 static Suite *x509_suite(void)
 {
 	Suite *s = suite_create("x509");
@@ -1178,6 +1289,7 @@ static Suite *x509_suite(void)
 	tcase_add_test(tc, test_ext_round_trip);
 	tcase_add_loop_test(tc, test_ext_malformed, 0, ELEMENTSOF(bad_exts));
 	tcase_add_test(tc, test_ext_bounds);
+	tcase_add_test(tc, test_ext_old_policy);
 	tcase_add_test(tc, test_write_corpus);
 	suite_add_tcase(s, tc);
 
@@ -1188,6 +1300,7 @@ static Suite *x509_suite(void)
 	tcase_add_test(tc, test_delegation_walk);
 	tcase_add_loop_test(tc, test_key_types, 0, 2);
 	tcase_add_test(tc, test_sign_refusals);
+	tcase_add_test(tc, test_sign_services);
 	tcase_add_test(tc, test_leaf_dot);
 	tcase_add_test(tc, test_crl);
 	tcase_add_test(tc, test_certtool);
