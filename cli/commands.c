@@ -96,6 +96,29 @@ static char *format_bridges(const alb_policy *p)
 	return s;
 }
 
+/* The policy's prefixes as "BRIDGE=A.B.C.D/N" joined with ",", or NULL for none. */
+static char *format_prefixes(const alb_policy *p)
+{
+	uint32_t n = alb_policy_get_prefix_count(p);
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (n == 0)
+		return NULL;
+	f = open_memstream(&s, &len);
+	if (!f)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%s%s=%s", i ? "," : "", alb_policy_get_prefix_bridge(p, i),
+			alb_policy_get_prefix(p, i));
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 /* The configuration's arguments as a NULL-terminated copy; NULL after ENOMEM. */
 static char **config_argv(const alb_unikernel_config *c)
 {
@@ -215,6 +238,25 @@ static void json_policy(struct json *j, const alb_policy *p)
 	n = alb_policy_get_bridge_count(p);
 	for (uint32_t i = 0; i < n; i++)
 		json_string(j, alb_policy_get_bridge(p, i));
+	json_array_close(j);
+	json_key(j, "ports");
+	uint32_t first, last;
+	if (alb_policy_get_ports(p, &first, &last)) {
+		json_object_open(j);
+		json_kv_uint(j, "first", first);
+		json_kv_uint(j, "last", last);
+		json_object_close(j);
+	} else
+		json_null(j);
+	json_key(j, "prefixes");
+	json_array_open(j);
+	n = alb_policy_get_prefix_count(p);
+	for (uint32_t i = 0; i < n; i++) {
+		json_object_open(j);
+		json_kv_string(j, "bridge", alb_policy_get_prefix_bridge(p, i));
+		json_kv_string(j, "prefix", alb_policy_get_prefix(p, i));
+		json_object_close(j);
+	}
 	json_array_close(j);
 	json_object_close(j);
 }
@@ -380,8 +422,8 @@ static int print_unikernels(const struct alb_reply *reply)
 
 static int print_policies(const struct alb_reply *reply)
 {
-	static const char *const headers[] = {"PATH",  "UNIKERNELS", "MEMORY",
-					      "BLOCK", "CPUS",	     "BRIDGES"};
+	static const char *const headers[] = {"PATH", "UNIKERNELS", "MEMORY", "BLOCK",
+					      "CPUS", "BRIDGES",    "PORTS",  "PREFIXES"};
 	_cleanup_(table_freep) struct table *t = table_new(ELEMENTSOF(headers), headers);
 
 	if (!t)
@@ -392,7 +434,9 @@ static int print_policies(const struct alb_reply *reply)
 		uint32_t cpuids[ALB_CPUIDS_MAX], n_cpuids = policy_cpuids(p, cpuids);
 		_cleanup_free_ char *cpus = format_u32_list(cpuids, n_cpuids);
 		_cleanup_free_ char *bridges = format_bridges(p);
-		char count[16], memory[32], block[32];
+		_cleanup_free_ char *prefixes = format_prefixes(p);
+		char count[16], memory[32], block[32], ports[16];
+		uint32_t first, last;
 
 		snprintf(count, sizeof(count), "%" PRIu32, alb_policy_get_unikernels(p));
 		snprintf(memory, sizeof(memory), "%" PRIu64 " MB", alb_policy_get_memory(p));
@@ -400,8 +444,13 @@ static int print_policies(const struct alb_reply *reply)
 			snprintf(block, sizeof(block), "%" PRIu64 " MB", alb_policy_get_block(p));
 		else
 			snprintf(block, sizeof(block), "none");
-		const char *row[] = {path, count, memory, block, cpus, bridges};
-		if (!path || !cpus || table_add_row(t, row) < 0)
+		if (alb_policy_get_ports(p, &first, &last))
+			snprintf(ports, sizeof(ports), "%" PRIu32 "-%" PRIu32, first, last);
+		else
+			snprintf(ports, sizeof(ports), "none");
+		const char *row[] = {path, count, memory, block, cpus, bridges, ports, prefixes};
+		if (!path || !cpus || (alb_policy_get_prefix_count(p) && !prefixes) ||
+		    table_add_row(t, row) < 0)
 			return -ENOMEM;
 	}
 	table_print(t, stdout);
@@ -1255,20 +1304,86 @@ static int cmd_policy(struct cli *cli, const struct cli_command *cmd, int argc, 
 			      ALB_REPLY_POLICIES, 0);
 }
 
+/* --ports FIRST-LAST, or --ports PORT for FIRST-FIRST. */
+static int parse_ports(alb_policy *policy, const char *s)
+{
+	const char *dash = strchr(s, '-');
+	char first_s[8];
+	uint32_t first, last;
+
+	if (!dash) {
+		if (cli_parse_u32("port", s, 1, 65535, &first))
+			return EXIT_USAGE;
+		last = first;
+	} else {
+		if ((size_t)(dash - s) >= sizeof(first_s))
+			return cli_error(EXIT_USAGE,
+					 "invalid --ports '%s': expected FIRST-LAST, each from 1 "
+					 "to 65535",
+					 s);
+		memcpy(first_s, s, (size_t)(dash - s));
+		first_s[dash - s] = '\0';
+		if (cli_parse_u32("first port", first_s, 1, 65535, &first) ||
+		    cli_parse_u32("last port", dash + 1, 1, 65535, &last))
+			return EXIT_USAGE;
+	}
+	if (alb_policy_set_ports(policy, first, last) < 0)
+		return cli_error(EXIT_USAGE,
+				 "invalid --ports '%s': the first port %" PRIu32
+				 " is above the last %" PRIu32,
+				 s, first, last);
+	return 0;
+}
+
+/* --prefix BRIDGE=A.B.C.D/N, once the bridges are known. */
+static int add_prefix(struct cli *cli, alb_policy *policy, const char *s)
+{
+	const char *eq = strchr(s, '=');
+
+	if (!eq)
+		return cli_error(EXIT_USAGE, "invalid --prefix '%s': expected BRIDGE=A.B.C.D/N", s);
+	_cleanup_free_ char *bridge = strndup(s, (size_t)(eq - s));
+	if (!bridge)
+		return cli_error(EXIT_FAILED, "out of memory");
+	if (alb_bridge_name_validate(cli->ctx, bridge) < 0)
+		return cli_error(EXIT_USAGE, "invalid --prefix '%s': %s", s,
+				 alb_ctx_last_error(cli->ctx));
+	if (!alb_policy_has_bridge(policy, bridge))
+		return cli_error(EXIT_USAGE,
+				 "invalid --prefix '%s': bridge '%s' is not one of the policy's "
+				 "bridges (add --bridge %s)",
+				 s, bridge, bridge);
+	int r = alb_policy_add_prefix(policy, bridge, eq + 1);
+	if (r == -E2BIG)
+		return cli_error(EXIT_USAGE, "too many prefixes (at most %u)",
+				 ALB_POLICY_PREFIXES_MAX);
+	if (r < 0)
+		return cli_error(EXIT_USAGE,
+				 "invalid --prefix '%s': expected BRIDGE=A.B.C.D/N with N from %u "
+				 "to %u and the host bits zero (e.g. br0=10.0.0.0/24)",
+				 s, ALB_POLICY_PREFIX_LEN_MIN, ALB_POLICY_PREFIX_LEN_MAX);
+	return 0;
+}
+
 static int cmd_add_policy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_MEM = OPT_COMMAND_BASE, O_CPU, O_BLOCK, O_BRIDGE };
+	enum { O_MEM = OPT_COMMAND_BASE, O_CPU, O_BLOCK, O_BRIDGE, O_PORTS, O_PREFIX };
 	static const struct option options[] = {
 	    CLI_COMMON_OPTIONS,
 	    {"mem", required_argument, NULL, O_MEM},
 	    {"cpu", required_argument, NULL, O_CPU},
 	    {"block", required_argument, NULL, O_BLOCK},
 	    {"bridge", required_argument, NULL, O_BRIDGE},
+	    {"ports", required_argument, NULL, O_PORTS},
+	    {"prefix", required_argument, NULL, O_PREFIX},
 	    {0},
 	};
 	_cleanup_(alb_policy_freep) alb_policy *policy = NULL;
 	_cleanup_(alb_name_freep) alb_name *path = NULL;
 	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	/* --prefix is added after the loop: its bridge may come in a later --bridge. */
+	const char *prefixes[ALB_POLICY_PREFIXES_MAX + 1];
+	uint32_t n_prefixes = 0;
 	int c, r;
 
 	if (alb_policy_new(&policy) < 0)
@@ -1308,10 +1423,23 @@ static int cmd_add_policy(struct cli *cli, const struct cli_command *cmd, int ar
 				return cli_error(EXIT_USAGE, "too many bridges (at most %u)",
 						 ALB_BRIDGES_MAX);
 			break;
+		case O_PORTS:
+			if ((r = parse_ports(policy, optarg)) != 0)
+				return r;
+			break;
+		case O_PREFIX:
+			if (n_prefixes == ELEMENTSOF(prefixes))
+				return cli_error(EXIT_USAGE, "too many prefixes (at most %u)",
+						 ALB_POLICY_PREFIXES_MAX);
+			prefixes[n_prefixes++] = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
 	}
+	for (uint32_t i = 0; i < n_prefixes; i++)
+		if ((r = add_prefix(cli, policy, prefixes[i])) != 0)
+			return r;
 	if ((r = check_arg_count(cmd, argc - optind, 2, 2)) >= 0)
 		return r;
 	if ((r = cli_parse_name(cli, argv[optind], 'p', &path)) != 0)
@@ -1699,7 +1827,9 @@ const struct cli_command cli_commands[] = {
     {"info", "[NAME|PATH]", cmd_info},
     {"get", "NAME [FILE] [--raw] [--compress]", cmd_get},
     {"policy", "[PATH]", cmd_policy},
-    {"add-policy", "PATH UNIKERNELS [--mem MB] [--cpu N]... [--block MB] [--bridge NAME]...",
+    {"add-policy",
+     "PATH UNIKERNELS [--mem MB] [--cpu N]... [--block MB] [--bridge NAME]... "
+     "[--ports FIRST-LAST] [--prefix BRIDGE=A.B.C.D/N]...",
      cmd_add_policy},
     {"remove-policy", "PATH", cmd_remove_policy},
     {"block", "[NAME|PATH]", cmd_block},

@@ -53,7 +53,7 @@ _albatross_client() {
 		COMPREPLY=($(compgen -W "ed25519 rsa p256" -- "$cur"))
 		return
 		;;
-	--mem | --cpu | --arg | --exit-code | --startup | --net | --block | --bridge | \
+	--mem | --cpu | --arg | --exit-code | --startup | --net | --block | --bridge | --ports | --prefix | \
 		--sector-size | --days | --since | --count | --server | --destination | \
 		--handshake-timeout)
 		return
@@ -75,7 +75,7 @@ _albatross_client() {
 		--force --compress --tender" ;;
 	restart) opts="--replace-arguments --arg" ;;
 	get) opts="--raw --compress" ;;
-	add-policy) opts="--mem --cpu --block --bridge" ;;
+	add-policy) opts="--mem --cpu --block --bridge --ports --prefix" ;;
 	create-block) opts="--data --sector-size --compress" ;;
 	set-block | dump-block) opts="--compress" ;;
 	console) opts="--since --count --follow --console-socket" ;;

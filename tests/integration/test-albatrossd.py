@@ -4,6 +4,7 @@
 tender, as root in a private network namespace (exit 77 otherwise).
 
 usage: test-albatrossd.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE"""
+import ipaddress
 import json
 import os
 import random
@@ -834,6 +835,74 @@ def test_policy_refusals(_):
         names = [u['name'] for u in d.info()]
         check(names == ['alice:one', 'alice:two', 'bob:x:a'], names)
         check(len(os.listdir(os.path.join(d.dbdir, 'images'))) == 1, 'images left')
+    finally:
+        d.cleanup()
+
+
+def root_allows_services(root, first, last, bridge, prefix):
+    """Whether the root policy (its JSON) admits the port range and the prefix."""
+    ports = root.get('ports')
+    net = ipaddress.ip_network(prefix)
+    return (ports is not None and ports['first'] <= first and last <= ports['last']
+            and any(p['bridge'] == bridge and net.subnet_of(ipaddress.ip_network(p['prefix']))
+                    for p in root.get('prefixes', [])))
+
+
+@tap.case
+def test_policy_services(_):
+    """add-policy --ports/--prefix: shown by policy (text and --json), kept across a
+    restart; a child outside its parent's ports or prefixes is refused naming the limit"""
+    d = fresh()
+    try:
+        policies = json.loads(d.ok('policy', '--json').stdout)
+        root = [p['policy'] for p in policies if p['path'] == ':'][0]
+        check('ports' in root and 'prefixes' in root, root)
+        # a prefix's bridge must be one of the policy's: refused by the client already
+        r = d.cli('add-policy', 'alice:', '1', '--ports', '8000', '--prefix', 'br1=10.0.0.0/24')
+        check(r.returncode == 2 and "bridge 'br1' is not one of the policy's bridges"
+              in r.stderr, r.stderr)
+        args = ('add-policy', 'alice:', '2', '--mem', '64', '--cpu', '0', '--bridge', 'br0',
+                '--ports', '8000-8080', '--prefix', 'br0=10.0.0.0/16')
+        if not root_allows_services(root, 8000, 8080, 'br0', '10.0.0.0/16'):
+            # the host's root policy bounds every domain: refused, naming the limit
+            d.refused('does not fit inside the policy of', *args)
+            needle = ('ports 8000-8080 exceed' if not root.get('ports') or
+                      root['ports']['first'] > 8000 or root['ports']['last'] < 8080
+                      else "prefix 10.0.0.0/16 on bridge 'br0' is not allowed")
+            d.refused(needle, *args)
+            raise Skip(f'the root policy admits no ports 8000-8080 and br0=10.0.0.0/16: {root}')
+        d.ok(*args)
+
+        def shown():
+            pol = [p['policy'] for p in json.loads(d.ok('policy', 'alice:', '--json').stdout)
+                   if p['path'] == 'alice:'][0]
+            check(pol['ports'] == {'first': 8000, 'last': 8080}, pol)
+            check(pol['prefixes'] == [{'bridge': 'br0', 'prefix': '10.0.0.0/16'}], pol)
+            text = d.ok('policy', 'alice:').stdout
+            check('PORTS' in text and 'PREFIXES' in text, text)
+            check('8000-8080' in text and 'br0=10.0.0.0/16' in text, text)
+        shown()
+        # children: inside is fine, outside refused with the limit named
+        d.ok('add-policy', 'alice:web:', '1', '--mem', '8', '--cpu', '0', '--bridge', 'br0',
+             '--ports', '8080', '--prefix', 'br0=10.0.3.0/24')
+        d.ok('add-policy', 'alice:plain:', '1', '--mem', '8', '--cpu', '0')
+        d.refused('ports 80-80 exceed 8000-8080', 'add-policy', 'alice:x:', '1', '--ports',
+                  '80')
+        d.refused("prefix 10.1.0.0/24 on bridge 'br0' is not allowed", 'add-policy',
+                  'alice:y:', '1', '--bridge', 'br0', '--prefix', 'br0=10.1.0.0/24')
+        # a parent narrowed below its child is refused too
+        d.refused('ports 8080-8080 exceed 8000-8010', *args[:-4], '--ports', '8000-8010',
+                  '--prefix', 'br0=10.0.0.0/16')
+        # the state file keeps them
+        check(d.stop() == 0, 'albatrossd did not exit 0')
+        d.start()
+        shown()
+        pol = [p['policy'] for p in json.loads(d.ok('policy', 'alice:web:', '--json').stdout)
+               if p['path'] == 'alice:web:'][0]
+        check(pol['ports'] == {'first': 8080, 'last': 8080}, pol)
+        plain = [p['policy'] for p in json.loads(d.ok('policy', 'alice:plain:', '--json').stdout)
+                 if p['path'] == 'alice:plain:'][0]
+        check(plain['ports'] is None and plain['prefixes'] == [], plain)
     finally:
         d.cleanup()
 

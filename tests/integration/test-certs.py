@@ -4,6 +4,7 @@
 local files, with requests made by GnuTLS's certtool (not our code).
 
 usage: test-certs.py CLIENT"""
+import base64
 import os
 import shutil
 import stat
@@ -60,6 +61,15 @@ def policy_hex(unikernels, memory, cpus, bridges):
     value = {'version': 1, 'policy': {'unikernels': unikernels, 'memory': memory,
                                       'cpuids': cpus, 'bridges': bridges}}
     return cbor(value).hex()
+
+
+def pem_der(path):
+    """The DER of the first certificate in a PEM file."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    start = lines.index('-----BEGIN CERTIFICATE-----')
+    end = lines.index('-----END CERTIFICATE-----', start)
+    return base64.b64decode(''.join(lines[start + 1:end]))
 
 
 def workdir():
@@ -160,6 +170,64 @@ def test_revoke(_):
                 check(s.lower() in r.stdout.replace(':', '').lower(), f'{s} not in the CRL')
         r = client('revoke', 'cacert.pem', 'ca.key', 'zz', cwd=d, ok=False)
         check(r.returncode == 1, r.stderr)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@tap.case
+def test_policy_services(_):
+    """a CA request made by add-policy --csr carries --ports and --prefix; the signed CA
+    certificate holds them (its extension is the CBOR of protocol.md, encoded here
+    independently); requests outside them are refused naming the limit, inside signed"""
+    d = workdir()
+    try:
+        client('generate', 'ca', 'db', cwd=d)
+        client('add-policy', 'alice:', '2', '--mem', '64', '--cpu', '0', '--bridge', 'br1',
+               '--prefix', 'br1=192.168.1.0/24', '--bridge', 'br0', '--ports', '8000-8080',
+               '--prefix', 'br0=10.0.0.0/16', '--csr', cwd=d)
+        r = client('sign', 'cacert.pem', 'db', 'ca.key', 'alice.req', cwd=d)
+        check('CA certificate' in r.stdout, r.stdout)
+        verify(d, 'alice.pem')
+        expected = cbor({'version': 1, 'policy': {
+            'unikernels': 2, 'memory': 64, 'cpuids': [0], 'bridges': ['br0', 'br1'],
+            'ports': [8000, 8080],
+            'prefixes': [{'bridge': 'br0', 'prefix': '10.0.0.0/16'},
+                         {'bridge': 'br1', 'prefix': '192.168.1.0/24'}]}})
+        n = len(expected)  # an OCTET STRING around it, DER length (docs/x509.md)
+        octets = bytes([0x04] + ([n] if n < 128 else [0x81, n] if n < 256 else
+                                 [0x82, n >> 8, n & 0xff])) + expected
+        check(octets in pem_der(os.path.join(d, 'alice.pem')),
+              'alice.pem does not carry the policy with its ports and prefixes')
+
+        def request(name, **extra):
+            pol = {'unikernels': 1, 'memory': 32, 'cpuids': [0], 'bridges': ['br0', 'br1']}
+            pol.update(extra)
+            certtool_request(d, name, cbor({'version': 1, 'policy': pol}).hex(), ca=True)
+            return client('sign', 'alice.pem', 'db', 'alice.key', name + '.req', cwd=d,
+                          ok=None)
+
+        refusals = [
+            ('wide', {'ports': [7999, 8080]}, 'ports 7999-8080 exceed 8000-8080'),
+            ('other', {'prefixes': [{'bridge': 'br0', 'prefix': '10.1.0.0/24'}]},
+             "prefix 10.1.0.0/24 on bridge 'br0' is not allowed"),
+            ('swapped', {'prefixes': [{'bridge': 'br1', 'prefix': '10.0.0.0/24'}]},
+             "prefix 10.0.0.0/24 on bridge 'br1' is not allowed"),
+        ]
+        for name, extra, needle in refusals:
+            r = request(name, **extra)
+            check(r.returncode == 1 and needle in r.stderr, f'{name}: {r.stderr}')
+            check(not os.path.exists(os.path.join(d, name + '.pem')), f'{name}: written')
+        # a malformed one: the prefix's bridge is not among the policy's bridges
+        r = request('stray', bridges=['br0'],
+                    prefixes=[{'bridge': 'br1', 'prefix': '192.168.1.0/24'}])
+        check(r.returncode == 1 and "bridge 'br1' is not one of the policy's bridges"
+              in r.stderr, r.stderr)
+        # inside: signed; no ports nor prefixes fits too
+        r = request('team', ports=[8080, 8080],
+                    prefixes=[{'bridge': 'br0', 'prefix': '10.0.3.0/24'}])
+        check(r.returncode == 0 and 'CA certificate' in r.stdout, r.stderr)
+        r = request('plain')
+        check(r.returncode == 0 and 'CA certificate' in r.stdout, r.stderr)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
