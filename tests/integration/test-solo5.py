@@ -792,6 +792,42 @@ def test_echo_net(_):
         check(not link_exists(t) and taps() == [], f'taps left: {taps()}')
 
 
+def udp_echo(addr, port, payload, timeout=1.0):
+    """One UDP datagram to addr:port; (data, source) of the answer, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto(payload, (addr, port))
+        if not select.select([s], [], [], timeout)[0]:
+            return None
+        return s.recvfrom(65536)
+    finally:
+        s.close()
+
+
+@tap.case
+def test_netecho_udp(_):
+    """our netecho on br0 through our tap answers ping and echoes UDP datagrams on any port
+    as 'NAME: payload', as the test tender's guest does"""
+    img = ours('netecho')
+    with Setup() as s, Address('10.75.0.1/24'):
+        s.create('netecho', img, '--net', 'service:br0', '--arg', '--ipv4=10.75.0.2/24',
+                 '--arg', '--ipv4-gateway=10.75.0.1', '--arg', '--name=one')
+        s.wait_console('netecho', lambda l: any(
+            x.startswith('netecho: service ') and
+            x.endswith(', MTU 1500, address 10.75.0.2/24, name one') for x in l), 30,
+            'its address line')
+        wait(lambda: ping('10.75.0.2'), 30, 'a ping reply from 10.75.0.2')
+        for port, payload in ((5000, b'payload'), (53, b'another port'), (40000, b'')):
+            got = wait(lambda: udp_echo('10.75.0.2', port, payload), 30,
+                       f'a UDP echo from port {port}')
+            check(got == (b'one: ' + payload, ('10.75.0.2', port)), got)
+        s.wait_console('netecho', lambda l: any(
+            x.startswith('netecho: UDP echo to 10.75.0.1:') and x.endswith(', 12 bytes')
+            for x in l), 30, 'the line of an echo')
+        s.d.ok('destroy', 'netecho')
+        check(taps() == [], taps())
+
+
 @tap.case
 def test_tender_user(_):
     """tenders as --tender-user nobody: the ticker runs as nobody, block writes its device,

@@ -12,7 +12,7 @@
 # when something is missing, 2 on a usage error.
 set -eu
 
-UNIKERNELS="hello ticker echo block crash"
+UNIKERNELS="hello ticker echo netecho block crash"
 CFLAGS="-std=c11 -O2 -Wall -Wextra -Werror"
 
 die() {

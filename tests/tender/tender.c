@@ -8,7 +8,8 @@
  * stream, the same exit codes and signals (docs/solo5.md; tests/tender/transcript.py holds
  * the transcript that is also run against a real Solo5 when one is installed). Where a real
  * tender would start the unikernel, this one prints the Solo5 banner on the console
- * (stdout) and then does what the guest arguments say (README.md).
+ * (stdout) and then does what the guest arguments say (README.md); with --ipv4= that
+ * includes what a unikernel does on its tap, a small network stack (guest-net.c).
  *
  * Built twice: -DTENDER_HVT gives solo5-hvt, -DTENDER_SPT gives solo5-spt.
  *
@@ -22,6 +23,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -32,6 +34,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -40,6 +43,8 @@
 #include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
+
+#include "guest-net.h"
 
 #if defined(TENDER_HVT)
 #define TENDER_NAME "solo5-hvt"
@@ -816,7 +821,8 @@ static int parse_signal(const char *s)
 	return -1;
 }
 
-static void sleep_ms(uint64_t ms)
+/* CLOCK_MONOTONIC, ms milliseconds from now. */
+static struct timespec deadline_in(uint64_t ms)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -826,6 +832,12 @@ static void sleep_ms(uint64_t ms)
 		t.tv_sec++;
 		t.tv_nsec -= 1000000000L;
 	}
+	return t;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec t = deadline_in(ms);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
 		;
 }
@@ -851,18 +863,130 @@ static void print_devices(void)
 	}
 }
 
+/* --- the guest's network stack (guest-net.c) ---------------------------------------------- */
+
+static bool net_on;
+
+/*
+ * A unikernel reads its command line at boot: the network stack's arguments (--ipv4=,
+ * --ipv4-gateway=, --name=; the last of each wins) are looked for before the first argument
+ * runs. With a valid --ipv4= and a net device attached, the stack runs on the first attached
+ * net device of the manifest, with that device's MAC and MTU, and says so on the console.
+ */
+static void start_net(char **args, int n)
+{
+	const char *name = "tender", *v;
+	uint8_t ip[4];
+	unsigned prefix = 0;
+	bool have_ip = false;
+	for (int i = 0; i < n; i++) {
+		if ((v = after(args[i], "--ipv4=")) && guest_net_parse_ipv4(v, ip, &prefix))
+			have_ip = true;
+		else if ((v = after(args[i], "--name=")))
+			name = v;
+	}
+	const struct device *d = NULL;
+	for (uint32_t i = 0; i < n_entries && !d; i++)
+		if (devices[i].type == MFT_NET_BASIC && devices[i].attached)
+			d = &devices[i];
+	if (!have_ip || !d)
+		return;
+	struct guest_net_config c = {
+	    .fd = d->hostfd, .mtu = d->mtu, .prefix = prefix, .name = name};
+	memcpy(c.mac, d->mac, sizeof(c.mac));
+	memcpy(c.ip, ip, sizeof(c.ip));
+	console("net: %s mac %02x:%02x:%02x:%02x:%02x:%02x ipv4 %u.%u.%u.%u/%u name %.*s\n",
+		d->name, d->mac[0], d->mac[1], d->mac[2], d->mac[3], d->mac[4], d->mac[5], ip[0],
+		ip[1], ip[2], ip[3], prefix, GUEST_NET_NAME_MAX, name);
+	guest_net_start(&c);
+	net_on = true;
+}
+
+/* An argument the network stack took (only while it runs). */
+static bool net_argument(const char *a)
+{
+	const char *v;
+	uint8_t ip[4];
+	unsigned prefix;
+	return net_on &&
+	       (((v = after(a, "--ipv4=")) && guest_net_parse_ipv4(v, ip, &prefix)) ||
+		((v = after(a, "--ipv4-gateway=")) && guest_net_parse_ipv4(v, ip, NULL)) ||
+		after(a, "--name="));
+}
+
+/* Milliseconds from now to t, rounded up; 0 if t has passed. */
+static int ms_until(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ns = (int64_t)(t->tv_sec - now.tv_sec) * 1000000000 + (t->tv_nsec - now.tv_nsec);
+	if (ns <= 0)
+		return 0;
+	int64_t ms = (ns + 999999) / 1000000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/*
+ * The guest idles as a unikernel does in solo5_yield(): it serves its network until the
+ * deadline (NULL: none) or until a signal comes on sigfd (-1: none), which is consumed.
+ */
+static void net_idle(const struct timespec *deadline, int sigfd)
+{
+	for (;;) {
+		int timeout = deadline ? ms_until(deadline) : -1;
+		if (timeout == 0)
+			return;
+		struct pollfd fds[2] = {{.fd = guest_net_fd(), .events = POLLIN},
+					{.fd = sigfd, .events = POLLIN}};
+		int r = poll(fds, 2, timeout);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			err_("poll");
+		if (fds[0].revents)
+			guest_net_input();
+		if (sigfd >= 0 && (fds[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				return;
+		}
+	}
+}
+
+/* --wait=S while the network runs: S is blocked and read from a signalfd. */
+static void net_wait_signal(int signo)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, signo);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd == -1)
+		err_("signalfd");
+	net_idle(NULL, fd);
+	close(fd);
+}
+
 /* The "unikernel": does what its arguments say, in order, then solo5_exit(0). */
 static _Noreturn void run_guest(char **args, int n)
 {
+	start_net(args, n);
 	for (int i = 0; i < n; i++) {
 		const char *a = args[i], *v;
 		uint64_t u;
 		int code, signo;
 
-		if ((v = after(a, "--exit=")) && parse_exit_code(v, &code)) {
+		if (net_argument(a)) {
+			continue;
+		} else if ((v = after(a, "--exit=")) && parse_exit_code(v, &code)) {
 			solo5_exit(code);
 		} else if ((v = after(a, "--sleep=")) && parse_u64(v, SLEEP_MAX_MS, &u)) {
-			sleep_ms(u);
+			if (net_on) {
+				struct timespec t = deadline_in(u);
+				net_idle(&t, -1);
+			} else {
+				sleep_ms(u);
+			}
 		} else if ((v = after(a, "--lines=")) && parse_u64(v, LINES_MAX, &u)) {
 			for (uint64_t k = 1; k <= u; k++)
 				console("line %" PRIu64 "\n", k);
@@ -884,10 +1008,16 @@ static _Noreturn void run_guest(char **args, int n)
 			int got;
 			sigemptyset(&set);
 			sigaddset(&set, signo);
+			if (net_on) {
+				net_wait_signal(signo);
+				continue;
+			}
 			sigprocmask(SIG_BLOCK, &set, NULL);
 			while (sigwait(&set, &got) != 0)
 				;
 		} else if (strcmp(a, "--run") == 0) {
+			if (net_on)
+				net_idle(NULL, -1);
 			for (;;)
 				pause();
 		} else if (strcmp(a, "--devices") == 0) {
@@ -906,6 +1036,8 @@ static _Noreturn void run_guest(char **args, int n)
 			console("argument: %s\n", a);
 		}
 	}
+	if (net_on) /* a unikernel with a network stack serves until it is stopped */
+		net_idle(NULL, -1);
 	solo5_exit(0);
 }
 

@@ -20,6 +20,8 @@ import json
 import os
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -415,6 +417,14 @@ def _():
           "", r)
 
 
+@case("the network arguments without a net device are only printed")
+def _():
+    r = run(SPT, image(), "--ipv4=10.0.0.2/24", "--ipv4-gateway=10.0.0.1", "--name=x")
+    succeeds(r)
+    check(guest_out(r) == "argument: --ipv4=10.0.0.2/24\nargument: --ipv4-gateway=10.0.0.1\n"
+          "argument: --name=x\n" + EXIT0, "", r)
+
+
 @case("--abort exits 255 and says so")
 def _():
     r = run(SPT, image(), "--abort", "--exit=3")
@@ -802,6 +812,261 @@ def _():
     check(c == "1", "carrier while running: %r" % c)
     check(r.rc == -signal.SIGTERM and r.err == "", "", r)
     check(carrier() == "0", "carrier after SIGTERM")
+
+
+# --- the guest's network stack (root, private namespace) ----------------------------------
+
+GUEST = "10.0.0.2"
+
+
+class Lan:
+    """A bridge with 10.0.0.1/24 and a tap on it (both removed at the end), and a tender
+    running an image with the net device service0 on that tap."""
+
+    def __init__(self, tender, *guest, pre=(), env=None, name="one"):
+        self.tap, self.br = "tapg", "brg"
+        self.p = None
+        ip("link", "add", self.br, "type", "bridge")
+        ip("addr", "add", "10.0.0.1/24", "dev", self.br)
+        ip("link", "set", self.br, "up")
+        tap(self.tap)
+        ip("link", "set", self.tap, "master", self.br)
+        try:
+            k = net_image("service0", target="hvt" if tender == HVT else "spt")
+            marker = ("name %s\n" % name).encode()
+            self.p, self.buf = start(tender, *pre, "--net:service0=" + self.tap, k, *guest,
+                                     env=env, marker=marker)
+            check(marker in self.buf, "the stack did not start: %r" % self.buf)
+        except BaseException:
+            self.__exit__()
+            raise
+        line = [x for x in self.buf.decode().splitlines() if x.startswith("net: ")]
+        self.mac = line[0].split(" mac ")[1].split(" ")[0]
+        self.line = line[0]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p and self.p.poll() is None:
+            self.p.kill()
+            self.p.communicate()
+        ip("link", "del", self.tap, check_rc=False)
+        ip("link", "del", self.br, check_rc=False)
+
+    def finish(self, sig=None):
+        if sig:
+            self.p.send_signal(sig)
+        r = finish(self.p, self.buf)
+        self.p = None
+        return r
+
+
+def icmp_checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def ping(addr, payload=b"albatross ping"):
+    """An ICMP echo request every half second until the matching reply comes (TIMEOUT)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        ident = os.getpid() & 0xffff
+        deadline = time.monotonic() + TIMEOUT
+        seq = 0
+        while time.monotonic() < deadline:
+            seq += 1
+            req = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + payload
+            req = req[:2] + struct.pack("!H", icmp_checksum(req)) + req[4:]
+            s.sendto(req, (addr, 0))
+            until = time.monotonic() + 0.5
+            while (left := until - time.monotonic()) > 0:
+                if not select.select([s], [], [], left)[0]:
+                    break
+                data, src = s.recvfrom(65536)
+                m = data[(data[0] & 15) * 4:]
+                if (src[0] == addr and m[0] == 0 and m[4:8] == req[4:8] and
+                        m[8:] == payload and icmp_checksum(m) == 0):
+                    return seq
+        return None
+    finally:
+        s.close()
+
+
+def udp_echo(addr, port, payload):
+    """Sends payload every half second until an answer comes (TIMEOUT): (data, source)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            s.sendto(payload, (addr, port))
+            if select.select([s], [], [], 0.5)[0]:
+                return s.recvfrom(65536)
+        return None, None
+    finally:
+        s.close()
+
+
+def tcp_connect(port=80):
+    c = socket.create_connection((GUEST, port), timeout=TIMEOUT)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return c
+
+
+def recv_exactly(c, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = c.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def tcp_echo(c, data, name="one"):
+    c.sendall(data)
+    want = name.encode() + b": " + data
+    got = recv_exactly(c, len(want))
+    check(got == want, "TCP echo %r, got %r" % (want, got))
+
+
+@case("guest network: the console line, ARP with the device's MAC, ping", net=True)
+def _():
+    with Lan(SPT, "--ipv4=10.0.0.2/24", "--name=one",
+             pre=["--net-mac:service0=02:00:00:00:00:0a"]) as lan:
+        check(lan.line == "net: service0 mac 02:00:00:00:00:0a ipv4 10.0.0.2/24 name one",
+              lan.line)
+        check(ping(GUEST) is not None, "no answer to ping")
+        check(ping(GUEST, b"x" * 1400) is not None, "no answer to a large ping")
+        neigh = ip("neigh", "show", GUEST, "dev", lan.br).stdout.decode()
+        check("lladdr 02:00:00:00:00:0a" in neigh, "ARP: %r" % neigh)
+        r = lan.finish(signal.SIGTERM)
+        check(r.rc == -signal.SIGTERM and r.err == "", "spt dies by SIGTERM", r)
+
+
+@case("guest network: the random MAC of the device is the one used", net=True)
+def _():
+    with Lan(SPT, "--devices", "--ipv4=10.0.0.2/24", "--name=one") as lan:
+        check(ping(GUEST) is not None, "no answer to ping")
+        neigh = ip("neigh", "show", GUEST, "dev", lan.br).stdout.decode()
+        check("lladdr " + lan.mac in neigh, "ARP: %r, %s" % (neigh, lan.mac))
+        r = lan.finish(signal.SIGTERM)
+        check(mac_of(r, "service0") == lan.mac, "the MAC the guest sees", r)
+
+
+@case("guest network: UDP echo on any port, prefixed by the name", net=True)
+def _():
+    with Lan(SPT, "--ipv4=10.0.0.2/24", "--name=one") as lan:
+        for port, payload in [(5000, b"payload"), (53, b"other port"), (40000, b"")]:
+            data, src = udp_echo(GUEST, port, payload)
+            check(data == b"one: " + payload and src == (GUEST, port),
+                  "UDP %d: %r from %r" % (port, data, src))
+        data, _ = udp_echo(GUEST, 7, b"y" * 1472)
+        check(data == b"one: " + b"y" * 1467, "a full datagram is cut to the MTU: %r" % data)
+        lan.finish(signal.SIGKILL)
+
+
+@case("guest network: TCP echo, two connections at once, half-close", net=True)
+def _():
+    with Lan(SPT, "--ipv4=10.0.0.2/24", "--name=one") as lan:
+        c1 = tcp_connect(80)
+        c2 = tcp_connect(80)
+        tcp_echo(c1, b"hello")
+        tcp_echo(c2, b"world")
+        tcp_echo(c1, b"again")
+        tcp_echo(c2, b"x" * 1400)
+        c1.shutdown(socket.SHUT_WR)
+        check(c1.recv(100) == b"", "the guest closes after our FIN")
+        c1.close()
+        tcp_echo(c2, b"still there")
+        c2.close()
+        c3 = tcp_connect(8080)
+        c3.sendall(b"z" * 20000)
+        got = b""
+        while got.replace(b"one: ", b"") != b"z" * 20000:
+            chunk = c3.recv(65536)
+            check(chunk, "stream cut short: %d bytes" % len(got))
+            got += chunk
+        check(got.startswith(b"one: z"), "stream")
+        c3.close()
+        lan.finish(signal.SIGKILL)
+
+
+@case("guest network: 64 TCP connections; closed and reset ones free their slot", net=True)
+def _():
+    with Lan(SPT, "--ipv4=10.0.0.2/24", "--name=one") as lan:
+        for i in range(100):  # more than the table: each one closed frees its slot
+            c = tcp_connect(80)
+            tcp_echo(c, b"conn %d" % i)
+            c.shutdown(socket.SHUT_WR)
+            check(c.recv(100) == b"", "FIN %d" % i)
+            c.close()
+        conns = []
+        for i in range(64):
+            conns.append(tcp_connect(80))
+            tcp_echo(conns[-1], b"open %d" % i)
+        try:
+            extra = tcp_connect(80)
+            extra.close()
+            check(False, "a 65th connection was accepted")
+        except ConnectionRefusedError:
+            pass
+        for c in conns:  # closed by RST
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+        conns = []
+        for i in range(64):
+            conns.append(tcp_connect(80))
+            tcp_echo(conns[-1], b"again %d" % i)
+        for c in conns:
+            c.close()
+        lan.finish(signal.SIGKILL)
+
+
+@case("guest network: served during --wait, then the arguments go on; default name", net=True)
+def _():
+    with Lan(SPT, "--ipv4-gateway=10.0.0.1", "--hello=up", "--wait=USR1", "--hello=after",
+             "--exit=3", "--ipv4=10.0.0.2/24", name="tender") as lan:
+        data, _ = udp_echo(GUEST, 5000, b"x")
+        check(data == b"tender: x", "UDP %r" % data)
+        tcp_echo(tcp_connect(80), b"y", name="tender")
+        r = lan.finish(signal.SIGUSR1)
+        succeeds(r, 3)
+        check(guest_out(r) == "net: service0 mac %s ipv4 10.0.0.2/24 name tender\nup\n"
+              "after\nSolo5: solo5_exit(3) called\n" % lan.mac, "", r)
+
+
+@case("guest network: served during --sleep", net=True)
+def _():
+    with Lan(SPT, "--ipv4=10.0.0.2/24", "--name=one", "--sleep=600000", "--hello=slept") as lan:
+        data, _ = udp_echo(GUEST, 5000, b"x")
+        check(data == b"one: x", "UDP %r" % data)
+        r = lan.finish(signal.SIGTERM)
+        check(r.rc == -signal.SIGTERM and "slept" not in r.out, "", r)
+
+
+@case("guest network: hvt serves too, and exits 1 on SIGTERM", net=True)
+def _():
+    with Lan(HVT, "--ipv4=10.0.0.2/24", "--name=two", "--run", env=KVM, name="two") as lan:
+        data, _ = udp_echo(GUEST, 5000, b"x")
+        check(data == b"two: x", "UDP %r" % data)
+        tcp_echo(tcp_connect(443), b"hello", name="two")
+        r = lan.finish(signal.SIGTERM)
+        check(r.rc == 1 and r.err == "solo5-hvt: Exiting on signal 15\n", "", r)
+
+
+@case("guest network: a malformed --ipv4 starts no stack", net=True)
+def _():
+    tap("tapnoip")
+    r = run(SPT, "--net:service0=tapnoip", net_image("service0"), "--ipv4=10.0.0.300/24",
+            "--name=x")
+    succeeds(r)
+    check(guest_out(r) == "argument: --ipv4=10.0.0.300/24\nargument: --name=x\n" + EXIT0,
+          "", r)
 
 
 def netns_child(host_ns):
