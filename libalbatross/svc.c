@@ -297,7 +297,8 @@ static int publish_all(struct alb_svcs *m, const struct svc *skip, const struct 
 			     "from this host until it is on (sysctl -w net.ipv4.ip_forward=1)");
 		m->warned_forward = true;
 	}
-	r = alb_nft_apply(m->ctx, ports, n);
+	/* No port published: no table of ours at all. */
+	r = n ? alb_nft_apply(m->ctx, ports, n) : alb_nft_remove(m->ctx);
 out:
 	for (uint32_t i = 0; i < m->n; i++)
 		free(owners[i]);
@@ -844,10 +845,10 @@ static int probe_fire(alb_source *source, void *userdata)
 {
 	struct update *u = userdata;
 	struct alb_service_instance *in = instance_in(u->s, ALB_INSTANCE_STARTING);
-	alb_source_set_timer(source, alb_now_monotonic() + PROBE_INTERVAL_US);
+	alb_source_set_timer(source, PROBE_INTERVAL_US);
 	if (!in)
 		return 0;
-	if (u->spec->ready == ALB_READY_DELAY) {
+	if (u->spec->ready == ALB_READY_DELAY || u->spec->ready == ALB_READY_NONE) {
 		update_ready(u);
 		return 0;
 	}
@@ -974,7 +975,8 @@ int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikerne
 		r = -ENOMEM;
 		goto fail;
 	}
-	memcpy(ex, spec->excluded, spec->n_excluded * sizeof(uint32_t));
+	if (spec->n_excluded)
+		memcpy(ex, spec->excluded, spec->n_excluded * sizeof(uint32_t));
 	n_ex = spec->n_excluded;
 	if (spec->gateway)
 		ex[n_ex++] = spec->gateway;
@@ -1031,13 +1033,11 @@ int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikerne
 		return 0;
 	}
 	crash_point(m, "service-started");
-	uint64_t now = alb_now_monotonic();
-	if ((r = alb_loop_add_timer(m->loop, now + spec->ready_timeout_ms * 1000, deadline_fired, u,
+	if ((r = alb_loop_add_timer(m->loop, spec->ready_timeout_ms * 1000, deadline_fired, u,
 				    &u->deadline)) < 0 ||
 	    (spec->ready != ALB_READY_LINE &&
 	     (r = alb_loop_add_timer(m->loop,
-				     spec->ready == ALB_READY_DELAY ? now + spec->ready_delay_ms * 1000
-								    : now,
+				     spec->ready == ALB_READY_DELAY ? spec->ready_delay_ms * 1000 : 0,
 				     probe_fire, u, &u->probe_timer)) < 0))
 		update_fail(u, r, "no timer for the readiness rule");
 	free(ex);
@@ -1099,7 +1099,7 @@ static void drain_schedule(struct svc *s)
 		return;
 	uint64_t now = alb_now_realtime();
 	uint64_t left = in->until_us > now ? in->until_us - now : 0;
-	if (alb_loop_add_timer(s->m->loop, alb_now_monotonic() + left, drain_fired, s, &s->drain) <
+	if (alb_loop_add_timer(s->m->loop, left, drain_fired, s, &s->drain) <
 	    0)
 		drain_fired(NULL, s);
 }

@@ -178,6 +178,14 @@ int vmm_refresh_root_policy(alb_vmm *vmm)
 		return r;
 	for (uint32_t i = 0; i < n && i < ALB_BRIDGES_MAX; i++)
 		alb_policy_add_bridge(p, bridges[i]);
+	/* The host publishes any port and allows any address on its bridges (the two
+	 * halves of the address space: a prefix is at least /1), for as many bridges as
+	 * a policy holds prefixes. */
+	alb_policy_set_ports(p, 1, 65535);
+	for (uint32_t i = 0; i < n && i < ALB_BRIDGES_MAX && i < ALB_POLICY_PREFIXES_MAX / 2; i++) {
+		(void)alb_policy_add_prefix(p, bridges[i], "0.0.0.0/1");
+		(void)alb_policy_add_prefix(p, bridges[i], "128.0.0.0/1");
+	}
 	alb_strv_free(bridges);
 
 	_cleanup_(alb_name_freep) alb_name *root = NULL;
