@@ -319,6 +319,8 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 		return cli_usage_error(cmd, "give one readiness rule at most");
 	if (!has_gateway && !no_gateway)
 		spec->gateway = spec->prefix + 1; /* the first address, as is usual */
+	if (alb_service_spec_validate(cli->ctx, spec) < 0)
+		return cli_usage_error(cmd, "%s", alb_ctx_last_error(cli->ctx));
 	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
 		return r;
 	const char *path = argv[optind + 1];

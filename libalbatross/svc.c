@@ -52,6 +52,8 @@ struct update {
 	char line[2 * ALB_READY_LINE_MAX + 2]; /* console output since the last newline */
 	size_t line_len;
 	bool failing; /* its instance is being destroyed */
+	alb_source *exited_timer; /* its instance exited: the failure, on the next turn */
+	char exited[128];
 	char *why;    /* why it failed */
 	int error;
 };
@@ -613,6 +615,8 @@ static int expand(struct alb_svcs *m, const alb_unikernel_config *config,
 	return 0;
 }
 
+static int unikernel_exists(struct alb_svcs *m, const alb_name *uk);
+
 int alb_svcs_deploy_check(struct alb_svcs *m, const alb_name *name,
 			  const alb_unikernel_config *config, const struct alb_service_spec *spec)
 {
@@ -653,6 +657,13 @@ int alb_svcs_deploy_check(struct alb_svcs *m, const alb_name *name,
 	if ((r = instance_name(m, name, gen, &uk)) < 0 ||
 	    (r = expand(m, config, spec, uk, gen, spec->prefix + 1, &c)) < 0)
 		return r;
+	if (unikernel_exists(m, uk) > 0) {
+		_cleanup_free_ char *un = vmm_name_str(uk), *sn = vmm_name_str(name);
+		return alb_error(m->ctx, EEXIST,
+				 "unikernel '%s' exists but service '%s' does not list it: "
+				 "'collect' removes it",
+				 un, sn);
+	}
 	return vmm_create_check(m->vmm, uk, c, false);
 }
 
@@ -667,6 +678,7 @@ static void update_free(struct update *u)
 	alb_source_free(u->deadline);
 	alb_source_free(u->probe_timer);
 	alb_source_free(u->probe_io);
+	alb_source_free(u->exited_timer);
 	if (u->probe_fd >= 0)
 		close(u->probe_fd);
 	free(u->why);
@@ -738,7 +750,7 @@ static void update_fail(struct update *u, int error, const char *fmt, ...)
 	snprintf(why, sizeof(why), "%s; %s", text,
 		 on ? "the previous instance stays published" : "nothing is published");
 	u->why = strdup(why);
-	u->error = error;
+	u->error = error > 0 ? -error : error;
 	u->failing = true;
 	u->deadline = alb_source_free(u->deadline);
 	u->probe_timer = alb_source_free(u->probe_timer);
@@ -914,6 +926,13 @@ static void watch_console(alb_vmm *vmm, const alb_name *name, const uint8_t *dat
 	}
 }
 
+static int exited_fired(alb_source *source, void *userdata)
+{
+	struct update *u = userdata;
+	update_fail(u, ECHILD, "%s", u->exited);
+	return 0;
+}
+
 static void watch_event(alb_vmm *vmm, const alb_name *name, int event, int signal, int code,
 			void *userdata)
 {
@@ -925,13 +944,21 @@ static void watch_event(alb_vmm *vmm, const alb_name *name, int event, int signa
 		struct alb_service_instance *in = instance_in(m->v[i], ALB_INSTANCE_STARTING);
 		if (!u || !in || u->failing || !alb_name_equal(in->unikernel, name))
 			continue;
-		if (signal)
-			update_fail(u, ECHILD, "the new instance was killed by signal %d before it "
-					       "was ready",
-				    signal);
-		else
-			update_fail(u, ECHILD, "the new instance exited (code %d) before it was ready",
-				    code);
+		/* Not from inside the supervisor's handling of the exit: on the loop's next
+		 * turn. */
+		if (!u->exited_timer) {
+			if (signal)
+				snprintf(u->exited, sizeof(u->exited),
+					 "the new instance was killed by signal %d before it was "
+					 "ready",
+					 signal);
+			else
+				snprintf(u->exited, sizeof(u->exited),
+					 "the new instance exited (code %d) before it was ready",
+					 code);
+			if (alb_loop_add_timer(m->loop, 0, exited_fired, u, &u->exited_timer) < 0)
+				update_fail(u, ECHILD, "%s", u->exited);
+		}
 		return;
 	}
 }
@@ -1193,6 +1220,75 @@ int alb_svcs_remove(struct alb_svcs *m, const alb_name *name, alb_vmm_done_fn do
 	return 0;
 }
 
+/* The service whose instance name uk would be ("PATH:LABEL.N" for the service PATH:LABEL),
+ * NULL if none; *listed: whether the service lists it. */
+static struct svc *owner_of(struct alb_svcs *m, const alb_name *uk, bool *listed)
+{
+	const char *label = alb_name_label(uk);
+	const char *dot = label ? strrchr(label, '.') : NULL;
+	if (!dot || !dot[1] || strspn(dot + 1, "0123456789") != strlen(dot + 1))
+		return NULL;
+	_cleanup_(alb_name_freep) alb_name *path = NULL, *name = NULL;
+	char base[ALB_LABEL_MAX + 1];
+	snprintf(base, sizeof(base), "%.*s", (int)(dot - label), label);
+	if (alb_name_parent(uk, &path) < 0 || alb_name_append(NULL, path, base, 0, &name) < 0)
+		return NULL;
+	struct svc *s = find(m, name);
+	if (!s)
+		return NULL;
+	*listed = false;
+	for (uint32_t i = 0; i < s->info.n_instances; i++)
+		*listed |= alb_name_equal(s->info.instances[i].unikernel, uk);
+	return s;
+}
+
+/* Unikernels named as instances of a service below path that the service does not list
+ * (its file restored from a copy, say), appended to *v. */
+static int strays(struct alb_svcs *m, const alb_name *path, struct alb_collected **v,
+		  uint32_t *n)
+{
+	struct alb_unikernel_info *infos = NULL;
+	uint32_t ni = 0;
+	int r = vmm_unikernel_infos(m->vmm, path, UINT32_MAX, &infos, &ni);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	struct alb_collected *g = realloc(*v, (*n + ni + 1) * sizeof(*g));
+	if (!g)
+		r = -ENOMEM;
+	else
+		*v = g;
+	for (uint32_t i = 0; r >= 0 && i < ni; i++) {
+		bool listed = true;
+		struct svc *s = owner_of(m, infos[i].name, &listed);
+		if (!s || listed)
+			continue;
+		struct alb_collected *c = &(*v)[*n];
+		*c = (struct alb_collected){0};
+		const alb_unikernel_config *cf = infos[i].config;
+		for (uint32_t j = 0; j < cf->argc; j++) {
+			const char *a = startswith(cf->argv[j], "--ipv4=");
+			char b[32];
+			if (!a)
+				continue;
+			snprintf(b, sizeof(b), "%.*s", (int)strcspn(a, "/"), a);
+			(void)alb_ipv4_parse(b, &c->address);
+			break;
+		}
+		if (!(c->bridge = strdup(s->info.spec->bridge)) ||
+		    alb_name_dup(infos[i].name, &c->unikernel) < 0) {
+			alb_collected_clear(c);
+			r = -ENOMEM;
+			break;
+		}
+		(*n)++;
+	}
+	for (uint32_t i = 0; i < ni; i++)
+		alb_unikernel_info_clear(&infos[i]);
+	free(infos);
+	alb_ctx_clear_error(m->ctx);
+	return r < 0 ? r : 0;
+}
+
 int alb_svcs_collect(struct alb_svcs *m, const alb_name *path, struct alb_collected **ret,
 		     uint32_t *ret_n, alb_vmm_done_fn done, void *userdata)
 {
@@ -1214,6 +1310,14 @@ int alb_svcs_collect(struct alb_svcs *m, const alb_name *path, struct alb_collec
 			return -ENOMEM;
 		}
 		n++;
+	}
+	uint32_t n_orphaned = n;
+	int r = strays(m, path, &v, &n);
+	if (r < 0) {
+		for (uint32_t k = 0; k < n; k++)
+			alb_collected_clear(&v[k]);
+		free(v);
+		return r;
 	}
 	struct batch *b = batch_new(m, path, done, userdata, "collected");
 	if (!b) {
@@ -1237,8 +1341,13 @@ int alb_svcs_collect(struct alb_svcs *m, const alb_name *path, struct alb_collec
 	}
 	(void)save(m);
 	for (uint32_t i = 0; i < n; i++)
-		if (v[i].unikernel)
-			(void)kill_unikernel(m, v[i].unikernel, b, orphan_gone, NULL);
+		if (v[i].unikernel) {
+			if (i >= n_orphaned)
+				log_event(m, ALB_EVENT_SERVICE_RETIRED, v[i].unikernel,
+					  "destroyed by a collect: no service lists it");
+			(void)kill_unikernel(m, v[i].unikernel, b,
+					     i < n_orphaned ? orphan_gone : NULL, NULL);
+		}
 	*ret = v;
 	*ret_n = n;
 	batch_end(b);

@@ -122,7 +122,7 @@ static uint32_t mask_of(uint32_t len)
 	return len == 0 ? 0 : 0xffffffffu << (32 - len);
 }
 
-int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_spec *s)
+ALB_EXPORT int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_spec *s)
 {
 	char p[INET_ADDRSTRLEN + 16], a_s[INET_ADDRSTRLEN];
 	struct in_addr a = {htonl(s->prefix)};

@@ -130,6 +130,10 @@ struct alb_collected {
 
 struct alb_service_spec *alb_service_spec_free(struct alb_service_spec *spec);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct alb_service_spec *, alb_service_spec_free)
+/* The checks a spec must pass to be sent: the prefix (host bits zero, length 8 to 30), the
+ * gateway and excluded addresses inside it, no host port twice, the readiness fields of its
+ * kind and no other. 0 or -EINVAL / -E2BIG with the reason in ctx. */
+int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_spec *spec);
 void alb_service_info_clear(struct alb_service_info *info);
 void alb_collected_clear(struct alb_collected *c);
 
