@@ -36,7 +36,8 @@ static int parse_prefix(const char *s, uint32_t *ret_addr, uint32_t *ret_len)
 	*slash = 0;
 	unsigned long len = strtoul(slash + 1, &end, 10);
 	if (!slash[1] || *end || len < 8 || len > 30)
-		return cli_error(EXIT_USAGE, "invalid --prefix '%s': its length must be 8 to 30", s);
+		return cli_error(EXIT_USAGE, "invalid --prefix '%s': its length must be 8 to 30",
+				 s);
 	if (parse_ipv4("--prefix", buf, ret_addr))
 		return EXIT_USAGE;
 	*ret_len = (uint32_t)len;
@@ -340,7 +341,8 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 		_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *probe = NULL;
 		if (alb_unikernel_config_dup(config, &probe) < 0 ||
 		    alb_unikernel_config_add_net(probe, spec->device, spec->bridge, NULL) < 0)
-			return cli_error(EXIT_USAGE, "net device '%s' is given twice", spec->device);
+			return cli_error(EXIT_USAGE, "net device '%s' is given twice",
+					 spec->device);
 		if ((r = cli_check_image(cli, probe, path, image, len, tender)) != 0)
 			return r;
 		alb_unikernel_config_set_tender(config, alb_unikernel_config_get_tender(probe));
@@ -385,7 +387,8 @@ static int simple(struct cli *cli, const struct cli_command *cmd, int argc, char
 		return r;
 	if (!(msg = cli_command_new(command, name)))
 		return cli_error(EXIT_FAILED, "out of memory");
-	return cli_request_and_print(cli, msg, reply, reply == ALB_REPLY_STRING ? ALB_REPLY_EMPTY : 0);
+	return cli_request_and_print(cli, msg, reply,
+				     reply == ALB_REPLY_STRING ? ALB_REPLY_EMPTY : 0);
 }
 
 int cli_cmd_service(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
@@ -447,7 +450,8 @@ void cli_print_services(const struct alb_reply *reply)
 		for (uint32_t i = 0; i < reply->n_collected; i++) {
 			const struct alb_collected *c = &reply->collected[i];
 			char a[16];
-			_cleanup_free_ char *n = c->unikernel ? alb_name_to_string(c->unikernel) : NULL;
+			_cleanup_free_ char *n =
+			    c->unikernel ? alb_name_to_string(c->unikernel) : NULL;
 			addr(c->address, a);
 			if (n)
 				printf("destroyed %s, freed %s on %s\n", n, a, c->bridge);
@@ -502,7 +506,8 @@ void cli_json_services(struct json *j, const struct alb_reply *reply)
 	if (reply->kind == ALB_REPLY_COLLECTED) {
 		for (uint32_t i = 0; i < reply->n_collected; i++) {
 			const struct alb_collected *c = &reply->collected[i];
-			_cleanup_free_ char *n = c->unikernel ? alb_name_to_string(c->unikernel) : NULL;
+			_cleanup_free_ char *n =
+			    c->unikernel ? alb_name_to_string(c->unikernel) : NULL;
 			json_object_open(j);
 			json_key(j, "unikernel");
 			if (n)
@@ -560,7 +565,8 @@ void cli_json_services(struct json *j, const struct alb_reply *reply)
 		}
 		json_array_close(j);
 		static const char *const ready[] = {"none", "line", "tcp", "udp", "delay"};
-		json_kv_string(j, "ready", sp->ready >= 0 && sp->ready <= 4 ? ready[sp->ready] : "?");
+		json_kv_string(j, "ready",
+			       sp->ready >= 0 && sp->ready <= 4 ? ready[sp->ready] : "?");
 		json_key(j, "ready_line");
 		if (sp->ready_line)
 			json_string(j, sp->ready_line);

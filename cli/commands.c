@@ -1770,7 +1770,7 @@ int cli_cmd_certificate(struct cli *cli, const struct cli_command *cmd, int argc
 		return r;
 	cli->command = alb_command_to_string(msg->cmd.kind);
 	bool takes_file =
-	    msg->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
+	    msg->cmd.kind == ALB_CMD_UNIKERNEL_CREATE || msg->cmd.kind == ALB_CMD_SERVICE_DEPLOY ||
 	    msg->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE || msg->cmd.kind == ALB_CMD_BLOCK_SET ||
 	    msg->cmd.kind == ALB_CMD_UNIKERNEL_GET || msg->cmd.kind == ALB_CMD_BLOCK_DUMP ||
 	    (msg->cmd.kind == ALB_CMD_BLOCK_ADD && msg->cmd.data_size > 0);

@@ -32,14 +32,13 @@ int alb_svcs_deploy_check(struct alb_svcs *m, const alb_name *name,
  * outcome). done is called when the new instance is published (0) or the update
  * failed (-errno; the previous instance still published), unless this returns < 0. */
 int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikernel_config *config,
-		    const struct alb_service_spec *spec, struct vmm_upload *up, alb_vmm_done_fn done,
-		    void *userdata);
+		    const struct alb_service_spec *spec, struct vmm_upload *up,
+		    alb_vmm_done_fn done, void *userdata);
 /* The services that selector selects (a path: those below it; a name: that one). */
 int alb_svcs_infos(struct alb_svcs *m, const alb_name *selector, struct alb_service_info **ret,
 		   uint32_t *ret_n);
 /* Removes a service: its rules at once, then its instances; done when they are gone. */
-int alb_svcs_remove(struct alb_svcs *m, const alb_name *name, alb_vmm_done_fn done,
-		    void *userdata);
+int alb_svcs_remove(struct alb_svcs *m, const alb_name *name, alb_vmm_done_fn done, void *userdata);
 /* Removes the instances and addresses that no service owns below path; what it removed in
  * *ret; done when every such unikernel is gone. */
 int alb_svcs_collect(struct alb_svcs *m, const alb_name *path, struct alb_collected **ret,

@@ -30,9 +30,9 @@
 #include "vmm-private.h"
 
 #define SVC_FILE_VERSION 1u
-#define SVC_FILE_MAX (UINT64_C(64) << 20)
-#define SVC_MAX 4096u
-#define ORPHANS_MAX 65536u
+#define SVC_FILE_MAX	 (UINT64_C(64) << 20)
+#define SVC_MAX		 4096u
+#define ORPHANS_MAX	 65536u
 /* How often a TCP or UDP readiness probe is sent. */
 #define PROBE_INTERVAL_US (UINT64_C(100) * 1000)
 
@@ -51,10 +51,10 @@ struct update {
 	alb_source *probe_io;
 	char line[2 * ALB_READY_LINE_MAX + 2]; /* console output since the last newline */
 	size_t line_len;
-	bool failing; /* its instance is being destroyed */
+	bool failing;		  /* its instance is being destroyed */
 	alb_source *exited_timer; /* its instance exited: the failure, on the next turn */
 	char exited[128];
-	char *why;    /* why it failed */
+	char *why; /* why it failed */
 	int error;
 };
 
@@ -294,9 +294,9 @@ static int publish_all(struct alb_svcs *m, const struct svc *skip, const struct 
 			};
 	}
 	if (n && !m->warned_forward && alb_ip_forward_enabled() == 0) {
-		alb_log_warn(m->ctx,
-			     "net.ipv4.ip_forward is off: published ports reach the unikernels only "
-			     "from this host until it is on (sysctl -w net.ipv4.ip_forward=1)");
+		alb_log_warn(
+		    m->ctx, "net.ipv4.ip_forward is off: published ports reach the unikernels only "
+			    "from this host until it is on (sysctl -w net.ipv4.ip_forward=1)");
 		m->warned_forward = true;
 	}
 	/* No port published: no table of ours at all. */
@@ -521,9 +521,10 @@ static int check_policies(struct alb_svcs *m, const alb_name *name,
 						 spec->publish[i].host_port, domain);
 			}
 		if (!alb_policy_allows_prefix(p, spec->bridge, prefix))
-			return alb_error(m->ctx, EDQUOT,
-					 "prefix %s on bridge %s is not allowed by the policy of %s",
-					 prefix, spec->bridge, domain);
+			return alb_error(
+			    m->ctx, EDQUOT,
+			    "prefix %s on bridge %s is not allowed by the policy of %s", prefix,
+			    spec->bridge, domain);
 	}
 	return 0;
 }
@@ -797,7 +798,8 @@ static void update_ready(struct update *u)
 	free(s->info.last_error);
 	s->info.last_error = NULL;
 	if ((r = save(m)) < 0)
-		alb_log_err(m->ctx, "the switch of a service is not saved: a restart rolls it back");
+		alb_log_err(m->ctx,
+			    "the switch of a service is not saved: a restart rolls it back");
 	crash_point(m, "service-switched");
 	char a[16], b[16];
 	_cleanup_free_ char *nn = vmm_name_str(in->unikernel);
@@ -871,9 +873,8 @@ static int probe_fire(alb_source *source, void *userdata)
 		struct sockaddr_in sa = {.sin_family = AF_INET,
 					 .sin_port = htons((uint16_t)u->spec->ready_port),
 					 .sin_addr.s_addr = htonl(in->address)};
-		u->probe_fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK |
-						      SOCK_CLOEXEC,
-				     0);
+		u->probe_fd = socket(
+		    AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (u->probe_fd < 0)
 			return 0;
 		if (connect(u->probe_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
@@ -916,8 +917,8 @@ static void watch_console(alb_vmm *vmm, const alb_name *name, const uint8_t *dat
 			}
 			u->line[u->line_len++] = data[k] ? (char)data[k] : ' ';
 			u->line[u->line_len] = 0;
-			if (u->line_len >= want && memcmp(u->line + u->line_len - want,
-							  u->spec->ready_line, want) == 0) {
+			if (u->line_len >= want &&
+			    memcmp(u->line + u->line_len - want, u->spec->ready_line, want) == 0) {
 				update_ready(u);
 				return;
 			}
@@ -966,8 +967,8 @@ static void watch_event(alb_vmm *vmm, const alb_name *name, int event, int signa
 static const struct vmm_watch watch = {.console = watch_console, .event = watch_event};
 
 int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikernel_config *config,
-		    const struct alb_service_spec *spec, struct vmm_upload *up, alb_vmm_done_fn done,
-		    void *userdata)
+		    const struct alb_service_spec *spec, struct vmm_upload *up,
+		    alb_vmm_done_fn done, void *userdata)
 {
 	int r = alb_svcs_deploy_check(m, name, config, spec);
 	if (r < 0)
@@ -1063,9 +1064,9 @@ int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikerne
 	if ((r = alb_loop_add_timer(m->loop, spec->ready_timeout_ms * 1000, deadline_fired, u,
 				    &u->deadline)) < 0 ||
 	    (spec->ready != ALB_READY_LINE &&
-	     (r = alb_loop_add_timer(m->loop,
-				     spec->ready == ALB_READY_DELAY ? spec->ready_delay_ms * 1000 : 0,
-				     probe_fire, u, &u->probe_timer)) < 0))
+	     (r = alb_loop_add_timer(
+		  m->loop, spec->ready == ALB_READY_DELAY ? spec->ready_delay_ms * 1000 : 0,
+		  probe_fire, u, &u->probe_timer)) < 0))
 		update_fail(u, r, "no timer for the readiness rule");
 	free(ex);
 	free(uc.other);
@@ -1126,8 +1127,7 @@ static void drain_schedule(struct svc *s)
 		return;
 	uint64_t now = alb_now_realtime();
 	uint64_t left = in->until_us > now ? in->until_us - now : 0;
-	if (alb_loop_add_timer(s->m->loop, left, drain_fired, s, &s->drain) <
-	    0)
+	if (alb_loop_add_timer(s->m->loop, left, drain_fired, s, &s->drain) < 0)
 		drain_fired(NULL, s);
 }
 
@@ -1177,8 +1177,7 @@ int alb_svcs_infos(struct alb_svcs *m, const alb_name *selector, struct alb_serv
 	return 0;
 }
 
-int alb_svcs_remove(struct alb_svcs *m, const alb_name *name, alb_vmm_done_fn done,
-		    void *userdata)
+int alb_svcs_remove(struct alb_svcs *m, const alb_name *name, alb_vmm_done_fn done, void *userdata)
 {
 	struct svc *s = find(m, name);
 	_cleanup_free_ char *sn = vmm_name_str(name);
@@ -1244,8 +1243,7 @@ static struct svc *owner_of(struct alb_svcs *m, const alb_name *uk, bool *listed
 
 /* Unikernels named as instances of a service below path that the service does not list
  * (its file restored from a copy, say), appended to *v. */
-static int strays(struct alb_svcs *m, const alb_name *path, struct alb_collected **v,
-		  uint32_t *n)
+static int strays(struct alb_svcs *m, const alb_name *path, struct alb_collected **v, uint32_t *n)
 {
 	struct alb_unikernel_info *infos = NULL;
 	uint32_t ni = 0;
@@ -1431,7 +1429,8 @@ int alb_svcs_new(alb_vmm *vmm, struct alb_svcs **ret)
 			changed = true;
 			continue;
 		}
-		if (e > 0 && o->unikernel && alb_name_dup(o->unikernel, &kill[n_kill].unikernel) >= 0)
+		if (e > 0 && o->unikernel &&
+		    alb_name_dup(o->unikernel, &kill[n_kill].unikernel) >= 0)
 			n_kill++;
 		i++;
 	}

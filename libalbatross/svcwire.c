@@ -166,14 +166,15 @@ ALB_EXPORT int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_
 				return alb_error(ctx, EINVAL, "host port %u/%s is published twice",
 						 pb->host_port, alb_proto_name(pb->proto));
 	}
-	bool line = s->ready == ALB_READY_LINE, port = s->ready == ALB_READY_TCP ||
-							 s->ready == ALB_READY_UDP;
+	bool line = s->ready == ALB_READY_LINE,
+	     port = s->ready == ALB_READY_TCP || s->ready == ALB_READY_UDP;
 	if (s->ready < ALB_READY_NONE || s->ready > ALB_READY_DELAY)
 		return alb_error(ctx, EINVAL, "unknown readiness rule");
-	if (line != !!s->ready_line || (line && (!s->ready_line[0] ||
-						 strlen(s->ready_line) > ALB_READY_LINE_MAX ||
-						 strpbrk(s->ready_line, "\r\n"))))
-		return alb_error(ctx, EINVAL, "the readiness line must be 1 to %u bytes of one line",
+	if (line != !!s->ready_line ||
+	    (line && (!s->ready_line[0] || strlen(s->ready_line) > ALB_READY_LINE_MAX ||
+		      strpbrk(s->ready_line, "\r\n"))))
+		return alb_error(ctx, EINVAL,
+				 "the readiness line must be 1 to %u bytes of one line",
 				 ALB_READY_LINE_MAX);
 	if (port != (s->ready_port != 0) || s->ready_port > 65535)
 		return alb_error(ctx, EINVAL, "the readiness port must be 1 to 65535");
@@ -182,8 +183,9 @@ ALB_EXPORT int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_
 		return alb_error(ctx, EINVAL, "the readiness delay must be 1 ms to a day");
 	if (s->ready_timeout_ms < 1 || s->ready_timeout_ms > ALB_SERVICE_MS_MAX ||
 	    s->drain_ms > ALB_SERVICE_MS_MAX)
-		return alb_error(ctx, EINVAL, "the readiness timeout (1 ms to a day) or the drain "
-					      "time (up to a day) is out of range");
+		return alb_error(ctx, EINVAL,
+				 "the readiness timeout (1 ms to a day) or the drain "
+				 "time (up to a day) is out of range");
 	return 0;
 }
 
@@ -213,8 +215,8 @@ cbor_item_t *alb_service_spec_to_cbor(const struct alb_service_spec *s)
 	for (uint32_t i = 0; i < s->n_publish; i++)
 		if (!alb_cbor_push(pub, publish_to_cbor(&s->publish[i])))
 			return NULL;
-	const char *ready = s->ready >= 0 && s->ready <= ALB_READY_DELAY ? ready_names[s->ready]
-									 : NULL;
+	const char *ready =
+	    s->ready >= 0 && s->ready <= ALB_READY_DELAY ? ready_names[s->ready] : NULL;
 	if (!alb_cbor_put(map, "device", alb_cbor_text(s->device)) ||
 	    !alb_cbor_put(map, "bridge", alb_cbor_text(s->bridge)) ||
 	    !alb_cbor_put(map, "prefix", prefix_to_cbor(s->prefix, s->prefix_len)) ||
@@ -256,9 +258,18 @@ int alb_service_spec_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char
 			       struct alb_service_spec **ret)
 {
 	struct alb_cbor_key k[] = {
-	    {"device"},		  {"bridge"},		   {"prefix"},	{"gateway", true},
-	    {"exclude"},	  {"publish"},		   {"ready"},	{"ready-line", true},
-	    {"ready-port", true}, {"ready-delay", true}, {"ready-timeout"}, {"drain"},
+	    {"device"},
+	    {"bridge"},
+	    {"prefix"},
+	    {"gateway", true},
+	    {"exclude"},
+	    {"publish"},
+	    {"ready"},
+	    {"ready-line", true},
+	    {"ready-port", true},
+	    {"ready-delay", true},
+	    {"ready-timeout"},
+	    {"drain"},
 	};
 	_cleanup_(alb_service_spec_freep) struct alb_service_spec *s = calloc(1, sizeof(*s));
 	char p[ALB_CBOR_PATH_MAX];
@@ -443,7 +454,8 @@ int alb_collected_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *p
 	struct alb_cbor_key k[] = {{"unikernel", true}, {"bridge"}, {"address"}};
 	int r;
 	if ((r = alb_cbor_map_keys(ctx, item, path, k, ELEMENTSOF(k))) < 0 ||
-	    (k[0].value && (r = alb_name_from_cbor(ctx, k[0].value, k[0].path, &c->unikernel)) < 0) ||
+	    (k[0].value &&
+	     (r = alb_name_from_cbor(ctx, k[0].value, k[0].path, &c->unikernel)) < 0) ||
 	    (r = alb_cbor_get_text(ctx, k[1].value, k[1].path, ALB_BRIDGE_NAME_MAX, &c->bridge)) <
 		0 ||
 	    (r = addr_from_cbor(ctx, k[2].value, k[2].path, &c->address)) < 0)

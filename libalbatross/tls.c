@@ -693,7 +693,8 @@ static int install_policies(struct session *s, const alb_x509_grant *grant)
 static bool has_upload(const struct alb_cmd *c)
 {
 	return c->kind == ALB_CMD_UNIKERNEL_CREATE || c->kind == ALB_CMD_UNIKERNEL_FORCE_CREATE ||
-	       c->kind == ALB_CMD_SERVICE_DEPLOY || c->kind == ALB_CMD_BLOCK_SET || (c->kind == ALB_CMD_BLOCK_ADD && c->data_size > 0);
+	       c->kind == ALB_CMD_SERVICE_DEPLOY || c->kind == ALB_CMD_BLOCK_SET ||
+	       (c->kind == ALB_CMD_BLOCK_ADD && c->data_size > 0);
 }
 
 static bool has_stream_out(int kind)

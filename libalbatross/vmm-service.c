@@ -884,8 +884,7 @@ static int on_message(struct alb_conn *conn, alb_msg *msg, void *userdata)
 		if (c && c->kind == ALB_MSG_COMMAND &&
 		    (c->cmd.kind == ALB_CMD_UNIKERNEL_CREATE ||
 		     c->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE ||
-		     c->cmd.kind == ALB_CMD_SERVICE_DEPLOY ||
-		     c->cmd.kind == ALB_CMD_BLOCK_SET ||
+		     c->cmd.kind == ALB_CMD_SERVICE_DEPLOY || c->cmd.kind == ALB_CMD_BLOCK_SET ||
 		     (c->cmd.kind == ALB_CMD_BLOCK_ADD && c->cmd.data_size > 0))) {
 			s->discarding = true;
 			s->discard_seq = c->seq;

@@ -877,7 +877,7 @@ static const struct key_def reply_keys[R_N] = {
     [R_STRING] = {"string"},   [R_UNIKERNELS] = {"unikernels"}, [R_POLICIES] = {"policies"},
     [R_BLOCKS] = {"blocks"},   [R_IMAGE_SIZE] = {"image-size"}, [R_COMPRESSED] = {"compressed"},
     [R_DIGEST] = {"digest"},   [R_TENDER] = {"tender"},		[R_NAMES] = {"names"},
-    [R_TENDERS] = {"tenders"}, [R_SERVICES] = {"services"}, [R_COLLECTED] = {"collected"},
+    [R_TENDERS] = {"tenders"}, [R_SERVICES] = {"services"},	[R_COLLECTED] = {"collected"},
 };
 
 static const uint32_t reply_fields[ELEMENTSOF(reply_names)] = {
@@ -985,7 +985,8 @@ static bool reply_put(cbor_item_t *map, const void *obj, size_t id, const char *
 	case R_SERVICES:
 		return alb_cbor_put(map, key,
 				    list_to_cbor(reply->services, reply->n_services,
-						 sizeof(*reply->services), alb_service_info_to_cbor));
+						 sizeof(*reply->services),
+						 alb_service_info_to_cbor));
 	case R_COLLECTED:
 		return alb_cbor_put(map, key,
 				    list_to_cbor(reply->collected, reply->n_collected,

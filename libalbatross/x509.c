@@ -456,8 +456,8 @@ int alb_x509_command_fits(alb_ctx *ctx, const struct alb_cmd *cmd, const alb_pol
 	r = alb_policy_new(&use);
 	if (r < 0)
 		return r;
-	if ((cmd->kind == ALB_CMD_UNIKERNEL_CREATE ||
-	     cmd->kind == ALB_CMD_UNIKERNEL_FORCE_CREATE || cmd->kind == ALB_CMD_SERVICE_DEPLOY) &&
+	if ((cmd->kind == ALB_CMD_UNIKERNEL_CREATE || cmd->kind == ALB_CMD_UNIKERNEL_FORCE_CREATE ||
+	     cmd->kind == ALB_CMD_SERVICE_DEPLOY) &&
 	    c) {
 		use->unikernels = 1;
 		if (cmd->service && (r = alb_policy_add_bridge(use, cmd->service->bridge)) < 0)

@@ -67,10 +67,10 @@ enum alb_command {
 	ALB_CMD_STATS_REMOVE,
 	ALB_CMD_LOG_EVENT,
 	/* appended after the daemon-to-daemon messages to keep the values above */
-	ALB_CMD_TENDERS_INFO, /**< the tender binaries albatrossd found, with their ABIs */
-	ALB_CMD_CONSOLE_DATA, /**< daemon to daemon: console output of a unikernel */
-	ALB_CMD_CONSOLE_END,  /**< daemon to daemon: the run whose output it was ended */
-	ALB_CMD_FEED,	      /**< daemon to daemon: this connection is albatrossd's, lasting */
+	ALB_CMD_TENDERS_INFO,	/**< the tender binaries albatrossd found, with their ABIs */
+	ALB_CMD_CONSOLE_DATA,	/**< daemon to daemon: console output of a unikernel */
+	ALB_CMD_CONSOLE_END,	/**< daemon to daemon: the run whose output it was ended */
+	ALB_CMD_FEED,		/**< daemon to daemon: this connection is albatrossd's, lasting */
 	ALB_CMD_SERVICE_DEPLOY, /**< a service's new configuration and image (docs/services.md) */
 	ALB_CMD_SERVICE_INFO,	/**< the services of a name or path */
 	ALB_CMD_SERVICE_REMOVE, /**< a service, with its instances, rules and addresses */

@@ -58,10 +58,10 @@ struct alb_history {
  * address from a prefix, with host ports published to the current instance. IPv4
  * addresses are uint32_t in host byte order.
  */
-#define ALB_SERVICE_PUBLISH_MAX	  64u	/* published ports of one service */
-#define ALB_SERVICE_EXCLUDE_MAX	  256u	/* excluded addresses of one service */
-#define ALB_SERVICE_INSTANCES_MAX 2u	/* instances of one service at once */
-#define ALB_READY_LINE_MAX	  1024u /* bytes of a readiness console line */
+#define ALB_SERVICE_PUBLISH_MAX	  64u		       /* published ports of one service */
+#define ALB_SERVICE_EXCLUDE_MAX	  256u		       /* excluded addresses of one service */
+#define ALB_SERVICE_INSTANCES_MAX 2u		       /* instances of one service at once */
+#define ALB_READY_LINE_MAX	  1024u		       /* bytes of a readiness console line */
 #define ALB_SERVICE_MS_MAX	  (UINT64_C(86400000)) /* a readiness or drain time: a day */
 
 enum alb_ready_kind {
@@ -113,9 +113,9 @@ struct alb_service_instance {
 
 struct alb_service_info {
 	alb_name *name;
-	alb_unikernel_config *config;	 /* its arguments are templates */
+	alb_unikernel_config *config; /* its arguments are templates */
 	struct alb_service_spec *spec;
-	uint64_t generation;		 /* the last generation made, 0 before the first */
+	uint64_t generation; /* the last generation made, 0 before the first */
 	struct alb_service_instance *instances;
 	uint32_t n_instances;
 	char *last_error; /* why the last update failed; NULL when it did not */
@@ -181,9 +181,9 @@ enum alb_reply_kind {
 	ALB_REPLY_UNIKERNELS,
 	ALB_REPLY_POLICIES,
 	ALB_REPLY_BLOCKS,
-	ALB_REPLY_IMAGE,   /* unikernel get: data chunks follow */
-	ALB_REPLY_NAMES,   /* console list-inactive */
-	ALB_REPLY_TENDERS, /* tenders info */
+	ALB_REPLY_IMAGE,     /* unikernel get: data chunks follow */
+	ALB_REPLY_NAMES,     /* console list-inactive */
+	ALB_REPLY_TENDERS,   /* tenders info */
 	ALB_REPLY_SERVICES,  /* service info */
 	ALB_REPLY_COLLECTED, /* collect */
 };
