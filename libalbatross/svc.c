@@ -814,8 +814,12 @@ static void update_ready(struct update *u)
 	} else
 		log_event(m, ALB_EVENT_SERVICE_SWITCHED, in->unikernel, "published at %s",
 			  addr_str(in->address, a));
-	char text[256];
-	snprintf(text, sizeof(text), "deployed %s at %s", nn, addr_str(in->address, a));
+	char text[512];
+	snprintf(text, sizeof(text), "deployed %s at %s%s", nn, addr_str(in->address, a),
+		 s->info.spec->n_publish && alb_ip_forward_enabled() == 0
+		     ? " (net.ipv4.ip_forward is off: its published ports are reached from this "
+		       "host only until it is on)"
+		     : "");
 	s->update = NULL;
 	if (u->done)
 		u->done(m->vmm, s->info.name, 0, text, u->userdata);
