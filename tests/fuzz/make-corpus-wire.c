@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /* Writes seed messages to the directory argv[1] (tests/fuzz/corpus/wire): a valid
- * encoding of every command, reply and data kind, and a few malformed ones. */
+ * encoding of every command, reply and data kind (services: every readiness kind, the
+ * services and collected replies, their log events), and a few malformed ones. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "wire-private.h"
 
@@ -26,6 +29,32 @@ static void write_msg(const char *file, alb_msg *msg)
 
 	if (alb_msg_encode(NULL, msg, &buf, &len) < 0)
 		abort();
+	write_file(file, buf, len);
+	alb_free(buf);
+	alb_msg_free(msg);
+}
+
+/* Writes msg (freed) as file with, in turn, the first bytes from replaced by to (as long),
+ * for each pair (from, to) until NULL: a seed that the encoder would refuse to write. */
+static void write_msg_replaced(const char *file, alb_msg *msg, ...)
+{
+	uint8_t *buf;
+	uint64_t len;
+	const char *from;
+	va_list ap;
+
+	if (alb_msg_encode(NULL, msg, &buf, &len) < 0)
+		abort();
+	va_start(ap, msg);
+	while ((from = va_arg(ap, const char *))) {
+		const char *to = va_arg(ap, const char *);
+		size_t n = strlen(from);
+		uint8_t *p = memmem(buf, len, from, n);
+		if (strlen(to) != n || !p)
+			abort();
+		memcpy(p, to, n);
+	}
+	va_end(ap);
 	write_file(file, buf, len);
 	alb_free(buf);
 	alb_msg_free(msg);
@@ -109,9 +138,90 @@ static struct alb_log_event *event(void)
 	return ev;
 }
 
+#define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
+
+/* A service on 10.0.0.0/24 (gateway .1, .2 excluded), tcp 8080 published on every host
+ * address and udp 5353 on 192.0.2.1, with the readiness of kind. */
+static struct alb_service_spec *spec(int kind)
+{
+	struct alb_service_spec *s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	s->device = strdup("service");
+	s->bridge = strdup("br0");
+	s->prefix = IP4(10, 0, 0, 0);
+	s->prefix_len = 24;
+	s->gateway = IP4(10, 0, 0, 1);
+	s->n_excluded = 1;
+	s->excluded = calloc(1, sizeof(*s->excluded));
+	s->n_publish = 2;
+	s->publish = calloc(2, sizeof(*s->publish));
+	if (!s->excluded || !s->publish)
+		abort();
+	s->excluded[0] = IP4(10, 0, 0, 2);
+	s->publish[0] = (struct alb_publish){6, 0, 8080, 80};
+	s->publish[1] = (struct alb_publish){17, IP4(192, 0, 2, 1), 5353, 53};
+	s->ready = kind;
+	s->ready_line = kind == ALB_READY_LINE ? strdup("listening") : NULL;
+	s->ready_port = kind == ALB_READY_TCP ? 80 : kind == ALB_READY_UDP ? 53 : 0;
+	s->ready_delay_ms = kind == ALB_READY_DELAY ? 1500 : 0;
+	s->ready_timeout_ms = 30000;
+	s->drain_ms = 5000;
+	return s;
+}
+
+static alb_msg *services_reply(void);
+
+static alb_msg *deploy(int kind)
+{
+	alb_msg *msg = M(ALB_MSG_COMMAND, "alice:web");
+	msg->cmd.kind = ALB_CMD_SERVICE_DEPLOY;
+	msg->cmd.config = config();
+	msg->cmd.service = spec(kind);
+	return msg;
+}
+
+/* Every readiness kind; the least a spec holds; the largest prefix; a few that the
+ * decoder refuses (same-length byte replacements of valid ones). */
+static void services_commands(void)
+{
+	write_msg("command-service-deploy-tcp", deploy(ALB_READY_TCP));
+	write_msg("command-service-deploy-udp", deploy(ALB_READY_UDP));
+	write_msg("command-service-deploy-delay", deploy(ALB_READY_DELAY));
+
+	alb_msg *msg = deploy(ALB_READY_NONE);
+	struct alb_service_spec *s = msg->cmd.service;
+	s->gateway = 0;
+	s->n_excluded = s->n_publish = 0;
+	s->drain_ms = 0;
+	s->prefix_len = 8;
+	write_msg("command-service-deploy-none", msg);
+
+	write_msg_replaced("bad-service-host-bits", deploy(ALB_READY_LINE), "10.0.0.0/24",
+			   "10.0.0.1/24", NULL);
+	write_msg_replaced("bad-service-prefix-length", deploy(ALB_READY_LINE), "10.0.0.0/24",
+			   "10.0.0.0/31", NULL);
+	write_msg_replaced("bad-service-gateway", deploy(ALB_READY_LINE), "10.0.0.1", "10.0.9.1",
+			   NULL);
+	write_msg_replaced("bad-service-proto", deploy(ALB_READY_LINE), "udp", "udq", NULL);
+	/* udp 5353 on 192.0.2.1 becomes tcp 8080 there, which tcp 8080 on every address has. */
+	write_msg_replaced("bad-service-published-twice", deploy(ALB_READY_LINE), "udp", "tcp",
+			   "\x19\x14\xe9", "\x19\x1f\x90", NULL);
+	/* Readiness none with a readiness line. */
+	write_msg_replaced("bad-service-ready-kind", deploy(ALB_READY_LINE), "\x65ready\x64line",
+			   "\x65ready\x64none", NULL);
+	/* An instance named by a path. */
+	write_msg_replaced("bad-service-instance-path", services_reply(),
+			   "\x6b"
+			   "alice:web.6",
+			   "\x6b"
+			   "alice.web6:",
+			   NULL);
+}
+
 static void commands(void)
 {
-	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_CONSOLE_END; command++) {
+	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_COLLECT; command++) {
 		alb_msg *msg = M(ALB_MSG_COMMAND, "alice:hello");
 		struct alb_cmd *cmd = &msg->cmd;
 		char file[64];
@@ -168,10 +278,84 @@ static void commands(void)
 		case ALB_CMD_LOG_EVENT:
 			cmd->event = event();
 			break;
+		case ALB_CMD_SERVICE_DEPLOY:
+			cmd->config = config();
+			cmd->service = spec(ALB_READY_LINE);
+			break;
 		default:
 			break;
 		}
 		snprintf(file, sizeof(file), "command-%s", alb_command_to_string(command));
+		write_msg(file, msg);
+	}
+}
+
+static alb_msg *services_reply(void)
+{
+	alb_msg *msg = M(ALB_MSG_SUCCESS, "alice:");
+	struct alb_reply *r = &msg->reply;
+	r->kind = ALB_REPLY_SERVICES;
+	r->n_services = 2;
+	r->services = calloc(2, sizeof(*r->services));
+	if (!r->services)
+		abort();
+	struct alb_service_info *a = &r->services[0], *b = &r->services[1];
+	*a = (struct alb_service_info){.name = N("alice:web"),
+				       .config = config(),
+				       .spec = spec(ALB_READY_LINE),
+				       .generation = 7,
+				       .n_instances = 2,
+				       .instances = calloc(2, sizeof(*a->instances))};
+	*b = (struct alb_service_info){.name = N("alice:dns"),
+				       .config = config(),
+				       .spec = spec(ALB_READY_UDP),
+				       .generation = 3,
+				       .n_instances = 1,
+				       .instances = calloc(1, sizeof(*b->instances)),
+				       .last_error = strdup("generation 3 was not ready in 30 s")};
+	if (!a->instances || !b->instances)
+		abort();
+	a->instances[0] = (struct alb_service_instance){6, N("alice:web.6"), IP4(10, 0, 0, 3),
+							ALB_INSTANCE_DRAINING, 1700000005000000};
+	a->instances[1] = (struct alb_service_instance){7, N("alice:web.7"), IP4(10, 0, 0, 4),
+							ALB_INSTANCE_PUBLISHED, 0};
+	b->instances[0] = (struct alb_service_instance){3, N("alice:dns.3"), IP4(10, 0, 0, 5),
+							ALB_INSTANCE_STARTING, 1700000030000000};
+	return msg;
+}
+
+static void services_replies(void)
+{
+	write_msg("success-services", services_reply());
+
+	alb_msg *msg = M(ALB_MSG_SUCCESS, ":");
+	struct alb_reply *r = &msg->reply;
+	r->kind = ALB_REPLY_COLLECTED;
+	r->n_collected = 2;
+	r->collected = calloc(2, sizeof(*r->collected));
+	if (!r->collected)
+		abort();
+	r->collected[0] = (struct alb_collected){N("alice:web.5"), strdup("br0"), IP4(10, 0, 0, 7)};
+	r->collected[1] = (struct alb_collected){NULL, strdup("br1"), IP4(192, 168, 3, 9)};
+	write_msg("success-collected", msg);
+
+	/* Events of services in the log. */
+	static const int kinds[] = {ALB_EVENT_SERVICE_ALLOCATED, ALB_EVENT_SERVICE_SWITCHED,
+				    ALB_EVENT_SERVICE_RETIRED, ALB_EVENT_SERVICE_UPDATE_FAILED,
+				    ALB_EVENT_SERVICE_REMOVED};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct alb_log_event *ev = NULL;
+		alb_name *name = N(i < 3 ? "alice:web.7" : "alice:web");
+		char file[64];
+		if (alb_log_event_new(kinds[i], name, 1700000000000000, &ev) < 0 ||
+		    alb_log_event_set_identity(ev, "uid 0") < 0 ||
+		    alb_log_event_set_message(ev, "10.0.0.4 on br0") < 0)
+			abort();
+		alb_name_free(name);
+		msg = M(ALB_MSG_DATA, ":");
+		msg->data.kind = ALB_DATA_LOG;
+		msg->data.event = ev;
+		snprintf(file, sizeof(file), "data-log-%s", alb_log_event_kind_to_string(kinds[i]));
 		write_msg(file, msg);
 	}
 }
@@ -314,7 +498,9 @@ int main(int argc, char **argv)
 	}
 	dir = argv[1];
 	commands();
+	services_commands();
 	replies();
+	services_replies();
 	data();
 	malformed();
 	return 0;

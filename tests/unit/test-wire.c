@@ -140,6 +140,105 @@ static struct alb_stats *sample_stats(void)
 	return s;
 }
 
+/* IPv4 addresses in host byte order, as struct alb_service_spec holds them. */
+#define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
+
+/* A service's spec with every field set: a gateway, two excluded addresses, ports published
+ * on every host address and on one, and the readiness fields of ready (enum alb_ready_kind). */
+static struct alb_service_spec *sample_spec(int ready)
+{
+	struct alb_service_spec *s = calloc(1, sizeof(*s));
+
+	ck_assert_ptr_nonnull(s);
+	s->device = strdup("service");
+	s->bridge = strdup("br0");
+	s->prefix = IP4(10, 0, 0, 0);
+	s->prefix_len = 24;
+	s->gateway = IP4(10, 0, 0, 1);
+	s->n_excluded = 2;
+	s->excluded = calloc(2, sizeof(*s->excluded));
+	ck_assert_ptr_nonnull(s->excluded);
+	s->excluded[0] = IP4(10, 0, 0, 2);
+	s->excluded[1] = IP4(10, 0, 0, 254);
+	s->n_publish = 3;
+	s->publish = calloc(3, sizeof(*s->publish));
+	ck_assert_ptr_nonnull(s->publish);
+	s->publish[0] = (struct alb_publish){6, 0, 8080, 80};
+	s->publish[1] = (struct alb_publish){6, IP4(192, 0, 2, 1), 8443, 443};
+	s->publish[2] = (struct alb_publish){17, IP4(192, 0, 2, 1), 5353, 53};
+	s->ready = ready;
+	switch (ready) {
+	case ALB_READY_LINE:
+		s->ready_line = strdup("listening on port 80");
+		break;
+	case ALB_READY_TCP:
+		s->ready_port = 80;
+		break;
+	case ALB_READY_UDP:
+		s->ready_port = 53;
+		break;
+	case ALB_READY_DELAY:
+		s->ready_delay_ms = 1500;
+		break;
+	default:
+		break;
+	}
+	s->ready_timeout_ms = 30000;
+	s->drain_ms = 5000;
+	return s;
+}
+
+/* Services: one with a starting instance beside the published one, one with a draining
+ * instance and a last error, one without instances (generation 0). */
+static void sample_services(struct alb_reply *reply)
+{
+	reply->n_services = 3;
+	reply->services = calloc(3, sizeof(*reply->services));
+	ck_assert_ptr_nonnull(reply->services);
+
+	struct alb_service_info *a = &reply->services[0];
+	*a = (struct alb_service_info){.name = N("alice:web"),
+				       .config = sample_config(),
+				       .spec = sample_spec(ALB_READY_LINE),
+				       .generation = 7,
+				       .n_instances = 2};
+	a->instances = calloc(2, sizeof(*a->instances));
+	ck_assert_ptr_nonnull(a->instances);
+	a->instances[0] = (struct alb_service_instance){6, N("alice:web.6"), IP4(10, 0, 0, 3),
+							ALB_INSTANCE_PUBLISHED, 0};
+	a->instances[1] = (struct alb_service_instance){7, N("alice:web.7"), IP4(10, 0, 0, 4),
+							ALB_INSTANCE_STARTING, 1700000030000000};
+
+	struct alb_service_info *b = &reply->services[1];
+	*b = (struct alb_service_info){.name = N("alice:dns"),
+				       .config = sample_config(),
+				       .spec = sample_spec(ALB_READY_UDP),
+				       .generation = 3,
+				       .n_instances = 2,
+				       .last_error = strdup("generation 3 was not ready in 30 s")};
+	b->instances = calloc(2, sizeof(*b->instances));
+	ck_assert_ptr_nonnull(b->instances);
+	b->instances[0] = (struct alb_service_instance){1, N("alice:dns.1"), IP4(10, 0, 0, 5),
+							ALB_INSTANCE_DRAINING, 1700000005000000};
+	b->instances[1] = (struct alb_service_instance){2, N("alice:dns.2"), IP4(10, 0, 0, 6),
+							ALB_INSTANCE_PUBLISHED, 0};
+
+	struct alb_service_info *c = &reply->services[2];
+	*c = (struct alb_service_info){.name = N("bob:idle"), .spec = sample_spec(ALB_READY_NONE)};
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_new(test_ctx, &c->config));
+}
+
+/* What a collect removed: a unikernel with its address, an address alone. */
+static void sample_collected(struct alb_reply *reply)
+{
+	reply->n_collected = 2;
+	reply->collected = calloc(2, sizeof(*reply->collected));
+	ck_assert_ptr_nonnull(reply->collected);
+	reply->collected[0] =
+	    (struct alb_collected){N("alice:web.5"), strdup("br0"), IP4(10, 0, 0, 7)};
+	reply->collected[1] = (struct alb_collected){NULL, strdup("br1"), IP4(192, 168, 3, 9)};
+}
+
 static alb_msg *new_msg(int kind, const char *name)
 {
 	alb_msg *msg = NULL;
@@ -221,6 +320,14 @@ static alb_msg *sample_command(int command, int variant)
 	case ALB_CMD_LOG_EVENT:
 		cmd->event = sample_event(variant == 1 ? ALB_EVENT_DAEMON_START
 						       : ALB_EVENT_UNIKERNEL_EXITED);
+		break;
+	case ALB_CMD_SERVICE_DEPLOY:
+		/* variant 0: a console line, 1: a TCP port, 2: none (the other kinds:
+		 * test_round_trip_service_deploy) */
+		cmd->config = sample_config();
+		cmd->service = sample_spec(variant == 0	  ? ALB_READY_LINE
+					   : variant == 1 ? ALB_READY_TCP
+							  : ALB_READY_NONE);
 		break;
 	default:
 		break;
@@ -306,6 +413,12 @@ static alb_msg *sample_reply(int kind)
 		reply->tenders[1] =
 		    (struct alb_tender_info){strdup("solo5-spt"), strdup("/usr/bin/solo5-spt"),
 					     ALB_TENDER_SPT, strdup(""), 0};
+		break;
+	case ALB_REPLY_SERVICES:
+		sample_services(reply);
+		break;
+	case ALB_REPLY_COLLECTED:
+		sample_collected(reply);
 		break;
 	default:
 		break;
@@ -412,6 +525,34 @@ static void assert_policy_eq(const alb_policy *a, const alb_policy *b)
 	ck_assert(!a || alb_policy_equal(a, b));
 }
 
+static void assert_spec_eq(const struct alb_service_spec *a, const struct alb_service_spec *b)
+{
+	ck_assert(!a == !b);
+	if (!a)
+		return;
+	assert_opt_str_eq(a->device, b->device);
+	assert_opt_str_eq(a->bridge, b->bridge);
+	ck_assert_uint_eq(a->prefix, b->prefix);
+	ck_assert_uint_eq(a->prefix_len, b->prefix_len);
+	ck_assert_uint_eq(a->gateway, b->gateway);
+	ck_assert_uint_eq(a->n_excluded, b->n_excluded);
+	if (a->n_excluded)
+		ck_assert_mem_eq(a->excluded, b->excluded, a->n_excluded * sizeof(*a->excluded));
+	ck_assert_uint_eq(a->n_publish, b->n_publish);
+	for (uint32_t i = 0; i < a->n_publish; i++) {
+		ck_assert_uint_eq(a->publish[i].proto, b->publish[i].proto);
+		ck_assert_uint_eq(a->publish[i].host_addr, b->publish[i].host_addr);
+		ck_assert_uint_eq(a->publish[i].host_port, b->publish[i].host_port);
+		ck_assert_uint_eq(a->publish[i].port, b->publish[i].port);
+	}
+	ck_assert_int_eq(a->ready, b->ready);
+	assert_opt_str_eq(a->ready_line, b->ready_line);
+	ck_assert_uint_eq(a->ready_port, b->ready_port);
+	ck_assert_uint_eq(a->ready_delay_ms, b->ready_delay_ms);
+	ck_assert_uint_eq(a->ready_timeout_ms, b->ready_timeout_ms);
+	ck_assert_uint_eq(a->drain_ms, b->drain_ms);
+}
+
 static void assert_cmd_eq(const struct alb_cmd *a, const struct alb_cmd *b)
 {
 	ck_assert_int_eq(a->kind, b->kind);
@@ -438,6 +579,7 @@ static void assert_cmd_eq(const struct alb_cmd *a, const struct alb_cmd *b)
 	ck_assert_uint_eq(a->pid, b->pid);
 	assert_strv_eq(a->taps, a->n_taps, b->taps, b->n_taps);
 	assert_event_eq(a->event, b->event);
+	assert_spec_eq(a->service, b->service);
 }
 
 static void assert_reply_eq(const struct alb_reply *a, const struct alb_reply *b)
@@ -486,6 +628,33 @@ static void assert_reply_eq(const struct alb_reply *a, const struct alb_reply *b
 		ck_assert_str_eq(x->version, y->version);
 		ck_assert_uint_eq(x->abi, y->abi);
 		assert_opt_str_eq(x->unusable, y->unusable);
+	}
+	ck_assert_uint_eq(a->n_services, b->n_services);
+	ck_assert(!a->services == !b->services);
+	for (uint32_t i = 0; i < a->n_services; i++) {
+		const struct alb_service_info *x = &a->services[i], *y = &b->services[i];
+		assert_name_eq(x->name, y->name);
+		assert_config_eq(x->config, y->config);
+		assert_spec_eq(x->spec, y->spec);
+		ck_assert_uint_eq(x->generation, y->generation);
+		assert_opt_str_eq(x->last_error, y->last_error);
+		ck_assert_uint_eq(x->n_instances, y->n_instances);
+		for (uint32_t j = 0; j < x->n_instances; j++) {
+			const struct alb_service_instance *u = &x->instances[j],
+							  *v = &y->instances[j];
+			ck_assert_uint_eq(u->generation, v->generation);
+			assert_name_eq(u->unikernel, v->unikernel);
+			ck_assert_uint_eq(u->address, v->address);
+			ck_assert_int_eq(u->state, v->state);
+			ck_assert_uint_eq(u->until_us, v->until_us);
+		}
+	}
+	ck_assert_uint_eq(a->n_collected, b->n_collected);
+	ck_assert(!a->collected == !b->collected);
+	for (uint32_t i = 0; i < a->n_collected; i++) {
+		assert_name_eq(a->collected[i].unikernel, b->collected[i].unikernel);
+		assert_opt_str_eq(a->collected[i].bridge, b->collected[i].bridge);
+		ck_assert_uint_eq(a->collected[i].address, b->collected[i].address);
 	}
 }
 
@@ -567,7 +736,7 @@ static void round_trip(alb_msg *msg)
 
 START_TEST(test_round_trip_commands)
 {
-	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_CONSOLE_END; command++)
+	for (int command = ALB_CMD_UNIKERNEL_INFO; command <= ALB_CMD_COLLECT; command++)
 		for (int variant = 0; variant < 3; variant++)
 			round_trip(sample_command(command, variant));
 }
@@ -599,9 +768,118 @@ END_TEST
 
 START_TEST(test_round_trip_replies)
 {
-	for (int kind = ALB_REPLY_EMPTY; kind <= ALB_REPLY_TENDERS; kind++)
+	for (int kind = ALB_REPLY_EMPTY; kind <= ALB_REPLY_COLLECTED; kind++)
 		round_trip(sample_reply(kind));
 	round_trip(sample_failure());
+}
+END_TEST
+
+/* A deploy with each readiness kind, and with the least a spec holds. */
+START_TEST(test_round_trip_service_deploy)
+{
+	for (int ready = ALB_READY_NONE; ready <= ALB_READY_DELAY; ready++) {
+		alb_msg *msg = new_msg(ALB_MSG_COMMAND, "alice:web");
+		msg->cmd.kind = ALB_CMD_SERVICE_DEPLOY;
+		msg->cmd.config = sample_config();
+		msg->cmd.service = sample_spec(ready);
+		round_trip(msg);
+	}
+
+	/* No gateway, nothing excluded or published, no drain, the bounds of the times and
+	 * prefix lengths. */
+	static const uint32_t lens[] = {8, 30};
+	for (size_t i = 0; i < ELEMENTSOF(lens); i++) {
+		alb_msg *msg = new_msg(ALB_MSG_COMMAND, "alice:web");
+		struct alb_service_spec *s = sample_spec(ALB_READY_DELAY);
+		msg->cmd.kind = ALB_CMD_SERVICE_DEPLOY;
+		msg->cmd.config = sample_config();
+		msg->cmd.service = s;
+		s->prefix = lens[i] == 8 ? IP4(10, 0, 0, 0) : IP4(10, 0, 0, 252);
+		s->prefix_len = lens[i];
+		s->gateway = 0;
+		s->excluded = (free(s->excluded), NULL);
+		s->n_excluded = 0;
+		s->publish = (free(s->publish), NULL);
+		s->n_publish = 0;
+		s->ready_delay_ms = ALB_SERVICE_MS_MAX;
+		s->ready_timeout_ms = i == 0 ? 1 : ALB_SERVICE_MS_MAX;
+		s->drain_ms = i == 0 ? 0 : ALB_SERVICE_MS_MAX;
+		round_trip(msg);
+	}
+
+	/* The largest lists, and the longest readiness line. */
+	alb_msg *msg = new_msg(ALB_MSG_COMMAND, "alice:web");
+	struct alb_service_spec *s = sample_spec(ALB_READY_LINE);
+	msg->cmd.kind = ALB_CMD_SERVICE_DEPLOY;
+	msg->cmd.config = sample_config();
+	msg->cmd.service = s;
+	s->prefix = IP4(10, 0, 0, 0);
+	s->prefix_len = 16;
+	s->excluded = realloc(s->excluded, ALB_SERVICE_EXCLUDE_MAX * sizeof(*s->excluded));
+	ck_assert_ptr_nonnull(s->excluded);
+	s->n_excluded = ALB_SERVICE_EXCLUDE_MAX;
+	for (uint32_t i = 0; i < ALB_SERVICE_EXCLUDE_MAX; i++)
+		s->excluded[i] = IP4(10, 0, 1, i);
+	s->publish = realloc(s->publish, ALB_SERVICE_PUBLISH_MAX * sizeof(*s->publish));
+	ck_assert_ptr_nonnull(s->publish);
+	s->n_publish = ALB_SERVICE_PUBLISH_MAX;
+	for (uint32_t i = 0; i < ALB_SERVICE_PUBLISH_MAX; i++)
+		s->publish[i] = (struct alb_publish){i % 2 ? 17 : 6, i % 3 ? IP4(192, 0, 2, i) : 0,
+						     9000 + i, 1 + i};
+	free(s->ready_line);
+	s->ready_line = malloc(ALB_READY_LINE_MAX + 1);
+	ck_assert_ptr_nonnull(s->ready_line);
+	memset(s->ready_line, 'r', ALB_READY_LINE_MAX);
+	s->ready_line[ALB_READY_LINE_MAX] = '\0';
+	round_trip(msg);
+}
+END_TEST
+
+/* Services without instances, an empty list of each, a collected address alone, and the
+ * events of services. */
+START_TEST(test_round_trip_services)
+{
+	alb_msg *msg = sample_reply(ALB_REPLY_SERVICES);
+	for (uint32_t i = 0; i < msg->reply.n_services; i++)
+		ck_assert_uint_le(msg->reply.services[i].n_instances, ALB_SERVICE_INSTANCES_MAX);
+	round_trip(msg);
+
+	msg = new_msg(ALB_MSG_SUCCESS, "alice:");
+	msg->reply.kind = ALB_REPLY_SERVICES;
+	msg->reply.services = calloc(1, sizeof(*msg->reply.services));
+	round_trip(msg);
+
+	msg = new_msg(ALB_MSG_SUCCESS, "alice:");
+	msg->reply.kind = ALB_REPLY_COLLECTED;
+	msg->reply.collected = calloc(1, sizeof(*msg->reply.collected));
+	round_trip(msg);
+
+	msg = new_msg(ALB_MSG_SUCCESS, ":");
+	msg->reply.kind = ALB_REPLY_COLLECTED;
+	msg->reply.n_collected = 1;
+	msg->reply.collected = calloc(1, sizeof(*msg->reply.collected));
+	ck_assert_ptr_nonnull(msg->reply.collected);
+	msg->reply.collected[0] = (struct alb_collected){NULL, strdup("br0"), IP4(10, 0, 0, 9)};
+	round_trip(msg);
+
+	for (int kind = ALB_EVENT_SERVICE_ALLOCATED; kind <= ALB_EVENT_SERVICE_REMOVED; kind++) {
+		struct alb_log_event *ev = NULL;
+		alb_name *name = N(kind <= ALB_EVENT_SERVICE_RETIRED ? "alice:web.7" : "alice:web");
+
+		ck_assert_alb_ok(test_ctx, alb_log_event_new(kind, name, 1700000000000000, &ev));
+		ck_assert_alb_ok(test_ctx, alb_log_event_set_identity(ev, "uid 0"));
+		ck_assert_alb_ok(test_ctx,
+				 alb_log_event_set_message(ev, "10.0.0.4 on br0, generation 7"));
+		alb_name_free(name);
+		msg = new_msg(ALB_MSG_COMMAND, "alice:web");
+		msg->cmd.kind = ALB_CMD_LOG_EVENT;
+		msg->cmd.event = ev;
+		round_trip(msg);
+		msg = new_msg(ALB_MSG_DATA, ":");
+		msg->data.kind = ALB_DATA_LOG;
+		ck_assert_alb_ok(test_ctx, alb_log_event_new(kind, NULL, 1, &msg->data.event));
+		round_trip(msg);
+	}
 }
 END_TEST
 
@@ -656,8 +934,25 @@ START_TEST(test_accessors)
 	ck_assert_int_eq(ALB_CMD_TENDERS_INFO, 23);
 	ck_assert_str_eq(alb_command_to_string(ALB_CMD_FEED), "feed");
 	ck_assert_int_eq(ALB_CMD_FEED, ALB_CMD_CONSOLE_END + 1);
-	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_FEED + 1));
 	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_BLOCK_REMOVED), "block-removed");
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_SERVICE_DEPLOY), "service-deploy");
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_SERVICE_INFO), "service-info");
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_SERVICE_REMOVE), "service-remove");
+	ck_assert_str_eq(alb_command_to_string(ALB_CMD_COLLECT), "collect");
+	ck_assert_int_eq(ALB_CMD_SERVICE_DEPLOY, ALB_CMD_FEED + 1); /* appended */
+	ck_assert_ptr_null(alb_command_to_string(ALB_CMD_COLLECT + 1));
+	ck_assert_int_eq(ALB_EVENT_SERVICE_ALLOCATED, ALB_EVENT_BLOCK_REMOVED + 1);
+	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_SERVICE_ALLOCATED),
+			 "service-allocated");
+	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_SERVICE_SWITCHED),
+			 "service-switched");
+	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_SERVICE_RETIRED),
+			 "service-retired");
+	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_SERVICE_UPDATE_FAILED),
+			 "service-update-failed");
+	ck_assert_str_eq(alb_log_event_kind_to_string(ALB_EVENT_SERVICE_REMOVED),
+			 "service-removed");
+	ck_assert_ptr_null(alb_log_event_kind_to_string(ALB_EVENT_SERVICE_REMOVED + 1));
 	ck_assert_str_eq(alb_unikernel_state_to_string(ALB_STATE_RESTARTING), "restarting");
 	ck_assert_ptr_null(alb_unikernel_state_to_string(-1));
 	ck_assert_int_eq(alb_msg_new(&msg, 5, 0, NULL), -EINVAL);
@@ -903,7 +1198,7 @@ static int decode_mutated(alb_msg *msg, const char *path, cbor_item_t *value)
 }
 
 /* A CBOR item in hex, or "T:" and the bytes of a text string (which may be invalid UTF-8,
- * which cbor_load() would refuse). */
+ * which cbor_load() would refuse), or "S:" and a text string as it is. */
 static cbor_item_t *hex_item(const char *hex)
 {
 	uint8_t buf[256];
@@ -913,6 +1208,8 @@ static cbor_item_t *hex_item(const char *hex)
 		size_t len = unhex(hex + 2, buf);
 		return cbor_build_stringn((const char *)buf, len);
 	}
+	if (strncmp(hex, "S:", 2) == 0) /* "S:" and the text itself */
+		return cbor_build_string(hex + 2);
 	size_t len = unhex(hex, buf);
 	cbor_item_t *item = cbor_load(buf, len, &result);
 
@@ -938,6 +1235,11 @@ enum {
 	B_CHUNK,
 	B_CONSOLE,
 	B_STATS,
+	B_DEPLOY,      /* readiness: a console line */
+	B_DEPLOY_TCP,  /* readiness: a TCP port */
+	B_DEPLOY_NONE, /* readiness: none */
+	B_SERVICES,
+	B_COLLECTED,
 };
 
 static alb_msg *base_msg(int base)
@@ -973,6 +1275,16 @@ static alb_msg *base_msg(int base)
 		return sample_data(ALB_DATA_CHUNK);
 	case B_CONSOLE:
 		return sample_data(ALB_DATA_CONSOLE);
+	case B_DEPLOY:
+		return sample_command(ALB_CMD_SERVICE_DEPLOY, 0);
+	case B_DEPLOY_TCP:
+		return sample_command(ALB_CMD_SERVICE_DEPLOY, 1);
+	case B_DEPLOY_NONE:
+		return sample_command(ALB_CMD_SERVICE_DEPLOY, 2);
+	case B_SERVICES:
+		return sample_reply(ALB_REPLY_SERVICES);
+	case B_COLLECTED:
+		return sample_reply(ALB_REPLY_COLLECTED);
 	default:
 		return sample_data(ALB_DATA_STATS);
 	}
@@ -1172,7 +1484,184 @@ static const struct mutation_case mutation_cases[] = {
     {B_STATS, "data.stats.ifs.1.rx-bytes", "20", EBADMSG,
      "data.stats.ifs[1].rx-bytes: expected an unsigned integer"},
     {B_STATS, "data.stats.pid", "1a 00400001", EBADMSG,
-     "data.stats.pid: 4194305 is out of range 1..4194304"},
+     "data.stats.pid: 4194305 is out of range 1..4194304"}, /* Services: the spec of a deploy. */
+    {B_DEPLOY, "command.service.vlan", "01", EBADMSG, "command.service: unknown key 'vlan'"},
+    {B_DEPLOY, "command.service.prefix", NULL, EBADMSG, "command.service.prefix: missing"},
+    {B_DEPLOY, "command.service.device", NULL, EBADMSG, "command.service.device: missing"},
+    {B_DEPLOY, "command.service.exclude", NULL, EBADMSG, "command.service.exclude: missing"},
+    {B_DEPLOY, "command.service.publish", NULL, EBADMSG, "command.service.publish: missing"},
+    {B_DEPLOY, "command.service.ready", NULL, EBADMSG, "command.service.ready: missing"},
+    {B_DEPLOY, "command.service.ready-timeout", NULL, EBADMSG,
+     "command.service.ready-timeout: missing"},
+    {B_DEPLOY, "command.service.drain", NULL, EBADMSG, "command.service.drain: missing"},
+    {B_DEPLOY, "command.service", NULL, EBADMSG, "command.service: missing"},
+    {B_DEPLOY, "command.service", "f6", EBADMSG, "command.service: expected a map, got null"},
+    {B_DEPLOY, "command.config", NULL, EBADMSG, "command.config: missing"},
+    {B_CREATE, "command.service", "a0", EBADMSG, "command: unknown key 'service'"},
+    {B_DEPLOY, "command.op", "S:service-info", EBADMSG, "command: unknown key 'config'"},
+    {B_DEPLOY, "command.service.device", "S:a-b", EBADMSG, "invalid net device name"},
+    {B_DEPLOY, "command.service.bridge", "S:br 0", EBADMSG, "command.service: "},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0", EBADMSG,
+     "command.service.prefix: not an IPv4 prefix A.B.C.D/N: '10.0.0.0'"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0/33", EBADMSG,
+     "command.service.prefix: not an IPv4 prefix A.B.C.D/N: '10.0.0.0/33'"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0/", EBADMSG,
+     "command.service.prefix: not an IPv4 prefix A.B.C.D/N: '10.0.0.0/'"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0/024", EBADMSG,
+     "command.service.prefix: not an IPv4 prefix A.B.C.D/N: '10.0.0.0/024'"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0/24x", EBADMSG,
+     "command.service.prefix: not an IPv4 prefix A.B.C.D/N: '10.0.0.0/24x'"},
+    {B_DEPLOY, "command.service.prefix", "S:x/24", EBADMSG,
+     "command.service.prefix: not an IPv4 prefix A.B.C.D/N"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0/24", EBADMSG,
+     "command.service.prefix: not an IPv4 prefix A.B.C.D/N"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.1/24", EBADMSG,
+     "command.service: prefix 10.0.0.1/24 has host bits set"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0/7", EBADMSG,
+     "command.service: prefix 10.0.0.0/7: its length must be 8 to 30"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0/31", EBADMSG,
+     "command.service: prefix 10.0.0.0/31: its length must be 8 to 30"},
+    {B_DEPLOY, "command.service.prefix", "S:10.0.0.0/32", EBADMSG,
+     "command.service: prefix 10.0.0.0/32: its length must be 8 to 30"},
+    {B_DEPLOY, "command.service.prefix", "0a", EBADMSG,
+     "command.service.prefix: expected a text string"},
+    {B_DEPLOY, "command.service.gateway", "S:10.0.1.1", EBADMSG,
+     "command.service: the gateway is not a host address of 10.0.0.0/24"},
+    {B_DEPLOY, "command.service.gateway", "S:10.0.0.0", EBADMSG,
+     "command.service: the gateway is not a host address of 10.0.0.0/24"},
+    {B_DEPLOY, "command.service.gateway", "S:10.0.0.255", EBADMSG,
+     "command.service: the gateway is not a host address of 10.0.0.0/24"},
+    {B_DEPLOY, "command.service.gateway", "S:10.0.0.1/24", EBADMSG,
+     "command.service.gateway: not an IPv4 address: '10.0.0.1/24'"},
+    {B_DEPLOY, "command.service.gateway", "S:::1", EBADMSG,
+     "command.service.gateway: not an IPv4 address: '::1'"},
+    {B_DEPLOY, "command.service.exclude.1", "S:10.0.1.2", EBADMSG,
+     "command.service: excluded address 10.0.1.2 is not in 10.0.0.0/24"},
+    {B_DEPLOY, "command.service.exclude.0", "S:10.0.0", EBADMSG,
+     "command.service.exclude[0]: not an IPv4 address: '10.0.0'"},
+    {B_DEPLOY, "command.service.exclude", "a0", EBADMSG,
+     "command.service.exclude: expected an array, got a map"},
+    {B_DEPLOY, "command.service.publish.0.proto", "S:sctp", EBADMSG,
+     "command.service.publish[0].proto: unknown value 'sctp'"},
+    {B_DEPLOY, "command.service.publish.0.proto", "06", EBADMSG,
+     "command.service.publish[0].proto: expected a text string"},
+    {B_DEPLOY, "command.service.publish.0.port", "00", EBADMSG,
+     "command.service.publish[0].port: 0 is out of range 1..65535"},
+    {B_DEPLOY, "command.service.publish.2.port", "1a 00010000", EBADMSG,
+     "command.service.publish[2].port: 65536 is out of range 1..65535"},
+    {B_DEPLOY, "command.service.publish.1.host-port", "00", EBADMSG,
+     "command.service.publish[1].host-port: 0 is out of range 1..65535"},
+    {B_DEPLOY, "command.service.publish.0.host-port", "1a 00010000", EBADMSG,
+     "command.service.publish[0].host-port: 65536 is out of range 1..65535"},
+    {B_DEPLOY, "command.service.publish.0.port", NULL, EBADMSG,
+     "command.service.publish[0].port: missing"},
+    {B_DEPLOY, "command.service.publish.0.host-address", "S:0.0.0.0", EBADMSG,
+     "command.service.publish[0].host-address: 0.0.0.0 is written by leaving the key out"},
+    {B_DEPLOY, "command.service.publish.1.host-address", "S:192.0.2", EBADMSG,
+     "command.service.publish[1].host-address: not an IPv4 address: '192.0.2'"},
+    {B_DEPLOY, "command.service.publish.1.weight", "01", EBADMSG,
+     "command.service.publish[1]: unknown key 'weight'"},
+    /* publish[0] is tcp 8080 on every host address, [1] tcp 8443 and [2] udp 5353 on
+     * 192.0.2.1 */
+    {B_DEPLOY, "command.service.publish.1.host-port", "19 1f90", EBADMSG,
+     "command.service: host port 8080/tcp is published twice"},
+    {B_DEPLOY, "command.service.publish.2",
+     "a4 65 70726f746f 63 746370 6c 686f73742d61646472657373 69 3139322e302e322e31 69 "
+     "686f73742d706f7274 19 20fb 64 706f7274 01",
+     EBADMSG, "command.service: host port 8443/tcp is published twice"},
+    {B_DEPLOY, "command.service.ready", "S:http", EBADMSG,
+     "command.service.ready: unknown value 'http'"},
+    {B_DEPLOY, "command.service.ready-line", NULL, EBADMSG,
+     "command.service: the readiness line must be 1 to 1024 bytes of one line"},
+    {B_DEPLOY, "command.service.ready-line", "60", EBADMSG,
+     "command.service: the readiness line must be 1 to 1024 bytes of one line"},
+    {B_DEPLOY, "command.service.ready-line", "T:6120 0a 62", EBADMSG,
+     "command.service: the readiness line must be 1 to 1024 bytes of one line"},
+    {B_DEPLOY, "command.service.ready-line", "T:61 0d", EBADMSG,
+     "command.service: the readiness line must be 1 to 1024 bytes of one line"},
+    {B_DEPLOY, "command.service.ready-port", "18 50", EBADMSG,
+     "command.service: the readiness port must be 1 to 65535"},
+    {B_DEPLOY, "command.service.ready", "S:tcp", EBADMSG,
+     "command.service: the readiness line must be 1 to 1024 bytes of one line"},
+    {B_DEPLOY_TCP, "command.service.ready-port", NULL, EBADMSG,
+     "command.service: the readiness port must be 1 to 65535"},
+    {B_DEPLOY_TCP, "command.service.ready-port", "00", EBADMSG,
+     "command.service.ready-port: 0 is out of range 1..65535"},
+    {B_DEPLOY_TCP, "command.service.ready-port", "1a 00010000", EBADMSG,
+     "command.service.ready-port: 65536 is out of range 1..65535"},
+    {B_DEPLOY_TCP, "command.service.ready", "S:line", EBADMSG,
+     "command.service: the readiness line must be 1 to 1024 bytes of one line"},
+    {B_DEPLOY_TCP, "command.service.ready", "S:delay", EBADMSG,
+     "command.service: the readiness port must be 1 to 65535"},
+    {B_DEPLOY_TCP, "command.service.ready", "S:none", EBADMSG,
+     "command.service: the readiness port must be 1 to 65535"},
+    {B_DEPLOY_NONE, "command.service.ready-line", "S:up", EBADMSG,
+     "command.service: the readiness line must be 1 to 1024 bytes of one line"},
+    {B_DEPLOY_NONE, "command.service.ready-port", "18 50", EBADMSG,
+     "command.service: the readiness port must be 1 to 65535"},
+    {B_DEPLOY_NONE, "command.service.ready-delay", "19 03e8", EBADMSG,
+     "command.service: the readiness delay must be 1 ms to a day"},
+    {B_DEPLOY_NONE, "command.service.ready", "S:delay", EBADMSG,
+     "command.service: the readiness delay must be 1 ms to a day"},
+    {B_DEPLOY_NONE, "command.service.ready-delay", "00", EBADMSG,
+     "command.service.ready-delay: 0 is out of range 1..86400000"},
+    {B_DEPLOY_NONE, "command.service.ready-delay", "1a 05265c01", EBADMSG,
+     "command.service.ready-delay: 86400001 is out of range 1..86400000"},
+    {B_DEPLOY, "command.service.ready-timeout", "00", EBADMSG,
+     "command.service.ready-timeout: 0 is out of range 1..86400000"},
+    {B_DEPLOY, "command.service.ready-timeout", "1a 05265c01", EBADMSG,
+     "command.service.ready-timeout: 86400001 is out of range 1..86400000"},
+    {B_DEPLOY, "command.service.drain", "1a 05265c01", EBADMSG,
+     "command.service.drain: 86400001 is out of range 0..86400000"},
+    {B_DEPLOY, "command.service.drain", "20", EBADMSG,
+     "command.service.drain: expected an unsigned integer, got a negative"},
+    /* Services: a service-info reply. */
+    {B_SERVICES, "success.services.0.spare", "01", EBADMSG,
+     "success.services[0]: unknown key 'spare'"},
+    {B_SERVICES, "success.services.0.spec", NULL, EBADMSG, "success.services[0].spec: missing"},
+    {B_SERVICES, "success.services.2.instances", NULL, EBADMSG,
+     "success.services[2].instances: missing"},
+    {B_SERVICES, "success.services.1.generation", "1b 0000000100000000", EBADMSG,
+     "success.services[1].generation: 4294967296 is out of range 0..4294967295"},
+    {B_SERVICES, "success.services.0.name", "S:alice:", EBADMSG,
+     "success.services[0].name: a path, not a service's name"},
+    {B_SERVICES, "success.services.1.name", "S:alice:a b", EBADMSG, "success.services[1].name: "},
+    {B_SERVICES, "success.services.1.last-error", "01", EBADMSG,
+     "success.services[1].last-error: expected a text string"},
+    {B_SERVICES, "success.services.1.spec.prefix", "S:10.0.0.1/24", EBADMSG,
+     "success.services[1].spec: prefix 10.0.0.1/24 has host bits set"},
+    {B_SERVICES, "success.services.2.spec.publish.0.proto", "S:sctp", EBADMSG,
+     "success.services[2].spec.publish[0].proto: unknown value 'sctp'"},
+    {B_SERVICES, "success.services.0.instances.0.unikernel", "S:alice:", EBADMSG,
+     "success.services[0].instances[0].unikernel: a path, not a unikernel's name"},
+    {B_SERVICES, "success.services.0.instances.1.address", "S:10.0.0", EBADMSG,
+     "success.services[0].instances[1].address: not an IPv4 address: '10.0.0'"},
+    {B_SERVICES, "success.services.0.instances.1.state", "S:running", EBADMSG,
+     "success.services[0].instances[1].state: unknown value 'running'"},
+    {B_SERVICES, "success.services.0.instances.1.generation", "00", EBADMSG,
+     "success.services[0].instances[1].generation: 0 is out of range 1..4294967295"},
+    {B_SERVICES, "success.services.0.instances.1.until", "00", EBADMSG,
+     "success.services[0].instances[1].until: 0 is out of range"},
+    {B_SERVICES, "success.services.0.instances.0.unikernel", NULL, EBADMSG,
+     "success.services[0].instances[0].unikernel: missing"},
+    {B_SERVICES, "success.services.0.instances.0.port", "01", EBADMSG,
+     "success.services[0].instances[0]: unknown key 'port'"},
+    {B_SERVICES, "success.kind", "S:collected", EBADMSG, "success: unknown key 'services'"},
+    /* Services: a collect's reply. */
+    {B_COLLECTED, "success.collected.0.bridge", NULL, EBADMSG,
+     "success.collected[0].bridge: missing"},
+    {B_COLLECTED, "success.collected.1.address", NULL, EBADMSG,
+     "success.collected[1].address: missing"},
+    {B_COLLECTED, "success.collected.1.address", "S:10.0.0.300", EBADMSG,
+     "success.collected[1].address: not an IPv4 address: '10.0.0.300'"},
+    {B_COLLECTED, "success.collected.0.unikernel", "S:a b", EBADMSG,
+     "success.collected[0].unikernel: "},
+    {B_COLLECTED, "success.collected.0.bridge", "S:abcdefghijklmnop", EBADMSG,
+     "success.collected[0].bridge: string of 16 bytes exceeds the bound 15"},
+    {B_COLLECTED, "success.collected.0.extra", "01", EBADMSG,
+     "success.collected[0]: unknown key 'extra'"},
+    {B_COLLECTED, "success.collected", "a0", EBADMSG,
+     "success.collected: expected an array, got a map"},
 };
 
 START_TEST(test_malformed_mutation)
@@ -1258,6 +1747,37 @@ START_TEST(test_malformed_large)
 	ck_assert_alb_err(test_ctx, decode_mutated(base_msg(B_STATS), "data.stats.ifs", ifs),
 			  EBADMSG);
 	ck_assert_last_error_has(test_ctx, "data.stats.ifs: 65 elements exceed the bound 64");
+
+	/* Services: 257 excluded addresses, 65 published ports, 3 instances. */
+	cbor_item_t *ex = cbor_new_definite_array(ALB_SERVICE_EXCLUDE_MAX + 1);
+	for (unsigned i = 0; i <= ALB_SERVICE_EXCLUDE_MAX; i++)
+		ck_assert(alb_cbor_push(ex, cbor_build_string("10.0.0.9")));
+	ck_assert_alb_err(
+	    test_ctx, decode_mutated(base_msg(B_DEPLOY), "command.service.exclude", ex), EBADMSG);
+	ck_assert_last_error_has(test_ctx,
+				 "command.service.exclude: 257 elements exceed the bound 256");
+	cbor_item_t *pub = cbor_new_definite_array(ALB_SERVICE_PUBLISH_MAX + 1);
+	for (unsigned i = 0; i <= ALB_SERVICE_PUBLISH_MAX; i++)
+		ck_assert(alb_cbor_push(pub, cbor_new_definite_map(0)));
+	ck_assert_alb_err(
+	    test_ctx, decode_mutated(base_msg(B_DEPLOY), "command.service.publish", pub), EBADMSG);
+	ck_assert_last_error_has(test_ctx,
+				 "command.service.publish: 65 elements exceed the bound 64");
+	cbor_item_t *ins = cbor_new_definite_array(ALB_SERVICE_INSTANCES_MAX + 1);
+	for (unsigned i = 0; i <= ALB_SERVICE_INSTANCES_MAX; i++)
+		ck_assert(alb_cbor_push(ins, cbor_new_definite_map(0)));
+	ck_assert_alb_err(test_ctx,
+			  decode_mutated(base_msg(B_SERVICES), "success.services.0.instances", ins),
+			  EBADMSG);
+	ck_assert_last_error_has(test_ctx,
+				 "success.services[0].instances: 3 elements exceed the bound 2");
+	/* A readiness line of 1025 bytes. */
+	ck_assert_alb_err(test_ctx,
+			  decode_mutated(base_msg(B_DEPLOY), "command.service.ready-line",
+					 text_of(ALB_READY_LINE_MAX + 1, 'r')),
+			  EBADMSG);
+	ck_assert_last_error_has(
+	    test_ctx, "command.service.ready-line: string of 1025 bytes exceeds the bound 1024");
 }
 END_TEST
 
@@ -1553,6 +2073,8 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_round_trip_commands);
 	tcase_add_test(tc, test_on_behalf_of_bounds);
 	tcase_add_test(tc, test_round_trip_replies);
+	tcase_add_test(tc, test_round_trip_service_deploy);
+	tcase_add_test(tc, test_round_trip_services);
 	tcase_add_test(tc, test_round_trip_data);
 	tcase_add_test(tc, test_accessors);
 	tcase_add_test(tc, test_encode_invalid);

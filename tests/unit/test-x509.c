@@ -1279,6 +1279,106 @@ START_TEST(test_sign_services)
 }
 END_TEST
 
+/* A service deploy in a leaf: the config's bridges and the service's bridge must be the
+ * CA's; a spec the decoder refuses cannot go into an extension; the one signed reads back
+ * with its spec. service-info, service-remove and collect may be a leaf's command. */
+static alb_x509_ext *ext_deploy(const char *bridge, uint32_t prefix, uint32_t gateway)
+{
+	struct alb_cmd cmd = {.kind = ALB_CMD_SERVICE_DEPLOY};
+	struct alb_service_spec *s = calloc(1, sizeof(*s));
+	alb_x509_ext *ext = NULL;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_new(test_ctx, &cmd.config));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_memory(cmd.config, 32));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_add_cpuid(cmd.config, 0));
+	ck_assert_alb_ok(test_ctx,
+			 alb_unikernel_config_add_net(cmd.config, "service", "br0", NULL));
+	ck_assert_alb_ok(test_ctx, alb_unikernel_config_set_image(cmd.config, 4096, 0));
+	s->device = strdup("service");
+	s->bridge = strdup(bridge);
+	s->prefix = prefix; /* /24 */
+	s->prefix_len = 24;
+	s->gateway = gateway;
+	s->n_publish = 1;
+	s->publish = calloc(1, sizeof(*s->publish));
+	ck_assert_ptr_nonnull(s->publish);
+	s->publish[0] = (struct alb_publish){6, 0, 8080, 80};
+	s->ready = ALB_READY_TCP;
+	s->ready_port = 80;
+	s->ready_timeout_ms = 10000;
+	s->drain_ms = 1000;
+	cmd.service = s;
+	int r = alb_x509_ext_new_cmd(test_ctx, &cmd, &ext);
+	alb_cmd_clear(&cmd);
+	if (r < 0) {
+		ck_assert_alb_err(test_ctx, r, EINVAL);
+		return NULL;
+	}
+	return ext;
+}
+
+START_TEST(test_sign_service_deploy)
+{
+	alb_policy *root = alice_services_policy();
+	ck_assert_alb_ok(test_ctx, alb_x509_ca_generate(test_ctx, "ca", root, 0, 0, P("cacert.pem"),
+							P("ca.key")));
+	alb_policy_free(root);
+
+	/* The gateway outside the prefix: no extension. */
+	ck_assert_ptr_null(ext_deploy("br0", 0x0a000000, 0x0a000101));
+	ck_assert_last_error_has(test_ctx, "invalid command");
+	ck_assert_last_error_has(test_ctx, "command.service: the gateway is not a host address");
+
+	/* The service's bridge is not the CA's. */
+	alb_x509_ext *ext = ext_deploy("br9", 0x0a000000, 0);
+	ck_assert_ptr_nonnull(ext);
+	ck_assert_alb_ok(
+	    test_ctx, alb_x509_csr_generate(test_ctx, "web", ext, 0, P("web.req"), P("web.key")));
+	alb_x509_ext_free(ext);
+	ck_assert_alb_err(test_ctx,
+			  alb_x509_csr_sign(test_ctx, P("cacert.pem"), P("ca.key"), P("web.req"), 0,
+					    NULL, P("web.pem")),
+			  EACCES);
+	ck_assert_last_error_has(test_ctx, "request 'web'");
+	ck_assert_last_error_has(test_ctx, "service-deploy does not fit inside the CA's policy");
+	ck_assert_int_eq(access(P("web.pem"), F_OK), -1);
+	ck_assert_int_eq(unlink(P("web.req")), 0);
+	ck_assert_int_eq(unlink(P("web.key")), 0);
+
+	/* On br1 (config on br0): signed, and the spec reads back. */
+	ext = ext_deploy("br1", 0xc0a80100, 0xc0a80101);
+	ck_assert_ptr_nonnull(ext);
+	ck_assert_alb_ok(
+	    test_ctx, alb_x509_csr_generate(test_ctx, "web", ext, 0, P("web.req"), P("web.key")));
+	alb_x509_ext_free(ext);
+	ck_assert_issued(alb_x509_csr_sign(test_ctx, P("cacert.pem"), P("ca.key"), P("web.req"), 0,
+					   NULL, P("web.pem")),
+			 ALB_X509_CERT_CLIENT);
+	alb_x509_chain *chain = chain_read("web.pem");
+	ck_assert_alb_ok(test_ctx, alb_x509_chain_get_ext(test_ctx, chain, 0, &ext));
+	const struct alb_cmd *cmd = alb_x509_ext_get_cmd(ext);
+	ck_assert_ptr_nonnull(cmd);
+	ck_assert_int_eq(cmd->kind, ALB_CMD_SERVICE_DEPLOY);
+	ck_assert_ptr_nonnull(cmd->service);
+	ck_assert_str_eq(cmd->service->bridge, "br1");
+	ck_assert_uint_eq(cmd->service->prefix, 0xc0a80100);
+	ck_assert_uint_eq(cmd->service->gateway, 0xc0a80101);
+	ck_assert_uint_eq(cmd->service->n_publish, 1);
+	ck_assert_uint_eq(cmd->service->publish[0].host_port, 8080);
+	ck_assert_int_eq(cmd->service->ready, ALB_READY_TCP);
+	ck_assert_uint_eq(cmd->service->ready_port, 80);
+	alb_x509_ext_free(ext);
+	alb_x509_chain_free(chain);
+
+	ck_assert(alb_x509_command_allowed(ALB_CMD_SERVICE_DEPLOY));
+	ck_assert(alb_x509_command_allowed(ALB_CMD_SERVICE_INFO));
+	ck_assert(alb_x509_command_allowed(ALB_CMD_SERVICE_REMOVE));
+	ck_assert(alb_x509_command_allowed(ALB_CMD_COLLECT));
+	ck_assert(!alb_x509_command_allowed(ALB_CMD_FEED));
+}
+END_TEST
+
 static Suite *x509_suite(void)
 {
 	Suite *s = suite_create("x509");
@@ -1301,6 +1401,7 @@ static Suite *x509_suite(void)
 	tcase_add_loop_test(tc, test_key_types, 0, 2);
 	tcase_add_test(tc, test_sign_refusals);
 	tcase_add_test(tc, test_sign_services);
+	tcase_add_test(tc, test_sign_service_deploy);
 	tcase_add_test(tc, test_leaf_dot);
 	tcase_add_test(tc, test_crl);
 	tcase_add_test(tc, test_certtool);
