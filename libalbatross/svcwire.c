@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctx-private.h"
+#include "inet-private.h"
 #include "name-private.h"
 #include "svcwire-private.h"
 #include "unikernel-private.h"
@@ -36,13 +37,11 @@ static cbor_item_t *addr_to_cbor(uint32_t addr)
 static int addr_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, uint32_t *ret)
 {
 	_cleanup_free_ char *s = NULL;
-	struct in_addr a;
 	int r = alb_cbor_get_text(ctx, item, path, INET_ADDRSTRLEN, &s);
 	if (r < 0)
 		return r;
-	if (inet_pton(AF_INET, s, &a) != 1)
+	if (alb_ipv4_parse(s, ret) < 0)
 		return alb_error(ctx, EBADMSG, "%s: not an IPv4 address: '%s'", path, s);
-	*ret = ntohl(a.s_addr);
 	return 0;
 }
 
@@ -61,16 +60,16 @@ static int prefix_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *p
 	int r = alb_cbor_get_text(ctx, item, path, INET_ADDRSTRLEN + 3, &s);
 	if (r < 0)
 		return r;
+	/* Strict: one spelling per prefix (the host bits are the validation's). */
 	char *slash = strchr(s, '/');
-	struct in_addr a;
-	char *end;
-	unsigned long len = slash ? strtoul(slash + 1, &end, 10) : 0;
-	if (!slash || !slash[1] || *end || len > 32 || slash[1] == '0')
+	const char *n = slash ? slash + 1 : "";
+	size_t digits = strspn(n, "0123456789");
+	unsigned long len = digits ? strtoul(n, NULL, 10) : 0;
+	if (!slash || !digits || digits != strlen(n) || digits > 2 || n[0] == '0' || len > 32)
 		return alb_error(ctx, EBADMSG, "%s: not an IPv4 prefix A.B.C.D/N: '%s'", path, s);
 	*slash = 0;
-	if (inet_pton(AF_INET, s, &a) != 1)
+	if (alb_ipv4_parse(s, ret_addr) < 0)
 		return alb_error(ctx, EBADMSG, "%s: not an IPv4 prefix A.B.C.D/N", path);
-	*ret_addr = ntohl(a.s_addr);
 	*ret_len = (uint32_t)len;
 	return 0;
 }
@@ -314,6 +313,9 @@ int alb_service_spec_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char
 					   alb_cbor_path_index(p, k[5].path, i), &s->publish[i])) <
 		    0)
 			return r;
+	if (k[3].value && !s->gateway)
+		return alb_error(ctx, EBADMSG, "%s: no gateway is written by leaving the key out",
+				 k[3].path);
 	if ((r = alb_service_spec_validate(ctx, s)) < 0)
 		return alb_cbor_field_error(ctx, r, path);
 	*ret = TAKE_PTR(s);
@@ -429,10 +431,11 @@ int alb_service_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char
 		return alb_error(ctx, EBADMSG, "%s: a path, not a service's name", k[0].path);
 	if (n && !(info->instances = calloc(n, sizeof(*info->instances))))
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++, info->n_instances++)
+	/* Counted first: a half-decoded instance is freed with the others. */
+	for (size_t i = 0; i < n; i++)
 		if ((r = instance_from_cbor(ctx, cbor_array_handle(k[4].value)[i],
 					    alb_cbor_path_index(p, k[4].path, i),
-					    &info->instances[i])) < 0)
+					    &info->instances[info->n_instances++])) < 0)
 			return r;
 	return 0;
 }
@@ -460,5 +463,9 @@ int alb_collected_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *p
 		0 ||
 	    (r = addr_from_cbor(ctx, k[2].value, k[2].path, &c->address)) < 0)
 		return r;
+	if (c->unikernel && alb_name_is_path(c->unikernel))
+		return alb_error(ctx, EBADMSG, "%s: a path, not a unikernel's name", k[0].path);
+	if (alb_bridge_name_validate(ctx, c->bridge) < 0)
+		return alb_cbor_field_error(ctx, -EINVAL, k[1].path);
 	return 0;
 }

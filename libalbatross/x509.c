@@ -14,6 +14,7 @@
 
 #include "cbor-private.h"
 #include "ctx-private.h"
+#include "inet-private.h"
 #include "fileio-private.h"
 #include "x509-private.h"
 
@@ -479,7 +480,24 @@ int alb_x509_command_fits(alb_ctx *ctx, const struct alb_cmd *cmd, const alb_pol
 	if (r == -EDQUOT)
 		return alb_error_prefix(ctx, -EACCES, "%s does not fit inside the CA's policy",
 					alb_command_to_string(cmd->kind));
-	return r;
+	if (r < 0 || cmd->kind != ALB_CMD_SERVICE_DEPLOY || !cmd->service)
+		return r;
+	/* A service's published ports and prefix, against the CA's. */
+	const struct alb_service_spec *sp = cmd->service;
+	char prefix[20];
+	for (uint32_t i = 0; i < sp->n_publish; i++)
+		if (!alb_policy_allows_port(policy, sp->publish[i].host_port))
+			return alb_error(ctx, EACCES,
+					 "service-deploy does not fit inside the CA's policy: host "
+					 "port %u is outside its ports",
+					 sp->publish[i].host_port);
+	alb_prefix_format(sp->prefix, sp->prefix_len, prefix);
+	if (!alb_policy_allows_prefix(policy, sp->bridge, prefix))
+		return alb_error(ctx, EACCES,
+				 "service-deploy does not fit inside the CA's policy: prefix %s on "
+				 "bridge %s is not allowed",
+				 prefix, sp->bridge);
+	return 0;
 }
 
 /* ---- chains ------------------------------------------------------------------------------ */
