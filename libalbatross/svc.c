@@ -48,6 +48,7 @@ struct update {
 	alb_source *deadline;
 	alb_source *probe_timer;
 	int probe_fd;
+	uint64_t probe_started; /* when the TCP connect under way began */
 	alb_source *probe_io;
 	char line[2 * ALB_READY_LINE_MAX + 2]; /* console output since the last newline */
 	size_t line_len;
@@ -61,6 +62,7 @@ struct update {
 /* A unikernel being destroyed for a service (a retired instance, a failed update's,
  * a removed service's or a collected one); done when they are all gone. */
 struct batch {
+	struct batch *next;
 	struct alb_svcs *m;
 	unsigned pending;
 	alb_vmm_done_fn done;
@@ -87,6 +89,8 @@ struct alb_svcs {
 	uint32_t n_orphans;
 	const char *crash_at;
 	bool warned_forward;
+	struct kill *kills;    /* under way */
+	struct batch *batches; /* under way */
 };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -309,54 +313,81 @@ out:
 
 /* ---- destroying unikernels --------------------------------------------------------------- */
 
+static void batch_release(struct batch *b)
+{
+	struct alb_svcs *m = b->m;
+	if (m)
+		for (struct batch **p = &m->batches; *p; p = &(*p)->next)
+			if (*p == b) {
+				*p = b->next;
+				break;
+			}
+	alb_name_free(b->name);
+	free(b->text);
+	free(b);
+}
+
 static void batch_end(struct batch *b)
 {
 	if (--b->pending > 0)
 		return;
 	if (b->done)
 		b->done(b->m->vmm, b->name, 0, b->text ? b->text : "done", b->userdata);
-	alb_name_free(b->name);
-	free(b->text);
-	free(b);
+	batch_release(b);
 }
 
+/* A unikernel being destroyed for the services; m NULL once they are freed (the
+ * supervisor then cancels the destroy, and nothing of ours is touched). */
 struct kill {
+	struct kill *next;
 	struct batch *b;
 	struct alb_svcs *m;
 	alb_name *uk;
-	void (*then)(struct alb_svcs *m, const alb_name *uk, int r, void *userdata);
-	void *userdata;
+	alb_name *svc; /* the service then() is for (looked up again), or NULL */
+	void (*then)(struct alb_svcs *m, const alb_name *uk, int r, const alb_name *svc);
 };
 
 static void kill_done(alb_vmm *vmm, const alb_name *name, int r, const char *text, void *userdata)
 {
 	struct kill *k = userdata;
-	if (r < 0 && r != -ENOENT) {
-		_cleanup_free_ char *n = vmm_name_str(k->uk);
-		alb_log_err(k->m->ctx, "Failed to destroy '%s': %s", n, text);
+	struct alb_svcs *m = k->m;
+	if (m) {
+		for (struct kill **p = &m->kills; *p; p = &(*p)->next)
+			if (*p == k) {
+				*p = k->next;
+				break;
+			}
+		if (r < 0 && r != -ENOENT) {
+			_cleanup_free_ char *n = vmm_name_str(k->uk);
+			alb_log_err(m->ctx, "Failed to destroy '%s': %s", n, text);
+		}
+		if (k->then)
+			k->then(m, k->uk, r == -ENOENT ? 0 : r, k->svc);
+		if (k->b)
+			batch_end(k->b);
 	}
-	if (k->then)
-		k->then(k->m, k->uk, r == -ENOENT ? 0 : r, k->userdata);
-	if (k->b)
-		batch_end(k->b);
 	alb_name_free(k->uk);
+	alb_name_free(k->svc);
 	free(k);
 }
 
 /* Destroys uk (gone already: at once); then(r) after, b ended after that. */
 static int kill_unikernel(struct alb_svcs *m, const alb_name *uk, struct batch *b,
-			  void (*then)(struct alb_svcs *, const alb_name *, int, void *),
-			  void *userdata)
+			  void (*then)(struct alb_svcs *, const alb_name *, int, const alb_name *),
+			  const alb_name *svc)
 {
 	struct kill *k = calloc(1, sizeof(*k));
-	if (!k || alb_name_dup(uk, &k->uk) < 0) {
+	if (!k || alb_name_dup(uk, &k->uk) < 0 || (svc && alb_name_dup(svc, &k->svc) < 0)) {
+		if (k)
+			alb_name_free(k->uk);
 		free(k);
 		return -ENOMEM;
 	}
 	k->b = b;
 	k->m = m;
 	k->then = then;
-	k->userdata = userdata;
+	k->next = m->kills;
+	m->kills = k;
 	if (b)
 		b->pending++;
 	int r = vmm_destroy_name(m->vmm, uk, kill_done, k);
@@ -379,6 +410,8 @@ static struct batch *batch_new(struct alb_svcs *m, const alb_name *name, alb_vmm
 	b->pending = 1; /* batch_end() once all are started */
 	b->done = done;
 	b->userdata = userdata;
+	b->next = m->batches;
+	m->batches = b;
 	return b;
 }
 
@@ -398,7 +431,7 @@ static int orphan_add(struct alb_svcs *m, const alb_name *uk, const char *bridge
 	return 0;
 }
 
-static void orphan_gone(struct alb_svcs *m, const alb_name *uk, int r, void *userdata)
+static void orphan_gone(struct alb_svcs *m, const alb_name *uk, int r, const alb_name *svc)
 {
 	if (r < 0)
 		return; /* kept for a collect */
@@ -532,14 +565,17 @@ static int check_policies(struct alb_svcs *m, const alb_name *name,
 static int check_ports(struct alb_svcs *m, const alb_name *name,
 		       const struct alb_service_spec *spec)
 {
-	for (uint32_t i = 0; i < m->n; i++) {
-		const struct alb_service_info *o = &m->v[i]->info;
-		if (alb_name_equal(o->name, name))
+	for (uint32_t i = 0; i < 2 * m->n; i++) {
+		/* every other service's published spec, and the one its update brings */
+		const struct alb_service_info *o = &m->v[i / 2]->info;
+		const struct alb_service_spec *os =
+		    i % 2 ? (m->v[i / 2]->update ? m->v[i / 2]->update->spec : NULL) : o->spec;
+		if (!os || alb_name_equal(o->name, name))
 			continue;
 		for (uint32_t j = 0; j < spec->n_publish; j++)
-			for (uint32_t k = 0; k < o->spec->n_publish; k++) {
+			for (uint32_t k = 0; k < os->n_publish; k++) {
 				const struct alb_publish *a = &spec->publish[j],
-							 *b = &o->spec->publish[k];
+							 *b = &os->publish[k];
 				if (a->proto != b->proto || a->host_port != b->host_port ||
 				    (a->host_addr && b->host_addr && a->host_addr != b->host_addr))
 					continue;
@@ -638,6 +674,18 @@ int alb_svcs_deploy_check(struct alb_svcs *m, const alb_name *name,
 		if ((r = alb_template_validate(m->ctx, config->argv[i])) < 0)
 			return r;
 	struct svc *s = find(m, name);
+	if (s &&
+	    (!streq(s->info.spec->bridge, spec->bridge) || s->info.spec->prefix != spec->prefix ||
+	     s->info.spec->prefix_len != spec->prefix_len)) {
+		_cleanup_free_ char *n = vmm_name_str(name);
+		return alb_error(
+		    m->ctx, EINVAL,
+		    "an update keeps the bridge and the prefix of service '%s': remove "
+		    "it and deploy it again to move it",
+		    n);
+	}
+	if (!s && m->n >= SVC_MAX)
+		return alb_error(m->ctx, EDQUOT, "albatrossd keeps at most %u services", SVC_MAX);
 	if (s && s->update) {
 		_cleanup_free_ char *n = vmm_name_str(name);
 		return alb_error(m->ctx, EBUSY, "an update of service '%s' is under way", n);
@@ -689,9 +737,13 @@ static void update_free(struct update *u)
 static void drain_schedule(struct svc *s);
 
 /* The failed update's instance is gone: its record and address go, the client hears. */
-static void failed_gone(struct alb_svcs *m, const alb_name *uk, int r, void *userdata)
+static void failed_gone(struct alb_svcs *m, const alb_name *uk, int r, const alb_name *svc)
 {
-	struct svc *s = userdata;
+	struct svc *s = find(m, svc);
+	if (!s || !s->update) {
+		orphan_gone(m, uk, r, NULL);
+		return;
+	}
 	struct update *u = s->update;
 	struct alb_service_instance *in = instance_in(s, ALB_INSTANCE_STARTING);
 	if (in && r >= 0) {
@@ -758,21 +810,29 @@ static void update_fail(struct update *u, int error, const char *fmt, ...)
 	u->probe_io = alb_source_free(u->probe_io);
 	struct alb_service_instance *in = instance_in(s, ALB_INSTANCE_STARTING);
 	if (!in) {
-		failed_gone(m, NULL, 0, s);
+		failed_gone(m, NULL, 0, s->info.name);
 		return;
 	}
-	_cleanup_(alb_name_freep) alb_name *uk = NULL;
-	if (alb_name_dup(in->unikernel, &uk) < 0 || kill_unikernel(m, uk, NULL, failed_gone, s) < 0)
-		failed_gone(m, uk, -ENOMEM, s);
+	_cleanup_(alb_name_freep) alb_name *uk = NULL, *sn = NULL;
+	if (alb_name_dup(in->unikernel, &uk) < 0 || alb_name_dup(s->info.name, &sn) < 0 ||
+	    kill_unikernel(m, uk, NULL, failed_gone, sn) < 0)
+		failed_gone(m, uk, -ENOMEM, s->info.name);
 }
+
+#define SWAP(a, b)                                                                                 \
+	do {                                                                                       \
+		__typeof__(a) swap_ = (a);                                                         \
+		(a) = (b);                                                                         \
+		(b) = swap_;                                                                       \
+	} while (0)
 
 static void update_ready(struct update *u)
 {
 	struct svc *s = u->s;
 	struct alb_svcs *m = s->m;
 	struct alb_service_instance *in = instance_in(s, ALB_INSTANCE_STARTING);
-	if (!in || u->failing)
-		return;
+	if (!in || u->failing || u->exited[0])
+		return; /* an exit of the new instance is being reported */
 	u->deadline = alb_source_free(u->deadline);
 	u->probe_timer = alb_source_free(u->probe_timer);
 	u->probe_io = alb_source_free(u->probe_io);
@@ -787,19 +847,29 @@ static void update_ready(struct update *u)
 	in = instance_in(s, ALB_INSTANCE_STARTING);
 	in->state = ALB_INSTANCE_PUBLISHED;
 	in->until_us = 0;
+	uint64_t old_until = old ? old->until_us : 0;
 	if (old) {
 		old->state = ALB_INSTANCE_DRAINING;
 		old->until_us = alb_now_realtime() + u->spec->drain_ms * 1000;
 	}
-	alb_unikernel_config_free(s->info.config);
-	alb_service_spec_free(s->info.spec);
-	s->info.config = TAKE_PTR(u->config);
-	s->info.spec = TAKE_PTR(u->spec);
-	free(s->info.last_error);
-	s->info.last_error = NULL;
-	if ((r = save(m)) < 0)
-		alb_log_err(m->ctx,
-			    "the switch of a service is not saved: a restart rolls it back");
+	SWAP(s->info.config, u->config);
+	SWAP(s->info.spec, u->spec);
+	char *last_error = TAKE_PTR(s->info.last_error);
+	if ((r = save(m)) < 0) {
+		/* Not saved: undone, rules included, so that a restart finds what runs. */
+		SWAP(s->info.config, u->config);
+		SWAP(s->info.spec, u->spec);
+		s->info.last_error = last_error;
+		in->state = ALB_INSTANCE_STARTING;
+		if (old) {
+			old->state = ALB_INSTANCE_PUBLISHED;
+			old->until_us = old_until;
+		}
+		(void)publish_all(m, NULL, NULL, NULL, NULL);
+		update_fail(u, r, "the switch could not be saved");
+		return;
+	}
+	free(last_error);
 	crash_point(m, "service-switched");
 	char a[16], b[16];
 	_cleanup_free_ char *nn = vmm_name_str(in->unikernel);
@@ -830,8 +900,11 @@ static void update_ready(struct update *u)
 static int deadline_fired(alb_source *source, void *userdata)
 {
 	struct update *u = userdata;
-	update_fail(u, ETIMEDOUT, "the new instance was not ready within %" PRIu64 " ms",
-		    u->spec->ready_timeout_ms);
+	if (u->exited[0])
+		update_fail(u, ECHILD, "%s", u->exited);
+	else
+		update_fail(u, ETIMEDOUT, "the new instance was not ready within %" PRIu64 " ms",
+			    u->spec->ready_timeout_ms);
 	return 0;
 }
 
@@ -871,8 +944,15 @@ static int probe_fire(alb_source *source, void *userdata)
 		return 0;
 	}
 	bool tcp = u->spec->ready == ALB_READY_TCP;
-	if (u->probe_fd >= 0 && tcp)
-		return 0; /* a connect under way: its answer or the next turn */
+	if (u->probe_fd >= 0 && tcp) {
+		/* A connect under way: its answer, unless the SYN went unanswered (the
+		 * instance not up yet): then a new one. */
+		if (alb_now_monotonic() - u->probe_started < 1000000)
+			return 0;
+		u->probe_io = alb_source_free(u->probe_io);
+		close(u->probe_fd);
+		u->probe_fd = -1;
+	}
 	if (u->probe_fd < 0) {
 		struct sockaddr_in sa = {.sin_family = AF_INET,
 					 .sin_port = htons((uint16_t)u->spec->ready_port),
@@ -881,6 +961,7 @@ static int probe_fire(alb_source *source, void *userdata)
 		    AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (u->probe_fd < 0)
 			return 0;
+		u->probe_started = alb_now_monotonic();
 		if (connect(u->probe_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
 		    errno != EINPROGRESS) {
 			close(u->probe_fd);
@@ -961,14 +1042,18 @@ static void watch_event(alb_vmm *vmm, const alb_name *name, int event, int signa
 				snprintf(u->exited, sizeof(u->exited),
 					 "the new instance exited (code %d) before it was ready",
 					 code);
-			if (alb_loop_add_timer(m->loop, 0, exited_fired, u, &u->exited_timer) < 0)
-				update_fail(u, ECHILD, "%s", u->exited);
+			if (alb_loop_add_timer(m->loop, 0, exited_fired, u, &u->exited_timer) < 0 &&
+			    (!u->deadline || alb_source_set_timer(u->deadline, 0) < 0))
+				alb_log_err(m->ctx, "%s; its update ends at its readiness timeout",
+					    u->exited);
 		}
 		return;
 	}
 }
 
 static const struct vmm_watch watch = {.console = watch_console, .event = watch_event};
+
+static struct svc *owner_of(struct alb_svcs *m, const alb_name *uk, bool *listed);
 
 int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikernel_config *config,
 		    const struct alb_service_spec *spec, struct vmm_upload *up,
@@ -992,6 +1077,25 @@ int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikerne
 		    (r = alb_service_spec_dup(spec, &s->info.spec)) < 0) {
 			svc_free(s);
 			return r;
+		}
+		/* Generations go on from the instances of a service of that name that are still
+		 * orphans: their names are never reused. */
+		for (uint32_t i = 0; i < m->n_orphans; i++) {
+			bool listed;
+			const alb_name *o = m->orphans[i].unikernel;
+			if (!o || owner_of(m, o, &listed) ||
+			    alb_name_depth(o) != alb_name_depth(name))
+				continue;
+			const char *label = alb_name_label(o), *dot = strrchr(label, '.');
+			_cleanup_(alb_name_freep) alb_name *op = NULL, *np = NULL;
+			if (!dot || (size_t)(dot - label) != strlen(name->label) ||
+			    strncmp(label, name->label, (size_t)(dot - label)) != 0 ||
+			    alb_name_parent(o, &op) < 0 || alb_name_parent(name, &np) < 0 ||
+			    !alb_name_equal(op, np))
+				continue;
+			uint64_t g = strtoull(dot + 1, NULL, 10);
+			if (g > s->info.generation && g < UINT32_MAX)
+				s->info.generation = g;
 		}
 		m->v[m->n++] = s;
 		created = true;
@@ -1090,9 +1194,13 @@ fail:
 
 /* ---- drains ------------------------------------------------------------------------------ */
 
-static void retired(struct alb_svcs *m, const alb_name *uk, int r, void *userdata)
+static void retired(struct alb_svcs *m, const alb_name *uk, int r, const alb_name *svc)
 {
-	struct svc *s = userdata;
+	struct svc *s = find(m, svc);
+	if (!s) { /* removed meanwhile: the instance is an orphan now */
+		orphan_gone(m, uk, r, NULL);
+		return;
+	}
 	for (uint32_t i = 0; i < s->info.n_instances; i++) {
 		struct alb_service_instance *in = &s->info.instances[i];
 		if (in->state != ALB_INSTANCE_DRAINING || !alb_name_equal(in->unikernel, uk))
@@ -1120,7 +1228,7 @@ static int drain_fired(alb_source *source, void *userdata)
 		return 0;
 	_cleanup_(alb_name_freep) alb_name *uk = NULL;
 	if (alb_name_dup(in->unikernel, &uk) >= 0)
-		(void)kill_unikernel(s->m, uk, NULL, retired, s);
+		(void)kill_unikernel(s->m, uk, NULL, retired, s->info.name);
 	return 0;
 }
 
@@ -1264,9 +1372,19 @@ static int strays(struct alb_svcs *m, const alb_name *path, struct alb_collected
 		struct svc *s = owner_of(m, infos[i].name, &listed);
 		if (!s || listed)
 			continue;
+		/* Only what looks like an instance of it: a generation it made, its net device
+		 * on its bridge. */
+		const alb_unikernel_config *cf = infos[i].config;
+		const char *label = alb_name_label(infos[i].name);
+		uint64_t gen = strtoull(strrchr(label, '.') + 1, NULL, 10);
+		bool on = false;
+		for (uint32_t j = 0; j < cf->n_nets; j++)
+			on |= streq(cf->nets[j].name, s->info.spec->device) &&
+			      streq(cf->nets[j].bridge, s->info.spec->bridge);
+		if (!on || gen < 1 || gen > s->info.generation)
+			continue;
 		struct alb_collected *c = &(*v)[*n];
 		*c = (struct alb_collected){0};
-		const alb_unikernel_config *cf = infos[i].config;
 		for (uint32_t j = 0; j < cf->argc; j++) {
 			const char *a = startswith(cf->argv[j], "--ipv4=");
 			char b[32];
@@ -1301,8 +1419,11 @@ int alb_svcs_collect(struct alb_svcs *m, const alb_name *path, struct alb_collec
 	/* Addresses alone go at once; unikernels when they are gone. */
 	for (uint32_t i = 0; i < m->n_orphans; i++) {
 		const struct alb_collected *o = &m->orphans[i];
+		bool listed = false;
 		if (o->unikernel ? !selects(path, o->unikernel) : !alb_name_is_root(path))
 			continue;
+		if (o->unikernel && owner_of(m, o->unikernel, &listed) && listed)
+			continue; /* a service's instance of that name now: not ours to kill */
 		v[n].address = o->address;
 		if (!(v[n].bridge = strdup(o->bridge)) ||
 		    (o->unikernel && alb_name_dup(o->unikernel, &v[n].unikernel) < 0)) {
@@ -1425,8 +1546,10 @@ int alb_svcs_new(alb_vmm *vmm, struct alb_svcs **ret)
 	uint32_t n_kill = 0;
 	for (uint32_t i = 0; kill && i < m->n_orphans;) {
 		struct alb_collected *o = &m->orphans[i];
+		bool listed = false;
 		int e = o->unikernel ? unikernel_exists(m, o->unikernel) : 1;
-		if (e == 0) {
+		/* Gone, or a name a service lists again (its instance now): the record goes. */
+		if (e == 0 || (o->unikernel && owner_of(m, o->unikernel, &listed) && listed)) {
 			alb_collected_clear(o);
 			memmove(o, o + 1, (m->n_orphans - i - 1) * sizeof(*o));
 			m->n_orphans--;
@@ -1473,6 +1596,17 @@ struct alb_svcs *alb_svcs_free(struct alb_svcs *m)
 	if (!m)
 		return NULL;
 	vmm_set_watch(m->vmm, NULL, NULL);
+	/* Destroys under way finish without us: the supervisor cancels or ends them. */
+	for (struct kill *k = m->kills; k; k = k->next)
+		k->m = NULL;
+	while (m->batches) {
+		struct batch *b = m->batches;
+		m->batches = b->next;
+		b->m = NULL;
+		if (b->done)
+			b->done(m->vmm, b->name, -ECANCELED, "albatrossd stops", b->userdata);
+		batch_release(b);
+	}
 	for (uint32_t i = 0; i < m->n; i++) {
 		struct update *u = m->v[i]->update;
 		if (u && u->done)

@@ -2,6 +2,7 @@
 /* The CBOR form of services: see svcwire-private.h and docs/protocol.md. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,11 @@ ALB_EXPORT int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_
 	if ((s->ready == ALB_READY_DELAY) != (s->ready_delay_ms != 0) ||
 	    s->ready_delay_ms > ALB_SERVICE_MS_MAX)
 		return alb_error(ctx, EINVAL, "the readiness delay must be 1 ms to a day");
+	if (s->ready == ALB_READY_DELAY && s->ready_delay_ms >= s->ready_timeout_ms)
+		return alb_error(ctx, EINVAL,
+				 "the readiness delay (%" PRIu64 " ms) must be shorter than the "
+				 "readiness timeout (%" PRIu64 " ms)",
+				 s->ready_delay_ms, s->ready_timeout_ms);
 	if (s->ready_timeout_ms < 1 || s->ready_timeout_ms > ALB_SERVICE_MS_MAX ||
 	    s->drain_ms > ALB_SERVICE_MS_MAX)
 		return alb_error(ctx, EINVAL,

@@ -400,6 +400,50 @@ def test_crash_during_update():
 
 
 @tap.case
+def test_remove_or_stop_while_retiring():
+    """a service removed, or albatrossd stopped, while its previous instance is still being
+    destroyed (its tender held stopped): nothing is lost, nothing runs twice, and the next
+    start finishes the retirement"""
+    for how in ('remove', 'stop'):
+        d = Daemon(PATHS, extra=FAST[:-2] + ['--stop-timeout', '600'])
+        d.start()
+        try:
+            d.ok(*deploy_args(d, 'web', '--publish', '5353:53/udp'))
+            pid = d.one('web.1')['pid']
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                d.ok(*deploy_args(d, 'web', '--publish', '5353:53/udp', '--arg', '--v2',
+                                  drain='0'))
+                wait_for(lambda: 'web.1' in d.log_text() and 'was killed' not in
+                         d.log_text() and d.one('web.1')['state'] == 'running', WAIT,
+                         'web.1 held')
+                if how == 'remove':
+                    p = subprocess.Popen([PATHS['client'], '--socket', d.socket, 'service',
+                                          'remove', 'web'], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
+                    wait_for(lambda: services(d) == [], WAIT, 'the service to go')
+                    check(nft_rules() is None, 'its rules went at once')
+                else:
+                    check(d.stop() == 0, 'albatrossd stops cleanly')
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            if how == 'remove':
+                out, err = p.communicate(timeout=2 * WAIT)
+                check(p.returncode == 0 and 'removed web' in out, f'{p.returncode} {err}')
+                wait_for(lambda: unikernels(d) == set(), WAIT, 'every instance to go')
+            else:
+                d.start()
+                wait_for(lambda: unikernels(d) == {'web.2'}, WAIT, 'web.1 retired')
+                svc = one_service(d, 'web')
+                check(len(svc['instances']) == 1 and published(svc)['unikernel'] == 'web.2',
+                      svc)
+                check(udp_ask(5353) == 'web.2: ping', 'web.2 answers')
+            check(d.proc.poll() is None, 'albatrossd runs')
+        finally:
+            d.cleanup()
+
+
+@tap.case
 def test_policy_and_addresses():
     """policies bound the host ports and the prefixes (refusals name the limit); a host
     port is published by one service only; addresses are never shared, never excluded"""
@@ -460,10 +504,18 @@ def test_remove_and_collect():
         d.ok(*deploy_args(d, 'api', '--publish', '8080:80', '--arg', '--v2',
                           ready=('--ready-tcp', '80'), drain='0'))
         wait_for(lambda: unikernels(d) == {'web.1', 'api.2'}, WAIT, 'api.1 to retire')
+        # not an instance of web: a generation it never made, or not on its bridge
         d.ok('create', 'web.7', image(d), '--net', 'service:br0', '--arg', '--run')
+        d.ok('create', 'api.1', image(d), '--net', 'service:br1', '--arg', '--run')
+        check(d.ok('collect', '--json').stdout.strip() == '[]', 'unrelated unikernels')
+        d.ok('destroy', 'web.7')
+        d.ok('destroy', 'api.1')
+        # one that looks like an instance api no longer lists (its file restored from a copy)
+        d.ok('create', 'api.1', image(d), '--net', 'service:br0', '--arg', '--run',
+             '--arg', '--ipv4=10.0.0.99/24')
         r = d.ok('collect', '--json')
-        check(json.loads(r.stdout) == [{'unikernel': 'web.7', 'bridge': 'br0',
-                                        'address': '0.0.0.0'}], r.stdout)
+        check(json.loads(r.stdout) == [{'unikernel': 'api.1', 'bridge': 'br0',
+                                        'address': '10.0.0.99'}], r.stdout)
         check(unikernels(d) == {'web.1', 'api.2'}, unikernels(d))
         check(d.ok('collect').stdout.strip() == 'nothing to collect', 'collect again')
         d.ok('service', 'remove', 'web')

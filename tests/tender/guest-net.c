@@ -240,7 +240,8 @@ static void tcp_send(const uint8_t mac[ETH_ALEN], const uint8_t dst[4], uint16_t
 		t[21] = 4;
 		put16(t + 22, mss);
 	}
-	memcpy(t + hlen, data, n);
+	if (n)
+		memcpy(t + hlen, data, n);
 	size_t len = ip_header(mac, dst, PROTO_TCP, hlen + n);
 	uint32_t sum = sum_pseudo(net.ip, dst, PROTO_TCP, hlen + n);
 	put16(t + 16, sum_fold(sum_add(sum, t, hlen + n)));

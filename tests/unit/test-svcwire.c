@@ -94,7 +94,7 @@ START_TEST(test_validate_valid)
 	s->ready_timeout_ms = ALB_SERVICE_MS_MAX;
 	s->drain_ms = ALB_SERVICE_MS_MAX;
 	set_ready(s, ALB_READY_DELAY);
-	s->ready_delay_ms = ALB_SERVICE_MS_MAX;
+	s->ready_delay_ms = ALB_SERVICE_MS_MAX - 1; /* shorter than the timeout */
 	assert_valid(s);
 
 	/* The same host port on two different host addresses, or for tcp and udp. */

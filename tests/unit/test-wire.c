@@ -801,7 +801,9 @@ START_TEST(test_round_trip_service_deploy)
 		s->n_excluded = 0;
 		s->publish = (free(s->publish), NULL);
 		s->n_publish = 0;
-		s->ready_delay_ms = ALB_SERVICE_MS_MAX;
+		s->ready_delay_ms = i == 0 ? 0 : ALB_SERVICE_MS_MAX - 1;
+		if (i == 0) /* a timeout of 1 ms leaves no room for a delay */
+			s->ready = ALB_READY_NONE;
 		s->ready_timeout_ms = i == 0 ? 1 : ALB_SERVICE_MS_MAX;
 		s->drain_ms = i == 0 ? 0 : ALB_SERVICE_MS_MAX;
 		round_trip(msg);
