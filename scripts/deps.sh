@@ -14,7 +14,7 @@ ALB_PACKAGES=(
 # The fuzz smoke run of scripts/test: clang with the libFuzzer runtime.
 # tests/debian/test-package.sh: dpkg-buildpackage, debhelper, scdoc for the man pages.
 ALB_TEST_PACKAGES=(abigail-tools clang clang-format libclang-rt-dev influxdb prometheus util-linux iproute2 gnutls-bin
-	dpkg-dev debhelper scdoc)
+	dpkg-dev debhelper scdoc nftables)
 
 alb_install_packages() {
 	local missing=() p
