@@ -828,6 +828,104 @@ def test_netecho_udp(_):
         check(taps() == [], taps())
 
 
+def udp_refused(addr, port, timeout=30.0):
+    """True when a datagram to addr:port is answered by ICMP port unreachable (a connected
+    socket reports it), i.e. nothing listens there and no rule leads it elsewhere."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect((addr, port))
+        s.send(b'anyone?')
+        if not select.select([s], [], [], timeout)[0]:
+            return False
+        try:
+            s.recv(65536)
+        except ConnectionRefusedError:
+            return True
+        return False
+    finally:
+        s.close()
+
+
+def nft_table():
+    """The text of table ip albatross (albatrossd's DNAT rules), or None without it."""
+    r = subprocess.run(['nft', 'list', 'table', 'ip', 'albatross'], capture_output=True,
+                       text=True)
+    return r.stdout if r.returncode == 0 else None
+
+
+@tap.case
+def test_netecho_service(_):
+    """our netecho deployed as a service (docs/services.md) on the real solo5-spt: ready when
+    it echoes the readiness probe, the host's published UDP port reaches echo.1 through
+    the output chain's DNAT, an update moves it to echo.2, and remove leaves no unikernel,
+    tap or rule"""
+    if not SPT:
+        raise Skip(f'no solo5-spt in {TENDER_DIR}')
+    if not shutil.which('nft'):
+        raise Skip('needs nft (nftables) to read the rules back')
+    img = ours('netecho')
+    # br0 is the services' gateway; 192.168.77.1 is another address of the host: the
+    # output chain DNATs the host's own datagrams to it, port 5353, to the instance.
+    # A bridge takes the lowest MAC of its ports unless it has its own: fixed here, so
+    # that it does not change as the instances' taps come and go (netecho answers the
+    # MAC a request came from).
+    ip('link', 'set', 'br0', 'address', '02:00:00:00:00:01')
+    with Setup() as s, Address('10.0.0.1/24'), Address('192.168.77.1/32', dev='lo'):
+        deploy = ['service', 'deploy', 'echo', img, '--mem', '32', '--net', 'br0',
+                  '--prefix', '10.0.0.0/24', '--arg-template', '--ipv4={cidr}',
+                  '--arg-template', '--ipv4-gateway={gateway}', '--arg-template',
+                  '--name={name}', '--publish', '5353:7/udp', '--ready-udp', '7',
+                  '--ready-timeout', '60000', '--drain', '0']
+        r = s.d.ok(*deploy)
+        check(r.stdout.startswith('deployed echo.1 at 10.0.0.'), r.stdout)
+
+        def service():
+            v = json.loads(s.d.ok('service', 'info', 'echo', '--json').stdout)
+            check(len(v) == 1, v)
+            return v[0]
+
+        def published():
+            v = [i for i in service()['instances'] if i['state'] == 'published']
+            check(len(v) == 1, service())
+            return v[0]
+        first = published()
+        a1 = first['address']
+        check(first['unikernel'] == 'echo.1' and r.stdout.strip().endswith(a1), (first, r))
+        u = s.listed('echo.1')[0]
+        check(u['state'] == 'running' and link_master(u['taps'][0]) == 'br0', u)
+        check(u['config']['arguments'] == [f'--ipv4={a1}/24', '--ipv4-gateway=10.0.0.1',
+                                           '--name=echo.1'], u['config'])
+        check(f'udp dport 5353 dnat to {a1}:7' in (nft_table() or ''), nft_table())
+        # the readiness probe came from the host, and was echoed
+        s.wait_console('echo.1', lambda l: any(x.startswith('netecho: UDP echo to 10.0.0.1:')
+                                               for x in l), 30, 'the echo of the probe')
+        got = wait(lambda: udp_echo('192.168.77.1', 5353, b'hello'), 30,
+                   'an answer from the published port')
+        check(got == (b'echo.1: hello', ('192.168.77.1', 5353)), got)
+
+        # the update: echo.2 is ready, published, echo.1 goes (no drain)
+        r = s.d.ok(*deploy)
+        check(r.stdout.startswith('deployed echo.2 at 10.0.0.'), r.stdout)
+        second = published()
+        a2 = second['address']
+        check(second['unikernel'] == 'echo.2' and a2 != a1 and service()['generation'] == 2,
+              service())
+        got = wait(lambda: udp_echo('192.168.77.1', 5353, b'again'), 30,
+                   'an answer from the published port after the update')
+        check(got == (b'echo.2: again', ('192.168.77.1', 5353)), got)
+        wait(lambda: s.listed('echo.1') is None, 30, 'echo.1 to retire')
+        rules = nft_table() or ''
+        check(f'dnat to {a2}:7' in rules and a1 + ':' not in rules, rules)
+        check(taps() == s.listed('echo.2')[0]['taps'], taps())
+
+        r = s.d.ok('service', 'remove', 'echo')
+        check(r.stdout.strip() == 'removed echo', r.stdout)
+        check(json.loads(s.d.ok('service', 'info', '--json').stdout) == [], 'no service')
+        check(s.d.info() == [] and nft_table() is None, (s.d.info(), nft_table()))
+        wait(lambda: taps() == [], 30, 'the taps to go', taps)
+        check(udp_refused('192.168.77.1', 5353), 'the port is no longer published')
+
+
 @tap.case
 def test_tender_user(_):
     """tenders as --tender-user nobody: the ticker runs as nobody, block writes its device,

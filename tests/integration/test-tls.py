@@ -1097,6 +1097,160 @@ def client_handshake_timeout_option():
         l.close()
 
 
+# ---- issue 14: services over TLS ----
+
+def sam():
+    """A tenant's CA whose policy lets its services publish the host ports 8000-8099 and
+    use 10.0.0.0/24 on br0, with room for two instances (an update runs both)."""
+    if not hasattr(S, 'sam'):
+        S.sam = S.user_ca('sam', '2', '--mem', '64', '--cpu', '0', '--bridge', 'br0',
+                          '--ports', '8000-8099', '--prefix', 'br0=10.0.0.0/24')
+    return S.sam
+
+
+def deploy_args(name, *extra, publish='8000:80', prefix='10.0.0.0/24', image=None):
+    """service deploy NAME on br0 with the default readiness (none: ready when it runs)
+    and no drain, so that an update's old instance goes at once."""
+    return ['service', 'deploy', name, image or S.image, '--mem', '32', '--net', 'br0',
+            '--prefix', prefix, '--publish', publish, '--arg-template', '--ipv4={cidr}',
+            '--arg-template', '--name={name}', '--arg', '--run', '--drain', '0', *extra]
+
+
+def local_services(name=None):
+    return json.loads(S.local('service', 'info', *([name] if name else []), '--json').stdout)
+
+
+def local_unikernels(path):
+    return [u['name'] for u in json.loads(S.local('info', path, '--json').stdout)]
+
+
+def nft_table():
+    """The text of table ip albatross (albatrossd's DNAT rules), or None without it."""
+    if not shutil.which('nft'):
+        raise Skip('nft (nftables) is not installed to read the rules back')
+    r = subprocess.run(['nft', 'list', 'table', 'ip', 'albatross'], capture_output=True,
+                       text=True)
+    return r.stdout if r.returncode == 0 else None
+
+
+def published_of(svc):
+    v = [i for i in svc['instances'] if i['state'] == 'published']
+    check(len(v) == 1, f'one published instance: {svc}')
+    return v[0]
+
+
+def sam_leaf(sub, *args):
+    """A leaf of sam for a command, made with --csr and signed with sam's CA."""
+    d = os.path.join(sam(), 'leaves', sub)
+    os.makedirs(d, exist_ok=True)
+    S.client(*args, '--csr', cwd=d)
+    S.client('sign', os.path.join(S.sam, 'sam.pem'), os.path.join(S.pki, 'certs.db'),
+             os.path.join(S.sam, 'sam.key'), _req_name(d), cwd=d)
+    return d
+
+
+@tap.case
+def service_deploy_update_remove_remotely():
+    """A tenant whose CA allows ports 8000-8099 and 10.0.0.0/24 on br0 deploys a service
+    remotely (signed in one step), sees it with service info (named in its domain),
+    updates it (a second instance, then only it) and removes it, all remotely."""
+    d = sam()
+    r = S.remote(d, None, *deploy_args('web'))
+    check('deployed sam:web.1 at 10.0.0.' in r.stdout, r.stdout)
+    svc = local_services('sam:web')
+    check(len(svc) == 1, svc)
+    first = published_of(svc[0])
+    check(first['unikernel'] == 'sam:web.1' and svc[0]['publish'] ==
+          [{'proto': 'tcp', 'host_address': None, 'host_port': 8000, 'port': 80}], svc)
+    check(local_unikernels('sam:') == ['sam:web.1'], local_unikernels('sam:'))
+    rules = nft_table()
+    check(rules and 'tcp dport 8000' in rules and f"dnat to {first['address']}:80" in rules,
+          rules)
+    # Remote service info, of the domain and of the service: as albatrossd has it.
+    for args in ((), ('web',)):
+        v = json.loads(S.remote(d, None, 'service', 'info', *args, '--json').stdout)
+        check([s['name'] for s in v] == ['sam:web'] and
+              [i['unikernel'] for i in v[0]['instances']] == ['sam:web.1'] and
+              published_of(v[0])['address'] == first['address'], (args, v))
+    r = S.remote(d, None, 'service', 'info', 'web')
+    check(r.stdout.startswith('sam:web: generation 1, 10.0.0.0/24 on br0') and
+          '8000:80/tcp' in r.stdout and f"sam:web.1 {first['address']} published" in r.stdout,
+          r.stdout)
+    # The update: its instance starts beside the first (the policy's 2 unikernels, 64 MB),
+    # is published, and the first goes (no drain).
+    r = S.remote(d, None, *deploy_args('web', '--arg', '--v2'))
+    check('deployed sam:web.2 at 10.0.0.' in r.stdout, r.stdout)
+    wait_for(lambda: local_unikernels('sam:') == ['sam:web.2'], WAIT,
+             'the first instance to retire')
+    v = json.loads(S.remote(d, None, 'service', 'info', 'web', '--json').stdout)
+    second = published_of(v[0])
+    check(v[0]['generation'] == 2 and len(v[0]['instances']) == 1 and
+          second['unikernel'] == 'sam:web.2' and second['address'] != first['address'] and
+          v[0]['last_error'] is None, v)
+    check('--v2' in v[0]['config']['arguments'], v[0]['config'])
+    rules = nft_table()
+    check(rules and f"dnat to {second['address']}:80" in rules and
+          f"dnat to {first['address']}:" not in rules, rules)
+    # Remote remove: the service and its instance are gone.
+    r = S.remote(d, None, 'service', 'remove', 'web')
+    check(r.stdout.strip() == 'removed sam:web', r.stdout)
+    check(local_services() == [] and local_unikernels('sam:') == [], 'all gone')
+    check(nft_table() is None, 'the table is gone')
+    check(json.loads(S.remote(d, None, 'service', 'info', '--json').stdout) == [], 'remote')
+    check("service-deploy sam:web" in S.endpoint_log(), S.endpoint_log()[-1000:])
+    S.serving()
+
+
+@tap.case
+def service_deploy_outside_policy_refused_remotely():
+    """A remote deploy publishing a host port outside the CA's range (9000), or in a prefix
+    outside it (10.0.1.0/24), is refused naming the limit; nothing is deployed."""
+    d = sam()
+    r = S.remote(d, None, *deploy_args('web', publish='9000:80'), rc=EXIT_FAILED)
+    check('host port 9000 is outside the ports of sam: (8000-8099)' in r.stderr, r.stderr)
+    r = S.remote(d, None, *deploy_args('web', prefix='10.0.1.0/24'), rc=EXIT_FAILED)
+    check('prefix 10.0.1.0/24 on bridge br0 is not allowed by the policy of sam:'
+          in r.stderr, r.stderr)
+    # Nor a bridge the CA does not have (br1): refused when signing, before a connection.
+    r = S.remote(d, None, 'service', 'deploy', 'web', S.image, '--mem', '32', '--net', 'br1',
+                 '--prefix', '10.0.0.0/24', '--publish', '8000:80', rc=EXIT_FAILED)
+    check("does not fit inside the CA's policy" in r.stderr, r.stderr)
+    check(local_services() == [] and local_unikernels('sam:') == [], 'nothing deployed')
+    S.serving()
+
+
+@tap.case
+def service_deploy_by_certificate():
+    """The two steps: --csr writes a request for a service deploy, sign signs it, and
+    certificate CERT KEY IMAGE deploys it (another image is refused); service info and
+    remove go the same way."""
+    leaf = sam_leaf('api', *deploy_args('api', publish='8001:53/udp'))
+    check(_req_name(leaf) == 'api.req', os.listdir(leaf))
+    other = mkimage(PATHS, os.path.join(S.dir, 'other-svc.spt'), nets=['service', 'x'])
+    r = certificate(leaf, other, rc=EXIT_FAILED)
+    check('not the image the certificate was made for' in r.stderr, r.stderr)
+    check(local_services() == [], 'nothing deployed')
+    r = certificate(leaf, S.image)
+    check('deployed sam:api.1 at 10.0.0.' in r.stdout, r.stdout)
+    svc = local_services('sam:api')
+    check(len(svc) == 1 and published_of(svc[0])['unikernel'] == 'sam:api.1' and
+          svc[0]['publish'][0]['proto'] == 'udp', svc)
+    # The same certificate again is an update (a new generation), as a second create of
+    # the same certificate would be a second create.
+    r = certificate(leaf, S.image)
+    check('deployed sam:api.2 at 10.0.0.' in r.stdout, r.stdout)
+    wait_for(lambda: local_unikernels('sam:') == ['sam:api.2'], WAIT, 'api.1 to retire')
+    info = sam_leaf('api-info', 'service', 'info')
+    check(_req_name(info) == 'service-info.req', os.listdir(info))
+    v = json.loads(certificate(info, '--json').stdout)
+    check([s['name'] for s in v] == ['sam:api'] and v[0]['generation'] == 2, v)
+    rm = sam_leaf('api-remove', 'service', 'remove', 'api')
+    r = certificate(rm)
+    check(r.stdout.strip() == 'removed sam:api', r.stdout)
+    check(local_services() == [] and local_unikernels('sam:') == [], 'all gone')
+    S.serving()
+
+
 try:
     S.start()
     _root_links()
