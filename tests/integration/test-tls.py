@@ -1206,11 +1206,13 @@ def service_deploy_outside_policy_refused_remotely():
     """A remote deploy publishing a host port outside the CA's range (9000), or in a prefix
     outside it (10.0.1.0/24), is refused naming the limit; nothing is deployed."""
     d = sam()
+    # Refused when signing (the CA's policy), before a connection.
     r = S.remote(d, None, *deploy_args('web', publish='9000:80'), rc=EXIT_FAILED)
-    check('host port 9000 is outside the ports of sam: (8000-8099)' in r.stderr, r.stderr)
-    r = S.remote(d, None, *deploy_args('web', prefix='10.0.1.0/24'), rc=EXIT_FAILED)
-    check('prefix 10.0.1.0/24 on bridge br0 is not allowed by the policy of sam:'
+    check("does not fit inside the CA's policy: host port 9000 is outside its ports"
           in r.stderr, r.stderr)
+    r = S.remote(d, None, *deploy_args('web', prefix='10.0.1.0/24'), rc=EXIT_FAILED)
+    check("does not fit inside the CA's policy: prefix 10.0.1.0/24 on bridge br0 is not "
+          "allowed" in r.stderr, r.stderr)
     # Nor a bridge the CA does not have (br1): refused when signing, before a connection.
     r = S.remote(d, None, 'service', 'deploy', 'web', S.image, '--mem', '32', '--net', 'br1',
                  '--prefix', '10.0.0.0/24', '--publish', '8000:80', rc=EXIT_FAILED)
