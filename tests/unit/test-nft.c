@@ -553,7 +553,14 @@ static void peer_wait(struct peer p)
 static int client_body(const char *arg)
 {
 	int fd = udp_socket(arg, 0);
-	udp_send(fd, "10.9.1.1", 8080, "hello");
+	/* Sent again until answered: the server may not be listening yet (one flow all the
+	 * same: the same source port). */
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	for (int waited = 0; waited < WAIT_MS; waited += 200) {
+		udp_send(fd, "10.9.1.1", 8080, "hello");
+		if (poll(&pf, 1, 200) == 1)
+			break;
+	}
 	struct sockaddr_in from = udp_expect(fd, "olleh");
 	return from.sin_addr.s_addr == ip("10.9.1.1") && ntohs(from.sin_port) == 8080 ? 0 : 3;
 }
