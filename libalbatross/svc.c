@@ -53,6 +53,7 @@ struct update {
 	char line[2 * ALB_READY_LINE_MAX + 2]; /* console output since the last newline */
 	size_t line_len;
 	bool failing;		  /* its instance is being destroyed */
+	bool keep_address;	  /* not freed with the instance (an orphan's until a collect) */
 	alb_source *exited_timer; /* its instance exited: the failure, on the next turn */
 	char exited[128];
 	char *why; /* why it failed */
@@ -653,6 +654,33 @@ static int expand(struct alb_svcs *m, const alb_unikernel_config *config,
 }
 
 static int unikernel_exists(struct alb_svcs *m, const alb_name *uk);
+static struct svc *owner_of(struct alb_svcs *m, const alb_name *uk, bool *listed);
+
+/* The generation name's next instance gets: the service's next, or for a new service the
+ * one after those its orphans still hold (their names are never reused). */
+static uint64_t next_generation(struct alb_svcs *m, const alb_name *name, const struct svc *s)
+{
+	if (s)
+		return s->info.generation + 1;
+	uint64_t gen = 0;
+	for (uint32_t i = 0; i < m->n_orphans; i++) {
+		bool listed;
+		const alb_name *o = m->orphans[i].unikernel;
+		if (!o || owner_of(m, o, &listed) || alb_name_depth(o) != alb_name_depth(name))
+			continue;
+		const char *label = alb_name_label(o), *dot = strrchr(label, '.');
+		_cleanup_(alb_name_freep) alb_name *op = NULL, *np = NULL;
+		if (!dot || (size_t)(dot - label) != strlen(name->label) ||
+		    strncmp(label, name->label, (size_t)(dot - label)) != 0 ||
+		    alb_name_parent(o, &op) < 0 || alb_name_parent(name, &np) < 0 ||
+		    !alb_name_equal(op, np))
+			continue;
+		uint64_t g = strtoull(dot + 1, NULL, 10);
+		if (g > gen && g < UINT32_MAX)
+			gen = g;
+	}
+	return gen + 1;
+}
 
 int alb_svcs_deploy_check(struct alb_svcs *m, const alb_name *name,
 			  const alb_unikernel_config *config, const struct alb_service_spec *spec)
@@ -702,7 +730,7 @@ int alb_svcs_deploy_check(struct alb_svcs *m, const alb_name *name,
 	/* The instance as it would be made, with an address of the prefix's as a stand-in. */
 	_cleanup_(alb_name_freep) alb_name *uk = NULL;
 	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *c = NULL;
-	uint64_t gen = s ? s->info.generation + 1 : 1;
+	uint64_t gen = next_generation(m, name, s);
 	if ((r = instance_name(m, name, gen, &uk)) < 0 ||
 	    (r = expand(m, config, spec, uk, gen, spec->prefix + 1, &c)) < 0)
 		return r;
@@ -710,7 +738,7 @@ int alb_svcs_deploy_check(struct alb_svcs *m, const alb_name *name,
 		_cleanup_free_ char *un = vmm_name_str(uk), *sn = vmm_name_str(name);
 		return alb_error(m->ctx, EEXIST,
 				 "unikernel '%s' exists but service '%s' does not list it: "
-				 "'collect' removes it",
+				 "destroy it first",
 				 un, sn);
 	}
 	return vmm_create_check(m->vmm, uk, c, false);
@@ -746,7 +774,10 @@ static void failed_gone(struct alb_svcs *m, const alb_name *uk, int r, const alb
 	}
 	struct update *u = s->update;
 	struct alb_service_instance *in = instance_in(s, ALB_INSTANCE_STARTING);
-	if (in && r >= 0) {
+	if (in && r >= 0 && u->keep_address) {
+		(void)orphan_add(m, NULL, s->info.spec->bridge, in->address);
+		instance_drop(s, in);
+	} else if (in && r >= 0) {
 		(void)alb_conntrack_forget(m->ctx, 0, htonl(in->address));
 		instance_drop(s, in);
 	} else if (in) {
@@ -865,7 +896,8 @@ static void update_ready(struct update *u)
 			old->state = ALB_INSTANCE_PUBLISHED;
 			old->until_us = old_until;
 		}
-		(void)publish_all(m, NULL, NULL, NULL, NULL);
+		if (publish_all(m, NULL, NULL, NULL, NULL) < 0)
+			u->keep_address = true; /* the rules may still lead to it */
 		update_fail(u, r, "the switch could not be saved");
 		return;
 	}
@@ -1078,25 +1110,7 @@ int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikerne
 			svc_free(s);
 			return r;
 		}
-		/* Generations go on from the instances of a service of that name that are still
-		 * orphans: their names are never reused. */
-		for (uint32_t i = 0; i < m->n_orphans; i++) {
-			bool listed;
-			const alb_name *o = m->orphans[i].unikernel;
-			if (!o || owner_of(m, o, &listed) ||
-			    alb_name_depth(o) != alb_name_depth(name))
-				continue;
-			const char *label = alb_name_label(o), *dot = strrchr(label, '.');
-			_cleanup_(alb_name_freep) alb_name *op = NULL, *np = NULL;
-			if (!dot || (size_t)(dot - label) != strlen(name->label) ||
-			    strncmp(label, name->label, (size_t)(dot - label)) != 0 ||
-			    alb_name_parent(o, &op) < 0 || alb_name_parent(name, &np) < 0 ||
-			    !alb_name_equal(op, np))
-				continue;
-			uint64_t g = strtoull(dot + 1, NULL, 10);
-			if (g > s->info.generation && g < UINT32_MAX)
-				s->info.generation = g;
-		}
+		s->info.generation = next_generation(m, name, NULL) - 1;
 		m->v[m->n++] = s;
 		created = true;
 	}
@@ -1160,6 +1174,16 @@ int alb_svcs_deploy(struct alb_svcs *m, const alb_name *name, const alb_unikerne
 	log_event(m, ALB_EVENT_SERVICE_ALLOCATED, uk, "%s on %s", addr_str(addr, a), spec->bridge);
 	s->update = u;
 	r = vmm_create_uploaded(m->vmm, uk, c, up, false, NULL, NULL);
+	if (r == -EEXIST) {
+		/* Not ours (made meanwhile): never destroyed for this update. */
+		u->why = strdup("a unikernel of the new instance's name exists");
+		u->error = -EEXIST;
+		u->failing = true;
+		failed_gone(m, NULL, 0, s->info.name);
+		free(ex);
+		free(uc.other);
+		return 0;
+	}
 	if (r < 0) {
 		update_fail(u, r, "the new instance could not be created: %s",
 			    alb_ctx_last_error(m->ctx));
@@ -1302,18 +1326,29 @@ int alb_svcs_remove(struct alb_svcs *m, const alb_name *name, alb_vmm_done_fn do
 	int r = publish_all(m, s, NULL, NULL, NULL);
 	if (r < 0)
 		return r;
-	for (uint32_t i = 0; i < s->info.n_instances; i++)
-		if ((r = orphan_add(m, s->info.instances[i].unikernel, s->info.spec->bridge,
-				    s->info.instances[i].address)) < 0)
-			return r;
-	for (uint32_t i = 0; i < m->n; i++)
-		if (m->v[i] == s) {
-			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
-			m->n--;
-			break;
+	uint32_t n_orphans = m->n_orphans, at = 0;
+	for (uint32_t i = 0; r >= 0 && i < s->info.n_instances; i++)
+		r = orphan_add(m, s->info.instances[i].unikernel, s->info.spec->bridge,
+			       s->info.instances[i].address);
+	for (at = 0; at < m->n && m->v[at] != s; at++)
+		;
+	if (r >= 0) {
+		memmove(&m->v[at], &m->v[at + 1], (m->n - at - 1) * sizeof(*m->v));
+		m->n--;
+		r = save(m);
+		if (r < 0) { /* back where it was, in the file's state */
+			memmove(&m->v[at + 1], &m->v[at], (m->n - at) * sizeof(*m->v));
+			m->v[at] = s;
+			m->n++;
 		}
-	if ((r = save(m)) < 0)
-		alb_log_err(m->ctx, "the removal of '%s' is not saved", sn);
+	}
+	if (r < 0) {
+		/* Not removed: its orphan records go, its rules come back. */
+		while (m->n_orphans > n_orphans)
+			alb_collected_clear(&m->orphans[--m->n_orphans]);
+		(void)publish_all(m, NULL, NULL, NULL, NULL);
+		return r;
+	}
 	crash_point(m, "service-removed");
 	log_event(m, ALB_EVENT_SERVICE_REMOVED, name, "removed, with its %u instance(s)",
 		  s->info.n_instances);
@@ -1368,9 +1403,12 @@ static int strays(struct alb_svcs *m, const alb_name *path, struct alb_collected
 	else
 		*v = g;
 	for (uint32_t i = 0; r >= 0 && i < ni; i++) {
-		bool listed = true;
+		bool listed = true, orphan = false;
 		struct svc *s = owner_of(m, infos[i].name, &listed);
-		if (!s || listed)
+		for (uint32_t j = 0; j < m->n_orphans; j++)
+			orphan |= m->orphans[j].unikernel &&
+				  alb_name_equal(m->orphans[j].unikernel, infos[i].name);
+		if (!s || listed || orphan) /* an orphan is collected as one */
 			continue;
 		/* Only what looks like an instance of it: a generation it made, its net device
 		 * on its bridge. */

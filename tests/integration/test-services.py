@@ -570,6 +570,13 @@ def test_bad_input():
             check(r.returncode == rc and needle in r.stderr, f'{args}: {r.returncode} {r.stderr}')
         r = d.cli('service', 'deploy', 'x', img, '--prefix', '10.0.0.0/24')
         check(r.returncode == 2 and '--net BRIDGE' in r.stderr, r.stderr)
+        # a unikernel of the name its first instance would get is not the service's
+        d.ok('create', 'api.1', img, '--net', 'service:br0', '--arg', '--run')
+        r = d.cli(*deploy_args(d, 'api', '--publish', '5400:53/udp'))
+        check(r.returncode == 1 and "unikernel 'api.1' exists but service 'api' does not "
+              "list it: destroy it first" in r.stderr, r.stderr)
+        check(d.one('api.1')['state'] == 'running', 'api.1 left alone')
+        check(d.ok('collect', '--json').stdout.strip() == '[]', 'not a stray of anything')
         check(d.proc.poll() is None, 'albatrossd runs')
         check(udp_ask(5353) == 'web.1: ping' and [s['name'] for s in services(d)] == ['web'],
               'its state')
