@@ -71,12 +71,48 @@ int cli_cmd_service(struct cli *cli, const struct cli_command *cmd, int argc, ch
 int cli_cmd_collect(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 void cli_print_services(const struct alb_reply *reply);
 void cli_json_services(struct json *j, const struct alb_reply *reply);
-/* What commands.c shares with cmd-service.c. */
+/* What commands.c shares with cmd-service.c: the options of a create that a service deploy
+ * takes too, at base + CLI_CREATE_* in getopt's values. */
+enum {
+	CLI_CREATE_MEM,
+	CLI_CREATE_CPU,
+	CLI_CREATE_BLOCK,
+	CLI_CREATE_RESTART,
+	CLI_CREATE_EXIT_CODE,
+	CLI_CREATE_STARTUP,
+	CLI_CREATE_COMPRESS,
+	CLI_CREATE_TENDER,
+	CLI_CREATE_N,
+};
+/* clang-format off */
+#define CLI_CREATE_OPTIONS(base)                                                                   \
+	{"mem", required_argument, NULL, (base) + CLI_CREATE_MEM},                                 \
+	{"cpu", required_argument, NULL, (base) + CLI_CREATE_CPU},                                 \
+	{"block", required_argument, NULL, (base) + CLI_CREATE_BLOCK},                             \
+	{"restart-on-fail", no_argument, NULL, (base) + CLI_CREATE_RESTART},                       \
+	{"exit-code", required_argument, NULL, (base) + CLI_CREATE_EXIT_CODE},                     \
+	{"startup", required_argument, NULL, (base) + CLI_CREATE_STARTUP},                         \
+	{"compress", no_argument, NULL, (base) + CLI_CREATE_COMPRESS},                             \
+	{"tender", required_argument, NULL, (base) + CLI_CREATE_TENDER}
+/* clang-format on */
+struct cli_create_opts {
+	bool restart, compress;
+	uint32_t n_codes;
+	int tender; /* 0: from the image */
+};
+/* Handles c if it is one of CLI_CREATE_OPTIONS(base): 0, or an exit code; -1 if not one. */
+int cli_create_option(struct cli *cli, int c, int base, alb_unikernel_config *config,
+		      struct cli_create_opts *o);
+/* After the options: the fail behaviour, CPU 0 by default, the checks. 0 or an exit code. */
+int cli_create_finish(struct cli *cli, alb_unikernel_config *config,
+		      const struct cli_create_opts *o);
+/* Reads the image at path for config: the tender from its ABI note, its manifest checked
+ * against check (NULL: config), its digest, compressed if asked. 0 with *ret_data (free())
+ * and *ret_len, or an exit code. */
+int cli_load_image(struct cli *cli, alb_unikernel_config *config, alb_unikernel_config *check,
+		   const char *path, const struct cli_create_opts *o, uint8_t **ret_data,
+		   size_t *ret_len);
 int cli_parse_net(struct cli *cli, alb_unikernel_config *config, const char *arg);
-int cli_parse_block(struct cli *cli, alb_unikernel_config *config, const char *arg);
-int cli_parse_tender(const char *s, int *ret);
-int cli_check_image(struct cli *cli, alb_unikernel_config *config, const char *path,
-		    const uint8_t *image, size_t len, int tender);
 int cli_request_and_print(struct cli *cli, alb_msg *msg, int kind, int kind2);
 int cli_upload_and_print(struct cli *cli, alb_msg *msg, const uint8_t *buf, int fd, uint64_t size,
 			 const char *what);

@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,17 +100,9 @@ static int escape_arg(const char *s, char **ret)
 static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	enum {
-		O_MEM = OPT_COMMAND_BASE,
-		O_CPU,
-		O_EXTRA_NET,
-		O_BLOCK,
+		O_EXTRA_NET = OPT_COMMAND_BASE,
 		O_ARG,
 		O_ARG_TEMPLATE,
-		O_RESTART,
-		O_EXIT_CODE,
-		O_STARTUP,
-		O_COMPRESS,
-		O_TENDER,
 		O_NET,
 		O_PREFIX,
 		O_GATEWAY,
@@ -124,20 +115,14 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 		O_READY_TIMEOUT,
 		O_DRAIN,
 		O_DEVICE,
+		O_CREATE,
 	};
 	static const struct option options[] = {
 	    CLI_COMMON_OPTIONS,
-	    {"mem", required_argument, NULL, O_MEM},
-	    {"cpu", required_argument, NULL, O_CPU},
+	    CLI_CREATE_OPTIONS(O_CREATE),
 	    {"extra-net", required_argument, NULL, O_EXTRA_NET},
-	    {"block", required_argument, NULL, O_BLOCK},
 	    {"arg", required_argument, NULL, O_ARG},
 	    {"arg-template", required_argument, NULL, O_ARG_TEMPLATE},
-	    {"restart-on-fail", no_argument, NULL, O_RESTART},
-	    {"exit-code", required_argument, NULL, O_EXIT_CODE},
-	    {"startup", required_argument, NULL, O_STARTUP},
-	    {"compress", no_argument, NULL, O_COMPRESS},
-	    {"tender", required_argument, NULL, O_TENDER},
 	    {"net", required_argument, NULL, O_NET},
 	    {"prefix", required_argument, NULL, O_PREFIX},
 	    {"gateway", required_argument, NULL, O_GATEWAY},
@@ -152,15 +137,14 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 	    {"device", required_argument, NULL, O_DEVICE},
 	    {0},
 	};
-	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *config = NULL;
+	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *config = NULL, *probe = NULL;
 	_cleanup_(alb_service_spec_freep) struct alb_service_spec *spec = calloc(1, sizeof(*spec));
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
 	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
-	_cleanup_free_ uint8_t *image = NULL, *compressed = NULL;
-	bool restart = false, compress = false, has_gateway = false, no_gateway = false;
-	uint32_t n_codes = 0, u32;
-	uint64_t u64;
-	int tender = 0, c, r, readies = 0;
+	_cleanup_free_ uint8_t *data = NULL;
+	struct cli_create_opts o = {0};
+	bool has_gateway = false, no_gateway = false;
+	int c, r, readies = 0;
 	size_t len;
 
 	if (!spec || alb_unikernel_config_new(cli->ctx, &config) < 0 ||
@@ -176,25 +160,14 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 			continue;
 		if (r >= 0)
 			return r;
+		if ((r = cli_create_option(cli, c, O_CREATE, config, &o)) >= 0) {
+			if (r != 0)
+				return r;
+			continue;
+		}
 		switch (c) {
-		case O_MEM:
-			if (cli_parse_u64("memory", optarg, 1, ALB_UNIKERNEL_MEMORY_MAX, &u64))
-				return EXIT_USAGE;
-			alb_unikernel_config_set_memory(config, u64);
-			break;
-		case O_CPU:
-			if (cli_parse_u32("CPU id", optarg, 0, ALB_CPUID_LIMIT - 1, &u32))
-				return EXIT_USAGE;
-			if (alb_unikernel_config_add_cpuid(config, u32) < 0)
-				return cli_error(EXIT_USAGE, "too many CPU ids (at most %u)",
-						 ALB_CPUIDS_MAX);
-			break;
 		case O_EXTRA_NET:
 			if ((r = cli_parse_net(cli, config, optarg)) != 0)
-				return r;
-			break;
-		case O_BLOCK:
-			if ((r = cli_parse_block(cli, config, optarg)) != 0)
 				return r;
 			break;
 		case O_ARG:
@@ -208,28 +181,6 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 						 alb_ctx_last_error(cli->ctx));
 			break;
 		}
-		case O_RESTART:
-			restart = true;
-			break;
-		case O_EXIT_CODE:
-			if (cli_parse_u32("exit code", optarg, 0, 255, &u32))
-				return EXIT_USAGE;
-			if (alb_unikernel_config_add_exit_code(config, u32) < 0)
-				return cli_error(EXIT_FAILED, "out of memory");
-			n_codes++;
-			break;
-		case O_STARTUP:
-			if (cli_parse_u32("startup priority", optarg, 0, ALB_STARTUP_MAX, &u32))
-				return EXIT_USAGE;
-			alb_unikernel_config_set_startup(config, u32);
-			break;
-		case O_COMPRESS:
-			compress = true;
-			break;
-		case O_TENDER:
-			if (cli_parse_tender(optarg, &tender))
-				return EXIT_USAGE;
-			break;
 		case O_NET:
 			if (alb_bridge_name_validate(cli->ctx, optarg) < 0)
 				return cli_error(EXIT_USAGE, "invalid --net '%s': %s", optarg,
@@ -322,43 +273,15 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 		spec->gateway = spec->prefix + 1; /* the first address, as is usual */
 	if (alb_service_spec_validate(cli->ctx, spec) < 0)
 		return cli_usage_error(cmd, "%s", alb_ctx_last_error(cli->ctx));
-	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
+	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0 ||
+	    (r = cli_create_finish(cli, config, &o)) != 0)
 		return r;
-	const char *path = argv[optind + 1];
-	alb_unikernel_config_set_fail_behaviour(config, n_codes > 0 ? ALB_FAIL_RESTART_ON
-							: restart   ? ALB_FAIL_RESTART
-								    : ALB_FAIL_QUIT);
-	if (alb_unikernel_config_get_cpuid_count(config) == 0)
-		alb_unikernel_config_add_cpuid(config, 0);
-	if (alb_unikernel_config_validate(cli->ctx, config) < 0)
-		return cli_error(EXIT_USAGE, "%s", alb_ctx_last_error(cli->ctx));
-
-	r = alb_read_file(cli->ctx, path, ALB_IMAGE_SIZE_MAX, &image, &len);
-	if (r < 0)
-		return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
 	/* The image's manifest is checked with the service's net device in the config. */
-	{
-		_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *probe = NULL;
-		if (alb_unikernel_config_dup(config, &probe) < 0 ||
-		    alb_unikernel_config_add_net(probe, spec->device, spec->bridge, NULL) < 0)
-			return cli_error(EXIT_USAGE, "net device '%s' is given twice",
-					 spec->device);
-		if ((r = cli_check_image(cli, probe, path, image, len, tender)) != 0)
-			return r;
-		alb_unikernel_config_set_tender(config, alb_unikernel_config_get_tender(probe));
-	}
-	uint8_t digest[32];
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
-		return cli_error(EXIT_FAILED, "Failed to hash '%s'", path);
-	alb_unikernel_config_set_digest(config, digest);
-	const uint8_t *data = image;
-	if (compress) {
-		if (alb_zlib_deflate(image, len, &compressed, &len) < 0)
-			return cli_error(EXIT_FAILED, "Failed to compress '%s'", path);
-		data = compressed;
-	}
-	if (alb_unikernel_config_set_image(config, len, compress) < 0)
-		return cli_error(EXIT_FAILED, "'%s' is too large", path);
+	if (alb_unikernel_config_dup(config, &probe) < 0 ||
+	    alb_unikernel_config_add_net(probe, spec->device, spec->bridge, NULL) < 0)
+		return cli_error(EXIT_USAGE, "net device '%s' is given twice", spec->device);
+	if ((r = cli_load_image(cli, config, probe, argv[optind + 1], &o, &data, &len)) != 0)
+		return r;
 	msg = cli_command_new(ALB_CMD_SERVICE_DEPLOY, name);
 	if (!msg)
 		return cli_error(EXIT_FAILED, "out of memory");

@@ -953,105 +953,150 @@ static int check_image(struct cli *cli, alb_unikernel_config *config, const char
 	return 0;
 }
 
+/* ---- what create and service deploy share ---- */
+
+int cli_create_option(struct cli *cli, int c, int base, alb_unikernel_config *config,
+		      struct cli_create_opts *o)
+{
+	uint64_t u64;
+	uint32_t u32;
+	int r;
+
+	switch (c - base) {
+	case CLI_CREATE_MEM:
+		if (cli_parse_u64("memory", optarg, 1, ALB_UNIKERNEL_MEMORY_MAX, &u64))
+			return EXIT_USAGE;
+		alb_unikernel_config_set_memory(config, u64);
+		return 0;
+	case CLI_CREATE_CPU:
+		if (cli_parse_u32("CPU id", optarg, 0, ALB_CPUID_LIMIT - 1, &u32))
+			return EXIT_USAGE;
+		if (alb_unikernel_config_add_cpuid(config, u32) < 0)
+			return cli_error(EXIT_USAGE, "too many CPU ids (at most %u)",
+					 ALB_CPUIDS_MAX);
+		return 0;
+	case CLI_CREATE_BLOCK:
+		return (r = parse_block(cli, config, optarg)) != 0 ? r : 0;
+	case CLI_CREATE_RESTART:
+		o->restart = true;
+		return 0;
+	case CLI_CREATE_EXIT_CODE:
+		if (cli_parse_u32("exit code", optarg, 0, 255, &u32))
+			return EXIT_USAGE;
+		if (alb_unikernel_config_add_exit_code(config, u32) < 0)
+			return cli_error(EXIT_FAILED, "out of memory");
+		o->n_codes++;
+		return 0;
+	case CLI_CREATE_STARTUP:
+		if (cli_parse_u32("startup priority", optarg, 0, ALB_STARTUP_MAX, &u32))
+			return EXIT_USAGE;
+		alb_unikernel_config_set_startup(config, u32);
+		return 0;
+	case CLI_CREATE_COMPRESS:
+		o->compress = true;
+		return 0;
+	case CLI_CREATE_TENDER:
+		return parse_tender(optarg, &o->tender) ? EXIT_USAGE : 0;
+	default:
+		return -1;
+	}
+}
+
+int cli_create_finish(struct cli *cli, alb_unikernel_config *config,
+		      const struct cli_create_opts *o)
+{
+	alb_unikernel_config_set_fail_behaviour(config, o->n_codes > 0 ? ALB_FAIL_RESTART_ON
+							: o->restart   ? ALB_FAIL_RESTART
+								       : ALB_FAIL_QUIT);
+	if (alb_unikernel_config_get_cpuid_count(config) == 0)
+		alb_unikernel_config_add_cpuid(config, 0);
+	if (alb_unikernel_config_validate(cli->ctx, config) < 0)
+		return cli_error(EXIT_USAGE, "%s", alb_ctx_last_error(cli->ctx));
+	return 0;
+}
+
+int cli_load_image(struct cli *cli, alb_unikernel_config *config, alb_unikernel_config *check,
+		   const char *path, const struct cli_create_opts *o, uint8_t **ret_data,
+		   size_t *ret_len)
+{
+	_cleanup_free_ uint8_t *image = NULL, *compressed = NULL;
+	size_t len;
+	int r;
+
+	/* The image: its ABI note and manifest (against check, the configuration as it
+	 * will run), then compressed if asked. */
+	r = alb_read_file(cli->ctx, path, ALB_IMAGE_SIZE_MAX, &image, &len);
+	if (r < 0)
+		return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
+	if (!check)
+		check = config;
+	if ((r = check_image(cli, check, path, image, len, o->tender)) != 0)
+		return r;
+	alb_unikernel_config_set_tender(config, alb_unikernel_config_get_tender(check));
+	/* The digest binds the image to the command (albatrossd checks it; a certificate
+	 * carrying the command is good for this image only). */
+	uint8_t digest[32];
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
+		return cli_error(EXIT_FAILED, "Failed to hash '%s'", path);
+	alb_unikernel_config_set_digest(config, digest);
+	if (o->compress) {
+		if (alb_zlib_deflate(image, len, &compressed, &len) < 0)
+			return cli_error(EXIT_FAILED, "Failed to compress '%s'", path);
+		free(image);
+		image = TAKE_PTR(compressed);
+	}
+	if (alb_unikernel_config_set_image(config, len, o->compress) < 0)
+		return cli_error(EXIT_FAILED, "'%s' is too large: %zu bytes (at most %" PRIu64 ")",
+				 path, len, ALB_IMAGE_SIZE_MAX);
+	*ret_data = TAKE_PTR(image);
+	*ret_len = len;
+	return 0;
+}
+
 static int cmd_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum {
-		O_MEM = OPT_COMMAND_BASE,
-		O_CPU,
-		O_NET,
-		O_BLOCK,
-		O_ARG,
-		O_RESTART,
-		O_EXIT_CODE,
-		O_STARTUP,
-		O_FORCE,
-		O_COMPRESS,
-		O_TENDER,
-	};
+	enum { O_NET = OPT_COMMAND_BASE, O_ARG, O_FORCE, O_CREATE };
 	static const struct option options[] = {
 	    CLI_COMMON_OPTIONS,
-	    {"mem", required_argument, NULL, O_MEM},
-	    {"cpu", required_argument, NULL, O_CPU},
+	    CLI_CREATE_OPTIONS(O_CREATE),
 	    {"net", required_argument, NULL, O_NET},
-	    {"block", required_argument, NULL, O_BLOCK},
 	    {"arg", required_argument, NULL, O_ARG},
-	    {"restart-on-fail", no_argument, NULL, O_RESTART},
-	    {"exit-code", required_argument, NULL, O_EXIT_CODE},
-	    {"startup", required_argument, NULL, O_STARTUP},
 	    {"force", no_argument, NULL, O_FORCE},
-	    {"compress", no_argument, NULL, O_COMPRESS},
-	    {"tender", required_argument, NULL, O_TENDER},
 	    {0},
 	};
 	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *config = NULL;
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
 	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
-	_cleanup_free_ uint8_t *image = NULL, *compressed = NULL;
-	bool restart = false, force = false, compress = false;
-	uint32_t n_codes = 0;
-	int tender = 0, c, r;
+	_cleanup_free_ uint8_t *data = NULL;
+	struct cli_create_opts o = {0};
+	bool force = false;
+	int c, r;
 	size_t len;
 
 	if (alb_unikernel_config_new(cli->ctx, &config) < 0)
 		return cli_error(EXIT_FAILED, "out of memory");
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		uint64_t u64;
-		uint32_t u32;
-
 		r = cli_common_option(cli, c, cmd);
 		if (r == -2)
 			continue;
 		if (r >= 0)
 			return r;
+		if ((r = cli_create_option(cli, c, O_CREATE, config, &o)) >= 0) {
+			if (r != 0)
+				return r;
+			continue;
+		}
 		switch (c) {
-		case O_MEM:
-			if (cli_parse_u64("memory", optarg, 1, ALB_UNIKERNEL_MEMORY_MAX, &u64))
-				return EXIT_USAGE;
-			alb_unikernel_config_set_memory(config, u64);
-			break;
-		case O_CPU:
-			if (cli_parse_u32("CPU id", optarg, 0, ALB_CPUID_LIMIT - 1, &u32))
-				return EXIT_USAGE;
-			if (alb_unikernel_config_add_cpuid(config, u32) < 0)
-				return cli_error(EXIT_USAGE, "too many CPU ids (at most %u)",
-						 ALB_CPUIDS_MAX);
-			break;
 		case O_NET:
 			if ((r = parse_net(cli, config, optarg)) != 0)
-				return r;
-			break;
-		case O_BLOCK:
-			if ((r = parse_block(cli, config, optarg)) != 0)
 				return r;
 			break;
 		case O_ARG:
 			if ((r = add_argument(cli, config, optarg)) != 0)
 				return r;
 			break;
-		case O_RESTART:
-			restart = true;
-			break;
-		case O_EXIT_CODE:
-			if (cli_parse_u32("exit code", optarg, 0, 255, &u32))
-				return EXIT_USAGE;
-			if (alb_unikernel_config_add_exit_code(config, u32) < 0)
-				return cli_error(EXIT_FAILED, "out of memory");
-			n_codes++;
-			break;
-		case O_STARTUP:
-			if (cli_parse_u32("startup priority", optarg, 0, ALB_STARTUP_MAX, &u32))
-				return EXIT_USAGE;
-			alb_unikernel_config_set_startup(config, u32);
-			break;
 		case O_FORCE:
 			force = true;
-			break;
-		case O_COMPRESS:
-			compress = true;
-			break;
-		case O_TENDER:
-			if (parse_tender(optarg, &tender))
-				return EXIT_USAGE;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -1061,37 +1106,9 @@ static int cmd_create(struct cli *cli, const struct cli_command *cmd, int argc, 
 		return r;
 	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
 		return r;
-	const char *path = argv[optind + 1];
-
-	alb_unikernel_config_set_fail_behaviour(config, n_codes > 0 ? ALB_FAIL_RESTART_ON
-							: restart   ? ALB_FAIL_RESTART
-								    : ALB_FAIL_QUIT);
-	if (alb_unikernel_config_get_cpuid_count(config) == 0)
-		alb_unikernel_config_add_cpuid(config, 0);
-	if (alb_unikernel_config_validate(cli->ctx, config) < 0)
-		return cli_error(EXIT_USAGE, "%s", alb_ctx_last_error(cli->ctx));
-
-	/* The image: its ABI note and manifest, then compressed if asked. */
-	r = alb_read_file(cli->ctx, path, ALB_IMAGE_SIZE_MAX, &image, &len);
-	if (r < 0)
-		return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
-	if ((r = check_image(cli, config, path, image, len, tender)) != 0)
+	if ((r = cli_create_finish(cli, config, &o)) != 0 ||
+	    (r = cli_load_image(cli, config, NULL, argv[optind + 1], &o, &data, &len)) != 0)
 		return r;
-	/* The digest binds the image to the command (albatrossd checks it; a certificate
-	 * carrying the command is good for this image only). */
-	uint8_t digest[32];
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
-		return cli_error(EXIT_FAILED, "Failed to hash '%s'", path);
-	alb_unikernel_config_set_digest(config, digest);
-	const uint8_t *data = image;
-	if (compress) {
-		if (alb_zlib_deflate(image, len, &compressed, &len) < 0)
-			return cli_error(EXIT_FAILED, "Failed to compress '%s'", path);
-		data = compressed;
-	}
-	if (alb_unikernel_config_set_image(config, len, compress) < 0)
-		return cli_error(EXIT_FAILED, "'%s' is too large: %zu bytes (at most %" PRIu64 ")",
-				 path, len, ALB_IMAGE_SIZE_MAX);
 
 	msg = cli_command_new(force ? ALB_CMD_UNIKERNEL_FORCE_CREATE : ALB_CMD_UNIKERNEL_CREATE,
 			      name);
@@ -1864,22 +1881,6 @@ const size_t cli_n_commands = ELEMENTSOF(cli_commands);
 int cli_parse_net(struct cli *cli, alb_unikernel_config *config, const char *arg)
 {
 	return parse_net(cli, config, arg);
-}
-
-int cli_parse_block(struct cli *cli, alb_unikernel_config *config, const char *arg)
-{
-	return parse_block(cli, config, arg);
-}
-
-int cli_parse_tender(const char *s, int *ret)
-{
-	return parse_tender(s, ret);
-}
-
-int cli_check_image(struct cli *cli, alb_unikernel_config *config, const char *path,
-		    const uint8_t *image, size_t len, int tender)
-{
-	return check_image(cli, config, path, image, len, tender);
 }
 
 int cli_request_and_print(struct cli *cli, alb_msg *msg, int kind, int kind2)
