@@ -96,17 +96,20 @@ struct alb_svcs {
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static char *vmm_name_str_(const alb_name *n)
+/* The address a unikernel was given with --ipv4=A.B.C.D/N (the MirageOS convention), 0 if
+ * none. */
+static uint32_t ipv4_argument(const alb_unikernel_config *c)
 {
-	char *s = n ? alb_name_to_string(n) : NULL;
-	return s ? s : strdup("?");
-}
-#define vmm_name_str vmm_name_str_
-
-static const char *startswith(const char *s, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+	for (uint32_t j = 0; j < c->argc; j++) {
+		char a[32];
+		uint32_t addr;
+		if (strncmp(c->argv[j], "--ipv4=", 7) != 0)
+			continue;
+		snprintf(a, sizeof(a), "%.*s", (int)strcspn(c->argv[j] + 7, "/"), c->argv[j] + 7);
+		if (alb_ipv4_parse(a, &addr) == 0)
+			return addr;
+	}
+	return 0;
 }
 
 static void crash_point(struct alb_svcs *m, const char *point)
@@ -501,18 +504,9 @@ static int other_addresses(struct alb_svcs *m, const char *bridge, struct used_c
 		bool on = false;
 		for (uint32_t j = 0; j < c->n_nets; j++)
 			on |= streq(c->nets[j].bridge, bridge);
-		for (uint32_t j = 0; on && j < c->argc; j++) {
-			char a[32];
-			uint32_t addr;
-			const char *s = startswith(c->argv[j], "--ipv4=");
-			if (!s)
-				continue;
-			snprintf(a, sizeof(a), "%.*s", (int)strcspn(s, "/"), s);
-			if (alb_ipv4_parse(a, &addr) == 0) {
-				u->other[u->n_other++] = addr;
-				break;
-			}
-		}
+		uint32_t addr = on ? ipv4_argument(c) : 0;
+		if (addr)
+			u->other[u->n_other++] = addr;
 	}
 	for (uint32_t i = 0; i < n; i++)
 		alb_unikernel_info_clear(&infos[i]);
@@ -1423,15 +1417,7 @@ static int strays(struct alb_svcs *m, const alb_name *path, struct alb_collected
 			continue;
 		struct alb_collected *c = &(*v)[*n];
 		*c = (struct alb_collected){0};
-		for (uint32_t j = 0; j < cf->argc; j++) {
-			const char *a = startswith(cf->argv[j], "--ipv4=");
-			char b[32];
-			if (!a)
-				continue;
-			snprintf(b, sizeof(b), "%.*s", (int)strcspn(a, "/"), a);
-			(void)alb_ipv4_parse(b, &c->address);
-			break;
-		}
+		c->address = ipv4_argument(cf);
 		if (!(c->bridge = strdup(s->info.spec->bridge)) ||
 		    alb_name_dup(infos[i].name, &c->unikernel) < 0) {
 			alb_collected_clear(c);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: ISC */
 /* The CBOR form of services: see svcwire-private.h and docs/protocol.md. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,15 +29,14 @@ const char *alb_proto_name(uint32_t proto)
 
 static cbor_item_t *addr_to_cbor(uint32_t addr)
 {
-	char buf[INET_ADDRSTRLEN];
-	struct in_addr a = {htonl(addr)};
-	return alb_cbor_text(inet_ntop(AF_INET, &a, buf, sizeof(buf)));
+	char buf[ALB_IPV4_STRING_MAX];
+	return alb_cbor_text(alb_ipv4_format(addr, buf));
 }
 
 static int addr_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, uint32_t *ret)
 {
 	_cleanup_free_ char *s = NULL;
-	int r = alb_cbor_get_text(ctx, item, path, INET_ADDRSTRLEN, &s);
+	int r = alb_cbor_get_text(ctx, item, path, ALB_IPV4_STRING_MAX, &s);
 	if (r < 0)
 		return r;
 	if (alb_ipv4_parse(s, ret) < 0)
@@ -48,17 +46,16 @@ static int addr_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *pat
 
 static cbor_item_t *prefix_to_cbor(uint32_t addr, uint32_t len)
 {
-	char buf[INET_ADDRSTRLEN], out[INET_ADDRSTRLEN + 16];
-	struct in_addr a = {htonl(addr)};
-	snprintf(out, sizeof(out), "%s/%u", inet_ntop(AF_INET, &a, buf, sizeof(buf)), len);
-	return alb_cbor_text(out);
+	char buf[20];
+	alb_prefix_format(addr, len, buf);
+	return alb_cbor_text(buf);
 }
 
 static int prefix_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path,
 			    uint32_t *ret_addr, uint32_t *ret_len)
 {
 	_cleanup_free_ char *s = NULL;
-	int r = alb_cbor_get_text(ctx, item, path, INET_ADDRSTRLEN + 3, &s);
+	int r = alb_cbor_get_text(ctx, item, path, ALB_IPV4_STRING_MAX + 3, &s);
 	if (r < 0)
 		return r;
 	/* Strict: one spelling per prefix (the host bits are the validation's). */
@@ -117,24 +114,17 @@ int alb_service_spec_dup(const struct alb_service_spec *spec, struct alb_service
 	return 0;
 }
 
-static uint32_t mask_of(uint32_t len)
-{
-	return len == 0 ? 0 : 0xffffffffu << (32 - len);
-}
-
 ALB_EXPORT int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_spec *s)
 {
-	char p[INET_ADDRSTRLEN + 16], a_s[INET_ADDRSTRLEN];
-	struct in_addr a = {htonl(s->prefix)};
-	snprintf(p, sizeof(p), "%s/%u", inet_ntop(AF_INET, &a, a_s, sizeof(a_s)) ? a_s : "?",
-		 s->prefix_len);
+	char p[20];
+	alb_prefix_format(s->prefix, s->prefix_len & 63, p);
 	if (!s->device || alb_device_name_validate(ctx, s->device) < 0)
 		return alb_error(ctx, EINVAL, "invalid net device name for the service's address");
 	if (!s->bridge || alb_bridge_name_validate(ctx, s->bridge) < 0)
 		return -EINVAL;
 	if (s->prefix_len < 8 || s->prefix_len > 30)
 		return alb_error(ctx, EINVAL, "prefix %s: its length must be 8 to 30", p);
-	uint32_t mask = mask_of(s->prefix_len);
+	uint32_t mask = alb_prefix_mask(s->prefix_len);
 	if (s->prefix & ~mask)
 		return alb_error(ctx, EINVAL, "prefix %s has host bits set", p);
 	if (s->gateway && ((s->gateway & mask) != s->prefix || s->gateway == s->prefix ||
@@ -145,10 +135,9 @@ ALB_EXPORT int alb_service_spec_validate(alb_ctx *ctx, const struct alb_service_
 				 ALB_SERVICE_EXCLUDE_MAX);
 	for (uint32_t i = 0; i < s->n_excluded; i++)
 		if ((s->excluded[i] & mask) != s->prefix) {
-			struct in_addr e = {htonl(s->excluded[i])};
-			char b[INET_ADDRSTRLEN];
+			char b[ALB_IPV4_STRING_MAX];
 			return alb_error(ctx, EINVAL, "excluded address %s is not in %s",
-					 inet_ntop(AF_INET, &e, b, sizeof(b)), p);
+					 alb_ipv4_format(s->excluded[i], b), p);
 		}
 	if (s->n_publish > ALB_SERVICE_PUBLISH_MAX)
 		return alb_error(ctx, E2BIG, "more than %u published ports",
