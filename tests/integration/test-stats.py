@@ -501,14 +501,16 @@ def test_prometheus(_):
 
         def ready():
             m = st.metrics()
+            # albatross-stats asks albatrossd at its own pace: wait for an answer
+            # taken after both the create and the create-block.
             return metric(m, 'albatross_policy_unikernels', path='alice:') == 1 and \
+                metric(m, 'albatross_policy_block_bytes', path='alice:') == 2 << 20 and \
                 metric(m, 'albatross_unikernel_pid', unikernel='alice:vm') and m
         m = wait_for(ready, WAIT, 'policy usage in /metrics')
         check(metric(m, 'albatross_policy_unikernels_limit', path='alice:') == 3, m)
         check(metric(m, 'albatross_policy_memory_limit_bytes', path='alice:') == 64 << 20, m)
         check(metric(m, 'albatross_policy_memory_bytes', path='alice:') == 16 << 20, m)
         check(metric(m, 'albatross_policy_block_limit_bytes', path='alice:') == 10 << 20, m)
-        check(metric(m, 'albatross_policy_block_bytes', path='alice:') == 2 << 20, m)
         check(metric(m, 'albatross_stats_albatrossd_up') == 1, m)
         check('# TYPE albatross_unikernel_cpu_user_seconds_total counter' in m, m)
         need_promtool()
