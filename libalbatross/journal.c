@@ -467,7 +467,13 @@ int alb_journal_open(alb_ctx *ctx, const char *path, const char *state_path, siz
 	if (r == 0 && (j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		r = alb_error(ctx, errno, "eventfd: %s", strerror(errno));
 	if (r == 0) {
+		/* Signals are the loop's: the thread takes none (SIGKILL of a crash point
+		 * aside, which cannot be blocked). */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		int e = pthread_create(&j->thread, NULL, worker, j);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (e)
 			r = alb_error(ctx, e, "Failed to start the journal thread: %s",
 				      strerror(e));

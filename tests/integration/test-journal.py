@@ -86,6 +86,37 @@ def test_concurrent_creates_survive_kill9(_):
 
 
 @tap.case
+def test_kill9_while_creating(_):
+    """a kill -9 while 8 clients create: every create acknowledged before it is there
+    after the restart, the journal loads, and the creates go on"""
+    d = fresh()
+    try:
+        img = image(d)
+        for rnd in range(3):
+            base = len(d.info())
+            script = ('for i in $(seq 1 20); do "$0" --socket "$1" create "$2$i" "$3" '
+                      '--arg --run >/dev/null 2>&1 || exit 0; echo "$2$i"; done')
+            procs = [subprocess.Popen(['sh', '-c', script, PATHS['client'], d.socket,
+                                       f'r{rnd}c{c}x', img], stdout=subprocess.PIPE, text=True)
+                     for c in range(CLIENTS)]
+            # killed once some creates were acknowledged, whatever the time that takes
+            wait_for(lambda: len(d.info()) >= base + 8, 20 * WAIT, 'some creates')
+            d.stop(signal.SIGKILL)
+            acked = []
+            for p in procs:
+                out, _ = p.communicate(timeout=2 * WAIT)
+                acked += out.split()
+            d.start()
+            lost = sorted(set(acked) - set(names(d)))
+            check(not lost, f'round {rnd}: acknowledged creates lost: {lost}')
+            print(f'# round {rnd}: {len(acked)} creates acknowledged before the kill',
+                  flush=True)
+        d.ok('create', 'after', img, '--arg', '--run')
+    finally:
+        d.cleanup()
+
+
+@tap.case
 def test_torn_tail_dropped(_):
     """a journal cut in its last record (a crash while it was written): the record is
     dropped with a notice, the rest loads, and the journal goes on after it"""
