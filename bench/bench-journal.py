@@ -71,7 +71,12 @@ try:
     # a change that costs little else: policies, where the sync is most of the cost
     tp = phase('add-policy "p$n:" 1 --mem 8', names)
     s3 = syncs()
-    d.send_signal(signal.SIGUSR2)
+    # SIGUSR2 to albatrossd itself (strace would die of it and leave albatrossd running)
+    pid = d.pid
+    if traced:
+        pid = int(subprocess.run(['pgrep', '-P', str(d.pid)], capture_output=True,
+                                 text=True, check=True).stdout.split()[0])
+    os.kill(pid, signal.SIGUSR2)
     d.wait()
     creates, destroys, policies = s1 - s0, s2 - s1, s3 - s2
     print(f'{build}: {total} creates from {clients} clients in {tc:.2f} s: '
