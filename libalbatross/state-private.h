@@ -55,6 +55,11 @@ int alb_state_add_unikernel(alb_ctx *ctx, struct alb_state *state, const alb_nam
 int alb_state_add_block(alb_ctx *ctx, struct alb_state *state, const alb_name *name,
 			uint64_t size_mb, uint32_t sector_size);
 
+/* Take the entry of that name out, if there is one (true then). */
+bool alb_state_remove_policy(struct alb_state *state, const alb_name *path);
+bool alb_state_remove_unikernel(struct alb_state *state, const alb_name *name);
+bool alb_state_remove_block(struct alb_state *state, const alb_name *name);
+
 /* *ret is freed with free(). 0, -EINVAL, -ENOMEM. */
 int alb_state_encode(alb_ctx *ctx, const struct alb_state *state, uint8_t **ret, size_t *ret_len);
 /* 0, -EBADMSG (malformed), -EPROTO (another version), -ENOMEM. */

@@ -294,3 +294,47 @@ int alb_state_load(alb_ctx *ctx, const char *path, struct alb_state **ret)
 		return alb_error_prefix(ctx, r, "state file '%s' cannot be used", path);
 	return r;
 }
+
+/* Takes entry i out of an array of n (order kept). */
+static void drop_at(void *array, uint32_t *n, size_t size, uint32_t i)
+{
+	char *a = array;
+	memmove(a + (size_t)i * size, a + ((size_t)i + 1) * size, ((size_t)*n - i - 1) * size);
+	(*n)--;
+}
+
+bool alb_state_remove_policy(struct alb_state *state, const alb_name *path)
+{
+	for (uint32_t i = 0; i < state->n_policies; i++)
+		if (alb_name_equal(state->policies[i].path, path)) {
+			alb_name_free(state->policies[i].path);
+			alb_policy_free(state->policies[i].policy);
+			drop_at(state->policies, &state->n_policies, sizeof(*state->policies), i);
+			return true;
+		}
+	return false;
+}
+
+bool alb_state_remove_unikernel(struct alb_state *state, const alb_name *name)
+{
+	for (uint32_t i = 0; i < state->n_unikernels; i++)
+		if (alb_name_equal(state->unikernels[i].name, name)) {
+			alb_name_free(state->unikernels[i].name);
+			alb_unikernel_config_free(state->unikernels[i].config);
+			drop_at(state->unikernels, &state->n_unikernels, sizeof(*state->unikernels),
+				i);
+			return true;
+		}
+	return false;
+}
+
+bool alb_state_remove_block(struct alb_state *state, const alb_name *name)
+{
+	for (uint32_t i = 0; i < state->n_blocks; i++)
+		if (alb_name_equal(state->blocks[i].name, name)) {
+			alb_name_free(state->blocks[i].name);
+			drop_at(state->blocks, &state->n_blocks, sizeof(*state->blocks), i);
+			return true;
+		}
+	return false;
+}

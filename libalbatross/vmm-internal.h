@@ -109,6 +109,14 @@ struct alb_vmm {
 	struct uk *uks;
 	struct vmm_block *blocks;
 	struct alb_state *unrestored;
+	/* the state's journal (docs/state.md), open once started; replies held until the
+	 * changes before them are durable (vmm.c, persistence) */
+	struct alb_journal *journal;
+	alb_source *journal_source;
+	struct vmm_held *held, **held_tail;
+	bool snapshot_due;	/* after a failure: a whole snapshot at the next commit */
+	uint64_t snapshot_size; /* bytes of the last snapshot */
+	uint64_t journal_max;	/* compaction bound (0: the snapshot's size, at least 64 KiB) */
 	struct vmm_hooks hooks; /* to the layer above */
 	struct vmm_watch watch; /* to the services */
 	void *watch_userdata;
@@ -138,7 +146,16 @@ int vmm_block_add(alb_vmm *vmm, const alb_name *name, uint64_t size_mb, uint32_t
 /* Takes a block device out of the list and the tree (not its file). */
 void vmm_block_forget(alb_vmm *vmm, const alb_name *name);
 int vmm_refresh_root_policy(alb_vmm *vmm);
+/* Writes the whole state now (a snapshot; waits for it). */
 int vmm_save(alb_vmm *vmm);
+/*
+ * Records the change of one entry (what it is now in memory: put, or remove if gone) in
+ * the state's journal and starts a commit. 0, or -errno when it could not be written: the
+ * change is then to be undone, as before.
+ */
+int vmm_persist_unikernel(alb_vmm *vmm, const alb_name *name);
+int vmm_persist_policy(alb_vmm *vmm, const alb_name *path);
+int vmm_persist_block(alb_vmm *vmm, const alb_name *name);
 
 /*
  * Checks a new unikernel (config has its digest and the image is in the

@@ -619,7 +619,7 @@ int vmm_policy_add(alb_vmm *vmm, const alb_name *path, const alb_policy *policy)
 		return r;
 	if ((r = alb_tree_insert_policy(vmm->tree, path, policy)) < 0)
 		return r;
-	if ((r = vmm_save(vmm)) < 0) {
+	if ((r = vmm_persist_policy(vmm, path)) < 0) {
 		/* Not persisted: not done. */
 		if (previous)
 			alb_tree_insert_policy(vmm->tree, path, previous);
@@ -643,7 +643,7 @@ int vmm_policy_remove(alb_vmm *vmm, const alb_name *path)
 	int r = old ? alb_policy_dup(old, &previous) : 0;
 	if (r < 0 || (r = alb_tree_remove_policy(vmm->tree, path)) < 0)
 		return r;
-	if ((r = vmm_save(vmm)) < 0) {
+	if ((r = vmm_persist_policy(vmm, path)) < 0) {
 		alb_tree_insert_policy(vmm->tree, path, previous);
 		return alb_error(vmm->ctx, -r, "the state file could not be written");
 	}
@@ -750,7 +750,7 @@ static int block_commit(alb_vmm *vmm, const alb_name *name, uint64_t mb, uint32_
 		vmm_block_forget(vmm, name);
 		return r;
 	}
-	if ((r = vmm_save(vmm)) < 0) {
+	if ((r = vmm_persist_block(vmm, name)) < 0) {
 		r = alb_error(vmm->ctx, -r, "the state file could not be written");
 		unlink(file);
 		vmm_block_forget(vmm, name);
@@ -858,6 +858,18 @@ int vmm_block_write(alb_vmm *vmm, const alb_name *name, const char *data, bool c
 	return block_fill(vmm, data, compressed, out, size);
 }
 
+/* The file of a removed block device (userdata, taken), once the removal is durable. */
+static void block_file_remove(alb_vmm *vmm, const alb_name *name, int r, const char *text,
+			      void *userdata)
+{
+	char *file = userdata;
+	if (r < 0)
+		alb_log_warn(vmm->ctx, "'%s' is kept: %s", file, text);
+	else if (unlink(file) < 0 && errno != ENOENT)
+		alb_log_err(vmm->ctx, "Failed to remove '%s': %s", file, strerror(errno));
+	free(file);
+}
+
 int vmm_block_remove(alb_vmm *vmm, const alb_name *name)
 {
 	int r = vmm_block_unused_check(vmm, name);
@@ -873,11 +885,16 @@ int vmm_block_remove(alb_vmm *vmm, const alb_name *name)
 	uint32_t sector = b->sector_size;
 	alb_tree_get_block(vmm->tree, name, &size);
 	vmm_block_forget(vmm, name);
-	if ((r = vmm_save(vmm)) < 0) {
+	if ((r = vmm_persist_block(vmm, name)) < 0) {
 		vmm_block_add(vmm, name, size, sector);
 		return alb_error(vmm->ctx, -r, "the state file could not be written");
 	}
-	if (unlink(file) < 0 && errno != ENOENT)
+	/* The file goes once the removal is durable: a file without a state entry is
+	 * harmless, the reverse is not. */
+	char *f = strdup(file);
+	if (f)
+		vmm_when_durable(vmm, name, 0, NULL, block_file_remove, f);
+	else if (vmm_sync(vmm) >= 0 && unlink(file) < 0 && errno != ENOENT)
 		alb_log_err(vmm->ctx, "Failed to remove '%s': %s", file, strerror(errno));
 	vmm_event_send(vmm, vmm_event_new(vmm, ALB_EVENT_BLOCK_REMOVED, name));
 	return 0;
@@ -964,7 +981,8 @@ static void later_done(struct vmm_later *l)
 			*p = l->next;
 			break;
 		}
-	l->done(l->vmm, l->name, 0, "created", l->userdata);
+	/* Told once the create is durable (group commit, docs/state.md). */
+	vmm_when_durable(l->vmm, l->name, 0, "created", l->done, l->userdata);
 	later_free(l);
 }
 
@@ -1044,7 +1062,8 @@ ALB_EXPORT int alb_vmm_create_async(alb_vmm *vmm, const alb_name *name,
 ALB_EXPORT int alb_vmm_create(alb_vmm *vmm, const alb_name *name,
 			      const alb_unikernel_config *config, const char *image_path)
 {
-	return alb_vmm_create_async(vmm, name, config, image_path, 0, NULL, NULL);
+	int r = alb_vmm_create_async(vmm, name, config, image_path, 0, NULL, NULL);
+	return r < 0 ? r : vmm_sync(vmm) < 0 ? -EIO : r; /* durable on return */
 }
 
 ALB_EXPORT int alb_vmm_destroy_async(alb_vmm *vmm, const alb_name *name, alb_vmm_done_fn done,
@@ -1076,14 +1095,16 @@ ALB_EXPORT int alb_vmm_add_policy(alb_vmm *vmm, const alb_name *path, const alb_
 {
 	if (!vmm || !path || !policy)
 		return -EINVAL;
-	return vmm_policy_add(vmm, path, policy);
+	int r = vmm_policy_add(vmm, path, policy);
+	return r < 0 ? r : vmm_sync(vmm) < 0 ? -EIO : r; /* durable on return */
 }
 
 ALB_EXPORT int alb_vmm_remove_policy(alb_vmm *vmm, const alb_name *path)
 {
 	if (!vmm || !path)
 		return -EINVAL;
-	return vmm_policy_remove(vmm, path);
+	int r = vmm_policy_remove(vmm, path);
+	return r < 0 ? r : vmm_sync(vmm) < 0 ? -EIO : r; /* durable on return */
 }
 
 ALB_EXPORT int alb_vmm_add_block(alb_vmm *vmm, const alb_name *name, uint64_t size_mb,
@@ -1099,9 +1120,10 @@ ALB_EXPORT int alb_vmm_add_block(alb_vmm *vmm, const alb_name *name, uint64_t si
 				 "a sector size of %u bytes (512 to 65536, a power of two)",
 				 sector_size);
 	int r = vmm_block_add_check(vmm, name, size_mb);
-	return r < 0 ? r
-		     : vmm_block_create(vmm, name, size_mb, sector_size, data_path,
-					flags & ALB_VMM_COMPRESSED);
+	if (r >= 0)
+		r = vmm_block_create(vmm, name, size_mb, sector_size, data_path,
+				     flags & ALB_VMM_COMPRESSED);
+	return r < 0 ? r : vmm_sync(vmm) < 0 ? -EIO : r; /* durable on return */
 }
 
 ALB_EXPORT int alb_vmm_set_block(alb_vmm *vmm, const alb_name *name, const char *data_path,
@@ -1116,7 +1138,8 @@ ALB_EXPORT int alb_vmm_remove_block(alb_vmm *vmm, const alb_name *name)
 {
 	if (!vmm || !name)
 		return -EINVAL;
-	return vmm_block_remove(vmm, name);
+	int r = vmm_block_remove(vmm, name);
+	return r < 0 ? r : vmm_sync(vmm) < 0 ? -EIO : r; /* durable on return */
 }
 
 ALB_EXPORT int alb_vmm_open_block(alb_vmm *vmm, const alb_name *name, int *ret_fd,

@@ -215,3 +215,14 @@ int vmm_block_file(alb_vmm *vmm, const alb_name *name, char path[PATH_MAX],
 
 /* Every tender binary found, with why it cannot run here where it cannot, at most max. */
 int vmm_tender_infos(alb_vmm *vmm, uint32_t max, struct alb_tender_info **ret, uint32_t *ret_n);
+
+/* ---- durability of the state (group commit, docs/state.md) ---- */
+
+/*
+ * Calls done(vmm, name, r, text, userdata) once every change recorded so far is durable
+ * (at once if it is). If their commit fails, done gets -EIO and the reason instead.
+ */
+void vmm_when_durable(alb_vmm *vmm, const alb_name *name, int r, const char *text,
+		      alb_vmm_done_fn done, void *userdata);
+/* Waits until every change recorded is durable. 0 or -errno. */
+int vmm_sync(alb_vmm *vmm);

@@ -119,6 +119,20 @@ static void pending_cancel(struct pending *p)
 	free(p);
 }
 
+/* A success reply to cmd once the changes made so far are durable (group commit,
+ * docs/state.md); the connection pauses meanwhile. */
+static int reply_ok_durable(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd,
+			    const char *text)
+{
+	struct pending *p = pending_new(conn, cmd);
+	if (!p) {
+		int r = vmm_sync(vmm);
+		return r < 0 ? r : alb_conn_send_ok(conn, cmd->seq, cmd->name, text);
+	}
+	vmm_when_durable(vmm, cmd->name, 0, text, pending_done, p);
+	return 0;
+}
+
 /* ---- unikernels ------------------------------------------------------------------------- */
 
 static int cmd_info(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
@@ -202,11 +216,14 @@ static int finish_create(struct session *s, const alb_msg *cmd)
 	 */
 	int r =
 	    vmm_create_uploaded(s->vmm, cmd->name, cmd->cmd.config, s->up, true, pending_done, p);
-	if (r <= 0)
+	if (r < 0) {
 		pending_cancel(p); /* not taken */
-	if (r < 0)
 		return r;
-	return r == 1 ? 0 : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "created");
+	}
+	/* Done now: the reply once it is durable (group commit, docs/state.md). */
+	if (r == 0)
+		vmm_when_durable(s->vmm, cmd->name, 0, "created", pending_done, p);
+	return 0;
 }
 
 /* ---- services ---------------------------------------------------------------------------- */
@@ -315,14 +332,13 @@ static int cmd_policy_add(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cm
 	int r = vmm_policy_add(vmm, cmd->name, cmd->cmd.policy);
 	if (r < 0)
 		return r;
-	return alb_conn_send_ok(conn, cmd->seq, cmd->name,
-				r == 1 ? "policy unchanged" : "policy added");
+	return reply_ok_durable(vmm, conn, cmd, r == 1 ? "policy unchanged" : "policy added");
 }
 
 static int cmd_policy_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
 	int r = vmm_policy_remove(vmm, cmd->name);
-	return r < 0 ? r : alb_conn_send_ok(conn, cmd->seq, cmd->name, "policy removed");
+	return r < 0 ? r : reply_ok_durable(vmm, conn, cmd, "policy removed");
 }
 
 /* ---- blocks ----------------------------------------------------------------------------- */
@@ -347,7 +363,7 @@ static int finish_block(struct session *s, const alb_msg *cmd)
 	}
 	int r = vmm_block_create_uploaded(s->vmm, cmd->name, cmd->cmd.block_size_mb,
 					  cmd->cmd.sector_size, s->up);
-	return r < 0 ? r : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
+	return r < 0 ? r : reply_ok_durable(s->vmm, s->conn, cmd, "block device created");
 }
 
 static int cmd_block_add(struct session *s, alb_msg **cmdp)
@@ -365,13 +381,13 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 	}
 	r = vmm_block_create(s->vmm, cmd->name, cmd->cmd.block_size_mb, cmd->cmd.sector_size, NULL,
 			     false);
-	return r < 0 ? r : alb_conn_send_ok(s->conn, cmd->seq, cmd->name, "block device created");
+	return r < 0 ? r : reply_ok_durable(s->vmm, s->conn, cmd, "block device created");
 }
 
 static int cmd_block_remove(alb_vmm *vmm, struct alb_conn *conn, const alb_msg *cmd)
 {
 	int r = vmm_block_remove(vmm, cmd->name);
-	return r < 0 ? r : alb_conn_send_ok(conn, cmd->seq, cmd->name, "block device removed");
+	return r < 0 ? r : reply_ok_durable(vmm, conn, cmd, "block device removed");
 }
 
 static int cmd_block_set(struct session *s, alb_msg **cmdp)

@@ -30,6 +30,7 @@
 #include "ctx-private.h"
 #include "fileio-private.h"
 #include "image-private.h"
+#include "journal-private.h"
 #include "log-private.h"
 #include "net-private.h"
 #include "state-private.h"
@@ -229,7 +230,8 @@ static int collect_entry(const alb_name *name, const alb_name *relative, int kin
 	return alb_state_add_block(vmm->ctx, c->state, name, size, b ? b->sector_size : 0);
 }
 
-int vmm_save(alb_vmm *vmm)
+/* The whole state in memory: what a snapshot holds. */
+static int vmm_collect(alb_vmm *vmm, struct alb_state **ret)
 {
 	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
 	_cleanup_(alb_name_freep) alb_name *root = NULL;
@@ -243,19 +245,259 @@ int vmm_save(alb_vmm *vmm)
 	if (r >= 0 && vmm->unrestored) {
 		struct alb_state *u = vmm->unrestored;
 		for (uint32_t i = 0; i < u->n_policies && r >= 0; i++)
-			r = alb_state_add_policy(vmm->ctx, s, u->policies[i].path,
-						 u->policies[i].policy);
+			if (!alb_tree_get_policy(vmm->tree, u->policies[i].path))
+				r = alb_state_add_policy(vmm->ctx, s, u->policies[i].path,
+							 u->policies[i].policy);
 		for (uint32_t i = 0; i < u->n_unikernels && r >= 0; i++)
 			if (!vmm_find(vmm, u->unikernels[i].name))
 				r = alb_state_add_unikernel(vmm->ctx, s, u->unikernels[i].name,
 							    u->unikernels[i].config);
 	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/* A reply held until the changes recorded before it are durable. */
+struct vmm_held {
+	uint64_t seq;
+	alb_name *name;
+	int r;
+	char *text;
+	alb_vmm_done_fn done;
+	void *userdata;
+	struct vmm_held *next;
+};
+
+/* Queues a snapshot of the whole state (the next commit writes it). */
+static int vmm_snapshot_queue(alb_vmm *vmm)
+{
+	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+	uint8_t *buf;
+	size_t len;
+	int r = vmm_collect(vmm, &s);
+	if (r < 0 || (r = alb_state_encode(vmm->ctx, s, &buf, &len)) < 0)
+		return r;
+	alb_journal_snapshot(vmm->journal, buf, len);
+	vmm->snapshot_size = len;
+	return 0;
+}
+
+/* Starts a commit: of the records appended, and a snapshot when the journal is past its
+ * bound (compaction) or after a failure. */
+static void vmm_commit(alb_vmm *vmm)
+{
+	alb_journal *j = vmm->journal;
+	uint64_t bound = vmm->journal_max
+			     ? vmm->journal_max
+			     : (vmm->snapshot_size > (UINT64_C(64) << 10) ? vmm->snapshot_size
+									  : (UINT64_C(64) << 10));
+	if (!alb_journal_busy(j) && (vmm->snapshot_due || alb_journal_size(j) > bound)) {
+		if (vmm_snapshot_queue(vmm) < 0)
+			alb_log_err(vmm->ctx, "Failed to make a snapshot of the state: %s",
+				    alb_ctx_last_error(vmm->ctx));
+		else
+			vmm->snapshot_due = false;
+	}
+	alb_journal_kick(j);
+}
+
+static void held_free(struct vmm_held *h)
+{
+	alb_name_free(h->name);
+	free(h->text);
+	free(h);
+}
+
+/* Gives the held replies up to durable; those up to failed fail with why. */
+static void held_reply(alb_vmm *vmm, uint64_t durable, uint64_t failed, const char *why)
+{
+	while (vmm->held && (vmm->held->seq <= durable || vmm->held->seq <= failed)) {
+		struct vmm_held *h = vmm->held;
+		vmm->held = h->next;
+		if (!vmm->held)
+			vmm->held_tail = &vmm->held;
+		if (h->seq <= durable)
+			h->done(vmm, h->name, h->r, h->text, h->userdata);
+		else {
+			char msg[768];
+			snprintf(msg, sizeof(msg),
+				 "the change could not be made durable (%s): it is in effect, but "
+				 "may not survive a restart of albatrossd",
+				 why);
+			h->done(vmm, h->name, -EIO, msg, h->userdata);
+		}
+		held_free(h);
+	}
+}
+
+static int journal_event(alb_source *source, int fd, uint32_t events, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	uint64_t durable, failed;
+	char why[512];
+	int r = alb_journal_done(vmm->journal, &durable, &failed, why, sizeof(why));
+	if (r < 0) {
+		alb_log_err(vmm->ctx, "%s: a snapshot of the state follows", why);
+		vmm->snapshot_due = true;
+	}
+	held_reply(vmm, durable, r < 0 ? failed : 0, why);
+	vmm_commit(vmm);
+	return 0;
+}
+
+void vmm_when_durable(alb_vmm *vmm, const alb_name *name, int r, const char *text,
+		      alb_vmm_done_fn done, void *userdata)
+{
+	if (!done)
+		return;
+	uint64_t seq = vmm->journal ? alb_journal_last_seq(vmm->journal) : 0;
+	struct vmm_held *h = NULL;
+	if (seq > (vmm->journal ? alb_journal_durable(vmm->journal) : 0) || vmm->held)
+		h = calloc(1, sizeof(*h));
+	if (h && (!name || alb_name_dup(name, &h->name) >= 0) &&
+	    (!text || (h->text = strdup(text)))) {
+		h->seq = seq;
+		h->r = r;
+		h->done = done;
+		h->userdata = userdata;
+		*vmm->held_tail = h;
+		vmm->held_tail = &h->next;
+		return;
+	}
+	if (h) {
+		/* Short of memory: wait here rather than reply before it is durable. */
+		held_free(h);
+		int s = vmm_sync(vmm);
+		if (s < 0 && r >= 0) {
+			done(vmm, name, s, alb_ctx_last_error(vmm->ctx), userdata);
+			return;
+		}
+	}
+	done(vmm, name, r, text, userdata);
+}
+
+int vmm_sync(alb_vmm *vmm)
+{
+	if (!vmm->journal)
+		return 0;
+	int r = alb_journal_sync(vmm->ctx, vmm->journal);
+	if (r < 0)
+		vmm->snapshot_due = true;
+	return r;
+}
+
+/* Before the journal is open (or without one): the whole state, as a snapshot. */
+static int vmm_save_whole(alb_vmm *vmm)
+{
+	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+	int r = vmm_collect(vmm, &s);
 	if (r < 0 || (r = alb_state_save(vmm->ctx, vmm->state_path, s)) < 0) {
 		alb_log_err(vmm->ctx, "Failed to write the state file '%s': %s", vmm->state_path,
 			    alb_ctx_last_error(vmm->ctx));
 		return r;
 	}
 	return 0;
+}
+
+int vmm_save(alb_vmm *vmm)
+{
+	if (!vmm->journal)
+		return vmm_save_whole(vmm);
+	int r = vmm_snapshot_queue(vmm);
+	if (r < 0 || (r = vmm_sync(vmm)) < 0) {
+		alb_log_err(vmm->ctx, "Failed to write the state file '%s': %s", vmm->state_path,
+			    alb_ctx_last_error(vmm->ctx));
+		return r;
+	}
+	return 0;
+}
+
+static int vmm_persist(alb_vmm *vmm, struct alb_journal_record *rec)
+{
+	if (!vmm->journal)
+		return vmm_save_whole(vmm);
+	int r = alb_journal_append(vmm->ctx, vmm->journal, rec);
+	if (r < 0) {
+		alb_log_err(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		vmm->snapshot_due = true;
+		return r;
+	}
+	vmm_commit(vmm);
+	return 0;
+}
+
+int vmm_persist_unikernel(alb_vmm *vmm, const alb_name *name)
+{
+	struct uk *u = vmm_find(vmm, name);
+	struct alb_journal_record rec = {.op = ALB_JOURNAL_REMOVE_UNIKERNEL, .name = name};
+	if (u) {
+		rec.op = ALB_JOURNAL_PUT_UNIKERNEL;
+		rec.config = u->restart_with ? u->restart_with : u->config;
+	} else if (vmm->unrestored)
+		for (uint32_t i = 0; i < vmm->unrestored->n_unikernels; i++)
+			if (alb_name_equal(vmm->unrestored->unikernels[i].name, name)) {
+				rec.op = ALB_JOURNAL_PUT_UNIKERNEL;
+				rec.config = vmm->unrestored->unikernels[i].config;
+			}
+	return vmm_persist(vmm, &rec);
+}
+
+int vmm_persist_policy(alb_vmm *vmm, const alb_name *path)
+{
+	struct alb_journal_record rec = {.op = ALB_JOURNAL_PUT_POLICY,
+					 .name = path,
+					 .policy = alb_tree_get_policy(vmm->tree, path)};
+	if (!rec.policy && vmm->unrestored)
+		for (uint32_t i = 0; i < vmm->unrestored->n_policies; i++)
+			if (alb_name_equal(vmm->unrestored->policies[i].path, path))
+				rec.policy = vmm->unrestored->policies[i].policy;
+	if (!rec.policy)
+		rec.op = ALB_JOURNAL_REMOVE_POLICY;
+	return vmm_persist(vmm, &rec);
+}
+
+int vmm_persist_block(alb_vmm *vmm, const alb_name *name)
+{
+	struct alb_journal_record rec = {.op = ALB_JOURNAL_REMOVE_BLOCK, .name = name};
+	if (alb_tree_get_block(vmm->tree, name, &rec.size_mb) == 0) {
+		struct vmm_block *b = vmm_block_find(vmm, name);
+		rec.op = ALB_JOURNAL_PUT_BLOCK;
+		rec.sector_size = b ? b->sector_size : 0;
+	}
+	return vmm_persist(vmm, &rec);
+}
+
+/* Opens the journal (at start, after the state and journal were read). */
+static int vmm_journal_open(alb_vmm *vmm, const char *path, size_t valid, uint64_t last_seq)
+{
+	const char *max = secure_getenv("ALBATROSS_JOURNAL_MAX");
+	uint64_t m;
+	if (max && alb_parse_u64(max, 1, UINT64_MAX, &m) == 0)
+		vmm->journal_max = m;
+	struct stat st;
+	vmm->snapshot_size = stat(vmm->state_path, &st) == 0 ? (uint64_t)st.st_size : 0;
+	int r = alb_journal_open(vmm->ctx, path, vmm->state_path, valid, last_seq + 1,
+				 vmm->crash_at, &vmm->journal);
+	if (r < 0 || (r = alb_loop_add_io(vmm->loop, alb_journal_event_fd(vmm->journal), ALB_IO_IN,
+					  journal_event, vmm, &vmm->journal_source)) < 0) {
+		vmm->journal = alb_journal_free(vmm->journal);
+		return r;
+	}
+	return 0;
+}
+
+/* Commits what is left and gives every held reply (the supervisor goes). */
+static void vmm_journal_close(alb_vmm *vmm)
+{
+	if (!vmm->journal)
+		return;
+	int r = vmm_sync(vmm);
+	uint64_t durable = alb_journal_durable(vmm->journal);
+	held_reply(vmm, durable, r < 0 ? UINT64_MAX : 0, alb_ctx_last_error(vmm->ctx));
+	vmm->journal_source = alb_source_free(vmm->journal_source);
+	vmm->journal = alb_journal_free(vmm->journal);
 }
 
 /* ---- blocks ----------------------------------------------------------------------------- */
@@ -1509,7 +1751,9 @@ static void uk_reply_all(struct uk *u, int r, const char *text)
 	    r < 0 ? strdup(text ? text : alb_ctx_last_error(u->vmm->ctx)) : NULL;
 	while (w) {
 		struct waiter *n = w->next;
-		w->done(u->vmm, u->name, r, r < 0 ? (why ? why : strerror(-r)) : text, w->userdata);
+		/* Told once what was done is durable (group commit, docs/state.md). */
+		vmm_when_durable(u->vmm, u->name, r, r < 0 ? (why ? why : strerror(-r)) : text,
+				 w->done, w->userdata);
 		free(w);
 		w = n;
 	}
@@ -1544,8 +1788,8 @@ static void uk_finish_destroy(struct uk *u)
 	alb_tree_remove_unikernel(vmm->tree, u->name);
 	uk_release_runtime(u);
 	uk_dir_remove(u);
+	vmm_persist_unikernel(vmm, u->name);
 	vmm_image_unref(vmm, digest);
-	vmm_save(vmm);
 	alb_log_info(vmm->ctx, "Destroyed '%s'", u->name_s);
 	emit(vmm, u, ALB_VMM_DESTROYED, 0, 0);
 	char identity[sizeof(vmm->identity)];
@@ -1628,7 +1872,7 @@ static void uk_start_again(struct uk *u)
 	_cleanup_free_ char *why = r < 0 ? strdup(alb_ctx_last_error(u->vmm->ctx)) : NULL;
 	if (r < 0)
 		uk_set_failed(u, "%s", why ? why : "?");
-	vmm_save(u->vmm);
+	vmm_persist_unikernel(u->vmm, u->name);
 	/* The last touch of u: a completion may destroy it. */
 	uk_reply_all(u, r < 0 ? r : 0, r < 0 ? why : "restarted");
 }
@@ -1679,7 +1923,7 @@ static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum 
 			memcpy(old, u->config->digest, 32);
 			alb_unikernel_config_free(u->config);
 			u->config = TAKE_PTR(u->restart_with);
-			vmm_save(vmm);
+			vmm_persist_unikernel(vmm, u->name);
 			vmm_image_unref(vmm, old);
 			uk_reply_all(u, 0, "restarts at the next start of albatrossd");
 		}
@@ -1783,7 +2027,7 @@ int vmm_add(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config *conf
 		return r;
 	}
 	crash_point(vmm, "create-started");
-	if ((r = vmm_save(vmm)) < 0) {
+	if ((r = vmm_persist_unikernel(vmm, name)) < 0) {
 		/* It would not come back after a restart: do not keep it at all. */
 		char why[512], n[ALB_NAME_STRING_MAX + 1];
 		snprintf(why, sizeof(why), "%s", alb_ctx_last_error(vmm->ctx));
@@ -1853,7 +2097,7 @@ int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, 
 	if (u->pid > 0) {
 		/* Should albatrossd go before the tender has: the state has the new
 		 * configuration, and the next albatrossd restarts it. */
-		if (vmm_save(vmm) < 0)
+		if (vmm_persist_unikernel(vmm, u->name) < 0)
 			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
 		crash_point(vmm, "restart-saved");
 		if (uk_run_write(u, "restart") < 0)
@@ -1917,6 +2161,7 @@ ALB_EXPORT int alb_vmm_new(alb_ctx *ctx, alb_loop *loop, const char *dbdir, cons
 	vmm->loop = alb_loop_ref(loop);
 	vmm->stop_timeout_us = 5000000;
 	vmm->crash_at = secure_getenv("ALBATROSS_CRASH_AT");
+	vmm->held_tail = &vmm->held;
 	const char *monitor = secure_getenv("ALBATROSS_MONITOR");
 	if (!(vmm->monitor_path = strdup(monitor && monitor[0] ? monitor : ALB_MONITOR_PATH))) {
 		alb_vmm_free(vmm);
@@ -2268,6 +2513,7 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 	alb_ctx *ctx = vmm->ctx;
 	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
 	int r = alb_state_load(ctx, vmm->state_path, &s);
+	bool had_state = r != -ENOENT;
 	if (r == -ENOENT)
 		r = alb_state_new(&s);
 	else if (r < 0)
@@ -2278,7 +2524,45 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 		if (alb_copy_file(ctx, vmm->state_path, started, ALB_STATE_SIZE_MAX) < 0)
 			alb_log_warn(ctx, "%s", alb_ctx_last_error(ctx));
 	}
-	if (r < 0 || (r = vmm_refresh_root_policy(vmm)) < 0)
+	if (r < 0)
+		return r;
+	/* Then the changes since (docs/state.md, "The journal"). */
+	char journal[PATH_MAX + 16];
+	snprintf(journal, sizeof(journal), "%s.journal", vmm->state_path);
+	size_t valid = 0;
+	uint64_t last_seq = 0;
+	bool torn = false;
+	r = alb_journal_load(ctx, journal, s, &valid, &last_seq, &torn);
+	if (r == -ENOENT)
+		r = 0;
+	else if (r < 0)
+		return r; /* never overwrite nor cut a journal we cannot read */
+	else {
+		char started[PATH_MAX + 32];
+		snprintf(started, sizeof(started), "%s.started", journal);
+		if (alb_copy_file(ctx, journal, started, ALB_JOURNAL_SIZE_MAX) < 0)
+			alb_log_warn(ctx, "%s", alb_ctx_last_error(ctx));
+	}
+	if (torn)
+		alb_log_notice(ctx,
+			       "state journal '%s': the record at offset %zu was cut by a crash "
+			       "(never acknowledged): it is dropped",
+			       journal, valid);
+	if ((r = vmm_journal_open(vmm, journal, valid, last_seq)) < 0)
+		return r;
+	/* What was read becomes the snapshot, the journal empty: a start replays a journal
+	 * once. Should that fail, the journal goes on as it is. */
+	if (valid > 0 || !had_state) {
+		uint8_t *buf;
+		size_t len;
+		if ((r = alb_state_encode(ctx, s, &buf, &len)) < 0)
+			return r;
+		alb_journal_snapshot(vmm->journal, buf, len);
+		vmm->snapshot_size = len;
+		if (vmm_sync(vmm) < 0)
+			alb_log_warn(ctx, "%s", alb_ctx_last_error(ctx));
+	}
+	if ((r = vmm_refresh_root_policy(vmm)) < 0)
 		return r;
 	if (vmm->has_tender_user) {
 		/* Directories made by an older version, or by hand, may be closed. */
@@ -2400,6 +2684,7 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 	if (!vmm)
 		return NULL;
 	vmm_laters_flush(vmm);
+	vmm_journal_close(vmm); /* the replies held for it, before the layers that take them */
 	/* The layers above first: they hold no unikernel, only references to the engine. */
 	if (vmm->service_free)
 		vmm->service_free(vmm->service);

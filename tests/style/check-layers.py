@@ -23,7 +23,7 @@ LAYER = {
     'albatross': PROGRAMS,  # the umbrella header: everything
     # engines: no sockets
     'tree': ENGINES, 'nft': ENGINES, 'monitor': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,
-    'image': ENGINES, 'ingest': ENGINES, 'net': ENGINES, 'tender': ENGINES, 'state': ENGINES, 'console': ENGINES,
+    'image': ENGINES, 'ingest': ENGINES, 'net': ENGINES, 'tender': ENGINES, 'state': ENGINES, 'journal': ENGINES, 'console': ENGINES,
     'console-relay': ENGINES, 'log': ENGINES, 'stats': ENGINES, 'tls-pool': ENGINES,
     # protocol: the wire and what carries it
     'wire': PROTOCOL, 'svcwire': PROTOCOL, 'frame': PROTOCOL, 'server': PROTOCOL, 'peer': PROTOCOL,
