@@ -15,6 +15,7 @@
 #include <netlink/route/link.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -414,7 +415,8 @@ struct proc_entry {
 	int fd[3];    /* stat, statm, status; -1: closed (the process was gone) */
 };
 
-/* Most processes whose files are kept open (3 fds each); past it they are opened each time. */
+/* Most processes whose files are kept open (3 fds each; less under a low fd limit:
+ * procs_max()); past it they are opened each time. */
 #define PROC_CACHE_MAX 16384u
 
 struct alb_stats_collector {
@@ -699,6 +701,18 @@ static bool tap_name_valid(const char *t)
 	       !t[strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")];
 }
 
+/* How many processes may have their files kept open: 3 fds each, within PROC_CACHE_MAX and
+ * half of what the fd limit leaves (the rest for the clients, the sockets and a process whose
+ * files are opened each time past it). */
+static uint32_t procs_max(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return PROC_CACHE_MAX;
+	uint64_t n = rl.rlim_cur / 6;
+	return n < PROC_CACHE_MAX ? (uint32_t)n : PROC_CACHE_MAX;
+}
+
 /* The process's figures from its files, kept open in c->procs (opened the first time, and
  * again when the ones kept are of a process that is gone: a pid used again). */
 static int collect_proc(alb_stats_collector *c, uint32_t pid, struct alb_stats *s)
@@ -730,14 +744,14 @@ static int collect_proc(alb_stats_collector *c, uint32_t pid, struct alb_stats *
 		return r;
 	}
 	/* Kept for the next tick, in a table grown to keep it at most half full. */
-	if (!(e && e->pid == pid) && c->n_procs < PROC_CACHE_MAX &&
-	    (c->n_procs + 1) * 2 > c->procs_cap &&
+	uint32_t most = procs_max();
+	if (!(e && e->pid == pid) && c->n_procs < most && (c->n_procs + 1) * 2 > c->procs_cap &&
 	    procs_rebuild(c, c->procs_cap ? c->procs_cap * 2 : 64) < 0) {
 		close_fds(fd);
 		return 0;
 	}
 	if (!(e && e->pid == pid)) {
-		if (c->n_procs >= PROC_CACHE_MAX) {
+		if (c->n_procs >= most) {
 			close_fds(fd);
 			return 0;
 		}

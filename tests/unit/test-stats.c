@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -395,6 +396,45 @@ START_TEST(test_collect_kept_open)
 }
 END_TEST
 
+/* Under a low fd limit, the files of a few processes only are kept open; the others are
+ * opened at each sample, and every process is sampled. */
+START_TEST(test_collect_low_fd_limit)
+{
+	enum { N = 20 };
+	struct rlimit rl = {.rlim_cur = 64, .rlim_max = 64};
+	alb_stats_collector *c = NULL;
+	alb_stats_sample *s = NULL;
+	pid_t kids[N];
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_new(test_ctx, &c));
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	uint32_t before = open_fds();
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0); /* this test's process only */
+	for (int i = 0; i < N; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			ck_assert_alb_ok(test_ctx,
+					 alb_stats_collect(c, (uint32_t)kids[i], NULL, 0, &s));
+			s = alb_stats_sample_free(s);
+		}
+		/* 64 / 6: the files of 10 processes kept */
+		ck_assert_uint_eq(open_fds(), before + 3 * 10);
+		ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	}
+	for (int i = 0; i < N; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	alb_stats_collector_free(c);
+}
+END_TEST
+
 START_TEST(test_collect_self)
 {
 	alb_stats_collector *c = NULL;
@@ -465,6 +505,7 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, test_urls);
 	tcase_add_test(tc, test_collect_self);
 	tcase_add_test(tc, test_collect_kept_open);
+	tcase_add_test(tc, test_collect_low_fd_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
