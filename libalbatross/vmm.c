@@ -1184,11 +1184,6 @@ static void report_failure(int err, int stage)
 	(void)!write(3, p, (size_t)(buf + sizeof(buf) - p));
 }
 
-/*
- * Starts the monitor of a new run of u, which starts the tender argv and tells
- * its pid; then connects to the monitor. The monitor runs in a session of its
- * own, pinned to u's CPUs (the tender inherits both), and outlives albatrossd.
- */
 /* A start between the fork of its monitor and the monitor's report (uk_spawn_begin(),
  * uk_spawn_end()): several are under way at once when the state is restored. */
 struct uk_spawn {
@@ -1197,6 +1192,13 @@ struct uk_spawn {
 	char sock[PATH_MAX];
 	struct alb_tender_info_local tender;
 };
+
+/*
+ * Starts the monitor of a new run of u, which starts the tender argv and tells
+ * its pid (uk_spawn_end() waits for that, then connects to the monitor). The
+ * monitor runs in a session of its own, pinned to u's CPUs (the tender inherits
+ * both), and outlives albatrossd.
+ */
 
 static int uk_spawn_begin(struct uk *u, char **argv, struct uk_spawn *sp)
 {
