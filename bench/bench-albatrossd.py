@@ -9,9 +9,15 @@
    run-until-SIGTERM mode), and what each unikernel's monitor costs (RSS, PSS,
    anonymous memory: /proc/PID/smaps_rollup).
 3. albatrossd stopped (SIGTERM: the unikernels keep running) and started again:
-   the time until every unikernel is adopted; then SIGUSR2, which stops them all.
+   the time until every unikernel is adopted.
+4. `info` of every unikernel (the whole client process, text and --json).
+5. a host reboot: albatrossd, every monitor and every tender killed (SIGKILL),
+   the rundir removed, albatrossd started again on the same dbdir: the time
+   until every unikernel runs again (polled with `info --json`), and the RSS;
+   then SIGUSR2, which stops them all.
 
-usage: bench-albatrossd.py BUILDDIR [CYCLES]   (as root; default 200 cycles)"""
+usage: bench-albatrossd.py BUILDDIR [CYCLES [ALBATROSSD-OPTION...]]
+       (as root; default 200 cycles)"""
 import os
 import shutil
 import signal
@@ -23,6 +29,8 @@ import time
 
 build = os.path.abspath(sys.argv[1])
 cycles = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+# more albatrossd options for the start after the reboot (e.g. --start-parallel=8)
+restore_args = sys.argv[3:]
 albatrossd = os.path.join(build, 'daemon', 'albatrossd')
 monitor = os.path.join(build, 'daemon', 'albatross-monitor')
 client = os.path.join(build, 'cli', 'albatross-client')
@@ -67,8 +75,23 @@ def monitors():
     return out
 
 
-def start():
-    p = subprocess.Popen([albatrossd, '--rundir', os.path.join(work, 'run'), '--dbdir',
+def tenders():
+    """Pids of the tenders of this run."""
+    out = []
+    for p in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{p}/cmdline', 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue
+        if argv and argv[0] == spt.encode() and len(argv) > 1 and \
+                any(a.startswith(work.encode()) for a in argv):
+            out.append(int(p))
+    return out
+
+
+def start(*extra):
+    p = subprocess.Popen([albatrossd, *extra, '--rundir', os.path.join(work, 'run'), '--dbdir',
                           os.path.join(work, 'db'), '--tender-dir', tender_dir, '--monitor',
                           monitor], stdout=log, stderr=log)
     while not os.path.exists(sock):
@@ -136,6 +159,38 @@ try:
     adopted = subprocess.run([client, '--socket', sock, 'info', '--json'], check=True,
                              capture_output=True, text=True).stdout.count('"running"')
     print(f'start adopting {adopted} unikernels: serving in {time.perf_counter() - t0:.2f} s')
+
+    # 4. info of them all, the whole client process
+    for args in (['info'], ['--json', 'info']):
+        ts = []
+        for i in range(10):
+            t0 = time.perf_counter()
+            subprocess.run([client, '--socket', sock] + args, check=True,
+                           stdout=subprocess.DEVNULL)
+            ts.append(time.perf_counter() - t0)
+        print(f'{" ".join(args)} of {n}: median {statistics.median(ts) * 1000:.1f} ms')
+
+    # 5. a host reboot: everything killed, the rundir gone, started again
+    d.kill()
+    d.wait()
+    for p in monitors() + tenders():
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    while monitors() or tenders():
+        time.sleep(0.05)
+    shutil.rmtree(os.path.join(work, 'run'), ignore_errors=True)
+    t0 = time.perf_counter()
+    d = start(*restore_args)
+    running = 0
+    while running < n and time.perf_counter() - t0 < 300:
+        running = subprocess.run([client, '--socket', sock, '--json', 'info'], check=True,
+                                 capture_output=True, text=True).stdout.count('"running"')
+        time.sleep(0.05)
+    print(f'after a reboot: {running} of {n} running in {time.perf_counter() - t0:.2f} s')
+    time.sleep(1)
+    print(f'albatrossd RSS after the restore of {n}: {rss_kb(d.pid)} kB')
     t0 = time.perf_counter()
     d.send_signal(signal.SIGUSR2)
     d.wait(300)

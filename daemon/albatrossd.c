@@ -47,6 +47,8 @@ static void usage(FILE *f)
 	    "  --console-backlog KIB\n"
 	    "                       console output kept per unikernel while albatross-console\n"
 	    "                       is away or behind (default 1024; 64 MiB in all at least)\n"
+	    "  --start-parallel N   at most N tenders being started at once when the state\n"
+	    "                       is restored (default 4 per CPU)\n"
 	    "  -v, --verbose        log more (repeat for debug)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
@@ -113,6 +115,7 @@ int main(int argc, char **argv)
 	    {"restart-backoff", required_argument, NULL, 'B'},
 	    {"crash-loop", required_argument, NULL, 'C'},
 	    {"console-backlog", required_argument, NULL, 'K'},
+	    {"start-parallel", required_argument, NULL, 'P'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -122,7 +125,7 @@ int main(int argc, char **argv)
 		   *tender_dir = NULL, *tender_user = NULL, *group = NULL, *monitor = NULL;
 	bool stop_unikernels = false;
 	uint64_t stop_timeout_us = 5000000, backoff_ms = 1000, burst = 5, window = 60,
-		 backlog_kib = 0;
+		 backlog_kib = 0, start_parallel = 0;
 	int verbose = 0, c;
 	while ((c = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
 		switch (c) {
@@ -180,6 +183,14 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'P':
+			if (alb_parse_u64(optarg, 1, ALB_VMM_START_PARALLEL_MAX, &start_parallel) <
+			    0) {
+				fprintf(stderr, NAME ": --start-parallel takes 1 to %d\n",
+					ALB_VMM_START_PARALLEL_MAX);
+				return EXIT_USAGE;
+			}
+			break;
 		default: {
 			int r = daemon_common_option(c, NAME, usage, &verbose);
 			if (r >= 0)
@@ -227,6 +238,7 @@ int main(int argc, char **argv)
 	alb_vmm_set_restart_backoff(d.vmm, backoff_ms * 1000,
 				    60000000 > backoff_ms * 1000 ? 60000000 : backoff_ms * 1000);
 	alb_vmm_set_crash_loop(d.vmm, (uint32_t)burst, window * 1000000);
+	alb_vmm_set_start_parallel(d.vmm, (uint32_t)start_parallel);
 	if (backlog_kib) {
 		/* The total stays 64 MiB, or the one bound if that is more. */
 		uint64_t one = backlog_kib << 10, all = UINT64_C(64) << 20;

@@ -15,6 +15,7 @@
 #include <netlink/route/link.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -262,36 +263,90 @@ static ssize_t read_small(int dirfd, const char *name, char *buf, size_t max)
 	return n;
 }
 
-int alb_stats_read_proc_dir(alb_ctx *ctx, int dirfd, const struct alb_stats_host *host,
-			    struct alb_stats *s)
-{
-	static const char *const files[] = {"stat", "statm", "status"};
-	static const size_t sizes[] = {ALB_STATS_STAT_MAX, ALB_STATS_STATM_MAX,
-				       ALB_STATS_STATUS_MAX};
-	_cleanup_free_ char *buf = malloc(ALB_STATS_STATUS_MAX);
-	int r;
+static const char *const proc_files[] = {"stat", "statm", "status"};
+static const size_t proc_sizes[] = {ALB_STATS_STAT_MAX, ALB_STATS_STATM_MAX, ALB_STATS_STATUS_MAX};
 
-	if (!buf)
-		return -ENOMEM;
-	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-		ssize_t n = read_small(dirfd, files[i], buf, sizes[i]);
-		if (n == -ENOENT || n == -ESRCH)
+/* Reads and parses a process's stat, statm and status from fds open on them (from offset 0:
+ * the fds are kept open from one tick to the next). buf: ALB_STATS_STATUS_MAX bytes. */
+static int read_proc_fds(alb_ctx *ctx, const int fd[3], char *buf,
+			 const struct alb_stats_host *host, struct alb_stats *s)
+{
+	int r;
+	for (size_t i = 0; i < ELEMENTSOF(proc_files); i++) {
+		ssize_t n;
+		size_t got = 0;
+		/* One pread is the whole file (the kernel makes it at once): another is made only
+		 * after one that filled what it asked for. */
+		for (;;) {
+			size_t want = proc_sizes[i] - 1 - got;
+			n = pread(fd[i], buf + got, want, (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			if ((size_t)n < want || got >= proc_sizes[i] - 1)
+				break;
+		}
+		if (n < 0 && (errno == ENOENT || errno == ESRCH))
 			return alb_error(ctx, ESRCH, "the process is gone");
 		if (n < 0)
-			return alb_error(ctx, (int)-n, "Failed to read %s: %s", files[i],
-					 strerror((int)-n));
-		if ((size_t)n >= sizes[i] - 1 && i != 2)
-			return alb_error(ctx, EBADMSG, "%s: longer than %zu bytes", files[i],
-					 sizes[i] - 1);
-		if (n == 0)
-			return alb_error(ctx, ESRCH, "the process is gone (empty %s)", files[i]);
-		r = i == 0   ? alb_stats_parse_stat(ctx, buf, (size_t)n, host, s)
-		    : i == 1 ? alb_stats_parse_statm(ctx, buf, (size_t)n, host, s)
-			     : alb_stats_parse_status(ctx, buf, (size_t)n, s);
+			return alb_error(ctx, errno, "Failed to read %s: %s", proc_files[i],
+					 strerror(errno));
+		buf[got] = '\0';
+		if (got >= proc_sizes[i] - 1 && i != 2)
+			return alb_error(ctx, EBADMSG, "%s: longer than %zu bytes", proc_files[i],
+					 proc_sizes[i] - 1);
+		if (got == 0)
+			return alb_error(ctx, ESRCH, "the process is gone (empty %s)",
+					 proc_files[i]);
+		r = i == 0   ? alb_stats_parse_stat(ctx, buf, got, host, s)
+		    : i == 1 ? alb_stats_parse_statm(ctx, buf, got, host, s)
+			     : alb_stats_parse_status(ctx, buf, got, s);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+static void close_fds(int fd[3])
+{
+	for (size_t i = 0; i < 3; i++)
+		if (fd[i] >= 0) {
+			close(fd[i]);
+			fd[i] = -1;
+		}
+}
+
+/* Opens stat, statm and status below dirfd; -errno (ESRCH: the process is gone). */
+static int open_proc_fds(alb_ctx *ctx, int dirfd, int fd[3])
+{
+	fd[0] = fd[1] = fd[2] = -1;
+	for (size_t i = 0; i < ELEMENTSOF(proc_files); i++)
+		if ((fd[i] = openat(dirfd, proc_files[i], O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+			int e = errno;
+			close_fds(fd);
+			if (e == ENOENT || e == ESRCH)
+				return alb_error(ctx, ESRCH, "the process is gone");
+			return alb_error(ctx, e, "Failed to read %s: %s", proc_files[i],
+					 strerror(e));
+		}
+	return 0;
+}
+
+int alb_stats_read_proc_dir(alb_ctx *ctx, int dirfd, const struct alb_stats_host *host,
+			    struct alb_stats *s)
+{
+	_cleanup_free_ char *buf = malloc(ALB_STATS_STATUS_MAX);
+	int fd[3];
+	if (!buf)
+		return -ENOMEM;
+	int r = open_proc_fds(ctx, dirfd, fd);
+	if (r < 0)
+		return r;
+	r = read_proc_fds(ctx, fd, buf, host, s);
+	close_fds(fd);
+	return r;
 }
 
 static bool kvm_key_valid(const char *k)
@@ -352,15 +407,33 @@ struct kvm_dir {
 	char name[64];
 };
 
+/* The files of one sampled process, kept open from one tick to the next (a read of each with
+ * pread instead of an open, a read and a close). */
+struct proc_entry {
+	uint32_t pid; /* 0: a free slot */
+	uint32_t gen; /* the refresh it was last read after */
+	int fd[3];    /* stat, statm, status; -1: closed (the process was gone) */
+};
+
+/* Most processes whose files are kept open (3 fds each; less under a low fd limit:
+ * procs_max()); past it they are opened each time. */
+#define PROC_CACHE_MAX 16384u
+
 struct alb_stats_collector {
 	alb_ctx *ctx;
 	struct nl_sock *sock;
 	struct nl_cache *links;
+	struct rtnl_link **by_name; /* the links of the cache sorted by name (not referenced) */
+	uint32_t n_by_name;
 	struct alb_stats_host host;
 	int proc_fd;
 	bool refreshed;
 	struct kvm_dir *kvm; /* sorted by pid */
 	uint32_t n_kvm;
+	/* an open-addressing table by pid (a power of two slots, at most half used) */
+	struct proc_entry *procs;
+	uint32_t procs_cap, n_procs, gen;
+	char *buf; /* ALB_STATS_STATUS_MAX bytes */
 };
 
 static uint64_t clock_us(clockid_t id)
@@ -400,10 +473,56 @@ ALB_EXPORT int alb_stats_collector_new(alb_ctx *ctx, alb_stats_collector **ret_c
 	return 0;
 }
 
+static void procs_drop_all(alb_stats_collector *c)
+{
+	for (uint32_t i = 0; i < c->procs_cap; i++)
+		if (c->procs[i].pid)
+			close_fds(c->procs[i].fd);
+	free(c->procs);
+	c->procs = NULL;
+	c->procs_cap = c->n_procs = 0;
+}
+
+static struct proc_entry *procs_slot(struct proc_entry *v, uint32_t cap, uint32_t pid)
+{
+	uint32_t i = (pid * 2654435761u) & (cap - 1);
+	while (v[i].pid && v[i].pid != pid)
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+/* Keeps what was read since the last refresh (into a table of cap slots); closes the rest. */
+static int procs_rebuild(alb_stats_collector *c, uint32_t cap)
+{
+	struct proc_entry *v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < c->procs_cap; i++) {
+		struct proc_entry *e = &c->procs[i];
+		if (!e->pid)
+			continue;
+		if (e->gen != c->gen || e->fd[0] < 0) {
+			close_fds(e->fd);
+			continue;
+		}
+		*procs_slot(v, cap, e->pid) = *e;
+		n++;
+	}
+	free(c->procs);
+	c->procs = v;
+	c->procs_cap = cap;
+	c->n_procs = n;
+	return 0;
+}
+
 ALB_EXPORT alb_stats_collector *alb_stats_collector_free(alb_stats_collector *collector)
 {
 	if (!collector)
 		return NULL;
+	procs_drop_all(collector);
+	free(collector->buf);
+	free(collector->by_name);
 	if (collector->links)
 		nl_cache_free(collector->links);
 	nl_socket_free(collector->sock);
@@ -452,6 +571,51 @@ static void refresh_kvm(alb_stats_collector *c)
 		qsort(c->kvm, c->n_kvm, sizeof(*c->kvm), kvm_dir_cmp);
 }
 
+static int link_cmp(const void *a, const void *b)
+{
+	const char *x = rtnl_link_get_name(*(struct rtnl_link *const *)a);
+	const char *y = rtnl_link_get_name(*(struct rtnl_link *const *)b);
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+/* c->by_name: the links of the dump, sorted, for a lookup of each tap in log time (the cache's
+ * own lookup by name is a walk of every link). Without it (no memory), the walk. */
+static void links_index(alb_stats_collector *c)
+{
+	free(c->by_name);
+	c->by_name = NULL;
+	c->n_by_name = 0;
+	int n = nl_cache_nitems(c->links);
+	if (n <= 0 || !(c->by_name = calloc((size_t)n, sizeof(*c->by_name))))
+		return;
+	for (struct nl_object *o = nl_cache_get_first(c->links); o && c->n_by_name < (uint32_t)n;
+	     o = nl_cache_get_next(o))
+		if (rtnl_link_get_name((struct rtnl_link *)o))
+			c->by_name[c->n_by_name++] = (struct rtnl_link *)o;
+	qsort(c->by_name, c->n_by_name, sizeof(*c->by_name), link_cmp);
+}
+
+/* The link named name of the last dump (referenced: rtnl_link_put() it), or NULL. */
+static struct rtnl_link *link_by_name(alb_stats_collector *c, const char *name)
+{
+	if (!c->by_name)
+		return rtnl_link_get_by_name(c->links, name);
+	uint32_t lo = 0, hi = c->n_by_name;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(name, rtnl_link_get_name(c->by_name[mid]));
+		if (d == 0) {
+			nl_object_get((struct nl_object *)c->by_name[mid]);
+			return c->by_name[mid];
+		}
+		if (d < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
 ALB_EXPORT int alb_stats_collector_refresh(alb_stats_collector *collector)
 {
 	if (!collector)
@@ -465,6 +629,11 @@ ALB_EXPORT int alb_stats_collector_refresh(alb_stats_collector *collector)
 	if (c->links)
 		nl_cache_free(c->links);
 	c->links = cache;
+	links_index(c);
+	/* The files of processes not sampled since the last refresh are closed. */
+	if (c->procs_cap && procs_rebuild(c, c->procs_cap) < 0)
+		procs_drop_all(c);
+	c->gen++;
 	uint64_t rt = clock_us(CLOCK_REALTIME), bt = clock_us(CLOCK_BOOTTIME);
 	c->host.boot_realtime_us = rt > bt ? rt - bt : 0;
 	refresh_kvm(c);
@@ -495,7 +664,7 @@ static int collect_ifs(alb_stats_collector *c, const char *const *taps, uint32_t
 	if (!s->ifs)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n_taps; i++) {
-		struct rtnl_link *link = rtnl_link_get_by_name(c->links, taps[i]);
+		struct rtnl_link *link = link_by_name(c, taps[i]);
 		if (!link)
 			continue;
 		struct alb_if_stats *f = &s->ifs[s->n_ifs];
@@ -532,6 +701,69 @@ static bool tap_name_valid(const char *t)
 	       !t[strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")];
 }
 
+/* How many processes may have their files kept open: 3 fds each, within PROC_CACHE_MAX and
+ * half of what the fd limit leaves (the rest for the clients, the sockets and a process whose
+ * files are opened each time past it). */
+static uint32_t procs_max(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return PROC_CACHE_MAX;
+	uint64_t n = rl.rlim_cur / 6;
+	return n < PROC_CACHE_MAX ? (uint32_t)n : PROC_CACHE_MAX;
+}
+
+/* The process's figures from its files, kept open in c->procs (opened the first time, and
+ * again when the ones kept are of a process that is gone: a pid used again). */
+static int collect_proc(alb_stats_collector *c, uint32_t pid, struct alb_stats *s)
+{
+	int r;
+	if (!c->buf && !(c->buf = malloc(ALB_STATS_STATUS_MAX)))
+		return -ENOMEM;
+	struct proc_entry *e = c->procs_cap ? procs_slot(c->procs, c->procs_cap, pid) : NULL;
+	if (e && e->pid == pid && e->fd[0] >= 0) {
+		struct alb_stats t = *s;
+		if ((r = read_proc_fds(c->ctx, e->fd, c->buf, &c->host, &t)) >= 0) {
+			e->gen = c->gen;
+			*s = t;
+			return 0;
+		}
+		/* Gone, or failing: opened again below, once. */
+		close_fds(e->fd);
+	}
+	char dir[16];
+	int fd[3];
+	snprintf(dir, sizeof(dir), "%" PRIu32, pid);
+	_cleanup_close_ int dfd = openat(c->proc_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return alb_error(c->ctx, ESRCH, "there is no process %" PRIu32, pid);
+	if ((r = open_proc_fds(c->ctx, dfd, fd)) < 0)
+		return r;
+	if ((r = read_proc_fds(c->ctx, fd, c->buf, &c->host, s)) < 0) {
+		close_fds(fd);
+		return r;
+	}
+	/* Kept for the next tick, in a table grown to keep it at most half full. */
+	uint32_t most = procs_max();
+	if (!(e && e->pid == pid) && c->n_procs < most && (c->n_procs + 1) * 2 > c->procs_cap &&
+	    procs_rebuild(c, c->procs_cap ? c->procs_cap * 2 : 64) < 0) {
+		close_fds(fd);
+		return 0;
+	}
+	if (!(e && e->pid == pid)) {
+		if (c->n_procs >= most) {
+			close_fds(fd);
+			return 0;
+		}
+		e = procs_slot(c->procs, c->procs_cap, pid);
+		e->pid = pid;
+		c->n_procs++;
+	}
+	memcpy(e->fd, fd, sizeof(fd));
+	e->gen = c->gen;
+	return 0;
+}
+
 ALB_EXPORT int alb_stats_collect(alb_stats_collector *collector, uint32_t pid,
 				 const char *const *taps, uint32_t n_taps,
 				 alb_stats_sample **ret_sample)
@@ -549,17 +781,9 @@ ALB_EXPORT int alb_stats_collect(alb_stats_collector *collector, uint32_t pid,
 	struct alb_stats *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	char dir[16];
-	snprintf(dir, sizeof(dir), "%" PRIu32, pid);
-	int fd = openat(c->proc_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		alb_stats_free(s);
-		return alb_error(c->ctx, ESRCH, "there is no process %" PRIu32, pid);
-	}
 	s->pid = pid;
 	s->time_us = clock_us(CLOCK_REALTIME);
-	r = alb_stats_read_proc_dir(c->ctx, fd, &c->host, s);
-	close(fd);
+	r = collect_proc(c, pid, s);
 	if (r >= 0)
 		r = collect_ifs(c, taps, n_taps, s);
 	if (r < 0) {

@@ -132,6 +132,13 @@ struct alb_vmm {
 	 * for albatrossd itself */
 	char identity[VMM_IDENTITY_MAX];
 	bool started;
+	/* The restore of the state (alb_vmm_start()): the unikernels still to start, in
+	 * startup order, started from the loop, at most start_parallel at once. */
+	uint32_t start_parallel; /* 0: the default, ALB_VMM_START_PARALLEL_PER_CPU per CPU */
+	alb_name **restore_queue;
+	uint32_t n_restore, restore_next, restore_started;
+	alb_source *restore_timer;
+	uint64_t restore_began;
 	void (*shutdown_done)(alb_vmm *vmm, void *userdata);
 	void *shutdown_userdata;
 };

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -805,10 +806,29 @@ static int child_reaped(alb_source *source, int pid, int how, int status, void *
 	return 0;
 }
 
+/*
+ * fd moved to FD_SETSIZE or above when the limit allows (fd itself otherwise), close-on-exec.
+ * Each unikernel holds fds (its monitor's connection, the pidfd of a monitor started here)
+ * for its whole life: with a thousand of them, the fds below FD_SETSIZE stay free for the
+ * libraries that select() on what they open (libnftables aborts on an fd past it).
+ */
+static int fd_high(int fd)
+{
+	if (fd < 0 || fd >= FD_SETSIZE)
+		return fd;
+	int h = fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE);
+	if (h < 0)
+		return fd;
+	close(fd);
+	return h;
+}
+
 static void child_watch(alb_vmm *vmm, pid_t pid)
 {
 	struct vmm_child *c = calloc(1, sizeof(*c));
-	if (!c || alb_loop_add_child(vmm->loop, pid, -1, child_reaped, c, &c->source) < 0) {
+	int pidfd = c ? fd_high((int)syscall(SYS_pidfd_open, pid, 0)) : -1;
+	if (!c || pidfd < 0 ||
+	    alb_loop_add_child(vmm->loop, pid, pidfd, child_reaped, c, &c->source) < 0) {
 		alb_log_warn(vmm->ctx,
 			     "Failed to watch the monitor %d: it stays a zombie when it ends",
 			     (int)pid);
@@ -1142,6 +1162,7 @@ static int uk_mon_io(alb_source *source, int fd, uint32_t events, void *userdata
 static int uk_mon_attach(struct uk *u, int fd)
 {
 	alb_vmm *vmm = u->vmm;
+	fd = fd_high(fd);
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
 	    alb_loop_add_io(vmm->loop, fd, ALB_IO_IN, uk_mon_io, u, &u->mon_source) < 0) {
 		close(fd);
@@ -1405,16 +1426,28 @@ static void report_failure(int err, int stage)
 	(void)!write(3, p, (size_t)(buf + sizeof(buf) - p));
 }
 
+/* A start between the fork of its monitor and the monitor's report (uk_spawn_begin(),
+ * uk_spawn_end()): several are under way at once when the state is restored. */
+struct uk_spawn {
+	pid_t pid;  /* the monitor */
+	int report; /* its report: the tender's pid, or why it failed */
+	char sock[PATH_MAX];
+	struct alb_tender_info_local tender;
+};
+
 /*
  * Starts the monitor of a new run of u, which starts the tender argv and tells
- * its pid; then connects to the monitor. The monitor runs in a session of its
- * own, pinned to u's CPUs (the tender inherits both), and outlives albatrossd.
+ * its pid (uk_spawn_end() waits for that, then connects to the monitor). The
+ * monitor runs in a session of its own, pinned to u's CPUs (the tender inherits
+ * both), and outlives albatrossd.
  */
-static int uk_spawn(struct uk *u, char **argv)
+
+static int uk_spawn_begin(struct uk *u, char **argv, struct uk_spawn *sp)
 {
 	alb_vmm *vmm = u->vmm;
 	alb_ctx *ctx = vmm->ctx;
-	char dir[PATH_MAX], sock[PATH_MAX];
+	char dir[PATH_MAX];
+	char *sock = sp->sock;
 	int r;
 	if ((r = uk_dir(u, dir, true)) < 0)
 		return r;
@@ -1423,7 +1456,7 @@ static int uk_spawn(struct uk *u, char **argv)
 	 * one more than the last. */
 	uint64_t now = alb_now_realtime();
 	u->run = now > u->run ? now : u->run + 1;
-	if (snprintf(sock, sizeof(sock), "%s/%" PRIu64 ".sock", dir, u->run) >=
+	if (snprintf(sock, sizeof(sp->sock), "%s/%" PRIu64 ".sock", dir, u->run) >=
 	    (int)sizeof(((struct sockaddr_un *)0)->sun_path))
 		return alb_error(ctx, ENAMETOOLONG,
 				 "the rundir '%s' is too long: the socket of a monitor below it "
@@ -1477,7 +1510,10 @@ static int uk_spawn(struct uk *u, char **argv)
 		(void)unlink(sock);
 		return alb_error(ctx, errno, "Failed to create a pipe: %s", strerror(errno));
 	}
-	pid_t pid = fork();
+	/* vfork: the child shares our memory until its exec (it writes nothing of ours: its
+	 * signal dispositions and mask are its own), and no page of albatrossd's is copied or
+	 * made copy-on-write, which with a thousand unikernels was most of a start's cost. */
+	pid_t pid = vfork();
 	if (pid < 0) {
 		r = alb_error(ctx, errno, "Failed to fork: %s", strerror(errno));
 		close(report[0]);
@@ -1519,17 +1555,31 @@ static int uk_spawn(struct uk *u, char **argv)
 	}
 	close(report[1]);
 	close(TAKE_FD(listener)); /* the monitor's now */
+	sp->pid = pid;
+	sp->report = report[0];
+	return 0;
+}
+
+/* Waits for the report of the monitor uk_spawn_begin() started; then u runs (u->pid). */
+static int uk_spawn_end(struct uk *u, struct uk_spawn *sp)
+{
+	alb_vmm *vmm = u->vmm;
+	alb_ctx *ctx = vmm->ctx;
+	const char *sock = sp->sock;
+	pid_t pid = sp->pid;
+	int r;
 	char rep[64];
 	size_t got = 0;
 	for (;;) {
-		ssize_t m = read(report[0], rep + got, sizeof(rep) - 1 - got);
+		ssize_t m = read(sp->report, rep + got, sizeof(rep) - 1 - got);
 		if (m < 0 && errno == EINTR)
 			continue;
 		if (m <= 0)
 			break;
 		got += (size_t)m;
 	}
-	close(report[0]);
+	close(sp->report);
+	sp->report = -1;
 	rep[got] = '\0';
 	uint64_t tender = 0;
 	char *nl = strchr(rep, '\n');
@@ -1553,8 +1603,8 @@ static int uk_spawn(struct uk *u, char **argv)
 					 "Failed to switch to the tender user for '%s': %s",
 					 u->name_s, strerror(err));
 		case 4:
-			return alb_error(ctx, err, "Failed to execute '%s' for '%s': %s", argv[0],
-					 u->name_s, strerror(err));
+			return alb_error(ctx, err, "Failed to execute '%s' for '%s': %s",
+					 sp->tender.path, u->name_s, strerror(err));
 		case 6:
 			return alb_error(ctx, err,
 					 "Failed to create the monitor's socket '%s' for '%s': %s",
@@ -1612,7 +1662,9 @@ static int uk_block_files(struct uk *u, uint32_t *sectors)
 	return 0;
 }
 
-static int uk_start(struct uk *u)
+/* Everything of a start up to the fork of its monitor; uk_start_end() waits for its report.
+ * On failure nothing is left (u->pid stays 0). */
+static int uk_start_begin(struct uk *u, struct uk_spawn *sp)
 {
 	alb_vmm *vmm = u->vmm;
 	alb_ctx *ctx = vmm->ctx;
@@ -1622,12 +1674,14 @@ static int uk_start(struct uk *u)
 	_cleanup_(alb_manifest_freep) alb_manifest *m = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
 	_cleanup_free_ uint32_t *sectors = NULL; /* of each block device, as the tender gets it */
-	struct alb_tender_info_local t;
+	struct alb_tender_info_local *t = &sp->tender;
+	sp->report = -1;
+	sp->pid = 0;
 	if ((r = alb_image_path(vmm->images_dir, c->digest, image)) < 0 ||
 	    (r = image_manifest(vmm, c->digest, &m)) < 0 ||
 	    (r = alb_manifest_check_config(ctx, m, c)) < 0 ||
 	    (r = alb_tender_find(ctx, &vmm->tenders, vmm->tender_dir, c->tender,
-				 alb_manifest_get_abi_version(m), &t)) < 0 ||
+				 alb_manifest_get_abi_version(m), t)) < 0 ||
 	    (r = alb_tender_host_check(ctx, c->tender, vmm->has_tender_user, vmm->tender_uid,
 				       vmm->tender_gid)) < 0 ||
 	    (c->n_nets && (r = alb_tender_net_check(ctx, vmm->has_tender_user, vmm->tender_uid,
@@ -1677,16 +1731,33 @@ static int uk_start(struct uk *u)
 				      u->block_files[k], strerror(errno));
 			goto fail;
 		}
-	if ((r = alb_tender_argv(c, u->name_s, t.path, image, u->taps, u->block_files, sectors,
+	if ((r = alb_tender_argv(c, u->name_s, t->path, image, u->taps, u->block_files, sectors,
 				 &argv)) < 0 ||
-	    (r = uk_spawn(u, argv)) < 0)
+	    (r = uk_spawn_begin(u, argv, sp)) < 0)
 		goto fail;
+	return 0;
+fail:
+	uk_release_runtime(u);
+	return r;
+}
+
+/* The rest of a start uk_start_begin() began: u runs once its monitor reported its tender. */
+static int uk_start_end(struct uk *u, struct uk_spawn *sp)
+{
+	alb_vmm *vmm = u->vmm;
+	alb_ctx *ctx = vmm->ctx;
+	const alb_unikernel_config *c = u->config;
+	int r;
+	if ((r = uk_spawn_end(u, sp)) < 0) {
+		uk_release_runtime(u);
+		return r;
+	}
 	u->state = ALB_STATE_RUNNING;
 	u->started_us = alb_now_realtime();
 	u->started_mono = alb_now_monotonic();
 	free(u->message);
 	u->message = NULL;
-	alb_log_info(ctx, "Started '%s' (pid %d, %s)", u->name_s, u->pid, t.name);
+	alb_log_info(ctx, "Started '%s' (pid %d, %s)", u->name_s, u->pid, sp->tender.name);
 	emit(vmm, u, ALB_VMM_STARTED, 0, 0);
 	uk_register(u);
 	vmm_event_send(vmm, TAKE_PTR(u->created_event));
@@ -1703,9 +1774,13 @@ static int uk_start(struct uk *u)
 		vmm_event_send(vmm, e);
 	}
 	return 0;
-fail:
-	uk_release_runtime(u);
-	return r;
+}
+
+static int uk_start(struct uk *u)
+{
+	struct uk_spawn sp;
+	int r = uk_start_begin(u, &sp);
+	return r < 0 ? r : uk_start_end(u, &sp);
 }
 
 static void uk_free(struct uk *u)
@@ -2499,6 +2574,122 @@ static int by_startup(const void *a, const void *b)
 	return strcmp(sx ? sx : "", sy ? sy : "");
 }
 
+/* ---- the restore: the unikernels of the state started, bounded, from the loop ------------ */
+
+static bool restore_startable(struct uk *u)
+{
+	return u && u->pid == 0 && !u->destroying && !u->stopping && !u->restart_with &&
+	       !u->timer && u->state != ALB_STATE_FAILED && !u->vmm->detaching &&
+	       !u->vmm->shutdown_done;
+}
+
+static uint32_t restore_parallel(alb_vmm *vmm)
+{
+	if (vmm->start_parallel)
+		return vmm->start_parallel;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t n = (uint64_t)(cpus > 0 ? cpus : 1) * ALB_VMM_START_PARALLEL_PER_CPU;
+	return n > ALB_VMM_START_PARALLEL_MAX ? ALB_VMM_START_PARALLEL_MAX : (uint32_t)n;
+}
+
+static void restore_done(alb_vmm *vmm)
+{
+	for (uint32_t i = 0; i < vmm->n_restore; i++)
+		alb_name_free(vmm->restore_queue[i]);
+	free(vmm->restore_queue);
+	vmm->restore_queue = NULL;
+	vmm->n_restore = vmm->restore_next = 0;
+	vmm->restore_timer = alb_source_free(vmm->restore_timer);
+}
+
+/*
+ * One slice of the restore, from the loop: the next unikernels of one startup priority, at
+ * most restore_parallel(): every monitor forked first, then each report taken (a unikernel
+ * is started once its monitor reported its tender started). A priority starts only once
+ * every unikernel of the one before has; between slices the loop serves clients.
+ */
+static int restore_slice(alb_source *source, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	alb_ctx *ctx = vmm->ctx;
+	uint32_t max = restore_parallel(vmm), n = 0;
+	_cleanup_free_ struct uk_spawn *sp = calloc(max, sizeof(*sp));
+	_cleanup_free_ struct uk **batch = calloc(max, sizeof(*batch));
+	if (!sp || !batch) {
+		/* Tried again shortly. */
+		(void)alb_source_set_timer(vmm->restore_timer, 10000);
+		return 0;
+	}
+	uint32_t priority = 0;
+	while (vmm->restore_next < vmm->n_restore && n < max) {
+		struct uk *u = vmm_find(vmm, vmm->restore_queue[vmm->restore_next]);
+		if (!restore_startable(u)) {
+			vmm->restore_next++;
+			continue;
+		}
+		if (n > 0 && u->config->startup != priority)
+			break;
+		priority = u->config->startup;
+		vmm->restore_next++;
+		if (uk_start_begin(u, &sp[n]) < 0) {
+			uk_set_failed(u, "%s", alb_ctx_last_error(ctx));
+			continue;
+		}
+		batch[n++] = u;
+	}
+	if (n)
+		alb_log_info(ctx,
+			     "Restoring: %" PRIu32 " unikernel%s of startup priority %" PRIu32
+			     " being started",
+			     n, n == 1 ? "" : "s", priority);
+	for (uint32_t i = 0; i < n; i++) {
+		if (uk_start_end(batch[i], &sp[i]) < 0)
+			uk_set_failed(batch[i], "%s", alb_ctx_last_error(ctx));
+		else
+			vmm->restore_started++;
+	}
+	if (vmm->restore_next < vmm->n_restore && !vmm->detaching && !vmm->shutdown_done &&
+	    alb_source_set_timer(vmm->restore_timer, 0) >= 0)
+		return 0;
+	alb_log_notice(ctx, "Restored: %" PRIu32 " unikernel%s started in %" PRIu64 " ms",
+		       vmm->restore_started, vmm->restore_started == 1 ? "" : "s",
+		       (alb_now_monotonic() - vmm->restore_began) / 1000);
+	restore_done(vmm);
+	return 0;
+}
+
+/* Queues the unikernels of s (sorted by startup priority) that did not come back with their
+ * monitors, for restore_slice(). */
+static int restore_queue(alb_vmm *vmm, const struct alb_state *s)
+{
+	uint32_t n = 0;
+	int r;
+	if (!(vmm->restore_queue = calloc((size_t)s->n_unikernels + 1, sizeof(alb_name *))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->n_unikernels; i++) {
+		struct uk *u = vmm_find(vmm, s->unikernels[i].name);
+		if (!restore_startable(u))
+			continue;
+		if ((r = alb_name_dup(u->name, &vmm->restore_queue[n])) < 0)
+			goto fail;
+		/* Waits to start (info shows it so until it runs). */
+		u->state = ALB_STATE_RESTARTING;
+		vmm->n_restore = ++n;
+	}
+	vmm->restore_began = alb_now_monotonic();
+	vmm->restore_started = 0;
+	if (n == 0 ||
+	    (r = alb_loop_add_timer(vmm->loop, 0, restore_slice, vmm, &vmm->restore_timer)) < 0)
+		goto fail;
+	alb_log_info(vmm->ctx,
+		     "Restoring %" PRIu32 " unikernel%s, at most %" PRIu32 " started at once", n,
+		     n == 1 ? "" : "s", restore_parallel(vmm));
+	return 0;
+fail:
+	restore_done(vmm);
+	return n == 0 ? 0 : r;
+}
+
 static int keep_unrestored(alb_vmm *vmm)
 {
 	if (!vmm->unrestored)
@@ -2631,14 +2822,18 @@ ALB_EXPORT int alb_vmm_start(alb_vmm *vmm)
 	monitors_adopt(vmm);
 	leftovers_remove(vmm);
 	(void)taps_record(vmm);
-	/* The rest starts, by startup priority. */
-	for (uint32_t i = 0; i < s->n_unikernels; i++) {
-		struct uk *u = vmm_find(vmm, s->unikernels[i].name);
-		if (u && u->pid == 0 && !u->destroying && u->state != ALB_STATE_FAILED &&
-		    uk_start(u) < 0)
-			uk_set_failed(u, "%s", alb_ctx_last_error(ctx));
-	}
+	/* The rest starts, by startup priority, from the loop (restore_slice()). */
+	if ((r = restore_queue(vmm, s)) < 0)
+		return r;
 	images_collect(vmm);
+	return 0;
+}
+
+ALB_EXPORT int alb_vmm_set_start_parallel(alb_vmm *vmm, uint32_t n)
+{
+	if (!vmm || n > ALB_VMM_START_PARALLEL_MAX)
+		return -EINVAL;
+	vmm->start_parallel = n;
 	return 0;
 }
 
@@ -2716,6 +2911,7 @@ ALB_EXPORT alb_vmm *alb_vmm_free(alb_vmm *vmm)
 		free(b);
 	}
 	vmm->relay = alb_console_relay_free(vmm->relay);
+	restore_done(vmm);
 	alb_state_free(vmm->unrestored);
 	alb_tree_free(vmm->tree);
 	alb_net_free(vmm->net);

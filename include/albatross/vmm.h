@@ -85,6 +85,19 @@ int alb_vmm_set_crash_loop(alb_vmm *vmm, uint32_t burst, uint64_t window_usec);
  * in all, or a total under the per-unikernel bound).
  */
 int alb_vmm_set_console_backlog(alb_vmm *vmm, uint64_t unikernel_bytes, uint64_t total_bytes);
+
+/** Restore starts under way at once by default, per online CPU. */
+#define ALB_VMM_START_PARALLEL_PER_CPU 4
+/** Most restore starts under way at once. */
+#define ALB_VMM_START_PARALLEL_MAX 1024
+/**
+ * At most @p n tenders being started at once when alb_vmm_start() restores the
+ * unikernels of the state (0: ALB_VMM_START_PARALLEL_PER_CPU per online CPU).
+ * The restore runs from the loop, by startup priority (a priority starts once
+ * every unikernel of the one before has), and clients are served meanwhile.
+ * @return 0, -EINVAL (@p n over ALB_VMM_START_PARALLEL_MAX).
+ */
+int alb_vmm_set_start_parallel(alb_vmm *vmm, uint32_t n);
 /** Sets the event callback (NULL: none). */
 void alb_vmm_set_event_fn(alb_vmm *vmm, alb_vmm_event_fn fn, void *userdata);
 

@@ -332,6 +332,83 @@ def test_host_reboot_restores_by_priority(_):
 
 
 @tap.case
+def test_host_reboot_bounded_parallel_restore(_):
+    """after a host reboot, 60 unikernels of various startup priorities are started again by
+    priority, never more than --start-parallel (2) being started at once, and albatrossd
+    answers info while it restores them"""
+    d = fresh()
+    try:
+        img = image(d)
+        rng = random.Random(15)
+        prio = {}
+        for i in range(60):
+            # names in another order than their priorities
+            name = f'r{i:02d}'
+            prio[name] = rng.choice((0, 10, 20, 30, 40, 50))
+            d.ok('create', name, img, '--arg', '--run', '--startup', str(prio[name]))
+        old = {u['name']: u for u in d.info()}
+        d.stop(signal.SIGKILL)
+        kill_monitors(d.rundir)
+        for u in old.values():
+            wait_for(lambda: not alive(u['pid']), WAIT, 'the tenders to follow their monitors')
+        # Each monitor's start is written down (the time, us since the epoch, as the started
+        # time of info), then takes a while: the restore lasts long enough to be asked.
+        begins = os.path.join(d.dir, 'begins')
+        wrapper = os.path.join(d.dir, 'slow-monitor')
+        with open(wrapper, 'w') as f:
+            f.write('#!/bin/sh\n'
+                    f'echo "$(date +%s%6N)" >> {begins}\n'
+                    'sleep 0.05\n'
+                    f'exec {os.environ["ALBATROSS_MONITOR"]} "$@"\n')
+        os.chmod(wrapper, 0o755)
+        d.extra += ['--start-parallel', '2', '--monitor', wrapper]
+        d.start()
+        # Answered while the restore goes on: some run already, others wait to start.
+        seen = []
+
+        def mixed():
+            states = {u['state'] for u in d.info()}
+            seen.append(states)
+            if 'running' in states and 'restarting' in states:
+                return states
+            check('restarting' in states, f'the restore ended before an info: {seen}')
+            return None
+        wait_for(mixed, WAIT, 'an info during the restore')
+
+        def all_running():
+            us = d.info()
+            return us if all(u['state'] == 'running' for u in us) and len(us) == 60 else None
+        new = wait_for(all_running, WAIT * 4, 'all 60 to run again')
+        started = {u['name']: u['started'] for u in new}
+        # By priority: every unikernel of a priority started before any of the next began.
+        for p in (0, 10, 20, 30, 40):
+            last = max((started[n] for n in started if prio[n] == p), default=0)
+            later = [started[n] for n in started if prio[n] > p]
+            check(not later or last < min(later), f'priority {p} not first')
+        # Never more than 2 being started: a start runs from its monitor's start to its
+        # started time; at no time more than 2 had begun and not yet ended.
+        with open(begins) as f:
+            b = sorted(int(x) for x in f.read().split())
+        check(len(b) == 60, f'{len(b)} monitors started')
+        events = sorted([(t, 1) for t in b] + [(t, -1) for t in started.values()],
+                        key=lambda e: (e[0], e[1]))
+        under_way = most = 0
+        for _, k in events:
+            under_way += k
+            most = max(most, under_way)
+        check(most <= 2, f'{most} starts under way at once')
+        check(most == 2, 'the starts never ran side by side')
+        log = d.log_text()
+        slices = [(int(n), int(p)) for n, p in re.findall(
+            r'Restoring: (\d+) unikernels? of startup priority (\d+) being started', log)]
+        check(sum(n for n, _ in slices) == 60 and all(n <= 2 for n, _ in slices), slices)
+        check([p for _, p in slices] == sorted(p for _, p in slices), 'slices out of order')
+        check('Restored: 60 unikernels started' in log, 'no end of the restore logged')
+    finally:
+        d.cleanup()
+
+
+@tap.case
 def test_exit_during_outage(_):
     """a unikernel that exits while albatrossd is down is handled by its fail behaviour
     when albatrossd is back (restarted for a restart code, gone for a quit); the event

@@ -4,7 +4,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "stats-private.h"
@@ -322,6 +327,114 @@ START_TEST(test_urls)
 }
 END_TEST
 
+static uint32_t open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	ck_assert_ptr_nonnull(d);
+	uint32_t n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The collector keeps each process's files open from one tick to the next: a process that is
+ * gone is told as such (its pid, used again, is read afresh), and the files of processes not
+ * sampled since the last refresh are closed. */
+START_TEST(test_collect_kept_open)
+{
+	enum { N = 100 }; /* past the first size of the table */
+	alb_stats_collector *c = NULL;
+	alb_stats_sample *s = NULL;
+	pid_t kids[N];
+	uint64_t v;
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_new(test_ctx, &c));
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	uint32_t before = open_fds();
+	for (int i = 0; i < N; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			ck_assert_alb_ok(test_ctx,
+					 alb_stats_collect(c, (uint32_t)kids[i], NULL, 0, &s));
+			ck_assert_int_eq(alb_stats_sample_get(s, ALB_STATS_PID, &v), 0);
+			ck_assert_uint_eq(v, (uint64_t)kids[i]);
+			ck_assert_int_eq(alb_stats_sample_get(s, ALB_STATS_RSS, &v), 0);
+			ck_assert_uint_gt(v, 0);
+			s = alb_stats_sample_free(s);
+		}
+		/* Three files of each, kept. */
+		ck_assert_uint_eq(open_fds(), before + 3 * N);
+		ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	}
+	/* Gone: told as gone, from the files kept as from none. */
+	ck_assert_int_eq(kill(kids[0], SIGKILL), 0);
+	ck_assert_int_eq(waitpid(kids[0], NULL, 0), kids[0]);
+	ck_assert_alb_err(test_ctx, alb_stats_collect(c, (uint32_t)kids[0], NULL, 0, &s), ESRCH);
+	ck_assert_alb_err(test_ctx, alb_stats_collect(c, (uint32_t)kids[0], NULL, 0, &s), ESRCH);
+	/* Only the first half sampled this tick: the files of the others are closed at the
+	 * next refresh, and those of the first half at the one after. */
+	for (int i = 1; i < N / 2; i++) {
+		ck_assert_alb_ok(test_ctx, alb_stats_collect(c, (uint32_t)kids[i], NULL, 0, &s));
+		s = alb_stats_sample_free(s);
+	}
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	ck_assert_uint_eq(open_fds(), before + 3 * (N / 2 - 1));
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	ck_assert_uint_eq(open_fds(), before);
+	for (int i = 1; i < N; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	alb_stats_collector_free(c);
+}
+END_TEST
+
+/* Under a low fd limit, the files of a few processes only are kept open; the others are
+ * opened at each sample, and every process is sampled. */
+START_TEST(test_collect_low_fd_limit)
+{
+	enum { N = 20 };
+	struct rlimit rl = {.rlim_cur = 64, .rlim_max = 64};
+	alb_stats_collector *c = NULL;
+	alb_stats_sample *s = NULL;
+	pid_t kids[N];
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_new(test_ctx, &c));
+	ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	uint32_t before = open_fds();
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0); /* this test's process only */
+	for (int i = 0; i < N; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			ck_assert_alb_ok(test_ctx,
+					 alb_stats_collect(c, (uint32_t)kids[i], NULL, 0, &s));
+			s = alb_stats_sample_free(s);
+		}
+		/* 64 / 6: the files of 10 processes kept */
+		ck_assert_uint_eq(open_fds(), before + 3 * 10);
+		ck_assert_alb_ok(test_ctx, alb_stats_collector_refresh(c));
+	}
+	for (int i = 0; i < N; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	alb_stats_collector_free(c);
+}
+END_TEST
+
 START_TEST(test_collect_self)
 {
 	alb_stats_collector *c = NULL;
@@ -391,6 +504,8 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, test_line_queue);
 	tcase_add_test(tc, test_urls);
 	tcase_add_test(tc, test_collect_self);
+	tcase_add_test(tc, test_collect_kept_open);
+	tcase_add_test(tc, test_collect_low_fd_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
