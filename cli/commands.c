@@ -7,7 +7,7 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
-#include <gnutls/crypto.h>
+#include <nettle/sha2.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -564,6 +564,15 @@ static int check_reply_kind(struct cli *cli, const alb_msg *reply, int kind, int
 
 /* ---- shared steps -------------------------------------------------------- */
 
+/* SHA-256 through nettle: hashing an image must not load GnuTLS (a local create). */
+static void image_sha256(const uint8_t *image, size_t len, uint8_t digest[32])
+{
+	struct sha256_ctx h;
+	sha256_init(&h);
+	sha256_update(&h, len, image);
+	sha256_digest(&h, SHA256_DIGEST_SIZE, digest);
+}
+
 /* Parses the options of a command that has none of its own. */
 static int parse_no_options(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
@@ -1036,8 +1045,7 @@ int cli_load_image(struct cli *cli, alb_unikernel_config *config, alb_unikernel_
 	/* The digest binds the image to the command (albatrossd checks it; a certificate
 	 * carrying the command is good for this image only). */
 	uint8_t digest[32];
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
-		return cli_error(EXIT_FAILED, "Failed to hash '%s'", path);
+	image_sha256(image, len, digest);
 	alb_unikernel_config_set_digest(config, digest);
 	if (o->compress) {
 		if (alb_zlib_deflate(image, len, &compressed, &len) < 0)
@@ -1743,8 +1751,7 @@ static int certificate_upload(struct cli *cli, alb_msg *msg, const char *file)
 		const alb_unikernel_config *c = msg->cmd.config;
 		if (alb_read_file(cli->ctx, file, ALB_IMAGE_SIZE_MAX, &image, &len) < 0)
 			return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
-		if (gnutls_hash_fast(GNUTLS_DIG_SHA256, image, len, digest) < 0)
-			return cli_error(EXIT_FAILED, "Failed to hash '%s'", file);
+		image_sha256(image, len, digest);
 		if (alb_unikernel_config_get_image_compressed(c) ||
 		    alb_unikernel_config_get_digest(c, want_digest) < 0 ||
 		    alb_unikernel_config_get_image_size(c) != len ||

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,6 +14,7 @@
 #include "client-private.h"
 #include "ctx-private.h"
 #include "frame-private.h"
+#include "sha256-private.h"
 #include "wire-private.h"
 
 /* What one transport read asks for. */
@@ -648,17 +648,18 @@ ALB_EXPORT int alb_client_connect(alb_ctx *ctx, const char *socket_path, alb_cli
 static int digest_fd(alb_ctx *ctx, int fd, uint8_t digest[32])
 {
 	_cleanup_free_ uint8_t *buf = malloc(READ_SIZE);
-	gnutls_hash_hd_t h;
+	alb_sha256_ctx h;
 	ssize_t n;
 
-	if (!buf || gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+	if (!buf)
 		return -ENOMEM;
+	alb_sha256_init(&h);
 	while ((n = alb_read_full(fd, buf, READ_SIZE)) > 0) {
-		gnutls_hash(h, buf, (size_t)n);
+		alb_sha256_update(&h, buf, (size_t)n);
 		if ((size_t)n < READ_SIZE)
 			break;
 	}
-	gnutls_hash_deinit(h, digest);
+	alb_sha256_final(&h, digest);
 	if (n < 0)
 		return alb_error(ctx, (int)-n, "Failed to read the image: %s", strerror((int)-n));
 	return 0;
