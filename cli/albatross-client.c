@@ -6,6 +6,7 @@
  * The usage below is the same as docs/man/albatross-client.1.scd.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -185,6 +186,12 @@ int main(int argc, char **argv)
 	struct cli cli = {.rundir = CLI_RUNDIR_DEFAULT};
 	int c, r;
 
+	/* An upload encodes and sends its image in chunks of up to ALB_CHUNK_MAX (1 MB):
+	 * keep those buffers in the heap and keep the heap once grown, so that each chunk
+	 * reuses the memory of the one before instead of faulting in fresh pages (a
+	 * page fault costs more than the copy). A short-lived process: nothing to trim. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	opterr = 0; /* the messages below say what is wrong */
 	while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) != -1) {
 		switch (c) {

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include <dirent.h>
 #include <fcntl.h>
-#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 
 #include "ctx-private.h"
 #include "image-private.h"
+#include "sha256-private.h"
 
 void alb_digest_hex(const uint8_t digest[32], char hex[65])
 {
@@ -499,15 +499,12 @@ int alb_tender_net_check(alb_ctx *ctx, bool has_user, uint32_t uid, uint32_t gid
 void alb_mac_derive(const char *unikernel, const char *device, uint8_t mac[6])
 {
 	uint8_t digest[32];
-	gnutls_hash_hd_t h;
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
-		memset(digest, 0x42, sizeof(digest));
-	} else {
-		gnutls_hash(h, "albatross-mac\0", 14);
-		gnutls_hash(h, unikernel, strlen(unikernel) + 1);
-		gnutls_hash(h, device, strlen(device) + 1);
-		gnutls_hash_deinit(h, digest);
-	}
+	alb_sha256_ctx h;
+	alb_sha256_init(&h);
+	alb_sha256_update(&h, "albatross-mac\0", 14);
+	alb_sha256_update(&h, unikernel, strlen(unikernel) + 1);
+	alb_sha256_update(&h, device, strlen(device) + 1);
+	alb_sha256_final(&h, digest);
 	memcpy(mac, digest, 6);
 	mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
 }

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 #include <assert.h>
-#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <stdio.h>
 
 #include "ctx-private.h"
 #include "ipam-private.h"
+#include "sha256-private.h"
 
 static int u32_compare(const void *a, const void *b)
 {
@@ -27,8 +27,7 @@ static int ipam_hash(alb_ctx *ctx, const char *seed, size_t seed_len, uint64_t g
 	buf[seed_len] = 0;
 	for (unsigned i = 0; i < 8; i++)
 		buf[seed_len + 1 + i] = (uint8_t)(generation >> (56 - 8 * i));
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, seed_len + 1 + 8, digest) < 0)
-		return alb_error(ctx, EIO, "Failed to hash the address seed");
+	alb_sha256(buf, seed_len + 1 + 8, digest);
 	uint64_t h = 0;
 	for (unsigned i = 0; i < 8; i++)
 		h = (h << 8) | digest[i];

@@ -2,11 +2,10 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
-#include <netlink/route/link/bridge.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+
+#include "dl-nl-private.h" /* before any header that includes libnl's */
 
 #include "ctx-private.h"
 #include "net-private.h"
@@ -18,13 +17,16 @@ struct alb_net {
 
 int alb_net_new(alb_ctx *ctx, struct alb_net **ret)
 {
+	int r = alb_dl_nl_load(ctx);
+	if (r < 0)
+		return r;
 	_cleanup_free_ struct alb_net *n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	n->sock = nl_socket_alloc();
 	if (!n->sock)
 		return -ENOMEM;
-	int r = nl_connect(n->sock, NETLINK_ROUTE);
+	r = nl_connect(n->sock, NETLINK_ROUTE);
 	if (r < 0) {
 		nl_socket_free(n->sock);
 		return alb_error(ctx, EIO, "Failed to open a route netlink socket: %s",

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netlink/netfilter/ct.h>
-#include <netlink/netfilter/nfnl.h>
-#include <netlink/netlink.h>
-#include <nftables/libnftables.h>
 #include <stdio.h>
+
+#include "dl-nft-private.h" /* before any header that includes libnftables' or libnl's */
+#include "dl-nl-private.h"
 
 #include "ctx-private.h"
 #include "nft-private.h"
@@ -115,6 +114,9 @@ static int error_errno(const char *text)
 
 static int nft_new(alb_ctx *ctx, struct nft_ctx **ret)
 {
+	int r = alb_dl_nft_load(ctx);
+	if (r < 0)
+		return r;
 	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!nft)
 		return alb_error(ctx, ENOMEM, "Failed to create a libnftables context");
@@ -572,10 +574,13 @@ int alb_conntrack_forget(alb_ctx *ctx, int proto, uint32_t dest_addr)
 		return alb_error(ctx, EINVAL, "protocol %d", proto);
 	if (dest_addr == 0)
 		return alb_error(ctx, EINVAL, "no destination address");
+	int r = alb_dl_nl_load(ctx);
+	if (r < 0)
+		return r;
 	_cleanup_(nl_socket_freep) struct nl_sock *sock = nl_socket_alloc();
 	if (!sock)
 		return -ENOMEM;
-	int r = nfnl_connect(sock);
+	r = nfnl_connect(sock);
 	if (r < 0)
 		return alb_error(ctx, r == -NLE_PERM ? EPERM : EIO,
 				 "Failed to open a netfilter netlink socket: %s", nl_geterror(r));

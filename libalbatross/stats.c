@@ -11,13 +11,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "dl-nl-private.h" /* before any header that includes libnl's */
 
 #include "ctx-private.h"
 #include "hostport-private.h"
@@ -447,6 +447,9 @@ ALB_EXPORT int alb_stats_collector_new(alb_ctx *ctx, alb_stats_collector **ret_c
 {
 	if (!ctx || !ret_collector)
 		return -EINVAL;
+	int r = alb_dl_nl_load(ctx);
+	if (r < 0)
+		return r;
 	_cleanup_free_ alb_stats_collector *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -458,7 +461,7 @@ ALB_EXPORT int alb_stats_collector_new(alb_ctx *ctx, alb_stats_collector **ret_c
 		close(c->proc_fd);
 		return -ENOMEM;
 	}
-	int r = nl_connect(c->sock, NETLINK_ROUTE);
+	r = nl_connect(c->sock, NETLINK_ROUTE);
 	if (r < 0) {
 		nl_socket_free(c->sock);
 		close(c->proc_fd);

@@ -16,10 +16,9 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
-
 #include <albatross/tls.h>
+
+#include "dl-gnutls-private.h" /* before any header that includes GnuTLS's */
 
 #include "client-private.h"
 #include "tls-private.h"
@@ -221,6 +220,8 @@ ALB_EXPORT int alb_tls_endpoint_new(alb_ctx *ctx, const char *ca_path, const cha
 
 	if (!ctx || !ca_path || !cert_path || !key_path || !ret_endpoint)
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
 		return -ENOMEM;
@@ -1419,7 +1420,8 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 		return -EINVAL;
 	if (!timeout_ms)
 		timeout_ms = ALB_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
-	if ((r = alb_host_port_split(ctx, "destination", destination, host, port)) < 0)
+	if ((r = alb_host_port_split(ctx, "destination", destination, host, port)) < 0 ||
+	    (r = alb_dl_gnutls_load(ctx)) < 0)
 		return r;
 
 	t = calloc(1, sizeof(*t));

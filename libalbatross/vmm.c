@@ -17,8 +17,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -34,6 +32,7 @@
 #include "journal-private.h"
 #include "log-private.h"
 #include "net-private.h"
+#include "sha256-private.h"
 #include "state-private.h"
 #include "vmm-internal.h"
 
@@ -878,7 +877,7 @@ static int uk_config_hash(struct uk *u, char hex[65])
 	    (r = alb_state_add_unikernel(u->vmm->ctx, s, u->name, u->config)) < 0 ||
 	    (r = alb_state_encode(u->vmm->ctx, s, &buf, &len)) < 0)
 		return r;
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, len, digest) < 0)
+	if (alb_sha256(buf, len, digest) < 0)
 		return alb_error(u->vmm->ctx, EIO, "Failed to hash the configuration of '%s'",
 				 u->name_s);
 	alb_digest_hex(digest, hex);
@@ -2066,7 +2065,7 @@ static int uk_new(alb_vmm *vmm, const alb_name *name, const alb_unikernel_config
 	/* Its directory below <rundir>/u: short, whatever the name's length. */
 	uint8_t digest[32];
 	char hex[65];
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, u->name_s, strlen(u->name_s), digest) < 0) {
+	if (alb_sha256(u->name_s, strlen(u->name_s), digest) < 0) {
 		uk_free(u);
 		return -ENOMEM;
 	}

@@ -9,8 +9,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include <gnutls/abstract.h>
-#include <gnutls/crypto.h>
+#include "dl-gnutls-private.h" /* before any header that includes GnuTLS's */
 
 #include "cbor-private.h"
 #include "ctx-private.h"
@@ -556,6 +555,8 @@ ALB_EXPORT int alb_x509_chain_add_der(alb_ctx *ctx, alb_x509_chain *chain, const
 
 	if (!chain || !der || len == 0)
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	r = crt_from_der(ctx, der, (size_t)len, &crt);
 	if (r < 0)
 		return r;
@@ -611,6 +612,8 @@ ALB_EXPORT int alb_x509_chain_read_file(alb_ctx *ctx, alb_x509_chain *chain, con
 
 	if (!chain || !path)
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	r = alb_read_file(ctx, path, ALB_X509_FILE_MAX, &buf, &len);
 	if (r < 0)
 		return r;
@@ -1179,6 +1182,8 @@ ALB_EXPORT int alb_x509_ca_generate(alb_ctx *ctx, const char *common_name, const
 
 	if (!common_name || !cert_path || !key_path)
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	if ((r = alb_label_validate(ctx, common_name)) < 0 || (r = check_days(ctx, days)) < 0)
 		return r;
 	if (policy && (r = alb_x509_ext_new_policy(policy, &ext)) < 0)
@@ -1244,6 +1249,8 @@ ALB_EXPORT int alb_x509_csr_generate(alb_ctx *ctx, const char *common_name, cons
 
 	if (!common_name || !req_path || !key_path)
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	r = validate_request_cn(ctx, common_name, ext);
 	if (r < 0)
 		return r;
@@ -1401,6 +1408,8 @@ ALB_EXPORT int alb_x509_csr_sign(alb_ctx *ctx, const char *ca_cert_path, const c
 
 	if (!ca_cert_path || !ca_key_path || !req_path || !out_path)
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	r = issuer_load(ctx, ca_cert_path, ca_key_path, &is);
 	if (r < 0)
 		return r;
@@ -1428,6 +1437,8 @@ ALB_EXPORT int alb_x509_server_generate(alb_ctx *ctx, const char *ca_cert_path,
 
 	if (!ca_cert_path || !ca_key_path || !host_name || !cert_path || !key_path)
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	if ((r = validate_host(ctx, host_name)) < 0 ||
 	    (r = issuer_load(ctx, ca_cert_path, ca_key_path, &is)) < 0 ||
 	    (r = generate_key(ctx, key_type, &key)) < 0 ||
@@ -1506,6 +1517,8 @@ ALB_EXPORT int alb_x509_crl_revoke(alb_ctx *ctx, const char *ca_cert_path, const
 
 	if (!ca_cert_path || !ca_key_path || !crl_path || (!serials && n_serials > 0))
 		return -EINVAL;
+	if ((r = alb_dl_gnutls_load(ctx)) < 0)
+		return r;
 	if (n_serials > ALB_X509_REVOKE_MAX)
 		return alb_error(ctx, EINVAL, "more than %u serials", ALB_X509_REVOKE_MAX);
 	if ((r = check_days(ctx, days)) < 0)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include <errno.h>
-#include <gnutls/crypto.h>
 #include <zlib.h>
 
+#include "sha256-private.h"
 #include "util-private.h"
 #include "zstream-private.h"
 
@@ -14,7 +14,7 @@ struct alb_zstream {
 	alb_zstream_sink_fn sink;
 	void *userdata;
 	z_stream z;
-	gnutls_hash_hd_t hash;
+	alb_sha256_ctx hash;
 	uint8_t *buf; /* ALB_ZSTREAM_BUF of output (inflate, deflate) */
 };
 
@@ -39,8 +39,7 @@ ALB_EXPORT int alb_zstream_new(int mode, uint64_t max, bool hash, alb_zstream_si
 		z->z_ready = true;
 	}
 	if (hash) {
-		if (gnutls_hash_init(&z->hash, GNUTLS_DIG_SHA256) < 0)
-			return -ENOMEM;
+		alb_sha256_init(&z->hash);
 		z->hashing = true;
 	}
 	*ret = TAKE_PTR(z);
@@ -53,8 +52,6 @@ ALB_EXPORT alb_zstream *alb_zstream_free(alb_zstream *z)
 		return NULL;
 	if (z->z_ready)
 		(void)(z->mode == ALB_ZSTREAM_INFLATE ? inflateEnd(&z->z) : deflateEnd(&z->z));
-	if (z->hashing)
-		gnutls_hash_deinit(z->hash, NULL);
 	free(z->buf);
 	free(z);
 	return NULL;
@@ -74,7 +71,7 @@ static int plain(alb_zstream *z, const void *buf, size_t len)
 		return fail(z, ALB_ZSTREAM_FAULT_TOO_BIG, -EFBIG);
 	z->plain += len;
 	if (z->hashing)
-		gnutls_hash(z->hash, buf, len);
+		alb_sha256_update(&z->hash, buf, len);
 	return 0;
 }
 
@@ -212,7 +209,7 @@ ALB_EXPORT int alb_zstream_digest(alb_zstream *z, uint8_t digest[32])
 {
 	if (!z || !z->hashing || !z->finished || !digest)
 		return -EINVAL;
-	gnutls_hash_output(z->hash, digest);
+	alb_sha256_final(&z->hash, digest);
 	return 0;
 }
 

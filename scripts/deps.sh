@@ -7,7 +7,7 @@
 ALB_PACKAGES=(
 	build-essential meson ninja-build pkg-config python3
 	libcbor-dev libgnutls28-dev libnl-3-dev libnl-route-3-dev libhwloc-dev zlib1g-dev
-	libnftables-dev libnl-nf-3-dev
+	libnftables-dev libnl-nf-3-dev nettle-dev
 	check
 	iproute2 util-linux
 )

@@ -20,6 +20,7 @@ LAYER = {
     'manifest': VALUES, 'exit': VALUES, 'parse': VALUES,
     'hostport': VALUES, 'inet': VALUES, 'fileio': VALUES, 'zstream': VALUES, 'cbor': VALUES, 'codec': VALUES,
     'loop': VALUES, 'supervise': VALUES, 'config': VALUES, 'bounds': VALUES,
+    'sha256': VALUES, 'dl': VALUES, 'dl-hwloc': VALUES, 'dl-gnutls': VALUES, 'dl-nft': VALUES, 'dl-nl': VALUES,
     'albatross': PROGRAMS,  # the umbrella header: everything
     # engines: no sockets
     'tree': ENGINES, 'nft': ENGINES, 'monitor': ENGINES, 'vmm': ENGINES, 'vmm-internal': ENGINES, 'vmm-ops': ENGINES,

@@ -6,6 +6,7 @@
  * something is not as expected.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,6 +15,7 @@
 #include "test-common.h"
 
 #include "client-private.h"
+#include "frame-private.h"
 #include "wire-private.h"
 
 /* ---- the peer ------------------------------------------------------------ */
@@ -762,6 +764,67 @@ START_TEST(test_invalid_arguments)
 }
 END_TEST
 
+/* A chunk goes out without being copied (client.c, send_chunk_direct): its frame is the
+ * one the copying encoder makes, byte for byte, for every size of byte-string header. */
+struct frame_reader_arg {
+	int fd;
+	uint8_t *buf;
+	size_t len;
+};
+
+static void *read_exactly(void *userdata)
+{
+	struct frame_reader_arg *a = userdata;
+	ck_assert_int_eq(alb_read_full(a->fd, a->buf, a->len), (ssize_t)a->len);
+	return NULL;
+}
+
+START_TEST(test_chunk_frame_bytes)
+{
+	static const size_t sizes[] = {1, 23, 24, 255, 256, 65535, 65536, ALB_CHUNK_MAX};
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	alb_client *client = client_on(sv[0]);
+	alb_name *name = N("vm");
+	uint8_t *data = malloc(ALB_CHUNK_MAX);
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < ALB_CHUNK_MAX; i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+
+	for (size_t k = 0; k < ELEMENTSOF(sizes); k++) {
+		alb_msg *msg = NULL;
+		uint8_t *enc = NULL, *want = NULL;
+		uint64_t enc_len;
+		size_t want_len;
+		ck_assert_int_eq(alb_msg_new(&msg, ALB_MSG_DATA, 42, name), 0);
+		msg->data.kind = ALB_DATA_CHUNK;
+		msg->data.chunk = data;
+		msg->data.chunk_len = (uint32_t)sizes[k];
+		ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, msg, &enc, &enc_len));
+		msg->data.chunk = NULL;
+		ck_assert_alb_ok(test_ctx,
+				 alb_frame_build(test_ctx, enc, enc_len, &want, &want_len));
+
+		struct frame_reader_arg a = {sv[1], malloc(want_len), want_len};
+		ck_assert_ptr_nonnull(a.buf);
+		pthread_t t;
+		ck_assert_int_eq(pthread_create(&t, NULL, read_exactly, &a), 0);
+		ck_assert_alb_ok(test_ctx, alb_client_send_chunk(client, 42, name, data, sizes[k]));
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		ck_assert_msg(memcmp(a.buf, want, want_len) == 0,
+			      "chunk of %zu bytes: frames differ", sizes[k]);
+		free(a.buf);
+		free(want);
+		free(enc);
+		alb_msg_free(msg);
+	}
+	free(data);
+	alb_name_free(name);
+	alb_client_free(client);
+	close(sv[1]);
+}
+END_TEST
+
 /* ---- Unix sockets -------------------------------------------------------- */
 
 START_TEST(test_connect_missing)
@@ -872,6 +935,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_upload_refused_early);
 	tcase_add_test(tc, test_download);
 	tcase_add_test(tc, test_download_longer);
+	tcase_add_test(tc, test_chunk_frame_bytes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("misbehaving peers");
