@@ -25,8 +25,10 @@
 	X(nl_cache_free)                                                                           \
 	X(nl_cache_get_first)                                                                      \
 	X(nl_cache_get_next)                                                                       \
+	X(nl_cache_nitems)                                                                         \
 	X(nl_connect)                                                                              \
 	X(nl_geterror)                                                                             \
+	X(nl_object_get)                                                                           \
 	X(nl_recvmsgs_default)                                                                     \
 	X(nl_socket_alloc)                                                                         \
 	X(nl_socket_free)                                                                          \
@@ -77,8 +79,10 @@ int alb_dl_nl_load(alb_ctx *ctx);
 #define nl_cache_free		(alb_dl_nl()->nl_cache_free)
 #define nl_cache_get_first	(alb_dl_nl()->nl_cache_get_first)
 #define nl_cache_get_next	(alb_dl_nl()->nl_cache_get_next)
+#define nl_cache_nitems		(alb_dl_nl()->nl_cache_nitems)
 #define nl_connect		(alb_dl_nl()->nl_connect)
 #define nl_geterror		(alb_dl_nl()->nl_geterror)
+#define nl_object_get		(alb_dl_nl()->nl_object_get)
 #define nl_recvmsgs_default	(alb_dl_nl()->nl_recvmsgs_default)
 #define nl_socket_alloc		(alb_dl_nl()->nl_socket_alloc)
 #define nl_socket_free		(alb_dl_nl()->nl_socket_free)
