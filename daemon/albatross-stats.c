@@ -152,6 +152,7 @@ int main(int argc, char **argv)
 	if (daemon_ctx(NAME, verbose, &ctx) < 0)
 		return EXIT_FAILURE;
 	umask(0007);
+	daemon_raise_fd_limit(); /* the /proc files of each process are kept open */
 	if ((r = daemon_loop(ctx, &loop, sig)) < 0 ||
 	    (r = alb_stats_service_new(ctx, loop, interval_ms * 1000, albatrossd, &svc)) < 0)
 		goto out;

@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/select.h>
+#include <unistd.h>
 
 #include "dl-nft-private.h" /* before any header that includes libnftables' or libnl's */
 #include "dl-nl-private.h"
@@ -117,6 +119,17 @@ static int nft_new(alb_ctx *ctx, struct nft_ctx **ret)
 	int r = alb_dl_nft_load(ctx);
 	if (r < 0)
 		return r;
+	/* libnftables waits on its netlink socket with select(): a descriptor past FD_SETSIZE
+	 * would abort the process (glibc's fortified FD_SET). The socket takes the lowest free
+	 * one: refuse rather than abort if none is left below FD_SETSIZE. */
+	int low = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (low >= 0)
+		close(low);
+	if (low >= FD_SETSIZE)
+		return alb_error(ctx, EMFILE,
+				 "libnftables cannot be used: every file descriptor below %d is "
+				 "taken (it waits with select())",
+				 FD_SETSIZE);
 	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!nft)
 		return alb_error(ctx, ENOMEM, "Failed to create a libnftables context");

@@ -14,6 +14,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -620,6 +622,32 @@ START_TEST(test_forwarded_dnat)
 }
 END_TEST
 
+/* Every descriptor below FD_SETSIZE taken (a daemon with a thousand unikernels): libnftables
+ * would abort the process in FD_SET; refused with a reason instead, and fine once one is free. */
+START_TEST(test_low_fds_taken)
+{
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max < FD_SETSIZE + 16)
+		return; /* cannot be shown under this hard limit */
+	rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	int last = -1;
+	while (last < FD_SETSIZE) {
+		last = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(last, 0);
+	}
+	struct alb_nft_port *got = NULL;
+	size_t n = 0;
+	ck_assert_alb_err(test_ctx, alb_nft_list(test_ctx, &got, &n), EMFILE);
+	ck_assert_last_error_has(test_ctx, "every file descriptor below 1024 is taken");
+	ck_assert_alb_err(test_ctx, alb_nft_apply(test_ctx, set_a, ELEMENTSOF(set_a)), EMFILE);
+	close(last - 100);
+	ck_assert_alb_ok(test_ctx, alb_nft_apply(test_ctx, set_a, ELEMENTSOF(set_a)));
+	assert_list(set_a, ELEMENTSOF(set_a));
+}
+END_TEST
+
 START_TEST(test_ip_forward)
 {
 	write_forward("0\n");
@@ -647,6 +675,7 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, test_prerouting_dnat);
 	tcase_add_test(tc, test_forwarded_dnat);
 	tcase_add_test(tc, test_ip_forward);
+	tcase_add_test(tc, test_low_fds_taken);
 	suite_add_tcase(s, tc);
 	return s;
 }
