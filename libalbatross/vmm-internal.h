@@ -120,8 +120,8 @@ struct alb_vmm {
 	/* snapshots that fail are tried again with a backoff (0: no failure streak) */
 	uint64_t commit_backoff_ms, commit_retry_us; /* no snapshot before commit_retry_us */
 	alb_source *commit_timer;		     /* the next try */
-	struct vmm_hooks hooks; /* to the layer above */
-	struct vmm_watch watch; /* to the services */
+	struct vmm_hooks hooks;			     /* to the layer above */
+	struct vmm_watch watch;			     /* to the services */
 	void *watch_userdata;
 	void *hooks_userdata;
 	void *service; /* albatrossd's socket (vmm-service.c), freed with the supervisor */

@@ -454,8 +454,7 @@ static void vmm_settle(alb_vmm *vmm)
 				   alb_ctx_last_error(vmm->ctx));
 	}
 	if (vmm->journal && vmm->held)
-		held_reply(vmm, alb_journal_durable(vmm->journal), UINT64_MAX,
-			   "albatrossd stops");
+		held_reply(vmm, alb_journal_durable(vmm->journal), UINT64_MAX, "albatrossd stops");
 	if (vmm->service_flush && vmm->service)
 		vmm->service_flush(vmm->service);
 }

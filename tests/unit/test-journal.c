@@ -191,8 +191,8 @@ START_TEST(test_damaged_length)
 		memcpy(b2 + len, buf, k);
 		_cleanup_(alb_state_freep) struct alb_state *t = NULL;
 		ck_assert_int_eq(alb_state_new(&t), 0);
-		ck_assert_alb_ok(
-		    test_ctx, alb_journal_replay(test_ctx, "j", b2, len + k, t, &valid, &last, &torn));
+		ck_assert_alb_ok(test_ctx, alb_journal_replay(test_ctx, "j", b2, len + k, t, &valid,
+							      &last, &torn));
 		ck_assert(torn);
 		ck_assert_uint_eq(valid, len);
 		ck_assert_uint_eq(last, 8);
