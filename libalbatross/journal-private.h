@@ -14,6 +14,9 @@
 #define ALB_JOURNAL_RECORD_MAX (UINT32_C(1) << 20)
 /* Bytes before each payload: its length, then the CRC-32 of the length and the payload. */
 #define ALB_JOURNAL_HEADER 8u
+/* The largest journal written: past it, appends are refused until a snapshot starts it again
+ * (only while snapshots fail: compaction keeps it far below). */
+#define ALB_JOURNAL_GROW_MAX (UINT64_C(64) << 20)
 /* The largest journal read. */
 #define ALB_JOURNAL_SIZE_MAX (UINT64_C(256) << 20)
 
@@ -79,6 +82,12 @@ alb_journal *alb_journal_free(alb_journal *j);
  * nothing of it (-errno and the reason in ctx): the change is then not to be made.
  */
 int alb_journal_append(alb_ctx *ctx, alb_journal *j, struct alb_journal_record *rec);
+/*
+ * A change was made that is not in the file (its append failed): it takes the next seq, and
+ * nothing from it on becomes durable but by a snapshot queued after it (a commit without a
+ * snapshot syncs only the records before it).
+ */
+void alb_journal_unrecorded(alb_journal *j);
 /* Queues a snapshot: buf (taken, an encoded state) has every record appended so far. The
  * next commit writes it (the state file, atomically), then starts a new journal with only
  * the records appended after it. */
@@ -102,5 +111,7 @@ uint64_t alb_journal_durable(alb_journal *j);
 uint64_t alb_journal_size(alb_journal *j);
 /* True while a commit is under way or a snapshot is queued. */
 bool alb_journal_busy(alb_journal *j);
-/* Commits everything appended and queued, waiting for it. 0 or -errno (why in ctx). */
+/* Commits everything appended and queued, waiting for it; a failure of an earlier commit is
+ * tried again. 0 or -errno (why in ctx); -EIO when a change not recorded waits for a
+ * snapshot and none is queued. */
 int alb_journal_sync(alb_ctx *ctx, alb_journal *j);

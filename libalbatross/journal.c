@@ -194,23 +194,28 @@ int alb_journal_replay(alb_ctx *ctx, const char *path, const uint8_t *buf, size_
 	*ret_torn = false;
 	while (o < len) {
 		size_t left = len - o;
-		uint32_t n = left >= ALB_JOURNAL_HEADER ? get_le32(buf + o) : 0;
-		bool whole = left >= ALB_JOURNAL_HEADER && n <= left - ALB_JOURNAL_HEADER;
-		bool last = !whole || n == left - ALB_JOURNAL_HEADER;
-		bool good = whole && n <= ALB_JOURNAL_RECORD_MAX &&
-			    get_le32(buf + o + 4) == record_crc(buf + o, buf + o + 8, n);
-		if (!good) {
-			if (last) {
-				/* Cut by a crash while it was written: it was never acknowledged.
-				 */
-				*ret_torn = true;
-				break;
-			}
+		/*
+		 * What a crash leaves (docs/state.md, "Torn tails"): a record is one write()
+		 * appended at the end, so only the last one can be cut, and what is there of it
+		 * is a prefix: an incomplete header, or a length within bounds and the file
+		 * ending before the record does. Anything else is damage: refused, never cut
+		 * (a damaged length must not take acknowledged records with it).
+		 */
+		if (left < ALB_JOURNAL_HEADER) {
+			*ret_torn = true;
+			break;
+		}
+		uint32_t n = get_le32(buf + o);
+		if (n <= ALB_JOURNAL_RECORD_MAX && n > left - ALB_JOURNAL_HEADER) {
+			*ret_torn = true;
+			break;
+		}
+		if (n > ALB_JOURNAL_RECORD_MAX ||
+		    get_le32(buf + o + 4) != record_crc(buf + o, buf + o + 8, n))
 			return alb_error(ctx, EBADMSG,
 					 "state journal '%s' cannot be used: the record at offset "
 					 "%zu is damaged (bad checksum or length)",
 					 path, o);
-		}
 		int r = replay_one(ctx, state, buf + o + ALB_JOURNAL_HEADER, n, &seq);
 		if (r == -ENOMEM)
 			return r;
@@ -260,6 +265,7 @@ struct alb_journal {
 	size_t snap_len;
 	uint64_t snap_seq, snap_off; /* what it has: records up to seq, bytes up to off */
 	uint64_t failed;	     /* a failure to report: up to that seq (0: none) */
+	uint64_t unrecorded; /* the last change not in the file: only a snapshot has it (0: none) */
 	int err;
 	char why[512];
 	/* under lock */
@@ -363,8 +369,11 @@ static int journal_reset(alb_journal *j, uint64_t snap_off, char *why, size_t wh
 	int r = 0;
 	if (tail && !buf)
 		return -ENOMEM;
-	if (tail && pread(j->fd, buf, tail, (off_t)snap_off) != (ssize_t)tail)
-		r = -(errno ? errno : EIO);
+	if (tail) {
+		ssize_t got = pread(j->fd, buf, tail, (off_t)snap_off);
+		if (got != (ssize_t)tail)
+			r = got < 0 ? -errno : -EIO; /* short: errno says nothing */
+	}
 	int fd =
 	    r < 0 ? -1 : open(j->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (r == 0 && fd < 0)
@@ -393,6 +402,13 @@ static int journal_reset(alb_journal *j, uint64_t snap_off, char *why, size_t wh
 	return r;
 }
 
+/* What a commit without a snapshot makes durable: the records appended, up to the first
+ * change not recorded. */
+static uint64_t sync_target(const alb_journal *j)
+{
+	return j->unrecorded ? j->unrecorded - 1 : j->last_seq;
+}
+
 /* Looks at the job that ended (caller's thread, the thread idle). */
 static void finish(alb_journal *j)
 {
@@ -402,18 +418,21 @@ static void finish(alb_journal *j)
 	int r = j->job_r;
 	uint64_t seq = j->job_seq;
 	uint8_t *snap = TAKE_PTR(j->job_snap);
-	uint64_t snap_off = j->job_snap_off;
+	uint64_t snap_off = j->job_snap_off, snap_seq = j->job_snap_seq;
 	char why[sizeof(j->why)];
 	snprintf(why, sizeof(why), "%s", j->job_why);
 	pthread_mutex_unlock(&j->lock);
 	if (!finished)
 		return;
 	if (snap && r == 0) {
+		/* The snapshot has every change up to snap_seq, recorded or not. */
+		if (j->unrecorded && j->unrecorded <= snap_seq)
+			j->unrecorded = 0;
 		r = journal_reset(j, snap_off, why, sizeof(why));
 		pthread_mutex_lock(&j->lock);
 		/* The tail was synced in the new file. */
-		if (r == 0 && j->last_seq > j->durable)
-			j->durable = j->last_seq;
+		if (r == 0 && sync_target(j) > j->durable)
+			j->durable = sync_target(j);
 		pthread_mutex_unlock(&j->lock);
 	}
 	free(snap);
@@ -438,10 +457,10 @@ int alb_journal_open(alb_ctx *ctx, const char *path, const char *state_path, siz
 	pthread_cond_init(&j->ended, NULL);
 	j->last_seq = j->durable = next_seq ? next_seq - 1 : 0;
 	int r = 0;
-	if (!(j->path = strdup(path)) || !(j->state_path = strdup(state_path)) ||
-	    asprintf(&j->tmp_path, "%s.tmp", path) < 0 || !(j->dir = strdup(path)) ||
-	    (crash_at && !(j->crash_at = strdup(crash_at)))) {
-		j->tmp_path = NULL;
+	if (asprintf(&j->tmp_path, "%s.tmp", path) < 0)
+		j->tmp_path = NULL; /* undefined after a failure */
+	if (!j->tmp_path || !(j->path = strdup(path)) || !(j->state_path = strdup(state_path)) ||
+	    !(j->dir = strdup(path)) || (crash_at && !(j->crash_at = strdup(crash_at)))) {
 		alb_journal_free(j);
 		return -ENOMEM;
 	}
@@ -530,6 +549,11 @@ int alb_journal_append(alb_ctx *ctx, alb_journal *j, struct alb_journal_record *
 	int r = alb_journal_encode(ctx, rec, &buf, &len);
 	if (r < 0)
 		return r;
+	if (j->file_size + len > ALB_JOURNAL_GROW_MAX)
+		return alb_error(ctx, ENOSPC,
+				 "the state journal '%s' is full (%" PRIu64
+				 " bytes): no snapshot could be written to start it again",
+				 j->path, j->file_size);
 	if ((r = write_all(j->fd, buf, len)) < 0) {
 		/* No partial record may stay before the next ones. */
 		if (ftruncate(j->fd, (off_t)j->file_size) < 0)
@@ -541,6 +565,11 @@ int alb_journal_append(alb_ctx *ctx, alb_journal *j, struct alb_journal_record *
 	j->last_seq = rec->seq;
 	crash_point(j, "journal-appended");
 	return 0;
+}
+
+void alb_journal_unrecorded(alb_journal *j)
+{
+	j->unrecorded = ++j->last_seq;
 }
 
 void alb_journal_snapshot(alb_journal *j, uint8_t *buf, size_t len)
@@ -556,11 +585,13 @@ void alb_journal_kick(alb_journal *j)
 {
 	pthread_mutex_lock(&j->lock);
 	bool idle = !j->busy && !j->finished;
-	bool due = j->snap || j->last_seq > j->durable;
+	bool due = j->snap || sync_target(j) > j->durable;
 	if (idle && due) {
 		j->busy = j->go = true;
 		j->job_fd = j->fd;
-		j->job_seq = j->last_seq;
+		/* A snapshot makes durable what it has, a sync what was recorded. */
+		bool whole = j->snap && (!j->unrecorded || j->unrecorded <= j->snap_seq);
+		j->job_seq = whole ? j->last_seq : sync_target(j);
 		j->job_snap = TAKE_PTR(j->snap);
 		j->job_snap_len = j->snap_len;
 		j->job_snap_seq = j->snap_seq;
@@ -621,19 +652,25 @@ bool alb_journal_busy(alb_journal *j)
 
 int alb_journal_sync(alb_ctx *ctx, alb_journal *j)
 {
-	for (int round = 0; round < 3; round++) {
+	/* A failure of an earlier commit is tried again once; then a failure is ours. */
+	bool kicked = false;
+	for (int round = 0; round < 4; round++) {
 		pthread_mutex_lock(&j->lock);
 		while (j->busy)
 			pthread_cond_wait(&j->ended, &j->lock);
 		pthread_mutex_unlock(&j->lock);
 		finish(j);
-		if (j->failed) {
-			int r = alb_error(ctx, -j->err, "%s", j->why);
-			return r;
-		}
 		if (!j->snap && alb_journal_durable(j) >= j->last_seq)
 			return 0;
+		if (kicked && j->failed)
+			return alb_error(ctx, -j->err, "%s", j->why);
+		if (!j->snap && sync_target(j) <= alb_journal_durable(j))
+			return alb_error(ctx, EIO,
+					 "the state journal '%s' lacks a change: only a snapshot "
+					 "makes it durable",
+					 j->path);
 		alb_journal_kick(j);
+		kicked = true;
 	}
 	return alb_error(ctx, EIO, "the state journal '%s' could not be synced", j->path);
 }

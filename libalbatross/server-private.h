@@ -58,6 +58,9 @@ struct alb_server *alb_server_free(struct alb_server *server);
 int alb_server_listen_unix(struct alb_server *server, const char *path, unsigned mode, gid_t gid);
 /* Serves an already listening socket (socket activation); takes it over. */
 int alb_server_add_listen_fd(struct alb_server *server, int fd);
+/* The loop is about to stop: writes out what is queued on every connection, waiting for
+ * the peers up to timeout_ms in all (what does not go by then is dropped with them). */
+void alb_server_flush(struct alb_server *server, int timeout_ms);
 /* Number of open connections. */
 unsigned alb_server_conn_count(const struct alb_server *server);
 /* Replaces the bounds (conns_max 0 is taken as 1, idle_ms 0 as the default). */

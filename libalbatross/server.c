@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -780,6 +781,32 @@ struct alb_server *alb_server_free(struct alb_server *server)
 	free(server->listeners);
 	free(server);
 	return NULL;
+}
+
+void alb_server_flush(struct alb_server *server, int timeout_ms)
+{
+	uint64_t end = alb_now_monotonic() + (uint64_t)timeout_ms * 1000;
+	for (struct alb_conn *c = server->conns; c; c = c->next)
+		while (c->fd >= 0 && !c->write_failed && alb_conn_queued(c) > 0) {
+			ssize_t n = send(c->fd, c->out + c->out_off, alb_conn_queued(c),
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0) {
+				c->out_off += (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0 || errno != EAGAIN) {
+				c->write_failed = true;
+				c->out_off = c->out_len = 0;
+				break;
+			}
+			uint64_t now = alb_now_monotonic();
+			if (now >= end)
+				return;
+			struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+			(void)poll(&p, 1, (int)((end - now + 999) / 1000));
+		}
 }
 
 unsigned alb_server_conn_count(const struct alb_server *server)

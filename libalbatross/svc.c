@@ -917,8 +917,9 @@ static void update_ready(struct update *u)
 		       "host only until it is on)"
 		     : "");
 	s->update = NULL;
+	/* Told once the new instance's record is durable (docs/state.md, group commit). */
 	if (u->done)
-		u->done(m->vmm, s->info.name, 0, text, u->userdata);
+		vmm_when_durable(m->vmm, s->info.name, 0, text, u->done, u->userdata);
 	update_free(u);
 	drain_schedule(s);
 }

@@ -117,12 +117,16 @@ struct alb_vmm {
 	bool snapshot_due;	/* after a failure: a whole snapshot at the next commit */
 	uint64_t snapshot_size; /* bytes of the last snapshot */
 	uint64_t journal_max;	/* compaction bound (0: the snapshot's size, at least 64 KiB) */
-	struct vmm_hooks hooks; /* to the layer above */
-	struct vmm_watch watch; /* to the services */
+	/* snapshots that fail are tried again with a backoff (0: no failure streak) */
+	uint64_t commit_backoff_ms, commit_retry_us; /* no snapshot before commit_retry_us */
+	alb_source *commit_timer;		     /* the next try */
+	struct vmm_hooks hooks;			     /* to the layer above */
+	struct vmm_watch watch;			     /* to the services */
 	void *watch_userdata;
 	void *hooks_userdata;
 	void *service; /* albatrossd's socket (vmm-service.c), freed with the supervisor */
 	void (*service_free)(void *service);
+	void (*service_flush)(void *service); /* albatrossd stops: the replies go out */
 	void *link;		  /* the connections to the helper daemons (vmm-link.c) */
 	struct vmm_later *laters; /* completions of creates, due from the loop (vmm-ops.c) */
 	void (*link_free)(void *link);

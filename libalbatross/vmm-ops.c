@@ -735,8 +735,15 @@ static int block_commit(alb_vmm *vmm, const alb_name *name, uint64_t mb, uint32_
 {
 	char file[PATH_MAX];
 	int r;
-	if ((r = vmm_block_path(vmm, name, file)) < 0 ||
-	    (r = vmm_block_add(vmm, name, mb, sector_size)) < 0) {
+	if ((r = vmm_block_path(vmm, name, file)) < 0) {
+		unlink(tmp);
+		return r;
+	}
+	/* A removal of the same name not yet durable keeps its file until it is: made durable
+	 * now (its file goes with it), before the device is added. */
+	if (!vmm_block_find(vmm, name) && access(file, F_OK) == 0)
+		(void)vmm_sync(vmm);
+	if ((r = vmm_block_add(vmm, name, mb, sector_size)) < 0) {
 		unlink(tmp);
 		return r;
 	}

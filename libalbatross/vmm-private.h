@@ -73,6 +73,8 @@ bool vmm_stopping(alb_vmm *vmm);
  * supervisor keeps for the layers above and frees (with free_fn) before itself. */
 void *vmm_service(alb_vmm *vmm);
 void vmm_set_service(alb_vmm *vmm, void *service, void (*free_fn)(void *service));
+/* What sends the replies queued on the service's connections when albatrossd stops. */
+void vmm_set_service_flush(alb_vmm *vmm, void (*flush_fn)(void *service));
 void *vmm_link(alb_vmm *vmm);
 void vmm_set_link(alb_vmm *vmm, void *link, void (*free_fn)(void *link));
 /* The group that albatrossd's socket belongs to (--group), -1 if none. */

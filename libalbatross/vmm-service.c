@@ -952,6 +952,13 @@ static void service_free(void *userdata)
 	free(svc);
 }
 
+/* albatrossd stops: the replies given last (held until durable) reach their clients. */
+static void service_flush(void *userdata)
+{
+	struct service *svc = userdata;
+	alb_server_flush(svc->server, 2000);
+}
+
 /* albatrossd's service of vmm, made on first use and freed with it. */
 static int service_get(alb_vmm *vmm, struct service **ret)
 {
@@ -974,6 +981,7 @@ static int service_get(alb_vmm *vmm, struct service **ret)
 			return r;
 		}
 		vmm_set_service(vmm, svc, service_free);
+		vmm_set_service_flush(vmm, service_flush);
 	}
 	*ret = svc;
 	return 0;

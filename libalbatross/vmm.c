@@ -284,8 +284,30 @@ static int vmm_snapshot_queue(alb_vmm *vmm)
 	return 0;
 }
 
+static void vmm_commit(alb_vmm *vmm);
+
+static int commit_timer_fired(alb_source *source, void *userdata)
+{
+	alb_vmm *vmm = userdata;
+	vmm->commit_timer = alb_source_free(vmm->commit_timer);
+	if (vmm->journal)
+		vmm_commit(vmm);
+	return 0;
+}
+
+/* A commit from the loop: on its next turn, or when the backoff of failed snapshots ends. */
+static void vmm_commit_later(alb_vmm *vmm)
+{
+	if (vmm->commit_timer || !vmm->journal)
+		return;
+	uint64_t now = alb_now_monotonic();
+	uint64_t delay = vmm->commit_retry_us > now ? vmm->commit_retry_us - now : 0;
+	/* Should that fail, the next change commits. */
+	(void)alb_loop_add_timer(vmm->loop, delay, commit_timer_fired, vmm, &vmm->commit_timer);
+}
+
 /* Starts a commit: of the records appended, and a snapshot when the journal is past its
- * bound (compaction) or after a failure. */
+ * bound (compaction) or after a failure (not before the backoff of failed ones ends). */
 static void vmm_commit(alb_vmm *vmm)
 {
 	alb_journal *j = vmm->journal;
@@ -294,13 +316,38 @@ static void vmm_commit(alb_vmm *vmm)
 			     : (vmm->snapshot_size > (UINT64_C(64) << 10) ? vmm->snapshot_size
 									  : (UINT64_C(64) << 10));
 	if (!alb_journal_busy(j) && (vmm->snapshot_due || alb_journal_size(j) > bound)) {
-		if (vmm_snapshot_queue(vmm) < 0)
+		if (vmm->commit_retry_us > alb_now_monotonic())
+			vmm_commit_later(vmm);
+		else if (vmm_snapshot_queue(vmm) < 0)
 			alb_log_err(vmm->ctx, "Failed to make a snapshot of the state: %s",
 				    alb_ctx_last_error(vmm->ctx));
 		else
 			vmm->snapshot_due = false;
 	}
 	alb_journal_kick(j);
+}
+
+/* After a commit ended (r: its result): the backoff of failed snapshots. */
+static void commit_outcome(alb_vmm *vmm, int r, const char *why)
+{
+	if (r < 0) {
+		vmm->snapshot_due = true;
+		if (!vmm->commit_backoff_ms)
+			alb_log_err(vmm->ctx,
+				    "%s: a snapshot of the state follows (tried again at growing "
+				    "intervals, up to 30 s, while it fails)",
+				    why);
+		vmm->commit_backoff_ms = vmm->commit_backoff_ms ? vmm->commit_backoff_ms * 2 : 100;
+		if (vmm->commit_backoff_ms > 30000)
+			vmm->commit_backoff_ms = 30000;
+		vmm->commit_retry_us = alb_now_monotonic() + vmm->commit_backoff_ms * 1000;
+		vmm->commit_timer = alb_source_free(vmm->commit_timer);
+		vmm_commit_later(vmm);
+	} else if (vmm->commit_backoff_ms && !vmm->snapshot_due &&
+		   alb_journal_durable(vmm->journal) >= alb_journal_last_seq(vmm->journal)) {
+		alb_log_notice(vmm->ctx, "The state is durable again: a snapshot was written");
+		vmm->commit_backoff_ms = vmm->commit_retry_us = 0;
+	}
 }
 
 static void held_free(struct vmm_held *h)
@@ -338,12 +385,10 @@ static int journal_event(alb_source *source, int fd, uint32_t events, void *user
 	uint64_t durable, failed;
 	char why[512];
 	int r = alb_journal_done(vmm->journal, &durable, &failed, why, sizeof(why));
-	if (r < 0) {
-		alb_log_err(vmm->ctx, "%s: a snapshot of the state follows", why);
-		vmm->snapshot_due = true;
-	}
+	commit_outcome(vmm, r, why);
 	held_reply(vmm, durable, r < 0 ? failed : 0, why);
-	vmm_commit(vmm);
+	if (vmm->journal)
+		vmm_commit(vmm);
 	return 0;
 }
 
@@ -382,10 +427,36 @@ int vmm_sync(alb_vmm *vmm)
 {
 	if (!vmm->journal)
 		return 0;
+	/* A snapshot due (a change not recorded) is written now, backoff or not. */
+	if (vmm->snapshot_due && vmm_snapshot_queue(vmm) == 0)
+		vmm->snapshot_due = false;
 	int r = alb_journal_sync(vmm->ctx, vmm->journal);
+	_cleanup_free_ char *err = r < 0 ? strdup(alb_ctx_last_error(vmm->ctx)) : NULL;
+	/* The replies held for what is now durable go (or fail) now, before the caller's. */
+	uint64_t durable, failed;
+	char why[512];
+	int d = alb_journal_done(vmm->journal, &durable, &failed, why, sizeof(why));
+	commit_outcome(vmm, d < 0 ? d : r, d < 0 ? why : err ? err : "?");
+	held_reply(vmm, durable, d < 0 ? failed : 0, why);
 	if (r < 0)
-		vmm->snapshot_due = true;
-	return r;
+		return alb_error(vmm->ctx, -r, "%s", err ? err : "the state could not be synced");
+	return 0;
+}
+
+/* albatrossd stops: everything durable, every held reply given (their completions may
+ * hold more), and the service's connections flushed. */
+static void vmm_settle(alb_vmm *vmm)
+{
+	for (unsigned round = 0; vmm->journal && vmm->held && round < 16; round++) {
+		int r = vmm_sync(vmm);
+		if (r < 0)
+			held_reply(vmm, alb_journal_durable(vmm->journal), UINT64_MAX,
+				   alb_ctx_last_error(vmm->ctx));
+	}
+	if (vmm->journal && vmm->held)
+		held_reply(vmm, alb_journal_durable(vmm->journal), UINT64_MAX, "albatrossd stops");
+	if (vmm->service_flush && vmm->service)
+		vmm->service_flush(vmm->service);
 }
 
 /* Before the journal is open (or without one): the whole state, as a snapshot. */
@@ -420,8 +491,13 @@ static int vmm_persist(alb_vmm *vmm, struct alb_journal_record *rec)
 		return vmm_save_whole(vmm);
 	int r = alb_journal_append(vmm->ctx, vmm->journal, rec);
 	if (r < 0) {
+		/* The change may stay in effect (a caller that cannot refuse it): only a
+		 * snapshot makes it durable, and the replies held from now on wait for one. The
+		 * snapshot is taken from the loop, once a caller that refuses has undone it. */
 		alb_log_err(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		alb_journal_unrecorded(vmm->journal);
 		vmm->snapshot_due = true;
+		vmm_commit_later(vmm);
 		return r;
 	}
 	vmm_commit(vmm);
@@ -496,6 +572,7 @@ static void vmm_journal_close(alb_vmm *vmm)
 	int r = vmm_sync(vmm);
 	uint64_t durable = alb_journal_durable(vmm->journal);
 	held_reply(vmm, durable, r < 0 ? UINT64_MAX : 0, alb_ctx_last_error(vmm->ctx));
+	vmm->commit_timer = alb_source_free(vmm->commit_timer);
 	vmm->journal_source = alb_source_free(vmm->journal_source);
 	vmm->journal = alb_journal_free(vmm->journal);
 }
@@ -674,6 +751,11 @@ void vmm_set_service(alb_vmm *vmm, void *service, void (*free_fn)(void *service)
 {
 	vmm->service = service;
 	vmm->service_free = free_fn;
+}
+
+void vmm_set_service_flush(alb_vmm *vmm, void (*flush_fn)(void *service))
+{
+	vmm->service_flush = flush_fn;
 }
 
 void *vmm_link(alb_vmm *vmm)
@@ -1927,6 +2009,7 @@ static void shutdown_check(alb_vmm *vmm)
 		     running == 1 ? "" : "s", running == 1 ? "s" : "") < 0)
 		e->message = NULL;
 	vmm_event_send(vmm, e);
+	vmm_settle(vmm);
 	if (vmm->hooks.flush)
 		vmm->hooks.flush(vmm, vmm->hooks_userdata);
 	done(vmm, vmm->shutdown_userdata);

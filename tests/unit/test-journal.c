@@ -138,14 +138,65 @@ START_TEST(test_torn_tail)
 		ck_assert_uint_eq(last, 7);
 		ck_assert_uint_eq(s->n_policies, 0);
 	}
-	/* The last record whole but damaged: torn as well. */
+	/* The last record whole but damaged: no crash makes that (a record is one write(),
+	 * appended): damage, refused. */
 	buf[len - 1] ^= 1;
 	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
 	ck_assert_int_eq(alb_state_new(&s), 0);
-	ck_assert_alb_ok(test_ctx,
-			 alb_journal_replay(test_ctx, "j", buf, len, s, &valid, &last, &torn));
-	ck_assert(torn);
-	ck_assert_uint_eq(valid, off[7]);
+	ck_assert_int_eq(alb_journal_replay(test_ctx, "j", buf, len, s, &valid, &last, &torn),
+			 -EBADMSG);
+	char want[128];
+	snprintf(want, sizeof(want), "the record at offset %zu is damaged", off[7]);
+	ck_assert_msg(strstr(alb_ctx_last_error(test_ctx), want), "%s",
+		      alb_ctx_last_error(test_ctx));
+}
+END_TEST
+
+START_TEST(test_damaged_length)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0, off[8], valid;
+	uint64_t last;
+	bool torn;
+	sample(&buf, &len, off);
+	/* The first record's length past ALB_JOURNAL_RECORD_MAX (and past the end of the
+	 * file): damage, not a torn tail that would take every record with it. */
+	for (size_t i = 0; i < 8; i++) {
+		size_t at = off[i];
+		uint8_t save = buf[at + 3];
+		buf[at + 3] ^= 0x10;
+		_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+		ck_assert_int_eq(alb_state_new(&s), 0);
+		ck_assert_int_eq(
+		    alb_journal_replay(test_ctx, "/x/j", buf, len, s, &valid, &last, &torn),
+		    -EBADMSG);
+		char want[128];
+		snprintf(want, sizeof(want),
+			 "state journal '/x/j' cannot be used: the record at offset %zu", at);
+		ck_assert_msg(strstr(alb_ctx_last_error(test_ctx), want), "%s",
+			      alb_ctx_last_error(test_ctx));
+		buf[at + 3] = save;
+	}
+	/* A length shorter than the record: its checksum fails, damage. */
+	buf[off[2]] -= 1;
+	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+	ck_assert_int_eq(alb_state_new(&s), 0);
+	ck_assert_int_eq(alb_journal_replay(test_ctx, "j", buf, len, s, &valid, &last, &torn),
+			 -EBADMSG);
+	buf[off[2]] += 1;
+	/* A header cut short at the end: torn, the records before it kept. */
+	for (size_t k = 1; k < ALB_JOURNAL_HEADER; k++) {
+		_cleanup_free_ uint8_t *b2 = malloc(len + k);
+		memcpy(b2, buf, len);
+		memcpy(b2 + len, buf, k);
+		_cleanup_(alb_state_freep) struct alb_state *t = NULL;
+		ck_assert_int_eq(alb_state_new(&t), 0);
+		ck_assert_alb_ok(test_ctx, alb_journal_replay(test_ctx, "j", b2, len + k, t, &valid,
+							      &last, &torn));
+		ck_assert(torn);
+		ck_assert_uint_eq(valid, len);
+		ck_assert_uint_eq(last, 8);
+	}
 }
 END_TEST
 
@@ -317,6 +368,37 @@ START_TEST(test_append_failure)
 }
 END_TEST
 
+START_TEST(test_unrecorded)
+{
+	/* A change whose append failed: a sync alone does not make it durable, a snapshot
+	 * queued after it does. */
+	const char *jp = test_path("state.journal"), *sp = test_path("state");
+	alb_journal *j = NULL;
+	ck_assert_alb_ok(test_ctx, alb_journal_open(test_ctx, jp, sp, 0, 1, NULL, &j));
+	alb_name *a = N("a");
+	struct alb_journal_record ra = {.op = ALB_JOURNAL_REMOVE_UNIKERNEL, .name = a};
+	ck_assert_alb_ok(test_ctx, alb_journal_append(test_ctx, j, &ra));
+	alb_journal_unrecorded(j);
+	ck_assert_uint_eq(alb_journal_last_seq(j), 2);
+	ck_assert_alb_ok(test_ctx, alb_journal_append(test_ctx, j, &ra));
+	ck_assert_int_eq(alb_journal_sync(test_ctx, j), -EIO);
+	ck_assert_uint_eq(alb_journal_durable(j), 1);
+	_cleanup_(alb_state_freep) struct alb_state *s = NULL;
+	uint8_t *buf;
+	size_t len;
+	ck_assert_int_eq(alb_state_new(&s), 0);
+	ck_assert_alb_ok(test_ctx, alb_state_encode(test_ctx, s, &buf, &len));
+	alb_journal_snapshot(j, buf, len);
+	ck_assert_alb_ok(test_ctx, alb_journal_sync(test_ctx, j));
+	ck_assert_uint_eq(alb_journal_durable(j), 3);
+	ck_assert_alb_ok(test_ctx, alb_journal_append(test_ctx, j, &ra));
+	ck_assert_alb_ok(test_ctx, alb_journal_sync(test_ctx, j));
+	ck_assert_uint_eq(alb_journal_durable(j), 4);
+	j = alb_journal_free(j);
+	alb_name_free(a);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
 	Suite *s = suite_create("journal");
@@ -325,12 +407,14 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, test_replay);
 	tcase_add_test(tc, test_torn_tail);
 	tcase_add_test(tc, test_damaged_middle);
+	tcase_add_test(tc, test_damaged_length);
 	tcase_add_test(tc, test_invalid_records);
 	suite_add_tcase(s, tc);
 	TCase *io = tcase_create("writer");
 	tcase_add_checked_fixture(io, setup, teardown);
 	tcase_add_test(io, test_writer);
 	tcase_add_test(io, test_append_failure);
+	tcase_add_test(io, test_unrecorded);
 	suite_add_tcase(s, io);
 	return s;
 }
