@@ -748,12 +748,13 @@ static int collect_proc(alb_stats_collector *c, uint32_t pid, struct alb_stats *
 	}
 	/* Kept for the next tick, in a table grown to keep it at most half full. */
 	uint32_t most = procs_max();
-	if (!(e && e->pid == pid) && c->n_procs < most && (c->n_procs + 1) * 2 > c->procs_cap &&
+	bool kept = e && e->pid == pid; /* e points into the table: stale once it is rebuilt */
+	if (!kept && c->n_procs < most && (c->n_procs + 1) * 2 > c->procs_cap &&
 	    procs_rebuild(c, c->procs_cap ? c->procs_cap * 2 : 64) < 0) {
 		close_fds(fd);
 		return 0;
 	}
-	if (!(e && e->pid == pid)) {
+	if (!kept) {
 		if (c->n_procs >= most) {
 			close_fds(fd);
 			return 0;
