@@ -175,6 +175,11 @@ ALB_EXPORT int alb_client_connect_unix_service(alb_ctx *ctx, const char *service
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return alb_error(ctx, errno, "Failed to create a socket: %s", strerror(errno));
+	/* An upload's chunks (1 MB each) in the kernel while the daemon takes the previous
+	 * ones: the default (~200 KB) makes the client wait for every fifth of a chunk.
+	 * Capped by net.core.wmem_max; a hint. */
+	int sndbuf = 4 << 20;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 		if (e == ENOENT || e == ECONNREFUSED)

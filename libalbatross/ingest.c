@@ -5,13 +5,21 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <linux/fs.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
 #include "ctx-private.h"
 #include "ingest-private.h"
 #include "zstream-private.h"
+
+/* With sync: the bytes written after which their writeback is started
+ * (sync_file_range()), so that the fsync() at the end waits only for the last ones. */
+#define WRITEBACK_STEP (UINT64_C(8) << 20)
 
 struct piece {
 	struct piece *next;
@@ -46,6 +54,7 @@ struct alb_ingest {
 	bool head_checked;
 	uint8_t digest[32];
 	bool has_digest;
+	uint64_t unsynced; /* with sync: bytes written since writeback was last started */
 };
 
 /* Tells the loop (from the thread): an eventfd write cannot fail but by overflow. */
@@ -61,6 +70,12 @@ static int write_out(alb_ingest *g, const uint8_t *buf, size_t len)
 	if (r < 0)
 		return alb_error(g->tctx, -r, "Failed to write the %s: %s", g->o.what,
 				 strerror(-r));
+	if (g->o.sync && (g->unsynced += len) >= WRITEBACK_STEP) {
+		/* Starts writing out what is dirty, without waiting: a hint (the fsync()
+		 * at the end is what makes the data durable). */
+		(void)sync_file_range(g->o.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		g->unsynced = 0;
+	}
 	return 0;
 }
 
@@ -361,6 +376,11 @@ alb_ingest *alb_ingest_free(alb_ingest *g)
 	alb_zstream_free(g->z);
 	alb_ctx_unref(g->tctx);
 	free(g);
+#ifdef __GLIBC__
+	/* The chunks of the upload (megabytes, kept on the heap by the daemon's mallopt()
+	 * while it ran) go back to the system. */
+	malloc_trim(0);
+#endif
 	return NULL;
 }
 
