@@ -220,7 +220,8 @@ ssize_t alb_frame_reader_read(alb_ctx *ctx, alb_frame_reader *reader, int fd)
 	int r;
 
 	if (reader->big && reader->big_got < reader->big_len) {
-		ssize_t n = read(fd, reader->big + reader->big_got, reader->big_len - reader->big_got);
+		ssize_t n =
+		    read(fd, reader->big + reader->big_got, reader->big_len - reader->big_got);
 		if (n < 0) {
 			int e = errno;
 			if (e == EAGAIN || e == EINTR)
