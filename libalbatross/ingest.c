@@ -54,7 +54,7 @@ struct alb_ingest {
 	bool head_checked;
 	uint8_t digest[32];
 	bool has_digest;
-	uint64_t unsynced; /* with sync: bytes written since writeback was last started */
+	uint64_t written, flushed; /* with sync: bytes written, those whose writeback began */
 };
 
 /* Tells the loop (from the thread): an eventfd write cannot fail but by overflow. */
@@ -70,11 +70,13 @@ static int write_out(alb_ingest *g, const uint8_t *buf, size_t len)
 	if (r < 0)
 		return alb_error(g->tctx, -r, "Failed to write the %s: %s", g->o.what,
 				 strerror(-r));
-	if (g->o.sync && (g->unsynced += len) >= WRITEBACK_STEP) {
-		/* Starts writing out what is dirty, without waiting: a hint (the fsync()
-		 * at the end is what makes the data durable). */
-		(void)sync_file_range(g->o.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-		g->unsynced = 0;
+	if (g->o.sync && (g->written += len) - g->flushed >= WRITEBACK_STEP) {
+		/* Starts writing out the bytes written since, without waiting: a hint (the
+		 * fsync() at the end is what makes the data durable). Offsets from where
+		 * the writes began (0 but after a seed, which fsync() covers). */
+		(void)sync_file_range(g->o.fd, (off64_t)g->flushed,
+				      (off64_t)(g->written - g->flushed), SYNC_FILE_RANGE_WRITE);
+		g->flushed = g->written;
 	}
 	return 0;
 }
