@@ -9,7 +9,10 @@
 /* What one alb_frame_reader_read() asks read(2) for. */
 #define READ_SIZE (64u << 10)
 /* A frame at least this long is read into a buffer of its own, straight from the
- * socket: no copy out of the reader's buffer, no growth of it (uploads: 1 MB chunks). */
+ * socket: no copy out of the reader's buffer, no growth of it (uploads: 1 MB chunks).
+ * One read then takes up to the rest of that frame (at most the reader's max): each
+ * connection still gets one read per turn of a loop, and each read is counted as
+ * before by the server's progress window (the trickle bound). */
 #define DIRECT_MIN (128u << 10)
 
 /* ---- the header ------------------------------------------------------------------------- */
