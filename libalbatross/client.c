@@ -409,7 +409,8 @@ static int read_frame(alb_client *client, uint8_t **ret_buf, uint64_t *ret_len)
  * in one go (MADV_POPULATE_WRITE), then given back to malloc, which carves the pieces
  * out of it. Only where malloc serves such a block from the heap (the brk area), as with
  * albatross-client's mallopt(): a block of its own mapping would be unmapped at free().
- * A hint: nothing happens where it does not apply.
+ * Not for a data chunk (alb_msg_decode_chunk() takes its frame). A hint: nothing happens
+ * where it does not apply.
  */
 #define PREFAULT_MIN	(16u << 10)
 #define PREFAULT_FACTOR 64u
@@ -453,6 +454,10 @@ ALB_EXPORT int alb_client_receive(alb_client *client, alb_msg **ret)
 		*ret = NULL;
 		return ALB_CLIENT_END;
 	}
+	/* A downloaded chunk takes the frame's buffer; anything else is decoded in full. */
+	r = alb_msg_decode_chunk(client->ctx, &buf, len, ret);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	heap_prefault(len);
 	r = alb_msg_decode(client->ctx, buf, len, ret);
 	if (r == -EBADMSG || r == -EPROTO)

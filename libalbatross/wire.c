@@ -1595,15 +1595,20 @@ static int decode_chunk_fast(alb_ctx *ctx, uint8_t **buf, size_t len, alb_msg **
 	return 1;
 }
 
-int alb_msg_decode_frame(alb_ctx *ctx, uint8_t **buf, uint64_t len, alb_msg **ret_msg)
+int alb_msg_decode_chunk(alb_ctx *ctx, uint8_t **buf, uint64_t len, alb_msg **ret_msg)
 {
 	if (!buf || !ret_msg)
 		return -EINVAL;
-	if (*buf && len > UINT16_MAX && (size_t)len == len) {
-		int r = decode_chunk_fast(ctx, buf, (size_t)len, ret_msg);
-		if (r != 0)
-			return r < 0 ? r : 0;
-	}
+	if (!*buf || len <= UINT16_MAX || (size_t)len != len)
+		return 0;
+	return decode_chunk_fast(ctx, buf, (size_t)len, ret_msg);
+}
+
+int alb_msg_decode_frame(alb_ctx *ctx, uint8_t **buf, uint64_t len, alb_msg **ret_msg)
+{
+	int r = alb_msg_decode_chunk(ctx, buf, len, ret_msg);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	return alb_msg_decode(ctx, *buf, len, ret_msg);
 }
 
