@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -123,6 +126,13 @@ int main(int argc, char **argv)
 	};
 	const char *rundir = "/run/albatross", *dbdir = "/var/lib/albatross", *socket_path = NULL,
 		   *tender_dir = NULL, *tender_user = NULL, *group = NULL, *monitor = NULL;
+#ifdef __GLIBC__
+	/* An upload's frames (up to 2 MB, a chunk each) come from the heap and are used
+	 * again, not mapped and faulted in page by page for each one; the heap is given
+	 * back when an upload ends (malloc_trim() in alb_ingest_free()). */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
+#endif
 	bool stop_unikernels = false;
 	uint64_t stop_timeout_us = 5000000, backoff_ms = 1000, burst = 5, window = 60,
 		 backlog_kib = 0, start_parallel = 0;

@@ -183,16 +183,43 @@ int alb_cbor_serialize(alb_ctx *ctx, const cbor_item_t *item, uint8_t **ret, siz
 	return 0;
 }
 
+/* Appends s at *used, as snprintf() would (cut to the buffer, always terminated). */
+static void path_put(char buf[static ALB_CBOR_PATH_MAX], size_t *used, const char *s, size_t len)
+{
+	if (*used + len >= ALB_CBOR_PATH_MAX)
+		len = ALB_CBOR_PATH_MAX - 1 - *used;
+	memcpy(buf + *used, s, len);
+	*used += len;
+	buf[*used] = '\0';
+}
+
+/* Paths are made for every field decoded (a listing of 1000 unikernels makes tens of
+ * thousands): copies, not snprintf(). */
 const char *alb_cbor_path(char buf[static ALB_CBOR_PATH_MAX], const char *parent, const char *key)
 {
-	snprintf(buf, ALB_CBOR_PATH_MAX, "%s%s%s", parent, parent[0] ? "." : "", key);
+	size_t used = 0;
+	buf[0] = '\0';
+	path_put(buf, &used, parent, strlen(parent));
+	if (parent[0])
+		path_put(buf, &used, ".", 1);
+	path_put(buf, &used, key, strlen(key));
 	return buf;
 }
 
 const char *alb_cbor_path_index(char buf[static ALB_CBOR_PATH_MAX], const char *parent,
 				size_t index)
 {
-	snprintf(buf, ALB_CBOR_PATH_MAX, "%s[%zu]", parent, index);
+	char digits[24];
+	size_t n = sizeof(digits);
+	size_t used = 0;
+	digits[--n] = ']';
+	do
+		digits[--n] = (char)('0' + index % 10);
+	while ((index /= 10) > 0);
+	digits[--n] = '[';
+	buf[0] = '\0';
+	path_put(buf, &used, parent, strlen(parent));
+	path_put(buf, &used, digits + n, sizeof(digits) - n);
 	return buf;
 }
 

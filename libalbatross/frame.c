@@ -8,6 +8,12 @@
 
 /* What one alb_frame_reader_read() asks read(2) for. */
 #define READ_SIZE (64u << 10)
+/* A frame at least this long is read into a buffer of its own, straight from the
+ * socket: no copy out of the reader's buffer, no growth of it (uploads: 1 MB chunks).
+ * One read then takes up to the rest of that frame (at most the reader's max): each
+ * connection still gets one read per turn of a loop, and each read is counted as
+ * before by the server's progress window (the trickle bound). */
+#define DIRECT_MIN (128u << 10)
 
 /* ---- the header ------------------------------------------------------------------------- */
 
@@ -131,6 +137,10 @@ struct alb_frame_reader {
 	uint64_t max;
 	uint8_t *buf; /* the bytes buffered are buf[start..end) */
 	size_t start, end, size;
+	/* A long frame being read into its own buffer: big_got of its big_len bytes are
+	 * there. Nothing is buffered in buf meanwhile (what follows it is read after it). */
+	uint8_t *big;
+	size_t big_len, big_got;
 };
 
 int alb_frame_reader_new(uint64_t max, alb_frame_reader **ret)
@@ -148,6 +158,7 @@ alb_frame_reader *alb_frame_reader_free(alb_frame_reader *reader)
 {
 	if (reader) {
 		free(reader->buf);
+		free(reader->big);
 		free(reader);
 	}
 	return NULL;
@@ -188,6 +199,17 @@ int alb_frame_reader_feed(alb_ctx *ctx, alb_frame_reader *reader, const void *bu
 
 	if (len == 0)
 		return 0;
+	if (reader->big) {
+		size_t take = reader->big_len - reader->big_got;
+		if (take > len)
+			take = len;
+		memcpy(reader->big + reader->big_got, buf, take);
+		reader->big_got += take;
+		buf = (const uint8_t *)buf + take;
+		len -= take;
+		if (len == 0)
+			return 0;
+	}
 	r = reserve(reader, len);
 	if (r < 0)
 		return r;
@@ -200,6 +222,18 @@ ssize_t alb_frame_reader_read(alb_ctx *ctx, alb_frame_reader *reader, int fd)
 {
 	int r;
 
+	if (reader->big && reader->big_got < reader->big_len) {
+		ssize_t n =
+		    read(fd, reader->big + reader->big_got, reader->big_len - reader->big_got);
+		if (n < 0) {
+			int e = errno;
+			if (e == EAGAIN || e == EINTR)
+				return -EAGAIN;
+			return alb_error(ctx, e, "Failed to read a frame: %s", strerror(e));
+		}
+		reader->big_got += (size_t)n;
+		return n;
+	}
 	r = reserve(reader, READ_SIZE);
 	if (r < 0)
 		return r;
@@ -222,13 +256,34 @@ int alb_frame_reader_next(alb_ctx *ctx, alb_frame_reader *reader, uint8_t **ret_
 	uint32_t len;
 	int r;
 
+	if (reader->big) {
+		if (reader->big_got < reader->big_len)
+			return 0;
+		*ret_buf = TAKE_PTR(reader->big);
+		*ret_len = reader->big_len;
+		reader->big_len = reader->big_got = 0;
+		return 1;
+	}
 	if (avail < ALB_FRAME_HEADER_SIZE)
 		return 0; /* also: nothing buffered yet, buf may be NULL */
 	r = alb_frame_header_parse(ctx, reader->buf + reader->start, avail, reader->max, &len);
 	if (r <= 0)
 		return r;
-	if (avail - ALB_FRAME_HEADER_SIZE < len)
+	if (avail - ALB_FRAME_HEADER_SIZE < len) {
+		if (len < DIRECT_MIN)
+			return 0;
+		/* A long frame: the rest of it goes straight into a buffer of its own. All
+		 * that is buffered is of this frame (it is incomplete). */
+		size_t got = avail - ALB_FRAME_HEADER_SIZE;
+		reader->big = malloc(len);
+		if (!reader->big)
+			return -ENOMEM;
+		memcpy(reader->big, reader->buf + reader->start + ALB_FRAME_HEADER_SIZE, got);
+		reader->big_len = len;
+		reader->big_got = got;
+		reader->start = reader->end = 0;
 		return 0;
+	}
 
 	uint8_t *buf = NULL;
 	if (len > 0) {
@@ -245,5 +300,5 @@ int alb_frame_reader_next(alb_ctx *ctx, alb_frame_reader *reader, uint8_t **ret_
 
 bool alb_frame_reader_is_empty(const alb_frame_reader *reader)
 {
-	return reader->start == reader->end;
+	return reader->start == reader->end && !reader->big;
 }

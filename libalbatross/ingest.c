@@ -5,18 +5,29 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <linux/fs.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
 #include "ctx-private.h"
 #include "ingest-private.h"
+#include "sha256-private.h"
 #include "zstream-private.h"
 
+/* With sync: the bytes written after which their writeback is started
+ * (sync_file_range()), so that the fsync() at the end waits only for the last ones. */
+#define WRITEBACK_STEP (UINT64_C(8) << 20)
+
 struct piece {
-	struct piece *next;
+	struct piece *next;  /* in the writer's queue */
+	struct piece *hnext; /* in the hasher's queue */
 	uint8_t *buf;
 	size_t len;
+	unsigned refs; /* under lock: the threads that still need it */
 };
 
 struct alb_ingest {
@@ -25,7 +36,18 @@ struct alb_ingest {
 	int efd;
 	pthread_t thread;
 	bool running; /* the thread was started and not yet joined */
-	bool locks;   /* lock and cond are made */
+	/*
+	 * Uncompressed and hashed (an image): the hash is taken by a thread of its own
+	 * from the same pieces, while the first one writes them (SHA-256 and the copy into
+	 * the page cache take about as long each). The bytes written are the bytes pushed.
+	 */
+	bool split;
+	pthread_t hasher;
+	bool hasher_running;
+	struct piece *hfirst, **hlast; /* under lock */
+	bool hashed;		       /* under lock: everything pushed was hashed, after end */
+	alb_sha256_ctx sha;	       /* the hasher's, read by the writer once hashed */
+	bool locks;		       /* lock and cond are made */
 
 	/* Shared with the thread, under lock. */
 	pthread_mutex_t lock;
@@ -46,6 +68,7 @@ struct alb_ingest {
 	bool head_checked;
 	uint8_t digest[32];
 	bool has_digest;
+	uint64_t written, flushed; /* with sync: bytes written, those whose writeback began */
 };
 
 /* Tells the loop (from the thread): an eventfd write cannot fail but by overflow. */
@@ -61,6 +84,14 @@ static int write_out(alb_ingest *g, const uint8_t *buf, size_t len)
 	if (r < 0)
 		return alb_error(g->tctx, -r, "Failed to write the %s: %s", g->o.what,
 				 strerror(-r));
+	if (g->o.sync && (g->written += len) - g->flushed >= WRITEBACK_STEP) {
+		/* Starts writing out the bytes written since, without waiting: a hint (the
+		 * fsync() at the end is what makes the data durable). Offsets from where
+		 * the writes began (0 but after a seed, which fsync() covers). */
+		(void)sync_file_range(g->o.fd, (off64_t)g->flushed,
+				      (off64_t)(g->written - g->flushed), SYNC_FILE_RANGE_WRITE);
+		g->flushed = g->written;
+	}
 	return 0;
 }
 
@@ -111,7 +142,17 @@ static int finish(alb_ingest *g)
 	if (g->o.sync && fsync(g->o.fd) < 0)
 		return alb_error(g->tctx, errno, "Failed to write the %s: %s", g->o.what,
 				 strerror(errno));
-	if (g->o.hash)
+	if (g->split) {
+		pthread_mutex_lock(&g->lock);
+		while (!g->hashed && !atomic_load(&g->cancel))
+			pthread_cond_wait(&g->cond, &g->lock);
+		bool hashed = g->hashed;
+		pthread_mutex_unlock(&g->lock);
+		if (!hashed)
+			return -ECANCELED;
+		alb_sha256_final(&g->sha, g->digest);
+		g->has_digest = true;
+	} else if (g->o.hash)
 		g->has_digest = alb_zstream_digest(g->z, g->digest) == 0;
 	return 0;
 }
@@ -165,6 +206,49 @@ static int seed(alb_ingest *g)
 	return 0;
 }
 
+/* A thread is done with p: freed when both are; the queue counts it until then. */
+static void piece_release(alb_ingest *g, struct piece *p)
+{
+	bool tell = false, last;
+	pthread_mutex_lock(&g->lock);
+	last = --p->refs == 0;
+	if (last) {
+		g->queued -= p->len;
+		if (g->want_drain && !g->drain_told && g->queued <= ALB_INGEST_QUEUE_MAX / 2)
+			tell = g->drain_told = true;
+	}
+	pthread_mutex_unlock(&g->lock);
+	if (last) {
+		free(p->buf);
+		free(p);
+	}
+	if (tell)
+		wake(g);
+}
+
+/* The hasher (split): every piece, in order, until the end or a cancel. */
+static void *hash_run(void *userdata)
+{
+	alb_ingest *g = userdata;
+	for (;;) {
+		pthread_mutex_lock(&g->lock);
+		while (!g->hfirst && !g->ended && !atomic_load(&g->cancel))
+			pthread_cond_wait(&g->cond, &g->lock);
+		struct piece *p = NULL;
+		if (!atomic_load(&g->cancel) && (p = g->hfirst) && !(g->hfirst = p->hnext))
+			g->hlast = &g->hfirst;
+		if (!p && !atomic_load(&g->cancel))
+			g->hashed = true; /* ended, and nothing is left */
+		if (!p)
+			pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+		if (!p)
+			return NULL;
+		alb_sha256_update(&g->sha, p->buf, p->len);
+		piece_release(g, p);
+	}
+}
+
 static void *run(void *userdata)
 {
 	alb_ingest *g = userdata;
@@ -187,16 +271,7 @@ static void *run(void *userdata)
 		}
 		/* (Cancelled since: the sink says so at once.) */
 		r = alb_zstream_write(g->z, p->buf, p->len);
-		bool tell = false;
-		pthread_mutex_lock(&g->lock);
-		g->queued -= p->len;
-		if (g->want_drain && !g->drain_told && g->queued <= ALB_INGEST_QUEUE_MAX / 2)
-			tell = g->drain_told = true;
-		pthread_mutex_unlock(&g->lock);
-		free(p->buf);
-		free(p);
-		if (tell)
-			wake(g);
+		piece_release(g, p);
 		if (r < 0)
 			break;
 	}
@@ -254,6 +329,11 @@ int alb_ingest_new(alb_loop *loop, const struct alb_ingest_options *options, alb
 	g->o.seed_fd = g->o.seed ? TAKE_FD(seed_fd) : -1;
 	g->first = NULL;
 	g->last = &g->first;
+	g->hfirst = NULL;
+	g->hlast = &g->hfirst;
+	g->split = g->o.hash && !g->o.compressed;
+	if (g->split)
+		alb_sha256_init(&g->sha);
 	g->efd = -1;
 	atomic_init(&g->cancel, false);
 	int r;
@@ -266,7 +346,7 @@ int alb_ingest_new(alb_loop *loop, const struct alb_ingest_options *options, alb
 	g->locks = true;
 	if ((r = alb_ctx_new(&g->tctx)) < 0 ||
 	    (r = alb_zstream_new(g->o.compressed ? ALB_ZSTREAM_INFLATE : ALB_ZSTREAM_COPY, g->o.max,
-				 g->o.hash, sink, g, &g->z)) < 0)
+				 g->o.hash && !g->split, sink, g, &g->z)) < 0)
 		return r;
 	if ((g->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return -errno;
@@ -277,10 +357,14 @@ int alb_ingest_new(alb_loop *loop, const struct alb_ingest_options *options, alb
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&g->thread, NULL, run, g);
+	if (r == 0) {
+		g->running = true;
+		if (g->split && (r = pthread_create(&g->hasher, NULL, hash_run, g)) == 0)
+			g->hasher_running = true;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
-		return -r;
-	g->running = true;
+		return -r; /* free stops the writer */
 	*ret = TAKE_PTR(g);
 	return 0;
 }
@@ -300,7 +384,7 @@ int alb_ingest_push(alb_ingest *g, uint8_t *buf, size_t len)
 		free(buf);
 		return -ENOMEM;
 	}
-	*p = (struct piece){.buf = buf, .len = len};
+	*p = (struct piece){.buf = buf, .len = len, .refs = g->split ? 2 : 1};
 	pthread_mutex_lock(&g->lock);
 	if (g->ended) {
 		pthread_mutex_unlock(&g->lock);
@@ -310,13 +394,17 @@ int alb_ingest_push(alb_ingest *g, uint8_t *buf, size_t len)
 	}
 	*g->last = p;
 	g->last = &p->next;
+	if (g->split) {
+		*g->hlast = p;
+		g->hlast = &p->hnext;
+	}
 	g->queued += len;
 	bool full = g->queued >= ALB_INGEST_QUEUE_MAX;
 	if (full) {
 		g->want_drain = true;
 		g->drain_told = false;
 	}
-	pthread_cond_signal(&g->cond);
+	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 	return full ? 1 : 0;
 }
@@ -327,7 +415,7 @@ void alb_ingest_end(alb_ingest *g)
 		return;
 	pthread_mutex_lock(&g->lock);
 	g->ended = true;
-	pthread_cond_signal(&g->cond);
+	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -335,21 +423,34 @@ alb_ingest *alb_ingest_free(alb_ingest *g)
 {
 	if (!g)
 		return NULL;
-	if (g->running) {
+	if (g->running || g->hasher_running) {
 		atomic_store(&g->cancel, true);
 		pthread_mutex_lock(&g->lock);
-		pthread_cond_signal(&g->cond);
+		pthread_cond_broadcast(&g->cond);
 		pthread_mutex_unlock(&g->lock);
-		pthread_join(g->thread, NULL);
+		if (g->running)
+			pthread_join(g->thread, NULL);
+		if (g->hasher_running)
+			pthread_join(g->hasher, NULL);
 	}
 	if (g->locks) {
 		pthread_cond_destroy(&g->cond);
 		pthread_mutex_destroy(&g->lock);
 	}
+	/* What is left in either queue (a piece may be in both). */
 	for (struct piece *p = g->first, *next; p; p = next) {
 		next = p->next;
-		free(p->buf);
-		free(p);
+		if (--p->refs == 0) {
+			free(p->buf);
+			free(p);
+		}
+	}
+	for (struct piece *p = g->hfirst, *next; p; p = next) {
+		next = p->hnext;
+		if (--p->refs == 0) {
+			free(p->buf);
+			free(p);
+		}
 	}
 	alb_source_free(g->source);
 	if (g->efd >= 0)
@@ -361,6 +462,11 @@ alb_ingest *alb_ingest_free(alb_ingest *g)
 	alb_zstream_free(g->z);
 	alb_ctx_unref(g->tctx);
 	free(g);
+#ifdef __GLIBC__
+	/* The chunks of the upload (megabytes, kept on the heap by the daemon's mallopt()
+	 * while it ran) go back to the system. */
+	malloc_trim(0);
+#endif
 	return NULL;
 }
 

@@ -29,6 +29,8 @@ struct alb_server_ops {
 /* Bounds: connections at once, bytes queued for output per connection. */
 #define ALB_SERVER_CONNS_MAX 256u
 #define ALB_SERVER_QUEUE_MAX (UINT64_C(128) << 20)
+/* SO_SNDBUF asked for on each connection (the kernel caps it at net.core.wmem_max). */
+#define ALB_SERVER_SNDBUF (1 << 20)
 /* Frames of one connection handled in one turn of the loop, before the others'. */
 #define ALB_SERVER_BURST 32u
 

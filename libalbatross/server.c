@@ -343,7 +343,8 @@ static void conn_pump(struct alb_conn *c)
 		}
 		alb_msg *msg = NULL;
 		if (buf) {
-			r = alb_msg_decode(s->ctx, buf, len, &msg);
+			/* A chunk may take buf (no copy of an upload's bytes). */
+			r = alb_msg_decode_frame(s->ctx, &buf, len, &msg);
 			if (r < 0) {
 				alb_conn_send_failure(c, 0, NULL, -r, "malformed message: %s",
 						      alb_ctx_last_error(s->ctx));
@@ -603,6 +604,10 @@ static int accept_one(alb_source *source, int fd, uint32_t events, void *userdat
 		close(cfd);
 		return 0;
 	}
+	/* Room for a whole reply of a listing (info of many) or a stream's frames in the
+	 * kernel at once (capped by net.core.wmem_max): fewer turns of the loop. A hint. */
+	int sndbuf = ALB_SERVER_SNDBUF;
+	(void)setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	c->refcount = 1;
 	c->fd = cfd;
 	c->server = s;

@@ -31,6 +31,16 @@
 int alb_msg_encode_unchecked(alb_ctx *ctx, const alb_msg *msg, uint8_t **ret_buf,
 			     uint64_t *ret_len);
 
+/*
+ * alb_msg_decode() of a frame the caller owns (*buf, from malloc()): the same message,
+ * the same checks and reasons, but a data chunk may take the buffer for its bytes
+ * (*buf is then NULL) rather than copy them. 0, or as alb_msg_decode().
+ */
+int alb_msg_decode_frame(alb_ctx *ctx, uint8_t **buf, uint64_t len, alb_msg **ret_msg);
+/* Its first half: 1 with the chunk (*buf taken), 0 when the frame is for alb_msg_decode()
+ * (nothing said in ctx that matters), -ENOMEM, -EINVAL. */
+int alb_msg_decode_chunk(alb_ctx *ctx, uint8_t **buf, uint64_t len, alb_msg **ret_msg);
+
 /* A copy of msg (through its encoding, which it must pass): 0, or as encode and decode. */
 int alb_msg_copy(alb_ctx *ctx, const alb_msg *msg, alb_msg **ret);
 

@@ -5,6 +5,7 @@
 
 #include "cbor-private.h"
 #include "ctx-private.h"
+#include "frame-private.h"
 #include "wire-private.h"
 #include "svcwire-private.h"
 
@@ -1537,6 +1538,78 @@ ALB_EXPORT int alb_msg_decode(alb_ctx *ctx, const uint8_t *buf, uint64_t len, al
 		return r;
 	*ret_msg = TAKE_PTR(msg);
 	return 0;
+}
+
+/*
+ * The fast way of a chunk (an upload: 1 MB frames, each decoded and copied twice by the
+ * general way). The chunk is the frame's last item, a byte string of 4-byte length
+ * (0x5a) whose bytes end the frame; the frame up to it is the envelope. The envelope
+ * followed by a chunk of one byte (0x41 and the chunk's first byte) is decoded the
+ * general way, with every check, and must come out as a chunk and encode back to
+ * exactly those bytes: then the frame is that message with the long chunk, whose bytes
+ * move to the front of the frame's buffer, which becomes the chunk. 1 when taken, 0
+ * when the general way is to decode it (not a chunk, a chunk out of bounds, an envelope
+ * encoded otherwise: its reasons are the general way's), -ENOMEM.
+ */
+#define CHUNK_FAST_ENVELOPE_MAX 512u
+static int decode_chunk_fast(alb_ctx *ctx, uint8_t **buf, size_t len, alb_msg **ret_msg)
+{
+	const uint8_t *b = *buf;
+	size_t at = 0, chunk_len = 0;
+	for (size_t p = 0; p + 5 < len && p < CHUNK_FAST_ENVELOPE_MAX; p++) {
+		if (b[p] != 0x5a)
+			continue;
+		uint32_t declared = alb_frame_header_get(b + p + 1); /* big-endian as CBOR's */
+		if (declared == len - p - 5) {
+			at = p;
+			chunk_len = declared;
+			break;
+		}
+	}
+	if (at == 0 || chunk_len <= UINT16_MAX || chunk_len > ALB_CHUNK_MAX)
+		return 0;
+
+	uint8_t envelope[CHUNK_FAST_ENVELOPE_MAX + 2];
+	memcpy(envelope, b, at);
+	envelope[at] = 0x41;
+	envelope[at + 1] = b[at + 5];
+	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
+	_cleanup_free_ uint8_t *enc = NULL;
+	uint64_t enc_len;
+	int r = alb_msg_decode(ctx, envelope, at + 2, &msg);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 || msg->kind != ALB_MSG_DATA || msg->data.kind != ALB_DATA_CHUNK ||
+	    msg->data.chunk_len != 1)
+		return 0;
+	r = alb_msg_encode_unchecked(ctx, msg, &enc, &enc_len);
+	if (r < 0)
+		return r;
+	if (enc_len != at + 2 || memcmp(enc, envelope, at + 2) != 0)
+		return 0;
+	free(msg->data.chunk);
+	memmove(*buf, *buf + at + 5, chunk_len);
+	msg->data.chunk = TAKE_PTR(*buf);
+	msg->data.chunk_len = (uint32_t)chunk_len;
+	*ret_msg = TAKE_PTR(msg);
+	return 1;
+}
+
+int alb_msg_decode_chunk(alb_ctx *ctx, uint8_t **buf, uint64_t len, alb_msg **ret_msg)
+{
+	if (!buf || !ret_msg)
+		return -EINVAL;
+	if (!*buf || len <= UINT16_MAX || (size_t)len != len)
+		return 0;
+	return decode_chunk_fast(ctx, buf, (size_t)len, ret_msg);
+}
+
+int alb_msg_decode_frame(alb_ctx *ctx, uint8_t **buf, uint64_t len, alb_msg **ret_msg)
+{
+	int r = alb_msg_decode_chunk(ctx, buf, len, ret_msg);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return alb_msg_decode(ctx, *buf, len, ret_msg);
 }
 
 ALB_EXPORT int alb_msg_get_kind(const alb_msg *msg)

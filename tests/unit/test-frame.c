@@ -5,6 +5,7 @@
  * headers, whole frames in one buffer, and the readers built on it.
  */
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -214,6 +215,86 @@ START_TEST(test_reader_partial)
 }
 END_TEST
 
+/* Long frames (read into their own buffer) among short ones, read from a file in reads
+ * of any size, or fed in pieces; cut short in the middle of a long one. */
+START_TEST(test_reader_long_frames)
+{
+	static const size_t lens[] = {3, 200000, 0, 131072, 131071, 5, 1 << 20};
+	size_t total = 0;
+	for (size_t i = 0; i < ELEMENTSOF(lens); i++)
+		total += ALB_FRAME_HEADER_SIZE + lens[i];
+	uint8_t *all = malloc(total);
+	ck_assert_ptr_nonnull(all);
+	size_t off = 0;
+	for (size_t i = 0; i < ELEMENTSOF(lens); i++) {
+		alb_frame_header_put(all + off, (uint32_t)lens[i]);
+		off += ALB_FRAME_HEADER_SIZE;
+		for (size_t k = 0; k < lens[i]; k++)
+			all[off + k] = (uint8_t)(i * 31 + k * 7 + k / 1009);
+		off += lens[i];
+	}
+	for (int mode = 0; mode < 3; mode++) {
+		_cleanup_(alb_frame_reader_freep) alb_frame_reader *r = NULL;
+		ck_assert_int_eq(alb_frame_reader_new(2u << 20, &r), 0);
+		int fd = memfd_create("frames", MFD_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		/* mode 2: the stream stops 1000 bytes into the last (long) frame */
+		size_t avail = mode == 2 ? total - (1u << 20) + 1000 : total;
+		ck_assert_int_eq(write(fd, all, avail), (ssize_t)avail);
+		ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+		size_t got = 0, fed = 0, step = 1;
+		bool eof = false;
+		for (;;) {
+			uint8_t *buf = NULL;
+			uint64_t len;
+			int n = alb_frame_reader_next(test_ctx, r, &buf, &len);
+			ck_assert_int_ge(n, 0);
+			if (n == 1) {
+				ck_assert_uint_lt(got, ELEMENTSOF(lens));
+				ck_assert_uint_eq(len, lens[got]);
+				size_t at = 0;
+				for (size_t i = 0; i < got; i++)
+					at += ALB_FRAME_HEADER_SIZE + lens[i];
+				if (len)
+					ck_assert_mem_eq(buf, all + at + ALB_FRAME_HEADER_SIZE,
+							 len);
+				else
+					ck_assert_ptr_null(buf);
+				free(buf);
+				got++;
+				continue;
+			}
+			if (eof)
+				break;
+			if (mode == 1) { /* fed in pieces of growing sizes */
+				size_t k = avail - fed < step ? avail - fed : step;
+				if (k == 0) {
+					eof = true;
+					continue;
+				}
+				ck_assert_int_eq(alb_frame_reader_feed(test_ctx, r, all + fed, k),
+						 0);
+				fed += k;
+				step = step * 5 + 3;
+			} else {
+				ssize_t m = alb_frame_reader_read(test_ctx, r, fd);
+				ck_assert_int_ge(m, 0);
+				eof = m == 0;
+			}
+		}
+		close(fd);
+		if (mode == 2) {
+			ck_assert_uint_eq(got, ELEMENTSOF(lens) - 1);
+			ck_assert(!alb_frame_reader_is_empty(r)); /* cut short */
+		} else {
+			ck_assert_uint_eq(got, ELEMENTSOF(lens));
+			ck_assert(alb_frame_reader_is_empty(r));
+		}
+	}
+	free(all);
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
 	Suite *s = suite_create("frame");
@@ -226,6 +307,7 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, test_build);
 	tcase_add_test(tc, test_blocking_read_write);
 	tcase_add_test(tc, test_reader_partial);
+	tcase_add_test(tc, test_reader_long_frames);
 	suite_add_tcase(s, tc);
 	return s;
 }

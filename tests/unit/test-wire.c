@@ -902,6 +902,106 @@ START_TEST(test_round_trip_data)
 }
 END_TEST
 
+/* A frame the caller owns: a long chunk takes the frame's buffer, everything else is
+ * decoded as alb_msg_decode() does, with its reasons. */
+static void decode_frame_as_decode(const uint8_t *enc, uint64_t len, bool taken)
+{
+	uint8_t *buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, enc, len);
+	alb_msg *a = NULL, *b = NULL;
+	int ra = alb_msg_decode(test_ctx, enc, len, &a);
+	char why[512];
+	snprintf(why, sizeof(why), "%s", alb_ctx_last_error(test_ctx));
+	int rb = alb_msg_decode_frame(test_ctx, &buf, len, &b);
+	ck_assert_int_eq(rb, ra);
+	if (ra < 0)
+		ck_assert_str_eq(alb_ctx_last_error(test_ctx), why);
+	else {
+		uint8_t *ea, *eb;
+		uint64_t la, lb;
+		ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, a, &ea, &la));
+		ck_assert_alb_ok(test_ctx, alb_msg_encode(test_ctx, b, &eb, &lb));
+		ck_assert_uint_eq(la, lb);
+		ck_assert_mem_eq(ea, eb, la);
+		free(ea);
+		free(eb);
+	}
+	ck_assert(taken ? buf == NULL : buf != NULL);
+	free(buf);
+	alb_msg_free(a);
+	alb_msg_free(b);
+}
+
+START_TEST(test_decode_frame)
+{
+	/* Chunks: short (the general way), long (taken), the largest, one over. */
+	static const size_t sizes[] = {1000,   65535,	      65536,
+				       300000, ALB_CHUNK_MAX, ALB_CHUNK_MAX + 1};
+	for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+		alb_msg *msg = sample_data(ALB_DATA_CHUNK);
+		free(msg->data.chunk);
+		msg->data.chunk = malloc(sizes[i]);
+		ck_assert_ptr_nonnull(msg->data.chunk);
+		for (size_t k = 0; k < sizes[i]; k++)
+			msg->data.chunk[k] = (uint8_t)(k * 13 + k / 977);
+		msg->data.chunk_len = (uint32_t)sizes[i];
+		uint8_t *enc;
+		uint64_t len;
+		ck_assert_alb_ok(test_ctx, alb_msg_encode_unchecked(test_ctx, msg, &enc, &len));
+		bool fast = sizes[i] > 65535 && sizes[i] <= ALB_CHUNK_MAX;
+		decode_frame_as_decode(enc, len, fast);
+		if (fast) {
+			uint8_t *buf = malloc(len);
+			memcpy(buf, enc, len);
+			alb_msg *got = NULL;
+			ck_assert_alb_ok(test_ctx, alb_msg_decode_frame(test_ctx, &buf, len, &got));
+			ck_assert_uint_eq(got->data.chunk_len, sizes[i]);
+			ck_assert_mem_eq(got->data.chunk, msg->data.chunk, sizes[i]);
+			ck_assert(alb_name_equal(got->name, msg->name));
+			ck_assert_uint_eq(got->seq, msg->seq);
+			alb_msg_free(got);
+			/* Cut short, one byte too many, a bad envelope: refused as decode does. */
+			decode_frame_as_decode(enc, len - 1, false);
+			uint8_t *more = malloc(len + 1);
+			memcpy(more, enc, len);
+			more[len] = 0;
+			decode_frame_as_decode(more, len + 1, false);
+			more[0] ^= 0x01; /* a map of 3 or 5 entries */
+			decode_frame_as_decode(more, len, false);
+			free(more);
+			/* An envelope encoded otherwise (a 5-byte seq): the general way. */
+			size_t at = 0;
+			while (memcmp(enc + at, "cseq", 4) != 0)
+				at++;
+			at += 4;
+			ck_assert_uint_eq(enc[at], 0x18); /* 42: one byte after 0x18 */
+			ck_assert_uint_eq(enc[at + 1], 42);
+			uint8_t *odd = malloc(len + 3);
+			memcpy(odd, enc, at);
+			memcpy(odd + at, "\x1a\0\0\0\x2a", 5);
+			memcpy(odd + at + 5, enc + at + 2, len - at - 2);
+			decode_frame_as_decode(odd, len + 3, false);
+			free(odd);
+		}
+		free(enc);
+		alb_msg_free(msg);
+	}
+	/* A long console line ends a frame in a byte string too: not a chunk. */
+	alb_msg *msg = sample_data(ALB_DATA_CONSOLE);
+	msg->data.console.line = realloc(msg->data.console.line, 70000);
+	memset(msg->data.console.line, 'x', 70000);
+	msg->data.console.len = 70000;
+	msg->data.console.dropped = false;
+	uint8_t *enc;
+	uint64_t len;
+	ck_assert_alb_ok(test_ctx, alb_msg_encode_unchecked(test_ctx, msg, &enc, &len));
+	decode_frame_as_decode(enc, len, false);
+	free(enc);
+	alb_msg_free(msg);
+}
+END_TEST
+
 START_TEST(test_accessors)
 {
 	alb_msg *msg = sample_failure();
@@ -2078,6 +2178,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_round_trip_service_deploy);
 	tcase_add_test(tc, test_round_trip_services);
 	tcase_add_test(tc, test_round_trip_data);
+	tcase_add_test(tc, test_decode_frame);
 	tcase_add_test(tc, test_accessors);
 	tcase_add_test(tc, test_encode_invalid);
 	tcase_add_test(tc, test_cmd_cbor_round_trip);
