@@ -444,6 +444,21 @@ static void data(void)
 	msg->data.chunk_len = 22;
 	write_msg("data-chunk", msg);
 
+	/* The envelope of a chunk, without the chunk: fuzz-wire follows it with a long one. */
+	msg = M(ALB_MSG_DATA, "alice:hello");
+	msg->data.kind = ALB_DATA_CHUNK;
+	msg->data.chunk = (uint8_t *)strdup("\x7f");
+	msg->data.chunk_len = 1;
+	{
+		uint8_t *buf;
+		uint64_t len;
+		if (alb_msg_encode(NULL, msg, &buf, &len) < 0 || len < 2)
+			abort();
+		write_file("data-chunk-envelope", buf, len - 2); /* 0x41 and the byte cut */
+		alb_free(buf);
+		alb_msg_free(msg);
+	}
+
 	msg = M(ALB_MSG_DATA, "alice:hello");
 	msg->data.kind = ALB_DATA_CONSOLE;
 	msg->data.console = (struct alb_console_line){1700000000000000,
