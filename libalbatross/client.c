@@ -414,7 +414,9 @@ static int read_frame(alb_client *client, uint8_t **ret_buf, uint64_t *ret_len)
  */
 #define PREFAULT_MIN	(16u << 10)
 #define PREFAULT_FACTOR 64u
-#define PREFAULT_MAX	(32u << 20)
+/* Below albatross-client's M_MMAP_THRESHOLD (32 MiB): a block that large would be a mapping
+ * of its own, out of the heap. */
+#define PREFAULT_MAX ((32u << 20) - (64u << 10))
 static void heap_prefault(uint64_t len)
 {
 #if defined(__GLIBC__) && defined(MADV_POPULATE_WRITE)

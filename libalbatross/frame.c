@@ -14,6 +14,10 @@
  * connection still gets one read per turn of a loop, and each read is counted as
  * before by the server's progress window (the trickle bound). */
 #define DIRECT_MIN (128u << 10)
+/* ... once this much of its body came: a header alone never makes the reader allocate the
+ * whole frame (a peer that announces megabytes and sends nothing holds a READ_SIZE buffer,
+ * as for any frame, not its announced length). */
+#define DIRECT_AFTER (32u << 10)
 
 /* ---- the header ------------------------------------------------------------------------- */
 
@@ -270,11 +274,11 @@ int alb_frame_reader_next(alb_ctx *ctx, alb_frame_reader *reader, uint8_t **ret_
 	if (r <= 0)
 		return r;
 	if (avail - ALB_FRAME_HEADER_SIZE < len) {
-		if (len < DIRECT_MIN)
+		size_t got = avail - ALB_FRAME_HEADER_SIZE;
+		if (len < DIRECT_MIN || got < DIRECT_AFTER)
 			return 0;
 		/* A long frame: the rest of it goes straight into a buffer of its own. All
 		 * that is buffered is of this frame (it is incomplete). */
-		size_t got = avail - ALB_FRAME_HEADER_SIZE;
 		reader->big = malloc(len);
 		if (!reader->big)
 			return -ENOMEM;

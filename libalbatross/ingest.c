@@ -30,6 +30,9 @@ struct piece {
 	unsigned refs; /* under lock: the threads that still need it */
 };
 
+/* Ingests not yet freed, in the process: the heap is trimmed when the last one goes. */
+static atomic_uint live_ingests;
+
 struct alb_ingest {
 	struct alb_ingest_options o;
 	alb_source *source; /* the eventfd on the loop, until on_done */
@@ -322,6 +325,7 @@ int alb_ingest_new(alb_loop *loop, const struct alb_ingest_options *options, alb
 	_cleanup_(alb_ingest_freep) alb_ingest *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	atomic_fetch_add(&live_ingests, 1); /* alb_ingest_free() counts it out */
 	g->o = *options;
 	if (!g->o.what)
 		g->o.what = "data";
@@ -463,9 +467,10 @@ alb_ingest *alb_ingest_free(alb_ingest *g)
 	alb_ctx_unref(g->tctx);
 	free(g);
 #ifdef __GLIBC__
-	/* The chunks of the upload (megabytes, kept on the heap by the daemon's mallopt()
-	 * while it ran) go back to the system. */
-	malloc_trim(0);
+	/* The chunks of the uploads (megabytes, kept on the heap by the daemon's mallopt()
+	 * while they run) go back to the system once the last one ended. */
+	if (atomic_fetch_sub(&live_ingests, 1) == 1)
+		malloc_trim(0);
 #endif
 	return NULL;
 }
