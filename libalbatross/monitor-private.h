@@ -107,9 +107,16 @@ bool alb_monitor_kill(int fd, const char *path);
  *   tally R B N T...     restarts, next back-off (us), N recent exits (CLOCK_MONOTONIC us)
  *   destroy | restart    (if present) a destroy or restart is under way: the next
  *                        albatrossd carries it out
+ *   wait T               (if present) its tender has exited and albatrossd restarts
+ *                        it at CLOCK_MONOTONIC time T (us): the back-off under way,
+ *                        which an albatrossd started meanwhile waits out
+ *   failed REASON        (if present) its tender has exited and it failed for good
+ *                        (a crash loop): an albatrossd started meanwhile keeps it
+ *                        failed until a restart command
  */
 #define ALB_RUN_TAPS_MAX  256u	/* taps of one unikernel */
 #define ALB_RUN_EXITS_MAX 1001u /* recent exits (one more than the largest crash burst) */
+#define ALB_RUN_REASON_MAX 1024u /* the failed line's reason */
 
 struct alb_run_file {
 	char name[ALB_NAME_STRING_MAX + 1];
@@ -122,6 +129,8 @@ struct alb_run_file {
 	uint64_t *exits; /* n_exits; NULL if none */
 	uint32_t n_exits;
 	bool destroy, restart;
+	uint64_t wait_us; /* wait T; 0 if absent */
+	char *failed;	  /* failed REASON (at most ALB_RUN_REASON_MAX bytes); NULL if absent */
 };
 
 /* Its text (NUL-terminated, *ret_len bytes without the NUL). 0, -EINVAL, -ENOMEM. */

@@ -358,7 +358,10 @@ int alb_run_file_format(const struct alb_run_file *rf, char **ret, size_t *ret_l
 {
 	if (!rf || !rf->name[0] || strchr(rf->name, '\n') || strchr(rf->name, ' ') ||
 	    rf->run == 0 || !hex64(rf->config) || rf->n_taps > ALB_RUN_TAPS_MAX ||
-	    rf->n_exits > ALB_RUN_EXITS_MAX || (rf->destroy && rf->restart))
+	    rf->n_exits > ALB_RUN_EXITS_MAX || (rf->destroy && rf->restart) ||
+	    (rf->wait_us && rf->failed) ||
+	    (rf->failed && (!rf->failed[0] || strlen(rf->failed) > ALB_RUN_REASON_MAX ||
+			    strchr(rf->failed, '\n'))))
 		return -EINVAL;
 	for (uint32_t i = 0; i < rf->n_taps; i++)
 		if (!tap_name_ok(rf->taps[i]))
@@ -377,6 +380,10 @@ int alb_run_file_format(const struct alb_run_file *rf, char **ret, size_t *ret_l
 	for (uint32_t i = 0; i < rf->n_exits; i++)
 		fprintf(f, " %" PRIu64, rf->exits[i]);
 	fprintf(f, "\n%s", rf->destroy ? "destroy\n" : rf->restart ? "restart\n" : "");
+	if (rf->wait_us)
+		fprintf(f, "wait %" PRIu64 "\n", rf->wait_us);
+	if (rf->failed)
+		fprintf(f, "failed %s\n", rf->failed);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;
@@ -392,6 +399,7 @@ void alb_run_file_clear(struct alb_run_file *rf)
 		return;
 	alb_strv_free(rf->taps);
 	free(rf->exits);
+	free(rf->failed);
 	*rf = (struct alb_run_file){0};
 }
 
@@ -454,6 +462,14 @@ static int parse_line(char *key, char *rest, struct alb_run_file *rf, unsigned *
 		}
 		if (rf->n_exits != v[2])
 			return -EBADMSG;
+	} else if (streq(key, "wait")) {
+		if (rf->wait_us || rf->failed || alb_parse_u64(rest, 1, UINT64_MAX, &rf->wait_us) < 0)
+			return -EBADMSG;
+	} else if (streq(key, "failed")) {
+		if (rf->wait_us || rf->failed || !rest[0] || strlen(rest) > ALB_RUN_REASON_MAX)
+			return -EBADMSG;
+		if (!(rf->failed = strdup(rest)))
+			return -ENOMEM;
 	} else if (streq(key, "destroy") || streq(key, "restart")) {
 		if (rest[0] || rf->destroy || rf->restart)
 			return -EBADMSG;

@@ -967,8 +967,10 @@ static int uk_config_hash(struct uk *u, char hex[65])
 }
 
 /* Writes <rundir>/u/<key>/run (monitor-private.h): what an albatrossd started later needs
- * to adopt u's run. intent: NULL, "destroy" or "restart" (under way). */
-static int uk_run_write(struct uk *u, const char *intent)
+ * to adopt u's run. intent: NULL, "destroy" or "restart" (under way). After its tender
+ * exited: wait_us, the restart due (CLOCK_MONOTONIC), or failed, why it failed for good. */
+static int uk_run_write_ended(struct uk *u, const char *intent, uint64_t wait_us,
+			      const char *failed)
 {
 	alb_vmm *vmm = u->vmm;
 	char dir[PATH_MAX], path[PATH_MAX + 8];
@@ -984,6 +986,8 @@ static int uk_run_write(struct uk *u, const char *intent)
 	    .n_exits = u->tally.n_exits,
 	    .destroy = intent && streq(intent, "destroy"),
 	    .restart = intent && streq(intent, "restart"),
+	    .wait_us = wait_us,
+	    .failed = (char *)failed,
 	};
 	snprintf(rf.name, sizeof(rf.name), "%s", u->name_s);
 	int r;
@@ -993,6 +997,11 @@ static int uk_run_write(struct uk *u, const char *intent)
 		return alb_error(vmm->ctx, -r, "Failed to write the run file of '%s'", u->name_s);
 	snprintf(path, sizeof(path), "%s/run", dir);
 	return alb_atomic_replace(vmm->ctx, path, buf, size, 0600);
+}
+
+static int uk_run_write(struct uk *u, const char *intent)
+{
+	return uk_run_write_ended(u, intent, 0, NULL);
 }
 
 /* Reads dir/run; false if it is absent or not one. */
@@ -2108,6 +2117,9 @@ static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum 
 	case ALB_VERDICT_CRASH_LOOP:
 		uk_set_failed(u, "%s",
 			      alb_tally_crash_loop_reason(&u->tally, &vmm->supervise, reason));
+		/* An albatrossd started later keeps it failed (its tally with it). */
+		if (uk_run_write_ended(u, NULL, 0, reason) < 0)
+			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
 		return;
 	case ALB_VERDICT_RESTART:
 		break;
@@ -2117,6 +2129,10 @@ static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum 
 		uk_set_failed(u, "Failed to schedule its restart");
 		return;
 	}
+	/* An albatrossd started before the restart waits the rest of the back-off out, and
+	 * goes on with the tally (a crash loop is not forgotten by a restart of albatrossd). */
+	if (uk_run_write_ended(u, NULL, now + delay > now ? now + delay : UINT64_MAX, NULL) < 0)
+		alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
 	alb_log_info(vmm->ctx, "Restarting '%s' in %" PRIu64 " ms", u->name_s, delay / 1000);
 	emit(vmm, u, ALB_VMM_RESTARTING, 0, 0);
 	e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_RESTARTING, u->name);
@@ -2507,6 +2523,38 @@ static int uk_adopt(struct uk *u, const struct alb_run_file *rf, const char *soc
 	return 0;
 }
 
+/* u's tender had exited when an earlier albatrossd went (rf says so: wait or failed): its
+ * tally is taken back, and it stays failed, or waits the rest of its back-off out. */
+static void uk_take_ended(struct uk *u, const struct alb_run_file *rf)
+{
+	alb_vmm *vmm = u->vmm;
+	uint64_t mono = alb_now_monotonic();
+	u->run = rf->run;
+	u->tally.restarts = rf->restarts;
+	if (rf->backoff_us)
+		u->tally.backoff_us = rf->backoff_us;
+	u->tally.n_exits = 0;
+	for (uint32_t i = 0; i < rf->n_exits && u->tally.n_exits < u->tally.cap; i++)
+		if (rf->exits[i] <= mono)
+			u->tally.exits[u->tally.n_exits++] = rf->exits[i];
+	if (rf->failed) {
+		free(u->message);
+		u->message = strdup(rf->failed);
+		u->state = ALB_STATE_FAILED;
+		alb_log_notice(vmm->ctx, "'%s' stays failed, as it was before albatrossd went: %s",
+			       u->name_s, rf->failed);
+		return;
+	}
+	uint64_t delay = rf->wait_us > mono ? rf->wait_us - mono : 0;
+	if (alb_loop_add_timer(vmm->loop, delay, uk_restart_timer, u, &u->timer) < 0)
+		return; /* started with the others */
+	u->state = ALB_STATE_RESTARTING;
+	alb_log_notice(vmm->ctx,
+		       "'%s' restarts in %" PRIu64 " ms, its back-off from before albatrossd went "
+		       "(restarts so far: %" PRIu32 ")",
+		       u->name_s, delay / 1000, u->tally.restarts);
+}
+
 /* Ends every monitor in dir but the one listening on keep (may be NULL), and removes what
  * an interrupted write of the run file left. false if one could not be ended (its tender
  * may run: nothing of that unikernel may start). */
@@ -2563,6 +2611,7 @@ static void monitors_adopt(alb_vmm *vmm)
 		snprintf(dir, sizeof(dir), "%s/%s", top, e->d_name);
 		struct alb_run_file rf;
 		struct uk *u = NULL, *known = NULL; /* adopted; of the state */
+		bool same = true;		    /* known runs the configuration of rf */
 		const char *why = "it is not among the unikernels restored from the state";
 		if (run_file_read(vmm, dir, &rf)) {
 			_cleanup_(alb_name_freep) alb_name *n = NULL;
@@ -2574,6 +2623,7 @@ static void monitors_adopt(alb_vmm *vmm)
 			if (u && (uk_config_hash(u, hash) < 0 || !streq(hash, rf.config))) {
 				why = "its configuration in the state is another";
 				u = NULL;
+				same = false;
 			}
 		}
 		snprintf(sock, sizeof(sock), "%s/%" PRIu64 ".sock", dir, rf.run);
@@ -2607,6 +2657,9 @@ static void monitors_adopt(alb_vmm *vmm)
 				       u->name_s);
 			if (vmm_restart(vmm, u, NULL, NULL) < 0)
 				alb_log_err(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		} else if (!u && known && same && (rf.wait_us || rf.failed) && !rf.restart) {
+			/* Its tender had exited: the back-off or the failure goes on. */
+			uk_take_ended(known, &rf);
 		} else if (!u) {
 			char path[PATH_MAX + 310];
 			snprintf(path, sizeof(path), "%s/run", dir);

@@ -245,12 +245,34 @@ def test_restart_with_new_arguments(_):
 def test_outage_keeps_unikernels(_):
     """kill -9, SIGTERM and a copied binary: the next albatrossd adopts the same tenders
     (same pids and taps, one monitor each, restart counts kept), starts none again, and
-    serves them as before"""
+    serves them as before; traffic through a tap flows during each outage, and a block
+    device stays marked in use"""
     d = fresh()
+    # br0 as a host's bridge: an address to talk to a:one from, and a MAC of its own (one
+    # taken from its ports would change as taps come and go)
+    subprocess.run(['ip', 'link', 'set', 'br0', 'address', '02:00:00:00:00:01'], check=True)
+    subprocess.run(['ip', 'addr', 'add', '10.0.0.1/24', 'dev', 'br0'], check=True)
+
+    def echo(payload):
+        """a:one's answer (its test tender's UDP echo) to a datagram through its tap"""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.settimeout(WAIT)
+            s.sendto(payload, ('10.0.0.2', 7))
+            return s.recv(2048)
+        finally:
+            s.close()
     try:
         img = image(d, nets=['service'])
-        for n, prio in (('a:one', '20'), ('b:two', '10'), ('c:three', '15')):
-            d.ok('create', n, img, '--net', 'service:br0', '--arg', '--run', '--startup', prio)
+        d.ok('create', 'a:one', img, '--net', 'service:br0', '--arg', '--run', '--startup',
+             '20', '--arg', '--ipv4=10.0.0.2/24', '--arg', '--name=one')
+        d.ok('create', 'c:three', img, '--net', 'service:br0', '--arg', '--run', '--startup',
+             '15')
+        d.ok('create-block', 'b:disk', '1')
+        d.ok('create', 'b:two', image(d, 'imgb.spt', nets=['service'], blocks=['storage']),
+             '--net', 'service:br0', '--block', 'storage:disk', '--arg', '--run', '--startup',
+             '10')
+        check(echo(b'before') == b'one: before', 'no echo through the tap')
         # one that restarted once already: its count survives the outages
         d.ok('create', 'd:again', img, '--net', 'service:br0', '--exit-code', '3', '--arg',
              '--wait=USR1', '--arg', '--exit=3')
@@ -272,6 +294,8 @@ def test_outage_keeps_unikernels(_):
             else:
                 check(d.stop() == 0, f'{how}: albatrossd did not exit 0')
             check(all(alive(u['pid']) for u in old.values()), f'{how}: a tender died')
+            # nobody supervises: the unikernel serves on
+            check(echo(how.encode()) == b'one: ' + how.encode(), f'{how}: no echo meanwhile')
             if how == 'a copied binary':
                 d.paths = dict(d.paths, albatrossd=copy)
             d.start()
@@ -284,6 +308,9 @@ def test_outage_keeps_unikernels(_):
             check(monitors(d.rundir) == mons, f'{how}: monitors {monitors(d.rundir)}')
             log = d.log_text()[d.log_start:]
             check(log.count('Adopted ') == 4 and 'Started ' not in log, log)
+            check(echo(b'after') == b'one: after', f'{how}: no echo after')
+            check(new['b:two']['block_files'] == old['b:two']['block_files'], new['b:two'])
+            d.refused("used by 'b:two'", 'destroy-block', 'b:disk')
         # served as any other: restart (a new pid), destroy (nothing left)
         d.ok('restart', 'a:one')
         check(d.one('a:one')['pid'] != old['a:one']['pid'], 'not restarted')
@@ -295,8 +322,10 @@ def test_outage_keeps_unikernels(_):
         wait_for(lambda: monitors(d.rundir) == {}, WAIT, 'the monitors to end')
         wait_for(lambda: os.listdir(os.path.join(d.rundir, 'u')) == [], WAIT,
                  'the monitors\' directories to go')
+        d.ok('destroy-block', 'b:disk')
     finally:
         d.cleanup()
+        subprocess.run(['ip', 'addr', 'del', '10.0.0.1/24', 'dev', 'br0'])
 
 
 @tap.case
@@ -439,6 +468,48 @@ def test_exit_during_outage(_):
         check(u['restarts'] == 1 and u['last_exit'] == {'code': 3}, u)
         wait_for(lambda: gone(d, 'quits'), WAIT, 'quits to be gone')
         wait_for(lambda: len(monitors(d.rundir)) == 1, WAIT, "quits' monitor to end")
+    finally:
+        d.cleanup()
+
+
+@tap.case
+def test_backoff_and_failure_outlive_albatrossd(_):
+    """a unikernel waiting out its restart back-off when albatrossd is killed waits the
+    rest out after the next start and goes on with its tally (the next back-off doubles,
+    its restarts are kept); one failed by a crash loop stays failed across a SIGTERM and a
+    start, until a restart command"""
+    d = fresh(['--restart-backoff', '4000', '--crash-loop', '3/600', '--stop-timeout', '2'])
+    try:
+        img = image(d)
+        d.ok('create', 'loop', img, '--arg', '--exit=3', '--exit-code', '3')
+        wait_for(lambda: "Restarting 'loop' in 4000 ms" in d.log_text(), WAIT,
+                 'the first back-off')
+        check(d.stop(signal.SIGKILL) is not None)
+        mark = len(d.log_text())
+        d.start()
+        since = lambda: d.log_text()[mark:]
+        wait_for(lambda: "'loop' restarts in" in since(), WAIT, 'the back-off taken back')
+        check('(restarts so far: 0)' in since(), since())
+        # the tally went on: the next back-off is the doubled one, not a fresh 4000 ms
+        wait_for(lambda: "Restarting 'loop' in 8000 ms" in since(), 3 * WAIT,
+                 'the second back-off')
+        check("Restarting 'loop' in 4000 ms" not in since(), since())
+        wait_for(lambda: d.one('loop')['state'] == 'failed', 3 * WAIT, 'a crash loop')
+        u = d.one('loop')
+        check(u['restarts'] == 2, u)
+        check(d.stop() == 0)
+        mark = len(d.log_text())
+        d.start()
+        # what a start restores is queued before albatrossd is ready: nothing was
+        check('Restoring' not in since(), since())
+        check("'loop' stays failed, as it was before albatrossd went: crash loop" in since(),
+              since())
+        u = d.one('loop')
+        check(u['state'] == 'failed' and u['restarts'] == 2 and u['pid'] in (0, None), u)
+        check(len(monitors(d.rundir)) == 0, 'a failed unikernel was started again')
+        mark = len(d.log_text())
+        d.ok('restart', 'loop')
+        wait_for(lambda: "Started 'loop'" in since(), WAIT, 'the restart command to run it')
     finally:
         d.cleanup()
 

@@ -167,6 +167,55 @@ START_TEST(test_run_file)
 }
 END_TEST
 
+/* A back-off under way and a failure for good travel in the run file to the next albatrossd. */
+START_TEST(test_run_file_wait_and_failed)
+{
+	struct alb_run_file rf = {.run = 2, .restarts = 1, .backoff_us = 6000000, .wait_us = 123};
+	snprintf(rf.name, sizeof(rf.name), "a");
+	memset(rf.config, 'f', 64);
+	char *text = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), 0);
+	ck_assert_str_eq(text, "albatross-run 1\nname a\nrun 2\nconfig " F64
+			       "\ntaps\ntally 1 6000000 0\nwait 123\n");
+	struct alb_run_file back;
+	ck_assert_int_eq(alb_run_file_parse(text, len, &back), 0);
+	ck_assert_uint_eq(back.wait_us, 123);
+	ck_assert_ptr_null(back.failed);
+	ck_assert_uint_eq(back.backoff_us, 6000000);
+	alb_run_file_clear(&back);
+	free(text);
+
+	rf.wait_us = 0;
+	rf.failed = (char *)"crash loop: it exited 5 times within 60 s";
+	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), 0);
+	ck_assert_int_eq(alb_run_file_parse(text, len, &back), 0);
+	ck_assert_str_eq(back.failed, "crash loop: it exited 5 times within 60 s");
+	ck_assert_uint_eq(back.wait_us, 0);
+	alb_run_file_clear(&back);
+	free(text);
+
+	/* Both, an empty or multi-line reason: not written. */
+	rf.wait_us = 5;
+	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), -EINVAL);
+	rf.wait_us = 0;
+	rf.failed = (char *)"";
+	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), -EINVAL);
+	rf.failed = (char *)"a\nb";
+	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), -EINVAL);
+	const char *head = "albatross-run 1\nname a\nrun 1\nconfig " F64 "\ntaps\ntally 0 0 0\n";
+	const char *tails[] = {"wait 0\n",		"wait\n",	      "wait x\n",
+			       "wait 1\nwait 2\n",	"failed\n",	      "wait 1\nfailed x\n",
+			       "failed x\nfailed y\n", "failed x\nwait 1\n"};
+	for (size_t i = 0; i < ELEMENTSOF(tails); i++) {
+		char buf[512];
+		snprintf(buf, sizeof(buf), "%s%s", head, tails[i]);
+		ck_assert_int_eq(alb_run_file_parse(buf, strlen(buf), &back), -EBADMSG);
+		ck_assert_ptr_null(back.failed);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("monitor");
@@ -175,6 +224,7 @@ int main(void)
 	tcase_add_test(tc, test_frames_in_any_pieces);
 	tcase_add_test(tc, test_bad_frames);
 	tcase_add_test(tc, test_run_file);
+	tcase_add_test(tc, test_run_file_wait_and_failed);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
