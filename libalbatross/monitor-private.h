@@ -114,8 +114,8 @@ bool alb_monitor_kill(int fd, const char *path);
  *                        (a crash loop): an albatrossd started meanwhile keeps it
  *                        failed until a restart command
  */
-#define ALB_RUN_TAPS_MAX  256u	/* taps of one unikernel */
-#define ALB_RUN_EXITS_MAX 1001u /* recent exits (one more than the largest crash burst) */
+#define ALB_RUN_TAPS_MAX   256u	 /* taps of one unikernel */
+#define ALB_RUN_EXITS_MAX  1001u /* recent exits (one more than the largest crash burst) */
 #define ALB_RUN_REASON_MAX 1024u /* the failed line's reason */
 
 struct alb_run_file {

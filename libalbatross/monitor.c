@@ -463,7 +463,8 @@ static int parse_line(char *key, char *rest, struct alb_run_file *rf, unsigned *
 		if (rf->n_exits != v[2])
 			return -EBADMSG;
 	} else if (streq(key, "wait")) {
-		if (rf->wait_us || rf->failed || alb_parse_u64(rest, 1, UINT64_MAX, &rf->wait_us) < 0)
+		if (rf->wait_us || rf->failed ||
+		    alb_parse_u64(rest, 1, UINT64_MAX, &rf->wait_us) < 0)
 			return -EBADMSG;
 	} else if (streq(key, "failed")) {
 		if (rf->wait_us || rf->failed || !rest[0] || strlen(rest) > ALB_RUN_REASON_MAX)

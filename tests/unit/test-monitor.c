@@ -204,9 +204,14 @@ START_TEST(test_run_file_wait_and_failed)
 	rf.failed = (char *)"a\nb";
 	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), -EINVAL);
 	const char *head = "albatross-run 1\nname a\nrun 1\nconfig " F64 "\ntaps\ntally 0 0 0\n";
-	const char *tails[] = {"wait 0\n",		"wait\n",	      "wait x\n",
-			       "wait 1\nwait 2\n",	"failed\n",	      "wait 1\nfailed x\n",
-			       "failed x\nfailed y\n", "failed x\nwait 1\n"};
+	const char *tails[] = {"wait 0\n",
+			       "wait\n",
+			       "wait x\n",
+			       "wait 1\nwait 2\n",
+			       "failed\n",
+			       "wait 1\nfailed x\n",
+			       "failed x\nfailed y\n",
+			       "failed x\nwait 1\n"};
 	for (size_t i = 0; i < ELEMENTSOF(tails); i++) {
 		char buf[512];
 		snprintf(buf, sizeof(buf), "%s%s", head, tails[i]);
