@@ -16,7 +16,8 @@ static bool same(const struct alb_run_file *a, const struct alb_run_file *b)
 	if (strcmp(a->name, b->name) || a->run != b->run || strcmp(a->config, b->config) ||
 	    a->n_taps != b->n_taps || a->restarts != b->restarts ||
 	    a->backoff_us != b->backoff_us || a->n_exits != b->n_exits ||
-	    a->destroy != b->destroy || a->restart != b->restart)
+	    a->destroy != b->destroy || a->restart != b->restart || a->wait_us != b->wait_us ||
+	    !a->failed != !b->failed || (a->failed && strcmp(a->failed, b->failed)))
 		return false;
 	for (uint32_t i = 0; i < a->n_taps; i++)
 		if (strcmp(a->taps[i], b->taps[i]))
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == -ENOMEM)
 		return 0;
 	if (r < 0) {
-		if (r != -EBADMSG || rf.taps || rf.exits)
+		if (r != -EBADMSG || rf.taps || rf.exits || rf.failed)
 			abort();
 		return 0;
 	}
