@@ -3,13 +3,15 @@
  * albatross-client: the command-line front-end of libalbatross. main() reads
  * the options before the command and hands over to the command (commands.c),
  * which parses its own options and talks to albatrossd over its socket.
- * The usage below is the same as docs/man/albatross-client.1.scd.
+ * The usage below is the same as docs/man/albatross-client.1.scd; the help of each
+ * command (help COMMAND, COMMAND --help) is generated from it (cli/gen-help.py).
  */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli-help.h"
 #include "cli-private.h"
 #include "config.h"
 
@@ -21,7 +23,7 @@ static void usage(FILE *f)
 	      "albatross-tls-endpoint.\n"
 	      "\n"
 	      "Options (also accepted after the command):\n"
-	      "  -h, --help           show this help and exit\n"
+	      "  -h, --help           show this help and exit; after a command, its help\n"
 	      "  -V, --version        show the versions and exit (before the command)\n"
 	      "      --socket PATH    albatrossd's socket (default: RUNDIR/albatrossd.sock)\n"
 	      "      --rundir DIR     the run directory (default: /run/albatross)\n"
@@ -125,6 +127,9 @@ static void usage(FILE *f)
 	      "  destroy-block NAME   remove a block device\n"
 	      "\n"
 	      "  tenders              show the tenders albatrossd found and their ABIs\n"
+	      "  help [COMMAND]       show the help of COMMAND ('service deploy', ...): its\n"
+	      "                       options and an example (as COMMAND --help does)\n"
+	      "      --commands                  list the commands, one a line\n"
 	      "\n"
 	      "Console, log and statistics (albatross-console, -log, -stats in RUNDIR):\n"
 	      "  console NAME         show a unikernel's console output\n"
@@ -174,6 +179,56 @@ static void usage(FILE *f)
 	      "     key file that cannot be used\n"
 	      "  6  refused by the endpoint: our certificate chain or its policies\n",
 	      f);
+}
+
+int cli_cmd_help(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_COMMANDS = OPT_COMMAND_BASE };
+	static const struct option options[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"commands", no_argument, NULL, O_COMMANDS},
+	    {0},
+	};
+	bool list = false;
+	char name[128];
+	int c, r;
+
+	/* The common options are taken (they go anywhere) and change nothing here. */
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		if (c == O_COMMANDS) {
+			list = true;
+			continue;
+		}
+		if ((r = cli_common_option(cli, c, cmd)) != -2)
+			return r >= 0 ? r : EXIT_USAGE;
+	}
+	int n = argc - optind;
+	if (list) {
+		if (n > 0)
+			return cli_usage_error(cmd, "--commands takes no COMMAND");
+		/* The commands of the table, each followed by its subcommands ("service
+		 * deploy"), which are those the help knows. */
+		for (size_t i = 0; i < cli_n_commands; i++) {
+			size_t l = strlen(cli_commands[i].name);
+			puts(cli_commands[i].name);
+			for (size_t j = 0; j < cli_n_help; j++)
+				if (strncmp(cli_help[j].name, cli_commands[i].name, l) == 0 &&
+				    cli_help[j].name[l] == ' ')
+					puts(cli_help[j].name);
+		}
+		return EXIT_OK;
+	}
+	if (n == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (n > 2)
+		return cli_usage_error(cmd, "too many arguments");
+	if ((size_t)snprintf(name, sizeof(name), "%s%s%s", argv[optind], n > 1 ? " " : "",
+			     n > 1 ? argv[optind + 1] : "") >= sizeof(name) ||
+	    cli_help_print(name) != EXIT_OK)
+		return cli_usage_error(cmd, "unknown command '%s'", name);
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)

@@ -155,6 +155,14 @@ int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd);
 /* Messages on stderr, prefixed with "albatross-client: ". Return code. */
 int cli_error(int code, const char *fmt, ...) _printf_(2, 3);
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...) _printf_(2, 3);
+/* The usage error of a command given `have` arguments of those its synopsis requires
+ * (the words before its first option, outside brackets): "create: missing IMAGE". */
+int cli_usage_missing(const struct cli_command *cmd, int have);
+/* Prints the help of the command (or subcommand: "service deploy") name on stdout, as
+ * generated from albatross-client(1) (cli-help.h). EXIT_OK, or -1 if it has none. */
+int cli_help_print(const char *name);
+/* The help command (albatross-client.c): help [COMMAND [SUBCOMMAND]] [--commands]. */
+int cli_cmd_help(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
 /* Argument parsing: each returns 0 or EXIT_USAGE after a message naming what. */
 int cli_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *ret);

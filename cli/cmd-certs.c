@@ -101,8 +101,10 @@ int cli_cmd_generate(struct cli *cli, const struct cli_command *cmd, int argc, c
 	const char *server = "server", *unused = NULL;
 	if ((r = parse(cli, cmd, argc, argv, options, &days, &key_type, &server, &unused)) >= 0)
 		return r;
-	if (argc - optind != 2)
-		return cli_usage_error(cmd, "needs CANAME and DB");
+	if (argc - optind < 2)
+		return cli_usage_missing(cmd, argc - optind);
+	if (argc - optind > 2)
+		return cli_usage_error(cmd, "too many arguments");
 	const char *ca = argv[optind], *db = argv[optind + 1];
 	if (alb_label_validate(cli->ctx, ca) < 0)
 		return cli_usage_error(cmd, "CA name: %s", alb_ctx_last_error(cli->ctx));
@@ -134,8 +136,10 @@ int cli_cmd_sign(struct cli *cli, const struct cli_command *cmd, int argc, char 
 	const char *unused = NULL;
 	if ((r = parse(cli, cmd, argc, argv, options, &days, &key_type, &unused, &unused)) >= 0)
 		return r;
-	if (argc - optind != 4)
-		return cli_usage_error(cmd, "needs CACERT DB CAKEY REQ");
+	if (argc - optind < 4)
+		return cli_usage_missing(cmd, argc - optind);
+	if (argc - optind > 4)
+		return cli_usage_error(cmd, "too many arguments");
 	const char *cacert = argv[optind], *db = argv[optind + 1], *cakey = argv[optind + 2],
 		   *req = argv[optind + 3];
 	/* hello.req gives hello.pem */
@@ -171,7 +175,7 @@ int cli_cmd_revoke(struct cli *cli, const struct cli_command *cmd, int argc, cha
 	if ((r = parse(cli, cmd, argc, argv, options, &days, &key_type, &unused, &crl)) >= 0)
 		return r;
 	if (argc - optind < 3)
-		return cli_usage_error(cmd, "needs CACERT CAKEY SERIAL...");
+		return cli_usage_missing(cmd, argc - optind);
 	uint32_t n = (uint32_t)(argc - optind - 2);
 	if (n > ALB_X509_REVOKE_MAX)
 		return cli_usage_error(cmd, "at most %u serials at once", ALB_X509_REVOKE_MAX);

@@ -239,9 +239,10 @@ int cli_cmd_console(struct cli *cli, const struct cli_command *cmd, int argc, ch
 	}
 	if (h.has_since && h.has_count)
 		return cli_usage_error(cmd, "--since and --count cannot be used together");
-	if (argc - optind != 1)
-		return cli_usage_error(cmd, argc - optind < 1 ? "a unikernel name is needed"
-							      : "too many arguments");
+	if (argc - optind < 1)
+		return cli_usage_missing(cmd, 0);
+	if (argc - optind > 1)
+		return cli_usage_error(cmd, "too many arguments");
 	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
 		return r;
 	if (!h.has_since && !h.has_count) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-help.h"
 #include "cli-private.h"
 
 static int parse_ipv4(const char *what, const char *s, uint32_t *ret)
@@ -262,7 +263,7 @@ static int deploy(struct cli *cli, const struct cli_command *cmd, int argc, char
 		}
 	}
 	if (argc - optind < 2)
-		return cli_usage_error(cmd, "missing %s", argc - optind < 1 ? "NAME" : "IMAGE");
+		return cli_usage_missing(cmd, argc - optind);
 	if (argc - optind > 2)
 		return cli_usage_error(cmd, "too many arguments");
 	if (!spec->bridge || !spec->prefix_len)
@@ -305,7 +306,7 @@ static int simple(struct cli *cli, const struct cli_command *cmd, int argc, char
 	if (argc - optind > 1)
 		return cli_usage_error(cmd, "too many arguments");
 	if (kind == 'n' && argc - optind < 1)
-		return cli_usage_error(cmd, "missing NAME");
+		return cli_usage_missing(cmd, 0);
 	if ((r = cli_parse_name(cli, optind < argc ? argv[optind] : ":", kind, &name)) != 0)
 		return r;
 	if (!(msg = cli_command_new(command, name)))
@@ -316,21 +317,28 @@ static int simple(struct cli *cli, const struct cli_command *cmd, int argc, char
 
 int cli_cmd_service(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
+	/* Each subcommand with its own synopsis and help (the man page's), for its messages
+	 * ("service deploy: missing IMAGE") and its --help. */
+	static const struct cli_command deploy_cmd = {"service deploy", CLI_SYNOPSIS_service_deploy,
+						      cli_cmd_service};
+	static const struct cli_command info_cmd = {"service info", CLI_SYNOPSIS_service_info,
+						    cli_cmd_service};
+	static const struct cli_command remove_cmd = {"service remove", CLI_SYNOPSIS_service_remove,
+						      cli_cmd_service};
+
 	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
-			printf("usage: albatross-client service %s\n", cmd->synopsis);
-			return EXIT_OK;
-		}
+		if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h")))
+			return cli_help_print(cmd->name) == EXIT_OK ? EXIT_OK : EXIT_FAILED;
 		return cli_usage_error(cmd, "missing deploy, info or remove");
 	}
 	const char *sub = argv[1];
 	if (streq(sub, "deploy"))
-		return deploy(cli, cmd, argc - 1, argv + 1);
+		return deploy(cli, &deploy_cmd, argc - 1, argv + 1);
 	if (streq(sub, "info"))
-		return simple(cli, cmd, argc - 1, argv + 1, ALB_CMD_SERVICE_INFO, 'a',
+		return simple(cli, &info_cmd, argc - 1, argv + 1, ALB_CMD_SERVICE_INFO, 'a',
 			      ALB_REPLY_SERVICES);
 	if (streq(sub, "remove"))
-		return simple(cli, cmd, argc - 1, argv + 1, ALB_CMD_SERVICE_REMOVE, 'n',
+		return simple(cli, &remove_cmd, argc - 1, argv + 1, ALB_CMD_SERVICE_REMOVE, 'n',
 			      ALB_REPLY_STRING);
 	return cli_usage_error(cmd, "unknown service command '%s' (deploy, info or remove)", sub);
 }

@@ -633,7 +633,7 @@ static int parse_no_options(struct cli *cli, const struct cli_command *cmd, int 
 static int check_arg_count(const struct cli_command *cmd, int n, int min, int max)
 {
 	if (n < min)
-		return cli_usage_error(cmd, "missing argument");
+		return cli_usage_missing(cmd, n);
 	if (n > max)
 		return cli_usage_error(cmd, "too many arguments");
 	return -1;
@@ -1883,46 +1883,35 @@ int cli_cmd_certificate(struct cli *cli, const struct cli_command *cmd, int argc
 	}
 }
 
+/* The synopses are the man page's (cli-help.h, generated from albatross-client.1.scd): a
+ * command without a block there does not build. */
+#include "cli-help.h"
+
 const struct cli_command cli_commands[] = {
-    {"create",
-     "NAME IMAGE [--mem MB] [--cpu N]... [--net NAME[:BRIDGE][@MAC]]... "
-     "[--block NAME[:HOST][@SECTOR]]... [--arg S]... [--restart-on-fail] "
-     "[--exit-code N]... [--startup N] [--force] [--compress] [--tender hvt|spt]",
-     cmd_create},
-    {"destroy", "NAME", cmd_destroy},
-    {"restart", "NAME [--replace-arguments] [--arg S]...", cmd_restart},
-    {"info", "[NAME|PATH]", cmd_info},
-    {"get", "NAME [FILE] [--raw] [--compress]", cmd_get},
-    {"policy", "[PATH]", cmd_policy},
-    {"add-policy",
-     "PATH UNIKERNELS [--mem MB] [--cpu N]... [--block MB] [--bridge NAME]... "
-     "[--ports FIRST-LAST] [--prefix BRIDGE=A.B.C.D/N]...",
-     cmd_add_policy},
-    {"remove-policy", "PATH", cmd_remove_policy},
-    {"block", "[NAME|PATH]", cmd_block},
-    {"create-block", "NAME MB [--data FILE] [--sector-size N] [--compress]", cmd_create_block},
-    {"set-block", "NAME FILE [--compress]", cmd_set_block},
-    {"dump-block", "NAME FILE [--compress]", cmd_dump_block},
-    {"destroy-block", "NAME", cmd_destroy_block},
-    {"tenders", "", cmd_tenders},
-    {"service",
-     "deploy NAME IMAGE --net BRIDGE --prefix A.B.C.D/N [--gateway IP|none] [--exclude IP]... "
-     "[--publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]]... [--arg-template S]... [--arg S]... "
-     "[--ready-line TEXT | --ready-tcp PORT | --ready-udp PORT | --ready-delay MS] "
-     "[--ready-timeout MS] [--drain MS] [--device NAME] [--mem MB] [--cpu N]... "
-     "[--extra-net NAME[:BRIDGE][@MAC]]... [--block NAME[:HOST][@SECTOR]]... "
-     "[--restart-on-fail] [--exit-code N]... [--startup N] [--compress] [--tender hvt|spt] | "
-     "info [NAME|PATH] | remove NAME",
-     cli_cmd_service},
-    {"collect", "[PATH]", cli_cmd_collect},
-    {"console", "NAME [--since T | --count N] [--follow]", cli_cmd_console},
-    {"log", "[PATH] [--since T | --count N] [--follow]", cli_cmd_log},
-    {"stats", "[NAME|PATH] [--follow]", cli_cmd_stats},
-    {"generate", "CANAME DB [--server NAME] [--days N] [--key-type ed25519|rsa|p256]",
-     cli_cmd_generate},
-    {"sign", "CACERT DB CAKEY REQ [--days N]", cli_cmd_sign},
-    {"revoke", "CACERT CAKEY SERIAL... [--crl FILE] [--days N]", cli_cmd_revoke},
-    {"certificate", "CERT KEY [FILE] --destination HOST:PORT --server-ca CA", cli_cmd_certificate},
+    {"create", CLI_SYNOPSIS_create, cmd_create},
+    {"destroy", CLI_SYNOPSIS_destroy, cmd_destroy},
+    {"restart", CLI_SYNOPSIS_restart, cmd_restart},
+    {"info", CLI_SYNOPSIS_info, cmd_info},
+    {"get", CLI_SYNOPSIS_get, cmd_get},
+    {"policy", CLI_SYNOPSIS_policy, cmd_policy},
+    {"add-policy", CLI_SYNOPSIS_add_policy, cmd_add_policy},
+    {"remove-policy", CLI_SYNOPSIS_remove_policy, cmd_remove_policy},
+    {"block", CLI_SYNOPSIS_block, cmd_block},
+    {"create-block", CLI_SYNOPSIS_create_block, cmd_create_block},
+    {"set-block", CLI_SYNOPSIS_set_block, cmd_set_block},
+    {"dump-block", CLI_SYNOPSIS_dump_block, cmd_dump_block},
+    {"destroy-block", CLI_SYNOPSIS_destroy_block, cmd_destroy_block},
+    {"tenders", CLI_SYNOPSIS_tenders, cmd_tenders},
+    {"service", CLI_SYNOPSIS_service, cli_cmd_service},
+    {"collect", CLI_SYNOPSIS_collect, cli_cmd_collect},
+    {"console", CLI_SYNOPSIS_console, cli_cmd_console},
+    {"log", CLI_SYNOPSIS_log, cli_cmd_log},
+    {"stats", CLI_SYNOPSIS_stats, cli_cmd_stats},
+    {"generate", CLI_SYNOPSIS_generate, cli_cmd_generate},
+    {"sign", CLI_SYNOPSIS_sign, cli_cmd_sign},
+    {"revoke", CLI_SYNOPSIS_revoke, cli_cmd_revoke},
+    {"certificate", CLI_SYNOPSIS_certificate, cli_cmd_certificate},
+    {"help", CLI_SYNOPSIS_help, cli_cmd_help},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);
 

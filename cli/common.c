@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <time.h>
 
+#include "cli-help.h"
 #include "cli-private.h"
 
 int cli_error(int code, const char *fmt, ...)
@@ -30,10 +31,64 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	if (cmd)
-		fprintf(stderr, "Usage: albatross-client %s %s\n", cmd->name, cmd->synopsis);
-	fputs("See 'albatross-client --help'.\n", stderr);
+	if (cmd) {
+		fprintf(stderr, "Usage: albatross-client %s%s%s\n", cmd->name,
+			cmd->synopsis[0] ? " " : "", cmd->synopsis);
+		fprintf(stderr, "See 'albatross-client help %s'.\n", cmd->name);
+	} else
+		fputs("See 'albatross-client --help'.\n", stderr);
 	return EXIT_USAGE;
+}
+
+int cli_usage_missing(const struct cli_command *cmd, int have)
+{
+	enum { MAX_ARGS = 8 };
+	const char *word[MAX_ARGS];
+	int len[MAX_ARGS], n = 0, index = 0, depth = 0;
+	char what[256];
+	size_t at = 0;
+
+	/* The required arguments: the upper-case words before the first option, outside
+	 * brackets ("CACERT CAKEY SERIAL... [--crl FILE]": CACERT, CAKEY, SERIAL). */
+	for (const char *s = cmd->synopsis; *s && n < MAX_ARGS;) {
+		int w = (int)strcspn(s, " ");
+		if (depth == 0 && s[0] == '-')
+			break;
+		if (depth == 0 && s[0] >= 'A' && s[0] <= 'Z') {
+			int l = w;
+			while (l > 0 && s[l - 1] == '.') /* SERIAL... */
+				l--;
+			if (index++ >= have) {
+				word[n] = s;
+				len[n++] = l;
+			}
+		}
+		for (int i = 0; i < w; i++)
+			depth += s[i] == '[' ? 1 : s[i] == ']' ? -1 : 0;
+		s += w;
+		s += strspn(s, " ");
+	}
+	if (n == 0)
+		return cli_usage_error(cmd, "missing argument");
+	what[0] = '\0';
+	for (int i = 0; i < n && at < sizeof(what); i++) {
+		const char *sep = i == 0 ? "" : i == n - 1 ? " and " : ", ";
+		int r = snprintf(what + at, sizeof(what) - at, "%s%.*s", sep, len[i], word[i]);
+		if (r < 0)
+			break;
+		at += (size_t)r;
+	}
+	return cli_usage_error(cmd, "missing %s", what);
+}
+
+int cli_help_print(const char *name)
+{
+	for (size_t i = 0; i < cli_n_help; i++)
+		if (streq(cli_help[i].name, name)) {
+			fputs(cli_help[i].text, stdout);
+			return EXIT_OK;
+		}
+	return -1;
 }
 
 int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd)
@@ -66,9 +121,9 @@ int cli_common_option(struct cli *cli, int c, const struct cli_command *cmd)
 	case OPT_HANDSHAKE_TIMEOUT:
 		return cli_parse_handshake_timeout(cli, optarg) == 0 ? -2 : EXIT_USAGE;
 	case 'h':
-		printf("Usage: albatross-client [OPTIONS] %s %s\n"
-		       "See 'albatross-client --help' for the options.\n",
-		       cmd->name, cmd->synopsis);
+		if (cli_help_print(cmd->name) == EXIT_OK)
+			return EXIT_OK;
+		printf("Usage: albatross-client %s %s\n", cmd->name, cmd->synopsis);
 		return EXIT_OK;
 	case '?':
 		return cli_usage_error(cmd, "unknown option '%s'", cli->argv[optind - 1]);

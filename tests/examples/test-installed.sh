@@ -30,7 +30,7 @@ step() { # description, command...
 prefix=$work/prefix
 step "meson setup and install into a temporary prefix" bash -c "
 	meson setup '$work/build' '$src' --prefix '$prefix' --libdir lib -Dtests=false \
-		-Ddocs=false --buildtype=debugoptimized &&
+		-Ddocs=disabled --buildtype=debugoptimized &&
 	ninja -C '$work/build' && meson install -C '$work/build' --quiet"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 export LD_LIBRARY_PATH=$prefix/lib
