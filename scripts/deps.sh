@@ -13,8 +13,9 @@ ALB_PACKAGES=(
 )
 # The fuzz smoke run of scripts/test: clang with the libFuzzer runtime.
 # tests/debian/test-package.sh: dpkg-buildpackage, debhelper, scdoc for the man pages.
+# tests/completion: zsh and bash-completion (each is tried when there).
 ALB_TEST_PACKAGES=(abigail-tools clang clang-format libclang-rt-dev influxdb prometheus util-linux iproute2 gnutls-bin
-	dpkg-dev debhelper scdoc nftables)
+	dpkg-dev debhelper scdoc nftables zsh bash-completion)
 
 alb_install_packages() {
 	local missing=() p

@@ -297,9 +297,10 @@ for u in albatrossd albatross-console albatross-log albatross-stats albatross-tl
 done
 units+=("$unitdir/albatross-unikernels.service") # no socket: it stops the unikernels
 check "systemd units (${#units[@]}) in ${unitdir:-/lib/systemd/system}" owned_by albatross "${units[@]}"
-check "sysusers.d, tmpfiles.d and bash completion" owned_by albatross \
+check "sysusers.d, tmpfiles.d, bash and zsh completion" owned_by albatross \
 	/usr/lib/sysusers.d/albatross.conf /usr/lib/tmpfiles.d/albatross.conf \
-	/usr/share/bash-completion/completions/albatross-client
+	/usr/share/bash-completion/completions/albatross-client \
+	/usr/share/zsh/vendor-completions/_albatross-client
 user_ok() {
 	local gid
 	gid=$(getent group albatross | cut -d: -f3)
