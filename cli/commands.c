@@ -1187,7 +1187,7 @@ static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc,
 	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *args = NULL;
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
 	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
-	bool replace = false;
+	bool replace = false, any_arg = false;
 	int c, r;
 
 	/* A scratch configuration checks the arguments' bounds. */
@@ -1202,7 +1202,7 @@ static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc,
 		if (c == O_REPLACE) {
 			replace = true;
 		} else if (c == O_ARG) {
-			replace = true;
+			replace = any_arg = true;
 			if ((r = add_argument(cli, args, optarg)) != 0)
 				return r;
 		} else {
@@ -1213,6 +1213,17 @@ static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc,
 		return r;
 	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
 		return r;
+	/* No argument at all is said explicitly: --replace-arguments alone is more likely a
+	 * forgotten --arg than a wish to run without any. A sole --arg '' clears them. */
+	if (replace && !any_arg)
+		return cli_usage_error(cmd, "--replace-arguments without --arg: pass --arg '' to "
+					    "clear the arguments explicitly");
+	if (alb_unikernel_config_get_argument_count(args) == 1 &&
+	    alb_unikernel_config_get_argument(args, 0)[0] == '\0') {
+		alb_unikernel_config_free(args);
+		if (alb_unikernel_config_new(cli->ctx, &args) < 0)
+			return cli_error(EXIT_FAILED, "out of memory");
+	}
 	msg = cli_command_new(ALB_CMD_UNIKERNEL_RESTART, name);
 	if (!msg)
 		return cli_error(EXIT_FAILED, "out of memory");
@@ -1569,8 +1580,8 @@ static int block_data(struct cli *cli, const char *path, bool compress, uint64_t
 
 	if ((r = open_input(cli, path, &fd, &size)) != EXIT_OK)
 		return r;
-	if (limit && size > limit)
-		return cli_error(EXIT_USAGE,
+	if (limit && size > limit) /* the command cannot be done: failed, not misused */
+		return cli_error(EXIT_FAILED,
 				 "'%s' of %" PRIu64 " bytes does not fit in %" PRIu64 " MB", path,
 				 size, limit >> 20);
 	if (compress) {

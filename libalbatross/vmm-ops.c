@@ -383,6 +383,8 @@ static int create_stored_digest(alb_vmm *vmm, const alb_name *name,
 			vmm_image_unref(vmm, digest);
 			return -ENOMEM;
 		}
+		if (w)
+			w->replace = true;
 		if ((r = vmm_restart(vmm, u, c, w)) < 0) {
 			free(w);
 			vmm_image_unref(vmm, digest);
