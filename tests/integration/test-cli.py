@@ -95,4 +95,43 @@ def test_replies_and_exit_codes(_):
         d.cleanup()
 
 
+
+@tap.case
+def test_listings_sorted(_):
+    """block, info, policy and tenders list by name, whatever the order things were made
+    in (and after a restart of albatrossd, which restores them)"""
+    d = fresh()
+    try:
+        names = ['zulu', 'alpha', 'mike', 'bravo']
+        for n in names:
+            d.ok('create-block', n, '1')
+        img = image(d)
+        for n in names:
+            d.ok('create', n, img, '--arg', '--run')
+        for n in names:
+            d.ok('add-policy', n + ':', '1', '--mem', '64')
+
+        def check_sorted():
+            blocks = [b['name'] for b in json.loads(d.ok('block', '--json').stdout)]
+            check(blocks == sorted(names), f'block --json: {blocks}')
+            text = [line.split()[0] for line in d.ok('block').stdout.splitlines()[1:]]
+            check(text == sorted(names), f'block: {text}')
+            uks = [u['name'] for u in d.info()]
+            check(uks == sorted(names), f'info --json: {uks}')
+            text = [line.split()[0] for line in d.ok('info').stdout.splitlines()[1:]]
+            check(text == sorted(names), f'info: {text}')
+            pols = [p['path'] for p in json.loads(d.ok('policy', '--json').stdout)]
+            mine = [p for p in pols if p != ':']
+            check(mine == sorted(n + ':' for n in names), f'policy --json: {pols}')
+            tenders = [t['name'] for t in json.loads(d.ok('tenders', '--json').stdout)]
+            check(tenders == sorted(tenders) and tenders, f'tenders --json: {tenders}')
+
+        check_sorted()
+        d.stop()
+        d.start()
+        check_sorted()
+    finally:
+        d.cleanup()
+
+
 sys.exit(tap.run(None))
