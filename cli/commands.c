@@ -163,9 +163,12 @@ static void json_config(struct json *j, const alb_unikernel_config *c)
 	json_kv_uint(j, "startup", alb_unikernel_config_get_startup(c));
 	json_kv_uint(j, "image_size", alb_unikernel_config_get_image_size(c));
 	json_kv_bool(j, "compressed", alb_unikernel_config_get_image_compressed(c));
+	json_key(j, "digest");
 	if (alb_unikernel_config_get_digest(c, digest) == 0) {
 		format_hex(hex, digest, 32);
-		json_kv_string(j, "digest", hex);
+		json_string(j, hex);
+	} else {
+		json_null(j);
 	}
 	json_key(j, "blocks");
 	json_array_open(j);
@@ -175,8 +178,7 @@ static void json_config(struct json *j, const alb_unikernel_config *c)
 		json_object_open(j);
 		json_kv_string(j, "name", alb_unikernel_config_get_block_name(c, i));
 		json_kv_string(j, "host", alb_unikernel_config_get_block_host(c, i));
-		if (sector_size)
-			json_kv_uint(j, "sector_size", sector_size);
+		json_kv_uint(j, "sector_size", sector_size ? sector_size : 512);
 		json_object_close(j);
 	}
 	json_array_close(j);
@@ -189,10 +191,13 @@ static void json_config(struct json *j, const alb_unikernel_config *c)
 		json_object_open(j);
 		json_kv_string(j, "name", alb_unikernel_config_get_net_name(c, i));
 		json_kv_string(j, "bridge", alb_unikernel_config_get_net_bridge(c, i));
+		json_key(j, "mac"); /* null: derived from the unikernel's name */
 		if (alb_unikernel_config_get_net_mac(c, i, m) == 0) {
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
 				 m[2], m[3], m[4], m[5]);
-			json_kv_string(j, "mac", mac);
+			json_string(j, mac);
+		} else {
+			json_null(j);
 		}
 		json_object_close(j);
 	}
@@ -282,8 +287,17 @@ static void print_json(const struct alb_reply *reply)
 			json_object_open(&j);
 			json_name(&j, "name", u->name);
 			json_kv_string(&j, "state", alb_unikernel_state_to_string(u->state));
-			json_kv_uint(&j, "pid", u->pid);
-			json_kv_uint(&j, "started", u->started_us);
+			/* null for "none", as everywhere: not running */
+			json_key(&j, "pid");
+			if (u->pid)
+				json_uint(&j, u->pid);
+			else
+				json_null(&j);
+			json_key(&j, "started");
+			if (u->started_us)
+				json_uint(&j, u->started_us);
+			else
+				json_null(&j);
 			json_kv_uint(&j, "restarts", u->restarts);
 			json_exit(&j, "last_exit", &u->last_exit);
 			uint32_t cpuids[ALB_CPUIDS_MAX], n_cpuids;
@@ -357,8 +371,7 @@ static void print_json(const struct alb_reply *reply)
 			json_kv_string(&j, "version", t->version);
 			json_kv_uint(&j, "abi", t->abi);
 			json_kv_bool(&j, "usable", !t->unusable);
-			if (t->unusable)
-				json_kv_string(&j, "unusable", t->unusable);
+			json_kv_string(&j, "unusable", t->unusable); /* null when usable */
 			json_object_close(&j);
 		}
 		json_array_close(&j);
@@ -1299,10 +1312,13 @@ static int download(struct cli *cli, alb_client *client, const alb_msg *msg, uin
 		json_kv_string(&j, "name", name);
 		json_kv_string(&j, "file", path);
 		json_kv_uint(&j, "size", written);
+		json_key(&j, "digest");
 		if (digest) {
 			char hex[65];
 			format_hex(hex, digest, 32);
-			json_kv_string(&j, "digest", hex);
+			json_string(&j, hex);
+		} else {
+			json_null(&j);
 		}
 		json_object_close(&j);
 		json_end(&j);

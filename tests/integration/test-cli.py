@@ -134,4 +134,60 @@ def test_listings_sorted(_):
         d.cleanup()
 
 
+
+def json_section():
+    with open(PATHS['man']) as f:
+        text = f.read()
+    m = re.search(r'^# JSON OUTPUT\n(.*?)^# ', text, re.S | re.M)
+    check(m, 'no JSON OUTPUT section in albatross-client.1.scd')
+    return m.group(1)
+
+
+def keys_of(v, out=None):
+    """Every key of every object in v."""
+    out = set() if out is None else out
+    if isinstance(v, dict):
+        for k, x in v.items():
+            out.add(k)
+            keys_of(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            keys_of(x, out)
+    return out
+
+
+@tap.case
+def test_json_null_and_documented(_):
+    """--json: null for "none" (pid and started of a failed unikernel, a MAC not given);
+    every key of info, policy, block, tenders and a message in the man page's JSON OUTPUT"""
+    d = fresh()
+    try:
+        img = image(d, nets=['service'], blocks=['disk'])
+        d.ok('create-block', 'disk', '1')
+        d.ok('add-policy', 'team:', '2', '--mem', '64', '--block', '10', '--bridge', 'br0',
+             '--ports', '8000-8010')
+        d.ok('create', 'crashy', img, '--net', 'service:br0', '--block', 'disk',
+             '--restart-on-fail', '--arg', '--exit=3')
+        wait_for(lambda: d.one('crashy')['state'] == 'failed', 2 * WAIT, 'a crash loop')
+        u = d.one('crashy')
+        check(u['pid'] is None and u['started'] is None, f'pid/started of a failed one: {u}')
+        check(u['last_exit'] == {'code': 3}, u)
+        check(u['config']['nets'][0]['mac'] is None, u['config'])
+        check(u['config']['blocks'][0]['sector_size'] == 512, u['config'])
+        text = d.ok('info', 'crashy').stdout.splitlines()[1].split()
+        check(text[2] == '-', f'the text shows a pid: {text}')
+        docs = json_section()
+        seen = set()
+        for args in (['info'], ['policy'], ['block'], ['tenders'],
+                     ['create-block', 'x', '1']):
+            v = json.loads(d.ok(*args, '--json').stdout)
+            seen |= keys_of(v)
+        missing = sorted(k for k in seen if f'*{k}*' not in docs)
+        check(not missing, f'keys not in the man page\'s JSON OUTPUT: {missing}')
+        for k in ('pid', 'started', 'last_exit', 'unusable', 'used_by', 'mac', 'block'):
+            check(k in seen, f'{k} was not seen: the test covers too little')
+    finally:
+        d.cleanup()
+
+
 sys.exit(tap.run(None))
