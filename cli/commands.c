@@ -300,6 +300,7 @@ static void print_json(const struct alb_reply *reply)
 				json_null(&j);
 			json_kv_uint(&j, "restarts", u->restarts);
 			json_exit(&j, "last_exit", &u->last_exit);
+			json_kv_string(&j, "failure", u->failure); /* null unless failed */
 			uint32_t cpuids[ALB_CPUIDS_MAX], n_cpuids;
 			uint8_t digest[32];
 			json_key(&j, "digest");
@@ -430,6 +431,13 @@ static int print_unikernels(const struct alb_reply *reply)
 			return -ENOMEM;
 	}
 	table_print(t, stdout);
+	/* Why those that failed did: a reason is too long for a column. */
+	for (uint32_t i = 0; i < reply->n_unikernels; i++) {
+		const struct alb_unikernel_info *u = &reply->unikernels[i];
+		_cleanup_free_ char *name = u->failure ? alb_name_to_string(u->name) : NULL;
+		if (u->failure)
+			printf("%s failed: %s\n", name ? name : "?", u->failure);
+	}
 	return 0;
 }
 

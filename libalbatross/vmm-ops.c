@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <albatross/manifest.h>
+#include <albatross/sys/wire.h>
 
 #include "ctx-private.h"
 #include "fileio-private.h"
@@ -284,6 +285,7 @@ ALB_EXPORT void alb_unikernel_info_clear(struct alb_unikernel_info *info)
 	alb_unikernel_config_free(info->config);
 	alb_strv_free(info->taps);
 	alb_strv_free(info->block_files);
+	free(info->failure);
 }
 
 ALB_EXPORT void alb_policy_info_clear(struct alb_policy_info *info)
@@ -477,6 +479,15 @@ static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
 	i->started_us = u->pid > 0 ? u->started_us : 0;
 	i->restarts = u->tally.restarts;
 	i->last_exit = u->last_exit;
+	if (u->state == ALB_STATE_FAILED && u->message) {
+		/* Within the wire's bound for a string, cut at a character's start. */
+		size_t len = strnlen(u->message, ALB_WIRE_STRING_MAX);
+		if (len == ALB_WIRE_STRING_MAX)
+			while (len > 0 && (u->message[len] & 0xc0) == 0x80)
+				len--;
+		if (!(i->failure = strndup(u->message, len)))
+			return -ENOMEM;
+	}
 	if (u->pid > 0) {
 		if (!(i->taps = alb_strv_dup(u->taps, u->n_taps)) ||
 		    !(i->block_files = alb_strv_dup(u->block_files, u->n_block_files)))

@@ -172,6 +172,11 @@ def test_json_null_and_documented(_):
         u = d.one('crashy')
         check(u['pid'] is None and u['started'] is None, f'pid/started of a failed one: {u}')
         check(u['last_exit'] == {'code': 3}, u)
+        # why it failed: in --json info and below the table of info
+        check((u['failure'] or '').startswith('crash loop: '), u)
+        r = d.ok('info')
+        check(f"crashy failed: {u['failure']}\n" in r.stdout, r.stdout)
+        check('failed: crash loop' in d.log_text(), 'not the reason of the log')
         check(u['config']['nets'][0]['mac'] is None, u['config'])
         check(u['config']['blocks'][0]['sector_size'] == 512, u['config'])
         text = d.ok('info', 'crashy').stdout.splitlines()[1].split()
