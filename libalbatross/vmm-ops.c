@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 
 #include <albatross/manifest.h>
-#include <albatross/sys/wire.h>
 
 #include "ctx-private.h"
 #include "fileio-private.h"
@@ -468,6 +467,10 @@ int vmm_restart_name(alb_vmm *vmm, const alb_name *name, bool has_argv, char *co
 	return r;
 }
 
+/* The bound of a failure's reason in a unikernel info: the wire's for a string
+ * (ALB_WIRE_STRING_MAX, docs/protocol.md), which this layer does not include. */
+#define VMM_FAILURE_MAX 4096u
+
 static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
 {
 	int r;
@@ -481,8 +484,8 @@ static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
 	i->last_exit = u->last_exit;
 	if (u->state == ALB_STATE_FAILED && u->message) {
 		/* Within the wire's bound for a string, cut at a character's start. */
-		size_t len = strnlen(u->message, ALB_WIRE_STRING_MAX);
-		if (len == ALB_WIRE_STRING_MAX)
+		size_t len = strnlen(u->message, VMM_FAILURE_MAX);
+		if (len == VMM_FAILURE_MAX)
 			while (len > 0 && (u->message[len] & 0xc0) == 0x80)
 				len--;
 		if (!(i->failure = strndup(u->message, len)))
