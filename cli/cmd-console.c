@@ -159,13 +159,10 @@ static void print_json_line(struct printer *p, const struct alb_console_line *l,
 	json_key(&p->j, "line");
 	json_string_n(&p->j, text ? text : "", text ? len : 0);
 	json_kv_bool(&p->j, "truncated", l->truncated);
-	if (l->dropped)
-		json_kv_bool(&p->j, "dropped", true);
-	if (!valid || !text) {
-		/* The exact bytes, when the text above had to replace some. */
-		_cleanup_free_ char *raw = base64(l->line, l->len);
-		json_kv_string(&p->j, "raw", raw);
-	}
+	json_kv_bool(&p->j, "dropped", l->dropped);
+	/* The exact bytes, when the text above had to replace some; null otherwise. */
+	_cleanup_free_ char *raw = !valid || !text ? base64(l->line, l->len) : NULL;
+	json_kv_string(&p->j, "raw", raw);
 	json_object_close(&p->j);
 	if (p->follow)
 		json_end(&p->j);

@@ -95,40 +95,57 @@ static void json_event(struct json *j, const struct alb_log_event *ev)
 	json_kv_uint(j, "time", ev->time_us);
 	json_kv_string(j, "kind", alb_log_event_kind_to_string(ev->kind));
 	json_kv_string(j, "name", name);
+	/* Every key, null where the event has none (as every --json output). */
+	json_key(j, "pid");
 	if (ev->pid)
-		json_kv_uint(j, "pid", ev->pid);
+		json_uint(j, ev->pid);
+	else
+		json_null(j);
+	json_key(j, "digest");
 	if (ev->has_digest) {
 		format_hex(hex, ev->digest, 32);
-		json_kv_string(j, "digest", hex);
+		json_string(j, hex);
+	} else {
+		json_null(j);
 	}
+	json_key(j, "taps");
 	if (ev->taps) {
-		json_key(j, "taps");
 		json_array_open(j);
 		for (uint32_t i = 0; i < ev->n_taps; i++)
 			json_string(j, ev->taps[i]);
 		json_array_close(j);
+	} else {
+		json_null(j);
 	}
+	json_key(j, "blocks");
 	if (ev->blocks) {
-		json_key(j, "blocks");
 		json_array_open(j);
 		for (uint32_t i = 0; i < ev->n_blocks; i++)
 			json_string(j, ev->blocks[i]);
 		json_array_close(j);
+	} else {
+		json_null(j);
 	}
+	json_key(j, "exit");
 	if (ev->exit.kind) {
-		json_key(j, "exit");
 		json_object_open(j);
 		json_kv_uint(j, ev->exit.kind == ALB_EXIT_CODE ? "code" : "signal", ev->exit.value);
 		json_object_close(j);
+	} else {
+		json_null(j);
 	}
+	json_key(j, "attempt");
 	if (ev->attempt)
-		json_kv_uint(j, "attempt", ev->attempt);
+		json_uint(j, ev->attempt);
+	else
+		json_null(j);
+	json_key(j, "delay");
 	if (ev->delay_us)
-		json_kv_uint(j, "delay", ev->delay_us);
-	if (ev->identity)
-		json_kv_string(j, "identity", ev->identity);
-	if (ev->message)
-		json_kv_string(j, "message", ev->message);
+		json_uint(j, ev->delay_us);
+	else
+		json_null(j);
+	json_kv_string(j, "identity", ev->identity);
+	json_kv_string(j, "message", ev->message);
 	json_object_close(j);
 }
 

@@ -163,9 +163,12 @@ static void json_config(struct json *j, const alb_unikernel_config *c)
 	json_kv_uint(j, "startup", alb_unikernel_config_get_startup(c));
 	json_kv_uint(j, "image_size", alb_unikernel_config_get_image_size(c));
 	json_kv_bool(j, "compressed", alb_unikernel_config_get_image_compressed(c));
+	json_key(j, "digest");
 	if (alb_unikernel_config_get_digest(c, digest) == 0) {
 		format_hex(hex, digest, 32);
-		json_kv_string(j, "digest", hex);
+		json_string(j, hex);
+	} else {
+		json_null(j);
 	}
 	json_key(j, "blocks");
 	json_array_open(j);
@@ -175,8 +178,7 @@ static void json_config(struct json *j, const alb_unikernel_config *c)
 		json_object_open(j);
 		json_kv_string(j, "name", alb_unikernel_config_get_block_name(c, i));
 		json_kv_string(j, "host", alb_unikernel_config_get_block_host(c, i));
-		if (sector_size)
-			json_kv_uint(j, "sector_size", sector_size);
+		json_kv_uint(j, "sector_size", sector_size ? sector_size : 512);
 		json_object_close(j);
 	}
 	json_array_close(j);
@@ -189,10 +191,13 @@ static void json_config(struct json *j, const alb_unikernel_config *c)
 		json_object_open(j);
 		json_kv_string(j, "name", alb_unikernel_config_get_net_name(c, i));
 		json_kv_string(j, "bridge", alb_unikernel_config_get_net_bridge(c, i));
+		json_key(j, "mac"); /* null: derived from the unikernel's name */
 		if (alb_unikernel_config_get_net_mac(c, i, m) == 0) {
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
 				 m[2], m[3], m[4], m[5]);
-			json_kv_string(j, "mac", mac);
+			json_string(j, mac);
+		} else {
+			json_null(j);
 		}
 		json_object_close(j);
 	}
@@ -282,10 +287,20 @@ static void print_json(const struct alb_reply *reply)
 			json_object_open(&j);
 			json_name(&j, "name", u->name);
 			json_kv_string(&j, "state", alb_unikernel_state_to_string(u->state));
-			json_kv_uint(&j, "pid", u->pid);
-			json_kv_uint(&j, "started", u->started_us);
+			/* null for "none", as everywhere: not running */
+			json_key(&j, "pid");
+			if (u->pid)
+				json_uint(&j, u->pid);
+			else
+				json_null(&j);
+			json_key(&j, "started");
+			if (u->started_us)
+				json_uint(&j, u->started_us);
+			else
+				json_null(&j);
 			json_kv_uint(&j, "restarts", u->restarts);
 			json_exit(&j, "last_exit", &u->last_exit);
+			json_kv_string(&j, "failure", u->failure); /* null unless failed */
 			uint32_t cpuids[ALB_CPUIDS_MAX], n_cpuids;
 			uint8_t digest[32];
 			json_key(&j, "digest");
@@ -357,8 +372,7 @@ static void print_json(const struct alb_reply *reply)
 			json_kv_string(&j, "version", t->version);
 			json_kv_uint(&j, "abi", t->abi);
 			json_kv_bool(&j, "usable", !t->unusable);
-			if (t->unusable)
-				json_kv_string(&j, "unusable", t->unusable);
+			json_kv_string(&j, "unusable", t->unusable); /* null when usable */
 			json_object_close(&j);
 		}
 		json_array_close(&j);
@@ -417,6 +431,13 @@ static int print_unikernels(const struct alb_reply *reply)
 			return -ENOMEM;
 	}
 	table_print(t, stdout);
+	/* Why those that failed did: a reason is too long for a column. */
+	for (uint32_t i = 0; i < reply->n_unikernels; i++) {
+		const struct alb_unikernel_info *u = &reply->unikernels[i];
+		_cleanup_free_ char *name = u->failure ? alb_name_to_string(u->name) : NULL;
+		if (u->failure)
+			printf("%s failed: %s\n", name ? name : "?", u->failure);
+	}
 	return 0;
 }
 
@@ -1187,7 +1208,7 @@ static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc,
 	_cleanup_(alb_unikernel_config_freep) alb_unikernel_config *args = NULL;
 	_cleanup_(alb_name_freep) alb_name *name = NULL;
 	_cleanup_(alb_msg_freep) alb_msg *msg = NULL;
-	bool replace = false;
+	bool replace = false, any_arg = false;
 	int c, r;
 
 	/* A scratch configuration checks the arguments' bounds. */
@@ -1202,7 +1223,7 @@ static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc,
 		if (c == O_REPLACE) {
 			replace = true;
 		} else if (c == O_ARG) {
-			replace = true;
+			replace = any_arg = true;
 			if ((r = add_argument(cli, args, optarg)) != 0)
 				return r;
 		} else {
@@ -1213,6 +1234,17 @@ static int cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc,
 		return r;
 	if ((r = cli_parse_name(cli, argv[optind], 'n', &name)) != 0)
 		return r;
+	/* No argument at all is said explicitly: --replace-arguments alone is more likely a
+	 * forgotten --arg than a wish to run without any. A sole --arg '' clears them. */
+	if (replace && !any_arg)
+		return cli_usage_error(cmd, "--replace-arguments without --arg: pass --arg '' to "
+					    "clear the arguments explicitly");
+	if (alb_unikernel_config_get_argument_count(args) == 1 &&
+	    alb_unikernel_config_get_argument(args, 0)[0] == '\0') {
+		alb_unikernel_config_free(args);
+		if (alb_unikernel_config_new(cli->ctx, &args) < 0)
+			return cli_error(EXIT_FAILED, "out of memory");
+	}
 	msg = cli_command_new(ALB_CMD_UNIKERNEL_RESTART, name);
 	if (!msg)
 		return cli_error(EXIT_FAILED, "out of memory");
@@ -1288,10 +1320,13 @@ static int download(struct cli *cli, alb_client *client, const alb_msg *msg, uin
 		json_kv_string(&j, "name", name);
 		json_kv_string(&j, "file", path);
 		json_kv_uint(&j, "size", written);
+		json_key(&j, "digest");
 		if (digest) {
 			char hex[65];
 			format_hex(hex, digest, 32);
-			json_kv_string(&j, "digest", hex);
+			json_string(&j, hex);
+		} else {
+			json_null(&j);
 		}
 		json_object_close(&j);
 		json_end(&j);
@@ -1569,8 +1604,8 @@ static int block_data(struct cli *cli, const char *path, bool compress, uint64_t
 
 	if ((r = open_input(cli, path, &fd, &size)) != EXIT_OK)
 		return r;
-	if (limit && size > limit)
-		return cli_error(EXIT_USAGE,
+	if (limit && size > limit) /* the command cannot be done: failed, not misused */
+		return cli_error(EXIT_FAILED,
 				 "'%s' of %" PRIu64 " bytes does not fit in %" PRIu64 " MB", path,
 				 size, limit >> 20);
 	if (compress) {

@@ -63,6 +63,17 @@ struct alb_tls_endpoint {
 	uint32_t min_rate, rate_window_ms; /* of an upload: bytes/s over windows of ms; 0: none */
 };
 
+/* GnuTLS's text without the whitespace it may end with (its verification status print
+ * ends each sentence with a space), into buf. */
+static const char *tls_text(char *buf, size_t size, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t'))
+		n--;
+	snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), s ? s : "");
+	return buf;
+}
+
 static const char *orempty(const char *s)
 {
 	return s ? s : "";
@@ -1012,7 +1023,7 @@ static int evaluate_peer(struct session *s, alb_x509_grant **ret)
 		char text[512] = "";
 		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out,
 								 0) >= 0) {
-			snprintf(text, sizeof(text), "%s", (const char *)out.data);
+			tls_text(text, sizeof(text), (const char *)out.data);
 			gnutls_free(out.data);
 		}
 		const char *why = status & GNUTLS_CERT_REVOKED		  ? "revoked: "
@@ -1520,8 +1531,10 @@ ALB_EXPORT int alb_client_connect_tls(alb_ctx *ctx, const char *destination, con
 			unsigned status = gnutls_session_get_verify_cert_status(t->tls);
 			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out,
 								     0);
+			char text[400];
 			snprintf(why, sizeof(why), "the server's certificate is not accepted: %s",
-				 out.data ? (const char *)out.data : "?");
+				 out.data ? tls_text(text, sizeof(text), (const char *)out.data)
+					  : "?");
 			gnutls_free(out.data);
 		} else if (g == GNUTLS_E_TIMEDOUT) {
 			snprintf(why, sizeof(why),

@@ -25,6 +25,7 @@
 struct waiter {
 	alb_vmm_done_fn done;
 	void *userdata;
+	bool replace; /* a forced create: told "replaced" where a restart is told "restarted" */
 	struct waiter *next;
 };
 

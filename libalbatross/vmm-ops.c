@@ -284,6 +284,7 @@ ALB_EXPORT void alb_unikernel_info_clear(struct alb_unikernel_info *info)
 	alb_unikernel_config_free(info->config);
 	alb_strv_free(info->taps);
 	alb_strv_free(info->block_files);
+	free(info->failure);
 }
 
 ALB_EXPORT void alb_policy_info_clear(struct alb_policy_info *info)
@@ -383,6 +384,8 @@ static int create_stored_digest(alb_vmm *vmm, const alb_name *name,
 			vmm_image_unref(vmm, digest);
 			return -ENOMEM;
 		}
+		if (w)
+			w->replace = true;
 		if ((r = vmm_restart(vmm, u, c, w)) < 0) {
 			free(w);
 			vmm_image_unref(vmm, digest);
@@ -464,6 +467,10 @@ int vmm_restart_name(alb_vmm *vmm, const alb_name *name, bool has_argv, char *co
 	return r;
 }
 
+/* The bound of a failure's reason in a unikernel info: the wire's for a string
+ * (ALB_WIRE_STRING_MAX, docs/protocol.md), which this layer does not include. */
+#define VMM_FAILURE_MAX 4096u
+
 static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
 {
 	int r;
@@ -475,6 +482,15 @@ static int fill_info(struct alb_unikernel_info *i, const struct uk *u)
 	i->started_us = u->pid > 0 ? u->started_us : 0;
 	i->restarts = u->tally.restarts;
 	i->last_exit = u->last_exit;
+	if (u->state == ALB_STATE_FAILED && u->message) {
+		/* Within the wire's bound for a string, cut at a character's start. */
+		size_t len = strnlen(u->message, VMM_FAILURE_MAX);
+		if (len == VMM_FAILURE_MAX)
+			while (len > 0 && (u->message[len] & 0xc0) == 0x80)
+				len--;
+		if (!(i->failure = strndup(u->message, len)))
+			return -ENOMEM;
+	}
 	if (u->pid > 0) {
 		if (!(i->taps = alb_strv_dup(u->taps, u->n_taps)) ||
 		    !(i->block_files = alb_strv_dup(u->block_files, u->n_block_files)))
@@ -674,28 +690,66 @@ static int block_info(alb_vmm *vmm, struct vmm_block *b, struct alb_block_info *
 	return 0;
 }
 
+struct block_named {
+	struct vmm_block *b;
+	char *name; /* its string, the sort key */
+};
+
+static int block_by_name(const void *a, const void *b)
+{
+	const struct block_named *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
 int vmm_block_infos(alb_vmm *vmm, const alb_name *selector, uint32_t max,
 		    struct alb_block_info **ret, uint32_t *ret_n)
 {
 	struct alb_block_info *infos = NULL;
-	uint32_t n = 0;
+	struct block_named *sel = NULL;
+	uint32_t n = 0, n_sel = 0, cap = 0;
 	int r = 0;
-	for (struct vmm_block *b = vmm->blocks; b && n < max; b = b->next) {
+	/* Those selected, in name order (as unikernels are), whatever the order they were made
+	 * or restored in; then the first max of them. */
+	for (struct vmm_block *b = vmm->blocks; b; b = b->next) {
 		if (!selects(selector, b->name))
 			continue;
-		struct alb_block_info *v = realloc(infos, (n + 1) * sizeof(*v));
-		if (!v) {
-			r = -ENOMEM;
-			break;
+		if (n_sel == cap) {
+			uint32_t c = cap ? 2 * cap : 16;
+			struct block_named *v = realloc(sel, c * sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				goto out;
+			}
+			sel = v;
+			cap = c;
 		}
-		infos = v;
-		if ((r = block_info(vmm, b, &infos[n++])) < 0)
-			break;
+		sel[n_sel].b = b;
+		if (!(sel[n_sel].name = vmm_name_str(b->name))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		n_sel++;
 	}
+	if (n_sel)
+		qsort(sel, n_sel, sizeof(*sel), block_by_name);
+	if (n_sel > 0 && !(infos = calloc(n_sel < max && n_sel ? n_sel
+					  : max		       ? max
+							       : 1,
+					  sizeof(*infos)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n_sel && n < max; i++)
+		if ((r = block_info(vmm, sel[i].b, &infos[n++])) < 0)
+			break;
 	if (r >= 0 && n == 0 && !alb_name_is_path(selector)) {
 		_cleanup_free_ char *s = vmm_name_str(selector);
 		r = alb_error(vmm->ctx, ENOENT, "no block device '%s'", s);
 	}
+out:
+	for (uint32_t i = 0; i < n_sel; i++)
+		free(sel[i].name);
+	free(sel);
 	if (r < 0) {
 		for (uint32_t i = 0; i < n; i++)
 			alb_block_info_clear(&infos[i]);
@@ -937,6 +991,13 @@ int vmm_tender_infos(alb_vmm *vmm, uint32_t max, struct alb_tender_info **ret, u
 	int r = alb_tender_list(vmm->ctx, &vmm->tenders, vmm->tender_dir, &v, &n);
 	if (r < 0)
 		return r;
+	/* In name order; the tenders of one name stay in the order they are looked for in. */
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t k = i; k > 0 && strcmp(v[k - 1].name, v[k].name) > 0; k--) {
+			struct alb_tender_info_local tmp = v[k];
+			v[k] = v[k - 1];
+			v[k - 1] = tmp;
+		}
 	if (n > max)
 		n = max;
 	struct alb_tender_info *t = calloc(n ? n : 1, sizeof(*t));

@@ -250,6 +250,13 @@ static int finish_deploy(struct session *s, const alb_msg *cmd)
 	return r;
 }
 
+static int service_by_name(const void *a, const void *b)
+{
+	const struct alb_service_info *x = a, *y = b;
+	_cleanup_free_ char *sx = alb_name_to_string(x->name), *sy = alb_name_to_string(y->name);
+	return strcmp(sx ? sx : "", sy ? sy : "");
+}
+
 static int cmd_service_info(struct session *s, const alb_msg *cmd)
 {
 	_cleanup_(alb_msg_freep) alb_msg *m = NULL;
@@ -257,6 +264,10 @@ static int cmd_service_info(struct session *s, const alb_msg *cmd)
 	if (r < 0 ||
 	    (r = alb_svcs_infos(s->svcs, cmd->name, &m->reply.services, &m->reply.n_services)) < 0)
 		return r;
+	/* In name order, as every listing (they are kept in the order they were deployed). */
+	if (m->reply.n_services > 1)
+		qsort(m->reply.services, m->reply.n_services, sizeof(*m->reply.services),
+		      service_by_name);
 	return alb_conn_send(s->conn, m);
 }
 

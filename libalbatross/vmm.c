@@ -1917,7 +1917,13 @@ static void uk_reply_all(struct uk *u, int r, const char *text)
 	while (w) {
 		struct waiter *n = w->next;
 		/* Told once what was done is durable (group commit, docs/state.md). */
-		vmm_when_durable(u->vmm, u->name, r, r < 0 ? (why ? why : strerror(-r)) : text,
+		const char *t = text;
+		if (r >= 0 && w->replace && t && streq(t, "restarted"))
+			t = "replaced";
+		else if (r >= 0 && w->replace && t &&
+			 streq(t, "restarts at the next start of albatrossd"))
+			t = "replaced: it starts at the next start of albatrossd";
+		vmm_when_durable(u->vmm, u->name, r, r < 0 ? (why ? why : strerror(-r)) : t,
 				 w->done, w->userdata);
 		free(w);
 		w = n;

@@ -686,7 +686,7 @@ int alb_cmd_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, s
 static cbor_item_t *unikernel_info_to_cbor(const void *elt)
 {
 	const struct alb_unikernel_info *info = elt;
-	_cleanup_(cbor_decref_ptrp) cbor_item_t *map = cbor_new_definite_map(9);
+	_cleanup_(cbor_decref_ptrp) cbor_item_t *map = cbor_new_definite_map(10);
 
 	if (!alb_cbor_put(map, "name", alb_name_to_cbor(info->name)) ||
 	    !alb_cbor_put(map, "config", alb_config_to_cbor(info->config)) ||
@@ -700,7 +700,8 @@ static cbor_item_t *unikernel_info_to_cbor(const void *elt)
 	    (info->taps && !alb_cbor_put(map, "taps", alb_cbor_strv(info->taps, info->n_taps))) ||
 	    (info->block_files &&
 	     !alb_cbor_put(map, "block-files",
-			   alb_cbor_strv(info->block_files, info->n_block_files))))
+			   alb_cbor_strv(info->block_files, info->n_block_files))) ||
+	    (info->failure && !alb_cbor_put(map, "failure", alb_cbor_text(info->failure))))
 		return NULL;
 	return TAKE_PTR(map);
 }
@@ -719,6 +720,7 @@ static int unikernel_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const
 	    {"last-exit", true},
 	    {"taps", true},
 	    {"block-files", true},
+	    {"failure", true}, /* optional: absent from a server that does not send it */
 	};
 	int r;
 
@@ -738,7 +740,9 @@ static int unikernel_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const
 						  &info->taps, &info->n_taps)) < 0) ||
 	    (k[8].value && (r = alb_cbor_get_strv(ctx, k[8].value, k[8].path, ALB_DEVICES_MAX,
 						  ALB_WIRE_STRING_MAX, &info->block_files,
-						  &info->n_block_files)) < 0))
+						  &info->n_block_files)) < 0) ||
+	    (k[9].value && (r = alb_cbor_get_text(ctx, k[9].value, k[9].path, ALB_WIRE_STRING_MAX,
+						  &info->failure)) < 0))
 		return r;
 	if (info->taps && info->n_taps != info->config->n_nets)
 		return alb_error(ctx, EBADMSG,

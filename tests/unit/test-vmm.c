@@ -288,6 +288,7 @@ START_TEST(test_create_restart_destroy_with_completions)
 			 alb_vmm_create_async(vmm, b, c, image, ALB_VMM_FORCE, on_done, &d));
 	run_until_done(&d);
 	ck_assert_int_eq(d.result, 0);
+	ck_assert_str_eq(d.message, "replaced"); /* not "restarted": a new configuration */
 	memset(&l, 0, sizeof(l));
 	ck_assert_alb_ok(test_ctx, alb_vmm_foreach_unikernel(vmm, b, list_one, &l));
 	ck_assert_uint_eq(l.args[0], 1);

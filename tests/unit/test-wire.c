@@ -365,6 +365,7 @@ static alb_msg *sample_reply(int kind)
 		reply->unikernels[1] = (struct alb_unikernel_info){
 		    .name = N("alice:bye"),
 		    .state = ALB_STATE_FAILED,
+		    .failure = strdup("crash loop: it exited 5 times within 60 s"),
 		};
 		ck_assert_alb_ok(test_ctx,
 				 alb_unikernel_config_new(test_ctx, &reply->unikernels[1].config));
@@ -599,6 +600,11 @@ static void assert_reply_eq(const struct alb_reply *a, const struct alb_reply *b
 		ck_assert_uint_eq(x->last_exit.value, y->last_exit.value);
 		assert_strv_eq(x->taps, x->n_taps, y->taps, y->n_taps);
 		assert_strv_eq(x->block_files, x->n_block_files, y->block_files, y->n_block_files);
+		if (x->failure || y->failure) {
+			ck_assert_ptr_nonnull(x->failure);
+			ck_assert_ptr_nonnull(y->failure);
+			ck_assert_str_eq(x->failure, y->failure);
+		}
 	}
 	ck_assert_uint_eq(a->n_policies, b->n_policies);
 	for (uint32_t i = 0; i < a->n_policies; i++) {
@@ -1545,6 +1551,8 @@ static const struct mutation_case mutation_cases[] = {
      "success.unikernels[0].taps: 1 taps for 2 network devices"},
     {B_UNIKERNELS, "success.unikernels.1.block-files", "81 61 78", EBADMSG,
      "success.unikernels[1].block-files: 1 block files for 0 block devices"},
+    {B_UNIKERNELS, "success.unikernels.1.failure", "05", EBADMSG,
+     "success.unikernels[1].failure: expected"},
     {B_UNIKERNELS, "success.unikernels.0.name", "66 616c6963653a", EBADMSG,
      "success.unikernels[0].name: expected a name, not a path"},
     {B_UNIKERNELS, "success.unikernels.0.state", "64 64656164", EBADMSG,

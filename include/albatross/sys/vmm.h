@@ -42,6 +42,7 @@ struct alb_unikernel_info {
 	uint32_t n_taps;
 	char **block_files; /* one per config->blocks, NULL-terminated; NULL when not running */
 	uint32_t n_block_files;
+	char *failure; /* why it failed (state failed), e.g. "crash loop: ..."; NULL otherwise */
 };
 
 struct alb_policy_info {
