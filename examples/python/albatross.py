@@ -15,7 +15,7 @@ The library it loads, the first that exists of:
   - the build trees of the checkout this file is in: build-release/ (scripts/run's)
     and build/ (scripts/test's), their libalbatross/libalbatross.so.0;
   - libalbatross.so.0 where the dynamic linker finds it (installed, LD_LIBRARY_PATH).
-albatross.library is the path it loaded.
+albatross.library is what it loaded: the path, or the soname the dynamic linker found.
 """
 import ctypes
 import errno
