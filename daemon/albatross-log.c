@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  --rundir DIR      listen on DIR/log.sock (default /run/albatross)\n"
 		"  --logdir DIR      the log: DIR/events.log and DIR/events.log.1\n"
-		"                    (default /var/lib/albatross/log)\n"
+		"                    (default /var/lib/albatross-log)\n"
 		"  --max-size BYTES  rotate the log at this size (default 16 MiB; a K, M or G\n"
 		"                    suffix multiplies by 1024, 1024^2, 1024^3)\n"
 		"  --user USER       run as USER after opening the socket and the log\n"
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 	    {0},
 	};
 	const char *rundir = "/run/albatross", *user = NULL, *group = NULL;
-	struct alb_log_service_options o = {.logdir = "/var/lib/albatross/log",
+	struct alb_log_service_options o = {.logdir = "/var/lib/albatross-log",
 					    .max_size = ALB_EVENT_LOG_MAX_SIZE_DEFAULT};
 	int verbose = 0, c, r;
 

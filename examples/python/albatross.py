@@ -10,15 +10,54 @@ Every failure raises AlbatrossError with the library's message and the errno.
         print(c.info())
         c.destroy('hello')
 
-The library is found as libalbatross.so.0 (ALBATROSS_LIBRARY overrides the path).
+The library it loads, the first that exists of:
+  - $ALBATROSS_LIBRARY, a path (no search: an error if it does not load);
+  - the build trees of the checkout this file is in: build-release/ (scripts/run's)
+    and build/ (scripts/test's), their libalbatross/libalbatross.so.0;
+  - libalbatross.so.0 where the dynamic linker finds it (installed, LD_LIBRARY_PATH).
+albatross.library is what it loaded: the path, or the soname the dynamic linker found.
 """
 import ctypes
 import errno
 import os
 
-__all__ = ['AlbatrossError', 'Name', 'Policy', 'Client', 'version']
+__all__ = ['AlbatrossError', 'Name', 'Policy', 'Client', 'version', 'library']
 
-_lib = ctypes.CDLL(os.environ.get('ALBATROSS_LIBRARY', 'libalbatross.so.0'), use_errno=True)
+SONAME = 'libalbatross.so.0'
+# The build directories of a checkout, in the order they are tried.
+BUILD_DIRS = ('build-release', 'build')
+
+
+def _candidates():
+    """The libraries to try, in order: ALBATROSS_LIBRARY alone when it is set."""
+    env = os.environ.get('ALBATROSS_LIBRARY')
+    if env:
+        return [env]
+    out = []
+    # examples/python/albatross.py in a checkout: its top has meson.build.
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.isfile(os.path.join(top, 'meson.build')):
+        for d in BUILD_DIRS:
+            path = os.path.join(top, d, 'libalbatross', SONAME)
+            if os.path.exists(path):
+                out.append(path)
+    out.append(SONAME)
+    return out
+
+
+def _load():
+    errors = []
+    for c in _candidates():
+        try:
+            return c, ctypes.CDLL(c, use_errno=True)
+        except OSError as e:
+            errors.append(str(e))
+    raise ImportError('albatross: cannot load libalbatross (' + '; '.join(errors) +
+                      '): set ALBATROSS_LIBRARY to the path of libalbatross.so.0, '
+                      'e.g. build-release/libalbatross/libalbatross.so.0 of a checkout')
+
+
+library, _lib = _load()
 _p = ctypes.c_void_p
 
 
@@ -105,10 +144,17 @@ class _Ctx:
             raise AlbatrossError(-r, os.strerror(-r))
         self.ptr = ctx
 
-    def check(self, r, what=''):
+    def check(self, r, what='', said=True):
+        """Raises AlbatrossError if r < 0. said: the call takes the context and leaves
+        its reason there (the setters of policies and configurations take none: their
+        reason is the errno's, not the context's last, older message)."""
         if r < 0:
-            msg = (_ctx_last_error(self.ptr) or b'').decode(errors='replace')
-            raise AlbatrossError(-r, f'{what}{": " if what else ""}{msg or os.strerror(-r)}')
+            msg = (_ctx_last_error(self.ptr) or b'').decode(errors='replace') if said else ''
+            msg = msg or os.strerror(-r)
+            # The library's message names what failed, mostly: said once, not twice.
+            if what and what.lower() not in msg.lower():
+                msg = f'{what}: {msg}'
+            raise AlbatrossError(-r, msg)
         return r
 
     def __del__(self):
@@ -132,8 +178,8 @@ class Name:
     def __init__(self, text, _ctx=None):
         self._ctx = _ctx or _Ctx()
         ptr = _p()
-        self._ctx.check(_name_parse(self._ctx.ptr, text.encode(), ctypes.byref(ptr)),
-                        f'invalid name {text!r}')
+        # The library's message names it: "invalid name 'bad name': ...".
+        self._ctx.check(_name_parse(self._ctx.ptr, text.encode(), ctypes.byref(ptr)))
         self.ptr = ptr
 
     @property
@@ -159,16 +205,16 @@ class Policy:
     def __init__(self, unikernels=0, memory=0, block=None, cpus=(), bridges=()):
         self._ctx = _Ctx()
         ptr = _p()
-        self._ctx.check(_policy_new(ctypes.byref(ptr)))
+        self._ctx.check(_policy_new(ctypes.byref(ptr)), said=False)
         self.ptr = ptr
-        self._ctx.check(_policy_set_unikernels(ptr, unikernels), 'unikernels')
-        self._ctx.check(_policy_set_memory(ptr, memory), 'memory')
+        self._ctx.check(_policy_set_unikernels(ptr, unikernels), 'unikernels', said=False)
+        self._ctx.check(_policy_set_memory(ptr, memory), 'memory', said=False)
         if block is not None:
-            self._ctx.check(_policy_set_block(ptr, block), 'block')
+            self._ctx.check(_policy_set_block(ptr, block), 'block', said=False)
         for c in cpus:
-            self._ctx.check(_policy_add_cpuid(ptr, c), f'CPU {c}')
+            self._ctx.check(_policy_add_cpuid(ptr, c), f'CPU {c}', said=False)
         for b in bridges:
-            self._ctx.check(_policy_add_bridge(ptr, b.encode()), f'bridge {b!r}')
+            self._ctx.check(_policy_add_bridge(ptr, b.encode()), f'bridge {b!r}', said=False)
 
     def fits_in(self, outer):
         """True if this policy fits inside outer (the static check); else False, with
@@ -260,16 +306,17 @@ class Client:
             tenders = {'hvt': TENDER_HVT, 'spt': TENDER_SPT}
             if tender not in tenders:
                 raise AlbatrossError(errno.EINVAL, f'unknown tender {tender!r}')
-            self._ctx.check(_config_set_tender(cfg, tenders[tender]), 'tender')
-            self._ctx.check(_config_set_memory(cfg, memory), 'memory')
+            self._ctx.check(_config_set_tender(cfg, tenders[tender]), 'tender', said=False)
+            self._ctx.check(_config_set_memory(cfg, memory), 'memory', said=False)
             for c in cpus:
-                self._ctx.check(_config_add_cpuid(cfg, c), f'CPU {c}')
+                self._ctx.check(_config_add_cpuid(cfg, c), f'CPU {c}', said=False)
             for dev, bridge in nets:
                 self._ctx.check(_config_add_net(cfg, dev.encode(), bridge.encode(), None),
-                                f'network device {dev!r}')
+                                f'network device {dev!r}', said=False)
             for a in arguments:
-                self._ctx.check(_config_add_argument(cfg, a.encode()), 'argument')
-            self._ctx.check(_config_set_fail(cfg, FAIL_RESTART if restart else FAIL_QUIT))
+                self._ctx.check(_config_add_argument(cfg, a.encode()), 'argument', said=False)
+            self._ctx.check(_config_set_fail(cfg, FAIL_RESTART if restart else FAIL_QUIT),
+                            said=False)
             self._ctx.check(_client_create(self.ptr, n.ptr, cfg, os.fsencode(image),
                                            1 if force else 0), f'create {name}')
         finally:

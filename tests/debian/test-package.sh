@@ -15,6 +15,8 @@
 #     the user and group albatross, /run/albatross and the packages apt-get
 #     pulled in go too when they were not there before (a trap does it also
 #     when a step fails or the test is interrupted).
+# ALB_DEB_KEEP=DIR: the built .debs are copied to DIR (its older .debs replaced),
+# which stays; without it they go with the temporary directory.
 # Output: TAP, one line per check. Exit 0 passed, 1 failed, 77 skipped (not
 # root, no dpkg-buildpackage or debhelper, or these packages are already
 # installed: the test never purges an installation it did not make).
@@ -22,6 +24,7 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 packages=(libalbatross0 libalbatross-dev albatross)
+[ -z "${ALB_DEB_KEEP:-}" ] || ALB_DEB_KEEP=$(realpath -m "$ALB_DEB_KEEP")
 
 skip() {
 	echo "1..0 # SKIP $*"
@@ -199,6 +202,14 @@ for p in "${packages[@]}"; do
 	debs+=("$tmp/build/${p}_${version}_$(dpkg --print-architecture).deb")
 done
 check "built ${packages[*]}" ls "${debs[@]}" || finish
+# Kept when asked (scripts/test: build/debs/): the temporary directory goes at the end.
+if [ -n "${ALB_DEB_KEEP:-}" ]; then
+	keep_debs() {
+		mkdir -p "$ALB_DEB_KEEP" && rm -f "$ALB_DEB_KEEP"/*.deb &&
+			cp "${debs[@]}" "$ALB_DEB_KEEP/"
+	}
+	check "the packages kept in $ALB_DEB_KEEP" keep_debs
+fi
 
 # 3. Installed.
 apt-get install -y -q --no-install-recommends "${debs[@]}" >"$tmp/install.log" 2>&1

@@ -3,8 +3,9 @@
 # The examples as an embedder builds them: libalbatross installed by `meson install`
 # into a temporary prefix, the examples compiled against the installed headers with
 # the flags of the installed pkg-config file, and run: policy-check, embed (the
-# supervisor in its own loop, with the test tender) and the Python binding (ctypes
-# over the installed libalbatross.so.0) driving a real albatrossd.
+# supervisor in its own loop, with the test tender) and the Python binding: how it
+# finds the library of a checkout's build (tests/examples/test-python-load.py), and,
+# as root, ctypes over the installed libalbatross.so.0 driving a real albatrossd.
 #   usage: test-installed.sh SOURCE_ROOT TENDER_DIR MKIMAGE ALBATROSSD
 set -uo pipefail
 src=$(realpath "$1") tender_dir=$(realpath "$2") mkimage=$(realpath "$3")
@@ -12,7 +13,7 @@ albatrossd=$(realpath "$4")
 work=$(mktemp -d "${TMPDIR:-/tmp}/alb-installed.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 n=0 failed=0
-echo "1..6"
+echo "1..7"
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 fail() { # in the TAP stream, and on stderr: meson shows a TAP test's stderr only
 	n=$((n + 1)); echo "not ok $n - $1"; failed=1
@@ -52,6 +53,10 @@ step "policy-check: fits, and refuses what does not" bash -c "
 	! '$work/policy-check' ':=10,1024,0,1' 'a:=2,64,0' -- 'a:web=32,0' 'a:db=33,0'"
 step "embed: the supervisor in its own loop reports the exit code" \
 	python3 "$src/tests/examples/run-embed.py" "$work/embed" "$tender_dir" "$mkimage"
+# The binding in a checkout's layout: build-release/ (the quick start's build) next to
+# examples/python/, no ALBATROSS_LIBRARY; its errors said once.
+step "the Python binding loads a checkout's build, and says its errors once" \
+	python3 "$src/tests/examples/test-python-load.py" "$work/build" "$src/examples/python"
 if [ "$(id -u)" -ne 0 ]; then
 	n=$((n + 1)); echo "ok $n - # SKIP the Python binding test needs root"
 else

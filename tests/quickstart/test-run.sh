@@ -3,8 +3,9 @@
 # The quick start, scripts/run, end to end, from a temporary copy of this working tree
 # (git ls-files: tracked and new files, as they are now): a first run (the daemons in
 # the network namespace albatross-run, the example's console line, info, the remote
-# info over TLS), a second run that reuses everything, --status, --stop, and then
-# nothing left behind. TAP on stdout. Needs root (exit 77 otherwise), and skips when a
+# info over TLS), a second run that reuses everything, --status, the endpoint's CRL and
+# the printed revocation steps, a third run after albatross-log was stopped (it waits
+# for albatrossd to reconnect before going on), --stop, and then nothing left behind. TAP on stdout. Needs root (exit 77 otherwise), and skips when a
 # scripts/run setup already runs on this machine (the namespace albatross-run exists).
 #
 #   tests/quickstart/test-run.sh [BUILDDIR]
@@ -182,7 +183,7 @@ status_is() { # OUTFILE STATUS
 	[ $rc -eq "$2" ] && ! grep -qi "error" "$1"
 }
 
-# With the real Solo5: tests 11 to 18.
+# With the real Solo5: tests 13 to 20.
 real_solo5() {
 	local client=${builddir:-$tree/build-release}/cli/albatross-client target=spt toolchain=
 	local rc pids1 tick1 tender
@@ -201,11 +202,11 @@ real_solo5() {
 	fi
 	echo "# with Solo5: $tender${toolchain:+, and its toolchain}"
 
-	# 11. The first run.
+	# 13. The first run.
 	run "$tmp/solo5-run1.out"
 	ok $? "with Solo5: the first run succeeds" "$tmp/solo5-run1.out"
 
-	# 12. It says it uses Solo5, and albatrossd looks for tenders in its directory.
+	# 14. It says it uses Solo5, and albatrossd looks for tenders in its directory.
 	{
 		! grep -q "$LABEL_RE" "$tmp/solo5-run1.out" &&
 			grep -q "^Solo5 v[0-9]" "$tmp/solo5-run1.out" &&
@@ -219,7 +220,7 @@ real_solo5() {
 	ok $rc "with Solo5: it says so, unlabelled; albatrossd finds solo5-$target in $solo5_bin" \
 		"$tmp/check12"
 
-	# 13. What it shows: the examples' consoles with Solo5's banner, info and over TLS;
+	# 15. What it shows: the examples' consoles with Solo5's banner, info and over TLS;
 	# without the toolchain, why there is no example and how to give one.
 	if [ -n "$toolchain" ]; then
 		{
@@ -239,7 +240,7 @@ real_solo5() {
 			"$tmp/solo5-run1.out"
 	fi
 
-	# 14. The unikernels run on the real tender: ticker's process is solo5-TARGET, and
+	# 16. The unikernels run on the real tender: ticker's process is solo5-TARGET, and
 	# hello's console, kept by albatross-console, ends with its solo5_exit.
 	if [ -n "$toolchain" ]; then
 		{
@@ -256,7 +257,7 @@ real_solo5() {
 		echo "ok $n # SKIP no Solo5 toolchain: no example unikernel"
 	fi
 
-	# 15. A second run reuses it all; hello, which ran to its end, is not run again.
+	# 17. A second run reuses it all; hello, which ran to its end, is not run again.
 	pids1=$(pids)
 	run "$tmp/solo5-run2.out"
 	rc=$?
@@ -276,7 +277,7 @@ real_solo5() {
 	[ $rc -eq 0 ] || { echo "the second run:"; cat "$tmp/solo5-run2.out"; } >>"$tmp/check15"
 	ok $rc "with Solo5: a second run reuses the daemons and the examples" "$tmp/check15"
 
-	# 16. --status.
+	# 18. --status.
 	{
 		status_is "$tmp/solo5-status.out" 0 &&
 			[ "$(grep -c " runs (pid " "$tmp/solo5-status.out")" -eq 5 ] &&
@@ -286,20 +287,20 @@ real_solo5() {
 	cat "$tmp/solo5-status.out" >>"$tmp/check16"
 	ok $rc "with Solo5: --status shows it all running, exits 0, says no error" "$tmp/check16"
 
-	# 17. --stop.
+	# 19. --stop.
 	pids1="$(pids) ${tick1:-}"
 	run "$tmp/solo5-stop.out" --stop
 	ok $? "with Solo5: --stop succeeds" "$tmp/solo5-stop.out"
 
-	# 18. Nothing left, no tender either.
+	# 20. Nothing left, no tender either.
 	nothing_left "$pids1" >"$tmp/check18" 2>&1
 	ok $? "with Solo5: nothing is left: no .run/, no $NETNS, no daemon, no tender" "$tmp/check18"
 }
 
 if [ -n "$solo5_bin" ]; then
-	echo "1..18"
+	echo "1..20"
 else
-	echo "1..10"
+	echo "1..12"
 fi
 
 # 1. The first run.
@@ -364,6 +365,66 @@ ok $rc "a second run reuses the CA, the daemons and the one example" "$tmp/check
 rc=$?
 cat "$tmp/status.out" >>"$tmp/check6"
 ok $rc "--status shows the five daemons running, exits 0, says no error" "$tmp/check6"
+
+# 6b. The endpoint checks a CRL, and the printed steps revoke a client certificate:
+# sent, revoked, SIGHUP, refused (exit 6, "revoked").
+client=${builddir:-$tree/build-release}/cli/albatross-client
+revoke_steps() {
+	local try=$state/pki/try T rc
+	tr '\0' '\n' <"/proc/$(cat "$state/albatross-tls-endpoint.pid")/cmdline" |
+		grep -A1 -x -- --crl | grep -qxF "$state/pki/crl.pem" ||
+		{ echo "the endpoint does not run with --crl $state/pki/crl.pem"; return 1; }
+	if ! grep -q "kill -HUP .*albatross-tls-endpoint.pid" "$tmp/run1.out" ||
+		! grep -q "revoke ../rootcert.pem ../root.key" "$tmp/run1.out"; then
+		echo "the next steps do not show revoke and SIGHUP"
+		return 1
+	fi
+	mkdir -p "$try" && cd "$try" || return 1
+	"$client" info --csr &&
+		"$client" sign ../rootcert.pem ../certs.db ../root.key unikernel-info.req || return 1
+	T=(unikernel-info.pem unikernel-info.key --destination 127.0.0.1:1025 --server-ca ../rootcert.pem)
+	ip netns exec "$NETNS" "$client" certificate "${T[@]}" || return 1
+	"$client" revoke ../rootcert.pem ../root.key "$(tail -n 1 ../certs.db | cut -d' ' -f1)" \
+		--crl ../crl.pem || return 1
+	kill -HUP "$(cat "$state/albatross-tls-endpoint.pid")"
+	# The reload is asynchronous: refused within 30 s, and then for good.
+	for _ in $(seq 300); do
+		ip netns exec "$NETNS" "$client" certificate "${T[@]}" >"$tmp/refused.out" 2>&1
+		rc=$?
+		[ $rc -eq 0 ] || break
+		sleep 0.1
+	done
+	cat "$tmp/refused.out"
+	[ $rc -eq 6 ] && grep -q "revoked" "$tmp/refused.out"
+}
+(revoke_steps) >"$tmp/check6b" 2>&1
+ok $? "the endpoint reads .run/pki/crl.pem: a revoked certificate is refused after SIGHUP" \
+	"$tmp/check6b"
+
+# 6c. Before it deploys, scripts/run waits until albatrossd is connected to its helper
+# daemons: the first run said so before its create; a helper that is restarted (here
+# albatross-log: its log is on disk) is waited for again.
+{
+	awk '/albatrossd: connected to albatross-console, albatross-log and albatross-stats/ { c = NR }
+		/\$ albatross-client create / { d = NR } END { exit !(c && d && c < d) }' "$tmp/run1.out" ||
+		{ echo "run 1: no 'connected' line before the create"; false; }
+} >"$tmp/check6c" 2>&1 &&
+	{
+		pid=$(cat "$state/albatross-log.pid") && kill "$pid" &&
+			for _ in $(seq 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done &&
+			run "$tmp/run3.out" &&
+			grep -q "albatross-log: started" "$tmp/run3.out" &&
+			awk '/albatrossd: connected to albatross-console/ { c = NR }
+				/hello: deployed already/ { d = NR } END { exit !(c && d && c < d) }' \
+				"$tmp/run3.out" &&
+			awk '/Lost the connection to albatross-log/ { l = NR }
+				/Connected to albatross-log/ { c = NR } END { exit !(l && c > l) }' \
+				"$state/albatrossd.log" &&
+			check_daemons "$tmp/run3.out"
+	} >>"$tmp/check6c" 2>&1
+rc=$?
+[ $rc -eq 0 ] || cat "$tmp/run3.out" "$state/albatrossd.log" >>"$tmp/check6c" 2>/dev/null
+ok $rc "it waits for albatrossd to be connected to its helpers before it deploys" "$tmp/check6c"
 
 # 7. --stop.
 pids_all=$(pids)
