@@ -174,9 +174,9 @@ int cli_cmd_revoke(struct cli *cli, const struct cli_command *cmd, int argc, cha
 	const char *unused = NULL, *crl = "crl.pem";
 	if ((r = parse(cli, cmd, argc, argv, options, &days, &key_type, &unused, &crl)) >= 0)
 		return r;
-	if (argc - optind < 3)
+	if (argc - optind < 2)
 		return cli_usage_missing(cmd, argc - optind);
-	uint32_t n = (uint32_t)(argc - optind - 2);
+	uint32_t n = (uint32_t)(argc - optind - 2); /* none: a CRL that revokes nothing */
 	if (n > ALB_X509_REVOKE_MAX)
 		return cli_usage_error(cmd, "at most %u serials at once", ALB_X509_REVOKE_MAX);
 	r = alb_x509_crl_revoke(cli->ctx, argv[optind], argv[optind + 1], crl,

@@ -166,14 +166,14 @@ check "bash splits at ':'" test "${COMP_WORDS[*]}" = "$c --destination host : 12
 
 # The table against the client's help: every option a command's help names is
 # offered for it, and none it does not name (but the global ones).
-help_options() { # the options a command's --help, or its part of --help, names
+help_options() { # the options a command's --help, or its part of --help, lists (a line each)
 	{
 		"$client" $1 --help 2>&1
 		"$client" --help | awk -v cmd="  $1 " '
 			index($0, cmd) == 1 { on = 1; print; next }
 			on && (/^  [a-z]/ || !/^  /) { on = 0 }
 			on { print }'
-	} | grep -o -- '--[a-z][a-z-]*' | sort -u
+	} | grep -E -- '^ +--' | grep -oE -- '(^ +|, )--[a-z][a-z-]*' | tr -d ' ,' | sort -u
 }
 table_check() {
 	local cmd=$1 o missing= extra=

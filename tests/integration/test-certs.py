@@ -154,10 +154,21 @@ def test_sign_refusals(_):
 
 @tap.case
 def test_revoke(_):
-    """revoke writes and extends a CRL with the serials"""
+    """revoke writes and extends a CRL with the serials; without a serial it writes a CRL
+    that revokes nothing"""
     d = workdir()
     try:
         client('generate', 'ca', 'db', cwd=d)
+        client('revoke', 'cacert.pem', 'ca.key', '--crl', 'empty.pem', cwd=d)
+        if shutil.which('certtool'):
+            r = run('certtool', '--crl-info', '--infile', 'empty.pem', cwd=d)
+            check('Revoked certificates (0)' in r.stdout or 'Revoked certificates' not in
+                  r.stdout, r.stdout)
+            r = run('certtool', '--verify-crl', '--load-ca-certificate', 'cacert.pem',
+                    '--infile', 'empty.pem', cwd=d)
+            check(r.returncode == 0, r.stdout + r.stderr)
+        r = client('revoke', 'cacert.pem', cwd=d, ok=False)
+        check(r.returncode == 2 and 'missing CAKEY' in r.stderr, r.stderr)
         certtool_request(d, 'www')
         client('sign', 'cacert.pem', 'db', 'ca.key', 'www.req', cwd=d)
         with open(os.path.join(d, 'db')) as f:
