@@ -2,8 +2,7 @@
 # SPDX-License-Identifier: ISC
 """Fair share under hostile load, on the local sockets (docs/protocol.md, "Fair share"):
 attacks on the real albatrossd and albatross-log (some by a second uid, 65534), each while a
-legitimate client is served
-by the real albatross-client. As root in a private network namespace (exit 77 otherwise).
+legitimate client is served by the real albatross-client. As root in a private network namespace (exit 77 otherwise).
 
 usage: test-fairness.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE CONSOLE LOG STATS"""
 import glob
