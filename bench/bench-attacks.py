@@ -31,6 +31,7 @@ albatrossd = os.path.join(build, 'daemon', 'albatrossd')
 albatross_log = os.path.join(build, 'daemon', 'albatross-log')
 monitor = os.path.join(build, 'daemon', 'albatross-monitor')
 client = os.path.join(build, 'cli', 'albatross-client')
+mkimage = os.path.join(build, 'tests', 'tender', 'mkimage')
 tender_dir = os.path.join(build, 'tests', 'tender')
 work = tempfile.mkdtemp(prefix='alb-bench-')
 rundir = os.path.join(work, 'run')
@@ -48,6 +49,25 @@ def connect(path):
 def wait_path(path):
     while not os.path.exists(path):
         time.sleep(0.01)
+
+
+def zlib_bomb(head, mib):
+    """A zlib stream of head, then mib MiB of zeros (about 1 KB per MiB), made without
+    compressing them: after a full flush, every MiB of zeros compresses to the same bytes."""
+    zeros = bytes(1 << 20)
+    c = zlib.compressobj(9)
+    first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
+    one = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    adler = zlib.adler32(head)
+    for _ in range(mib):
+        adler = zlib.adler32(zeros, adler)
+    return first + one * mib + b'\x03\x00' + struct.pack('>I', adler)
+
+
+def chunks(seq, name, data, size=65536):
+    return b''.join(frame(cbor({'version': 1, 'seq': seq, 'name': name,
+                                'data': {'kind': 'chunk', 'chunk': data[i:i + size]}}))
+                    for i in range(0, len(data), size))
 
 
 def measure(*args):
@@ -100,7 +120,8 @@ try:
     report('no attack')
     report('no attack', ('log', '--count', '1'))
 
-    # 1. 300 idle connections (more than the 256 slots), renewed as they are closed.
+    # 1. 300 idle connections (more than the 256 slots), opened once: those closed to make
+    # room for the client's are not opened again.
     held = [connect(sock) for _ in range(300)]
     report('300 idle connections to albatrossd')
     for s in held:
@@ -128,7 +149,8 @@ try:
     for b in bg:
         b.end()
 
-    # 3. 50 uploads that trickle (a byte every 0.5 s), renewed when cut off.
+    # 3. 50 uploads that trickle (a byte every 0.5 s), renewed when cut off (all of one
+    # peer: --max-uploads-per-peer lets 4 of them in at once, the others are refused).
     cmd = frame(cbor({'version': 1, 'seq': 1, 'name': 'disk',
                       'command': {'op': 'block-set', 'data-size': 1 << 20,
                                   'compressed': False}}))
@@ -156,10 +178,7 @@ try:
     bomb_cmd = frame(cbor({'version': 1, 'seq': 1, 'name': 'disk',
                            'command': {'op': 'block-set', 'data-size': len(bomb),
                                        'compressed': True}}))
-    bomb_data = b''.join(frame(cbor({'version': 1, 'seq': 1, 'name': 'disk',
-                                     'data': {'kind': 'chunk',
-                                              'chunk': bomb[i:i + 65536]}}))
-                         for i in range(0, len(bomb), 65536)) + struct.pack('>I', 0)
+    bomb_data = chunks(1, 'disk', bomb) + struct.pack('>I', 0)
 
     def bomber(bg):
         s = connect(sock)
@@ -171,6 +190,67 @@ try:
     report(f'2 clients writing a zlib bomb ({len(bomb) >> 10} KiB -> 64 MiB) in a loop')
     for b in bg:
         b.end()
+
+    # 6. Finding 3 of issue 13: an ELF header then 1 GiB of zeros, compressed (about 1 MB),
+    # for a unikernel of 2048 MB: the bound is the image itself, all of it is inflated
+    # (and written) before the full check refuses it; again and again, from one client.
+    with open(os.path.join(work, 'image'), 'wb'):
+        pass
+    subprocess.run([mkimage, os.path.join(work, 'image'), '--target', 'spt'], check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(os.path.join(work, 'image'), 'rb') as f:
+        head = f.read(64)
+    elf_bomb = zlib_bomb(head, 1024)
+    elf_cmd = {'version': 1, 'seq': 1, 'name': 'bomb',
+               'command': {'op': 'unikernel-create',
+                           'config': {'tender': 'spt', 'memory': 2048, 'cpuids': [0],
+                                      'fail-behaviour': 'quit', 'exit-codes': [],
+                                      'startup': 50, 'image-size': len(elf_bomb),
+                                      'compressed': True, 'blocks': [], 'nets': [],
+                                      'arguments': []}}}
+    elf_upload = frame(cbor(elf_cmd)) + chunks(1, 'bomb', elf_bomb) + struct.pack('>I', 0)
+    bombs = [0]
+
+    def elf_bomber(bg):
+        s = connect(sock)
+        s.sendall(elf_upload)
+        s.recv(65536)
+        s.close()
+        bombs[0] += 1
+    bg = Background(elf_bomber)
+    time.sleep(1)
+    report(f'an ELF header + 1 GiB of zeros ({len(elf_bomb) >> 10} KiB), --mem 2048, looped')
+    bg.end()
+    print(f'    ({bombs[0]} such uploads were inflated meanwhile)', flush=True)
+
+    # 7. The bound of uploads per peer: 16 clients of one peer each uploading a new block
+    # device's data (1 MiB compressed, 64 MiB inflated) in a loop; 4 are in progress at
+    # once, the others refused at their command.
+    outcomes = {'refused': 0, 'written': 0}
+
+    def uploader(bg, i=[0]):
+        i[0] += 1
+        name = f'u{i[0]}'
+        s = connect(sock)
+        c = frame(cbor({'version': 1, 'seq': 1, 'name': name,
+                        'command': {'op': 'block-add', 'size': 64, 'data-size': len(bomb),
+                                    'compressed': True}}))
+        s.sendall(c + chunks(1, name, bomb) + struct.pack('>I', 0))
+        r = s.recv(65536)
+        s.close()
+        if b'uploads in progress' in r:
+            outcomes['refused'] += 1
+        elif b'success' in r:
+            outcomes['written'] += 1
+            subprocess.run([client, '--rundir', rundir, 'destroy-block', name],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bg = [Background(uploader) for _ in range(16)]
+    time.sleep(1)
+    report('16 clients of one peer uploading 64 MiB block data in a loop')
+    for b in bg:
+        b.end()
+    print(f'    ({outcomes["written"]} written, {outcomes["refused"]} refused by the bound)',
+          flush=True)
 
     # 5. 200 log followers of one tenant (albatross-log takes 64), renewed when dropped.
     sub = frame(cbor({'version': 1, 'seq': 1, 'name': 'mallory:',

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -52,6 +53,9 @@ static void usage(FILE *f)
 	    "                       is away or behind (default 1024; 64 MiB in all at least)\n"
 	    "  --start-parallel N   at most N tenders being started at once when the state\n"
 	    "                       is restored (default 4 per CPU)\n"
+	    "  --max-uploads-per-peer N\n"
+	    "                       at most N uploads in progress per uid and tenant, 4 N per\n"
+	    "                       uid (default 4)\n"
 	    "  -v, --verbose        log more (repeat for debug)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
@@ -119,6 +123,7 @@ int main(int argc, char **argv)
 	    {"crash-loop", required_argument, NULL, 'C'},
 	    {"console-backlog", required_argument, NULL, 'K'},
 	    {"start-parallel", required_argument, NULL, 'P'},
+	    {"max-uploads-per-peer", required_argument, NULL, 'U'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -201,6 +206,22 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'U': {
+			/* The library reads it from the environment, as the socket's other bounds
+			 * (docs/albatrossd.md, "Uploads"). */
+			uint64_t n;
+			char v[16];
+			if (alb_parse_u64(optarg, 1, 256, &n) < 0) {
+				fprintf(stderr, NAME ": --max-uploads-per-peer takes 1 to 256\n");
+				return EXIT_USAGE;
+			}
+			snprintf(v, sizeof(v), "%" PRIu64, n);
+			if (setenv("ALBATROSS_MAX_UPLOADS_PER_PEER", v, 1) < 0) {
+				fprintf(stderr, NAME ": %s\n", strerror(errno));
+				return EXIT_FAILURE;
+			}
+			break;
+		}
 		default: {
 			int r = daemon_common_option(c, NAME, usage, &verbose);
 			if (r >= 0)

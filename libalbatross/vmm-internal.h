@@ -146,6 +146,9 @@ struct alb_vmm {
 	uint64_t restore_began;
 	void (*shutdown_done)(alb_vmm *vmm, void *userdata);
 	void *shutdown_userdata;
+	/* the uploads in progress (vmm-ops.c), and their bound per peer (0: not yet read) */
+	struct vmm_upload *uploads;
+	uint32_t uploads_per_peer;
 };
 
 struct uk *vmm_find(alb_vmm *vmm, const alb_name *name);

@@ -19,6 +19,7 @@
 #include "log-private.h"
 #include "manifest-private.h"
 #include "net-private.h"
+#include "share-private.h"
 #include "vmm-internal.h"
 
 /* A path selects everything below it, a name just itself. */
@@ -53,6 +54,11 @@ enum { UPLOAD_IMAGE, UPLOAD_BLOCK_NEW, UPLOAD_BLOCK_SET };
 
 struct vmm_upload {
 	alb_vmm *vmm;
+	struct vmm_upload *next; /* in vmm->uploads, when counted */
+	bool counted;
+	uint32_t uid;			/* whose it is (vmm_peer) */
+	char tenant[ALB_LABEL_MAX + 1]; /* "" for a name at the root */
+	uint64_t active_us;		/* when its last chunk came: the idlest goes first */
 	int kind;
 	alb_ingest *ingest;
 	char path[PATH_MAX]; /* the temporary file written: removed unless taken ("": none) */
@@ -129,18 +135,124 @@ static void upload_drained(alb_ingest *ingest, void *userdata)
 		up->ops->drained(up, up->userdata);
 }
 
-static struct vmm_upload *upload_new(alb_vmm *vmm, int kind, bool compressed, uint64_t max,
-				     const struct vmm_upload_ops *ops, void *userdata)
+/* The bound of uploads in progress per peer (vmm-private.h), read once. */
+static uint32_t uploads_per_peer(alb_vmm *vmm)
 {
-	struct vmm_upload *up = calloc(1, sizeof(*up));
-	if (up)
-		*up = (struct vmm_upload){.vmm = vmm,
-					  .kind = kind,
-					  .compressed = compressed,
-					  .max = max,
-					  .ops = ops,
-					  .userdata = userdata};
-	return up;
+	if (!vmm->uploads_per_peer) {
+		uint64_t n = VMM_UPLOADS_PER_PEER;
+		const char *v = getenv("ALBATROSS_MAX_UPLOADS_PER_PEER");
+		if (v && *v && alb_parse_u64(v, 1, VMM_UPLOADS_PER_PEER_MAX, &n) < 0) {
+			alb_log_warn(
+			    vmm->ctx,
+			    "ALBATROSS_MAX_UPLOADS_PER_PEER: '%s' is not a number from 1 to "
+			    "%u; %u",
+			    v, VMM_UPLOADS_PER_PEER_MAX, VMM_UPLOADS_PER_PEER);
+			n = VMM_UPLOADS_PER_PEER;
+		}
+		vmm->uploads_per_peer = (uint32_t)n;
+	}
+	return vmm->uploads_per_peer;
+}
+
+/* "uid U" or "uid U for 'TENANT'", as the subscribers' bounds name a peer. */
+static void peer_string(char *buf, size_t size, uint32_t uid, const char *tenant)
+{
+	if (*tenant)
+		snprintf(buf, size, "uid %u for '%s'", (unsigned)uid, tenant);
+	else
+		snprintf(buf, size, "uid %u", (unsigned)uid);
+}
+
+/*
+ * A new upload of up's peer (share-private.h): 0 when it may go on, the uid's idlest
+ * upload of its biggest tenant failed first if need be; -EUSERS over the bound, the
+ * reason naming it. Nothing was made yet: a refusal leaves nothing behind.
+ */
+static int upload_admit(alb_vmm *vmm, struct vmm_upload *up)
+{
+	uint32_t per_peer = uploads_per_peer(vmm), per_uid = 4 * per_peer;
+	size_t n = 0;
+	for (struct vmm_upload *u = vmm->uploads; u; u = u->next)
+		n++;
+	_cleanup_free_ struct alb_share_holder *h = calloc(n ? n : 1, sizeof(*h));
+	_cleanup_free_ struct vmm_upload **by = calloc(n ? n : 1, sizeof(*by));
+	if (!h || !by)
+		return -ENOMEM;
+	n = 0;
+	for (struct vmm_upload *u = vmm->uploads; u; u = u->next, n++) {
+		h[n] = (struct alb_share_holder){u->uid, u->tenant, u->active_us};
+		by[n] = u;
+	}
+	size_t v = 0;
+	uint32_t held = 0;
+	char peer[96];
+	peer_string(peer, sizeof(peer), up->uid, up->tenant);
+	switch (alb_share_admit(h, n, up->uid, up->tenant, per_peer, per_uid, &v, &held)) {
+	case ALB_SHARE_ADMIT:
+		return 0;
+	case ALB_SHARE_REFUSE_PEER:
+		alb_log_info(vmm->ctx, "Refusing an upload of %s: %u in progress (the bound)", peer,
+			     held);
+		return alb_error(vmm->ctx, EUSERS,
+				 "refused: %s has %u uploads in progress, the bound "
+				 "(--max-uploads-per-peer); try again when one of them ended",
+				 peer, held);
+	case ALB_SHARE_REFUSE_UID:
+		alb_log_info(vmm->ctx, "Refusing an upload of %s: %u in progress for the uid", peer,
+			     held);
+		return alb_error(
+		    vmm->ctx, EUSERS,
+		    "refused: uid %u has %u uploads in progress, the bound (4 times "
+		    "--max-uploads-per-peer), and none of its tenants holds two more than "
+		    "%s; try again when one of them ended",
+		    (unsigned)up->uid, held, peer);
+	default: { /* ALB_SHARE_EVICT */
+		struct vmm_upload *victim = by[v];
+		char vpeer[96];
+		peer_string(vpeer, sizeof(vpeer), victim->uid, victim->tenant);
+		alb_log_info(vmm->ctx,
+			     "Cutting off an upload of %s for one of %s: uid %u has %u in "
+			     "progress (the bound)",
+			     vpeer, peer, (unsigned)up->uid, per_uid);
+		int r = alb_error(vmm->ctx, EUSERS,
+				  "closed to make room: uid %u has %u uploads in progress, the "
+				  "bound (4 times --max-uploads-per-peer), %s %u of them, and this "
+				  "one was its idlest",
+				  (unsigned)victim->uid, per_uid, vpeer, held);
+		victim->ops->done(victim, r, victim->userdata); /* frees it */
+		alb_ctx_clear_error(vmm->ctx);
+		return 0;
+	}
+	}
+}
+
+static int upload_new(alb_vmm *vmm, const struct vmm_peer *peer, int kind, bool compressed,
+		      uint64_t max, const struct vmm_upload_ops *ops, void *userdata,
+		      struct vmm_upload **ret)
+{
+	_cleanup_(vmm_upload_freep) struct vmm_upload *up = calloc(1, sizeof(*up));
+	if (!up)
+		return -ENOMEM;
+	*up = (struct vmm_upload){.vmm = vmm,
+				  .kind = kind,
+				  .compressed = compressed,
+				  .max = max,
+				  .ops = ops,
+				  .userdata = userdata,
+				  .active_us = alb_now_monotonic()};
+	if (peer) {
+		const char *tenant = peer->name ? alb_name_path_label(peer->name, 0) : NULL;
+		up->uid = peer->uid;
+		snprintf(up->tenant, sizeof(up->tenant), "%s", tenant ? tenant : "");
+		int r = upload_admit(vmm, up);
+		if (r < 0)
+			return r;
+		up->next = vmm->uploads;
+		vmm->uploads = up;
+		up->counted = true;
+	}
+	*ret = TAKE_PTR(up);
+	return 0;
 }
 
 /* Starts the thread that writes into fd (taken), over a copy of seed_fd (taken) if >= 0. */
@@ -165,50 +277,52 @@ static int upload_start(struct vmm_upload *up, int fd, int seed_fd, const char *
 	return alb_ingest_new(up->vmm->loop, &o, &up->ingest);
 }
 
-int vmm_upload_image(alb_vmm *vmm, const alb_unikernel_config *config,
+int vmm_upload_image(alb_vmm *vmm, const struct vmm_peer *peer, const alb_unikernel_config *config,
 		     const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret)
 {
-	_cleanup_(vmm_upload_freep) struct vmm_upload *up = upload_new(
-	    vmm, UPLOAD_IMAGE, config->compressed, image_bound(config->memory_mb), ops, userdata);
-	if (!up)
-		return -ENOMEM;
+	_cleanup_(vmm_upload_freep) struct vmm_upload *up = NULL;
+	int r = upload_new(vmm, peer, UPLOAD_IMAGE, config->compressed,
+			   image_bound(config->memory_mb), ops, userdata, &up);
+	if (r < 0)
+		return r;
 	up->memory_mb = config->memory_mb;
 	int fd = temp_file(vmm, vmm->images_dir, ".image-", up->path);
 	if (fd < 0)
 		return fd;
 	if (fchmod(fd, 0644) < 0) {
-		int r = alb_error(vmm->ctx, errno, "Failed to create '%s': %s", up->path,
-				  strerror(errno));
+		r = alb_error(vmm->ctx, errno, "Failed to create '%s': %s", up->path,
+			      strerror(errno));
 		close(fd);
 		return r;
 	}
 	/* The first bytes are an ELF header, or the image is refused right there. */
-	int r = upload_start(up, fd, -1, "image", true, ALB_MANIFEST_HEADER_SIZE,
-			     alb_manifest_check_header);
+	r = upload_start(up, fd, -1, "image", true, ALB_MANIFEST_HEADER_SIZE,
+			 alb_manifest_check_header);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(up);
 	return 0;
 }
 
-int vmm_upload_block_new(alb_vmm *vmm, uint64_t size_mb, bool compressed,
-			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret)
+int vmm_upload_block_new(alb_vmm *vmm, const struct vmm_peer *peer, uint64_t size_mb,
+			 bool compressed, const struct vmm_upload_ops *ops, void *userdata,
+			 struct vmm_upload **ret)
 {
-	_cleanup_(vmm_upload_freep) struct vmm_upload *up =
-	    upload_new(vmm, UPLOAD_BLOCK_NEW, compressed, size_mb << 20, ops, userdata);
-	if (!up)
-		return -ENOMEM;
+	_cleanup_(vmm_upload_freep) struct vmm_upload *up = NULL;
+	int r =
+	    upload_new(vmm, peer, UPLOAD_BLOCK_NEW, compressed, size_mb << 20, ops, userdata, &up);
+	if (r < 0)
+		return r;
 	int fd = temp_file(vmm, vmm->block_dir, ".upload-", up->path);
 	if (fd < 0)
 		return fd;
 	if (ftruncate(fd, (off_t)(size_mb << 20)) < 0) {
-		int r = alb_error(vmm->ctx, errno, "Failed to size '%s': %s", up->path,
-				  strerror(errno));
+		r = alb_error(vmm->ctx, errno, "Failed to size '%s': %s", up->path,
+			      strerror(errno));
 		close(fd);
 		return r;
 	}
-	int r = upload_start(up, fd, -1, "data", false, 0, NULL);
-	if (r < 0)
+	if ((r = upload_start(up, fd, -1, "data", false, 0, NULL)) < 0)
 		return r;
 	*ret = TAKE_PTR(up);
 	return 0;
@@ -220,8 +334,9 @@ int vmm_upload_block_new(alb_vmm *vmm, uint64_t size_mb, bool compressed,
  * (vmm_block_set_uploaded()): an upload refused, cut short or killed leaves the device as
  * it was.
  */
-int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
-			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret)
+int vmm_upload_block_set(alb_vmm *vmm, const struct vmm_peer *peer, const alb_name *name,
+			 bool compressed, const struct vmm_upload_ops *ops, void *userdata,
+			 struct vmm_upload **ret)
 {
 	char file[PATH_MAX];
 	uint64_t size;
@@ -230,9 +345,11 @@ int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
 	    (r = vmm_block_path(vmm, name, file)) < 0 ||
 	    (r = alb_tree_get_block(vmm->tree, name, &size)) < 0)
 		return r;
-	_cleanup_(vmm_upload_freep) struct vmm_upload *up =
-	    upload_new(vmm, UPLOAD_BLOCK_SET, compressed, size << 20, ops, userdata);
-	if (!up || (r = alb_name_dup(name, &up->block)) < 0)
+	_cleanup_(vmm_upload_freep) struct vmm_upload *up = NULL;
+	if ((r = upload_new(vmm, peer, UPLOAD_BLOCK_SET, compressed, size << 20, ops, userdata,
+			    &up)) < 0)
+		return r;
+	if ((r = alb_name_dup(name, &up->block)) < 0)
 		return -ENOMEM;
 	int seed = open(file, O_RDONLY | O_CLOEXEC);
 	if (seed < 0)
@@ -251,6 +368,7 @@ int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
 
 int vmm_upload_push(struct vmm_upload *up, uint8_t *buf, size_t len)
 {
+	up->active_us = alb_now_monotonic();
 	return alb_ingest_push(up->ingest, buf, len);
 }
 
@@ -264,6 +382,12 @@ struct vmm_upload *vmm_upload_free(struct vmm_upload *up)
 	if (!up)
 		return NULL;
 	alb_ingest_free(up->ingest); /* stops and waits for the thread */
+	if (up->counted)
+		for (struct vmm_upload **p = &up->vmm->uploads; *p; p = &(*p)->next)
+			if (*p == up) {
+				*p = up->next;
+				break;
+			}
 	if (up->path[0])
 		(void)unlink(up->path);
 	if (up->block) {

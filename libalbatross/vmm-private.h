@@ -110,21 +110,39 @@ struct vmm_upload_ops {
 	void (*drained)(struct vmm_upload *up, void *userdata);
 };
 /*
+ * Whose an upload is: the connection's uid and the name its command names, whose first
+ * label is the tenant. Each peer (uid, tenant) has at most the bound of uploads in
+ * progress (ALBATROSS_MAX_UPLOADS_PER_PEER, default VMM_UPLOADS_PER_PEER), a uid four
+ * times that in all (docs/albatrossd.md, "Uploads", share-private.h): over the bound, the
+ * upload is refused (-EUSERS, the reason naming the bound) before anything is made, or,
+ * the uid's being full, the idlest upload of its tenant that holds the most fails with
+ * -EUSERS (its done, which must free it) to make room when that makes the shares more
+ * even. NULL: not counted.
+ */
+#define VMM_UPLOADS_PER_PEER	 4u
+#define VMM_UPLOADS_PER_PEER_MAX 256u
+struct vmm_peer {
+	uint32_t uid;
+	const alb_name *name;
+};
+/*
  * The image of a create with config (vmm_create_check() passed), into a
  * temporary file of the image store; it may inflate to the unikernel's memory
  * at most (and to ALB_IMAGE_UNCOMPRESSED_MAX).
  */
-int vmm_upload_image(alb_vmm *vmm, const alb_unikernel_config *config,
+int vmm_upload_image(alb_vmm *vmm, const struct vmm_peer *peer, const alb_unikernel_config *config,
 		     const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret);
 /* The data of a new block device of size_mb (vmm_block_add_check() passed), into a
  * temporary file of that size; at most size_mb. */
-int vmm_upload_block_new(alb_vmm *vmm, uint64_t size_mb, bool compressed,
-			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret);
+int vmm_upload_block_new(alb_vmm *vmm, const struct vmm_peer *peer, uint64_t size_mb,
+			 bool compressed, const struct vmm_upload_ops *ops, void *userdata,
+			 struct vmm_upload **ret);
 /* The data of the existing, unused block device name, written into it; the device is
  * marked as being written until the upload is freed (no create, set, dump or removal
  * meanwhile). At most its size. */
-int vmm_upload_block_set(alb_vmm *vmm, const alb_name *name, bool compressed,
-			 const struct vmm_upload_ops *ops, void *userdata, struct vmm_upload **ret);
+int vmm_upload_block_set(alb_vmm *vmm, const struct vmm_peer *peer, const alb_name *name,
+			 bool compressed, const struct vmm_upload_ops *ops, void *userdata,
+			 struct vmm_upload **ret);
 /* Queues a chunk (buf taken, malloc'd). 0; 1: queued, push more only after drained
  * (or done); -errno. */
 int vmm_upload_push(struct vmm_upload *up, uint8_t *buf, size_t len);

@@ -172,6 +172,9 @@ static void upload_done(struct vmm_upload *up, int r, void *userdata);
 static void upload_drained(struct vmm_upload *up, void *userdata);
 static const struct vmm_upload_ops upload_ops = {.done = upload_done, .drained = upload_drained};
 
+/* Whose cmd's upload is (its bound, vmm-private.h). */
+#define PEER(s, cmd) ((struct vmm_peer){.uid = alb_conn_peer_uid((s)->conn), .name = (cmd)->name})
+
 /* Starts the upload up (taken) of expected bytes for cmd. */
 static int upload_begin(struct session *s, alb_msg **cmd, struct vmm_upload *up, uint64_t expected)
 {
@@ -199,7 +202,8 @@ static int cmd_create(struct session *s, alb_msg **cmdp)
 	struct vmm_upload *up;
 	int r = vmm_create_check(s->vmm, cmd->name, cmd->cmd.config,
 				 cmd->cmd.kind == ALB_CMD_UNIKERNEL_FORCE_CREATE);
-	if (r < 0 || (r = vmm_upload_image(s->vmm, cmd->cmd.config, &upload_ops, s, &up)) < 0)
+	if (r < 0 ||
+	    (r = vmm_upload_image(s->vmm, &PEER(s, cmd), cmd->cmd.config, &upload_ops, s, &up)) < 0)
 		return r;
 	return upload_begin(s, cmdp, up, cmd->cmd.config->image_size);
 }
@@ -233,7 +237,8 @@ static int cmd_deploy(struct session *s, alb_msg **cmdp)
 	const alb_msg *cmd = *cmdp;
 	struct vmm_upload *up;
 	int r = alb_svcs_deploy_check(s->svcs, cmd->name, cmd->cmd.config, cmd->cmd.service);
-	if (r < 0 || (r = vmm_upload_image(s->vmm, cmd->cmd.config, &upload_ops, s, &up)) < 0)
+	if (r < 0 ||
+	    (r = vmm_upload_image(s->vmm, &PEER(s, cmd), cmd->cmd.config, &upload_ops, s, &up)) < 0)
 		return r;
 	return upload_begin(s, cmdp, up, cmd->cmd.config->image_size);
 }
@@ -385,8 +390,8 @@ static int cmd_block_add(struct session *s, alb_msg **cmdp)
 	if (r < 0)
 		return r;
 	if (cmd->cmd.data_size > 0) {
-		if ((r = vmm_upload_block_new(s->vmm, cmd->cmd.block_size_mb, cmd->cmd.compressed,
-					      &upload_ops, s, &up)) < 0)
+		if ((r = vmm_upload_block_new(s->vmm, &PEER(s, cmd), cmd->cmd.block_size_mb,
+					      cmd->cmd.compressed, &upload_ops, s, &up)) < 0)
 			return r;
 		return upload_begin(s, cmdp, up, cmd->cmd.data_size);
 	}
@@ -405,7 +410,8 @@ static int cmd_block_set(struct session *s, alb_msg **cmdp)
 {
 	const alb_msg *cmd = *cmdp;
 	struct vmm_upload *up;
-	int r = vmm_upload_block_set(s->vmm, cmd->name, cmd->cmd.compressed, &upload_ops, s, &up);
+	int r = vmm_upload_block_set(s->vmm, &PEER(s, cmd), cmd->name, cmd->cmd.compressed,
+				     &upload_ops, s, &up);
 	if (r < 0)
 		return r;
 	return upload_begin(s, cmdp, up, cmd->cmd.data_size);

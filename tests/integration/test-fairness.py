@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
 """Fair share under hostile load, on the local sockets (docs/protocol.md, "Fair share"):
-attacks on the real albatrossd and albatross-log, each while a legitimate client is served
-by the real albatross-client. As root in a private network namespace (exit 77 otherwise).
+attacks on the real albatrossd and albatross-log (some by a second uid, 65534), each while a
+legitimate client is served by the real albatross-client. As root in a private network namespace (exit 77 otherwise).
 
 usage: test-fairness.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE CONSOLE LOG STATS"""
 import glob
+import json
 import os
 import select
 import shutil
@@ -334,6 +335,168 @@ def feed_as_nobody(path):
     os.close(rd)
     os.waitpid(pid, 0)
     return out or None
+
+
+def _hold(path, sends, ready, release):
+    """In a child of uid 65534: the connections, then what came on each (JSON, hex)."""
+    held = []
+    for data in sends:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(data)
+        held.append(s)
+    os.write(ready, b'ready\n')
+    while os.read(release, 1):
+        pass
+    out = []
+    for s in held:
+        got = b''
+        s.setblocking(False)
+        while True:
+            try:
+                b = s.recv(65536)
+            except BlockingIOError:
+                break
+            if not b:
+                break
+            got += b
+        out.append(got.hex())
+    os.write(ready, json.dumps(out).encode())
+
+
+class Holder:
+    """Connections of uid 65534 (group nogroup) to path, each sent its bytes, held by a
+    child process (forked and setuid, as feed_as_nobody) until release(), which says what
+    came on each."""
+
+    def __init__(self, path, sends):
+        rd, self.wr_ready = os.pipe()
+        self.rd_release, wr = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(rd)
+            os.close(wr)
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                _hold(path, sends, self.wr_ready, self.rd_release)
+            except BaseException as e:
+                os.write(self.wr_ready, f'failed: {e!r}\n'.encode())
+            os._exit(0)
+        os.close(self.wr_ready)
+        os.close(self.rd_release)
+        self.rd, self.wr = os.fdopen(rd, 'rb'), wr
+        line = self.rd.readline()  # blocks until it holds them (or failed)
+        check(line.strip() == b'ready', f'the holder of uid 65534 failed: {line!r}')
+
+    def release(self):
+        os.close(self.wr)
+        out = self.rd.read()
+        self.rd.close()
+        os.waitpid(self.pid, 0)
+        return [bytes.fromhex(h) for h in json.loads(out)]
+
+
+@tap.case
+def test_second_uid_holds_most():
+    """uid 65534 holds 250 idle connections, root 10: as root's client is served past the
+    256 slots, the connections that go are all of uid 65534 (the biggest holder), told why,
+    and root's are kept"""
+    d = Daemon(PATHS, extra=['--group', 'nogroup']).start()
+    mine = []
+    nobody = None
+    try:
+        nobody = Holder(d.socket, [b''] * 250)
+        for _ in range(10):
+            mine.append(connect(d.socket))
+        # 260 came for 256 slots: 4 of uid 65534's went; the first info of the client takes
+        # one more (the next ones may find the slot its predecessor left).
+        for _ in range(5):
+            check(d.info() == [], 'root is not served')
+        wait_for(lambda: d.log_text().count('Closing a connection of uid 65534 for one of '
+                                            'uid 0') >= 4 + 1, WAIT, 'the biggest to lose')
+        check(not readable(mine), "root's connections were closed")
+        check('Closing a connection of uid 0' not in d.log_text(), 'root lost one')
+        got = nobody.release()
+        nobody = None
+        closed = [g for g in got if g]
+        check(len(closed) >= 5, f'{len(closed)} of uid 65534\'s went')
+        check(all(b'closed to make room: 256 connections are open (the bound), uid 65534 '
+                  b'holds' in g for g in closed), closed[0])
+        check(d.proc.poll() is None and d.info() == [], 'albatrossd does not serve')
+    finally:
+        if nobody:
+            nobody.release()
+        for s in mine:
+            s.close()
+        d.cleanup()
+
+
+def block_add(seq, name, size=4096):
+    """A block-add of 1 MB with size bytes of data to come."""
+    return frame(cbor({'version': 1, 'seq': seq, 'name': name,
+                       'command': {'op': 'block-add', 'size': 1, 'data-size': size,
+                                   'compressed': False}}))
+
+
+def chunk(seq, name, data):
+    return frame(cbor({'version': 1, 'seq': seq, 'name': name,
+                       'data': {'kind': 'chunk', 'chunk': data}}))
+
+
+@tap.case
+def test_upload_bound():
+    """with --max-uploads-per-peer 2, root holds 2 uploads in progress (their commands
+    sent, their data not yet): a third of root's is refused at once naming the bound,
+    nothing left behind; uid 65534's upload goes through meanwhile, and so do root's
+    once one of its uploads ended; the held ones complete"""
+    d = Daemon(PATHS, extra=['--group', 'nogroup', '--max-uploads-per-peer', '2']).start()
+    held = []
+    try:
+        for i in (1, 2):
+            s = connect(d.socket)
+            s.sendall(block_add(i, f'held{i}'))
+            held.append(s)
+        wait_for(lambda: len(blocks_under(d)) == 2, WAIT, 'the two uploads to begin')
+        # A third of root's, by the real client: refused, naming the bound.
+        data = os.path.join(d.dir, 'data')
+        with open(data, 'wb') as f:
+            f.write(b'y' * 4096)
+        r = d.refused('refused: uid 0 has 2 uploads in progress, the bound '
+                      '(--max-uploads-per-peer); try again when one of them ended',
+                      'create-block', 'third', '1', '--data', data)
+        check(len(blocks_under(d)) == 2, 'the refused upload left a file')
+        check(all(b['name'] != 'third' for b in blocks(d)), 'the refused block exists')
+        # Another peer (uid 65534) is served meanwhile: its upload goes through.
+        nobody = Holder(d.socket, [block_add(7, 'nobodys') + chunk(7, 'nobodys', b'z' * 4096)
+                                   + frame(b'')])
+        wait_for(lambda: any(b['name'] == 'nobodys' for b in blocks(d)), WAIT,
+                 "uid 65534's block")
+        got = nobody.release()
+        check(b'success' in got[0], got)
+        # One of root's ends: root's next upload is served (an honest client, one at a
+        # time, never meets the bound).
+        held[0].sendall(chunk(1, 'held1', b'x' * 4096) + frame(b''))
+        r = recv_frame(held[0])
+        check(r and b'success' in r, r)
+        d.ok('create-block', 'third', '1', '--data', data)
+        d.ok('set-block', 'third', data)
+        held[1].sendall(chunk(2, 'held2', b'x' * 4096) + frame(b''))
+        r = recv_frame(held[1])
+        check(r and b'success' in r, r)
+        wait_for(lambda: not blocks_under(d), WAIT, 'the spool files to go')
+        check({'held1', 'held2', 'third', 'nobodys'} <= {b['name'] for b in blocks(d)},
+              blocks(d))
+        check('Refusing an upload of uid 0: 2 in progress' in d.log_text(), 'not logged')
+    finally:
+        for s in held:
+            s.close()
+        d.cleanup()
+
+
+def blocks(d):
+    return json.loads(d.ok('block', ':', '--json').stdout)
 
 
 def client_log(d):
