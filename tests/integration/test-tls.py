@@ -1256,7 +1256,7 @@ def service_deploy_by_certificate():
     S.serving()
 
 
-# ---- issue 16: progress over TLS ----
+# ---- issue 16: progress over TLS, policies are local, no tender paths remotely ----
 
 def on_pty(args, cwd, cap=2 * WAIT):
     """Runs args with stderr on a pseudo-terminal (stdin and stdout not): (exit status,
@@ -1391,6 +1391,36 @@ def progress_on_a_terminal():
     S.remote(pat, None, 'destroy-block', 'disk')
     for f in (img, got, data, dump):
         os.unlink(f)
+    S.serving()
+
+
+@tap.case
+def policies_are_local():
+    """Remote remove-policy and add-policy (without --csr) say that policies are managed
+    on the host and come from the chain's CA certificates, before any connection;
+    add-policy --csr still makes a CA request."""
+    nobody = f'127.0.0.1:{free_port()}'  # no endpoint there: nothing may connect
+    cases = [('remove-policy', 'alice:'), ('remove-policy', 'sub:'),
+             ('add-policy', 'sub:', '1', '--mem', '16')]
+    for args in cases:
+        for dest in (S.dest, nobody):
+            r = remote_at(dest, S.alice, *args, rc=2)
+            check('policies are managed locally' in r.stderr and
+                  'albatross-client add-policy / remove-policy' in r.stderr and
+                  'CA certificates of your chain' in r.stderr and
+                  'label' not in r.stderr, (args, r.stderr))
+    # Not a certificate's command either.
+    d = os.path.join(S.dir, 'policy-csr')
+    os.makedirs(d)
+    r = S.client('remove-policy', 'sub:', '--csr', cwd=d, rc=2)
+    check('policies are managed locally' in r.stderr, r.stderr)
+    # A CA request for a policy is what a tenant makes.
+    r = S.client('add-policy', 'sub:', '1', '--mem', '16', '--csr', cwd=d)
+    check('a CA request for a policy' in r.stdout and
+          sorted(os.listdir(d)) == ['sub.key', 'sub.req'], (r.stdout, os.listdir(d)))
+    # Locally both work as ever.
+    S.local('add-policy', 'alice:sub:', '1', '--mem', '16')
+    S.local('remove-policy', 'alice:sub:')
     S.serving()
 
 
