@@ -165,11 +165,13 @@ int cli_connect_remote(struct cli *cli, const alb_msg *msg, alb_client **ret)
 	    cert[PATH_MAX + 16];
 	int r;
 
-	if (msg->cmd.kind == ALB_CMD_POLICY_ADD || msg->cmd.kind == ALB_CMD_POLICY_REMOVE)
+	if (!cli->cert &&
+	    (msg->cmd.kind == ALB_CMD_POLICY_ADD || msg->cmd.kind == ALB_CMD_POLICY_REMOVE))
 		return policy_is_local(cli);
 	if (!cli->server_ca)
 		return cli_error(EXIT_USAGE, "--destination needs --server-ca: the CA of the "
 					     "endpoint's certificate");
+	/* The certificate command sends what its certificate says: the endpoint judges. */
 	if (cli->cert)
 		return connect_tls(cli, cli->cert, cli->key, ret);
 	if (!cli->ca || !cli->ca_key)
