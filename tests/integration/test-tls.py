@@ -1424,6 +1424,27 @@ def policies_are_local():
     S.serving()
 
 
+@tap.case
+def tenders_without_paths_remotely():
+    """A remote tenders shows each tender's target, ABI and version, not where it is on
+    the host: no PATH column, and path null in --json; locally the paths are there."""
+    local = json.loads(S.local('tenders', '--json').stdout)
+    check(local and all(t['path'].startswith('/') for t in local), local)
+    remote = json.loads(S.remote(S.alice, None, 'tenders', '--json').stdout)
+    check([t['path'] for t in remote] == [None] * len(local), remote)
+    check([dict(t, path=None) for t in local] == remote, (local, remote))
+    text = S.remote(S.alice, None, 'tenders').stdout
+    lines = text.splitlines()
+    check(lines[0].split() == ['NAME', 'TARGET', 'ABI', 'VERSION', 'USABLE'], text)
+    for t in local:
+        check(t['path'] not in text and os.path.dirname(t['path']) not in text, text)
+        check(any(line.split()[:3] == [t['name'], t['target'], str(t['abi'])]
+                  for line in lines[1:]), (t, text))
+    text = S.local('tenders').stdout
+    check(text.splitlines()[0].split()[-1] == 'PATH', text)
+    check(all(t['path'] in text for t in local), text)
+
+
 try:
     S.start()
     _root_links()
