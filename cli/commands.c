@@ -501,10 +501,12 @@ static int print_blocks(const struct alb_reply *reply)
 	return 0;
 }
 
-static int print_tenders(const struct alb_reply *reply)
+/* The tenders; without their paths (no PATH column) for a remote client, which gets none. */
+static int print_tenders(const struct alb_reply *reply, bool remote)
 {
 	static const char *const headers[] = {"NAME", "TARGET", "ABI", "VERSION", "USABLE", "PATH"};
-	_cleanup_(table_freep) struct table *t = table_new(ELEMENTSOF(headers), headers);
+	_cleanup_(table_freep) struct table *t =
+	    table_new(ELEMENTSOF(headers) - (remote ? 1 : 0), headers);
 
 	if (!t)
 		return -ENOMEM;
@@ -554,7 +556,7 @@ static int print_reply(struct cli *cli, const alb_msg *msg)
 		r = print_blocks(reply);
 		break;
 	case ALB_REPLY_TENDERS:
-		r = print_tenders(reply);
+		r = print_tenders(reply, cli->destination != NULL);
 		break;
 	case ALB_REPLY_SERVICES:
 	case ALB_REPLY_COLLECTED:

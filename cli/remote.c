@@ -40,9 +40,27 @@ static bool msg_compressed(const alb_msg *msg)
 	       msg->cmd.compressed;
 }
 
+/*
+ * Policies are not remote commands: the host's operator manages them, and a
+ * tenant's come from the CA certificates of its chain (the endpoint installs
+ * them). Said before anything is signed or sent; the endpoint's refusal of a
+ * leaf carrying policy-add or policy-remove stays for other clients.
+ */
+static int policy_is_local(struct cli *cli)
+{
+	return cli_error(EXIT_USAGE,
+			 "%s: policies are managed locally (on the host: albatross-client "
+			 "add-policy / remove-policy); remotely they come from the CA "
+			 "certificates of your chain: 'add-policy PATH ... --csr' makes a CA "
+			 "request for one, to be signed by your CA's issuer",
+			 cli->command);
+}
+
 /* The extension for msg: a policy (add-policy) or the command. */
 static int make_ext(struct cli *cli, const alb_msg *msg, alb_x509_ext **ret)
 {
+	if (msg->cmd.kind == ALB_CMD_POLICY_REMOVE)
+		return policy_is_local(cli);
 	if (msg->cmd.kind == ALB_CMD_POLICY_ADD) {
 		if (alb_x509_ext_new_policy(msg->cmd.policy, ret) < 0)
 			return cli_error(EXIT_FAILED, "out of memory");
@@ -62,6 +80,8 @@ int cli_write_csr(struct cli *cli, const alb_msg *msg)
 	char cn[ALB_LABEL_MAX + 1], req[PATH_MAX], key[PATH_MAX];
 	int r;
 
+	if (msg->cmd.kind == ALB_CMD_POLICY_REMOVE)
+		return policy_is_local(cli);
 	if (msg->cmd.kind == ALB_CMD_POLICY_ADD) {
 		if (alb_name_depth(msg->name) != 1 || !alb_name_is_path(msg->name))
 			return cli_error(EXIT_USAGE,
@@ -145,16 +165,15 @@ int cli_connect_remote(struct cli *cli, const alb_msg *msg, alb_client **ret)
 	    cert[PATH_MAX + 16];
 	int r;
 
+	if (!cli->cert &&
+	    (msg->cmd.kind == ALB_CMD_POLICY_ADD || msg->cmd.kind == ALB_CMD_POLICY_REMOVE))
+		return policy_is_local(cli);
 	if (!cli->server_ca)
 		return cli_error(EXIT_USAGE, "--destination needs --server-ca: the CA of the "
 					     "endpoint's certificate");
+	/* The certificate command sends what its certificate says: the endpoint judges. */
 	if (cli->cert)
 		return connect_tls(cli, cli->cert, cli->key, ret);
-	if (msg->cmd.kind == ALB_CMD_POLICY_ADD)
-		return cli_error(EXIT_USAGE,
-				 "%s: a policy is not sent, it is signed into a CA certificate: "
-				 "use --csr, then 'albatross-client sign'",
-				 cli->command);
 	if (!cli->ca || !cli->ca_key)
 		return cli_error(EXIT_USAGE,
 				 "--destination needs --ca and --ca-key to sign the command (or "

@@ -838,6 +838,19 @@ static int rate_check(struct session *s, const alb_msg *cmd, struct rate *rt, in
 }
 
 /*
+ * The tenders for a remote client: their target, ABI and version, not where
+ * they are on the host (a tenant has no business with the host's files).
+ */
+static int send_tenders(struct session *s, alb_msg *m)
+{
+	for (uint32_t i = 0; i < m->reply.n_tenders; i++) {
+		free(m->reply.tenders[i].path);
+		m->reply.tenders[i].path = NULL;
+	}
+	return client_send_msg(s, m);
+}
+
+/*
  * Runs the command on its daemon and relays between it and the client. Whatever
  * the client sent ahead (several frames in one record) is passed on before the
  * next poll; a client that closes its side after sending everything still gets
@@ -876,7 +889,12 @@ static int relay(struct session *s, const alb_msg *cmd)
 					return session_fail(s, cmd->seq, EPROTO,
 							    "the daemon answered with something "
 							    "other than a reply");
-				if ((r = client_send_frame(s, payload, len)) < 0)
+				if (m->kind == ALB_MSG_SUCCESS &&
+				    m->reply.kind == ALB_REPLY_TENDERS)
+					r = send_tenders(s, m);
+				else
+					r = client_send_frame(s, payload, len);
+				if (r < 0)
 					return r;
 				replied = true;
 				if (m->kind == ALB_MSG_FAILURE) {

@@ -815,11 +815,11 @@ static cbor_item_t *tender_info_to_cbor(const void *elt)
 {
 	const struct alb_tender_info *info = elt;
 	_cleanup_(cbor_decref_ptrp) cbor_item_t *map =
-	    cbor_new_definite_map(info->unusable ? 6 : 5);
+	    cbor_new_definite_map(4 + !!info->unusable + !!info->path);
 
 	if ((info->unusable && !alb_cbor_put(map, "unusable", alb_cbor_text(info->unusable))) ||
 	    !alb_cbor_put(map, "name", alb_cbor_text(info->name)) ||
-	    !alb_cbor_put(map, "path", alb_cbor_text(info->path)) ||
+	    (info->path && !alb_cbor_put(map, "path", alb_cbor_text(info->path))) ||
 	    !alb_cbor_put(
 		map, "target",
 		alb_cbor_text(enum_name(tender_names, ELEMENTSOF(tender_names), info->target))) ||
@@ -832,15 +832,16 @@ static cbor_item_t *tender_info_to_cbor(const void *elt)
 static int tender_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const char *path, void *elt)
 {
 	struct alb_tender_info *info = elt;
-	struct alb_cbor_key k[] = {{"name"},	{"path"}, {"target"},
-				   {"version"}, {"abi"},  {"unusable", true}};
+	/* No path in a reply relayed to a remote client (docs/tls.md). */
+	struct alb_cbor_key k[] = {{"name"},	{"path", true}, {"target"},
+				   {"version"}, {"abi"},	{"unusable", true}};
 	int r;
 
 	if ((r = alb_cbor_map_keys(ctx, item, path, k, ELEMENTSOF(k))) < 0 ||
 	    (r = alb_cbor_get_text(ctx, k[0].value, k[0].path, ALB_TENDER_FILE_MAX, &info->name)) <
 		0 ||
-	    (r = alb_cbor_get_text(ctx, k[1].value, k[1].path, ALB_WIRE_STRING_MAX, &info->path)) <
-		0 ||
+	    (k[1].value && (r = alb_cbor_get_text(ctx, k[1].value, k[1].path, ALB_WIRE_STRING_MAX,
+						  &info->path)) < 0) ||
 	    (r = alb_cbor_get_enum(ctx, k[2].value, k[2].path, tender_names,
 				   ELEMENTSOF(tender_names), &info->target)) < 0 ||
 	    (r = alb_cbor_get_text(ctx, k[3].value, k[3].path, ALB_TENDER_VERSION_MAX,
@@ -855,7 +856,7 @@ static int tender_info_from_cbor(alb_ctx *ctx, const cbor_item_t *item, const ch
 	    streq(info->name, ".."))
 		return alb_error(ctx, EBADMSG, "%s: '%s' is not a file name", k[0].path,
 				 info->name);
-	if (info->path[0] != '/')
+	if (info->path && info->path[0] != '/')
 		return alb_error(ctx, EBADMSG, "%s: '%s' is not an absolute path", k[1].path,
 				 info->path);
 	return 0;

@@ -8,12 +8,15 @@ private network namespace (exit 77 otherwise).
 usage: test-tls.py ALBATROSSD CLIENT TENDER_DIR MKIMAGE CONSOLE LOG STATS ENDPOINT"""
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WAIT, Daemon, Skip, Tap, cbor, check, mkimage,  # noqa: E402
@@ -1251,6 +1254,195 @@ def service_deploy_by_certificate():
     check(r.stdout.strip() == 'removed sam:api', r.stdout)
     check(local_services() == [] and local_unikernels('sam:') == [], 'all gone')
     S.serving()
+
+
+# ---- issue 16: progress over TLS, policies are local, no tender paths remotely ----
+
+def on_pty(args, cwd, cap=2 * WAIT):
+    """Runs args with stderr on a pseudo-terminal (stdin and stdout not): (exit status,
+    stdout, what the terminal got). The terminal is read while the command runs, so that
+    it never blocks on a full terminal."""
+    master, slave = os.openpty()
+    out = tempfile.TemporaryFile()
+    try:
+        p = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=slave)
+    finally:
+        os.close(slave)
+    term = b''
+    deadline = time.monotonic() + cap
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    b = os.read(master, 65536)
+                except OSError:  # EIO: every end of the terminal is closed
+                    b = b''
+                if not b:
+                    break
+                term += b
+            elif p.poll() is not None:
+                break
+        else:
+            p.kill()
+            raise AssertionError(f'{" ".join(args)}: still running after {cap} s')
+        p.wait(WAIT)
+    finally:
+        os.close(master)
+    out.seek(0)
+    stdout = out.read().decode(errors='replace')
+    out.close()
+    return p.returncode, stdout, term.decode(errors='replace')
+
+
+def remote_args(ca_dir, *args):
+    ca = os.path.basename(ca_dir)
+    return [PATHS['client']] + list(args) + [
+        '--destination', S.dest, '--ca', f'{ca}.pem', '--ca-key', f'{ca}.key',
+        '--server-ca', os.path.join(S.pki, 'rootcert.pem')]
+
+
+def big_file(path, mib=5, image=None):
+    """A file of mib MiB and a bit: an image (the test image with bytes after its ELF
+    data, which the image check ignores as any loader does) or data."""
+    data = b''
+    if image:
+        with open(image, 'rb') as f:
+            data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data + os.urandom((mib << 20) + 12345 - len(data)))
+    return path
+
+
+def progress_drawn(term, label, mib):
+    """The local progress bar's lines for label: drawn more than once, ends at 100 %."""
+    bars = re.findall(r'\r' + re.escape(label) +
+                      r'  \[([#-]{30})\] +(\d+)%  ([\d.]+)/([\d.]+) MiB', term)
+    check(len(bars) >= 2, f'a progress bar for {label!r}: {term!r}')
+    check(bars[-1][0] == '#' * 30 and bars[-1][1] == '100' and
+          float(bars[-1][3]) == round(mib, 1), bars[-1])
+    return bars
+
+
+@tap.case
+def progress_on_a_terminal():
+    """Transfers over 4 MB with stderr on a terminal show the local progress bar, over TLS
+    too: create, get, create-block --data, set-block, dump-block; without a terminal,
+    nothing but the result."""
+    img = big_file(os.path.join(S.dir, 'big.spt'), image=S.image)
+    size = os.path.getsize(img) / (1 << 20)
+    # Locally first: the format a remote transfer must show as well.
+    rc, out, term = on_pty([PATHS['client'], '--socket', S.d.socket, 'create', 'alice:big',
+                            img, '--mem', '16', '--net', 'service:br0', '--arg', '--run'],
+                           S.dir)
+    check(rc == 0 and out.strip() == 'created', (rc, out, term))
+    progress_drawn(term, 'upload alice:big', size)
+    S.local('destroy', 'alice:big')
+    # Remotely: create and get of an image.
+    rc, out, term = on_pty(remote_args(S.alice, 'create', 'big', img, '--mem', '16', '--net',
+                                       'service:br0', '--arg', '--run'), S.alice)
+    check(rc == 0 and out.strip() == 'created', (rc, out, term))
+    progress_drawn(term, 'upload big', size)
+    got = os.path.join(S.dir, 'big.got')
+    rc, out, term = on_pty(remote_args(S.alice, 'get', 'big', got), S.alice)
+    check(rc == 0, (rc, out, term))
+    progress_drawn(term, 'download big', size)
+    with open(img, 'rb') as a, open(got, 'rb') as b:
+        check(a.read() == b.read(), 'the image came back as it was')
+    # Without a terminal: the result alone, nothing on stderr.
+    S.remote(S.alice, None, 'destroy', 'big')
+    r = S.remote(S.alice, None, 'create', 'big', img, '--mem', '16', '--net', 'service:br0',
+                 '--arg', '--run')
+    check(r.stderr == '' and r.stdout.strip() == 'created', (r.stdout, r.stderr))
+    os.unlink(got)
+    r = S.remote(S.alice, None, 'get', 'big', got)
+    check(r.stderr == '', r.stderr)
+    S.remote(S.alice, None, 'destroy', 'big')
+
+    # Block devices: a tenant with room for one of 8 MB.
+    pat = S.user_ca('pat', '1', '--mem', '32', '--cpu', '0', '--bridge', 'br0', '--block',
+                    '16')
+    data = big_file(os.path.join(S.dir, 'big.data'), mib=6)
+    size = os.path.getsize(data) / (1 << 20)
+    rc, out, term = on_pty(remote_args(pat, 'create-block', 'disk', '8', '--data', data), pat)
+    check(rc == 0 and out.strip() == 'block device created', (rc, out, term))
+    progress_drawn(term, 'upload disk', size)
+    rc, out, term = on_pty(remote_args(pat, 'set-block', 'disk', data), pat)
+    check(rc == 0 and out.strip() == 'block device written', (rc, out, term))
+    progress_drawn(term, 'upload disk', size)
+    dump = os.path.join(S.dir, 'disk.dump')
+    rc, out, term = on_pty(remote_args(pat, 'dump-block', 'disk', dump), pat)
+    check(rc == 0, (rc, out, term))
+    progress_drawn(term, 'download disk', 8)
+    with open(data, 'rb') as a, open(dump, 'rb') as b:
+        d = b.read()
+        check(len(d) == 8 << 20 and d.startswith(a.read()), 'the data came back')
+    r = S.remote(pat, None, 'set-block', 'disk', data)
+    check(r.stderr == '', r.stderr)
+    os.unlink(dump)
+    r = S.remote(pat, None, 'dump-block', 'disk', dump)
+    check(r.stderr == '', r.stderr)
+    # A small transfer (under 4 MB) draws nothing, even on a terminal.
+    rc, out, term = on_pty(remote_args(S.alice, 'create', 'small', S.image, '--mem', '16',
+                                       '--net', 'service:br0', '--arg', '--run'), S.alice)
+    check(rc == 0 and '[' not in term and 'MiB' not in term, (rc, out, term))
+    S.remote(S.alice, None, 'destroy', 'small')
+    S.remote(pat, None, 'destroy-block', 'disk')
+    for f in (img, got, data, dump):
+        os.unlink(f)
+    S.serving()
+
+
+@tap.case
+def policies_are_local():
+    """Remote remove-policy and add-policy (without --csr) say that policies are managed
+    on the host and come from the chain's CA certificates, before any connection;
+    add-policy --csr still makes a CA request."""
+    nobody = f'127.0.0.1:{free_port()}'  # no endpoint there: nothing may connect
+    cases = [('remove-policy', 'alice:'), ('remove-policy', 'sub:'),
+             ('add-policy', 'sub:', '1', '--mem', '16')]
+    for args in cases:
+        for dest in (S.dest, nobody):
+            r = remote_at(dest, S.alice, *args, rc=2)
+            check('policies are managed locally' in r.stderr and
+                  'albatross-client add-policy / remove-policy' in r.stderr and
+                  'CA certificates of your chain' in r.stderr and
+                  'label' not in r.stderr, (args, r.stderr))
+    # Not a certificate's command either.
+    d = os.path.join(S.dir, 'policy-csr')
+    os.makedirs(d)
+    r = S.client('remove-policy', 'sub:', '--csr', cwd=d, rc=2)
+    check('policies are managed locally' in r.stderr, r.stderr)
+    # A CA request for a policy is what a tenant makes.
+    r = S.client('add-policy', 'sub:', '1', '--mem', '16', '--csr', cwd=d)
+    check('a CA request for a policy' in r.stdout and
+          sorted(os.listdir(d)) == ['sub.key', 'sub.req'], (r.stdout, os.listdir(d)))
+    # Locally both work as ever.
+    S.local('add-policy', 'alice:sub:', '1', '--mem', '16')
+    S.local('remove-policy', 'alice:sub:')
+    S.serving()
+
+
+@tap.case
+def tenders_without_paths_remotely():
+    """A remote tenders shows each tender's target, ABI and version, not where it is on
+    the host: no PATH column, and path null in --json; locally the paths are there."""
+    local = json.loads(S.local('tenders', '--json').stdout)
+    check(local and all(t['path'].startswith('/') for t in local), local)
+    remote = json.loads(S.remote(S.alice, None, 'tenders', '--json').stdout)
+    check([t['path'] for t in remote] == [None] * len(local), remote)
+    check([dict(t, path=None) for t in local] == remote, (local, remote))
+    text = S.remote(S.alice, None, 'tenders').stdout
+    lines = text.splitlines()
+    check(lines[0].split() == ['NAME', 'TARGET', 'ABI', 'VERSION', 'USABLE'], text)
+    for t in local:
+        check(t['path'] not in text and os.path.dirname(t['path']) not in text, text)
+        check(any(line.split()[:3] == [t['name'], t['target'], str(t['abi'])]
+                  for line in lines[1:]), (t, text))
+    text = S.local('tenders').stdout
+    check(text.splitlines()[0].split()[-1] == 'PATH', text)
+    check(all(t['path'] in text for t in local), text)
 
 
 try:

@@ -401,8 +401,8 @@ static alb_msg *sample_reply(int kind)
 		reply->names[2] = N("vm");
 		break;
 	case ALB_REPLY_TENDERS:
-		reply->n_tenders = 2;
-		reply->tenders = calloc(2, sizeof(*reply->tenders));
+		reply->n_tenders = 3;
+		reply->tenders = calloc(3, sizeof(*reply->tenders));
 		ck_assert_ptr_nonnull(reply->tenders);
 		reply->tenders[0] =
 		    (struct alb_tender_info){strdup("solo5-hvt.2"),
@@ -414,6 +414,9 @@ static alb_msg *sample_reply(int kind)
 		reply->tenders[1] =
 		    (struct alb_tender_info){strdup("solo5-spt"), strdup("/usr/bin/solo5-spt"),
 					     ALB_TENDER_SPT, strdup(""), 0};
+		/* No path: as albatross-tls-endpoint relays it to a remote client. */
+		reply->tenders[2] = (struct alb_tender_info){strdup("solo5-spt.3"), NULL,
+							     ALB_TENDER_SPT, strdup("v0.13.0"), 3};
 		break;
 	case ALB_REPLY_SERVICES:
 		sample_services(reply);
@@ -629,7 +632,7 @@ static void assert_reply_eq(const struct alb_reply *a, const struct alb_reply *b
 	for (uint32_t i = 0; i < a->n_tenders; i++) {
 		const struct alb_tender_info *x = &a->tenders[i], *y = &b->tenders[i];
 		ck_assert_str_eq(x->name, y->name);
-		ck_assert_str_eq(x->path, y->path);
+		assert_opt_str_eq(x->path, y->path);
 		ck_assert_int_eq(x->target, y->target);
 		ck_assert_str_eq(x->version, y->version);
 		ck_assert_uint_eq(x->abi, y->abi);

@@ -68,7 +68,7 @@ void alb_block_info_clear(struct alb_block_info *info);
 /* A tender binary that albatrossd found (in --tender-dir or $PATH). */
 struct alb_tender_info {
 	char *name;	/* file name, e.g. "solo5-hvt.2": 1 .. ALB_TENDER_FILE_MAX bytes, no '/' */
-	char *path;	/* absolute path */
+	char *path;	/* absolute path; NULL in a reply relayed to a remote client */
 	int target;	/* enum alb_tender */
 	char *version;	/* as "TENDER --version" prints it, e.g. "v0.12.1" */
 	uint32_t abi;	/* the Solo5 ABI version it reports */
