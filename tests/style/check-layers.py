@@ -19,7 +19,7 @@ LAYER = {
     'util': VALUES, 'ipam': VALUES, 'inet': VALUES, 'ctx': VALUES, 'name': VALUES, 'policy': VALUES, 'unikernel': VALUES,
     'manifest': VALUES, 'exit': VALUES, 'parse': VALUES,
     'hostport': VALUES, 'inet': VALUES, 'fileio': VALUES, 'zstream': VALUES, 'cbor': VALUES, 'codec': VALUES,
-    'loop': VALUES, 'supervise': VALUES, 'config': VALUES, 'bounds': VALUES,
+    'loop': VALUES, 'supervise': VALUES, 'share': VALUES, 'config': VALUES, 'bounds': VALUES,
     'sha256': VALUES, 'dl': VALUES, 'dl-hwloc': VALUES, 'dl-gnutls': VALUES, 'dl-nft': VALUES, 'dl-nl': VALUES,
     'albatross': PROGRAMS,  # the umbrella header: everything
     # engines: no sockets
