@@ -113,6 +113,8 @@ bool alb_monitor_kill(int fd, const char *path);
  *   failed REASON        (if present) its tender has exited and it failed for good
  *                        (a crash loop): an albatrossd started meanwhile keeps it
  *                        failed until a restart command
+ *   exit code N | exit signal N
+ *                        (if present, with wait or failed) how its tender ended
  */
 #define ALB_RUN_TAPS_MAX   256u	 /* taps of one unikernel */
 #define ALB_RUN_EXITS_MAX  1001u /* recent exits (one more than the largest crash burst) */
@@ -131,6 +133,8 @@ struct alb_run_file {
 	bool destroy, restart;
 	uint64_t wait_us; /* wait T; 0 if absent */
 	char *failed;	  /* failed REASON (at most ALB_RUN_REASON_MAX bytes); NULL if absent */
+	int exit_kind;	  /* exit: ALB_EXIT_CODE or ALB_EXIT_SIGNAL; 0 if absent */
+	uint32_t exit_value;
 };
 
 /* Its text (NUL-terminated, *ret_len bytes without the NUL). 0, -EINVAL, -ENOMEM. */

@@ -354,12 +354,21 @@ static bool hex64(const char *s)
 	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
+/* How a tender ended, as the exit line says it (0: none). */
+static bool exit_ok(int kind, uint32_t value)
+{
+	return kind == 0		 ? value == 0
+	       : kind == ALB_EXIT_CODE	 ? value <= 255
+	       : kind == ALB_EXIT_SIGNAL ? value >= 1 && value <= ALB_EXIT_SIGNAL_MAX
+					 : false;
+}
+
 int alb_run_file_format(const struct alb_run_file *rf, char **ret, size_t *ret_len)
 {
 	if (!rf || !rf->name[0] || strchr(rf->name, '\n') || strchr(rf->name, ' ') ||
 	    rf->run == 0 || !hex64(rf->config) || rf->n_taps > ALB_RUN_TAPS_MAX ||
 	    rf->n_exits > ALB_RUN_EXITS_MAX || (rf->destroy && rf->restart) ||
-	    (rf->wait_us && rf->failed) ||
+	    (rf->wait_us && rf->failed) || !exit_ok(rf->exit_kind, rf->exit_value) ||
 	    (rf->failed && (!rf->failed[0] || strlen(rf->failed) > ALB_RUN_REASON_MAX ||
 			    strchr(rf->failed, '\n'))))
 		return -EINVAL;
@@ -384,6 +393,9 @@ int alb_run_file_format(const struct alb_run_file *rf, char **ret, size_t *ret_l
 		fprintf(f, "wait %" PRIu64 "\n", rf->wait_us);
 	if (rf->failed)
 		fprintf(f, "failed %s\n", rf->failed);
+	if (rf->exit_kind)
+		fprintf(f, "exit %s %" PRIu32 "\n",
+			rf->exit_kind == ALB_EXIT_CODE ? "code" : "signal", rf->exit_value);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;
@@ -461,6 +473,18 @@ static int parse_line(char *key, char *rest, struct alb_run_file *rf, unsigned *
 			rf->n_exits++;
 		}
 		if (rf->n_exits != v[2])
+			return -EBADMSG;
+	} else if (streq(key, "exit")) {
+		char *kind = strtok_r(rest, " ", &save), *value = strtok_r(NULL, " ", &save);
+		uint64_t v;
+		if (rf->exit_kind || !kind || !value || strtok_r(NULL, " ", &save) ||
+		    alb_parse_u64(value, 0, UINT32_MAX, &v) < 0)
+			return -EBADMSG;
+		rf->exit_kind = streq(kind, "code")	? ALB_EXIT_CODE
+				: streq(kind, "signal") ? ALB_EXIT_SIGNAL
+							: -1;
+		rf->exit_value = (uint32_t)v;
+		if (!exit_ok(rf->exit_kind, rf->exit_value))
 			return -EBADMSG;
 	} else if (streq(key, "wait")) {
 		if (rf->wait_us || rf->failed ||

@@ -58,6 +58,7 @@ struct uk {
 	alb_source *ack_timer;	      /* an acknowledgement to try again */
 	uint32_t mon_reconnects;      /* connections made again since the last frame */
 	bool warned_lost;	      /* said that its monitor lost output (this run) */
+	bool run_ended;		      /* its run file says wait or failed (its tender exited) */
 	/* supervision */
 	struct alb_tally tally; /* restarts, back-off, recent exits (supervise-private.h) */
 	struct alb_exit last_exit;

@@ -219,7 +219,11 @@ static int upload_admit(alb_vmm *vmm, struct vmm_upload *up)
 				  "bound (4 times --max-uploads-per-peer), %s %u of them, and this "
 				  "one was its idlest",
 				  (unsigned)victim->uid, per_uid, vpeer, held);
+		/* Its end names its own command's identity: the newcomer's is kept. */
+		char identity[sizeof(vmm->identity)];
+		snprintf(identity, sizeof(identity), "%s", vmm->identity);
 		victim->ops->done(victim, r, victim->userdata); /* frees it */
+		snprintf(vmm->identity, sizeof(vmm->identity), "%s", identity);
 		alb_ctx_clear_error(vmm->ctx);
 		return 0;
 	}
@@ -374,6 +378,9 @@ int vmm_upload_push(struct vmm_upload *up, uint8_t *buf, size_t len)
 
 void vmm_upload_end(struct vmm_upload *up)
 {
+	/* All of it came: what is left is albatrossd's work, not the peer's idling. It is
+	 * cut off to make room only when every other one of its tenant's has ended too. */
+	up->active_us = UINT64_MAX;
 	alb_ingest_end(up->ingest);
 }
 

@@ -988,6 +988,8 @@ static int uk_run_write_ended(struct uk *u, const char *intent, uint64_t wait_us
 	    .restart = intent && streq(intent, "restart"),
 	    .wait_us = wait_us,
 	    .failed = (char *)failed,
+	    .exit_kind = wait_us || failed ? u->last_exit.kind : 0,
+	    .exit_value = wait_us || failed ? u->last_exit.value : 0,
 	};
 	snprintf(rf.name, sizeof(rf.name), "%s", u->name_s);
 	int r;
@@ -1869,6 +1871,13 @@ static int uk_start_end(struct uk *u, struct uk_spawn *sp)
 static int uk_start(struct uk *u)
 {
 	struct uk_spawn sp;
+	/* A start (a restart command, a back-off's end) ends what the run file said of the
+	 * run before: whatever happens now, a later albatrossd does not take it again. */
+	if (u->run_ended) {
+		if (uk_run_write(u, NULL) < 0)
+			alb_log_warn(u->vmm->ctx, "%s", alb_ctx_last_error(u->vmm->ctx));
+		u->run_ended = false;
+	}
 	int r = uk_start_begin(u, &sp);
 	return r < 0 ? r : uk_start_end(u, &sp);
 }
@@ -2126,6 +2135,8 @@ static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum 
 		/* An albatrossd started later keeps it failed (its tally with it). */
 		if (uk_run_write_ended(u, NULL, 0, reason) < 0)
 			alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+		else
+			u->run_ended = true;
 		return;
 	case ALB_VERDICT_RESTART:
 		break;
@@ -2139,6 +2150,8 @@ static void uk_exit(struct uk *u, int how, int status, uint64_t exited_us, enum 
 	 * goes on with the tally (a crash loop is not forgotten by a restart of albatrossd). */
 	if (uk_run_write_ended(u, NULL, now + delay > now ? now + delay : UINT64_MAX, NULL) < 0)
 		alb_log_warn(vmm->ctx, "%s", alb_ctx_last_error(vmm->ctx));
+	else
+		u->run_ended = true;
 	alb_log_info(vmm->ctx, "Restarting '%s' in %" PRIu64 " ms", u->name_s, delay / 1000);
 	emit(vmm, u, ALB_VMM_RESTARTING, 0, 0);
 	e = vmm_event_new(vmm, ALB_EVENT_UNIKERNEL_RESTARTING, u->name);
@@ -2536,9 +2549,14 @@ static void uk_take_ended(struct uk *u, const struct alb_run_file *rf)
 	alb_vmm *vmm = u->vmm;
 	uint64_t mono = alb_now_monotonic();
 	u->run = rf->run;
+	u->run_ended = true;
+	u->last_exit = (struct alb_exit){rf->exit_kind, rf->exit_value};
 	u->tally.restarts = rf->restarts;
+	/* Within this albatrossd's bounds (it may have been started with others). */
 	if (rf->backoff_us)
-		u->tally.backoff_us = rf->backoff_us;
+		u->tally.backoff_us = rf->backoff_us < vmm->supervise.backoff_max_us
+					  ? rf->backoff_us
+					  : vmm->supervise.backoff_max_us;
 	u->tally.n_exits = 0;
 	for (uint32_t i = 0; i < rf->n_exits && u->tally.n_exits < u->tally.cap; i++)
 		if (rf->exits[i] <= mono)
@@ -2551,7 +2569,10 @@ static void uk_take_ended(struct uk *u, const struct alb_run_file *rf)
 			       u->name_s, rf->failed);
 		return;
 	}
+	/* At most a whole back-off: a monotonic time from before a reboot means nothing. */
 	uint64_t delay = rf->wait_us > mono ? rf->wait_us - mono : 0;
+	if (delay > u->tally.backoff_us)
+		delay = u->tally.backoff_us;
 	if (alb_loop_add_timer(vmm->loop, delay, uk_restart_timer, u, &u->timer) < 0)
 		return; /* started with the others */
 	u->state = ALB_STATE_RESTARTING;
@@ -2633,6 +2654,13 @@ static void monitors_adopt(alb_vmm *vmm)
 			}
 		}
 		snprintf(sock, sizeof(sock), "%s/%" PRIu64 ".sock", dir, rf.run);
+		if (u && (rf.wait_us || rf.failed)) {
+			/* Its exit was handled (and counted) already: a monitor that still
+			 * holds it (albatrossd went before acknowledging it) is ended, and
+			 * the exit is not counted again. */
+			why = "its exit was handled before albatrossd went";
+			u = NULL;
+		}
 		if (u) {
 			int r = uk_adopt(u, &rf, sock);
 			if (r < 0 && r != -ENOENT && r != -ECONNREFUSED)

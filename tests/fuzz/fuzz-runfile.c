@@ -17,7 +17,8 @@ static bool same(const struct alb_run_file *a, const struct alb_run_file *b)
 	    a->n_taps != b->n_taps || a->restarts != b->restarts ||
 	    a->backoff_us != b->backoff_us || a->n_exits != b->n_exits ||
 	    a->destroy != b->destroy || a->restart != b->restart || a->wait_us != b->wait_us ||
-	    !a->failed != !b->failed || (a->failed && strcmp(a->failed, b->failed)))
+	    !a->failed != !b->failed || (a->failed && strcmp(a->failed, b->failed)) ||
+	    a->exit_kind != b->exit_kind || a->exit_value != b->exit_value)
 		return false;
 	for (uint32_t i = 0; i < a->n_taps; i++)
 		if (strcmp(a->taps[i], b->taps[i]))

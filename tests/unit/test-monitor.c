@@ -170,32 +170,47 @@ END_TEST
 /* A back-off under way and a failure for good travel in the run file to the next albatrossd. */
 START_TEST(test_run_file_wait_and_failed)
 {
-	struct alb_run_file rf = {.run = 2, .restarts = 1, .backoff_us = 6000000, .wait_us = 123};
+	struct alb_run_file rf = {.run = 2,
+				  .restarts = 1,
+				  .backoff_us = 6000000,
+				  .wait_us = 123,
+				  .exit_kind = ALB_EXIT_CODE,
+				  .exit_value = 3};
 	snprintf(rf.name, sizeof(rf.name), "a");
 	memset(rf.config, 'f', 64);
 	char *text = NULL;
 	size_t len = 0;
 	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), 0);
 	ck_assert_str_eq(text, "albatross-run 1\nname a\nrun 2\nconfig " F64
-			       "\ntaps\ntally 1 6000000 0\nwait 123\n");
+			       "\ntaps\ntally 1 6000000 0\nwait 123\nexit code 3\n");
 	struct alb_run_file back;
 	ck_assert_int_eq(alb_run_file_parse(text, len, &back), 0);
 	ck_assert_uint_eq(back.wait_us, 123);
 	ck_assert_ptr_null(back.failed);
 	ck_assert_uint_eq(back.backoff_us, 6000000);
+	ck_assert_int_eq(back.exit_kind, ALB_EXIT_CODE);
+	ck_assert_uint_eq(back.exit_value, 3);
 	alb_run_file_clear(&back);
 	free(text);
 
 	rf.wait_us = 0;
+	rf.exit_kind = ALB_EXIT_SIGNAL;
+	rf.exit_value = 9;
 	rf.failed = (char *)"crash loop: it exited 5 times within 60 s";
 	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), 0);
 	ck_assert_int_eq(alb_run_file_parse(text, len, &back), 0);
 	ck_assert_str_eq(back.failed, "crash loop: it exited 5 times within 60 s");
+	ck_assert_int_eq(back.exit_kind, ALB_EXIT_SIGNAL);
+	ck_assert_uint_eq(back.exit_value, 9);
 	ck_assert_uint_eq(back.wait_us, 0);
 	alb_run_file_clear(&back);
 	free(text);
 
-	/* Both, an empty or multi-line reason: not written. */
+	/* Both, an empty or multi-line reason, an exit out of range: not written. */
+	rf.exit_kind = ALB_EXIT_CODE;
+	rf.exit_value = 256;
+	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), -EINVAL);
+	rf.exit_value = 1;
 	rf.wait_us = 5;
 	ck_assert_int_eq(alb_run_file_format(&rf, &text, &len), -EINVAL);
 	rf.wait_us = 0;
@@ -211,6 +226,13 @@ START_TEST(test_run_file_wait_and_failed)
 			       "failed\n",
 			       "wait 1\nfailed x\n",
 			       "failed x\nfailed y\n",
+			       "exit code 256\n",
+			       "exit signal 0\n",
+			       "exit signal 65\n",
+			       "exit code\n",
+			       "exit code 1 2\n",
+			       "exit kill 9\n",
+			       "exit code 1\nexit code 2\n",
 			       "failed x\nwait 1\n"};
 	for (size_t i = 0; i < ELEMENTSOF(tails); i++) {
 		char buf[512];
