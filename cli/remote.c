@@ -192,11 +192,17 @@ int cli_connect_remote(struct cli *cli, const alb_msg *msg, alb_client **ret)
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	r = alb_x509_csr_generate(cli->ctx, cn, ext, ALB_X509_KEY_ED25519, req, key);
-	if (r >= 0)
+	bool signing = r >= 0;
+	if (signing)
 		r = alb_x509_csr_sign(cli->ctx, cli->ca, cli->ca_key, req, 0, NULL, cert);
 	if (r < 0) {
 		remove_tree(dir);
-		return cli_error(EXIT_FAILED, "%s: %s", cli->command, alb_ctx_last_error(cli->ctx));
+		/* A command that the CA's policy does not allow fails as the command (exit 1);
+		 * a --ca or --ca-key that cannot be used is a certificate or key file that
+		 * cannot be used (exit 5), as --help says. */
+		int code = signing && r != -EACCES && r != -EDQUOT && r != -ENOMEM ? EXIT_TLS
+										   : EXIT_FAILED;
+		return cli_error(code, "%s: %s", cli->command, alb_ctx_last_error(cli->ctx));
 	}
 	r = connect_tls(cli, cert, key, ret);
 	/* Loaded (or not): the key goes now. */

@@ -70,6 +70,7 @@ struct uk {
 	struct waiter *waiters;
 	struct alb_log_event *created_event; /* sent when the first start succeeds */
 	char destroyed_by[VMM_IDENTITY_MAX]; /* the identity of the destroy command */
+	char restarted_by[VMM_IDENTITY_MAX]; /* the identity of the restart (or force-create) */
 };
 
 struct vmm_block {

@@ -2049,7 +2049,13 @@ static void uk_start_again(struct uk *u)
 	u->config = c;
 	vmm_image_unref(u->vmm, old); /* a force-create may bring another image */
 	(void)alb_tally_init(&u->tally, &u->vmm->supervise); /* same size: cannot fail */
+	/* Its start is the restart command's doing, whenever the old run ended. */
+	char identity[sizeof(u->vmm->identity)];
+	snprintf(identity, sizeof(identity), "%s", u->vmm->identity);
+	snprintf(u->vmm->identity, sizeof(u->vmm->identity), "%s", u->restarted_by);
 	int r = uk_start(u);
+	snprintf(u->vmm->identity, sizeof(u->vmm->identity), "%s", identity);
+	u->restarted_by[0] = '\0';
 	_cleanup_free_ char *why = r < 0 ? strdup(alb_ctx_last_error(u->vmm->ctx)) : NULL;
 	if (r < 0)
 		uk_set_failed(u, "%s", why ? why : "?");
@@ -2275,6 +2281,7 @@ int vmm_restart(alb_vmm *vmm, struct uk *u, const alb_unikernel_config *config, 
 	}
 	alb_unikernel_config *previous = u->restart_with;
 	u->restart_with = c;
+	snprintf(u->restarted_by, sizeof(u->restarted_by), "%s", vmm->identity);
 	if (previous) {
 		/* A restart replaced before it happened: its image may be unused now. */
 		uint8_t old[32];

@@ -241,6 +241,11 @@ def test_every_kind_in_order():
              '--restart-on-fail', '--arg', '--sleep=50', '--arg', '--exit=3')
         wait_for(lambda: d.one('alice:crashy')['state'] == 'failed', 2 * WAIT, 'a crash loop')
         d.ok('destroy', 'alice:crashy')
+        # a running one's start after its restart is the command's, said with whose
+        d.ok('create', 'alice:steady', img, '--mem', '8', '--cpu', '0', '--net',
+             'service:br0', '--arg', '--run')
+        d.ok('restart', 'alice:steady')
+        d.ok('destroy', 'alice:steady')
         d.ok('destroy-block', 'alice:disk')
         d.ok('remove-policy', 'alice:')
         check(d.stop() == 0)
@@ -262,6 +267,9 @@ def test_every_kind_in_order():
         restarting = evs[first_index(evs, 'unikernel-restarting')]
         check(restarting['attempt'] >= 1 and restarting['delay'] > 0, restarting)
         check(evs[first_index(evs, 'unikernel-created')].get('identity') == 'uid 0', evs)
+        starts = [e for e in evs if e['kind'] == 'unikernel-started' and
+                  e['name'] == 'alice:steady']
+        check(len(starts) == 2 and starts[-1].get('identity') == 'uid 0', starts)
         check(evs[first_index(evs, 'policy-added')]['name'] == 'alice:', evs)
         check(evs[first_index(evs, 'block-added')]['name'] == 'alice:disk', evs)
         # the human-readable form has a line per event

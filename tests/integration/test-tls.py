@@ -510,6 +510,13 @@ def not_tls_and_wrong_server_ca():
     check('Connection refused' in r.stderr, r.stderr)
     r = S.client('info', '--destination', 'nonsense', '--ca', 'alice.pem', '--ca-key',
                  'alice.key', '--server-ca', 'x', cwd=S.alice, rc=2)
+    # a --ca-key that is not the key of --ca: a key file that cannot be used (exit 5),
+    # said before anything is sent
+    other = os.path.join(S.pki, 'root.key')
+    r = S.client('info', '--destination', S.dest, '--ca', 'alice.pem', '--ca-key', other,
+                 '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=S.alice,
+                 rc=EXIT_TLS)
+    check('does not belong to the certificate' in r.stderr, r.stderr)
     S.serving()
 
 
