@@ -239,6 +239,7 @@ int cli_run_log(struct cli *cli, alb_msg *msg)
 		json_begin(&j, stdout);
 		json_array_open(&j);
 	}
+	uint64_t shown = 0;
 	for (;;) {
 		_cleanup_(alb_msg_freep) alb_msg *m = NULL;
 		r = alb_client_receive(client, &m);
@@ -261,10 +262,14 @@ int cli_run_log(struct cli *cli, alb_msg *msg)
 			json_end(&line);
 		} else {
 			print_text(m->data.event);
+			shown++;
 			if (h.follow)
 				fflush(stdout);
 		}
 	}
+	/* People are told that nothing matched, as info and block tell them. */
+	if (!cli->json && !shown)
+		puts("(none)");
 	if (array) {
 		json_array_close(&j);
 		json_end(&j);

@@ -10,9 +10,10 @@ ALB_PACKAGES=(
 	libnftables-dev libnl-nf-3-dev nettle-dev
 	check
 	iproute2 util-linux
+	scdoc
 )
 # The fuzz smoke run of scripts/test: clang with the libFuzzer runtime.
-# tests/debian/test-package.sh: dpkg-buildpackage, debhelper, scdoc for the man pages.
+# tests/debian/test-package.sh: dpkg-buildpackage, debhelper (scdoc, for the man pages, is above).
 # tests/completion: zsh and bash-completion (each is tried when there).
 ALB_TEST_PACKAGES=(abigail-tools clang clang-format libclang-rt-dev influxdb prometheus util-linux iproute2 gnutls-bin
 	dpkg-dev debhelper scdoc nftables zsh bash-completion)

@@ -273,6 +273,9 @@ def test_every_kind_in_order():
         check(evs[first_index(evs, 'policy-added')]['name'] == 'alice:', evs)
         check(evs[first_index(evs, 'block-added')]['name'] == 'alice:disk', evs)
         # the human-readable form has a line per event
+        # nothing below a path: said so (as info and block say it); --json gives []
+        check(client(d.rundir, 'log', 'nobody:').stdout == '(none)\n', 'no (none)')
+        check(client(d.rundir, 'log', '--json', 'nobody:').stdout.strip() == '[]', 'not []')
         text = client(d.rundir, 'log').stdout.splitlines()
         check(len(text) == len(evs), text)
         check(any(' unikernel-exited alice:crashy ' in t and ' exit=3' in t for t in text), text)

@@ -300,7 +300,7 @@ real_solo5() {
 if [ -n "$solo5_bin" ]; then
 	echo "1..20"
 else
-	echo "1..12"
+	echo "1..13"
 fi
 
 # 1. The first run.
@@ -322,6 +322,18 @@ ok $? "every line of its output is labelled '$LABEL'" "$tmp/run1.out"
 		{ [ -n "$solo5_bin" ] || grep -q "https://github.com/Solo5/solo5" "$tmp/run1.out"; }
 }
 ok $? "it shows the console line, info, and info over TLS" "$tmp/run1.out"
+
+# 3b. The next steps are kept unlabelled, to paste from; the ones shown are the same.
+{
+	steps=$state/next-steps.txt
+	[ -s "$steps" ] && ! grep -q "^$LABEL_RE" "$steps" &&
+		grep -q '^  C=".*albatross-client --rundir ' "$steps" &&
+		grep -q "^${LABEL_RE}  C=\".*albatross-client --rundir " "$tmp/run1.out" &&
+		grep -q "next-steps.txt" "$tmp/run1.out" &&
+		sed -n "s/^$LABEL_RE//p" "$tmp/run1.out" >"$tmp/run1.unlabelled" &&
+		! grep . "$steps" | grep -vxF -f "$tmp/run1.unlabelled"
+} >"$tmp/check3b" 2>&1
+ok $? "the next steps are in .run/next-steps.txt, unlabelled, as shown" "$tmp/check3b"
 
 # 4. Every daemon runs in the namespace after the script returned; br0 has the tap.
 {
