@@ -723,11 +723,13 @@ static int open_input(struct cli *cli, const char *path, int *ret_fd, uint64_t *
 	struct stat st;
 
 	if (fd < 0)
-		return cli_error(EXIT_FAILED, "Failed to open '%s': %s", path, strerror(errno));
+		return cli_error(EXIT_FAILED, "%s: cannot open '%s': %s", cli->command, path,
+				 strerror(errno));
 	if (fstat(fd, &st) < 0)
-		return cli_error(EXIT_FAILED, "Failed to stat '%s': %s", path, strerror(errno));
+		return cli_error(EXIT_FAILED, "%s: cannot stat '%s': %s", cli->command, path,
+				 strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return cli_error(EXIT_FAILED, "'%s' is not a regular file", path);
+		return cli_error(EXIT_FAILED, "%s: '%s' is not a regular file", cli->command, path);
 	*ret_size = (uint64_t)st.st_size;
 	*ret_fd = TAKE_FD(fd);
 	return EXIT_OK;
@@ -1102,7 +1104,7 @@ int cli_load_image(struct cli *cli, alb_unikernel_config *config, alb_unikernel_
 	 * will run), then compressed if asked. */
 	r = read_image(cli->ctx, path, &image, &len);
 	if (r < 0)
-		return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
+		return cli_error(EXIT_FAILED, "%s: %s", cli->command, alb_ctx_last_error(cli->ctx));
 	if (!check)
 		check = config;
 	if ((r = check_image(cli, check, path, image, len, o->tender)) != 0)
@@ -1830,7 +1832,8 @@ static int certificate_upload(struct cli *cli, alb_msg *msg, const char *file)
 		uint8_t digest[32], want_digest[32];
 		const alb_unikernel_config *c = msg->cmd.config;
 		if (alb_read_file(cli->ctx, file, ALB_IMAGE_SIZE_MAX, &image, &len) < 0)
-			return cli_error(EXIT_FAILED, "%s", alb_ctx_last_error(cli->ctx));
+			return cli_error(EXIT_FAILED, "%s: %s", cli->command,
+					 alb_ctx_last_error(cli->ctx));
 		image_sha256(image, len, digest);
 		if (alb_unikernel_config_get_image_compressed(c) ||
 		    alb_unikernel_config_get_digest(c, want_digest) < 0 ||

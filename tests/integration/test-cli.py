@@ -91,6 +91,12 @@ def test_replies_and_exit_codes(_):
         check(d.ok('block', '--json').stdout.strip() == '[]', 'a block device was made')
         d.ok('create-block', 'disk', '1')
         d.refused('', 'set-block', 'disk', data)
+        # a local file that cannot be read: exit 1, the command named
+        missing = os.path.join(d.dir, 'missing.spt')
+        d.refused(f"create: Failed to open '{missing}'", 'create', 'x', missing)
+        d.refused(f"set-block: cannot open '{missing}'", 'set-block', 'disk', missing)
+        d.refused(f"create-block: '{d.dir}' is not a regular file", 'create-block', 'y', '1',
+                  '--data', d.dir)
     finally:
         d.cleanup()
 
