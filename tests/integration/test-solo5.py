@@ -1204,11 +1204,13 @@ def test_remote_tls(_):
 @tap.case
 def test_restore_after_restart(_):
     """kill -9, SIGTERM and a copied albatrossd: the next one adopts the same real tenders
-    (same pids and tap), echo answers ping all through the outage and the ticker's console
-    flows on; after a host reboot (every tender killed too) both start again"""
+    (same pids and tap) of three unikernels, echo answers ping all through the outage and
+    the ticker's console flows on; after a host reboot (every tender killed too) all three
+    start again"""
     ticker, echo = ours('ticker'), ours('echo')
     with Setup() as s, Address('10.78.0.1/24'):
         s.create('tick', ticker, '--arg', '--interval=300')
+        s.create('tock', ticker, '--arg', '--interval=700')
         s.create('echo', echo, '--net', 'service:br0', '--arg', '--ipv4=10.78.0.2/24')
         s.wait_console('tick', lambda l: 'ticker: tick 2' in l)
         wait(lambda: ping('10.78.0.2'), 30, 'a ping reply')
@@ -1246,10 +1248,10 @@ def test_restore_after_restart(_):
             wait(lambda: not alive(u['pid']), 15, f'{u["name"]} to die with its monitor')
         s.d.start()
 
-        def both():
+        def all_three():
             v = s.d.info()
-            return len(v) == 2 and all(u['state'] == 'running' for u in v) and v
-        new = {u['name']: u for u in wait(both, 30, 'both to run again after a reboot',
+            return len(v) == 3 and all(u['state'] == 'running' for u in v) and v
+        new = {u['name']: u for u in wait(all_three, 30, 'all to run again after a reboot',
                                            lambda: s.d.info())}
         check(all(new[n]['pid'] != old[n]['pid'] for n in old), (old, new))
         check(new['echo']['config'] == old['echo']['config'], 'echo config changed')
