@@ -824,8 +824,14 @@ static void update_fail(struct update *u, int error, const char *fmt, ...)
 	va_end(ap);
 	struct alb_service_instance *old = instance_in(s, ALB_INSTANCE_PUBLISHED);
 	_cleanup_free_ char *on = old ? vmm_name_str(old->unikernel) : NULL;
-	char why[1200];
-	snprintf(why, sizeof(why), "%s; %s", text,
+	struct alb_service_instance *starting = instance_in(s, ALB_INSTANCE_STARTING);
+	/* albatross-console keeps the output of a destroyed unikernel: where to look. */
+	_cleanup_free_ char *starting_s = starting ? vmm_name_str(starting->unikernel) : NULL;
+	char why[1400], look[400] = "";
+	if (starting_s)
+		snprintf(look, sizeof(look), " (its output: albatross-client console %s)",
+			 starting_s);
+	snprintf(why, sizeof(why), "%s%s; %s", text, look,
 		 on ? "the previous instance stays published" : "nothing is published");
 	u->why = strdup(why);
 	u->error = error > 0 ? -error : error;

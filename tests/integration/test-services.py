@@ -345,7 +345,8 @@ def test_ready_line_and_timeout():
         args[args.index('--ready-timeout') + 1] = '1500'
         r = d.cli(*args)
         check(r.returncode == 1 and 'not ready within 1500 ms' in r.stderr and
-              'previous instance stays published' in r.stderr, r)
+              'previous instance stays published' in r.stderr and
+              'its output: albatross-client console web.2' in r.stderr, r)
         svc = one_service(d, 'web')
         check(published(svc) == first and len(svc['instances']) == 1 and
               'not ready' in (svc['last_error'] or ''), svc)
