@@ -73,8 +73,8 @@ def readable(socks):
 class LogDaemon:
     """A real albatross-log serving RUNDIR/log.sock."""
 
-    def __init__(self, rundir, logdir, env=None):
-        self.rundir, self.logdir = rundir, logdir
+    def __init__(self, rundir, logdir, env=None, extra=()):
+        self.rundir, self.logdir, self.extra = rundir, logdir, list(extra)
         self.env = dict(os.environ, **(env or {}))
         self.out = logdir.rstrip('/') + '-daemon.log'
         watch_log('albatross-log', self.out)
@@ -82,8 +82,8 @@ class LogDaemon:
     def start(self):
         self.f = open(self.out, 'a')
         self.proc = subprocess.Popen([PATHS['log'], '--rundir', self.rundir, '--logdir',
-                                      self.logdir, '-vv'], stdout=self.f, stderr=self.f,
-                                     env=self.env)
+                                      self.logdir, '-vv'] + self.extra, stdout=self.f,
+                                     stderr=self.f, env=self.env)
         wait_for(lambda: 'notice: ready' in self.text() or self.proc.poll() is not None,
                  WAIT, 'albatross-log')
         check(self.proc.poll() is None, f'albatross-log exited: {self.text()}')
@@ -431,6 +431,52 @@ def test_second_uid_holds_most():
         for s in mine:
             s.close()
         d.cleanup()
+
+
+@tap.case
+def test_second_uid_subscribes_most():
+    """albatross-log's 64 subscriptions: uid 65534 holds 60 followers of tenant mallory,
+    then root subscribes 10 of the same tenant: the ones that go are uid 65534's (the
+    biggest holder by uid, before the tenant), told why; root's are all kept and served"""
+    d = Daemon(PATHS)
+    os.makedirs(d.rundir, exist_ok=True)
+    lg = LogDaemon(d.rundir, os.path.join(d.dir, 'logs'), extra=['--group', 'nogroup'])
+    lg.start()
+    mine, nobody = [], None
+    follow = frame(cbor({'version': 1, 'seq': 1, 'name': 'mallory:',
+                         'command': {'op': 'log-subscribe', 'follow': True}}))
+    try:
+        d.start()
+        nobody = Holder(lg.socket, [follow] * 60)
+        for _ in range(10):
+            s = connect(lg.socket)
+            s.sendall(follow)
+            r = recv_frame(s)
+            check(r and b'success' in r, r)
+            mine.append(s)
+        check(not readable(mine), "root's subscriptions were dropped")
+        # root's are served: a new event reaches every one of them
+        d.ok('add-policy', 'mallory:', '1', '--mem', '64', '--cpu', '0')
+        for s in mine:
+            s.settimeout(WAIT)
+            r = recv_frame(s)
+            while r and b'policy-added' not in r:
+                r = recv_frame(s)
+            check(r and b'policy-added' in r, r)
+        got = nobody.release()
+        nobody = None
+        dropped = [g for g in got if b'dropped' in g]
+        check(len(dropped) == 6, f'{len(dropped)} of uid 65534\'s went, 6 expected')
+        check(all(b"uid 65534 for 'mallory' holds" in g for g in dropped), dropped[0])
+        check(lg.proc.poll() is None, 'albatross-log exited')
+    finally:
+        if nobody:
+            nobody.release()
+        for s in mine:
+            s.close()
+        d.cleanup()
+        lg.stop()
+        shutil.rmtree(d.dir, ignore_errors=True)
 
 
 def block_add(seq, name, size=4096):
