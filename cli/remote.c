@@ -123,12 +123,18 @@ int cli_write_csr(struct cli *cli, const alb_msg *msg)
 		json_object_close(&j);
 		json_end(&j);
 	} else {
-		printf("wrote %s and %s (%s, common name '%s'); have it signed with\n"
+		/* The common name '.' is the whole domain of the signing CA (docs/tls.md). */
+		char on[ALB_NAME_STRING_MAX + 32];
+		if (streq(cn, "."))
+			snprintf(on, sizeof(on), "on the signing CA's whole domain");
+		else
+			snprintf(on, sizeof(on), "common name '%s'", cn);
+		printf("wrote %s and %s (%s, %s); have it signed with\n"
 		       "  albatross-client sign CACERT DB CAKEY %s\n",
 		       req, key,
 		       msg->cmd.kind == ALB_CMD_POLICY_ADD ? "a CA request for a policy"
 							   : alb_command_to_string(msg->cmd.kind),
-		       cn, req);
+		       on, req);
 	}
 	return EXIT_OK;
 }

@@ -298,7 +298,8 @@ def other_ca_refused():
                  '--server-ca', os.path.join(S.pki, 'rootcert.pem'), cwd=d, rc=EXIT_REFUSED)
     check("not issued by this endpoint's CA" in r.stderr, r.stderr)
     # A signed leaf of that chain, kept for gnutls-cli below.
-    S.client('info', '--csr', cwd=d)
+    r = S.client('info', '--csr', cwd=d)
+    check("(unikernel-info, on the signing CA's whole domain)" in r.stdout, r.stdout)
     S.client('sign', 'alice.pem', 'certs.db', 'alice.key', 'unikernel-info.req', cwd=d)
     S.serving()
 
