@@ -300,7 +300,7 @@ real_solo5() {
 if [ -n "$solo5_bin" ]; then
 	echo "1..20"
 else
-	echo "1..13"
+	echo "1..14"
 fi
 
 # 1. The first run.
@@ -437,6 +437,21 @@ ok $? "the endpoint reads .run/pki/crl.pem: a revoked certificate is refused aft
 rc=$?
 [ $rc -eq 0 ] || cat "$tmp/run3.out" "$state/albatrossd.log" >>"$tmp/check6c" 2>/dev/null
 ok $rc "it waits for albatrossd to be connected to its helpers before it deploys" "$tmp/check6c"
+
+# 6d. albatross-console restarted: the example's first lines went with it; the next run
+# restarts the example so that they are shown again (instead of waiting 30 s for them).
+{
+	pid=$(cat "$state/albatross-console.pid") && kill "$pid" &&
+		for _ in $(seq 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done &&
+		run "$tmp/run4.out" &&
+		grep -q "restarted to print them again" "$tmp/run4.out" &&
+		grep -q "^${LABEL_RE}  .*Z $HELLO\$" "$tmp/run4.out" &&
+		check_daemons "$tmp/run4.out"
+} >"$tmp/check6d" 2>&1
+rc=$?
+[ $rc -eq 0 ] || cat "$tmp/run4.out" >>"$tmp/check6d" 2>/dev/null
+ok $rc "after albatross-console restarted, the example is restarted to show its lines" \
+	"$tmp/check6d"
 
 # 7. --stop.
 pids_all=$(pids)
