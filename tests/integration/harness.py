@@ -323,6 +323,16 @@ class Daemon:
         return v[0]
 
 
+def started(paths, extra=()):
+    """A Daemon of paths with the extra options, started (cleaned up if it fails to)."""
+    d = Daemon(paths, extra=list(extra))
+    try:
+        return d.start()
+    except BaseException:
+        d.cleanup()
+        raise
+
+
 def mkimage(paths, path, nets=(), blocks=(), target='spt'):
     args = [paths['mkimage'], path, '--target', target]
     for n in nets:

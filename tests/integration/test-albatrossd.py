@@ -22,7 +22,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WAIT, Daemon, Skip, Tap, alive, cbor, check, frame,  # noqa: E402
                      kill_monitors, link_exists, link_master, mkimage, monitors,
-                     proc_status, raw_exchange, require_netns, taps, wait_for)
+                     proc_status, raw_exchange, require_netns, started, taps, wait_for)
 
 require_netns(sys.argv)
 PATHS = dict(zip(('albatrossd', 'client', 'tender_dir', 'mkimage'), sys.argv[1:5]))
@@ -36,12 +36,7 @@ PATIENT = FAST[:-2] + ['--stop-timeout', '600']
 
 
 def fresh(extra=FAST):
-    d = Daemon(PATHS, extra=extra)
-    try:
-        return d.start()
-    except BaseException:
-        d.cleanup()
-        raise
+    return started(PATHS, extra)
 
 
 def image(d, name='img.spt', nets=(), blocks=()):

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (WAIT, Daemon, Tap, check, mkimage,  # noqa: E402
+from harness import (WAIT, Tap, check, mkimage, started,  # noqa: E402
                      require_netns, wait_for, watch_log)
 
 require_netns(sys.argv)
@@ -28,12 +28,7 @@ FAST = ['--restart-backoff', '100', '--crash-loop', '3/600', '--stop-timeout', '
 
 
 def fresh():
-    d = Daemon(PATHS, extra=FAST)
-    try:
-        return d.start()
-    except BaseException:
-        d.cleanup()
-        raise
+    return started(PATHS, FAST)
 
 
 def image(d, name='img.spt', nets=(), blocks=()):
