@@ -21,9 +21,11 @@ opened again):
 One line per case: the median and the slowest `info`, how many succeeded, and what the
 attack held when it ended. The goal is under 1 s while each attack runs.
 
-usage: bench-tls-attacks.py BUILDDIR [ROUNDS] [STRANGERS]
+usage: bench-tls-attacks.py BUILDDIR [ROUNDS] [STRANGERS] [-- ENDPOINT OPTIONS...]
        (as root, in a network namespace with lo up:
-        unshare --net sh -c 'ip link set lo up; bench/bench-tls-attacks.py build')"""
+        unshare --net sh -c 'ip link set lo up; bench/bench-tls-attacks.py build')
+ENDPOINT OPTIONS are added to the endpoint's (e.g. `--tenant-rate 0`, to compare);
+ALB_BENCH_ONLY=WORD runs only the attacks whose label contains WORD."""
 import os
 import shutil
 import signal
@@ -36,9 +38,14 @@ import tempfile
 import threading
 import time
 
-build = os.path.abspath(sys.argv[1])
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-n_strangers = int(sys.argv[3]) if len(sys.argv) > 3 else 256
+args, endpoint_args = sys.argv[1:], []
+if '--' in args:
+    endpoint_args = args[args.index('--') + 1:]
+    args = args[:args.index('--')]
+build = os.path.abspath(args[0])
+rounds = int(args[1]) if len(args) > 1 else 20
+n_strangers = int(args[2]) if len(args) > 2 else 256
+only = os.environ.get('ALB_BENCH_ONLY', '')
 albatrossd = os.path.join(build, 'daemon', 'albatrossd')
 albatross_log = os.path.join(build, 'daemon', 'albatross-log')
 endpoint = os.path.join(build, 'daemon', 'albatross-tls-endpoint')
@@ -244,7 +251,7 @@ try:
         chunk = cbor_chunk('t', f.read())
     procs.append(subprocess.Popen([endpoint, '--ca', 'rootcert.pem', '--cert', '127.0.0.1.pem',
                                    '--key', '127.0.0.1.key', '--listen', dest, '--rundir',
-                                   run_dir], cwd=pki, stdout=log, stderr=log))
+                                   run_dir] + endpoint_args, cwd=pki, stdout=log, stderr=log))
     while subprocess.run([client, 'certificate', vbase + '.pem', vbase + '.key',
                           '--destination', dest, '--server-ca',
                           os.path.join(pki, 'rootcert.pem')], cwd=vdir,
@@ -252,15 +259,24 @@ try:
         time.sleep(0.05)
 
     measure('no attack', vdir, vbase)
+    refused = 0
     for label, n, work_fn, pause in (
             (f'strangers ({n_strangers} never handshake)', n_strangers, stranger, 0.1),
             ('one tenant (64 log --follow)', 64, follower(fdir, fbase), 1),
             ('one tenant, reopening at once', 64, follower(fdir, fbase), 0.1),
             ('trickle (64 uploads, a byte every 5 s)', 64, trickler(tdir, tbase, chunk), 0.1)):
+        if only not in label:
+            continue
         attack = Attack(n, work_fn, pause)
         time.sleep(2)  # let it take what it can
         measure(label, vdir, vbase, attack)
         attack.end()
+        log.flush()
+        with open(os.path.join(work, 'daemons.log')) as f:
+            n = sum('(--tenant-rate' in line for line in f)
+        print(f'{"":<38} {n - refused} sessions refused for the rate (--tenant-rate)',
+              flush=True)
+        refused = n
     done = True
 finally:
     for p in reversed(procs):

@@ -55,6 +55,11 @@ static void usage(FILE *f)
 	    "  --max-sessions-per-source N\n"
 	    "                           sessions from one source address (default: half\n"
 	    "                           of --max-sessions)\n"
+	    "  --tenant-rate N          new sessions of one tenant per second, 0..10000\n"
+	    "                           (default 20; 0: no bound); a session over it is\n"
+	    "                           refused at once\n"
+	    "  --tenant-burst N         new sessions of one tenant at once, 1..100000\n"
+	    "                           (default 100): its bucket for --tenant-rate\n"
 	    "  --idle-timeout SEC       an upload or a reply may pause SEC (default 60)\n"
 	    "  --min-rate BYTES         an upload must bring BYTES per second over each rate\n"
 	    "                           window (default 1024; 0: no minimum)\n"
@@ -102,6 +107,8 @@ int main(int argc, char **argv)
 	    {"max-sessions-per-source", required_argument, NULL, 'S'},
 	    {"max-handshakes", required_argument, NULL, 'M'},
 	    {"max-handshakes-per-source", required_argument, NULL, 'P'},
+	    {"tenant-rate", required_argument, NULL, 't'},
+	    {"tenant-burst", required_argument, NULL, 'B'},
 	    {"min-rate", required_argument, NULL, 'R'},
 	    {"rate-window", required_argument, NULL, 'W'},
 	    {"handshake-timeout", required_argument, NULL, 'H'},
@@ -119,6 +126,8 @@ int main(int argc, char **argv)
 	uint32_t n_crls = 0, max_sessions = ALB_TLS_SESSIONS_DEFAULT, hs_s = 0, idle_s = 0;
 	uint32_t per_tenant = 0, per_source = 0, max_handshakes = ALB_TLS_HANDSHAKES_DEFAULT,
 		 hs_per_source = 0, min_rate = ALB_TLS_MIN_RATE_DEFAULT, window_s = 0;
+	uint32_t tenant_rate = ALB_TLS_TENANT_RATE_DEFAULT,
+		 tenant_burst = ALB_TLS_TENANT_BURST_DEFAULT;
 	bool inetd = false;
 	int verbose = 0, c, r;
 
@@ -167,6 +176,21 @@ int main(int argc, char **argv)
 			if (parse_count(c == 'M' ? "max-handshakes" : "max-handshakes-per-source",
 					optarg, ALB_TLS_HANDSHAKES_MAX, "",
 					c == 'M' ? &max_handshakes : &hs_per_source) < 0)
+				return EXIT_USAGE;
+			break;
+		case 't':
+			if (alb_parse_u32(optarg, 0, ALB_TLS_TENANT_RATE_MAX, &tenant_rate) < 0) {
+				fprintf(stderr,
+					NAME
+					": --tenant-rate takes 0 to %u sessions per second, not "
+					"'%s'\n",
+					ALB_TLS_TENANT_RATE_MAX, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'B':
+			if (parse_count("tenant-burst", optarg, ALB_TLS_TENANT_BURST_MAX, "",
+					&tenant_burst) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'R':
@@ -255,6 +279,7 @@ int main(int argc, char **argv)
 	    (r = alb_tls_service_new(ctx, loop, ep, max_sessions, &svc)) < 0 ||
 	    (r = alb_tls_service_set_handshakes(svc, max_handshakes, hs_per_source)) < 0 ||
 	    (r = alb_tls_service_set_session_shares(svc, per_tenant, per_source)) < 0 ||
+	    (r = alb_tls_service_set_tenant_rate(svc, tenant_rate, tenant_burst)) < 0 ||
 	    (r = lfd >= 0 ? alb_tls_service_listen_fd(svc, lfd)
 			  : alb_tls_service_listen_tcp(svc, "--listen", where)) < 0) {
 		alb_log_err(ctx, "%s",

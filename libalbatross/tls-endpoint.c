@@ -239,6 +239,12 @@ static void bound_text(const struct alb_tls_service *svc, enum alb_pool_bound bo
 			 "(--max-handshakes), %s the most (%u)",
 			 lim->handshakes, holder, holder_count);
 		break;
+	case ALB_POOL_BOUND_RATE:
+		snprintf(buf, size,
+			 "tenant '%s' opens sessions faster than %u a second, %u at once, the "
+			 "bound (--tenant-rate, --tenant-burst)",
+			 holder, svc->pool.rate.per_second, svc->pool.rate.burst);
+		break;
 	default:
 		snprintf(buf, size, "a bound");
 		break;
@@ -481,6 +487,27 @@ static int on_deadline(alb_source *source, void *userdata)
 	return 0;
 }
 
+/*
+ * A session just authenticated (ADMITTING): refused at once if its tenant opens
+ * sessions faster than the rate allows, before its policies are installed, its
+ * command is run or a stream is ended for it. Never queued: waiting would hold a
+ * process and a handshake slot for what the tenant has no right to yet.
+ */
+static void check_rate(struct alb_tls_service *svc, struct conn *c)
+{
+	char why[256], text[ALB_TLS_CTL_TEXT_MAX];
+	uint64_t wait_us;
+
+	if (alb_pool_rate_take(&svc->pool, c->e.tenant->name, alb_now_monotonic(), &wait_us))
+		return;
+	bound_text(svc, ALB_POOL_BOUND_RATE, 0, c->e.tenant->name, 0, why, sizeof(why));
+	snprintf(text, sizeof(text), "busy: %s; try again in %llu ms", why,
+		 (unsigned long long)((wait_us + 999u) / 1000u));
+	alb_log_info(svc->ctx, "%s (tenant '%s'): refused: %s", c->peer, tenant_of(c), why);
+	alb_pool_set_state(&svc->pool, &c->e, ALB_POOL_ENDING);
+	conn_tell_end(svc, c, text);
+}
+
 /* A word from a session's process. */
 static int on_ctl(alb_source *source, int fd, uint32_t events, void *userdata)
 {
@@ -507,6 +534,8 @@ static int on_ctl(alb_source *source, int fd, uint32_t events, void *userdata)
 			snprintf(tenant, sizeof(tenant), "%.*s", (int)sizeof(tenant) - 1, m.text);
 			if (alb_pool_authenticated(&svc->pool, &c->e, tenant) < 0)
 				conn_kill(svc, c);
+			else
+				check_rate(svc, c);
 		} else if (m.kind == ALB_TLS_CTL_STREAMING && c->e.state == ALB_POOL_RUNNING) {
 			alb_pool_set_state(&svc->pool, &c->e, ALB_POOL_STREAMING);
 		} else if (c->e.state != ALB_POOL_ENDING) {
@@ -674,6 +703,7 @@ ALB_EXPORT int alb_tls_service_new(alb_ctx *ctx, alb_loop *loop, alb_tls_endpoin
 	struct alb_pool_limits lim = {0};
 	alb_pool_init(&svc->pool, &lim);
 	set_limits(svc, ALB_TLS_HANDSHAKES_DEFAULT, 0, max_sessions, 0, 0);
+	alb_pool_set_rate(&svc->pool, ALB_TLS_TENANT_RATE_DEFAULT, ALB_TLS_TENANT_BURST_DEFAULT);
 	int r = alb_loop_add_signal(loop, SIGHUP, on_hup, svc, &svc->hup);
 	if (r < 0) {
 		alb_tls_service_free(svc);
@@ -710,6 +740,18 @@ ALB_EXPORT int alb_tls_service_set_session_shares(struct alb_tls_service *svc, u
 		   lim->sessions, per_tenant, per_source);
 	svc->tenant_share_set = per_tenant != 0;
 	svc->source_share_set = per_source != 0;
+	return 0;
+}
+
+ALB_EXPORT int alb_tls_service_set_tenant_rate(struct alb_tls_service *svc, uint32_t per_second,
+					       uint32_t burst)
+{
+	if (!svc || per_second > ALB_TLS_TENANT_RATE_MAX || burst < 1 ||
+	    burst > ALB_TLS_TENANT_BURST_MAX)
+		return -EINVAL;
+	if (svc->listen_fd >= 0)
+		return -EBUSY;
+	alb_pool_set_rate(&svc->pool, per_second, burst);
 	return 0;
 }
 

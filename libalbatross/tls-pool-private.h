@@ -28,6 +28,11 @@
  *   has not been answered yet: an upload, a reply awaited) is never ended
  *   for a bound; when no stream can end, the new session waits (ADMITTING).
  *
+ * - New sessions per tenant are bounded in rate (struct alb_pool_rate): a
+ *   tenant's bucket holds `burst` sessions and refills at `per_second`; an
+ *   authenticated session that finds its tenant's bucket empty is refused at
+ *   once (never queued, and it takes nothing from the bucket).
+ *
  * Deadlines are the caller's (it knows the clock and the processes); ENDING
  * entries count in no bound.
  */
@@ -59,6 +64,7 @@ enum alb_pool_bound {
 	ALB_POOL_BOUND_TENANT,	   /* sessions per tenant */
 	ALB_POOL_BOUND_SOURCE,	   /* sessions per source */
 	ALB_POOL_BOUND_SESSIONS,   /* sessions in all */
+	ALB_POOL_BOUND_RATE,	   /* new sessions per tenant and second */
 };
 
 struct alb_pool_limits {
@@ -85,8 +91,31 @@ struct alb_pool_entry {
 	bool marked;				/* scratch of alb_pool_admit() */
 };
 
+/*
+ * The rate of new sessions per tenant: a token bucket of `burst` sessions refilled
+ * at `per_second` (0: no bound), kept as one time per tenant (GCRA): when its
+ * bucket is full again. A tenant whose bucket is full has no slot (a full bucket is
+ * the same as none), so the slots are the tenants that opened sessions within the
+ * last burst / per_second seconds; when all ALB_POOL_RATE_SLOTS are such tenants,
+ * the one nearest to full is forgotten (it gets at most its burst back).
+ */
+#define ALB_POOL_RATE_SLOTS 256
+#define ALB_POOL_RATE_MAX   10000u  /* per_second */
+#define ALB_POOL_BURST_MAX  100000u /* burst */
+
+struct alb_pool_rate_slot {
+	uint64_t full_us; /* when the tenant's bucket is full again; 0: a free slot */
+	char name[ALB_POOL_TENANT_MAX];
+};
+
+struct alb_pool_rate {
+	uint32_t per_second, burst; /* per_second 0: no bound; burst >= 1 */
+	struct alb_pool_rate_slot slots[ALB_POOL_RATE_SLOTS];
+};
+
 struct alb_pool {
 	struct alb_pool_limits lim;
+	struct alb_pool_rate rate;
 	struct alb_pool_entry *head, *tail;
 	struct alb_pool_group *sources, *tenants;
 	uint32_t n[ALB_POOL_N_STATES];
@@ -145,3 +174,17 @@ struct alb_pool_entry *alb_pool_next(const struct alb_pool *pool);
 int alb_pool_admit(struct alb_pool *pool, struct alb_pool_entry *e, uint64_t now_us,
 		   struct alb_pool_victim victims[ALB_POOL_VICTIMS_MAX], uint32_t *ret_n_victims,
 		   struct alb_pool_victim *ret_blocking);
+
+/*
+ * The rate of new sessions: per_second (0 .. ALB_POOL_RATE_MAX, 0: no bound) and
+ * burst (1 .. ALB_POOL_BURST_MAX). Forgets what the tenants opened so far.
+ */
+void alb_pool_set_rate(struct alb_pool *pool, uint32_t per_second, uint32_t burst);
+
+/*
+ * A new session of tenant, authenticated at now_us (a monotonic clock, > 0): true
+ * if its tenant's bucket has a session left (taken); false if it is to be refused,
+ * *ret_wait_us (if not NULL) then says how long until the bucket has one.
+ */
+bool alb_pool_rate_take(struct alb_pool *pool, const char *tenant, uint64_t now_us,
+			uint64_t *ret_wait_us);

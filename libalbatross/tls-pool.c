@@ -11,6 +11,7 @@
 void alb_pool_init(struct alb_pool *pool, const struct alb_pool_limits *lim)
 {
 	*pool = (struct alb_pool){.lim = *lim};
+	pool->rate.burst = 1; /* per_second 0: no bound until alb_pool_set_rate() */
 }
 
 static void groups_free(struct alb_pool_group *g)
@@ -341,4 +342,54 @@ int alb_pool_admit(struct alb_pool *pool, struct alb_pool_entry *e, uint64_t now
 	e->admitted_us = now_us;
 	*ret_n_victims = n;
 	return 1;
+}
+
+/* ---- the rate of new sessions per tenant ------------------------------------------------- */
+
+void alb_pool_set_rate(struct alb_pool *pool, uint32_t per_second, uint32_t burst)
+{
+	struct alb_pool_rate *r = &pool->rate;
+
+	r->per_second = per_second < ALB_POOL_RATE_MAX ? per_second : ALB_POOL_RATE_MAX;
+	r->burst = burst < 1 ? 1 : burst < ALB_POOL_BURST_MAX ? burst : ALB_POOL_BURST_MAX;
+	memset(r->slots, 0, sizeof(r->slots));
+}
+
+bool alb_pool_rate_take(struct alb_pool *pool, const char *tenant, uint64_t now_us,
+			uint64_t *ret_wait_us)
+{
+	struct alb_pool_rate *r = &pool->rate;
+	struct alb_pool_rate_slot *slot = NULL, *free_slot = NULL, *nearest = NULL;
+
+	assert(now_us > 0);
+	if (ret_wait_us)
+		*ret_wait_us = 0;
+	if (!r->per_second)
+		return true;
+	/* A session costs t of the bucket, which holds burst * t and refills in real time. */
+	uint64_t t = 1000000u / r->per_second, span = (uint64_t)r->burst * t;
+	for (size_t i = 0; i < ALB_POOL_RATE_SLOTS; i++) {
+		struct alb_pool_rate_slot *s = &r->slots[i];
+		if (s->full_us <= now_us) { /* full again: free */
+			if (!free_slot)
+				free_slot = s;
+		} else if (strcmp(s->name, tenant) == 0) {
+			slot = s;
+			break;
+		} else if (!nearest || s->full_us < nearest->full_us) {
+			nearest = s;
+		}
+	}
+	uint64_t base = slot ? slot->full_us : now_us;
+	if (base + t - now_us > span) {
+		if (ret_wait_us)
+			*ret_wait_us = base + t - span - now_us;
+		return false;
+	}
+	if (!slot) {
+		slot = free_slot ? free_slot : nearest;
+		snprintf(slot->name, sizeof(slot->name), "%s", tenant);
+	}
+	slot->full_us = base + t;
+	return true;
 }

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -959,6 +960,83 @@ def one_tenant_cannot_hold_every_session():
             f.stop()
         p.send_signal(signal.SIGTERM)
         check(p.wait(WAIT) == 0, 'stopped cleanly')
+
+
+def tenant_leaf(ca_dir, name, *args):
+    """A leaf of the tenant of ca_dir for a command, signed beforehand: (dir, base)."""
+    ca = os.path.basename(ca_dir)
+    d = os.path.join(ca_dir, 'leaves', name)
+    os.makedirs(d, exist_ok=True)
+    S.client(*args, '--csr', cwd=d)
+    S.client('sign', os.path.join(ca_dir, f'{ca}.pem'), os.path.join(S.pki, 'certs.db'),
+             os.path.join(ca_dir, f'{ca}.key'), _req_name(d), cwd=d)
+    return d, _req_name(d)[:-4]
+
+
+@tap.case
+def tenant_rate_is_bounded():
+    """A tenant that opens sessions in a fast loop is refused past its bucket.
+
+    With --tenant-rate 1 --tenant-burst 3, six clients of dot run `info` one after the
+    other as fast as they can: past its bucket each new session is refused at once
+    (exit 1, "busy: ...", naming the bound), and what it got is within the bucket's
+    bound, 3 + 1 a second. Meanwhile eve's info is served, and a sequence of 3 of her
+    commands (her own bucket) is never refused; after the flood, dot's bucket refills
+    and her commands a second apart are never refused."""
+    rate, burst = 1, 3
+    dot, eve = tenant('dot'), tenant('eve')
+    p, dest = endpoint_at('--tenant-rate', str(rate), '--tenant-burst', str(burst))
+    ldir, base = tenant_leaf(dot, 'rate-info', 'info')
+    cmd = [PATHS['client'], 'certificate', base + '.pem', base + '.key', '--json',
+           '--destination', dest, '--server-ca', os.path.join(S.pki, 'rootcert.pem')]
+    results, lock, stop = [], threading.Lock(), threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            r = subprocess.run(cmd, cwd=ldir, capture_output=True, text=True,
+                               timeout=2 * WAIT)
+            with lock:
+                results.append((r.returncode, r.stdout, r.stderr))
+
+    def refused():
+        with lock:
+            return sum(1 for rc, _, _ in results if rc != 0)
+    bound = (f"busy: tenant 'dot' opens sessions faster than {rate} a second, {burst} at "
+             "once, the bound (--tenant-rate, --tenant-burst); try again in ")
+    try:
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=loop, daemon=True) for _ in range(6)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: refused() >= 5, 2 * WAIT, 'dot to be refused 5 times')
+        # Eve, while dot floods: served, each of a sequence within her bucket.
+        for _ in range(burst):
+            r = remote_at(dest, eve, 'info', '--json')
+            check(json.loads(r.stdout) == [], r.stdout)
+        check(refused() >= 5 and p.poll() is None, 'the flood goes on')
+    finally:
+        stop.set()
+        for t in locals().get('threads', []):
+            t.join(3 * WAIT)
+    elapsed = time.monotonic() - t0
+    ok = [r for r in results if r[0] == 0]
+    bad = [r for r in results if r[0] != 0]
+    check(all(json.loads(out) == [] for _, out, _ in ok), ok[:2])
+    check(all(rc == EXIT_FAILED and bound in err for rc, _, err in bad), bad[:3])
+    print(f'# dot: {len(ok)} served, {len(bad)} refused in {elapsed:.1f} s', flush=True)
+    # A token bucket: at most its burst and the rate over the time the flood ran.
+    check(len(ok) <= burst + rate * elapsed + 1, (len(ok), len(bad), elapsed))
+    check(f"(tenant 'dot'): refused: tenant 'dot' opens sessions faster" in S.endpoint_log(),
+          'the endpoint logs the refusals')
+    # Dot's bucket full again (burst / rate seconds, and a margin): commands a second
+    # apart, the rate, are never refused.
+    time.sleep(burst / rate + 0.5)
+    for _ in range(burst + 2):
+        r = subprocess.run(cmd, cwd=ldir, capture_output=True, text=True, timeout=2 * WAIT)
+        check(r.returncode == 0 and json.loads(r.stdout) == [], (r.returncode, r.stderr))
+        time.sleep(1 / rate)
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(WAIT) == 0, 'stopped cleanly')
 
 
 def session_processes(pid):

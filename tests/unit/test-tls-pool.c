@@ -3,7 +3,8 @@
  * The bookkeeping of the TLS endpoint's connections (tls-pool-private.h), without
  * processes or sockets: the handshake pool and its shares per source, the waiting
  * room, and the admission of sessions with their bounds per tenant, per source and
- * in all, and which holder's session ends for a new one.
+ * in all, and which holder's session ends for a new one; the rate of new sessions
+ * per tenant.
  */
 #include "test-common.h"
 
@@ -310,6 +311,111 @@ START_TEST(test_bounds_together)
 }
 END_TEST
 
+/* ---- the rate of new sessions per tenant (a fake clock) ---- */
+
+START_TEST(test_rate_burst_then_rate)
+{
+	uint64_t wait = 1;
+
+	setup(8, 2, 32, 16, 4, 8);
+	alb_pool_set_rate(&pool, 10, 4); /* a session every 100 ms, 4 at once */
+	for (int i = 0; i < 4; i++)
+		ck_assert(alb_pool_rate_take(&pool, "ann", clock_us, &wait));
+	ck_assert_uint_eq(wait, 0);
+	ck_assert(!alb_pool_rate_take(&pool, "ann", clock_us, &wait));
+	ck_assert_uint_eq(wait, 100000);
+	/* Refused sessions take nothing: as many as it likes, the wait stays. */
+	for (int i = 0; i < 100; i++)
+		ck_assert(!alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	clock_us += 99999;
+	ck_assert(!alb_pool_rate_take(&pool, "ann", clock_us, &wait));
+	ck_assert_uint_eq(wait, 1);
+	clock_us += 1;
+	ck_assert(alb_pool_rate_take(&pool, "ann", clock_us, &wait));
+	ck_assert(!alb_pool_rate_take(&pool, "ann", clock_us, &wait));
+	ck_assert_uint_eq(wait, 100000);
+	/* Another tenant has a bucket of its own. */
+	for (int i = 0; i < 4; i++)
+		ck_assert(alb_pool_rate_take(&pool, "ben", clock_us, NULL));
+	ck_assert(!alb_pool_rate_take(&pool, "ben", clock_us, NULL));
+	/* After burst / rate seconds, ann's bucket is full again: 4 at once, not more. */
+	clock_us += 400000;
+	for (int i = 0; i < 4; i++)
+		ck_assert(alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	ck_assert(!alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	teardown();
+}
+END_TEST
+
+START_TEST(test_rate_sustained)
+{
+	setup(8, 2, 32, 16, 4, 8);
+	alb_pool_set_rate(&pool, 20, 40);
+	/* A tenant trying every millisecond for 10 s gets its burst and 20 a second; an
+	 * honest one, a session every 100 ms, is never refused meanwhile. */
+	uint32_t flood = 0, honest = 0;
+	for (uint32_t ms = 0; ms < 10000; ms++, clock_us += 1000) {
+		flood += alb_pool_rate_take(&pool, ":", clock_us, NULL);
+		if (ms % 100 == 0) {
+			ck_assert(alb_pool_rate_take(&pool, "honest", clock_us, NULL));
+			honest++;
+		}
+	}
+	ck_assert_uint_eq(honest, 100);
+	ck_assert_uint_ge(flood, 40 + 20 * 10 - 1);
+	ck_assert_uint_le(flood, 40 + 20 * 10 + 1);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_rate_unbounded)
+{
+	setup(8, 2, 32, 16, 4, 8);
+	for (int i = 0; i < 100000; i++)
+		ck_assert(alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	alb_pool_set_rate(&pool, 1, 1);
+	ck_assert(alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	ck_assert(!alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	/* Set again: what the tenants opened is forgotten. */
+	alb_pool_set_rate(&pool, 0, 1);
+	ck_assert(alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	alb_pool_set_rate(&pool, 1, 1);
+	ck_assert(alb_pool_rate_take(&pool, "ann", clock_us, NULL));
+	teardown();
+}
+END_TEST
+
+START_TEST(test_rate_slots)
+{
+	char name[ALB_POOL_TENANT_MAX];
+
+	setup(8, 2, 32, 16, 4, 8);
+	alb_pool_set_rate(&pool, 1, 2);
+	/* ALB_POOL_RATE_SLOTS tenants in debt, the first one a little less than the rest. */
+	for (uint32_t i = 0; i < ALB_POOL_RATE_SLOTS; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		ck_assert(alb_pool_rate_take(&pool, name, clock_us, NULL));
+		if (i > 0)
+			ck_assert(alb_pool_rate_take(&pool, name, clock_us, NULL));
+		clock_us++;
+	}
+	ck_assert(!alb_pool_rate_take(&pool, "t5", clock_us, NULL));
+	/* One more tenant: the one nearest to full (t0) is forgotten, no other. */
+	ck_assert(alb_pool_rate_take(&pool, "new", clock_us, NULL));
+	ck_assert(alb_pool_rate_take(&pool, "new", clock_us, NULL));
+	ck_assert(!alb_pool_rate_take(&pool, "new", clock_us, NULL));
+	ck_assert(alb_pool_rate_take(&pool, "t0", clock_us, NULL));
+	ck_assert(!alb_pool_rate_take(&pool, "t5", clock_us, NULL));
+	/* A full bucket frees its slot: 2 s later everybody starts afresh. */
+	clock_us += 2000000 + ALB_POOL_RATE_SLOTS;
+	for (uint32_t i = 0; i < 2 * ALB_POOL_RATE_SLOTS; i++) {
+		snprintf(name, sizeof(name), "u%u", i);
+		ck_assert(alb_pool_rate_take(&pool, name, clock_us, NULL));
+	}
+	teardown();
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *s = suite_create("tls-pool");
@@ -322,6 +428,10 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_source_bound);
 	tcase_add_test(tc, test_total_bound);
 	tcase_add_test(tc, test_bounds_together);
+	tcase_add_test(tc, test_rate_burst_then_rate);
+	tcase_add_test(tc, test_rate_sustained);
+	tcase_add_test(tc, test_rate_unbounded);
+	tcase_add_test(tc, test_rate_slots);
 	suite_add_tcase(s, tc);
 	return s;
 }

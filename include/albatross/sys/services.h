@@ -123,6 +123,11 @@ uint16_t alb_stats_service_get_prometheus_port(const struct alb_stats_service *s
 #define ALB_TLS_HANDSHAKES_MAX	   4096u
 /* The waiting room (accepted connections without a process): this many per handshake slot. */
 #define ALB_TLS_WAITING_PER_HANDSHAKE 4u
+/* New sessions per tenant: a bucket of BURST refilled at RATE a second (0: no bound). */
+#define ALB_TLS_TENANT_RATE_DEFAULT  20u
+#define ALB_TLS_TENANT_RATE_MAX	     10000u
+#define ALB_TLS_TENANT_BURST_DEFAULT 100u
+#define ALB_TLS_TENANT_BURST_MAX     100000u
 /* A session told to end (a bound) that has not ended after this long is killed, ms. */
 #define ALB_TLS_END_GRACE_MS 5000u
 
@@ -139,7 +144,8 @@ struct alb_tls_service;
  * without processes for the connections beyond, and the sessions admitted
  * after authentication, bounded per tenant (the chain's first CA below the
  * anchor) and per source address; a new session of a holder at its bound ends
- * the holder's oldest stream, which is told why.
+ * the holder's oldest stream, which is told why. New sessions per tenant are
+ * bounded in rate (alb_tls_service_set_tenant_rate()).
  */
 int alb_tls_service_new(alb_ctx *ctx, alb_loop *loop, alb_tls_endpoint *ep, uint32_t max_sessions,
 			struct alb_tls_service **ret);
@@ -162,6 +168,17 @@ int alb_tls_service_set_handshakes(struct alb_tls_service *svc, uint32_t max, ui
  */
 int alb_tls_service_set_session_shares(struct alb_tls_service *svc, uint32_t per_tenant,
 				       uint32_t per_source);
+
+/*
+ * The rate of new sessions per tenant: a tenant's bucket holds burst (1 ..
+ * ALB_TLS_TENANT_BURST_MAX) sessions and refills at per_second (0 ..
+ * ALB_TLS_TENANT_RATE_MAX, 0: no bound); an authenticated session that finds
+ * it empty is refused at once ("busy: ...", EUSERS). The defaults are
+ * ALB_TLS_TENANT_RATE_DEFAULT and ALB_TLS_TENANT_BURST_DEFAULT. Before
+ * listening only. 0, -EINVAL, -EBUSY (listening already).
+ */
+int alb_tls_service_set_tenant_rate(struct alb_tls_service *svc, uint32_t per_second,
+				    uint32_t burst);
 
 /*
  * Stops listening (closes the socket), ends the sessions in flight (SIGTERM
