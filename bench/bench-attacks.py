@@ -110,8 +110,10 @@ class Background:
 os.makedirs(rundir)
 lg = subprocess.Popen([albatross_log, '--rundir', rundir, '--logdir',
                        os.path.join(work, 'logs')], stdout=out, stderr=out)
+# --max-uploads-per-peer 4 (the default is 16): the 16 uploaders of attack 7 go past it.
 d = subprocess.Popen([albatrossd, '--rundir', rundir, '--dbdir', os.path.join(work, 'db'),
-                      '--tender-dir', tender_dir, '--monitor', monitor], stdout=out, stderr=out)
+                      '--tender-dir', tender_dir, '--monitor', monitor,
+                      '--max-uploads-per-peer', '4'], stdout=out, stderr=out)
 try:
     wait_path(sock)
     wait_path(log_sock)

@@ -55,7 +55,7 @@ static void usage(FILE *f)
 	    "                       is restored (default 4 per CPU)\n"
 	    "  --max-uploads-per-peer N\n"
 	    "                       at most N uploads in progress per uid and tenant, 4 N per\n"
-	    "                       uid (default 4)\n"
+	    "                       uid (default 16)\n"
 	    "  -v, --verbose        log more (repeat for debug)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"

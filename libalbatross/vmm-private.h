@@ -119,7 +119,7 @@ struct vmm_upload_ops {
  * -EUSERS (its done, which must free it) to make room when that makes the shares more
  * even. NULL: not counted.
  */
-#define VMM_UPLOADS_PER_PEER	 4u
+#define VMM_UPLOADS_PER_PEER	 16u
 #define VMM_UPLOADS_PER_PEER_MAX 256u
 struct vmm_peer {
 	uint32_t uid;
