@@ -827,13 +827,12 @@ static void update_fail(struct update *u, int error, const char *fmt, ...)
 	struct alb_service_instance *starting = instance_in(s, ALB_INSTANCE_STARTING);
 	/* albatross-console keeps the output of a destroyed unikernel: where to look. */
 	_cleanup_free_ char *starting_s = starting ? vmm_name_str(starting->unikernel) : NULL;
-	char why[1400], look[400] = "";
-	if (starting_s)
-		snprintf(look, sizeof(look), " (its output: albatross-client console %s)",
-			 starting_s);
-	snprintf(why, sizeof(why), "%s%s; %s", text, look,
-		 on ? "the previous instance stays published" : "nothing is published");
-	u->why = strdup(why);
+	free(u->why);
+	if (asprintf(&u->why, "%s%s%s%s; %s", text,
+		     starting_s ? " (its output: albatross-client console " : "",
+		     starting_s ? starting_s : "", starting_s ? ")" : "",
+		     on ? "the previous instance stays published" : "nothing is published") < 0)
+		u->why = NULL;
 	u->error = error > 0 ? -error : error;
 	u->failing = true;
 	u->deadline = alb_source_free(u->deadline);
