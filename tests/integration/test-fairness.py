@@ -337,8 +337,9 @@ def feed_as_nobody(path):
     return out or None
 
 
-def _hold(path, sends, ready, release):
-    """In a child of uid 65534: the connections, then what came on each (JSON, hex)."""
+def _hold(path, sends, ready, release, wait_s=0):
+    """In a child of uid 65534: the connections, then what came on each (JSON, hex); with
+    wait_s, what came once each had something to read (up to wait_s seconds for each)."""
     held = []
     for data in sends:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -351,6 +352,8 @@ def _hold(path, sends, ready, release):
     out = []
     for s in held:
         got = b''
+        if wait_s:
+            select.select([s], [], [], wait_s)
         s.setblocking(False)
         while True:
             try:
@@ -369,7 +372,7 @@ class Holder:
     child process (forked and setuid, as feed_as_nobody) until release(), which says what
     came on each."""
 
-    def __init__(self, path, sends):
+    def __init__(self, path, sends, wait_s=0):
         rd, self.wr_ready = os.pipe()
         self.rd_release, wr = os.pipe()
         self.pid = os.fork()
@@ -380,7 +383,7 @@ class Holder:
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-                _hold(path, sends, self.wr_ready, self.rd_release)
+                _hold(path, sends, self.wr_ready, self.rd_release, wait_s)
             except BaseException as e:
                 os.write(self.wr_ready, f'failed: {e!r}\n'.encode())
             os._exit(0)
@@ -515,8 +518,9 @@ def test_upload_bound():
         check(len(blocks_under(d)) == 2, 'the refused upload left a file')
         check(all(b['name'] != 'third' for b in blocks(d)), 'the refused block exists')
         # Another peer (uid 65534) is served meanwhile: its upload goes through.
+        # (its reply may come after the block is listed: it waits for the state's commit)
         nobody = Holder(d.socket, [block_add(7, 'nobodys') + chunk(7, 'nobodys', b'z' * 4096)
-                                   + frame(b'')])
+                                   + frame(b'')], wait_s=WAIT)
         wait_for(lambda: any(b['name'] == 'nobodys' for b in blocks(d)), WAIT,
                  "uid 65534's block")
         got = nobody.release()
